@@ -1,0 +1,5 @@
+import sys
+
+from questcity.cli import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""The ``questcity`` command: one entry point that hands each sub-command to its part.
+
+Parts are imported only when their command runs, so ``questcity --help`` stays fast and a part's
+dependencies are needed only by the commands that use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="questcity",
+        description="QuestCity: the city-quest backend, its monitor, on-call TUI and status page.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"questcity {version('questcity')}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return 0  # pragma: no cover - every sub-command returns from its own handler
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Process-wide switches, read only on slow paths."""
+
+waits_disabled = False

@@ -1,0 +1,84 @@
+"""Breakers and retry budgets by name, so every caller of "database" shares one of each.
+
+A process has one :func:`default_registry`; tests and embedders make their own
+:class:`PolicyRegistry` (with a fake clock) and pass it in.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from shared.resilience.budget import RetryBudget, RetryBudgetConfig
+from shared.resilience.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
+from shared.resilience.clock import SYSTEM_CLOCK, Clock
+from shared.resilience.retry import RetryConfig, RetryPolicy
+
+
+class PolicyRegistry:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def circuit_breaker(
+        self, name: str, config: CircuitBreakerConfig | None = None
+    ) -> CircuitBreaker:
+        """The breaker called ``name``, made on first use.
+
+        Asking again with a different config is an error rather than a silent second opinion.
+        """
+        breaker = self._breakers.get(name)
+        if breaker is None:
+            breaker = CircuitBreaker(name, config, clock=self.clock)
+            self._breakers[name] = breaker
+        elif config is not None and config != breaker.config:
+            raise ValueError(
+                f"circuit breaker {name!r} already exists with another configuration; "
+                "use one CircuitBreakerConfig per name"
+            )
+        return breaker
+
+    def retry_budget(self, name: str, config: RetryBudgetConfig) -> RetryBudget:
+        budget = self._budgets.get(name)
+        if budget is None:
+            budget = RetryBudget(config, self.clock)
+            self._budgets[name] = budget
+        elif budget.config != config:
+            raise ValueError(
+                f"retry budget {name!r} already exists with another configuration; "
+                "use one RetryBudgetConfig per policy name"
+            )
+        return budget
+
+    def retry_policy(
+        self, name: str, config: RetryConfig, *, rng: random.Random | None = None
+    ) -> RetryPolicy:
+        """A retry policy called ``name`` whose budget (if configured) is shared under that name."""
+        budget = self.retry_budget(name, config.budget) if config.budget is not None else None
+        return RetryPolicy(config, name=name, clock=self.clock, budget=budget, rng=rng)
+
+    def find_circuit_breaker(self, name: str) -> CircuitBreaker | None:
+        return self._breakers.get(name)
+
+    def circuit_breakers(self) -> Iterator[CircuitBreaker]:
+        return iter(list(self._breakers.values()))
+
+    def retry_budgets(self) -> Iterator[tuple[str, RetryBudget]]:
+        return iter(list(self._budgets.items()))
+
+
+_default: PolicyRegistry | None = None
+
+
+def default_registry() -> PolicyRegistry:
+    """The process's registry, made on first use (no work at import time)."""
+    global _default
+    if _default is None:
+        _default = PolicyRegistry()
+    return _default
+
+
+def get_circuit_breaker(name: str, config: CircuitBreakerConfig | None = None) -> CircuitBreaker:
+    """The process's breaker called ``name`` (made with ``config``, or defaults, on first use)."""
+    return default_registry().circuit_breaker(name, config)
