@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 
-class Cancellable(Protocol):
-    def cancel(self) -> None: ...
-
-
 class Clock(Protocol):
-    """Monotonic time, waiting, and timers, in seconds."""
+    """Monotonic time and waiting, in seconds."""
 
     def monotonic(self) -> float: ...
 
@@ -27,8 +22,6 @@ class Clock(Protocol):
         ...
 
     async def sleep(self, seconds: float) -> None: ...
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable: ...
 
 
 class SystemClock:
@@ -41,9 +34,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
-        return asyncio.get_running_loop().call_later(delay, callback)
 
     def __repr__(self) -> str:
         return "SystemClock()"

@@ -2,10 +2,11 @@
 
 ``asyncio.timeout()`` arms and disarms a loop timer for every call (~4 µs here), and even finding
 the current task costs ~0.25 µs on these machines; on the hot path of every query that is the whole
-budget. So a :class:`DeadlineWatch` keeps, for each call in flight, only its coroutine and deadline
-in a dict. One coarse ticker, armed only while calls are in flight, looks for overdue coroutines
-and only then finds the task that is awaiting each one (by walking the tasks' ``cr_await`` chains)
-and cancels it. A call therefore ends between ``deadline`` and ``deadline + resolution``.
+budget. So a :class:`DeadlineWatch` keeps, for each call in flight, only its coroutine and
+deadline in a dict. One coarse ticker task, alive only while calls are in flight, looks for overdue
+coroutines and only then finds the task that is awaiting each one (by walking the tasks'
+``cr_await`` chains) and cancels it. A call therefore ends between ``deadline`` and
+``deadline + resolution``.
 
 The cancellation is told apart from one that came from outside the way ``asyncio.timeout`` does it:
 the watch remembers which calls it cancelled and withdraws its cancel request with
@@ -20,7 +21,7 @@ from collections.abc import Awaitable
 from types import CoroutineType
 from typing import Any, TypeVar
 
-from shared.resilience.clock import Cancellable, Clock
+from shared.resilience.clock import Clock
 
 _DISARMED = -math.inf
 
@@ -30,7 +31,7 @@ T = TypeVar("T")
 class DeadlineWatch:
     """Cancels the task awaiting a watched call once the call's deadline has passed."""
 
-    __slots__ = ("_clock", "_generation", "_timer", "entries", "fired", "resolution", "tick_due")
+    __slots__ = ("_clock", "_generation", "_ticker", "entries", "fired", "resolution", "tick_due")
 
     def __init__(self, clock: Clock, resolution: float) -> None:
         if resolution <= 0:
@@ -42,7 +43,7 @@ class DeadlineWatch:
         self.fired: dict[Awaitable[Any], asyncio.Task[Any]] = {}
         self.tick_due = _DISARMED
         self._generation = 0
-        self._timer: Cancellable | None = None
+        self._ticker: asyncio.Task[None] | None = None
 
     def watch(self, call: Awaitable[Any], deadline: float, now: float) -> None:
         """Watch ``call`` (about to be awaited by the current task) until :meth:`release`."""
@@ -72,34 +73,41 @@ class DeadlineWatch:
     def arm(self, now: float) -> None:
         """Start the ticker (callers on a hot path inline :meth:`watch` and call this)."""
         self._generation += 1
-        generation = self._generation
         self.tick_due = now + self.resolution
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._clock.call_later(self.resolution, lambda: self._tick(generation))
+        # A task rather than a loop timer: when its loop shuts down (asyncio.run, a Runner, a
+        # test's loop) the task is cancelled and disarms the watch, so the next loop arms anew.
+        self._ticker = asyncio.get_running_loop().create_task(
+            self._tick(self._generation), name="deadline-watch"
+        )
 
-    def _tick(self, generation: int) -> None:
-        if generation != self._generation:
-            return
-        self._timer = None
-        now = self._clock.monotonic()
-        overdue = [
-            call
-            for call, deadline in self.entries.items()
-            if deadline <= now and call not in self.fired
-        ]
-        if overdue:
-            self._cancel(overdue)
-        if self.entries:
-            self.arm(now)
-        else:
-            self.tick_due = _DISARMED
+    async def _tick(self, generation: int) -> None:
+        try:
+            while True:
+                await self._clock.sleep(self.resolution)
+                if generation != self._generation:
+                    return  # a newer ticker took over
+                now = self._clock.monotonic()
+                overdue = [
+                    call
+                    for call, deadline in self.entries.items()
+                    if deadline <= now and call not in self.fired
+                ]
+                if overdue:
+                    self._cancel(overdue)
+                if not self.entries:
+                    self.tick_due = _DISARMED
+                    return
+                self.tick_due = now + self.resolution
+        except asyncio.CancelledError:
+            if generation == self._generation:
+                self.tick_due = _DISARMED
+            raise
 
     def _cancel(self, overdue: list[Awaitable[Any]]) -> None:
         wanted = set(map(id, overdue))
         by_id = {id(call): call for call in overdue}
         for task in asyncio.all_tasks():
-            if task.done():
+            if task.done() or task is self._ticker:
                 continue
             link: Any = task.get_coro()
             while link is not None:

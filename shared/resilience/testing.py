@@ -1,8 +1,9 @@
 """Helpers for tests, shipped with the library so users' own tests can use them too.
 
 - :class:`FakeClock` is a :class:`~shared.resilience.clock.Clock` whose time moves only when a test
-  says so (``await clock.advance(5)``), or, with ``autojump=True``, jumps forward by exactly what is
-  slept, so a retry loop with ten waits finishes at once and its waits can be asserted exactly.
+  says so (``await clock.advance(5)``), or, with ``autojump=True``, jumps to the next timer whenever
+  every task is waiting, so a retry loop with ten waits finishes at once. ``clock.sleeps`` lists
+  what was slept (the library's own deadline ticker excluded), so waits can be asserted exactly.
 - :func:`set_testing` turns every retry wait off (attempts still happen), as stamina's does.
 """
 
@@ -61,12 +62,9 @@ class FakeClock:
         return timer
 
     async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
+        if not _in_library_ticker():
+            self.sleeps.append(seconds)
         if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        if self.autojump:
-            self._fire_until(self._now + seconds)
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -77,6 +75,13 @@ class FakeClock:
 
         timer = self.call_later(seconds, wake)
         try:
+            if self.autojump:
+                # As in trio's autojump clock: once every task is idle, time jumps to the
+                # next timer, so timers fire in order and concurrent sleepers agree on time.
+                while not future.done():
+                    await settle()
+                    if not future.done():
+                        self._fire_next()
             await future
         finally:
             timer.cancel()
@@ -95,17 +100,22 @@ class FakeClock:
         self._now = max(self._now, target)
         await settle()
 
-    def _fire_until(self, target: float) -> None:
-        while self._timers and self._timers[0].when <= target:
+    def _fire_next(self) -> None:
+        while self._timers:
             timer = heapq.heappop(self._timers)
             if not timer.cancelled:
                 self._now = max(self._now, timer.when)
                 timer.callback()
-        self._now = max(self._now, target)
+                return
 
     @property
     def pending_timers(self) -> int:
         return sum(1 for timer in self._timers if not timer.cancelled)
+
+
+def _in_library_ticker() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.get_name() == "deadline-watch"
 
 
 async def settle() -> None:

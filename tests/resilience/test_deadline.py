@@ -1,0 +1,122 @@
+"""Deadlines without a timer per call: the watch, on the fake clock and on the real loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared.resilience import CallTimeoutError, CircuitBreaker, CircuitBreakerConfig
+from shared.resilience.deadline import DeadlineWatch
+from shared.resilience.testing import FakeClock, settle
+
+
+async def hang() -> None:
+    await asyncio.Event().wait()
+
+
+def watch_of(breaker: CircuitBreaker) -> DeadlineWatch:
+    watch = breaker._watch
+    assert watch is not None
+    return watch
+
+
+async def test_a_call_is_cancelled_within_one_resolution_after_its_deadline() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("db", CircuitBreakerConfig(timeout=2.0), clock=clock)
+    resolution = watch_of(breaker).resolution
+    task = asyncio.create_task(breaker.call(hang))
+    await clock.advance(2.0 - resolution)
+    assert not task.done()
+    await clock.advance(2 * resolution)
+    with pytest.raises(CallTimeoutError, match="db: call timed out after 2 s"):
+        await task
+    assert watch_of(breaker).in_flight == 0
+
+
+async def test_an_awaitable_that_is_not_a_coroutine_is_bounded_too() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("db", CircuitBreakerConfig(timeout=1.0), clock=clock)
+    never: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def future_returning() -> asyncio.Future[int]:
+        return never
+
+    task = asyncio.create_task(breaker.call(future_returning))
+    await clock.advance(1.1)
+    with pytest.raises(CallTimeoutError):
+        await task
+
+
+async def test_an_outside_cancellation_at_the_deadline_wins_over_the_timeout() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("db", CircuitBreakerConfig(timeout=1.0), clock=clock)
+    task = asyncio.create_task(breaker.call(hang))
+    await settle()
+    task.cancel()  # the caller gave up, and in the same loop turn the deadline passes
+    await clock.advance(1.1)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert breaker.metrics.cancelled_calls == 1
+    assert breaker.metrics.timed_out_calls == 0
+
+
+async def test_the_timeout_does_not_leak_a_cancel_request_into_the_caller() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker("db", CircuitBreakerConfig(timeout=1.0), clock=clock)
+
+    async def caller() -> str:
+        with pytest.raises(CallTimeoutError):
+            await breaker.call(hang)
+        await asyncio.sleep(0)  # would raise CancelledError if the request had leaked
+        task = asyncio.current_task()
+        assert task is not None and task.cancelling() == 0
+        return "carried on"
+
+    task = asyncio.create_task(caller())
+    await clock.advance(1.1)
+    assert await task == "carried on"
+
+
+async def test_nothing_stays_watched_after_success_failure_or_cancellation() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        "db", CircuitBreakerConfig(timeout=5.0, failure_threshold=100), clock=clock
+    )
+
+    async def ok() -> int:
+        return 1
+
+    async def fail() -> None:
+        raise ConnectionError
+
+    await breaker.call(ok)
+    with pytest.raises(ConnectionError):
+        await breaker.call(fail)
+    task = asyncio.create_task(breaker.call(hang))
+    await settle()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert watch_of(breaker).in_flight == 0
+
+
+def test_the_watch_works_again_on_a_new_event_loop() -> None:
+    """A ticker armed on a loop that closed never fires; the next loop must arm its own.
+
+    This runs on the real clock: it proves the SystemClock wiring, with a 50 ms timeout.
+    """
+    breaker = CircuitBreaker("db", CircuitBreakerConfig(timeout=0.05))
+
+    async def ok() -> int:
+        return 1
+
+    with asyncio.Runner() as first:
+        first.run(breaker.call(ok))  # arms the ticker on the first loop, which then closes
+    with asyncio.Runner() as second, pytest.raises(CallTimeoutError):
+        second.run(asyncio.wait_for(breaker.call(hang), timeout=5.0))
+
+
+def test_resolution_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="resolution must be positive"):
+        DeadlineWatch(FakeClock(), 0.0)
