@@ -1,0 +1,69 @@
+"""Request helpers shared by the route modules: JSON bodies, tokens, dependency failures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from backend.api.errors import ApiError
+from backend.auth import Claims, Role, bearer_claims, require_role
+from backend.degradation import DEGRADED_HEADER
+from backend.domain import InvalidInput
+from backend.state import app_state
+
+JSON_BODY_LIMIT = 64 * 1024
+
+
+async def json_object(request: Request) -> dict[str, object]:
+    """The body as a JSON object; 400 when it is not JSON, 422 when it is not an object."""
+    raw = await request.body()
+    if len(raw) > JSON_BODY_LIMIT:
+        raise ApiError(413, "payload_too_large", "JSON bodies are limited to 64 KiB.")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid_request", "The request body must be a JSON object.")
+    return data
+
+
+def invalid(error: InvalidInput) -> ApiError:
+    return ApiError(
+        422, "invalid_request", "Some fields are not valid.", extra={"fields": error.errors}
+    )
+
+
+def claims_of(request: Request) -> Claims:
+    return bearer_claims(request, app_state(request).token_service())
+
+
+def staff_claims(request: Request, *roles: Role) -> Claims:
+    return require_role(claims_of(request), *roles)
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise ApiError(
+            400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters."
+        )
+    return key
+
+
+def request_fingerprint(request: Request, body: Mapping[str, object] | None) -> str:
+    """What makes two requests 'the same' for an idempotency key: method, path and body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode())
+    return digest.hexdigest()
+
+
+def degraded_json(payload: object, service: str, status: int = 200) -> JSONResponse:
+    return JSONResponse(payload, status_code=status, headers={DEGRADED_HEADER: service})

@@ -1,0 +1,127 @@
+"""The health API (DESIGN §6): probes read the background checker's results and never wait."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.common import staff_claims
+from backend.api.errors import ApiError
+from backend.auth import Role
+from backend.observability import render
+from backend.state import AppState, app_state
+from shared.resilience import HEALTH_JSON_MEDIA_TYPE, UnknownServiceError
+
+audit = logging.getLogger("backend.audit")
+
+
+async def overall(request: Request) -> Response:
+    state = app_state(request)
+    report = state.checker.report()
+    if HEALTH_JSON_MEDIA_TYPE in request.headers.get("accept", ""):
+        return JSONResponse(
+            report.health_json(version="1"),
+            status_code=report.http_status,
+            media_type=HEALTH_JSON_MEDIA_TYPE,
+        )
+    return JSONResponse(report.summary(), status_code=report.http_status)
+
+
+async def live(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def ready(request: Request) -> Response:
+    reason = app_state(request).lifecycle.not_ready_reason
+    if reason is None:
+        return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
+
+
+def _details_allowed(request: Request, state: AppState) -> None:
+    if state.settings.health_details != "public":
+        staff_claims(request, Role.OPERATOR, Role.ADMIN)
+
+
+def _not_configured(state: AppState) -> dict[str, object]:
+    if state.s3 is not None:
+        return {}
+    return {
+        "s3": {
+            "name": "s3",
+            "status": "not_configured",
+            "critical": False,
+            "reason": "QUESTCITY_S3_ENDPOINT_URL is not set; file features are off",
+        }
+    }
+
+
+async def detailed(request: Request) -> Response:
+    state = app_state(request)
+    _details_allowed(request, state)
+    document = state.checker.report(with_details=True).detailed()
+    document["checks"] = {**document["checks"], **_not_configured(state)}  # type: ignore[dict-item]
+    document["ready"] = state.lifecycle.ready
+    return JSONResponse(document)
+
+
+async def service(request: Request) -> Response:
+    state = app_state(request)
+    _details_allowed(request, state)
+    name = request.path_params["name"]
+    try:
+        return JSONResponse(state.checker.get_service_metrics(name).as_dict())
+    except UnknownServiceError:
+        extra = _not_configured(state).get(name)
+        if extra is not None:
+            return JSONResponse(extra)
+        raise ApiError(404, "unknown_service", f"There is no service called {name!r}.") from None
+
+
+async def reset(request: Request) -> Response:
+    state = app_state(request)
+    claims = staff_claims(request, Role.ADMIN)
+    name = request.path_params["name"]
+    breaker = state.registry.find_circuit_breaker(name)
+    if breaker is None or name not in state.checker.services():
+        raise ApiError(404, "unknown_service", f"There is no service called {name!r}.")
+    previous = breaker.state
+    breaker.reset(reason=f"reset by {claims.sub}")
+    audit.warning(
+        "circuit breaker %s reset by %s (was %s)",
+        name,
+        claims.sub,
+        previous.value,
+        extra={
+            "event": "breaker_reset",
+            "breaker": name,
+            "actor": claims.sub,
+            "role": claims.role.value,
+            "previous_state": previous.value,
+        },
+    )
+    return JSONResponse(
+        {"service": name, "state": breaker.state.value, "previous_state": previous.value}
+    )
+
+
+async def metrics(request: Request) -> Response:
+    state = app_state(request)
+    if not state.settings.metrics_public:
+        staff_claims(request, Role.OPERATOR, Role.ADMIN)
+    body, content_type = render(state.metrics.registry)
+    return Response(body, media_type=content_type)
+
+
+routes = [
+    Route("/api/v1/health/", overall, methods=["GET"]),
+    Route("/api/v1/health/live", live, methods=["GET"]),
+    Route("/api/v1/health/ready", ready, methods=["GET"]),
+    Route("/api/v1/health/detailed", detailed, methods=["GET"]),
+    Route("/api/v1/health/services/{name}", service, methods=["GET"]),
+    Route("/api/v1/health/services/{name}/reset", reset, methods=["POST"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

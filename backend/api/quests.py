@@ -1,0 +1,215 @@
+"""Quests: list, read, create, update, delete, complete (DESIGN §7).
+
+Reads answer from the last good copy, marked ``X-QuestCity-Degraded: database``, when the database
+cannot answer. Creates and completions carrying an ``Idempotency-Key`` are recorded with their
+answer in one transaction, so a client retrying after a network fault gets the same answer and
+never a duplicate; only those writes are retried on a connection error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.common import (
+    claims_of,
+    degraded_json,
+    idempotency_key,
+    invalid,
+    json_object,
+    request_fingerprint,
+)
+from backend.api.errors import ApiError
+from backend.auth import Claims, Role
+from backend.db import repositories as repo
+from backend.db.errors import Conflict
+from backend.degradation import DEPENDENCY_FAILURES, unavailable
+from backend.domain import Cursor, InvalidInput, parse_limit, parse_quest, parse_quest_patch
+from backend.state import AppState, app_state
+
+
+def _not_found(quest_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"There is no quest {quest_id!r}.")
+
+
+async def list_quests(request: Request) -> Response:
+    state = app_state(request)
+    params = request.query_params
+    try:
+        limit = parse_limit(params.get("limit"))
+        cursor_text = params.get("cursor") or None
+        after = Cursor.decode(cursor_text) if cursor_text else None
+    except InvalidInput as error:
+        raise invalid(error) from None
+    city = (params.get("city") or "").strip() or None
+    key = ("quests", city, limit, cursor_text)
+    try:
+        items, next_cursor = await state.database.read(repo.list_quests, city, limit, after)
+    except DEPENDENCY_FAILURES as error:
+        return _stale_or_unavailable(state, key, error)
+    payload = {
+        "items": [q.to_json() for q in items],
+        "next_cursor": next_cursor.encode() if next_cursor else None,
+    }
+    state.cache.put(key, payload)
+    return JSONResponse(payload)
+
+
+async def get_quest(request: Request) -> Response:
+    state = app_state(request)
+    quest_id = request.path_params["id"]
+    key = ("quest", quest_id)
+    try:
+        quest = await state.database.read(repo.get_quest, quest_id)
+    except DEPENDENCY_FAILURES as error:
+        return _stale_or_unavailable(state, key, error)
+    if quest is None:
+        state.cache.drop(key)
+        raise _not_found(quest_id)
+    payload = quest.to_json()
+    state.cache.put(key, payload)
+    return JSONResponse(payload)
+
+
+def _stale_or_unavailable(state: AppState, key: Hashable, error: BaseException) -> Response:
+    cached = state.cache.get(key)
+    if cached is None:
+        raise unavailable("database", error) from None
+    return degraded_json(cached.payload, "database")
+
+
+async def create_quest(request: Request) -> Response:
+    state = app_state(request)
+    claims = claims_of(request)
+    body = await json_object(request)
+    try:
+        data = parse_quest(body)
+    except InvalidInput as error:
+        raise invalid(error) from None
+
+    async def create(session: AsyncSession) -> tuple[int, dict[str, object]]:
+        quest = await repo.create_quest(session, claims.sub, data)
+        return 201, quest.to_json()
+
+    return await _write(request, state, claims, body, create)
+
+
+async def complete_quest(request: Request) -> Response:
+    state = app_state(request)
+    claims = claims_of(request)
+    quest_id = request.path_params["id"]
+
+    async def complete(session: AsyncSession) -> tuple[int, dict[str, object]]:
+        return 201, await repo.complete_quest(session, quest_id, claims.sub)
+
+    try:
+        return await _write(request, state, claims, {"quest": quest_id}, complete)
+    except LookupError:
+        raise _not_found(quest_id) from None
+
+
+Work = Callable[[AsyncSession], Awaitable[tuple[int, dict[str, object]]]]
+
+
+async def _write(
+    request: Request, state: AppState, claims: Claims, body: dict[str, object], work: Work
+) -> Response:
+    """Run a create-like write: idempotently (and retried) with a key, once without."""
+    key = idempotency_key(request)
+    try:
+        if key is None:
+            status, payload = await state.database.write(work)
+            return JSONResponse(payload, status_code=status)
+        fingerprint = request_fingerprint(request, body)
+        try:
+            stored = await state.database.write_idempotent(
+                _idempotent, claims.sub, key, fingerprint, work
+            )
+        except Conflict:
+            # A concurrent request with the same key won the race; answer what it answered.
+            found = await state.database.read(repo.find_response, claims.sub, key)
+            if found is None:
+                raise
+            stored = found
+    except Conflict as error:
+        raise ApiError(409, "conflict", str(error)) from None
+    except DEPENDENCY_FAILURES as error:
+        raise unavailable("database", error) from None
+    if stored.request_hash != fingerprint:
+        raise ApiError(
+            422, "idempotency_key_reused", "This Idempotency-Key was used for a different request."
+        )
+    return JSONResponse(stored.body, status_code=stored.status, headers={"Idempotency-Key": key})
+
+
+async def _idempotent(
+    session: AsyncSession, user_id: str, key: str, fingerprint: str, work: Work
+) -> repo.StoredResponse:
+    found = await repo.find_response(session, user_id, key)
+    if found is not None:
+        return found
+    status, payload = await work(session)
+    await repo.store_response(session, user_id, key, fingerprint, status, payload)
+    return repo.StoredResponse(status, payload, fingerprint)
+
+
+async def _authorise_owner(state: AppState, claims: Claims, quest_id: str) -> None:
+    try:
+        owner = await state.database.read(repo.quest_owner, quest_id)
+    except DEPENDENCY_FAILURES as error:
+        raise unavailable("database", error) from None
+    if owner is None:
+        raise _not_found(quest_id)
+    if owner != claims.sub and claims.role is not Role.ADMIN:
+        raise ApiError(403, "forbidden", "Only the quest's author or an admin may change it.")
+
+
+async def update_quest(request: Request) -> Response:
+    state = app_state(request)
+    claims = claims_of(request)
+    quest_id = request.path_params["id"]
+    try:
+        patch = parse_quest_patch(await json_object(request))
+    except InvalidInput as error:
+        raise invalid(error) from None
+    await _authorise_owner(state, claims, quest_id)
+    try:
+        quest = await state.database.write(repo.update_quest, quest_id, patch)
+    except DEPENDENCY_FAILURES as error:
+        raise unavailable("database", error) from None
+    if quest is None:
+        raise _not_found(quest_id)
+    payload = quest.to_json()
+    state.cache.put(("quest", quest_id), payload)
+    return JSONResponse(payload)
+
+
+async def delete_quest(request: Request) -> Response:
+    state = app_state(request)
+    claims = claims_of(request)
+    quest_id = request.path_params["id"]
+    await _authorise_owner(state, claims, quest_id)
+    try:
+        cover = await state.database.write(repo.delete_quest, quest_id)
+    except LookupError:
+        raise _not_found(quest_id) from None
+    except DEPENDENCY_FAILURES as error:
+        raise unavailable("database", error) from None
+    state.cache.drop(("quest", quest_id))
+    if cover is not None:
+        state.forget_object(cover)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/v1/quests", list_quests, methods=["GET"]),
+    Route("/api/v1/quests", create_quest, methods=["POST"]),
+    Route("/api/v1/quests/{id}", get_quest, methods=["GET"]),
+    Route("/api/v1/quests/{id}", update_quest, methods=["PATCH"]),
+    Route("/api/v1/quests/{id}", delete_quest, methods=["DELETE"]),
+    Route("/api/v1/quests/{id}/complete", complete_quest, methods=["POST"]),
+]

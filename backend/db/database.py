@@ -1,0 +1,82 @@
+"""The database as the application sees it: units of work run through the gate, the ``database``
+dependency's retry and breaker, and the error translation.
+
+- :meth:`Database.read` and :meth:`Database.write_idempotent` (e.g. a create carrying an
+  ``Idempotency-Key``) go through ``retry(breaker(timeout(...)))``.
+- :meth:`Database.write` goes through ``breaker(timeout(...))`` only: when a commit's outcome is
+  unknown (the connection died after COMMIT was sent), repeating it blindly could apply it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend.db.engine import pool_figures
+from backend.db.errors import translated
+from backend.db.gate import PoolGate
+from shared.resilience import GuardedDependency
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Work = Callable[Concatenate[AsyncSession, P], Awaitable[T]]
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
+        self.engine = engine
+        self.gate = gate
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._guarded: GuardedDependency | None = None
+
+    def attach(self, guarded: GuardedDependency) -> None:
+        """Wire the ``database`` dependency (made by the composition root from this object)."""
+        self._guarded = guarded
+
+    @property
+    def guarded(self) -> GuardedDependency:
+        if self._guarded is None:
+            raise RuntimeError("Database.attach() was not called")
+        return self._guarded
+
+    async def read(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        async with self.gate:
+            return await self.guarded.call(self._unit, False, work, *args, **kwargs)
+
+    async def write(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A write that must not be repeated blindly: breaker and timeout, no retry."""
+        async with self.gate:
+            return await self.guarded.call_once(self._unit, True, work, *args, **kwargs)
+
+    async def write_idempotent(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A write that is safe to repeat (it checks an idempotency key in its transaction)."""
+        async with self.gate:
+            return await self.guarded.call(self._unit, True, work, *args, **kwargs)
+
+    async def _unit(
+        self, commit: bool, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        async with translated(), self.sessions() as session:
+            result = await work(session, *args, **kwargs)
+            if commit:
+                await session.commit()
+            return result
+
+    async def ping(self) -> None:
+        """The health check: one round trip on a pooled connection."""
+        async with translated(), self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    def figures(self) -> dict[str, int]:
+        return {
+            **pool_figures(self.engine),
+            "waiting": self.gate.waiting,
+            "exhausted_total": self.gate.exhausted,
+        }
+
+    async def close(self) -> None:
+        await self.engine.dispose()

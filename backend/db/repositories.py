@@ -1,0 +1,248 @@
+"""Units of work on the QuestCity schema. Each takes the session first and returns plain values;
+``Database`` runs them (one transaction each) under the resilience policies."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db.errors import Conflict
+from backend.db.models import Completion, IdempotencyRecord, Quest, User
+from backend.domain import Cursor, QuestInput, QuestPatch, QuestView
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    username: str
+    password_hash: str
+    avatar_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The answer recorded for an idempotency key."""
+
+    status: int
+    body: dict[str, object]
+    request_hash: str
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive; they were written in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _view(quest: Quest) -> QuestView:
+    return QuestView(
+        id=quest.id,
+        title=quest.title,
+        description=quest.description,
+        city=quest.city,
+        points=quest.points,
+        owner_id=quest.owner_id,
+        has_cover=quest.cover_key is not None,
+        created_at=_aware(quest.created_at),
+        updated_at=_aware(quest.updated_at),
+    )
+
+
+def _user(user: User) -> UserRecord:
+    return UserRecord(user.id, user.username, user.password_hash, user.avatar_key)
+
+
+# -- users -------------------------------------------------------------------------------------
+
+
+async def create_user(session: AsyncSession, username: str, password_hash: str) -> UserRecord:
+    user = User(
+        id=new_id(),
+        username=username,
+        password_hash=password_hash,
+        avatar_key=None,
+        created_at=now_utc(),
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"The username {username!r} is taken.") from None
+    return _user(user)
+
+
+async def find_user_by_name(session: AsyncSession, username: str) -> UserRecord | None:
+    user = await session.scalar(select(User).where(User.username == username))
+    return _user(user) if user is not None else None
+
+
+async def find_user(session: AsyncSession, user_id: str) -> UserRecord | None:
+    user = await session.get(User, user_id)
+    return _user(user) if user is not None else None
+
+
+async def set_avatar_key(session: AsyncSession, user_id: str, key: str) -> str | None:
+    """Point the user at a new avatar; returns the old key (to delete from storage) or None."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise LookupError(user_id)
+    old, user.avatar_key = user.avatar_key, key
+    return old
+
+
+# -- quests ------------------------------------------------------------------------------------
+
+
+async def list_quests(
+    session: AsyncSession, city: str | None, limit: int, after: Cursor | None
+) -> tuple[list[QuestView], Cursor | None]:
+    query = select(Quest).order_by(Quest.created_at.desc(), Quest.id.desc()).limit(limit + 1)
+    if city:
+        query = query.where(Quest.city == city)
+    if after is not None:
+        query = query.where(
+            or_(
+                Quest.created_at < after.created_at,
+                and_(Quest.created_at == after.created_at, Quest.id < after.id),
+            )
+        )
+    rows = list(await session.scalars(query))
+    page = [_view(q) for q in rows[:limit]]
+    more = len(rows) > limit
+    return page, (Cursor(rows[limit - 1].created_at, rows[limit - 1].id) if more else None)
+
+
+async def get_quest(session: AsyncSession, quest_id: str) -> QuestView | None:
+    quest = await session.get(Quest, quest_id)
+    return _view(quest) if quest is not None else None
+
+
+async def get_cover_key(session: AsyncSession, quest_id: str) -> tuple[bool, str | None]:
+    """(quest exists, its cover key)."""
+    row = (await session.execute(select(Quest.cover_key).where(Quest.id == quest_id))).first()
+    return (row is not None, row[0] if row is not None else None)
+
+
+async def get_avatar_key(session: AsyncSession, user_id: str) -> tuple[bool, str | None]:
+    row = (await session.execute(select(User.avatar_key).where(User.id == user_id))).first()
+    return (row is not None, row[0] if row is not None else None)
+
+
+async def create_quest(session: AsyncSession, owner_id: str, data: QuestInput) -> QuestView:
+    stamp = now_utc()
+    quest = Quest(
+        id=new_id(),
+        title=data.title,
+        description=data.description,
+        city=data.city,
+        points=data.points,
+        owner_id=owner_id,
+        cover_key=None,
+        created_at=stamp,
+        updated_at=stamp,
+    )
+    session.add(quest)
+    await session.flush()
+    return _view(quest)
+
+
+async def update_quest(session: AsyncSession, quest_id: str, patch: QuestPatch) -> QuestView | None:
+    quest = await session.get(Quest, quest_id, with_for_update=True)
+    if quest is None:
+        return None
+    for name in ("title", "description", "city", "points"):
+        value = getattr(patch, name)
+        if value is not None:
+            setattr(quest, name, value)
+    quest.updated_at = now_utc()
+    await session.flush()
+    return _view(quest)
+
+
+async def delete_quest(session: AsyncSession, quest_id: str) -> str | None:
+    """Delete; returns the cover key to remove from storage, or raises LookupError if absent."""
+    quest = await session.get(Quest, quest_id)
+    if quest is None:
+        raise LookupError(quest_id)
+    cover = quest.cover_key
+    await session.execute(delete(Completion).where(Completion.quest_id == quest_id))
+    await session.delete(quest)
+    return cover
+
+
+async def set_cover_key(session: AsyncSession, quest_id: str, key: str) -> str | None:
+    quest = await session.get(Quest, quest_id, with_for_update=True)
+    if quest is None:
+        raise LookupError(quest_id)
+    old, quest.cover_key = quest.cover_key, key
+    await session.execute(update(Quest).where(Quest.id == quest_id).values(updated_at=now_utc()))
+    return old
+
+
+async def quest_owner(session: AsyncSession, quest_id: str) -> str | None:
+    return await session.scalar(select(Quest.owner_id).where(Quest.id == quest_id))
+
+
+async def complete_quest(session: AsyncSession, quest_id: str, user_id: str) -> dict[str, object]:
+    quest = await session.get(Quest, quest_id)
+    if quest is None:
+        raise LookupError(quest_id)
+    completion = Completion(
+        id=new_id(), quest_id=quest_id, user_id=user_id, points=quest.points, created_at=now_utc()
+    )
+    session.add(completion)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict("You have completed this quest already.") from None
+    return {
+        "id": completion.id,
+        "quest_id": quest_id,
+        "user_id": user_id,
+        "points": completion.points,
+        "completed_at": completion.created_at.isoformat(),
+    }
+
+
+# -- idempotency -------------------------------------------------------------------------------
+
+
+async def find_response(session: AsyncSession, user_id: str, key: str) -> StoredResponse | None:
+    record = await session.get(IdempotencyRecord, (user_id, key))
+    if record is None:
+        return None
+    return StoredResponse(record.status, json.loads(record.body), record.request_hash)
+
+
+async def store_response(
+    session: AsyncSession,
+    user_id: str,
+    key: str,
+    request_hash: str,
+    status: int,
+    body: dict[str, object],
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            user_id=user_id,
+            key=key,
+            request_hash=request_hash,
+            status=status,
+            body=json.dumps(body).encode(),
+            created_at=now_utc(),
+        )
+    )
+    await session.flush()

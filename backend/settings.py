@@ -1,0 +1,178 @@
+"""Backend settings, read from the environment (and a ``.env`` file) once, at the composition root.
+
+Names and defaults are DESIGN §4. A bad value is refused at start-up with a message that names the
+variable, what is wrong, and what to write instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "QUESTCITY_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the backend cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///./var/questcity.db"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = "questcity"
+    s3_access_key: str | None = field(default=None, repr=False)
+    s3_secret_key: str | None = field(default=None, repr=False)
+    s3_region: str = "us-east-1"
+    keys_dir: Path = Path("./var/keys")
+    health_interval: float = 10.0
+    health_details: str = "authenticated"
+    """``authenticated`` (operator/admin token) or ``public``: who may read /detailed."""
+    db_pool_size: int = 20
+    db_max_overflow: int = 30
+    db_pool_timeout: float = 30.0
+    db_pool_recycle: int = 3600
+    metrics_public: bool = True
+    """Whether /metrics answers without a token (scrapers usually sit inside the network)."""
+    token_issuer: str = "questcity"
+    access_token_ttl: int = 3600
+    max_upload_bytes: int = 5 * 1024 * 1024
+    shutdown_grace: float = 10.0
+
+    @property
+    def s3_configured(self) -> bool:
+        return bool(self.s3_endpoint_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, env_file: Path | None = Path(".env")
+    ) -> Settings:
+        """Settings from ``environ`` (default: the process environment) over a ``.env`` file."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update(_read_env_file(env_file))
+        values.update(os.environ if environ is None else environ)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = values.get(PREFIX + name)
+            return value if value not in (None, "") else None
+
+        defaults = cls()
+        kwargs: dict[str, object] = {}
+        for name, parse in _PARSERS.items():
+            raw = get(name.upper())
+            if raw is not None:
+                try:
+                    kwargs[name] = parse(raw)
+                except ValueError as exc:
+                    raise SettingsError(f"{PREFIX}{name.upper()}={raw!r}: {exc}") from None
+        settings = cls(**{**{f: getattr(defaults, f) for f in _PARSERS}, **kwargs})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise SettingsError(
+                f"{PREFIX}DATABASE_URL must start with sqlite+aiosqlite:// or "
+                "postgresql+asyncpg:// (the async drivers the backend ships with)"
+            )
+        if self.health_details not in ("authenticated", "public"):
+            raise SettingsError(
+                f"{PREFIX}HEALTH_DETAILS={self.health_details!r}: use 'authenticated' or 'public'"
+            )
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"{PREFIX}S3_ENDPOINT_URL must be an http:// or https:// URL, "
+                "for example http://127.0.0.1:9000"
+            )
+        if self.s3_endpoint_url and not (self.s3_access_key and self.s3_secret_key):
+            raise SettingsError(
+                f"{PREFIX}S3_ENDPOINT_URL is set, so {PREFIX}S3_ACCESS_KEY and "
+                f"{PREFIX}S3_SECRET_KEY are needed too"
+            )
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number greater than 0")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = _non_negative_int(raw)
+    if value == 0:
+        raise ValueError("must be 1 or more")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+_PARSERS: dict[str, Callable[[str], object]] = {
+    "database_url": _text,
+    "s3_endpoint_url": _text,
+    "s3_bucket": _text,
+    "s3_access_key": _text,
+    "s3_secret_key": _text,
+    "s3_region": _text,
+    "keys_dir": Path,
+    "health_interval": _positive_float,
+    "health_details": _text,
+    "db_pool_size": _positive_int,
+    "db_max_overflow": _non_negative_int,
+    "db_pool_timeout": _positive_float,
+    "db_pool_recycle": _positive_int,
+    "metrics_public": _boolean,
+    "token_issuer": _text,
+    "access_token_ttl": _positive_int,
+    "max_upload_bytes": _positive_int,
+    "shutdown_grace": _positive_float,
+}
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export ") :]
+        key, sep, value = stripped.partition("=")
+        if not sep:
+            raise SettingsError(f"{path}:{number}: expected NAME=value, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
