@@ -40,6 +40,10 @@ class Settings:
     access_token_ttl: int = 3600
     max_upload_bytes: int = 5 * 1024 * 1024
     shutdown_grace: float = 10.0
+    """Seconds in-flight requests get to finish once the server stops accepting new ones."""
+    drain_delay: float = 0.0
+    """Seconds between SIGTERM (readiness turns 503) and closing the listener, so a load balancer
+    stops sending traffic first (5 s or so behind Kubernetes; 0 on a laptop)."""
 
     @property
     def s3_configured(self) -> bool:
@@ -108,6 +112,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
 def _non_negative_int(raw: str) -> int:
     try:
         value = int(raw)
@@ -157,6 +168,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "access_token_ttl": _positive_int,
     "max_upload_bytes": _positive_int,
     "shutdown_grace": _positive_float,
+    "drain_delay": _non_negative_float,
 }
 
 

@@ -1,0 +1,59 @@
+"""Serving the backend under uvicorn, with a drain on shutdown.
+
+On SIGTERM or Ctrl-C readiness turns 503 at once; after ``drain_delay`` seconds the listener closes
+and in-flight requests get ``shutdown_grace`` seconds to finish; then the lifespan closes the checker,
+the storage client and the engine. A second Ctrl-C exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+
+import uvicorn
+
+from backend.app import create_app
+from backend.settings import Settings
+from backend.state import AppState
+
+logger = logging.getLogger("backend")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, state: AppState) -> None:
+        super().__init__(config)
+        self._state = state
+        self._draining = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining:
+            super().handle_exit(sig, frame)  # a second signal: uvicorn's own handling
+            if sig == signal.SIGINT:
+                self.force_exit = True
+            return
+        self._draining = True
+        self._state.lifecycle.draining = True
+        delay = self._state.settings.drain_delay
+        logger.info(
+            "draining: readiness is now 503; closing the listener in %.1f s",
+            delay,
+            extra={"event": "draining", "drain_delay": delay},
+        )
+        asyncio.get_running_loop().call_later(delay, setattr, self, "should_exit", True)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # our JSON logging stays in charge
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace),
+        lifespan="on",
+        server_header=False,
+    )
+    DrainingServer(config, app.state.questcity).run()
