@@ -1,8 +1,8 @@
 """Serving the backend under uvicorn, with a drain on shutdown.
 
-On SIGTERM or Ctrl-C readiness turns 503 at once; after ``drain_delay`` seconds the listener closes
-and in-flight requests get ``shutdown_grace`` seconds to finish; then the lifespan closes the checker,
-the storage client and the engine. A second Ctrl-C exits at once.
+On SIGTERM or Ctrl-C readiness turns 503 at once; after ``drain_delay`` seconds the listener
+closes and in-flight requests get ``shutdown_grace`` seconds to finish; then the lifespan closes
+the checker, the storage client and the engine. A second Ctrl-C exits at once.
 """
 
 from __future__ import annotations
