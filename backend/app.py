@@ -31,7 +31,7 @@ from backend.api.openapi import openapi_endpoint
 from backend.auth import TokenService, load_or_create_keys
 from backend.db import migrate
 from backend.db.database import Database
-from backend.db.engine import create_engine
+from backend.db.engine import create_engine, create_probe_engine
 from backend.db.gate import PoolGate
 from backend.observability import Metrics, RequestMetricsMiddleware
 from backend.resilience import database_dependency, s3_dependency
@@ -90,7 +90,7 @@ def create_app(
         wait_timeout=min(settings.db_pool_timeout, 5.0),
         on_exhausted=metrics.on_pool_exhausted,
     )
-    database = Database(engine, gate)
+    database = Database(engine, gate, create_probe_engine(settings))
     metrics.set_pool_stats(database.figures)
     state = AppState(
         settings=settings,
@@ -101,7 +101,7 @@ def create_app(
         database=database,
     )
     database.attach(
-        database_dependency(settings.health_interval).bind(
+        database_dependency(settings).bind(
             check=database.ping,
             checker=checker,
             registry=registry,
@@ -111,10 +111,14 @@ def create_app(
     )
     store = object_store
     if store is None and settings.s3_configured:
-        store = S3ObjectStore.from_settings(settings)
+        store = S3ObjectStore.from_settings(
+            settings,
+            connect_timeout=min(2.0, settings.s3_timeout),
+            read_timeout=settings.s3_timeout,
+        )
     if store is not None:
         state.store = store
-        state.s3 = s3_dependency(settings.health_interval).bind(
+        state.s3 = s3_dependency(settings).bind(
             check=store.ping,
             checker=checker,
             registry=registry,

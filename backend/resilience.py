@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from backend.settings import Settings
 from shared.resilience import (
     DATABASE_CIRCUIT_BREAKER_CONFIG,
     DATABASE_RETRY_CONFIG,
@@ -20,25 +21,33 @@ from shared.resilience import (
 _INFRASTRUCTURE = (ConnectionError, TimeoutError)
 
 
-def database_dependency(check_interval: float) -> Dependency:
+def database_dependency(settings: Settings) -> Dependency:
     return Dependency(
         "database",
         critical=True,
         retry=DATABASE_RETRY_CONFIG,
-        breaker=dataclasses.replace(DATABASE_CIRCUIT_BREAKER_CONFIG, failure_on=_INFRASTRUCTURE),
-        check_interval=check_interval,
-        check_timeout=5.0,
+        breaker=dataclasses.replace(
+            DATABASE_CIRCUIT_BREAKER_CONFIG,
+            failure_on=_INFRASTRUCTURE,
+            timeout=settings.db_timeout,
+        ),
+        check_interval=settings.health_interval,
+        check_timeout=min(5.0, settings.db_timeout),
         slow_after=1.0,
     )
 
 
-def s3_dependency(check_interval: float) -> Dependency:
+def s3_dependency(settings: Settings) -> Dependency:
     return Dependency(
         "s3",
         critical=False,
         retry=S3_RETRY_CONFIG,
-        breaker=dataclasses.replace(S3_CIRCUIT_BREAKER_CONFIG, failure_on=_INFRASTRUCTURE),
-        check_interval=check_interval,
-        check_timeout=5.0,
+        breaker=dataclasses.replace(
+            S3_CIRCUIT_BREAKER_CONFIG,
+            failure_on=_INFRASTRUCTURE,
+            timeout=settings.s3_timeout,
+        ),
+        check_interval=settings.health_interval,
+        check_timeout=min(5.0, settings.s3_timeout),
         slow_after=2.0,
     )

@@ -17,6 +17,7 @@ import uvicorn
 from backend.app import create_app
 from backend.settings import Settings
 from backend.state import AppState
+from shared.resilience import SYSTEM_CLOCK, Clock
 
 logger = logging.getLogger("backend")
 
@@ -44,8 +45,10 @@ class DrainingServer(uvicorn.Server):
         asyncio.get_running_loop().call_later(delay, setattr, self, "should_exit", True)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    app = create_app(settings)
+def build_server(
+    settings: Settings, host: str, port: int, *, clock: Clock = SYSTEM_CLOCK
+) -> DrainingServer:
+    app = create_app(settings, clock=clock)
     config = uvicorn.Config(
         app,
         host=host,
@@ -56,4 +59,8 @@ def serve(settings: Settings, host: str, port: int) -> None:
         lifespan="on",
         server_header=False,
     )
-    DrainingServer(config, app.state.questcity).run()
+    return DrainingServer(config, app.state.questcity)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    build_server(settings, host, port).run()

@@ -34,6 +34,10 @@ class Settings:
     db_max_overflow: int = 30
     db_pool_timeout: float = 30.0
     db_pool_recycle: int = 3600
+    db_timeout: float = 10.0
+    """Bound on each database call (the seed's breaker ``timeout``); a call past it is a failure."""
+    s3_timeout: float = 20.0
+    """Bound on each S3 call; a call past it is a failure."""
     metrics_public: bool = True
     """Whether /metrics answers without a token (scrapers usually sit inside the network)."""
     token_issuer: str = "questcity"
@@ -163,6 +167,8 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "db_max_overflow": _non_negative_int,
     "db_pool_timeout": _positive_float,
     "db_pool_recycle": _positive_int,
+    "db_timeout": _positive_float,
+    "s3_timeout": _positive_float,
     "metrics_public": _boolean,
     "token_issuer": _text,
     "access_token_ttl": _positive_int,

@@ -27,9 +27,10 @@ Work = Callable[Concatenate[AsyncSession, P], Awaitable[T]]
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine, gate: PoolGate) -> None:
+    def __init__(self, engine: AsyncEngine, gate: PoolGate, probe: AsyncEngine) -> None:
         self.engine = engine
         self.gate = gate
+        self._probe = probe
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._guarded: GuardedDependency | None = None
 
@@ -67,8 +68,8 @@ class Database:
             return result
 
     async def ping(self) -> None:
-        """The health check: one round trip on a pooled connection."""
-        async with translated(), self.engine.connect() as connection:
+        """The health check: connect and run one query, outside the request pool."""
+        async with translated(), self._probe.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
     def figures(self) -> dict[str, int]:
@@ -80,3 +81,4 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await self._probe.dispose()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, QueuePool
 
 from backend.settings import Settings
 
@@ -33,6 +33,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
             },
         },
     )
+
+
+def create_probe_engine(settings: Settings) -> AsyncEngine:
+    """An engine for the health check alone: a fresh connection per check, outside the pool.
+
+    The check answers "can we reach the database?"; through the shared pool it would answer "is a
+    pooled connection free?", and a traffic burst would read as an outage (and open the breaker).
+    """
+    url = make_url(settings.database_url)
+    connect_args: dict[str, object] = {"timeout": min(5.0, settings.db_timeout)}
+    if url.get_backend_name() != "sqlite":
+        connect_args["command_timeout"] = settings.db_timeout
+        connect_args["server_settings"] = {"application_name": "questcity-health"}
+    return create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
 
 
 def _sqlite_engine(settings: Settings) -> AsyncEngine:
