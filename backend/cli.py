@@ -46,11 +46,11 @@ def run_backend(args: argparse.Namespace) -> int:
 
 
 def run_token(args: argparse.Namespace) -> int:
-    from backend.auth import mint_token_command
+    from backend.auth import KeyFileError, mint_token_command
 
     try:
         print(mint_token_command(_settings(), args.role, args.ttl, args.subject))
-    except ValueError as error:
+    except (ValueError, KeyFileError) as error:
         print(f"questcity token: {error}", file=sys.stderr)
         return 2
     return 0

@@ -15,11 +15,6 @@ from backend.degradation import DEPENDENCY_FAILURES, unavailable
 from backend.domain import InvalidInput, parse_credentials
 from backend.state import app_state
 
-# Verifying against a fixed hash when the user does not exist keeps the timing of "no such user"
-# and "wrong password" alike, so usernames cannot be probed.
-_NO_USER_HASH: str | None = None
-
-
 async def register(request: Request) -> Response:
     state = app_state(request)
     try:
@@ -37,7 +32,6 @@ async def register(request: Request) -> Response:
 
 
 async def token(request: Request) -> Response:
-    global _NO_USER_HASH
     state = app_state(request)
     try:
         username, password = parse_credentials(await json_object(request))
@@ -47,13 +41,10 @@ async def token(request: Request) -> Response:
         user = await state.database.read(repo.find_user_by_name, username)
     except DEPENDENCY_FAILURES as error:
         raise unavailable("database", error) from None
-    if user is None:
-        if _NO_USER_HASH is None:
-            _NO_USER_HASH = await hash_password_async("not a real password")
-        await verify_password_async(password, _NO_USER_HASH)
+    # With no such user the KDF still runs in full, so timing does not reveal usernames.
+    if not await verify_password_async(password, user.password_hash if user else None):
         raise _bad_credentials()
-    if not await verify_password_async(password, user.password_hash):
-        raise _bad_credentials()
+    assert user is not None
     ttl = state.settings.access_token_ttl
     access = state.token_service().mint(user.id, Role.PLAYER, ttl)
     return JSONResponse({"access_token": access, "token_type": "bearer", "expires_in": ttl})

@@ -60,13 +60,13 @@ async def _store(state: AppState, kind: str, owner: str, data: bytes) -> str:
         raise ApiError(413, "payload_too_large", str(error)) from None
     except UnsupportedImage as error:
         raise ApiError(415, "unsupported_media_type", str(error)) from None
-    store, s3 = state.store, state.s3
-    if store is None or s3 is None:
+    store = state.store
+    if store is None or state.s3 is None:
         raise unavailable("s3", ObjectStoreNotConfigured())
     key = object_key(kind, owner, image)  # type: ignore[arg-type]
     try:
         # A new, unique key: putting it twice is harmless, so the upload may be retried.
-        await s3.call(store.put, key, data, image.content_type)
+        await state.s3_call("put_object", store.put, key, data, image.content_type)
     except DEPENDENCY_FAILURES as error:
         raise unavailable("s3", error) from None
     return key
@@ -75,12 +75,12 @@ async def _store(state: AppState, kind: str, owner: str, data: bytes) -> str:
 async def _serve(state: AppState, key: str | None, missing: str) -> Response:
     if key is None:
         raise ApiError(404, "not_found", missing)
-    store, s3 = state.store, state.s3
-    if store is None or s3 is None:
+    store = state.store
+    if store is None or state.s3 is None:
         return _placeholder()
     try:
         # Not retried: with a placeholder to fall back on, waiting out retries helps nobody.
-        stored = await s3.call_once(store.get, key)
+        stored = await state.s3_call_once("get_object", store.get, key)
     except ObjectNotFound:
         raise ApiError(404, "not_found", missing) from None
     except DEPENDENCY_FAILURES:

@@ -1,0 +1,160 @@
+"""Password hashing with scrypt from the standard library (no extra dependency, memory-hard).
+
+Stored form: ``scrypt$n$r$p$salt$hash`` (salt and hash in unpadded base64). The parameters travel
+with each hash, so raising them later leaves old hashes verifiable; :func:`needs_rehash` tells the
+login path when to store a fresh one.
+
+Each hash costs tens of milliseconds of CPU and 16 MiB of memory on purpose: request handlers use
+the ``*_async`` variants, which run it in a worker thread instead of stalling the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+logger = logging.getLogger("backend.auth.passwords")
+
+SCHEME = "scrypt"
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SALT_BYTES = 16
+HASH_BYTES = 32
+MAX_PASSWORD_LENGTH = 1024
+
+# Bounds on parameters read back from storage: a tampered row must not make a login allocate
+# gigabytes or spin for minutes.
+_MAX_MEMORY = 256 * 1024 * 1024
+_MAX_P = 16
+_DIGEST_BYTES = range(16, 65)
+_DUMMY_SALT = bytes(SALT_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hash:
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    digest: bytes
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password`` for storage. ValueError if it is empty or too long."""
+    secret = _encode(password)
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = _scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES)
+    return "$".join(
+        (SCHEME, str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64encode(salt), _b64encode(digest))
+    )
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches ``stored``; never raises for bad input, only answers False.
+
+    Pass ``stored=None`` when there is no such user: the same scrypt work is done anyway, so
+    response times don't reveal which usernames exist.
+    """
+    try:
+        secret = _encode(password)
+    except ValueError:
+        return False  # no stored hash can match a password hash_password would refuse
+    if stored is None:
+        _scrypt(secret, _DUMMY_SALT, SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES)
+        return False
+    parsed = _parse(stored)
+    if parsed is None:
+        logger.warning(
+            "a stored password hash is not in a format this backend reads",
+            extra={"event": "password_hash_unreadable"},
+        )
+        return False
+    candidate = _scrypt(secret, parsed.salt, parsed.n, parsed.r, parsed.p, len(parsed.digest))
+    return hmac.compare_digest(candidate, parsed.digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether ``stored`` was made with other parameters than today's (cheap: no scrypt run)."""
+    parsed = _parse(stored)
+    return parsed is None or (
+        (parsed.n, parsed.r, parsed.p, len(parsed.salt), len(parsed.digest))
+        != (SCRYPT_N, SCRYPT_R, SCRYPT_P, SALT_BYTES, HASH_BYTES)
+    )
+
+
+async def hash_password_async(password: str) -> str:
+    """:func:`hash_password` in a worker thread (scrypt releases the GIL while it works)."""
+    return await asyncio.to_thread(hash_password, password)
+
+
+async def verify_password_async(password: str, stored: str | None) -> bool:
+    """:func:`verify_password` in a worker thread."""
+    return await asyncio.to_thread(verify_password, password, stored)
+
+
+def _encode(password: str) -> bytes:
+    if not isinstance(password, str):
+        raise TypeError("password must be a str")
+    if not password:
+        raise ValueError("password must not be empty")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValueError(f"password must be at most {MAX_PASSWORD_LENGTH} characters")
+    # NFC: the same password typed on two keyboards (composed or combining accents) must match.
+    try:
+        return unicodedata.normalize("NFC", password).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        raise ValueError("password is not valid text") from None
+
+
+def _scrypt(secret: bytes, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    return hashlib.scrypt(
+        secret, salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=_memory(n, r, p) + 1024 * 1024
+    )
+
+
+def _memory(n: int, r: int, p: int) -> int:
+    # What OpenSSL's scrypt allocates: the V array plus the B blocks.
+    return 128 * r * (n + 2 + p)
+
+
+def _parse(stored: str) -> _Hash | None:
+    parts = stored.split("$") if isinstance(stored, str) else []
+    if len(parts) != 6 or parts[0] != SCHEME:
+        return None
+    n, r, p = (_small_int(part) for part in parts[1:4])
+    if n is None or r is None or p is None:
+        return None
+    if n < 2 or n & (n - 1) or r < 1 or not 1 <= p <= _MAX_P:
+        return None
+    if _memory(n, r, p) > _MAX_MEMORY:
+        return None
+    salt, digest = _b64decode(parts[4]), _b64decode(parts[5])
+    if not salt or digest is None or len(digest) not in _DIGEST_BYTES:
+        return None
+    return _Hash(n, r, p, salt, digest)
+
+
+def _small_int(text: str) -> int | None:
+    # isdecimal + isascii: int() would also accept "+8", " 8" and non-ASCII digits.
+    if not (text.isascii() and text.isdecimal()) or len(text) > 10:
+        return None
+    return int(text)
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii").rstrip("=")
+
+
+def _b64decode(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None

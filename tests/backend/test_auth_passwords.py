@@ -1,0 +1,181 @@
+"""Password hashes: format, verification, tampering, limits, rehash advice, async variants."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import threading
+
+import pytest
+
+from backend.auth import passwords
+from backend.auth.passwords import (
+    MAX_PASSWORD_LENGTH,
+    hash_password,
+    hash_password_async,
+    needs_rehash,
+    verify_password,
+    verify_password_async,
+)
+
+
+@pytest.fixture(scope="module")
+def stored() -> str:
+    return hash_password("correct horse battery staple")
+
+
+def test_hash_format(stored: str) -> None:
+    scheme, n, r, p, salt, digest = stored.split("$")
+
+    assert (scheme, n, r, p) == ("scrypt", str(2**14), "8", "1")
+    assert len(base64.b64decode(salt + "==")) == 16
+    assert len(base64.b64decode(digest + "==")) == 32
+
+
+def test_right_password_verifies(stored: str) -> None:
+    assert verify_password("correct horse battery staple", stored)
+
+
+@pytest.mark.parametrize(
+    "attempt", ["correct horse battery stapl", "Correct horse battery staple", "x", "a" * 1024]
+)
+def test_wrong_password_does_not_verify(stored: str, attempt: str) -> None:
+    assert not verify_password(attempt, stored)
+
+
+def test_salts_differ_between_hashes_of_one_password() -> None:
+    first, second = hash_password("same"), hash_password("same")
+
+    assert first != second
+    assert first.split("$")[4] != second.split("$")[4]
+    assert verify_password("same", first)
+    assert verify_password("same", second)
+
+
+def test_unicode_forms_of_one_password_match() -> None:
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+
+    assert verify_password(decomposed, hash_password(composed))
+
+
+def _swap_field(stored: str, index: int, value: str) -> str:
+    parts = stored.split("$")
+    parts[index] = value
+    return "$".join(parts)
+
+
+def _flip_first_char(text: str) -> str:
+    return ("B" if text[0] == "A" else "A") + text[1:]
+
+
+@pytest.mark.parametrize("index", [4, 5], ids=["salt", "digest"])
+def test_tampered_salt_or_digest_does_not_verify(stored: str, index: int) -> None:
+    tampered = _swap_field(stored, index, _flip_first_char(stored.split("$")[index]))
+
+    assert not verify_password("correct horse battery staple", tampered)
+
+
+def test_changed_parameters_do_not_verify(stored: str) -> None:
+    assert not verify_password("correct horse battery staple", _swap_field(stored, 2, "4"))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "plaintext",
+        "bcrypt$2b$12$whatever",
+        "scrypt$16384$8$1$c2FsdA",
+        "scrypt$16384$8$1$!!!$!!!",
+        "scrypt$16383$8$1$c2FsdHNhbHRzYWx0$" + "A" * 43,  # n not a power of two
+        "scrypt$+16384$8$1$c2FsdHNhbHRzYWx0$" + "A" * 43,
+        "scrypt$1048576$64$1$c2FsdHNhbHRzYWx0$" + "A" * 43,  # 8 GiB: refused, not attempted
+        "scrypt$16384$8$1$c2FsdHNhbHRzYWx0$QUJD",  # digest too short
+    ],
+)
+def test_malformed_stored_hash_is_false_with_a_warning(
+    bad: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="backend.auth.passwords"):
+        assert not verify_password("anything", bad)
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "a stored password hash is not in a format this backend reads"
+    ]
+    assert needs_rehash(bad)
+
+
+def test_unknown_user_costs_a_hash_and_is_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = passwords._scrypt
+
+    def counting(*args: object) -> bytes:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(passwords, "_scrypt", counting)
+
+    assert not verify_password("whatever", None)
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("password", ["", "x" * (MAX_PASSWORD_LENGTH + 1), "\ud800"])
+def test_unusable_passwords_are_refused(password: str) -> None:
+    with pytest.raises(ValueError, match="password"):
+        hash_password(password)
+    assert not verify_password(password, hash_password("something"))
+
+
+def test_longest_allowed_password_works() -> None:
+    longest = "p" * MAX_PASSWORD_LENGTH
+
+    assert verify_password(longest, hash_password(longest))
+
+
+def test_needs_rehash(stored: str) -> None:
+    assert not needs_rehash(stored)
+    assert needs_rehash(_swap_field(stored, 1, str(2**15)))
+    assert needs_rehash(_swap_field(stored, 3, "2"))
+
+
+async def test_async_variants_round_trip() -> None:
+    stored = await hash_password_async("in a thread")
+
+    assert await verify_password_async("in a thread", stored)
+    assert not await verify_password_async("not it", stored)
+    assert not await verify_password_async("not it", None)
+
+
+async def test_async_variants_run_off_the_event_loop_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads: list[int] = []
+
+    def record_hash(password: str) -> str:
+        threads.append(threading.get_ident())
+        return "h"
+
+    def record_verify(password: str, stored: str | None) -> bool:
+        threads.append(threading.get_ident())
+        return True
+
+    monkeypatch.setattr(passwords, "hash_password", record_hash)
+    monkeypatch.setattr(passwords, "verify_password", record_verify)
+
+    await passwords.hash_password_async("x")
+    await passwords.verify_password_async("x", "h")
+
+    assert len(threads) == 2
+    assert threading.get_ident() not in threads
+
+
+async def test_async_hashing_leaves_the_loop_free() -> None:
+    ticks = 0
+    task = asyncio.create_task(hash_password_async("slow on purpose"))
+    while not task.done():
+        ticks += 1
+        await asyncio.sleep(0)
+
+    assert task.result().startswith("scrypt$")
+    assert ticks > 1  # the loop kept running other work while scrypt ran
