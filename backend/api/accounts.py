@@ -15,6 +15,7 @@ from backend.degradation import DEPENDENCY_FAILURES, unavailable
 from backend.domain import InvalidInput, parse_credentials
 from backend.state import app_state
 
+
 async def register(request: Request) -> Response:
     state = app_state(request)
     try:
