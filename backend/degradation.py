@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from backend.api.errors import ApiError
 from backend.db.errors import DatabaseUnavailable, PoolExhausted
-from backend.storage import ObjectStoreNotConfigured, ObjectStoreUnavailable
+from backend.storage import ObjectStoreError, ObjectStoreNotConfigured, ObjectStoreUnavailable
 from shared.resilience import CircuitBreakerOpenError
 
 DEGRADED_HEADER = "X-QuestCity-Degraded"
