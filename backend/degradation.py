@@ -22,12 +22,14 @@ from shared.resilience import CircuitBreakerOpenError
 DEGRADED_HEADER = "X-QuestCity-Degraded"
 
 # Failures that mean "the dependency cannot answer now", as opposed to a bad request.
+# ObjectStoreError covers storage refusing us for good (credentials rotated, bucket deleted):
+# to a client that is storage being unavailable, not a server bug.
 DEPENDENCY_FAILURES: tuple[type[BaseException], ...] = (
     CircuitBreakerOpenError,
     DatabaseUnavailable,
     PoolExhausted,
     ObjectStoreUnavailable,
-    ObjectStoreNotConfigured,
+    ObjectStoreError,
     TimeoutError,
     ConnectionError,
 )
