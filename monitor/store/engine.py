@@ -1,0 +1,64 @@
+"""Opening the store: SQLite in WAL mode by default, PostgreSQL for several readers at scale.
+
+``monitor.toml`` names plain URLs (``sqlite:///./var/monitor.db``, ``postgresql://…``); the async
+drivers are chosen here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from monitor.store.schema import metadata
+
+_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+
+
+class StoreURLError(ValueError):
+    """The storage URL names a database the monitor cannot use."""
+
+
+def async_url(url: str) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in _DRIVERS:
+        raise StoreURLError(
+            f"storage url {parsed.render_as_string(hide_password=True)!r}: use sqlite:///PATH or "
+            "postgresql://USER:PASSWORD@HOST/DB"
+        )
+    return parsed.set(drivername=_DRIVERS[backend])
+
+
+def open_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
+    """An engine on the store. ``read_only`` readers (the TUI, the status page) never write."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(parsed, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        if not read_only:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # NORMAL in WAL mode: a committed transaction survives a crash of the process (kill -9);
+        # only a power loss may take the last ones back, and never corrupts the file.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create missing tables (the schema only grows; new columns come with a migration)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)

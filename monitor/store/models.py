@@ -1,0 +1,167 @@
+"""The monitor's history as values: what one check saw, and what readers get back.
+
+Statuses are the backend's words (``healthy``, ``degraded``, ``unhealthy``, ``unknown``) plus
+``unreachable`` for a target that did not answer its health API at all.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Status(enum.StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+    UNREACHABLE = "unreachable"
+    UNKNOWN = "unknown"
+
+    @property
+    def severity(self) -> int:
+        """Worse is higher: roll-ups keep the worst state of a period."""
+        return _SEVERITY[self]
+
+    @classmethod
+    def parse(cls, value: object) -> Status:
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.UNKNOWN
+
+    @classmethod
+    def from_severity(cls, severity: int) -> Status:
+        return _BY_SEVERITY.get(severity, cls.UNKNOWN)
+
+
+_SEVERITY = {
+    Status.UNKNOWN: 0,
+    Status.HEALTHY: 1,
+    Status.DEGRADED: 2,
+    Status.UNHEALTHY: 3,
+    Status.UNREACHABLE: 4,
+}
+_BY_SEVERITY = {v: k for k, v in _SEVERITY.items()}
+
+TARGET_COMPONENT = ""
+"""The service name under which a target's own reachability and overall status are kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSample:
+    """One service as one check saw it (from ``/detailed``, or only a status from ``/``)."""
+
+    service: str
+    status: Status
+    response_ms: float | None = None
+    consecutive_failures: int | None = None
+    breaker_state: str | None = None
+    details: dict[str, object] = field(default_factory=dict)
+    """Breaker counters, pool figures: shown to operators, never on the status page."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """One probe of one target."""
+
+    target: str
+    at: float
+    """Wall-clock time of the probe (seconds since the epoch)."""
+    status: Status
+    latency_ms: float | None
+    http_status: int | None
+    error: str | None
+    """A sanitised error class ("timeout", "connection refused", "bad JSON"); never a host."""
+    services: tuple[ServiceSample, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LatestCheck:
+    record: CheckRecord
+    since: float | None
+    """When the target's status last changed to what it is now (None if unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UptimeBar:
+    """One period (a day, an hour) of one component."""
+
+    start: float
+    checks: int
+    up: int
+    """Checks in which the component was healthy or degraded (it served)."""
+    worst: Status
+    avg_latency_ms: float | None
+
+    @property
+    def uptime(self) -> float | None:
+        return 100.0 * self.up / self.checks if self.checks else None
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPoint:
+    start: float
+    avg_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A thing users know by name: a target (``service == ""``) or one of its services.
+
+    The daemon writes the catalogue from ``monitor.toml``, so readers need no config of their own.
+    """
+
+    target: str
+    service: str
+    display_name: str
+    group: str
+    position: int
+
+
+class IncidentState(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    at: float
+    kind: str
+    """``opened``, ``state_change``, ``breaker_reset``, ``note``, ``resolved``."""
+    status: Status | None
+    text: str
+    public: bool
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: int
+    target: str
+    service: str
+    state: IncidentState
+    impact: Status
+    """The worst status seen during the incident."""
+    title: str
+    opened_at: float
+    resolved_at: float | None
+    updated_at: float
+    events: tuple[IncidentEvent, ...] = ()
+
+
+class AlertState(enum.StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    rule: str
+    target: str
+    service: str
+    state: AlertState
+    summary: str
+    started_at: float
+    resolved_at: float | None

@@ -1,0 +1,385 @@
+"""The read side of the store: what the TUI and the status page show.
+
+The status page imports this module (and :mod:`monitor.store.models`) and nothing else of the
+monitor. Long windows read roll-ups only: a 90-day view of 50 services is 4,500 daily rows, not
+millions of raw checks.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.store.models import (
+    TARGET_COMPONENT,
+    Alert,
+    AlertState,
+    CheckRecord,
+    Component,
+    Incident,
+    IncidentEvent,
+    IncidentState,
+    LatencyPoint,
+    LatestCheck,
+    ServiceSample,
+    Status,
+    UptimeBar,
+)
+from monitor.store.schema import (
+    alerts,
+    checks,
+    components,
+    incident_events,
+    incidents,
+    rollups,
+    service_checks,
+)
+
+HOUR = 3600
+DAY = 86400
+_PERIODS = {"hour": HOUR, "day": DAY}
+
+
+class HistoryReader:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def targets(self) -> list[str]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(select(checks.c.target).distinct())
+            return sorted(row[0] for row in rows)
+
+    async def components(self) -> list[Component]:
+        """The catalogue the daemon wrote from its config, in display order."""
+        async with self.engine.connect() as connection:
+            rows = (
+                (await connection.execute(select(components).order_by(components.c.position)))
+                .mappings()
+                .all()
+            )
+        return [
+            Component(r["target"], r["service"], r["display_name"], r["group_name"], r["position"])
+            for r in rows
+        ]
+
+    async def latest(self, target: str) -> LatestCheck | None:
+        """The target's last check, its services, and since when its status has been what it is."""
+        async with self.engine.connect() as connection:
+            row = (
+                (
+                    await connection.execute(
+                        select(checks)
+                        .where(checks.c.target == target)
+                        .order_by(checks.c.at.desc(), checks.c.id.desc())
+                        .limit(1)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            samples = (
+                (
+                    await connection.execute(
+                        select(service_checks)
+                        .where(service_checks.c.check_id == row["id"])
+                        .order_by(service_checks.c.service)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            last_other = await connection.scalar(
+                select(func.max(checks.c.at)).where(
+                    checks.c.target == target, checks.c.status != row["status"]
+                )
+            )
+            since = await connection.scalar(
+                select(func.min(checks.c.at)).where(
+                    checks.c.target == target,
+                    checks.c.at > (last_other if last_other is not None else -1.0),
+                )
+            )
+        record = CheckRecord(
+            target=target,
+            at=row["at"],
+            status=Status.parse(row["status"]),
+            latency_ms=row["latency_ms"],
+            http_status=row["http_status"],
+            error=row["error"],
+            services=tuple(
+                ServiceSample(
+                    service=s["service"],
+                    status=Status.parse(s["status"]),
+                    response_ms=s["response_ms"],
+                    consecutive_failures=s["consecutive_failures"],
+                    breaker_state=s["breaker_state"],
+                    details=json.loads(s["details"]) if s["details"] else {},
+                )
+                for s in samples
+            ),
+        )
+        return LatestCheck(record, since)
+
+    async def service_since(self, target: str, service: str, status: Status) -> float | None:
+        """Since when ``service`` has been ``status`` without a break (None if never seen)."""
+        async with self.engine.connect() as connection:
+            last_other = await connection.scalar(
+                select(func.max(service_checks.c.at)).where(
+                    service_checks.c.target == target,
+                    service_checks.c.service == service,
+                    service_checks.c.status != status.value,
+                )
+            )
+            since = await connection.scalar(
+                select(func.min(service_checks.c.at)).where(
+                    service_checks.c.target == target,
+                    service_checks.c.service == service,
+                    service_checks.c.at > (last_other if last_other is not None else -1.0),
+                )
+            )
+        return float(since) if since is not None else None
+
+    async def recent_latencies(
+        self, target: str, service: str = TARGET_COMPONENT, *, limit: int = 30
+    ) -> list[float | None]:
+        """The latest ``limit`` response times, oldest first (for sparklines)."""
+        async with self.engine.connect() as connection:
+            if service == TARGET_COMPONENT:
+                query = (
+                    select(checks.c.latency_ms)
+                    .where(checks.c.target == target)
+                    .order_by(checks.c.at.desc())
+                    .limit(limit)
+                )
+            else:
+                query = (
+                    select(service_checks.c.response_ms)
+                    .where(
+                        service_checks.c.target == target,
+                        service_checks.c.service == service,
+                    )
+                    .order_by(service_checks.c.at.desc())
+                    .limit(limit)
+                )
+            values = [row[0] for row in await connection.execute(query)]
+        return list(reversed(values))
+
+    async def bars(
+        self,
+        target: str,
+        service: str = TARGET_COMPONENT,
+        *,
+        period: str = "day",
+        count: int = 90,
+        now: float,
+    ) -> list[UptimeBar]:
+        """One bar per period for the last ``count`` periods (oldest first; empty periods too)."""
+        length = _PERIODS[period]
+        last = int(now // length) * length
+        first = last - (count - 1) * length
+        async with self.engine.connect() as connection:
+            rows = (
+                (
+                    await connection.execute(
+                        select(rollups).where(
+                            rollups.c.target == target,
+                            rollups.c.service == service,
+                            rollups.c.period == period,
+                            rollups.c.start >= first,
+                        )
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        found = {row["start"]: row for row in rows}
+        bars = []
+        for start in range(first, last + 1, length):
+            row = found.get(start)
+            if row is None:
+                bars.append(UptimeBar(float(start), 0, 0, Status.UNKNOWN, None))
+                continue
+            average = row["latency_sum"] / row["latency_count"] if row["latency_count"] else None
+            bars.append(
+                UptimeBar(
+                    float(start),
+                    row["checks"],
+                    row["up"],
+                    Status.from_severity(row["worst"]),
+                    average,
+                )
+            )
+        return bars
+
+    async def uptime(
+        self, target: str, service: str = TARGET_COMPONENT, *, seconds: float, now: float
+    ) -> float | None:
+        """Percentage of checks in which the component served, over the window (roll-ups only:
+        hourly for windows up to two days, daily beyond)."""
+        period = "hour" if seconds <= 2 * DAY else "day"
+        length = _PERIODS[period]
+        first = int((now - seconds) // length) * length + length
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(func.sum(rollups.c.checks), func.sum(rollups.c.up)).where(
+                        rollups.c.target == target,
+                        rollups.c.service == service,
+                        rollups.c.period == period,
+                        rollups.c.start >= first,
+                    )
+                )
+            ).first()
+        if row is None or not row[0]:
+            return None
+        return 100.0 * float(row[1]) / float(row[0])
+
+    async def latency_series(
+        self, target: str, service: str = TARGET_COMPONENT, *, hours: int = 24, now: float
+    ) -> list[LatencyPoint]:
+        """Hourly average and maximum response time over the last ``hours`` (oldest first)."""
+        first = int(now // HOUR) * HOUR - (hours - 1) * HOUR
+        async with self.engine.connect() as connection:
+            rows = (
+                (
+                    await connection.execute(
+                        select(rollups)
+                        .where(
+                            rollups.c.target == target,
+                            rollups.c.service == service,
+                            rollups.c.period == "hour",
+                            rollups.c.start >= first,
+                            rollups.c.latency_count > 0,
+                        )
+                        .order_by(rollups.c.start)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            LatencyPoint(float(r["start"]), r["latency_sum"] / r["latency_count"], r["latency_max"])
+            for r in rows
+        ]
+
+    async def incidents(
+        self,
+        *,
+        state: IncidentState | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        with_events: bool = False,
+    ) -> list[Incident]:
+        conditions = []
+        if state is not None:
+            conditions.append(incidents.c.state == state.value)
+        if since is not None:
+            conditions.append(incidents.c.updated_at >= since)
+        async with self.engine.connect() as connection:
+            rows = (
+                (
+                    await connection.execute(
+                        select(incidents)
+                        .where(and_(True, *conditions))
+                        .order_by(incidents.c.opened_at.desc())
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            events: dict[int, list[IncidentEvent]] = {}
+            if with_events and rows:
+                for event in (
+                    await connection.execute(
+                        select(incident_events)
+                        .where(incident_events.c.incident_id.in_([r["id"] for r in rows]))
+                        .order_by(incident_events.c.at, incident_events.c.id)
+                    )
+                ).mappings():
+                    events.setdefault(event["incident_id"], []).append(_event(event))
+        return [_incident(row, events.get(row["id"], [])) for row in rows]
+
+    async def incident(self, incident_id: int) -> Incident | None:
+        async with self.engine.connect() as connection:
+            row = (
+                (await connection.execute(select(incidents).where(incidents.c.id == incident_id)))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            events = [
+                _event(e)
+                for e in (
+                    await connection.execute(
+                        select(incident_events)
+                        .where(incident_events.c.incident_id == incident_id)
+                        .order_by(incident_events.c.at, incident_events.c.id)
+                    )
+                ).mappings()
+            ]
+        return _incident(row, events)
+
+    async def alerts(self, *, active_only: bool = True, limit: int = 100) -> list[Alert]:
+        query = select(alerts).order_by(alerts.c.started_at.desc()).limit(limit)
+        if active_only:
+            query = query.where(alerts.c.state == AlertState.FIRING.value)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [
+            Alert(
+                id=r["id"],
+                rule=r["rule"],
+                target=r["target"],
+                service=r["service"],
+                state=AlertState(r["state"]),
+                summary=r["summary"],
+                started_at=r["started_at"],
+                resolved_at=r["resolved_at"],
+            )
+            for r in rows
+        ]
+
+    async def last_change(self) -> float:
+        """A value that grows whenever anything is written (for caches and live refresh)."""
+        async with self.engine.connect() as connection:
+            row = (
+                await connection.execute(
+                    select(
+                        func.max(checks.c.id), func.max(incident_events.c.id), func.max(alerts.c.id)
+                    )
+                )
+            ).first()
+        return float(sum(v or 0 for v in (row or ())))
+
+
+def _event(r: RowMapping) -> IncidentEvent:
+    return IncidentEvent(
+        at=r["at"],
+        kind=r["kind"],
+        status=Status.parse(r["status"]) if r["status"] else None,
+        text=r["text"],
+        public=bool(r["public"]),
+        actor=r["actor"],
+    )
+
+
+def _incident(r: RowMapping, events: list[IncidentEvent]) -> Incident:
+    return Incident(
+        id=r["id"],
+        target=r["target"],
+        service=r["service"],
+        state=IncidentState(r["state"]),
+        impact=Status.parse(r["impact"]),
+        title=r["title"],
+        opened_at=r["opened_at"],
+        resolved_at=r["resolved_at"],
+        updated_at=r["updated_at"],
+        events=tuple(events),
+    )

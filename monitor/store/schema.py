@@ -1,0 +1,118 @@
+"""The history tables (SQLAlchemy Core). Times are float seconds since the epoch: roll-up periods
+are then plain integer division, identically on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+checks = Table(
+    "checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("latency_ms", Float),
+    Column("http_status", Integer),
+    Column("error", String(200)),
+    Index("ix_checks_target_at", "target", "at"),
+    Index("ix_checks_at", "at"),
+)
+
+service_checks = Table(
+    "service_checks",
+    metadata,
+    Column("check_id", ForeignKey("checks.id", ondelete="CASCADE"), primary_key=True),
+    Column("service", String(200), primary_key=True),
+    Column("target", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("response_ms", Float),
+    Column("consecutive_failures", Integer),
+    Column("breaker_state", String(20)),
+    Column("details", Text),
+    Index("ix_service_checks_target_service_at", "target", "service", "at"),
+)
+
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("target", String(200), primary_key=True),
+    Column("service", String(200), primary_key=True),
+    Column("period", String(5), primary_key=True),  # "hour" or "day"
+    Column("start", Integer, primary_key=True),
+    Column("checks", Integer, nullable=False),
+    Column("up", Integer, nullable=False),
+    Column("worst", Integer, nullable=False),
+    Column("latency_sum", Float, nullable=False),
+    Column("latency_count", Integer, nullable=False),
+    Column("latency_max", Float, nullable=False),
+    Index("ix_rollups_period_start", "period", "start"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("target", String(200), nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("impact", String(20), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("opened_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_incidents_state", "state"),
+    Index("ix_incidents_opened_at", "opened_at"),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("incident_id", ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("status", String(20)),
+    Column("text", Text, nullable=False),
+    Column("public", Boolean, nullable=False),
+    Column("actor", String(200)),
+    Index("ix_incident_events_incident", "incident_id", "at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(100), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    Index("ix_alerts_state", "state"),
+)
+
+components = Table(
+    "components",
+    metadata,
+    Column("target", String(200), primary_key=True),
+    Column("service", String(200), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("group_name", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+)
