@@ -1,0 +1,350 @@
+"""``monitor.toml``: what to watch, where to keep history, when to alert, whom to tell.
+
+Read by ``questcity monitor`` and ``questcity tui``. A bad file is refused before anything starts,
+with an error naming the file, the line and the key, and what would be right::
+
+    monitor.toml:7: targets[0].interval: must be a number of seconds greater than 0, got "ten"
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PATH = Path("monitor.toml")
+DEFAULT_STORAGE_URL = "sqlite:///./var/monitor.db"
+
+
+class ConfigError(ValueError):
+    """``monitor.toml`` is missing, unreadable, or has a value the monitor cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    url: str
+    interval: float = 10.0
+    timeout: float = 5.0
+    token_env: str | None = None
+    admin_token_env: str | None = None
+    display_name: str | None = None
+    group: str = "Services"
+    services: Mapping[str, str] = field(default_factory=dict)
+    """Display names of the target's services (``database = "Quests and accounts"``)."""
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name
+
+    def token(self, environ: Mapping[str, str] | None = None) -> str | None:
+        return _env(self.token_env, environ)
+
+    def admin_token(self, environ: Mapping[str, str] | None = None) -> str | None:
+        return _env(self.admin_token_env, environ)
+
+    def service_title(self, service: str) -> str:
+        return self.services.get(service, service.replace("_", " ").capitalize())
+
+
+def _env(name: str | None, environ: Mapping[str, str] | None) -> str | None:
+    if not name:
+        return None
+    value = (os.environ if environ is None else environ).get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    raw_days: float = 7.0
+    hourly_days: float = 35.0
+    daily_days: float = 400.0
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRules:
+    open_after: int = 2
+    """Checks in a row in which a component is not healthy before an incident opens."""
+    resolve_after: int = 3
+    """Healthy checks in a row before it resolves."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    """The seed's alerts, each with how long its condition must hold before it fires."""
+
+    breaker_open_for: float = 300.0
+    check_failure_rate: float = 0.5
+    s3_failure_rate: float = 0.3
+    window: float = 300.0
+    """Seconds over which failure rates are computed."""
+    pool_exhausted_for: float = 0.0
+    unreachable_for: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Notifier:
+    kind: str  # "log" or "webhook"
+    url: str | None = None
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    path: Path
+    storage_url: str = DEFAULT_STORAGE_URL
+    targets: tuple[Target, ...] = ()
+    retention: Retention = field(default_factory=Retention)
+    incidents: IncidentRules = field(default_factory=IncidentRules)
+    alerts: AlertRules = field(default_factory=AlertRules)
+    notifiers: tuple[Notifier, ...] = (Notifier("log"),)
+
+    def target(self, name: str) -> Target:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise KeyError(name)
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def load_config(path: Path = DEFAULT_PATH) -> MonitorConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; write one (see README, 'monitor.toml') or pass --config PATH"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path = DEFAULT_PATH) -> MonitorConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return _Parser(text, path).config(data)
+
+
+_NUMBER = (int, float)
+
+
+class _Parser:
+    def __init__(self, text: str, path: Path) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def fail(
+        self, where: str, problem: str, value: object = None, *, show: bool = True
+    ) -> ConfigError:
+        line = self._line_of(where)
+        location = f"{self.path}:{line}" if line else str(self.path)
+        shown = f", got {value!r}" if show and value is not None else ""
+        return ConfigError(f"{location}: {where}: {problem}{shown}")
+
+    def _line_of(self, where: str) -> int | None:
+        """Best-effort line of ``where`` (``targets[1].interval``) in the file, for messages."""
+        parts = re.findall(r"[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]", where)
+        key = parts[-1] if parts and not parts[-1].startswith("[") else None
+        section, index = (
+            (parts[0], int(parts[1][1:-1]))
+            if len(parts) > 1 and parts[1].startswith("[")
+            else (parts[0] if len(parts) > 1 else None, None)
+        )
+        start = 0
+        if section is not None:
+            headers = [
+                n
+                for n, line in enumerate(self.lines)
+                if re.match(rf"\s*\[\[?\s*{re.escape(section)}\s*\]\]?", line)
+            ]
+            if index is not None and index < len(headers):
+                start = headers[index]
+            elif headers:
+                start = headers[0]
+        if key is None:
+            return start + 1 if section is not None else None
+        for number in range(start, len(self.lines)):
+            if re.match(rf"\s*{re.escape(key)}\s*=", self.lines[number]):
+                return number + 1
+        return start + 1 if section is not None else None
+
+    def config(self, data: dict[str, object]) -> MonitorConfig:
+        known = {"storage", "targets", "incidents", "alerts", "notifiers"}
+        for key in data:
+            if key not in known:
+                raise self.fail(
+                    key, f"unknown section; expected one of {', '.join(sorted(known))}", show=False
+                )
+        storage = self.table(data, "storage")
+        url = self.text(storage, "storage.url", default=DEFAULT_STORAGE_URL)
+        if not url.startswith(("sqlite:///", "postgresql://", "postgresql+asyncpg://")):
+            raise self.fail(
+                "storage.url", "use sqlite:///PATH or postgresql://USER:PASS@HOST/DB", url
+            )
+        retention = Retention(
+            raw_days=self.positive(storage, "storage.retention_raw_days", 7.0),
+            hourly_days=self.positive(storage, "storage.retention_hourly_days", 35.0),
+            daily_days=self.positive(storage, "storage.retention_daily_days", 400.0),
+        )
+        raw_targets = data.get("targets", [])
+        if not isinstance(raw_targets, list) or not raw_targets:
+            raise self.fail(
+                "targets", "add at least one [[targets]] table with a name and a url", show=False
+            )
+        targets = tuple(self.target(t, n) for n, t in enumerate(raw_targets))
+        names = [t.name for t in targets]
+        for n, name in enumerate(names):
+            if names.index(name) != n:
+                raise self.fail(f"targets[{n}].name", "names must be unique", name)
+        incidents = self.table(data, "incidents")
+        alerts = self.table(data, "alerts")
+        return MonitorConfig(
+            path=self.path,
+            storage_url=url,
+            targets=targets,
+            retention=retention,
+            incidents=IncidentRules(
+                open_after=self.count(incidents, "incidents.open_after", 2),
+                resolve_after=self.count(incidents, "incidents.resolve_after", 3),
+            ),
+            alerts=AlertRules(
+                breaker_open_for=self.seconds(alerts, "alerts.breaker_open_for", 300.0),
+                check_failure_rate=self.rate(alerts, "alerts.check_failure_rate", 0.5),
+                s3_failure_rate=self.rate(alerts, "alerts.s3_failure_rate", 0.3),
+                window=self.positive(alerts, "alerts.window", 300.0),
+                pool_exhausted_for=self.seconds(alerts, "alerts.pool_exhausted_for", 0.0),
+                unreachable_for=self.seconds(alerts, "alerts.unreachable_for", 60.0),
+            ),
+            notifiers=self.notifiers(data.get("notifiers", [{"type": "log"}])),
+        )
+
+    def table(self, data: Mapping[str, object], name: str) -> dict[str, object]:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(name, "must be a table", value)
+        return value
+
+    def text(self, table: Mapping[str, object], where: str, *, default: str | None = None) -> str:
+        key = where.rsplit(".", 1)[-1]
+        value = table.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(where, "must be a non-empty string", value)
+        return value.strip()
+
+    def optional_text(self, table: Mapping[str, object], where: str) -> str | None:
+        key = where.rsplit(".", 1)[-1]
+        return None if table.get(key) is None else self.text(table, where)
+
+    def positive(self, table: Mapping[str, object], where: str, default: float) -> float:
+        value = table.get(where.rsplit(".", 1)[-1], default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, _NUMBER)
+            or not (math.isfinite(value) and value > 0)
+        ):
+            raise self.fail(where, "must be a number greater than 0", value)
+        return float(value)
+
+    def seconds(self, table: Mapping[str, object], where: str, default: float) -> float:
+        value = table.get(where.rsplit(".", 1)[-1], default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, _NUMBER)
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise self.fail(where, "must be a number of seconds, 0 or more", value)
+        return float(value)
+
+    def rate(self, table: Mapping[str, object], where: str, default: float) -> float:
+        value = table.get(where.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, _NUMBER) or not 0 < value <= 1:
+            raise self.fail(where, "must be a fraction in (0, 1], e.g. 0.5 for 50 %", value)
+        return float(value)
+
+    def count(self, table: Mapping[str, object], where: str, default: int) -> int:
+        value = table.get(where.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(where, "must be a whole number, 1 or more", value)
+        return value
+
+    def target(self, raw: object, n: int) -> Target:
+        where = f"targets[{n}]"
+        if not isinstance(raw, dict):
+            raise self.fail(where, "must be a table", raw)
+        known = {
+            "name",
+            "url",
+            "interval",
+            "timeout",
+            "token_env",
+            "admin_token_env",
+            "display_name",
+            "group",
+            "services",
+        }
+        for key in raw:
+            if key not in known:
+                raise self.fail(
+                    f"{where}.{key}",
+                    "unknown key; expected one of " + ", ".join(sorted(known)),
+                    show=False,
+                )
+        url = self.text(raw, f"{where}.url")
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise self.fail(f"{where}.url", "must be an http:// or https:// base URL", url)
+        interval = self.positive(raw, f"{where}.interval", 10.0)
+        timeout = self.positive(raw, f"{where}.timeout", 5.0)
+        if timeout > interval:
+            raise self.fail(
+                f"{where}.timeout", f"must not exceed the interval ({interval:g} s)", timeout
+            )
+        services = raw.get("services", {})
+        if not isinstance(services, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in services.items()
+        ):
+            raise self.fail(
+                f"{where}.services",
+                'must map service names to display names, e.g. { database = "Quests" }',
+                services,
+            )
+        return Target(
+            name=self.text(raw, f"{where}.name"),
+            url=url.rstrip("/"),
+            interval=interval,
+            timeout=timeout,
+            token_env=self.optional_text(raw, f"{where}.token_env"),
+            admin_token_env=self.optional_text(raw, f"{where}.admin_token_env"),
+            display_name=self.optional_text(raw, f"{where}.display_name"),
+            group=self.optional_text(raw, f"{where}.group") or "Services",
+            services=dict(services),
+        )
+
+    def notifiers(self, raw: object) -> tuple[Notifier, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("notifiers", "must be a list of [[notifiers]] tables", raw)
+        result = []
+        for n, item in enumerate(raw):
+            where = f"notifiers[{n}]"
+            if not isinstance(item, dict):
+                raise self.fail(where, "must be a table", item)
+            kind = item.get("type")
+            if kind == "log":
+                result.append(Notifier("log"))
+            elif kind == "webhook":
+                url = self.text(item, f"{where}.url")
+                if not re.match(r"^https?://", url):
+                    raise self.fail(f"{where}.url", "must be an http:// or https:// URL", url)
+                result.append(
+                    Notifier("webhook", url, self.positive(item, f"{where}.timeout", 5.0))
+                )
+            else:
+                raise self.fail(f"{where}.type", 'must be "log" or "webhook"', kind)
+        return tuple(result)
