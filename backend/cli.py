@@ -36,8 +36,8 @@ def _settings() -> Settings:
 
 
 def run_backend(args: argparse.Namespace) -> int:
-    from backend.observability import configure_logging
     from backend.server import serve
+    from shared.resilience.jsonlog import configure_logging
 
     settings = _settings()
     configure_logging()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.observability import NOISY_LOGGERS, JsonFormatter, configure_logging
 from shared.resilience import CircuitState, Jitter, RetryConfig, RetryPolicy
+from shared.resilience.jsonlog import NOISY_LOGGERS, JsonFormatter, configure_logging
 from shared.resilience.testing import FakeClock
 
 

@@ -38,11 +38,13 @@ NOISY_LOGGERS: tuple[str, ...] = (
 """Libraries whose debug (and info) output drowns the application's; set to WARNING."""
 
 # Attributes every LogRecord has (plus the two that Formatter.format adds, and 3.12's taskName):
-# anything else on a record came in through ``extra=``.
+# anything else on a record came in through ``extra=``. uvicorn's ``color_message`` repeats the
+# message with terminal escapes, which have no place in a log pipeline.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",
 }
 _CORE_FIELDS = ("ts", "level", "logger", "message")
 _EXCEPTION_FIELDS = ("exc_type", "exc_message", "exc_notes", "traceback", "stack")
