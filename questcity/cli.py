@@ -19,8 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from backend.cli import add_commands as backend_commands
+    from monitor.cli import add_commands as monitor_commands
 
     backend_commands(commands)
+    monitor_commands(commands)
     return parser
 
 
