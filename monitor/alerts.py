@@ -136,9 +136,8 @@ def _counter(sample: ServiceSample, *path: str) -> float | None:
 def _pool_refused(window: deque[tuple[float, ServiceSample]]) -> bool:
     first = _counter(window[0][1], "details", "exhausted_total")
     last = _counter(window[-1][1], "details", "exhausted_total")
-    return (
-        first is not None and last is not None and (last > first or (len(window) == 1 and last > 0))
-    )
+    # Only a rise counts: the backend's counter includes refusals from before we started watching.
+    return first is not None and last is not None and last > first
 
 
 def _breaker_failure_rate(window: deque[tuple[float, ServiceSample]]) -> float | None:

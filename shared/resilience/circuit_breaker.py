@@ -80,7 +80,7 @@ class CircuitBreakerConfig:
     sliding_window_size: int = 100
     """How many of the latest calls the rates are computed over."""
     minimum_calls: int = 10
-    """Rates are not judged before the window holds this many calls."""
+    """Rates are not judged before the window holds this many calls (or is full)."""
 
     def __post_init__(self) -> None:
         _positive_int("failure_threshold", self.failure_threshold)
@@ -113,7 +113,7 @@ class CircuitBreakerConfig:
 
 
 def _positive_int(label: str, value: int) -> None:
-    if not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"CircuitBreakerConfig.{label} must be an integer >= 1, got {value!r}")
 
 
@@ -362,13 +362,15 @@ class CircuitBreaker:
                 self._transition(CircuitState.CLOSED, "trial calls succeeded")
             return
         self._consecutive_failures = 0
-        if slow:
-            self._judge_window()
+        # A success can be the call that fills the window to minimum_calls: judge it too.
+        self._judge_window()
 
     def _judge_window(self) -> None:
         window = self._window
         config = self.config
-        if window is None or len(window.outcomes) < config.minimum_calls:
+        # As in resilience4j, a window smaller than minimum_calls is judged once it is full.
+        needed = min(config.minimum_calls, config.sliding_window_size)
+        if window is None or len(window.outcomes) < needed:
             return
         calls = len(window.outcomes)
         if config.failure_rate_threshold is not None and (

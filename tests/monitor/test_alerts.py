@@ -1,0 +1,206 @@
+"""The seed's alert rules on synthetic checks with explicit timestamps (no waiting for 5 minutes),
+and the notifiers: a dead webhook receiver cannot stall anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from monitor.alerts import AlertEngine
+from monitor.config import AlertRules
+from monitor.notifiers import AlertNotice, Dispatcher, WebhookSink
+from monitor.store import (
+    Alert,
+    CheckRecord,
+    HistoryReader,
+    HistoryWriter,
+    ServiceSample,
+    Status,
+    create_schema,
+    open_engine,
+)
+from shared.resilience.testing import FakeClock, settle, waits_disabled
+
+T0 = 1_800_000_000.0
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.notices: list[AlertNotice] = []
+
+    async def send(self, notice: AlertNotice) -> None:
+        self.notices.append(notice)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[tuple[HistoryWriter, HistoryReader]]:
+    engine = open_engine(f"sqlite:///{tmp_path}/alerts.db")
+    await create_schema(engine)
+    yield HistoryWriter(engine), HistoryReader(engine)
+    await engine.dispose()
+
+
+def sample(service: str, status: Status = Status.HEALTHY, **details: object) -> ServiceSample:
+    breaker = details.pop("breaker", "closed")
+    failures = details.pop("failures", 0)
+    return ServiceSample(
+        service,
+        status,
+        5.0,
+        consecutive_failures=int(str(failures)),
+        breaker_state=str(breaker),
+        details=dict(details),
+    )
+
+
+def record(at: float, *services: ServiceSample, status: Status = Status.HEALTHY) -> CheckRecord:
+    return CheckRecord("api", T0 + at, status, 10.0, 200, None, services)
+
+
+async def run(engine: AlertEngine, checks: list[CheckRecord]) -> None:
+    for check in checks:
+        await engine.observe(check)
+    await settle()
+
+
+async def test_breaker_open_fires_after_five_minutes_and_resolves_when_closed(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    writer, reader = store
+    sink = Recording()
+    engine = AlertEngine(AlertRules(), writer, Dispatcher([sink]))
+    opened = [
+        record(t, sample("database", Status.UNHEALTHY, breaker="open")) for t in range(0, 300, 10)
+    ]
+    await run(engine, opened)
+    assert await breaker_alerts(reader) == [], "open for 290 s only"
+    # After its recovery timeout the breaker reads half_open between trials: still not closed.
+    await run(engine, [record(300, sample("database", Status.DEGRADED, breaker="half_open"))])
+    (alert,) = await breaker_alerts(reader)
+    assert alert.service == "database"
+    assert [n.state for n in sink.notices if n.rule == "breaker_open"] == ["firing"]
+    await run(engine, [record(310, sample("database"))])
+    assert await breaker_alerts(reader) == []
+    assert [n.state for n in sink.notices if n.rule == "breaker_open"] == ["firing", "resolved"]
+
+
+async def breaker_alerts(reader: HistoryReader) -> list[Alert]:
+    return [a for a in await reader.alerts() if a.rule == "breaker_open"]
+
+
+async def test_health_check_failure_rate_over_the_window(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    writer, reader = store
+    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    half = [
+        record(
+            t,
+            sample(
+                "s3", Status.UNHEALTHY if t % 20 else Status.HEALTHY, failures=1 if t % 20 else 0
+            ),
+        )
+        for t in range(0, 60, 10)
+    ]
+    await run(engine, half)
+    assert await reader.alerts() == [], "50 % is not more than 50 %"
+    await run(engine, [record(60, sample("s3", Status.UNHEALTHY, failures=2))])
+    (alert,) = await reader.alerts()
+    assert alert.rule == "health_check_failure_rate"
+    assert alert.summary == "api/s3: 4 of the last 7 health checks failed"
+
+
+async def test_pool_exhaustion_fires_on_a_rise_of_the_counter_only(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    writer, reader = store
+    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    await run(engine, [record(0, sample("database", details={"exhausted_total": 40}))])
+    assert await reader.alerts() == [], "refusals from before we watched do not count"
+    await run(engine, [record(10, sample("database", details={"exhausted_total": 41}))])
+    (alert,) = await reader.alerts()
+    assert alert.rule == "db_pool_exhausted"
+    await run(
+        engine,
+        [record(t, sample("database", details={"exhausted_total": 41})) for t in range(20, 90, 10)],
+    )
+    assert await reader.alerts() == []
+
+
+async def test_s3_failure_rate_from_the_breaker_counters(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    writer, reader = store
+    engine = AlertEngine(AlertRules(window=120.0), writer, Dispatcher([]))
+
+    def s3(successes: int, failures: int, rejected: int) -> ServiceSample:
+        return sample(
+            "s3",
+            circuit_breaker={
+                "successful_calls": successes,
+                "failed_calls": failures,
+                "rejected_calls": rejected,
+            },
+        )
+
+    await run(engine, [record(0, s3(100, 0, 0)), record(10, s3(107, 3, 0))])
+    assert await reader.alerts() == [], "3 of 10 is 30 %, not more"
+    await run(engine, [record(20, s3(107, 3, 2))])
+    (alert,) = await reader.alerts()
+    assert (alert.rule, alert.summary) == (
+        "s3_failure_rate",
+        "api/s3: 42% of S3 operations failing",
+    )
+
+
+async def test_a_dead_webhook_receiver_does_not_stall_checks() -> None:
+    clock = FakeClock()
+    attempts = 0
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        nonlocal attempts
+        attempts += 1
+        raise httpx.ConnectError("refused")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
+        sink = WebhookSink("http://hooks.test/alert", client, timeout=1.0, clock=clock)
+        dispatcher = Dispatcher([sink])
+        notice = AlertNotice("target_unreachable", "api", "", "firing", "down", T0)
+        with waits_disabled():
+            dispatcher.dispatch(notice)  # returns at once: sending happens in the background
+            await dispatcher.drain()
+            assert attempts == 3, "retried through the policy library"
+            for _ in range(3):
+                dispatcher.dispatch(notice)
+            await dispatcher.drain()
+            assert clock.sleeps == [0.0, 0.0], "no waiting on the refused notices"
+    assert attempts == 3, "the breaker opened after three failures and refused the rest"
+
+
+async def test_a_webhook_gets_the_notice_as_json() -> None:
+    received: list[dict[str, object]] = []
+
+    async def accept(request: httpx.Request) -> httpx.Response:
+        import json
+
+        received.append(json.loads(request.content))
+        return httpx.Response(204)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(accept)) as client:
+        dispatcher = Dispatcher([WebhookSink("http://hooks.test/alert", client, timeout=1.0)])
+        dispatcher.dispatch(AlertNotice("breaker_open", "api", "database", "firing", "x", T0))
+        await asyncio.wait_for(dispatcher.drain(), timeout=5.0)
+    assert received == [
+        {
+            "rule": "breaker_open",
+            "target": "api",
+            "service": "database",
+            "state": "firing",
+            "summary": "x",
+            "at": T0,
+        }
+    ]
