@@ -100,5 +100,5 @@ def test_syntax_errors_and_missing_targets_are_explained() -> None:
 
 
 def test_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such file; write one .* or pass --config PATH"):
+    with pytest.raises(ConfigError, match=r"no such file; write one .* or pass --config PATH"):
         load_config(tmp_path / "monitor.toml")
