@@ -67,6 +67,20 @@ class QuestPatch:
     points: int | None = None
 
 
+def storable(value: str) -> bool:
+    """Text every database takes: UTF-8-encodable (no lone surrogates) and free of NUL."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_NOT_STORABLE = "must be text without NUL characters or unpaired surrogates"
+
+
 def _text(
     errors: dict[str, str],
     body: Mapping[str, object],
@@ -85,7 +99,9 @@ def _text(
         errors[name] = "must be a string"
         return None
     value = value.strip()
-    if not value and not allow_empty:
+    if not storable(value):
+        errors[name] = _NOT_STORABLE
+    elif not value and not allow_empty:
         errors[name] = "must not be empty"
     elif len(value) > limit:
         errors[name] = f"must be at most {limit} characters"
@@ -98,6 +114,8 @@ def _points(errors: dict[str, str], body: Mapping[str, object], *, required: boo
             errors["points"] = "is required"
         return None
     value = body["points"]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON has one number type: 5.0 is the whole number 5
     if isinstance(value, bool) or not isinstance(value, int):
         errors["points"] = "must be a whole number"
         return None
@@ -154,10 +172,14 @@ def parse_credentials(body: Mapping[str, object]) -> tuple[str, str]:
     password = body.get("password")
     if not isinstance(username, str) or not username.strip():
         errors["username"] = "is required and must be a non-empty string"
+    elif not storable(username):
+        errors["username"] = _NOT_STORABLE
     elif len(username.strip()) > USERNAME_MAX or not username.strip().isprintable():
         errors["username"] = f"must be printable and at most {USERNAME_MAX} characters"
     if not isinstance(password, str) or not password:
         errors["password"] = "is required and must be a non-empty string"
+    elif not storable(password):
+        errors["password"] = _NOT_STORABLE
     elif len(password) > 1024:
         errors["password"] = "must be at most 1024 characters"
     if errors:

@@ -42,6 +42,11 @@ def claims_of(request: Request) -> Claims:
     return bearer_claims(request, app_state(request).token_service())
 
 
+def player_claims(request: Request) -> Claims:
+    """A player's claims: staff tokens have no account behind them to own quests or avatars."""
+    return require_role(claims_of(request), Role.PLAYER)
+
+
 def staff_claims(request: Request, *roles: Role) -> Claims:
     return require_role(claims_of(request), *roles)
 

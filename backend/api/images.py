@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from backend.api.common import claims_of
+from backend.api.common import claims_of, player_claims
 from backend.api.errors import ApiError
+from backend.api.routing import path_id, resource
 from backend.auth import Claims, Role
 from backend.db import repositories as repo
 from backend.degradation import DEGRADED_HEADER, DEPENDENCY_FAILURES, unavailable
@@ -105,9 +105,13 @@ def _placeholder() -> Response:
 KeyReader = Callable[[AsyncSession, str], Awaitable[tuple[bool, str | None]]]
 
 
-async def _image_key(state: AppState, reader: KeyReader, ident: str, what: str) -> str | None:
-    """The object key of an image; from the last good copy while the database is down."""
+async def _image_key(
+    state: AppState, reader: KeyReader, ident: str, what: str
+) -> tuple[str | None, bool]:
+    """The object key of an image, and whether it came from the last good copy (the database
+    being down)."""
     cache_key = ("image-key", what, ident)
+    stale = False
     try:
         exists, key = await state.database.read(reader, ident)
     except DEPENDENCY_FAILURES as error:
@@ -115,17 +119,25 @@ async def _image_key(state: AppState, reader: KeyReader, ident: str, what: str) 
         if cached is None:
             raise unavailable("database", error) from None
         exists, key = cached.payload  # type: ignore[misc]
+        stale = True
     else:
         state.cache.put(cache_key, (exists, key))
     if not exists:
         raise ApiError(404, "not_found", f"There is no {what} {ident!r}.")
-    return key
+    return key, stale
+
+
+def _mark_stale(response: Response, stale: bool) -> Response:
+    if stale:
+        marked = {v.strip() for v in response.headers.get(DEGRADED_HEADER, "").split(",") if v}
+        response.headers[DEGRADED_HEADER] = ", ".join(sorted(marked | {"database"}))
+    return response
 
 
 async def put_cover(request: Request) -> Response:
     state = app_state(request)
     claims = claims_of(request)
-    quest_id = request.path_params["id"]
+    quest_id = path_id(request)
     await _require_quest_owner(state, claims, quest_id)
     data = await _read_upload(request, state)
     key = await _store(state, "cover", quest_id, data)
@@ -157,14 +169,14 @@ async def _require_quest_owner(state: AppState, claims: Claims, quest_id: str) -
 
 async def get_cover(request: Request) -> Response:
     state = app_state(request)
-    quest_id = request.path_params["id"]
-    key = await _image_key(state, repo.get_cover_key, quest_id, "quest")
-    return await _serve(state, key, "This quest has no cover image.")
+    quest_id = path_id(request)
+    key, stale = await _image_key(state, repo.get_cover_key, quest_id, "quest")
+    return _mark_stale(await _serve(state, key, "This quest has no cover image."), stale)
 
 
 async def put_avatar(request: Request) -> Response:
     state = app_state(request)
-    claims = claims_of(request)
+    claims = player_claims(request)
     data = await _read_upload(request, state)
     key = await _store(state, "avatar", claims.sub, data)
     try:
@@ -182,14 +194,13 @@ async def put_avatar(request: Request) -> Response:
 
 async def get_avatar(request: Request) -> Response:
     state = app_state(request)
-    user_id = request.path_params["id"]
-    key = await _image_key(state, repo.get_avatar_key, user_id, "user")
-    return await _serve(state, key, "This user has no avatar.")
+    user_id = path_id(request)
+    key, stale = await _image_key(state, repo.get_avatar_key, user_id, "user")
+    return _mark_stale(await _serve(state, key, "This user has no avatar."), stale)
 
 
 routes = [
-    Route("/api/v1/quests/{id}/cover", put_cover, methods=["PUT"]),
-    Route("/api/v1/quests/{id}/cover", get_cover, methods=["GET"]),
-    Route("/api/v1/users/me/avatar", put_avatar, methods=["PUT"]),
-    Route("/api/v1/users/{id}/avatar", get_avatar, methods=["GET"]),
+    resource("/api/v1/quests/{id}/cover", GET=get_cover, PUT=put_cover),
+    resource("/api/v1/users/me/avatar", PUT=put_avatar),
+    resource("/api/v1/users/{id}/avatar", GET=get_avatar),
 ]

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Hashable
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from backend.api.common import (
     claims_of,
@@ -21,14 +20,23 @@ from backend.api.common import (
     idempotency_key,
     invalid,
     json_object,
+    player_claims,
     request_fingerprint,
 )
 from backend.api.errors import ApiError
+from backend.api.routing import path_id, resource
 from backend.auth import Claims, Role
 from backend.db import repositories as repo
 from backend.db.errors import Conflict
 from backend.degradation import DEPENDENCY_FAILURES, unavailable
-from backend.domain import Cursor, InvalidInput, parse_limit, parse_quest, parse_quest_patch
+from backend.domain import (
+    Cursor,
+    InvalidInput,
+    parse_limit,
+    parse_quest,
+    parse_quest_patch,
+    storable,
+)
 from backend.state import AppState, app_state
 
 
@@ -46,6 +54,8 @@ async def list_quests(request: Request) -> Response:
     except InvalidInput as error:
         raise invalid(error) from None
     city = (params.get("city") or "").strip() or None
+    if city is not None and not storable(city):
+        raise invalid(InvalidInput({"city": "must be text without NUL characters"}))
     key = ("quests", city, limit, cursor_text)
     try:
         items, next_cursor = await state.database.read(repo.list_quests, city, limit, after)
@@ -61,7 +71,7 @@ async def list_quests(request: Request) -> Response:
 
 async def get_quest(request: Request) -> Response:
     state = app_state(request)
-    quest_id = request.path_params["id"]
+    quest_id = path_id(request)
     key = ("quest", quest_id)
     try:
         quest = await state.database.read(repo.get_quest, quest_id)
@@ -84,7 +94,7 @@ def _stale_or_unavailable(state: AppState, key: Hashable, error: BaseException) 
 
 async def create_quest(request: Request) -> Response:
     state = app_state(request)
-    claims = claims_of(request)
+    claims = player_claims(request)
     body = await json_object(request)
     try:
         data = parse_quest(body)
@@ -100,8 +110,8 @@ async def create_quest(request: Request) -> Response:
 
 async def complete_quest(request: Request) -> Response:
     state = app_state(request)
-    claims = claims_of(request)
-    quest_id = request.path_params["id"]
+    claims = player_claims(request)
+    quest_id = path_id(request)
 
     async def complete(session: AsyncSession) -> tuple[int, dict[str, object]]:
         return 201, await repo.complete_quest(session, quest_id, claims.sub)
@@ -171,7 +181,7 @@ async def _authorise_owner(state: AppState, claims: Claims, quest_id: str) -> No
 async def update_quest(request: Request) -> Response:
     state = app_state(request)
     claims = claims_of(request)
-    quest_id = request.path_params["id"]
+    quest_id = path_id(request)
     try:
         patch = parse_quest_patch(await json_object(request))
     except InvalidInput as error:
@@ -191,7 +201,7 @@ async def update_quest(request: Request) -> Response:
 async def delete_quest(request: Request) -> Response:
     state = app_state(request)
     claims = claims_of(request)
-    quest_id = request.path_params["id"]
+    quest_id = path_id(request)
     await _authorise_owner(state, claims, quest_id)
     try:
         cover = await state.database.write(repo.delete_quest, quest_id)
@@ -206,10 +216,7 @@ async def delete_quest(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/v1/quests", list_quests, methods=["GET"]),
-    Route("/api/v1/quests", create_quest, methods=["POST"]),
-    Route("/api/v1/quests/{id}", get_quest, methods=["GET"]),
-    Route("/api/v1/quests/{id}", update_quest, methods=["PATCH"]),
-    Route("/api/v1/quests/{id}", delete_quest, methods=["DELETE"]),
-    Route("/api/v1/quests/{id}/complete", complete_quest, methods=["POST"]),
+    resource("/api/v1/quests", GET=list_quests, POST=create_quest),
+    resource("/api/v1/quests/{id}", GET=get_quest, PATCH=update_quest, DELETE=delete_quest),
+    resource("/api/v1/quests/{id}/complete", POST=complete_quest),
 ]

@@ -192,7 +192,8 @@ async def test_both_down_and_back(
     # The cover's key comes from the last good copy, the image from the placeholder.
     image = await backend.client.get(f"/api/v1/quests/{quest_id}/cover")
     assert image.status_code == 200
-    assert image.headers[DEGRADED_HEADER] == "s3"
+    assert image.headers[DEGRADED_HEADER] == "database, s3"
+    assert image.content == PLACEHOLDER_PNG
 
     async def unhealthy() -> bool:
         body = (await health(backend)).json()
