@@ -20,9 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from backend.cli import add_commands as backend_commands
     from monitor.cli import add_commands as monitor_commands
+    from questcity.chaos import add_commands as chaos_commands
+    from questcity.up import add_commands as up_commands
 
+    up_commands(commands)
     backend_commands(commands)
     monitor_commands(commands)
+    chaos_commands(commands)
     return parser
 
 

@@ -98,7 +98,9 @@ class PostgresServer:
         bin_dir: Path | None = None,
         settings: Mapping[str, str] | None = None,
         start_timeout: float = 60.0,
+        parent: Path | None = None,
     ) -> None:
+        self._parent = parent
         self.user = user
         self.password = password
         self.database = database
@@ -175,7 +177,7 @@ class PostgresServer:
         if self._base_dir is not None:
             self._launch()
             return
-        self._base_dir = Path(tempfile.mkdtemp(prefix="questcity-pg-"))
+        self._base_dir = Path(tempfile.mkdtemp(prefix="questcity-pg-", dir=self._parent))
         try:
             self._init_cluster()
             self._launch_on_a_free_port()

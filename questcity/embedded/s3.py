@@ -91,7 +91,9 @@ class S3Server:
         region: str = "us-east-1",
         binary: Path | None = None,
         start_timeout: float = 60.0,
+        parent: Path | None = None,
     ) -> None:
+        self._parent = parent
         self.access_key = access_key
         self.secret_key = secret_key
         self.region = region
@@ -150,7 +152,7 @@ class S3Server:
         if self._base_dir is not None:
             self._launch()
             return
-        self._base_dir = Path(tempfile.mkdtemp(prefix="questcity-s3-"))
+        self._base_dir = Path(tempfile.mkdtemp(prefix="questcity-s3-", dir=self._parent))
         try:
             (self.base_dir / "data").mkdir()
             (self.base_dir / "tmp").mkdir()
