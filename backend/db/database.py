@@ -9,8 +9,9 @@ dependency's retry and breaker, and the error translation.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -31,6 +32,7 @@ class Database:
         self.engine = engine
         self.gate = gate
         self._probe = probe
+        self._abandoned: set[asyncio.Future[Any]] = set()
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._guarded: GuardedDependency | None = None
 
@@ -61,11 +63,29 @@ class Database:
     async def _unit(
         self, commit: bool, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        task = asyncio.ensure_future(self._run(commit, work, *args, **kwargs))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # Cut short (timeout, breaker opened, client gone): returning the connection to a dead
+            # server takes SQLAlchemy seconds of graceful close; let that finish on its own
+            # rather than hold the caller, and its gate slot, for it.
+            task.cancel()
+            self._abandoned.add(task)
+            task.add_done_callback(self._forget)
+            raise
+
+    async def _run(self, commit: bool, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         async with translated(), self.sessions() as session:
             result = await work(session, *args, **kwargs)
             if commit:
                 await session.commit()
             return result
+
+    def _forget(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # consumed: the caller was already answered
 
     async def ping(self) -> None:
         """The health check: connect and run one query, outside the request pool."""
@@ -80,5 +100,7 @@ class Database:
         }
 
     async def close(self) -> None:
+        if self._abandoned:
+            await asyncio.wait(set(self._abandoned), timeout=5.0)
         await self.engine.dispose()
         await self._probe.dispose()

@@ -5,7 +5,9 @@ States (:class:`CircuitState`):
 - ``CLOSED``: calls pass. ``failure_threshold`` consecutive failures (or, when configured, a failure
   or slow-call rate over a sliding window of the last calls) open the breaker.
 - ``OPEN``: calls are refused at once with :class:`CircuitBreakerOpenError`, whose ``retry_after``
-  says when the next trial may run. After ``recovery_timeout`` the breaker turns ``HALF_OPEN``.
+  says when the next trial may run. When timeouts open it, the calls still waiting are cut short
+  with the same error rather than left to wait out their own timeouts. After ``recovery_timeout``
+  the breaker turns ``HALF_OPEN``.
 - ``HALF_OPEN``: at most ``half_open_max_calls`` trial calls run at a time; ``success_threshold``
   successes close the breaker, any failure opens it again.
 
@@ -278,7 +280,7 @@ class CircuitBreaker:
                     fired = watch.release(call)
         except asyncio.CancelledError:
             if fired and no_outside_cancellation():
-                raise self._record_timeout(generation) from None
+                raise self._cut_short(generation) from None
             self._cancelled += 1
             raise
         except Exception as exc:
@@ -321,6 +323,14 @@ class CircuitBreaker:
             return
         self._record_failure(generation, f"{type(exc).__name__}")
 
+    def _cut_short(self, generation: int) -> Exception:
+        """What a call the watch cancelled raises: refused when the breaker opened while it was
+        waiting (see :meth:`_open`), else its own timeout, which is a failure."""
+        if self._state is CircuitState.OPEN and generation != self._generation:
+            self._rejected += 1
+            return CircuitBreakerOpenError(self.name, self._retry_after(self._now()), "open")
+        return self._record_timeout(generation)
+
     def _record_timeout(self, generation: int) -> CallTimeoutError:
         self._timeouts += 1
         self._record_failure(generation, "timeout")
@@ -334,14 +344,18 @@ class CircuitBreaker:
         if window is not None:
             window.record(_Window.FAILED)
         state = self._state
+        timed_out = cause == "timeout"
         if state is CircuitState.HALF_OPEN:
-            self._open(f"trial call failed ({cause})")
+            self._open(f"trial call failed ({cause})", cut_short=timed_out)
             return
         if state is not CircuitState.CLOSED:
             return
         self._consecutive_failures += 1
         if self._consecutive_failures >= self.config.failure_threshold:
-            self._open(f"{self._consecutive_failures} consecutive failures (last: {cause})")
+            self._open(
+                f"{self._consecutive_failures} consecutive failures (last: {cause})",
+                cut_short=timed_out,
+            )
         elif window is not None:
             self._judge_window()
 
@@ -384,9 +398,14 @@ class CircuitBreaker:
 
     # -- transitions ----------------------------------------------------------------------------
 
-    def _open(self, reason: str) -> None:
+    def _open(self, reason: str, *, cut_short: bool = False) -> None:
         self._opened_at = self._now()
         self._transition(CircuitState.OPEN, reason)
+        # Timeouts opened it: the calls still waiting on the same dependency are most likely stuck
+        # too and would only wait out their own timeouts; refuse them now, as a call arriving now
+        # would be. (Opened by fast errors, calls in flight may well succeed: they run on.)
+        if cut_short and self._watch is not None and self._watch.entries:
+            self._watch.cancel_all()
 
     def _transition(self, new: CircuitState, reason: str) -> None:
         old = self._state
@@ -554,7 +573,7 @@ def make_call(breaker: CircuitBreaker, policy: RetryPolicy | None) -> BreakerCal
             if not (fired and no_outside_cancellation()):
                 breaker._cancelled += 1
                 raise
-            error: Exception = breaker._record_timeout(generation)
+            error: Exception = breaker._cut_short(generation)
             if policy is None:
                 raise error from None
         except Exception as exc:

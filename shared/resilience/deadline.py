@@ -103,6 +103,12 @@ class DeadlineWatch:
                 self.tick_due = _DISARMED
             raise
 
+    def cancel_all(self) -> None:
+        """Cancel every watched call now, as if its deadline had passed."""
+        pending = [call for call in self.entries if call not in self.fired]
+        if pending:
+            self._cancel(pending)
+
     def _cancel(self, overdue: list[Awaitable[Any]]) -> None:
         wanted = set(map(id, overdue))
         by_id = {id(call): call for call in overdue}

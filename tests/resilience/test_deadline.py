@@ -6,7 +6,12 @@ import asyncio
 
 import pytest
 
-from shared.resilience import CallTimeoutError, CircuitBreaker, CircuitBreakerConfig
+from shared.resilience import (
+    CallTimeoutError,
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitBreakerOpenError,
+)
 from shared.resilience.deadline import DeadlineWatch
 from shared.resilience.testing import FakeClock, settle
 
@@ -120,3 +125,29 @@ def test_the_watch_works_again_on_a_new_event_loop() -> None:
 def test_resolution_must_be_positive() -> None:
     with pytest.raises(ValueError, match="resolution must be positive"):
         DeadlineWatch(FakeClock(), 0.0)
+
+
+async def test_calls_waiting_when_the_breaker_opens_are_refused_at_once() -> None:
+    """Only the calls whose own timeouts opened the breaker wait them out; the rest, still
+    waiting on the same dead dependency, are refused the moment it opens."""
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        "db",
+        CircuitBreakerConfig(timeout=2.0, failure_threshold=3, recovery_timeout=30.0),
+        clock=clock,
+    )
+    first = [asyncio.create_task(breaker.call(hang)) for _ in range(3)]
+    await clock.advance(1.0)
+    later = [asyncio.create_task(breaker.call(hang)) for _ in range(20)]
+    await clock.advance(1.2)  # the first three time out and open the breaker
+    for task in first:
+        with pytest.raises(CallTimeoutError):
+            await task
+    for task in later:
+        with pytest.raises(CircuitBreakerOpenError) as refused:
+            await task
+        assert refused.value.retry_after == pytest.approx(30.0, abs=0.5)
+    assert clock.monotonic() < 1_000 + 2.3, "the later calls did not wait for their own timeouts"
+    metrics = breaker.metrics
+    assert (metrics.timed_out_calls, metrics.rejected_calls) == (3, 20)
+    assert watch_of(breaker).in_flight == 0
