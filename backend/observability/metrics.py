@@ -105,6 +105,8 @@ def classify_outcome(error: BaseException | None) -> S3Outcome:
         return "rejected"
     if isinstance(error, CallTimeoutError | TimeoutError):
         return "timeout"
+    if isinstance(error, LookupError):
+        return "ignored"  # a missing object is an answer, not a failure of the service
     return "failure"
 
 
