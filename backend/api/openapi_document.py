@@ -46,6 +46,8 @@ JSON = "application/json"
 
 # Starlette's ``{name}`` path segments match one or more characters other than "/".
 _PATH_SEGMENT = r"^[^/]+$"
+# What backend.domain.storable accepts: no NUL, no unpaired surrogate (any database can store it).
+_STORABLE: Schema = {"pattern": "^[^\\u0000]*$"}
 
 
 def _char_class(codes: list[int], *, negate: bool = False) -> str:
@@ -66,13 +68,17 @@ def _char_class(codes: list[int], *, negate: bool = False) -> str:
 
 @functools.cache
 def _not_blank() -> str:
-    """Text with a character that is not whitespace as ``str.strip`` sees it.
+    """Storable text (see ``_STORABLE``) with a character that is not whitespace as
+    ``str.strip`` sees it. One pattern, not two in an ``allOf``: generators merge those badly.
 
     The API trims text fields and refuses what is empty after trimming. The class is spelled out
     because regex engines disagree on ``\\s`` (ECMA-262 counts U+FEFF; Python counts
     U+001C-U+001F and U+0085, and so does ``str.strip``).
     """
-    return _char_class([c for c in range(sys.maxunicode + 1) if chr(c).isspace()], negate=True)
+    # Unpaired surrogates cannot be spelled in a pattern every engine reads alike; JSON from a
+    # conforming encoder never carries them, and the server answers 422 if one does.
+    spaces = [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    return f"^[^\\u0000]*{_char_class(sorted({0, *spaces}), negate=True)}[^\\u0000]*$"
 
 
 @functools.cache
@@ -205,7 +211,12 @@ def _account_schemas() -> dict[str, Schema]:
                 "description": f"Printable text, at most {USERNAME_MAX} characters once leading "
                 "and trailing whitespace is trimmed.",
             },
-            "password": {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD_LENGTH},
+            "password": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_PASSWORD_LENGTH,
+                **_STORABLE,
+            },
         },
         closed=False,
         description="Other members are ignored.",
@@ -237,6 +248,7 @@ def _quest_fields() -> dict[str, Schema]:
         },
         "description": {
             "type": "string",
+            **_STORABLE,
             "maxLength": DESCRIPTION_MAX,
             "description": "Trimmed of leading and trailing whitespace; may be empty.",
         },
@@ -521,7 +533,7 @@ def _parameters() -> dict[str, Schema]:
             "in": "query",
             "required": False,
             "description": "Only quests in this city (exact match after trimming).",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", **_STORABLE},
         },
     }
 

@@ -228,6 +228,8 @@ class HealthChecker:
         return self._status(self._service(name))[0]
 
     def report(self, *, with_details: bool = False) -> HealthReport:
+        """The aggregate; ``with_details`` adds history statistics, breaker metrics and the
+        services' own figures (availability and the like are None without it)."""
         services = tuple(
             self._health(s, with_details=with_details) for s in self._services.values()
         )
@@ -281,10 +283,18 @@ class HealthChecker:
             last_success_at=service.last_success_at,
             response_time=last.duration if last else None,
             consecutive_failures=service.consecutive_failures,
-            availability=100.0 * sum(r.ok for r in history) / count if count else None,
-            average_response_time=sum(r.duration for r in history) / count if count else None,
+            # History statistics cost a scan of the history: only reports asking for details
+            # (operators) pay it, never a probe reading the summary.
+            availability=100.0 * sum(r.ok for r in history) / count
+            if count and with_details
+            else None,
+            average_response_time=sum(r.duration for r in history) / count
+            if count and with_details
+            else None,
             checks=count,
-            last_error=next((r.error for r in reversed(history) if r.error), None),
+            last_error=next((r.error for r in reversed(history) if r.error), None)
+            if with_details
+            else None,
             breaker=service.breaker.metrics if with_details and service.breaker else None,
             details=details,
         )
