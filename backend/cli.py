@@ -57,10 +57,9 @@ def run_token(args: argparse.Namespace) -> int:
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
+
     from backend.db import migrate
     from backend.db.engine import create_engine
-    from sqlalchemy.exc import DBAPIError
-
     from backend.db.errors import DatabaseUnavailable, translated
 
     settings = _settings()
