@@ -347,16 +347,17 @@ class HistoryReader:
         ]
 
     async def last_change(self) -> float:
-        """A value that grows whenever anything is written (for caches and live refresh)."""
+        """A value that grows whenever anything is written (for caches and live refresh).
+
+        Each table's newest id is read on its own: ``max()`` over a join of empty and non-empty
+        tables would be NULL until every table had a row."""
+        newest = [
+            select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery()
+            for table in (checks, incident_events, alerts)
+        ]
         async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(
-                        func.max(checks.c.id), func.max(incident_events.c.id), func.max(alerts.c.id)
-                    )
-                )
-            ).first()
-        return float(sum(v or 0 for v in (row or ())))
+            row = (await connection.execute(select(*newest))).first()
+        return float(sum(row or ()))
 
 
 def _event(r: RowMapping) -> IncidentEvent:

@@ -1,0 +1,363 @@
+"""The on-call TUI: one Textual app over the monitor's history store.
+
+It reads the store on a timer (only re-rendering when something new was written) and never starts
+a scheduler of its own: the daemon (``questcity monitor``) checks the targets, and textual-serve
+may run one copy of this app per browser tab. Its own writes are the on-call actions: a breaker
+reset (through the backend's health API, then into the incident timeline), a check on demand, and
+notes on incidents. Every dependency is injected, so tests drive it with a temporary store, a mock
+HTTP transport and a frozen clock.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, tzinfo
+from typing import ClassVar
+
+import httpx
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import WorkerState
+
+from monitor.config import MonitorConfig, Target
+from monitor.probe import probe
+from monitor.store import HistoryReader, HistoryWriter, Incident, IncidentState, Status
+from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark, store_version
+from monitor.tui.formatting import clock_time, millis
+from monitor.tui.messages import StoreChanged
+from monitor.tui.reset import reset_breaker, unavailable_reason
+from monitor.tui.screens import (
+    AlertsScreen,
+    ConfirmModal,
+    DetailScreen,
+    HelpScreen,
+    IncidentsScreen,
+    MainScreen,
+    NoteDraft,
+    NoteModal,
+)
+from shared.resilience import SYSTEM_CLOCK, Clock
+
+REFRESH_GROUP = "refresh"
+
+
+class MonitorApp(App[None]):
+    TITLE = "QuestCity on-call"
+    CSS_PATH = "app.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "reset", "Reset breaker", id="reset"),
+        Binding("c", "check", "Check now", id="check"),
+        Binding("n", "note", "Note", id="note"),
+        Binding("a", "alerts", "Alerts", id="alerts"),
+        Binding("i", "incidents", "Incidents", id="incidents"),
+        Binding("question_mark,f1", "help", "Help", id="help", key_display="?"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    last_result: reactive[str] = reactive("")
+    """The outcome of the latest action, kept on the main screen after its notification fades."""
+
+    def __init__(
+        self,
+        config: MonitorConfig,
+        *,
+        reader: HistoryReader,
+        writer: HistoryWriter,
+        http: httpx.AsyncClient | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        environ: Mapping[str, str] | None = None,
+        actor: str | None = None,
+        tz: tzinfo | None = None,
+        refresh_interval: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.reader = reader
+        self.writer = writer
+        self.clock = clock
+        self.environ = environ
+        self.actor = actor or default_actor(environ)
+        self.tz = tz or _local_zone()
+        self.refresh_interval = refresh_interval
+        self.loader = OverviewLoader(reader, config)
+        self.overview: Overview | None = None
+        self.store_error: str | None = None
+        self.resets: dict[tuple[str, str], ResetMark] = {}
+        self._http = http
+        self._owns_http = http is None
+        self._seen_change: tuple[object, ...] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen()
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient()
+        return self._http
+
+    def on_mount(self) -> None:
+        self.set_interval(self.refresh_interval, self._tick, name="refresh")
+        self.refresh_now()
+
+    async def on_unmount(self) -> None:
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+
+    def can_reset(self, target: Target) -> bool:
+        return target.admin_token(self.environ) is not None
+
+    # -- reading the store --------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        busy = any(
+            worker.group == REFRESH_GROUP
+            and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for worker in self.workers
+        )
+        if not busy:
+            self.load(force=False)
+
+    def refresh_now(self) -> None:
+        self.load(force=True)
+
+    @work(exclusive=True, group=REFRESH_GROUP)
+    async def load(self, force: bool) -> None:
+        try:
+            change = await store_version(self.reader)
+            if not force and change == self._seen_change:
+                return
+            overview = await self.loader.load(self.clock.wall())
+        except SQLAlchemyError as error:
+            self.store_error = describe_store_error(error)
+            for screen in self.screen_stack:
+                if isinstance(screen, MainScreen):
+                    screen.show_store_error(self.store_error)
+            return
+        self.store_error = None
+        self._seen_change = change
+        self.overview = overview.with_resets(self.resets)
+        for screen in self.screen_stack:
+            screen.post_message(StoreChanged(self.overview))
+
+    # -- telling the operator ------------------------------------------------------------------
+
+    def tell(
+        self, message: str, severity: SeverityLevel = "information", timeout: float = 8
+    ) -> None:
+        self.last_result = f"{clock_time(self.clock.wall(), self.tz, self.clock.wall())}  {message}"
+        self.notify(message, severity=severity, timeout=timeout, markup=False)
+
+    # -- which component the keys act on -------------------------------------------------------
+
+    def selected_row(self) -> ComponentRow | None:
+        screen = self.screen
+        if isinstance(screen, MainScreen | DetailScreen):
+            return screen.selected_row()
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        screen = self.screen
+        if action in ("reset", "check"):
+            return isinstance(screen, MainScreen | DetailScreen)
+        if action == "note":
+            return isinstance(screen, MainScreen | DetailScreen | IncidentsScreen)
+        if action == "alerts":
+            return not isinstance(screen, AlertsScreen)
+        if action == "incidents":
+            return not isinstance(screen, IncidentsScreen)
+        return True
+
+    # -- screens ------------------------------------------------------------------------------
+
+    def open_detail(self, row: ComponentRow) -> None:
+        self.push_screen(DetailScreen(row))
+
+    def action_alerts(self) -> None:
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
+    def action_incidents(self) -> None:
+        if not isinstance(self.screen, IncidentsScreen):
+            self.push_screen(IncidentsScreen())
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Reset breaker", "Reset the selected service's breaker", self.action_reset
+        )
+        yield SystemCommand("Check now", "Check the selected target now", self.action_check)
+        yield SystemCommand(
+            "Add note", "Note on the open incident of the selection", self.action_note
+        )
+        yield SystemCommand("Alerts", "Every alert, firing first", self.action_alerts)
+        yield SystemCommand("Incidents", "Incidents and their timelines", self.action_incidents)
+        yield SystemCommand("Help", "Keys and what the marks mean", self.action_help)
+
+    # -- r: reset a breaker --------------------------------------------------------------------
+
+    def action_reset(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.tell("Select a service first (main screen, ↑ ↓).", "warning")
+            return
+        if row.is_target:
+            self.tell("Breakers belong to services: select a service row and press r.", "warning")
+            return
+        target = self.config.target(row.target)
+        token = target.admin_token(self.environ)
+        if token is None:
+            self.tell(unavailable_reason(target), "warning", timeout=20)
+            return
+        state = row.shown_breaker or "unknown"
+        question = (
+            f"Reset the circuit breaker of {row.title} ({row.service}) on {target.title} "
+            f"({target.url})?\n\nIts breaker is {state} now (last check). The backend closes "
+            "it at once and lets calls through again."
+        )
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self.run_reset(target, row.service, row.title, token)
+
+        self.push_screen(ConfirmModal("Reset circuit breaker?", question), answered)
+
+    @work(exclusive=True, group="reset")
+    async def run_reset(self, target: Target, service: str, title: str, token: str) -> None:
+        outcome = await reset_breaker(self.http, target, service, token)
+        if not outcome.ok or outcome.state is None:
+            self.tell(outcome.message, "error", timeout=20)
+            return
+        at = self.clock.wall()
+        self.resets[(target.name, service)] = ResetMark(outcome.state, at)
+        message = outcome.message
+        try:
+            incident_id = await self.writer.record_reset(
+                target.name, service, self.actor, outcome.previous_state or "unknown", at
+            )
+        except SQLAlchemyError as error:
+            message += f" It could not be written to the history ({type(error).__name__})."
+        else:
+            if incident_id is not None:
+                message += f" Logged on incident #{incident_id}."
+            else:
+                message += f" {title} has no open incident to log it on."
+        self.tell(message)
+        self.refresh_now()
+
+    # -- c: check now --------------------------------------------------------------------------
+
+    def action_check(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            self.tell("Select a target first (main screen, ↑ ↓).", "warning")
+            return
+        self.run_check(self.config.target(row.target))
+
+    @work(exclusive=True, group="check")
+    async def run_check(self, target: Target) -> None:
+        record = await probe(self.http, target, token=target.token(self.environ), clock=self.clock)
+        result = f"{record.status.value} in {millis(record.latency_ms)}"
+        if record.error:
+            result += f" ({record.error})"
+        try:
+            await self.writer.record_check(record)
+        except SQLAlchemyError as error:
+            self.tell(
+                f"Checked {target.title}: {result}, but could not write it to the history "
+                f"({type(error).__name__}).",
+                "error",
+            )
+            return
+        healthy = record.status is Status.HEALTHY
+        self.tell(f"Checked {target.title}: {result}.", "information" if healthy else "warning")
+        self.refresh_now()
+
+    # -- n: note on the open incident ----------------------------------------------------------
+
+    def action_note(self) -> None:
+        incident = self._incident_for_note()
+        if incident is not None:
+
+            def written(draft: NoteDraft | None) -> None:
+                if draft is not None:
+                    self.run_note(incident, draft)
+
+            self.push_screen(NoteModal(incident), written)
+
+    def _incident_for_note(self) -> Incident | None:
+        screen = self.screen
+        if isinstance(screen, IncidentsScreen):
+            incident = screen.selected_incident()
+            if incident is None or incident.state is not IncidentState.OPEN:
+                self.tell("Notes go on open incidents: select an open one.", "warning")
+                return None
+            return incident
+        row = self.selected_row()
+        if row is None:
+            self.tell("Select a service first (main screen, ↑ ↓).", "warning")
+            return None
+        incident = self.overview.open_incident(row.target, row.service) if self.overview else None
+        if incident is None:
+            self.tell(
+                f"No open incident for {row.title}: notes go on an open incident "
+                "(press i for all incidents).",
+                "warning",
+            )
+        return incident
+
+    @work(exclusive=True, group="note")
+    async def run_note(self, incident: Incident, draft: NoteDraft) -> None:
+        try:
+            await self.writer.add_note(
+                incident.id, draft.text, public=draft.public, actor=self.actor, at=self.clock.wall()
+            )
+        except SQLAlchemyError as error:
+            self.tell(
+                f"The note could not be written to the history ({type(error).__name__}).", "error"
+            )
+            return
+        shown = "public: also on the status page" if draft.public else "internal"
+        self.tell(f"Note added to incident #{incident.id} ({shown}).")
+        self.refresh_now()
+
+
+def default_actor(environ: Mapping[str, str] | None = None) -> str:
+    """Who the TUI writes as in incident timelines: ``$QUESTCITY_OPERATOR``, else the login."""
+    env = os.environ if environ is None else environ
+    named = env.get("QUESTCITY_OPERATOR", "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "on-call"
+
+
+def describe_store_error(error: SQLAlchemyError) -> str:
+    detail = str(getattr(error, "orig", None) or error).splitlines()[0][:160]
+    if isinstance(error, OperationalError) and "no such table" in detail:
+        return (
+            "The history has no tables yet: run questcity monitor with this config first "
+            f"({detail})."
+        )
+    return f"Cannot read the history ({type(error).__name__}: {detail}). Retrying."
+
+
+def _local_zone() -> tzinfo:
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone

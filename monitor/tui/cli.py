@@ -1,0 +1,139 @@
+"""``questcity tui``: the on-call TUI in this terminal, or in a browser with ``--serve``.
+
+Wired into ``questcity`` by ``add_commands(subparsers)``; ``python -m monitor.tui`` runs the same
+command on its own (textual-serve starts each browser tab that way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor.config import DEFAULT_PATH, ConfigError, MonitorConfig, load_config
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "tui",
+        help="the on-call TUI, in this terminal or (--serve) in a browser",
+        description="The on-call TUI over the monitor's history. It reads the store written by "
+        "`questcity monitor` and never checks on a schedule of its own.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_PATH, help="monitor config (default monitor.toml)"
+    )
+    parser.add_argument(
+        "--serve", action="store_true", help="serve the TUI to browsers through textual-serve"
+    )
+    parser.add_argument(
+        "--host",
+        default=None,
+        help="with --serve: address to bind (default 127.0.0.1; any other needs "
+        "QUESTCITY_TUI_PASSWORD)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="with --serve: port to bind (default 8081)"
+    )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="with --serve: the URL browsers use, behind a reverse proxy "
+        "(e.g. https://ops.example.org/tui)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="questcity tui", description="The on-call TUI.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    serve_only = [
+        flag
+        for flag, value in (
+            ("--host", args.host),
+            ("--port", args.port),
+            ("--public-url", args.public_url),
+        )
+        if value is not None
+    ]
+    if serve_only and not args.serve:
+        return _fail(f"{', '.join(serve_only)} only apply with --serve")
+    if args.port is not None and not 0 < args.port < 65536:
+        return _fail(f"--port {args.port}: must be between 1 and 65535")
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        return _fail(str(error))
+    if args.serve:
+        return _serve(args, config)
+    return _terminal(config)
+
+
+def _serve(args: argparse.Namespace, config: MonitorConfig) -> int:
+    from monitor.tui.serve import ServeOptions, ServeRefused, credentials_from, serve
+
+    options = ServeOptions(
+        config_path=config.path,
+        host=args.host or "127.0.0.1",
+        port=args.port or 8081,
+        public_url=args.public_url,
+        credentials=credentials_from(os.environ),
+    )
+    try:
+        serve(options)
+    except ServeRefused as error:
+        return _fail(str(error))
+    except OSError as error:
+        return _fail(f"cannot listen on {options.host}:{options.port}: {error.strerror or error}")
+    return 0
+
+
+def _terminal(config: MonitorConfig) -> int:
+    from monitor.store import StoreURLError
+
+    try:
+        asyncio.run(_session(config))
+    except StoreURLError as error:
+        return _fail(str(error))
+    return 0
+
+
+async def _session(config: MonitorConfig) -> None:
+    import httpx
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from monitor.store import HistoryReader, HistoryWriter, create_schema, open_engine
+    from monitor.tui.app import MonitorApp
+
+    reading = open_engine(config.storage_url, read_only=True)
+    writing = open_engine(config.storage_url)
+    try:
+        # Before the daemon's first run, an empty history; if even that fails, the app shows
+        # why the store cannot be read, and keeps retrying.
+        with contextlib.suppress(SQLAlchemyError):
+            await create_schema(writing)
+        async with httpx.AsyncClient() as http:
+            app = MonitorApp(
+                config, reader=HistoryReader(reading), writer=HistoryWriter(writing), http=http
+            )
+            await app.run_async()
+    finally:
+        await reading.dispose()
+        await writing.dispose()
+
+
+def _fail(message: str) -> int:
+    print(f"questcity tui: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,171 @@
+"""The detail screen of one component: response times, state timeline, incidents, breaker
+counters and pool figures."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Sparkline, Static
+
+from monitor.tui.data import ComponentRow, Detail, load_detail
+from monitor.tui.formatting import duration, millis, percent, since, timestamp
+from monitor.tui.messages import StoreChanged
+from monitor.tui.timeline import figures_text, incidents_text
+from monitor.tui.widgets.status import StatusWord, breaker_text
+from monitor.tui.widgets.uptime import UptimeStrip, uptime_text
+
+if TYPE_CHECKING:
+    from monitor.tui.app import MonitorApp
+
+
+class DetailScreen(Screen[None]):
+    CSS_PATH = "detail.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="detail.back"),
+    ]
+
+    def __init__(self, row: ComponentRow) -> None:
+        super().__init__()
+        self.row = row
+        self.detail: Detail | None = None
+
+    @property
+    def monitor(self) -> MonitorApp:
+        return cast("MonitorApp", self.app)
+
+    def selected_row(self) -> ComponentRow | None:
+        return self.row
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="detail-head"):
+            yield Label(self._heading(), id="detail-title")
+            yield StatusWord(self.row.status, id="detail-status")
+            yield Static("", id="detail-since")
+        with Horizontal(id="detail-body"):
+            with VerticalScroll(id="detail-main"):
+                yield Static("", id="recent-label", classes="section")
+                yield Sparkline([], id="recent-chart")
+                yield Static("", id="hourly-label", classes="section")
+                yield Sparkline([], id="hourly-chart")
+                yield Static("State timeline", classes="section")
+                yield UptimeStrip(id="strip-hours")
+                yield UptimeStrip(id="strip-days")
+                yield Static("Incidents", classes="section")
+                yield Static("", id="incidents")
+            with Vertical(id="detail-side"):
+                yield Static("Circuit breaker", classes="section")
+                yield Static("", id="breaker")
+                yield Static("Connection pool", classes="section")
+                yield Static("", id="pool")
+                yield Static("Service", classes="section")
+                yield Static("", id="service-figures")
+        yield Footer()
+
+    def _heading(self) -> str:
+        if self.row.is_target:
+            return f"{self.row.title} (target {self.row.target})"
+        target = self.monitor.config.target(self.row.target)
+        return f"{target.title} › {self.row.title}"
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        row = message.overview.row(self.row.key)
+        if row is not None:
+            self.row = row
+            self.reload()
+
+    @work(exclusive=True, group="detail")
+    async def reload(self) -> None:
+        try:
+            detail = await load_detail(self.monitor.reader, self.row, self.monitor.clock.wall())
+        except SQLAlchemyError as error:
+            self.monitor.tell(f"Could not read the history: {type(error).__name__}", "error")
+            return
+        self.show(detail)
+
+    def show(self, detail: Detail) -> None:
+        self.detail = detail
+        row, tz, now = detail.row, self.monitor.tz, self.monitor.clock.wall()
+        self.query_one(StatusWord).show(row.status)
+        head = Text(f"since {since(row.since, tz, now, compact=False)}")
+        if row.checked_at is not None:
+            head.append(f" · last check {duration(now - row.checked_at)} ago", style="dim")
+        self.query_one("#detail-since", Static).update(head)
+        measured = [v for v in detail.recent if v is not None]
+        recent_label = Text(f"Response time, last {len(detail.recent)} checks", style="bold")
+        if measured:
+            recent_label.append(
+                f"   min {millis(min(measured))} · max {millis(max(measured))} · "
+                f"last {millis(measured[-1])}",
+                style="",
+            )
+        self.query_one("#recent-label", Static).update(recent_label)
+        self.query_one("#recent-chart", Sparkline).data = measured or [0.0]
+        averages = [p.avg_ms for p in detail.hourly]
+        hourly_label = Text("Hourly average, last 24 h", style="bold")
+        if detail.hourly:
+            hourly_label.append(
+                f"   peak hour avg {millis(max(averages))} · "
+                f"worst single check {millis(max(p.max_ms for p in detail.hourly))}"
+            )
+        self.query_one("#hourly-label", Static).update(hourly_label)
+        self.query_one("#hourly-chart", Sparkline).data = averages or [0.0]
+        day, week, month = row.uptime
+        self.query_one("#strip-hours", UptimeStrip).show(
+            "24 h", detail.hours, f"{percent(day, decimals=2)} %"
+        )
+        self.query_one("#strip-days", UptimeStrip).show(
+            "30 d",
+            detail.days,
+            f"{percent(month, decimals=2)} % (7 d {percent(week, decimals=2)} %)",
+        )
+        self.query_one("#incidents", Static).update(incidents_text(detail.incidents[:8], tz, now))
+        self._show_side(detail)
+
+    def _show_side(self, detail: Detail) -> None:
+        row = detail.row
+        breaker = Text("state  ", style="dim")
+        breaker.append_text(breaker_text(row.shown_breaker, reset=row.reset_to is not None))
+        if detail.breaker:
+            counters = {k: v for k, v in detail.breaker.items() if k not in ("name", "state")}
+            if "last_transition_at" in counters and isinstance(
+                counters["last_transition_at"], int | float
+            ):
+                counters["last_transition_at"] = timestamp(
+                    float(counters["last_transition_at"]), self.monitor.tz
+                )
+            breaker.append("\n")
+            breaker.append_text(figures_text(counters, empty=""))
+        elif row.is_target:
+            breaker = Text("Breakers belong to services.", style="dim")
+        self.query_one("#breaker", Static).update(breaker)
+        self.query_one("#pool", Static).update(
+            figures_text(detail.pool, empty="No pool figures for this component.")
+        )
+        figures: dict[str, object] = {
+            "response": millis(row.response_ms),
+            "consecutive_failures": row.failures,
+            "uptime_24h": percent(row.uptime[0], decimals=3),
+            "uptime_7d": percent(row.uptime[1], decimals=3),
+            "uptime_30d": percent(row.uptime[2], decimals=3),
+        }
+        for key in ("availability_percent", "average_response_time_ms", "critical", "last_error"):
+            if key in row.details:
+                figures[key] = row.details[key]
+        if row.error and "last_error" not in figures:
+            figures["last_error"] = row.error
+        text = figures_text(figures, empty="")
+        if row.uptime[0] is not None:
+            text.append("\n")
+            text.append_text(uptime_text(row.uptime[0]))
+            text.append(" % served in the last 24 h", style="dim")
+        self.query_one("#service-figures", Static).update(text)

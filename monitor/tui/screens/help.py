@@ -1,0 +1,63 @@
+"""The keys, what the marks mean, and where the command palette is."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("↑ ↓", "move between targets and services"),
+    ("enter", "detail of the selected service: latency chart, timeline, incidents, breaker, pool"),
+    ("r", "reset the selected service's circuit breaker (asks first; needs an admin token)"),
+    ("c", "check the selected target now (writes the result to the history)"),
+    ("n", "add a note to the open incident of the selected service"),
+    ("/", "filter by target, service, status or breaker state (esc clears)"),
+    ("a", "alerts, firing first"),
+    ("i", "incidents with their timelines"),
+    ("esc", "back"),
+    ("? or F1", "this help"),
+    ("ctrl+p", "command palette: every action by name, and the theme"),
+    ("q", "quit"),
+)
+
+MARKS = (
+    ("● healthy", "green: every check passed"),
+    ("▲ degraded", "yellow: serving, something is wrong (a non-critical service is down)"),
+    ("✖ unhealthy", "red: a critical service is down"),
+    ("✖ unreachable", "red: the target's health API did not answer"),
+    ("? unknown", "no check yet"),
+    ("OPEN / half-open", "breaker state; ↺ = reset from here, not yet seen by a check"),
+    ("▁▂▃▅▇", "response times of the recent checks, oldest first"),
+    ("█ ▄ ▁ ·", "timeline blocks: served, degraded, down, no check"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "help.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,f1,q", "app.pop_screen", "Close", id="help.close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(self._render_help())
+
+    def _render_help(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        table.add_row(Text("QuestCity on-call: keys", style="bold"), "")
+        for key, what in KEYS:
+            table.add_row(key, what)
+        table.add_row("", "")
+        table.add_row(Text("What the marks mean", style="bold"), "")
+        for mark, what in MARKS:
+            table.add_row(mark, what)
+        return table

@@ -1,0 +1,58 @@
+"""A status as a word, a symbol and a colour: never colour alone (colour-blind readers, monochrome
+terminals, screenshots pasted into a ticket)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from monitor.store import Status
+
+_LOOK: dict[Status, tuple[str, str]] = {
+    Status.HEALTHY: ("●", "bold green"),
+    Status.DEGRADED: ("▲", "bold yellow"),
+    Status.UNHEALTHY: ("✖", "bold red"),
+    Status.UNREACHABLE: ("✖", "bold red"),
+    Status.UNKNOWN: ("?", "dim"),
+}
+
+_BREAKER: dict[str, tuple[str, str]] = {
+    "closed": ("closed", "green"),
+    "open": ("OPEN", "bold red"),
+    "half_open": ("half-open", "bold yellow"),
+}
+
+
+def status_text(status: Status) -> Text:
+    symbol, style = _LOOK[status]
+    return Text(f"{symbol} {status.value}", style=style)
+
+
+def breaker_text(state: str | None, *, reset: bool = False) -> Text:
+    """``closed``, ``OPEN``, ``half-open``; ``↺``: reset from here, not yet seen by a check."""
+    if state is None:
+        return Text("—", style="dim")
+    word, style = _BREAKER.get(state, (state, "bold"))
+    text = Text(word, style=style)
+    if reset:
+        text.append(" ↺", style="bold cyan")
+    return text
+
+
+class StatusWord(Static):
+    """A status shown large enough to read from across the room: symbol, word and colour."""
+
+    DEFAULT_CSS = """
+    StatusWord {
+        width: auto;
+        height: 1;
+    }
+    """
+
+    def __init__(self, status: Status = Status.UNKNOWN, *, id: str | None = None) -> None:
+        super().__init__(status_text(status), id=id)
+        self.status = status
+
+    def show(self, status: Status) -> None:
+        self.status = status
+        self.update(status_text(status))

@@ -1,0 +1,225 @@
+"""The status page's composition root: ``create_app(store_url, ...)``.
+
+Nothing is opened until the app's lifespan starts (the store's engine, read-only) and everything
+is closed when it ends. Time is injected: ``clock`` (wall time: what "today" and "the last 24
+hours" mean) and ``monotonic`` (how often the store is asked whether anything changed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from monitor.store.engine import open_engine
+from monitor.store.reader import HistoryReader
+from statuspage import api, feeds, svg
+from statuspage.cache import Clock, Generation, PageCache, StoreUnavailable
+from statuspage.html import Renderer
+from statuspage.model import Board, GroupView, PageInfo
+from statuspage.responses import (
+    ATOM,
+    BADGE_CACHE,
+    HTML,
+    JSON,
+    MISSING_CACHE,
+    NO_STORE,
+    PAGE_CACHE,
+    SVG,
+    Output,
+)
+from statuspage.source import StoreSource
+
+Make = Callable[[Generation], Awaitable[Output]]
+
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+_CORS = ("Access-Control-Allow-Origin", "*")
+_LOCKED = ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+
+
+class StatusPage:
+    """The app's state: the renderer, the page's identity and (while running) the cache."""
+
+    def __init__(self, page: PageInfo, renderer: Renderer) -> None:
+        self.page = page
+        self.renderer = renderer
+        self.cache: PageCache | None = None
+        html_headers = (
+            _NOSNIFF,
+            ("Content-Security-Policy", renderer.csp),
+            ("Referrer-Policy", "no-referrer"),
+        )
+        self.html_headers = html_headers
+        self.not_found = Output(
+            renderer.message(page.name, "Not found", "There is no such page on this status page."),
+            HTML,
+            MISSING_CACHE,
+            status_code=404,
+            extra=html_headers,
+        )
+        self.not_allowed = Output(
+            renderer.message(
+                page.name, "Method not allowed", "This status page answers GET and HEAD only."
+            ),
+            HTML,
+            NO_STORE,
+            status_code=405,
+            extra=(*html_headers, ("Allow", "GET, HEAD")),
+        )
+        self.unavailable = Output(
+            renderer.message(
+                page.name,
+                "Status temporarily unavailable",
+                "The status page cannot read its data right now. Please try again in a minute.",
+            ),
+            HTML,
+            NO_STORE,
+            status_code=503,
+            extra=(*html_headers, ("Retry-After", "30")),
+        )
+
+    async def serve(self, request: Request, name: str, make: Make) -> Response:
+        """The output ``name`` of the current generation, made by ``make`` on first need."""
+        headers = request.scope["headers"]
+        cache = self.cache
+        if cache is None:
+            return self.unavailable.response(headers)
+        try:
+            generation = await cache.current()
+            output = generation.outputs.get(name) or await generation.output(name, make)
+        except StoreUnavailable:
+            output = self.unavailable
+        return output.response(headers)
+
+    # -- the outputs ------------------------------------------------------------------------------
+
+    async def index(self, generation: Generation) -> Output:
+        history = await generation.history()
+        body = self.renderer.index(generation.board, history)
+        return Output(body, HTML, PAGE_CACHE, extra=self.html_headers)
+
+    def document(self, build: Callable[[Board], api.Document]) -> Make:
+        async def make(generation: Generation) -> Output:
+            body = api.encode(build(generation.board))
+            return Output(body, JSON, PAGE_CACHE, extra=(_NOSNIFF, _CORS, _LOCKED))
+
+        return make
+
+    async def feed(self, generation: Generation) -> Output:
+        body = feeds.atom(generation.board)
+        return Output(body, ATOM, PAGE_CACHE, extra=(_NOSNIFF, _CORS, _LOCKED))
+
+    def badge(self, key: str) -> Make:
+        async def make(generation: Generation) -> Output:
+            found = generation.board.component(key)
+            if found is None:
+                return self.not_found
+            if isinstance(found, GroupView):
+                body = svg.badge(found.name, found.condition, None)
+            else:
+                history = (await generation.history()).get(found.id)
+                body = svg.badge(found.name, found.condition, history.uptime if history else None)
+            return Output(body.encode(), SVG, BADGE_CACHE, extra=(_NOSNIFF, _LOCKED))
+
+        return make
+
+    def incident(self, incident_id: int) -> Make:
+        async def make(generation: Generation) -> Output:
+            incident = await generation.incident(incident_id)
+            if incident is None:
+                return self.not_found
+            body = self.renderer.incident(generation.board, incident)
+            return Output(body, HTML, PAGE_CACHE, extra=self.html_headers)
+
+        return make
+
+
+def _routes(page: StatusPage) -> list[Route]:
+    """The route table: each endpoint names its output and how to make it."""
+
+    async def index(request: Request) -> Response:
+        return await page.serve(request, "index", page.index)
+
+    def document(name: str, build: Callable[[Board], api.Document]) -> Route:
+        make = page.document(build)
+
+        async def endpoint(request: Request) -> Response:
+            return await page.serve(request, name, make)
+
+        return Route(f"/api/v2/{name}", endpoint, methods=["GET"])
+
+    async def history_atom(request: Request) -> Response:
+        return await page.serve(request, "history.atom", page.feed)
+
+    async def badge(request: Request) -> Response:
+        key: str = request.path_params["component"]
+        return await page.serve(request, f"badge:{key}", page.badge(key))
+
+    async def incident(request: Request) -> Response:
+        raw: str = request.path_params["incident_id"]
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+            return page.not_found.response(request.scope["headers"])
+        number = int(raw)
+        return await page.serve(request, f"incident:{number}", page.incident(number))
+
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/incidents/{incident_id}", incident, methods=["GET"]),
+        document("summary.json", api.summary_json),
+        document("status.json", api.status_json),
+        document("components.json", api.components_json),
+        document("incidents.json", api.incidents_json),
+        Route("/history.atom", history_atom, methods=["GET"]),
+        Route("/badge/{component}.svg", badge, methods=["GET"]),
+    ]
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """Starlette's 404 (no such route) and 405 (not GET or HEAD), as our own pages."""
+    page: StatusPage = request.app.state.statuspage
+    headers = request.scope["headers"]
+    if isinstance(error, HTTPException) and error.status_code == 405:
+        return page.not_allowed.response(headers)
+    return page.not_found.response(headers)
+
+
+def create_app(
+    store_url: str,
+    *,
+    clock: Clock = time.time,
+    monotonic: Clock = time.monotonic,
+    public_url: str = "http://127.0.0.1:8082",
+    page_name: str = "QuestCity",
+    revalidate_after: float = 1.0,
+    stale_after: float = 300.0,
+) -> Starlette:
+    """The status page over the monitor's store at ``store_url`` (``monitor.toml``'s
+    ``[storage] url``). ``public_url`` is where users reach it (links in the JSON and the feed)."""
+    page = StatusPage(PageInfo(page_name, public_url.rstrip("/")), Renderer())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = open_engine(store_url, read_only=True)
+        source = StoreSource(HistoryReader(engine), page.page, stale_after=stale_after)
+        page.cache = PageCache(
+            source, clock=clock, monotonic=monotonic, revalidate_after=revalidate_after
+        )
+        try:
+            yield
+        finally:
+            page.cache = None
+            await engine.dispose()
+
+    app = Starlette(
+        routes=_routes(page),
+        lifespan=lifespan,
+        exception_handlers={404: _http_error, 405: _http_error},
+    )
+    app.state.statuspage = page
+    return app

@@ -1,0 +1,109 @@
+"""The HTML pages: Jinja2 templates with autoescape on, rendered on the server, no JavaScript.
+
+The stylesheet is inlined (one request per page) and allowed by its hash in the
+Content-Security-Policy, which forbids scripts, frames, forms and every fetch
+(:attr:`Renderer.csp`).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from collections.abc import Mapping, Sequence
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from statuspage.model import Board, ComponentHistory, DayView, IncidentView
+from statuspage.svg import sparkline
+from statuspage.text import day, html_datetime, milliseconds, percent, when
+from statuspage.vocabulary import EMPTY_STORE, Condition
+
+_day = functools.lru_cache(maxsize=1024)(day)
+
+
+def day_label(entry: DayView) -> str:
+    """What one segment of the 90-day bar says (to screen readers, on hover and on focus)."""
+    if entry.uptime is None:
+        return f"{_day(entry.start)}: no data"
+    if entry.condition is Condition.OPERATIONAL:
+        return f"{_day(entry.start)}: {percent(entry.uptime)} uptime, no problems"
+    worst = entry.condition.word.lower()
+    return f"{_day(entry.start)}: {percent(entry.uptime)} uptime; worst: {worst}"
+
+
+def bar_segments(days: Sequence[DayView]) -> Markup:
+    """The 90 focusable segments of one uptime bar (built here, not in a template loop: 50
+    components make 4,500 of them)."""
+    return Markup(
+        "".join(
+            f'<li tabindex="0" class="d-{d.condition.css}" aria-label="{escape(day_label(d))}">'
+            "</li>"
+            for d in days
+        )
+    )
+
+
+def latency_caption(history: ComponentHistory) -> str:
+    average = sum(p.avg_ms for p in history.latency) / len(history.latency)
+    return f"Response time, last 24 hours: average {milliseconds(average)}"
+
+
+class Renderer:
+    def __init__(self) -> None:
+        self.env = Environment(
+            loader=PackageLoader("statuspage", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.env.filters.update(
+            when=when,
+            datetime=html_datetime,
+            percent=percent,
+            ms=milliseconds,
+            segments=bar_segments,
+        )
+        css = self.env.loader.get_source(self.env, "style.css")[0]  # type: ignore[union-attr]
+        self.css = Markup(css)  # our own stylesheet, not user input
+        digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+        self.csp = (
+            f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+        self.env.globals.update(css=self.css, EMPTY_STORE=EMPTY_STORE)
+
+    def _render(self, name: str, **context: object) -> bytes:
+        return self.env.get_template(name).render(**context).encode()
+
+    def index(self, board: Board, history: Mapping[str, ComponentHistory]) -> bytes:
+        lines = {
+            # svg.py escapes what it draws
+            c.id: (Markup(sparkline(h.latency, h.latency_start)), latency_caption(h))
+            for c in board.components
+            if (h := history.get(c.id)) is not None and h.latency
+        }
+        return self._render(
+            "index.html",
+            board=board,
+            page=board.page,
+            page_name=board.page.name,
+            history=history,
+            sparklines=lines,
+        )
+
+    def incident(self, board: Board, incident: IncidentView) -> bytes:
+        return self._render(
+            "incident.html",
+            board=board,
+            page=board.page,
+            page_name=board.page.name,
+            incident=incident,
+        )
+
+    def message(self, page_name: str, title: str, text: str) -> bytes:
+        """A short page for 404 and 503 answers."""
+        return self._render("message.html", page_name=page_name, title=title, text=text)

@@ -1,0 +1,207 @@
+"""Reading the monitor's store: the status page's only door to the monitor.
+
+Everything goes through :class:`monitor.store.reader.HistoryReader`.
+
+The long history is read through :class:`BatchHistory`: one call for all components. Today's
+reader answers per component, so :class:`PerComponent` loops over it (50 components: 60 reader
+calls, most of a cold render); a reader with ``bars_many`` and ``latency_series_many`` would be
+passed to :class:`StoreSource` as it is.
+
+A store whose tables do not exist yet (the monitor never ran) reads as empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Protocol, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+
+from monitor.store.models import (
+    TARGET_COMPONENT,
+    Component,
+    IncidentState,
+    LatencyPoint,
+    Status,
+    UptimeBar,
+)
+from monitor.store.reader import HistoryReader
+from statuspage.model import (
+    Board,
+    ComponentHistory,
+    ComponentView,
+    IncidentView,
+    PageInfo,
+    build_groups,
+    build_history,
+    build_incident,
+)
+
+T = TypeVar("T")
+Key = tuple[str, str]
+"""(target, service) of a component."""
+
+HISTORY_DAYS = 90
+LATENCY_HOURS = 24
+INCIDENT_LIMIT = 50
+_CONCURRENCY = 4
+
+
+def missing_schema(error: BaseException) -> bool:
+    """The store has no tables yet: SQLite's "no such table", PostgreSQL's undefined table."""
+    message = str(error).lower()
+    return isinstance(error, DBAPIError) and (
+        "no such table" in message or ("relation" in message and "does not exist" in message)
+    )
+
+
+async def _gather(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """Run reader calls a few at a time (each holds a pooled connection while it runs)."""
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def bounded(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(bounded(c) for c in calls)))
+
+
+class BatchHistory(Protocol):
+    async def bars_many(
+        self, components: Sequence[Key], *, count: int, now: float
+    ) -> dict[Key, list[UptimeBar]]:
+        """Daily bars of each component, as ``HistoryReader.bars(..., period="day")``."""
+        ...
+
+    async def latency_series_many(
+        self, components: Sequence[Key], *, hours: int, now: float
+    ) -> dict[Key, list[LatencyPoint]]:
+        """Hourly response times of each component, as ``HistoryReader.latency_series``."""
+        ...
+
+
+class PerComponent:
+    """:class:`BatchHistory` over today's reader: one reader call per component."""
+
+    def __init__(self, reader: HistoryReader) -> None:
+        self.reader = reader
+
+    async def bars_many(
+        self, components: Sequence[Key], *, count: int, now: float
+    ) -> dict[Key, list[UptimeBar]]:
+        bars = await _gather(self.reader.bars(t, s, count=count, now=now) for t, s in components)
+        return dict(zip(components, bars, strict=True))
+
+    async def latency_series_many(
+        self, components: Sequence[Key], *, hours: int, now: float
+    ) -> dict[Key, list[LatencyPoint]]:
+        series = await _gather(
+            self.reader.latency_series(t, s, hours=hours, now=now) for t, s in components
+        )
+        return dict(zip(components, series, strict=True))
+
+
+class StoreSource:
+    def __init__(
+        self,
+        reader: HistoryReader,
+        page: PageInfo,
+        *,
+        stale_after: float,
+        batch: BatchHistory | None = None,
+    ) -> None:
+        self.reader = reader
+        self.batch: BatchHistory = batch if batch is not None else PerComponent(reader)
+        self.page = page
+        self.stale_after = stale_after
+
+    async def change_token(self) -> float:
+        """Grows whenever a check, an incident event or an alert is written."""
+        try:
+            return await self.reader.last_change()
+        except DBAPIError as error:
+            if missing_schema(error):
+                return 0.0
+            raise
+
+    async def board(self, now: float) -> Board:
+        try:
+            return await self._board(now)
+        except DBAPIError as error:
+            if missing_schema(error):
+                return Board(self.page, now, None, (), (), self.stale_after)
+            raise
+
+    async def _board(self, now: float) -> Board:
+        catalogue = await self.reader.components()
+        if not catalogue:  # a daemon that wrote no catalogue: its targets, by their own names
+            targets = await self.reader.targets()
+            catalogue = [Component(t, TARGET_COMPONENT, t, "", n) for n, t in enumerate(targets)]
+        targets = list(dict.fromkeys(c.target for c in catalogue))
+        checks = await _gather(self.reader.latest(t) for t in targets)
+        latest = dict(zip(targets, checks, strict=True))
+        states: dict[tuple[str, str], tuple[Status, float | None]] = {}
+        asks: list[tuple[str, str, Status]] = []
+        for target, check in latest.items():
+            if check is None:
+                continue
+            states[(target, TARGET_COMPONENT)] = (check.record.status, check.since)
+            samples = {s.service: s.status for s in check.record.services}
+            for component in catalogue:
+                if component.target != target or component.service == TARGET_COMPONENT:
+                    continue
+                if component.service in samples:
+                    asks.append((target, component.service, samples[component.service]))
+                elif check.record.status is Status.UNREACHABLE:  # nothing behind it answers
+                    states[(target, component.service)] = (Status.UNREACHABLE, check.since)
+        since = await _gather(self.reader.service_since(t, s, status) for t, s, status in asks)
+        for (target, service, status), started in zip(asks, since, strict=True):
+            states[(target, service)] = (status, started)
+        groups = build_groups(catalogue, states)
+        components = {c.key: c for g in groups for c in g.components}
+        open_, recent = await _gather(
+            [
+                self.reader.incidents(
+                    state=IncidentState.OPEN, limit=INCIDENT_LIMIT, with_events=True
+                ),
+                self.reader.incidents(limit=INCIDENT_LIMIT, with_events=True),
+            ]
+        )
+        seen = {i.id for i in open_}
+        incidents = [*open_, *(i for i in recent if i.id not in seen)]
+        data_at = max((c.record.at for c in latest.values() if c is not None), default=None)
+        return Board(
+            page=self.page,
+            now=now,
+            data_at=data_at,
+            groups=groups,
+            incidents=tuple(build_incident(i, components) for i in incidents),
+            stale_after=self.stale_after,
+        )
+
+    async def history(self, board: Board) -> dict[str, ComponentHistory]:
+        """The 90 daily bars of every component, and the 24 h response times of targets."""
+        now = board.now
+        components = board.components
+        bars = await self.batch.bars_many([c.key for c in components], count=HISTORY_DAYS, now=now)
+        latency = await self.batch.latency_series_many(
+            [c.key for c in components if c.is_target], hours=LATENCY_HOURS, now=now
+        )
+        start = int(now // 3600) * 3600 - (LATENCY_HOURS - 1) * 3600.0
+        return {
+            c.id: build_history(bars.get(c.key, []), latency.get(c.key, []), start)
+            for c in components
+        }
+
+    async def incident(self, incident_id: int, board: Board) -> IncidentView | None:
+        try:
+            incident = await self.reader.incident(incident_id)
+        except DBAPIError as error:
+            if missing_schema(error):
+                return None
+            raise
+        if incident is None:
+            return None
+        components: dict[tuple[str, str], ComponentView] = {c.key: c for c in board.components}
+        return build_incident(incident, components)
