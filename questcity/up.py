@@ -132,7 +132,9 @@ class LocalStack:
             )
             return "sqlite+aiosqlite:///./var/questcity.db"
         self.say("• database: starting a throwaway PostgreSQL cluster…")
-        server = PostgresServer(parent=RUN_DIR.resolve())
+        # As root the server runs as `postgres`, which may not be able to reach ./var (under
+        # /root, say): its throwaway cluster then lives in the system's temporary directory.
+        server = PostgresServer(parent=None if os.geteuid() == 0 else RUN_DIR.resolve())
         try:
             await asyncio.to_thread(server.start)
         except (ServerStartError, PostgresNotInstalledError) as error:

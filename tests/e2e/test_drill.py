@@ -1,0 +1,194 @@
+"""The README's drill, end to end: `questcity up --headless` in a clean directory, then S3 and the
+database failed and healed with `questcity chaos`, watched through the API, the monitor's status
+page and the breaker-reset API, as an on-call engineer would."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.storage import PLACEHOLDER_PNG
+from questcity.embedded.ports import free_port
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@dataclass
+class Stack:
+    cwd: Path
+    api: str
+    status: str
+    process: subprocess.Popen[bytes]
+
+    def chaos(self, service: str, action: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "questcity", "chaos", service, action],
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def admin_token(self) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "questcity", "token", "--role", "admin"],
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+            env={**os.environ, "QUESTCITY_KEYS_DIR": str(self.cwd / "var" / "keys")},
+        )
+        return done.stdout.strip()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 40.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within:.0f} s: {what}")
+        await asyncio.sleep(0.25)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    api_port, status_port = free_port(), free_port()
+    log = (tmp_path / "up.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "questcity",
+            "up",
+            "--headless",
+            "--backend-port",
+            str(api_port),
+            "--statuspage-port",
+            str(status_port),
+        ],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        started = time.monotonic()
+        while b"Running headless" not in (tmp_path / "up.log").read_bytes():
+            assert process.poll() is None, (tmp_path / "up.log").read_text()
+            assert time.monotonic() - started < 120, (tmp_path / "up.log").read_text()
+            await asyncio.sleep(0.25)
+        yield Stack(
+            tmp_path, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{status_port}", process
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        finally:
+            log.close()
+    output = (tmp_path / "up.log").read_text()
+    assert "stopped." in output, output
+    for port in (api_port, status_port):  # nothing left listening
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)
+
+
+async def test_the_drill(stack: Stack) -> None:
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        api, status = stack.api, stack.status
+
+        async def indicator() -> str:
+            answer: str = (await client.get(f"{status}/api/v2/status.json")).json()["status"][
+                "indicator"
+            ]
+            return answer
+
+        async def operational() -> bool:
+            return await indicator() == "none"
+
+        await eventually(operational, "the status page says all systems operational")
+
+        credentials = {"username": "drill", "password": "drill password"}
+        assert (await client.post(f"{api}/api/v1/auth/register", json=credentials)).is_success
+        token = (await client.post(f"{api}/api/v1/auth/token", json=credentials)).json()[
+            "access_token"
+        ]
+        player = {"Authorization": f"Bearer {token}"}
+        quest = await client.post(
+            f"{api}/api/v1/quests",
+            headers=player,
+            json={"title": "Kremlin walk", "city": "Kazan", "points": 5},
+        )
+        assert quest.status_code == 201
+        quest_id = quest.json()["id"]
+        cover_url = f"{api}/api/v1/quests/{quest_id}/cover"
+        assert (await client.put(cover_url, content=PNG, headers=player)).status_code == 200
+        assert (await client.get(cover_url)).content == PNG
+        assert (await client.get(f"{api}/api/v1/quests/{quest_id}")).status_code == 200
+
+        # S3 down: the monitor sees it within a check interval and the breaker's threshold.
+        assert stack.chaos("s3", "down") == "s3: refuse"
+
+        async def photos_out() -> bool:
+            components = (await client.get(f"{status}/api/v2/components.json")).json()
+            states = {c["name"]: c["status"] for c in components["components"]}
+            return states.get("Photos and avatars") in ("partial_outage", "major_outage")
+
+        await eventually(photos_out, "the status page shows the photos component out")
+        assert await indicator() != "none"
+        image = await client.get(cover_url)
+        assert (image.status_code, image.content) == (200, PLACEHOLDER_PNG)
+        assert image.headers["X-QuestCity-Degraded"] == "s3"
+
+        # The database down too: writes refused with Retry-After, reads from the last good copy.
+        assert stack.chaos("database", "down") == "database: refuse"
+
+        async def writes_refused() -> bool:
+            response = await client.post(
+                f"{api}/api/v1/quests",
+                headers=player,
+                json={"title": "During the outage", "city": "Kazan", "points": 1},
+            )
+            return response.status_code == 503 and "Retry-After" in response.headers
+
+        await eventually(writes_refused, "writes answer 503 with Retry-After")
+        stale = await client.get(f"{api}/api/v1/quests/{quest_id}")
+        assert stale.status_code == 200
+        assert stale.headers["X-QuestCity-Degraded"] == "database"
+
+        # Both back; the on-call engineer resets the breakers rather than wait 30 s for trials.
+        stack.chaos("database", "up")
+        stack.chaos("s3", "up")
+        admin = {"Authorization": f"Bearer {stack.admin_token()}"}
+        for service in ("database", "s3"):
+            reset = await client.post(
+                f"{api}/api/v1/health/services/{service}/reset", headers=admin
+            )
+            assert reset.status_code == 200
+            assert reset.json()["state"] == "closed"
+
+        async def healthy() -> bool:
+            body = (await client.get(f"{api}/api/v1/health/")).json()
+            return body["status"] == "healthy"
+
+        await eventually(healthy, "the backend is healthy again without a restart")
+        await eventually(operational, "the status page is operational again")
+        assert (await client.get(cover_url)).content == PNG
+        after = await client.post(
+            f"{api}/api/v1/quests",
+            headers=player,
+            json={"title": "After the drill", "city": "Kazan", "points": 1},
+        )
+        assert after.status_code == 201
