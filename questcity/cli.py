@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     from backend.cli import add_commands as backend_commands
     from monitor.cli import add_commands as monitor_commands
+    from monitor.tui.cli import add_commands as tui_commands
     from questcity.chaos import add_commands as chaos_commands
     from questcity.up import add_commands as up_commands
     from statuspage.cli import add_commands as statuspage_commands
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     backend_commands(commands)
     monitor_commands(commands)
     statuspage_commands(commands)
+    tui_commands(commands)
     chaos_commands(commands)
     return parser
 

@@ -29,7 +29,7 @@ from textual.worker import WorkerState
 from monitor.config import MonitorConfig, Target
 from monitor.probe import probe
 from monitor.store import HistoryReader, HistoryWriter, Incident, IncidentState, Status
-from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark, store_version
+from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark
 from monitor.tui.formatting import clock_time, millis
 from monitor.tui.messages import StoreChanged
 from monitor.tui.reset import reset_breaker, unavailable_reason
@@ -46,6 +46,9 @@ from monitor.tui.screens import (
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 REFRESH_GROUP = "refresh"
+FULL_RELOAD_EVERY = 30.0
+"""Seconds between reloads even when the store did not change: durations ("for 12m") move on,
+and a dead daemon shows up as stale figures."""
 
 
 class MonitorApp(App[None]):
@@ -92,7 +95,8 @@ class MonitorApp(App[None]):
         self.resets: dict[tuple[str, str], ResetMark] = {}
         self._http = http
         self._owns_http = http is None
-        self._seen_change: tuple[object, ...] | None = None
+        self._seen_change: float | None = None
+        self._loaded_at = clock.monotonic()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -125,7 +129,7 @@ class MonitorApp(App[None]):
             for worker in self.workers
         )
         if not busy:
-            self.load(force=False)
+            self.load(force=self.clock.monotonic() - self._loaded_at >= FULL_RELOAD_EVERY)
 
     def refresh_now(self) -> None:
         self.load(force=True)
@@ -133,7 +137,7 @@ class MonitorApp(App[None]):
     @work(exclusive=True, group=REFRESH_GROUP)
     async def load(self, force: bool) -> None:
         try:
-            change = await store_version(self.reader)
+            change = await self.reader.last_change()
             if not force and change == self._seen_change:
                 return
             overview = await self.loader.load(self.clock.wall())
@@ -145,6 +149,7 @@ class MonitorApp(App[None]):
             return
         self.store_error = None
         self._seen_change = change
+        self._loaded_at = self.clock.monotonic()
         self.overview = overview.with_resets(self.resets)
         for screen in self.screen_stack:
             screen.post_message(StoreChanged(self.overview))

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import func, select
-
 from monitor.config import MonitorConfig, Target
 from monitor.store import (
     TARGET_COMPONENT,
@@ -23,34 +21,12 @@ from monitor.store import (
     Status,
     UptimeBar,
 )
-from monitor.store.schema import alerts, checks, incident_events, incidents
 
 HOUR = 3600.0
 DAY = 86400.0
 UPTIME_WINDOWS = (DAY, 7 * DAY, 30 * DAY)
 STALE_AFTER_INTERVALS = 3
 """A target whose last check is older than this many intervals has stale figures."""
-
-
-async def store_version(reader: HistoryReader) -> tuple[object, ...]:
-    """A value that changes whenever the store gets a check, an incident event, or an alert
-    fires or resolves (the live refresh compares it every couple of seconds).
-
-    Stands in for ``HistoryReader.last_change()``, which selects the three maxima from a cross join
-    of checks, incident events and alerts: it scans their product, warns (``SAWarning``), is 0
-    while any of the three tables is empty, and misses a resolved alert. Once that method reads
-    independent sub-queries (and counts resolutions), call it here instead.
-    """
-    query = select(
-        select(func.max(checks.c.id)).scalar_subquery(),
-        select(func.max(incident_events.c.id)).scalar_subquery(),
-        select(func.max(incidents.c.updated_at)).scalar_subquery(),
-        select(func.max(alerts.c.id)).scalar_subquery(),
-        select(func.max(alerts.c.resolved_at)).scalar_subquery(),
-    )
-    async with reader.engine.connect() as connection:
-        row = (await connection.execute(query)).first()
-    return tuple(row or ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ class Stack:
     cwd: Path
     api: str
     status: str
-    process: subprocess.Popen[bytes]
+    process: asyncio.subprocess.Process
 
     def chaos(self, service: str, action: str) -> str:
         done = subprocess.run(
@@ -67,18 +67,16 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: fl
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     api_port, status_port = free_port(), free_port()
     log = (tmp_path / "up.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "questcity",
-            "up",
-            "--headless",
-            "--backend-port",
-            str(api_port),
-            "--statuspage-port",
-            str(status_port),
-        ],
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "questcity",
+        "up",
+        "--headless",
+        "--backend-port",
+        str(api_port),
+        "--statuspage-port",
+        str(status_port),
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -86,23 +84,25 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     try:
         started = time.monotonic()
         while b"Running headless" not in (tmp_path / "up.log").read_bytes():
-            assert process.poll() is None, (tmp_path / "up.log").read_text()
+            assert process.returncode is None, (tmp_path / "up.log").read_text()
             assert time.monotonic() - started < 120, (tmp_path / "up.log").read_text()
             await asyncio.sleep(0.25)
         yield Stack(
             tmp_path, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{status_port}", process
         )
     finally:
-        process.send_signal(signal.SIGINT)
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=60)
+            await asyncio.wait_for(process.wait(), timeout=60)
         finally:
             log.close()
     output = (tmp_path / "up.log").read_text()
     assert "stopped." in output, output
-    for port in (api_port, status_port):  # nothing left listening
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        for port in (api_port, status_port):  # nothing is left listening
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/")
 
 
 async def test_the_drill(stack: Stack) -> None:
@@ -181,7 +181,7 @@ async def test_the_drill(stack: Stack) -> None:
 
         async def healthy() -> bool:
             body = (await client.get(f"{api}/api/v1/health/")).json()
-            return body["status"] == "healthy"
+            return bool(body["status"] == "healthy")
 
         await eventually(healthy, "the backend is healthy again without a restart")
         await eventually(operational, "the status page is operational again")
