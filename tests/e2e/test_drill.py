@@ -18,7 +18,13 @@ import httpx
 import pytest
 
 from backend.storage import PLACEHOLDER_PNG
+from monitor.config import load_config
+from monitor.store import HistoryReader, HistoryWriter, open_engine
+from monitor.tui.app import MonitorApp
+from monitor.tui.screens.confirm import ConfirmModal
+from monitor.tui.widgets.components import ComponentsTable
 from questcity.embedded.ports import free_port
+from tests.monitor.tui.conftest import settle
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -192,3 +198,31 @@ async def test_the_drill(stack: Stack) -> None:
             json={"title": "After the drill", "city": "Kazan", "points": 1},
         )
         assert after.status_code == 201
+
+
+async def reset_from_the_tui(stack: Stack, admin_token: str, service: str) -> str:
+    """Press `r` on the service in the on-call TUI, answer Yes, and return what the TUI said."""
+    config = load_config(stack.cwd / "var" / "up" / "monitor.toml")
+    engine = open_engine(f"sqlite:///{stack.cwd}/var/monitor.db")
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            app = MonitorApp(
+                config,
+                reader=HistoryReader(engine),
+                writer=HistoryWriter(engine),
+                http=http,
+                environ={"QUESTCITY_ADMIN_TOKEN": admin_token},
+                actor="drill",
+            )
+            async with app.run_test(size=(160, 48)) as pilot:
+                await settle(pilot)
+                table = app.screen.query_one(ComponentsTable)
+                table.move_cursor(row=table.keys.index(f"questcity-api::{service}"), animate=False)
+                await pilot.press("r")
+                await settle(pilot)
+                assert isinstance(app.screen, ConfirmModal)
+                await pilot.click("#yes")
+                await settle(pilot)
+                return app.last_result
+    finally:
+        await engine.dispose()
