@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,8 @@ from monitor.store import (
     Component,
     HistoryWriter,
     IncidentEvent,
-    LatencyPoint,
     ServiceSample,
     Status,
-    UptimeBar,
     create_schema,
     open_engine,
 )
@@ -141,72 +139,6 @@ async def build_store(url: str, targets: int = TARGETS) -> None:
         if n:
             await writer.resolve_incident(incident, opened + 1200, "fine")
     await engine.dispose()
-
-
-# -- the reader methods the page asks for, as a prototype ----------------------------------------
-
-
-class BatchPrototype:
-    """``HistoryReader.bars_many`` / ``latency_series_many`` as proposed: one query each for all
-    components (the window's rows by the ``period, start`` index), bars filled as ``bars()``."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    async def _rows(self, period: str, first: int, extra: Any = None) -> list[Any]:
-        from sqlalchemy import select
-
-        c = rollups.c
-        query = select(
-            c.target,
-            c.service,
-            c.start,
-            c.checks,
-            c.up,
-            c.worst,
-            c.latency_sum,
-            c.latency_count,
-            c.latency_max,
-        ).where(c.period == period, c.start >= first)
-        if extra is not None:
-            query = query.where(extra)
-        async with self.engine.connect() as connection:
-            return list((await connection.execute(query)).all())
-
-    async def bars_many(
-        self, components: Sequence[tuple[str, str]], *, count: int, now: float
-    ) -> dict[tuple[str, str], list[UptimeBar]]:
-        last = int(now // DAY) * DAY
-        first = last - (count - 1) * DAY
-        found: dict[tuple[str, str], dict[int, UptimeBar]] = {key: {} for key in components}
-        severity = Status.from_severity
-        for target, service, start, checks, up, worst, total, counted, _ in await self._rows(
-            "day", first
-        ):
-            rows = found.get((target, service))
-            if rows is not None:
-                average = total / counted if counted else None
-                rows[start] = UptimeBar(float(start), checks, up, severity(worst), average)
-        days = range(first, last + 1, DAY)
-        return {
-            key: [
-                rows.get(start) or UptimeBar(float(start), 0, 0, Status.UNKNOWN, None)
-                for start in days
-            ]
-            for key, rows in found.items()
-        }
-
-    async def latency_series_many(
-        self, components: Sequence[tuple[str, str]], *, hours: int, now: float
-    ) -> dict[tuple[str, str], list[LatencyPoint]]:
-        first = int(now // HOUR) * HOUR - (hours - 1) * HOUR
-        series: dict[tuple[str, str], list[LatencyPoint]] = {key: [] for key in components}
-        rows = await self._rows("hour", first, rollups.c.latency_count > 0)
-        for target, service, start, _, _, _, total, counted, peak in sorted(rows, key=_start):
-            points = series.get((target, service))
-            if points is not None:
-                points.append(LatencyPoint(float(start), total / counted, peak))
-        return series
 
 
 def _start(row: Any) -> int:
@@ -342,7 +274,6 @@ async def render(
 
 async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, float]:
     from statuspage import api
-    from statuspage.source import StoreSource
 
     source = cache._source
     board = await source.board(NOW)
@@ -350,13 +281,6 @@ async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, f
     reader = source.reader
     first = board.components[1]
     targets = [c for c in board.components if c.is_target]
-    batched = StoreSource(
-        reader, source.page, stale_after=source.stale_after, batch=BatchPrototype(reader.engine)
-    )
-    assert await batched.history(board) == history  # the prototype reads the same bars
-
-    async def load_history_batched() -> None:
-        await batched.history(board)
 
     async def token() -> None:
         await source.change_token()
@@ -385,14 +309,7 @@ async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, f
             f"board: catalogue, latest x{len(targets)}, service_since "
             f"x{len(board.components) - len(targets)}, "
             "incidents x2": (load_board, 3),
-            f"history: bars x{len(board.components)}, latency_series x{len(targets)}": (
-                load_history,
-                3,
-            ),
-            "history through the proposed `bars_many` + `latency_series_many` (prototype)": (
-                load_history_batched,
-                5,
-            ),
+            "history: `bars_many` + `latency_series_many` (one query each)": (load_history, 5),
             "one `HistoryReader.bars()` call": (one_bars, 20),
             "one `HistoryReader.latest()` call": (one_latest, 20),
             f"template `/` (Jinja2, {len(board.components)} × 90 segments)": (template, 5),

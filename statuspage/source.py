@@ -2,10 +2,8 @@
 
 Everything goes through :class:`monitor.store.reader.HistoryReader`.
 
-The long history is read through :class:`BatchHistory`: one call for all components. Today's
-reader answers per component, so :class:`PerComponent` loops over it (50 components: 60 reader
-calls, most of a cold render); a reader with ``bars_many`` and ``latency_series_many`` would be
-passed to :class:`StoreSource` as it is.
+The long history is read through :class:`BatchHistory` (the reader's ``bars_many`` and
+``latency_series_many``): one query for all components, not one per component.
 
 A store whose tables do not exist yet (the monitor never ran) reads as empty.
 """
@@ -81,27 +79,6 @@ class BatchHistory(Protocol):
         ...
 
 
-class PerComponent:
-    """:class:`BatchHistory` over today's reader: one reader call per component."""
-
-    def __init__(self, reader: HistoryReader) -> None:
-        self.reader = reader
-
-    async def bars_many(
-        self, components: Sequence[Key], *, count: int, now: float
-    ) -> dict[Key, list[UptimeBar]]:
-        bars = await _gather(self.reader.bars(t, s, count=count, now=now) for t, s in components)
-        return dict(zip(components, bars, strict=True))
-
-    async def latency_series_many(
-        self, components: Sequence[Key], *, hours: int, now: float
-    ) -> dict[Key, list[LatencyPoint]]:
-        series = await _gather(
-            self.reader.latency_series(t, s, hours=hours, now=now) for t, s in components
-        )
-        return dict(zip(components, series, strict=True))
-
-
 class StoreSource:
     def __init__(
         self,
@@ -112,7 +89,7 @@ class StoreSource:
         batch: BatchHistory | None = None,
     ) -> None:
         self.reader = reader
-        self.batch: BatchHistory = batch if batch is not None else PerComponent(reader)
+        self.batch: BatchHistory = batch if batch is not None else reader
         self.page = page
         self.stale_after = stale_after
 
