@@ -7,12 +7,13 @@ check that fails is data; nothing a target does can stop the daemon.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import httpx
-from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.alerts import AlertEngine
@@ -57,9 +58,10 @@ class MonitorDaemon:
         self.alerts = AlertEngine(config.alerts, self.writer, self.dispatcher)
         self.scheduler: AsyncIOScheduler | None = None
         self.missed = 0
-        """Runs APScheduler skipped (late past their grace time, or still running)."""
+        """Runs APScheduler skipped: late past their grace time, or the last one still running."""
         self.checks = 0
         self._catalogue = catalogue(config)
+        self._running: set[asyncio.Task[object]] = set()
 
     async def prepare(self) -> None:
         """Create the schema, write the component catalogue, pick up open incidents and alerts."""
@@ -93,7 +95,7 @@ class MonitorDaemon:
             max_instances=1,
             coalesce=True,
         )
-        scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
+        scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self.scheduler = scheduler
         logger.info(
@@ -111,6 +113,16 @@ class MonitorDaemon:
         )
 
     async def check_target(self, target: Target) -> CheckRecord:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            return await self._check(target)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _check(self, target: Target) -> CheckRecord:
         record = await probe(
             self.client, target, token=target.token(self.environ), clock=self.clock
         )
@@ -169,9 +181,21 @@ class MonitorDaemon:
         )
         logger.info("retention applied", extra={"event": "retention", **removed})
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop scheduling, let the checks in flight finish (bounded by ``grace``), then close.
+
+        Cancelling a check mid-write would leave its connection to be torn down while the engine
+        is disposed under it; a check is short (its probe has a timeout), so waiting is cheap."""
         if self.scheduler is not None:
+            self.scheduler.pause()
+            if self._running:
+                _done, late = await asyncio.wait(set(self._running), timeout=grace)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            # On AsyncIOScheduler, shutdown() only schedules itself on the loop: let it run.
             self.scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)
             self.scheduler = None
         await self.dispatcher.drain()
         await self.client.aclose()

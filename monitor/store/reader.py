@@ -8,6 +8,7 @@ millions of raw checks.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 
 from sqlalchemy import and_, func, select
@@ -35,6 +36,7 @@ from monitor.store.schema import (
     components,
     incident_events,
     incidents,
+    revisions,
     rollups,
     service_checks,
 )
@@ -274,7 +276,8 @@ class HistoryReader:
         hourly for windows up to two days, daily beyond)."""
         period = "hour" if seconds <= 2 * DAY else "day"
         length = _PERIODS[period]
-        first = int((now - seconds) // length) * length + length
+        # The first period that lies wholly inside the window.
+        first = math.ceil((now - seconds) / length) * length
         async with self.engine.connect() as connection:
             row = (
                 await connection.execute(
@@ -406,6 +409,7 @@ class HistoryReader:
             select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery()
             for table in (checks, incident_events, alerts)
         ]
+        newest.append(select(func.coalesce(func.sum(revisions.c.value), 0)).scalar_subquery())
         async with self.engine.connect() as connection:
             row = (await connection.execute(select(*newest))).first()
         return float(sum(row or ()))

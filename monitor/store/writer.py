@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,6 +31,7 @@ from monitor.store.schema import (
     components,
     incident_events,
     incidents,
+    revisions,
     rollups,
     service_checks,
 )
@@ -280,25 +282,57 @@ class HistoryWriter:
                 .where(alerts.c.id == alert_id)
                 .values(state=AlertState.RESOLVED.value, resolved_at=at)
             )
+            await self._revise(connection, "alerts")
 
     async def sync_components(self, catalogue: Sequence[Component]) -> None:
-        """Replace the catalogue of components (display names, groups, order)."""
+        """Replace the catalogue of components (display names, groups, order).
+
+        Row by row as upserts, not DELETE-all then INSERT: two syncs at once (checks of two
+        targets discovering services) must not trip over each other's rows."""
+        keep = {(c.target, c.service) for c in catalogue}
         async with self.engine.begin() as connection:
-            await connection.execute(delete(components))
-            if catalogue:
-                await connection.execute(
-                    insert(components),
-                    [
-                        {
-                            "target": c.target,
-                            "service": c.service,
-                            "display_name": c.display_name,
-                            "group_name": c.group,
-                            "position": c.position,
-                        }
-                        for c in catalogue
-                    ],
+            existing = (
+                await connection.execute(select(components.c.target, components.c.service))
+            ).all()
+            for target, service in existing:
+                if (target, service) not in keep:
+                    await connection.execute(
+                        delete(components).where(
+                            components.c.target == target, components.c.service == service
+                        )
+                    )
+            for c in catalogue:
+                statement = self._insert(components).values(
+                    target=c.target,
+                    service=c.service,
+                    display_name=c.display_name,
+                    group_name=c.group,
+                    position=c.position,
                 )
+                await connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["target", "service"],
+                        set_={
+                            "display_name": statement.excluded.display_name,
+                            "group_name": statement.excluded.group_name,
+                            "position": statement.excluded.position,
+                        },
+                    )
+                )
+            await self._revise(connection, "catalogue")
+
+    def _insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which has ON CONFLICT."""
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    async def _revise(self, connection: AsyncConnection, name: str) -> None:
+        """Count a write that adds no row with a fresh id, for ``HistoryReader.last_change``."""
+        statement = self._insert(revisions).values(name=name, value=1)
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["name"], set_={"value": revisions.c.value + 1}
+            )
+        )
 
     # -- retention ---------------------------------------------------------------------------
 

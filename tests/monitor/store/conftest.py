@@ -1,0 +1,52 @@
+"""One store per test, on each backend: a SQLite file in the test's tmp directory, and a fresh
+database on the session's PostgreSQL server (``postgres_server``), dropped after the test.
+
+Every test that asks for ``store`` runs twice (``[sqlite]``, ``[postgresql]``): that is the whole
+contract, one suite over both implementations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.store import HistoryReader, HistoryWriter, create_schema, open_engine
+from tests.monitor.store.support import Store, plain_postgres_url, sqlite_url
+from tests.support import PostgresServer
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL naming an empty store: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "monitor.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"monitor_{uuid.uuid4().hex[:16]}"
+    server.create_database(name)
+    try:
+        yield plain_postgres_url(server, name)
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """A fresh store with its schema, a writer and a reader; the engine is disposed after."""
+    engine = open_engine(store_url)
+    await create_schema(engine)
+    try:
+        yield Store(
+            backend=engine.dialect.name,
+            url=store_url,
+            engine=engine,
+            writer=HistoryWriter(engine),
+            reader=HistoryReader(engine),
+        )
+    finally:
+        await engine.dispose()

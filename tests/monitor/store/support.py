@@ -1,0 +1,77 @@
+"""For the store tests: the store a test gets, its URLs, and builders of checks at chosen times."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.store import CheckRecord, HistoryReader, HistoryWriter, ServiceSample, Status
+from tests.support import PostgresServer
+
+HOUR = 3600.0
+DAY = 86400.0
+DAY0 = 1_767_225_600.0
+"""2026-01-01T00:00:00Z: a day (and hour) boundary, so periods are easy to reason about."""
+
+
+@dataclass(frozen=True)
+class Store:
+    backend: str
+    """``sqlite`` or ``postgresql`` (the engine's dialect)."""
+    url: str
+    """The plain URL ``monitor.toml`` would name (``sqlite:///…``, ``postgresql://…``)."""
+    engine: AsyncEngine
+    writer: HistoryWriter
+    reader: HistoryReader
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def plain_postgres_url(server: PostgresServer, database: str) -> str:
+    """``open_engine`` wants ``postgresql://``; the server hands out ``postgresql+asyncpg://``."""
+    return server.url_for(database=database).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def sample(
+    service: str,
+    status: Status = Status.HEALTHY,
+    *,
+    response_ms: float | None = 5.0,
+    consecutive_failures: int | None = 0,
+    breaker_state: str | None = "closed",
+    details: Mapping[str, object] | None = None,
+) -> ServiceSample:
+    return ServiceSample(
+        service=service,
+        status=status,
+        response_ms=response_ms,
+        consecutive_failures=consecutive_failures,
+        breaker_state=breaker_state,
+        details=dict(details or {}),
+    )
+
+
+def check(
+    at: float,
+    status: Status = Status.HEALTHY,
+    *,
+    target: str = "api",
+    latency_ms: float | None = 10.0,
+    http_status: int | None = 200,
+    error: str | None = None,
+    services: tuple[ServiceSample, ...] = (),
+) -> CheckRecord:
+    return CheckRecord(
+        target=target,
+        at=at,
+        status=status,
+        latency_ms=latency_ms,
+        http_status=http_status,
+        error=error,
+        services=services,
+    )

@@ -1,0 +1,427 @@
+"""MonitorDaemon.start(): the real AsyncIOScheduler, a fake backend behind ``httpx.MockTransport``
+and a SQLite store in the test's tmp directory.
+
+Nothing here waits for a timer: every job's first run is due at start, and the tests poll (bounded)
+until the scheduler has run it; a later run is made due by moving the job's next run time.
+
+Stopping the daemon while a check is writing to the store hangs the event loop (see
+``test_stop_with_checks_in_flight_exits_cleanly``), so every test lets the jobs it started finish
+before ``stop()``: :func:`quiesce` pauses the scheduler and waits for the runs APScheduler reports
+as submitted to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
+from sqlalchemy import func, insert, select
+
+from monitor.config import MonitorConfig, Notifier, Retention, Target
+from monitor.daemon import RETENTION_JOB, MonitorDaemon
+from monitor.store import TARGET_COMPONENT, Status, create_schema, open_engine
+from monitor.store.schema import checks
+from tests.monitor.fake_backend import detailed
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN_ENV = "FLEET_MONITOR_TOKEN"
+TOKEN = "fleet-secret"
+POLL_TIMEOUT = 10.0
+DAY = 86400.0
+
+TARGETS = (
+    Target("api", "http://api.fleet.test", interval=10.0, timeout=5.0, token_env=TOKEN_ENV),
+    Target("web", "http://web.fleet.test", interval=30.0, timeout=5.0),
+    Target("batch", "http://batch.fleet.test", interval=2.5, timeout=2.0, token_env=TOKEN_ENV),
+)
+
+
+def fleet(request: httpx.Request) -> httpx.Response:
+    """A healthy backend on every host: /detailed with the token, the summary without one."""
+    if request.url.path == "/api/v1/health/detailed":
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return httpx.Response(401, json={"error": "unauthorized"})
+        return httpx.Response(200, json=detailed())
+    if request.url.path == "/api/v1/health/":
+        return httpx.Response(200, json={"status": "healthy"})
+    return httpx.Response(404)
+
+
+def _config(tmp_path: Path, *targets: Target) -> MonitorConfig:
+    return MonitorConfig(
+        path=tmp_path / "monitor.toml",
+        storage_url=f"sqlite:///{tmp_path / 'monitor.db'}",
+        targets=targets or TARGETS,
+        retention=Retention(raw_days=7.0, hourly_days=35.0, daily_days=400.0),
+        notifiers=(Notifier("log"),),
+    )
+
+
+class Runs:
+    """Job runs as APScheduler reports them: submitted, finished, refused (still running)."""
+
+    def __init__(self, daemon: MonitorDaemon) -> None:
+        assert daemon.scheduler is not None
+        self.scheduler = daemon.scheduler
+        self.in_flight = 0
+        self.refused: list[str] = []
+        # start() submits nothing before it returns (the first wakeup is scheduled on the loop),
+        # so a listener added right after it sees every run.
+        self.scheduler.add_listener(
+            self._on_event,
+            EVENT_JOB_SUBMITTED
+            | EVENT_JOB_EXECUTED
+            | EVENT_JOB_ERROR
+            | EVENT_JOB_MISSED
+            | EVENT_JOB_MAX_INSTANCES,
+        )
+
+    def _on_event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_SUBMITTED:
+            self.in_flight += 1
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            self.refused.append(event.job_id)
+        else:  # with coalesce=True a run ends in exactly one of executed, error, missed
+            self.in_flight -= 1
+
+
+async def start(daemon: MonitorDaemon) -> Runs:
+    await daemon.start()
+    return Runs(daemon)
+
+
+async def quiesce(runs: Runs) -> None:
+    """No new runs, and every run started has ended: stop() cannot cut a write short."""
+    runs.scheduler.pause()
+    await until(lambda: _true(runs.in_flight == 0), "the runs in flight to end")
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll ``condition`` until true; the scheduler runs on this loop, so yield to it meanwhile."""
+    deadline = time.monotonic() + POLL_TIMEOUT
+    while not await condition():
+        assert time.monotonic() < deadline, f"not within {POLL_TIMEOUT} s: {what}"
+        await asyncio.sleep(0.01)
+
+
+async def checks_per_target(daemon: MonitorDaemon) -> dict[str, int]:
+    async with daemon.engine.connect() as connection:
+        rows = await connection.execute(
+            select(checks.c.target, func.count().label("n")).group_by(checks.c.target)
+        )
+        return {row.target: row.n for row in rows}
+
+
+async def all_checked(daemon: MonitorDaemon) -> bool:
+    return len(await checks_per_target(daemon)) == len(daemon.config.targets)
+
+
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """Every warning or error logged: the daemon's own, and APScheduler's "Job … raised"."""
+    caplog.set_level(logging.INFO)
+
+    def found() -> list[str]:
+        return [
+            f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING
+        ]
+
+    return found
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[MonitorDaemon, Runs]]:
+    daemon = MonitorDaemon(
+        _config(tmp_path), transport=httpx.MockTransport(fleet), environ={TOKEN_ENV: TOKEN}
+    )
+    runs = await start(daemon)
+    try:
+        yield daemon, runs
+    finally:
+        await quiesce(runs)
+        await daemon.stop()
+
+
+async def test_one_job_per_target_with_the_design_options(
+    running: tuple[MonitorDaemon, Runs],
+) -> None:
+    daemon, _ = running
+    assert daemon.scheduler is not None
+    jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
+
+    assert set(jobs) == {f"check:{t.name}" for t in TARGETS} | {RETENTION_JOB}
+    for target in TARGETS:
+        job = jobs[f"check:{target.name}"]
+        assert job.func == daemon.check_target
+        assert job.args == (target,)
+        assert job.trigger.interval == timedelta(seconds=target.interval)
+        assert job.max_instances == 1
+        assert job.coalesce is True
+        assert abs(job.misfire_grace_time - target.interval) <= 1, target.name
+
+
+async def test_every_target_is_checked_once_at_start(
+    running: tuple[MonitorDaemon, Runs],
+) -> None:
+    daemon, _ = running
+    started = datetime.now(UTC).timestamp()
+
+    await until(lambda: all_checked(daemon), "a check of every target")
+
+    assert await checks_per_target(daemon) == {t.name: 1 for t in TARGETS}
+    assert daemon.missed == 0
+    for target in TARGETS:
+        latest = await daemon.reader.latest(target.name)
+        assert latest is not None
+        assert latest.record.status is Status.HEALTHY
+        assert latest.record.at >= started - 5  # at start, not one interval later
+    api, web = await daemon.reader.latest("api"), await daemon.reader.latest("web")
+    assert api is not None
+    assert web is not None
+    assert [s.service for s in api.record.services] == ["database", "s3"]  # /detailed
+    assert web.record.services == ()  # no token: the public summary
+
+
+async def test_the_next_run_is_one_interval_after_the_first(
+    running: tuple[MonitorDaemon, Runs],
+) -> None:
+    daemon, _ = running
+    await until(lambda: all_checked(daemon), "a check of every target")
+    assert daemon.scheduler is not None
+
+    for target in TARGETS:
+        job = daemon.scheduler.get_job(f"check:{target.name}")
+        latest = await daemon.reader.latest(target.name)
+        assert job is not None
+        assert latest is not None
+        wait = job.next_run_time.timestamp() - latest.record.at
+        assert target.interval - 1 <= wait <= target.interval + 1, target.name
+
+
+async def test_a_due_run_is_checked_again(running: tuple[MonitorDaemon, Runs]) -> None:
+    daemon, _ = running
+    await until(lambda: all_checked(daemon), "a check of every target")
+    assert daemon.scheduler is not None
+
+    daemon.scheduler.modify_job("check:web", next_run_time=datetime.now(UTC))
+
+    async def web_twice() -> bool:
+        return (await checks_per_target(daemon)).get("web") == 2
+
+    await until(web_twice, "a second check of web")
+    assert daemon.missed == 0
+
+
+async def test_the_retention_job_runs_at_start(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    engine = open_engine(config.storage_url)
+    await create_schema(engine)
+    now = datetime.now(UTC).timestamp()
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(checks).values(target="api", at=now - 30 * DAY, status="healthy")
+        )
+    await engine.dispose()
+    daemon = MonitorDaemon(config, transport=httpx.MockTransport(fleet), environ={})
+    runs = await start(daemon)
+    try:
+        assert daemon.scheduler is not None
+        job = daemon.scheduler.get_job(RETENTION_JOB)
+        assert job is not None
+        assert (job.trigger.interval, job.max_instances, job.coalesce) == (
+            timedelta(hours=1),
+            1,
+            True,
+        )
+
+        async def old_check_gone() -> bool:
+            async with daemon.engine.connect() as connection:
+                oldest = await connection.scalar(select(func.min(checks.c.at)))
+            return oldest is not None and oldest > now - DAY
+
+        await until(old_check_gone, "retention removing a 30-day-old check")
+    finally:
+        await quiesce(runs)
+        await daemon.stop()
+
+
+async def test_stop_shuts_everything_down(tmp_path: Path, logged: Callable[[], list[str]]) -> None:
+    daemon = MonitorDaemon(
+        _config(tmp_path), transport=httpx.MockTransport(fleet), environ={TOKEN_ENV: TOKEN}
+    )
+    runs = await start(daemon)
+    await until(lambda: all_checked(daemon), "a check of every target")
+    await quiesce(runs)
+    scheduler = daemon.scheduler
+    assert scheduler is not None
+
+    await daemon.stop()
+
+    assert daemon.scheduler is None
+    assert not scheduler.running
+    assert daemon.client.is_closed
+    assert logged() == []
+
+
+async def test_a_service_the_config_does_not_name_joins_the_catalogue(
+    running: tuple[MonitorDaemon, Runs],
+) -> None:
+    daemon, _ = running
+    await until(lambda: all_checked(daemon), "a check of every target")
+
+    components = [(c.target, c.service) for c in await daemon.reader.components()]
+
+    assert components == [
+        ("api", TARGET_COMPONENT),
+        ("api", "database"),
+        ("api", "s3"),
+        ("web", TARGET_COMPONENT),
+        ("batch", TARGET_COMPONENT),
+        ("batch", "database"),
+        ("batch", "s3"),
+    ]
+
+
+# -- a check still running when the next is due, or when the daemon stops ----------------------
+
+
+class SlowFleet:
+    """Holds every request until released (or until the request's own timeout, as a real
+    transport would), and says when the first one arrived."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.arrived.set()
+        timeout = request.extensions["timeout"]["read"]
+        try:
+            await asyncio.wait_for(self.release.wait(), timeout)
+        except TimeoutError:
+            raise httpx.ReadTimeout("timed out", request=request) from None
+        return fleet(request)
+
+
+async def test_a_run_skipped_while_the_last_is_running_counts_as_missed(tmp_path: Path) -> None:
+    slow = SlowFleet()
+    target = Target("slow", "http://slow.fleet.test", interval=10.0, timeout=5.0)
+    daemon = MonitorDaemon(_config(tmp_path, target), transport=httpx.MockTransport(slow))
+    runs = await start(daemon)
+    try:
+        await asyncio.wait_for(slow.arrived.wait(), POLL_TIMEOUT)
+        assert daemon.scheduler is not None
+
+        daemon.scheduler.modify_job("check:slow", next_run_time=datetime.now(UTC))
+        await until(lambda: _true(runs.refused == ["check:slow"]), "the due run to be refused")
+
+        assert daemon.missed == 1
+    finally:
+        slow.release.set()
+        await quiesce(runs)
+        await daemon.stop()
+
+
+async def test_stop_during_a_probe_logs_no_error(
+    tmp_path: Path, logged: Callable[[], list[str]]
+) -> None:
+    slow = SlowFleet()
+    target = Target("slow", "http://slow.fleet.test", interval=10.0, timeout=1.0)
+    daemon = MonitorDaemon(_config(tmp_path, target), transport=httpx.MockTransport(slow))
+    await start(daemon)
+    await asyncio.wait_for(slow.arrived.wait(), POLL_TIMEOUT)
+    scheduler = daemon.scheduler
+    assert scheduler is not None
+
+    await daemon.stop()
+    stopped = not scheduler.running
+    for _ in range(10):  # let whatever stop() left scheduled run
+        await asyncio.sleep(0)
+    slow.release.set()
+
+    assert stopped
+    assert logged() == []
+
+
+_STOP_MID_WRITE = textwrap.dedent(
+    """
+    import asyncio
+    import sys
+    from pathlib import Path
+
+    import httpx
+    from sqlalchemy import func, select
+
+    from monitor.config import MonitorConfig, Target
+    from monitor.daemon import MonitorDaemon
+    from monitor.store.schema import checks
+
+
+    def healthy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"status": "healthy"})
+
+
+    async def main(directory: Path, count: int) -> None:
+        config = MonitorConfig(
+            path=directory / "monitor.toml",
+            storage_url=f"sqlite:///{directory / 'monitor.db'}",
+            targets=tuple(
+                Target(f"t{n}", f"http://t{n}.fleet.test", interval=10, timeout=5)
+                for n in range(count)
+            ),
+        )
+        daemon = MonitorDaemon(config, transport=httpx.MockTransport(healthy))
+        await daemon.start()
+        while True:  # as `questcity monitor` on SIGTERM: stop once the checks are writing
+            async with daemon.engine.connect() as connection:
+                if await connection.scalar(select(func.count()).select_from(checks)):
+                    break
+            await asyncio.sleep(0.005)
+        await daemon.stop()
+
+
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2])))
+    print("exited", flush=True)
+    """
+)
+
+
+def test_stop_with_checks_in_flight_exits_cleanly(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", _STOP_MID_WRITE, str(tmp_path), "40"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("the daemon's process did not exit within 10 s of stop()")
+    assert (process.returncode, stdout.strip()) == (0, "exited"), stderr
+    assert "raised an exception" not in stderr, stderr
