@@ -4,10 +4,10 @@ and a SQLite store in the test's tmp directory.
 Nothing here waits for a timer: every job's first run is due at start, and the tests poll (bounded)
 until the scheduler has run it; a later run is made due by moving the job's next run time.
 
-Stopping the daemon while a check is writing to the store hangs the event loop (see
-``test_stop_with_checks_in_flight_exits_cleanly``), so every test lets the jobs it started finish
-before ``stop()``: :func:`quiesce` pauses the scheduler and waits for the runs APScheduler reports
-as submitted to end.
+Tests other than the ``stop()`` ones let the runs they started end before ``stop()``
+(:func:`quiesce` pauses the scheduler and waits for the runs APScheduler reports as submitted to
+end), so that what they check never depends on how ``stop()`` treats a check in flight; the
+``stop()`` tests at the end stop the daemon in the middle of a probe and of a write on purpose.
 """
 
 from __future__ import annotations
