@@ -83,6 +83,8 @@ class Runs:
         self.scheduler = daemon.scheduler
         self.in_flight = 0
         self.refused: list[str] = []
+        self.ended: list[tuple[str, int]] = []
+        """(job id, EVENT_JOB_EXECUTED / _ERROR / _MISSED) of every run that ended."""
         # start() submits nothing before it returns (the first wakeup is scheduled on the loop),
         # so a listener added right after it sees every run.
         self.scheduler.add_listener(
@@ -101,6 +103,10 @@ class Runs:
             self.refused.append(event.job_id)
         else:  # with coalesce=True a run ends in exactly one of executed, error, missed
             self.in_flight -= 1
+            self.ended.append((event.job_id, event.code))
+
+    def ends_of(self, job_id: str) -> list[int]:
+        return [code for job, code in self.ended if job == job_id]
 
 
 async def start(daemon: MonitorDaemon) -> Runs:
@@ -302,6 +308,29 @@ async def test_a_service_the_config_does_not_name_joins_the_catalogue(
         ("batch", "database"),
         ("batch", "s3"),
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: the retention job (monitor/daemon.py:89-97) keeps APScheduler's default "
+        "misfire_grace_time of 1 s: a run the scheduler gets to more than 1 s late (the loop busy "
+        "with a burst of checks, as at 1,000 targets) is dropped until the next hour, and counted "
+        "in MonitorDaemon.missed as if a check had been missed"
+    ),
+)
+async def test_a_late_retention_run_still_runs(running: tuple[MonitorDaemon, Runs]) -> None:
+    daemon, runs = running
+    await until(lambda: _true(runs.ends_of(RETENTION_JOB) != []), "retention at start")
+    assert daemon.scheduler is not None
+
+    # The next run, as a scheduler whose loop was busy for 5 s finds it.
+    late = datetime.now(UTC) - timedelta(seconds=5)
+    daemon.scheduler.modify_job(RETENTION_JOB, next_run_time=late)
+    await until(lambda: _true(len(runs.ends_of(RETENTION_JOB)) == 2), "the late retention run")
+
+    assert runs.ends_of(RETENTION_JOB) == [EVENT_JOB_EXECUTED, EVENT_JOB_EXECUTED]
+    assert daemon.missed == 0
 
 
 # -- a check still running when the next is due, or when the daemon stops ----------------------
