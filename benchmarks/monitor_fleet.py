@@ -64,7 +64,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +98,12 @@ QUERY_SERVICES = ("database", "s3", "cache", "search")
 Json = dict[str, Any]
 
 MODES = {
-    "bare": "bare polling, all targets due together (as the daemon schedules them)",
-    "bare-spread": "bare polling, targets spread over the interval",
-    "daemon": "**daemon as shipped** (all targets due together)",
-    "daemon-spread": "daemon, first runs spread over the interval (what-if)",
-    "daemon-spread-discover": "daemon, spread (what-if), services not named in the config",
+    "bare": "baseline: bare polling on the daemon's schedule and HTTP client limits",
+    "bare-together": "bare polling, all targets due together, httpx's default limits",
+    "daemon": "**daemon as shipped**",
+    "daemon-discover": "daemon as shipped, services not named in the config",
 }
+DEFAULT_MODES = ("bare", "daemon", "daemon-discover")
 SERVICES = {"database": "Quests and accounts", "s3": "Photos"}
 """Named in every target's config, as in DESIGN.md's example: the catalogue is complete at start,
 so no check has to add services to it (``MonitorDaemon._discover``), except in the
@@ -293,17 +293,22 @@ class Outcome:
     errors: int = 0
 
 
-def phase(n: int, targets: int, interval: float, spread: bool) -> float:
-    """Seconds after the start at which target ``n`` is first due."""
-    return n * interval / targets if spread else 0.0
+def phases(targets: int, interval: float, together: bool) -> list[float]:
+    """Seconds after the start at which each target is first due: the daemon's own schedule
+    (:func:`monitor.daemon.first_runs`), or all at once."""
+    if together:
+        return [0.0] * targets
+    from monitor.config import Target
+    from monitor.daemon import first_runs
+
+    now = datetime.now(UTC)
+    fleet = [Target(f"t{n}", f"http://t{n}.test", interval=interval) for n in range(targets)]
+    return [(at - now).total_seconds() for at in first_runs(fleet, now).values()]
 
 
-def due(targets: int, interval: float, duration: float, spread: bool) -> int:
+def due(offsets: list[float], interval: float, duration: float) -> int:
     """Runs due within ``duration``: each target at its phase, then every interval."""
-    return sum(
-        math.ceil((duration - phase(n, targets, interval, spread)) / interval)
-        for n in range(targets)
-    )
+    return sum(math.ceil((duration - offset) / interval) for offset in offsets)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -313,10 +318,20 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-async def run_bare(targets: list[str], interval: float, duration: float, spread: bool) -> Outcome:
+async def run_bare(targets: list[str], interval: float, duration: float, together: bool) -> Outcome:
     import httpx
 
-    client = httpx.AsyncClient(follow_redirects=True)
+    from monitor.daemon import MAX_CONCURRENT_CHECKS
+
+    limits = (
+        httpx.Limits(
+            max_connections=MAX_CONCURRENT_CHECKS, max_keepalive_connections=MAX_CONCURRENT_CHECKS
+        )
+        if not together
+        else httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    )
+    client = httpx.AsyncClient(follow_redirects=True, limits=limits)
+    offsets = phases(len(targets), interval, together)
     sampler = Sampler()
     sampler.start()
     late: list[float] = []
@@ -349,17 +364,15 @@ async def run_bare(targets: list[str], interval: float, duration: float, spread:
             counts["done"] += 1
             n += 1
 
-    await asyncio.gather(
-        *(poll(url, phase(n, len(targets), interval, spread)) for n, url in enumerate(targets))
-    )
+    await asyncio.gather(*(poll(url, offset) for url, offset in zip(targets, offsets, strict=True)))
     await asyncio.sleep(max(0.0, end - time.monotonic()))
     cpu = time.process_time() - cpu_started
     wall = time.monotonic() - started
     sampler.stop()
     await client.aclose()
     return Outcome(
-        candidate=MODES["bare-spread" if spread else "bare"],
-        due=due(len(targets), interval, duration, spread),
+        candidate=MODES["bare-together" if together else "bare"],
+        due=due(offsets, interval, duration),
         done=counts["done"],
         stored=None,
         failed_probes=counts["failed"],
@@ -375,7 +388,7 @@ async def run_bare(targets: list[str], interval: float, duration: float, spread:
 
 
 async def run_daemon(
-    targets: list[str], interval: float, duration: float, db: Path, spread: bool, discover: bool
+    targets: list[str], interval: float, duration: float, db: Path, discover: bool
 ) -> Outcome:
     from apscheduler.events import (
         EVENT_JOB_ERROR,
@@ -440,14 +453,6 @@ async def run_daemon(
     started, wall_started, cpu_started = time.monotonic(), time.time(), time.process_time()
     await daemon.start()
     assert daemon.scheduler is not None
-    if spread:
-        # What-if, not what the daemon does: before the scheduler's first wakeup (start() does
-        # not yield after scheduling it), move each target's first run, and so its phase, to
-        # n * interval / targets. Later runs follow at the interval from there.
-        now = datetime.now(UTC)
-        for n, target in enumerate(config.targets):
-            offset = timedelta(seconds=phase(n, len(config.targets), interval, spread))
-            daemon.scheduler.modify_job(f"check:{target.name}", next_run_time=now + offset)
     daemon.scheduler.add_listener(
         on_event,
         EVENT_JOB_SUBMITTED
@@ -475,8 +480,8 @@ async def run_daemon(
     missed = daemon.missed
     await daemon.stop()
     return Outcome(
-        candidate=MODES["daemon-spread" if spread else "daemon"],
-        due=due(len(targets), interval, duration, spread),
+        candidate=MODES["daemon-discover" if discover else "daemon"],
+        due=due(phases(len(targets), interval, False), interval, duration),
         done=done,
         stored=int(stored or 0),
         failed_probes=int(failed or 0),
@@ -495,12 +500,12 @@ async def run_daemon(
 def candidate_main(args: argparse.Namespace) -> None:
     """``python -m benchmarks.monitor_fleet candidate``: one run, its outcome as JSON on stdout."""
     targets = [f"http://{address(n)}:{args.port}" for n in range(args.targets)]
-    spread = "-spread" in args.mode
     if args.mode.startswith("bare"):
-        outcome = asyncio.run(run_bare(targets, args.interval, args.duration, spread))
+        together = args.mode == "bare-together"
+        outcome = asyncio.run(run_bare(targets, args.interval, args.duration, together))
     else:
         discover = args.mode.endswith("-discover")
-        run = run_daemon(targets, args.interval, args.duration, Path(args.db), spread, discover)
+        run = run_daemon(targets, args.interval, args.duration, Path(args.db), discover)
         outcome = asyncio.run(run)
     outcome.candidate = MODES[args.mode]
     print(json.dumps(outcome.__dict__), flush=True)
@@ -709,7 +714,7 @@ def report(
             f"{med(fleet_cpu[label]):.1f} |"
         )
     lines.append("")
-    for ours, baseline in (("daemon", "bare"), ("daemon-spread", "bare-spread")):
+    for ours, baseline in (("daemon", "bare"), ("daemon-discover", "bare")):
         if ours in outcomes and baseline in outcomes:
             cpu = med([r.cpu_percent for r in outcomes[ours]])
             cpu -= med([r.cpu_percent for r in outcomes[baseline]])
@@ -718,7 +723,7 @@ def report(
             lines.append(
                 f"- {ours} over {baseline}: CPU {cpu:+.1f} points of a core, RSS {rss:+.1f} MB."
             )
-    for mode in ("daemon", "daemon-spread", "daemon-spread-discover"):
+    for mode in ("daemon", "daemon-discover"):
         if not outcomes.get(mode):
             continue
         runs = outcomes[mode]
@@ -767,7 +772,9 @@ def main() -> None:
         sub.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
-        "--modes", default=",".join(MODES), help=f"comma-separated, of: {', '.join(MODES)}"
+        "--modes",
+        default=",".join(DEFAULT_MODES),
+        help=f"comma-separated, of: {', '.join(MODES)}",
     )
     parser.add_argument("--query-repeats", type=int, default=15)
     parser.add_argument("--profile", type=Path, help="py-spy the daemon runs into this directory")

@@ -1,16 +1,22 @@
 """The monitor daemon: check → persist → incidents → alerts, once at start and then on a ticker.
 
 One APScheduler 3.x ``AsyncIOScheduler`` job per target (``max_instances=1``, ``coalesce=True``,
-``misfire_grace_time`` of one interval, first run at once), and one hourly retention job. A
+``misfire_grace_time`` of one interval, first run at start), and one hourly retention job. A
 check that fails is data; nothing a target does can stop the daemon.
+
+The first runs are staggered: targets that share an interval start at most ``PHASE_STEP`` apart
+and spread evenly over the interval when there are many. Started at one instant, a thousand
+checks queue in the HTTP client's connection pool, time out there and are stored as failures of
+a healthy fleet; and being in phase once, they would stay in phase for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -35,6 +41,13 @@ from shared.resilience import SYSTEM_CLOCK, Clock
 logger = logging.getLogger("monitor")
 
 RETENTION_JOB = "retention"
+PHASE_STEP = 0.05
+"""Seconds between two targets' first checks, at most (a few targets all start at once)."""
+MAX_CONCURRENT_CHECKS = 256
+"""Probes in flight at once; the HTTP client's pool is as large, so no probe waits in it."""
+POSITIONS_PER_TARGET = 10_000
+"""Catalogue positions are blocks per target, so a discovered service slots in behind its
+target's others without renumbering (and rewriting) the rest of the catalogue."""
 
 
 class MonitorDaemon:
@@ -45,6 +58,7 @@ class MonitorDaemon:
         clock: Clock = SYSTEM_CLOCK,
         transport: httpx.AsyncBaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
+        max_concurrent_checks: int = MAX_CONCURRENT_CHECKS,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -52,7 +66,15 @@ class MonitorDaemon:
         self.engine = open_engine(config.storage_url)
         self.writer = HistoryWriter(self.engine)
         self.reader = HistoryReader(self.engine)
-        self.client = httpx.AsyncClient(transport=transport, follow_redirects=True)
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=True,
+            limits=httpx.Limits(
+                max_connections=max_concurrent_checks,
+                max_keepalive_connections=max_concurrent_checks,
+            ),
+        )
+        self._probes = asyncio.Semaphore(max_concurrent_checks)
         self.dispatcher = Dispatcher(build_sinks(config.notifiers, self.client, clock))
         self.incidents = IncidentTracker(config, self.writer)
         self.alerts = AlertEngine(config.alerts, self.writer, self.dispatcher)
@@ -61,11 +83,17 @@ class MonitorDaemon:
         """Runs APScheduler skipped: late past their grace time, or the last one still running."""
         self.checks = 0
         self._catalogue = catalogue(config)
+        self._known = {(c.target, c.service) for c in self._catalogue}
+        self._next_position = {
+            target: max(c.position for c in self._catalogue if c.target == target) + 1
+            for target in {c.target for c in self._catalogue}
+        }
         self._running: set[asyncio.Task[object]] = set()
 
     async def prepare(self) -> None:
         """Create the schema, write the component catalogue, pick up open incidents and alerts."""
         await create_schema(self.engine)
+        await self.writer.backfill_states()
         await self.writer.sync_components(self._catalogue)
         await self.incidents.resume(self.reader)
         await self.alerts.resume(self.reader)
@@ -74,6 +102,7 @@ class MonitorDaemon:
         await self.prepare()
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
+        first = first_runs(self.config.targets, now)
         for target in self.config.targets:
             scheduler.add_job(
                 self.check_target,
@@ -81,7 +110,7 @@ class MonitorDaemon:
                 args=[target],
                 id=f"check:{target.name}",
                 seconds=target.interval,
-                next_run_time=now,
+                next_run_time=first[target.name],
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=max(1, round(target.interval)),
@@ -94,6 +123,8 @@ class MonitorDaemon:
             next_run_time=now,
             max_instances=1,
             coalesce=True,
+            # A run the scheduler gets to late (its loop busy with checks) is still worth doing.
+            misfire_grace_time=3600,
         )
         scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
@@ -113,19 +144,26 @@ class MonitorDaemon:
         )
 
     async def check_target(self, target: Target) -> CheckRecord:
+        with self._tracked():
+            return await self._check(target)
+
+    @contextlib.contextmanager
+    def _tracked(self) -> Iterator[None]:
+        """A job's run, for :meth:`stop` to wait for."""
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
-            return await self._check(target)
+            yield
         finally:
             if task is not None:
                 self._running.discard(task)
 
     async def _check(self, target: Target) -> CheckRecord:
-        record = await probe(
-            self.client, target, token=target.token(self.environ), clock=self.clock
-        )
+        async with self._probes:
+            record = await probe(
+                self.client, target, token=target.token(self.environ), clock=self.clock
+            )
         try:
             await self._discover(target, record)
             await self.writer.record_check(record)
@@ -143,42 +181,30 @@ class MonitorDaemon:
 
     async def _discover(self, target: Target, record: CheckRecord) -> None:
         """Services the config does not name still get a place (and a title) in the catalogue."""
-        known = {(c.target, c.service) for c in self._catalogue}
-        new = [s.service for s in record.services if (target.name, s.service) not in known]
+        new = [s.service for s in record.services if (target.name, s.service) not in self._known]
         if not new:
             return
-        for service in new:
-            self._catalogue.append(
-                Component(
-                    target.name,
-                    service,
-                    target.service_title(service),
-                    target.group,
-                    len(self._catalogue),
-                )
-            )
-        self._catalogue.sort(
-            key=lambda c: (
-                self.config.targets.index(self.config.target(c.target))
-                if c.target in {t.name for t in self.config.targets}
-                else len(self.config.targets),
-                c.position,
-            )
-        )
-        self._catalogue = [
-            Component(c.target, c.service, c.display_name, c.group, n)
-            for n, c in enumerate(self._catalogue)
+        position = self._next_position.get(target.name, self._block(target))
+        added = [
+            Component(target.name, service, target.service_title(service), target.group, n)
+            for n, service in enumerate(new, start=position)
         ]
-        await self.writer.sync_components(self._catalogue)
+        await self.writer.add_components(added)
+        self._known.update((target.name, service) for service in new)
+        self._next_position[target.name] = position + len(new)
+
+    def _block(self, target: Target) -> int:
+        return self.config.targets.index(target) * POSITIONS_PER_TARGET
 
     async def apply_retention(self) -> None:
         retention = self.config.retention
-        removed = await self.writer.apply_retention(
-            self.clock.wall(),
-            raw_days=retention.raw_days,
-            hourly_days=retention.hourly_days,
-            daily_days=retention.daily_days,
-        )
+        with self._tracked():
+            removed = await self.writer.apply_retention(
+                self.clock.wall(),
+                raw_days=retention.raw_days,
+                hourly_days=retention.hourly_days,
+                daily_days=retention.daily_days,
+            )
         logger.info("retention applied", extra={"event": "retention", **removed})
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -197,26 +223,39 @@ class MonitorDaemon:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)
             self.scheduler = None
+        await self.writer.flush()
         await self.dispatcher.drain()
         await self.client.aclose()
         await self.engine.dispose()
 
 
+def first_runs(targets: Sequence[Target], now: datetime) -> dict[str, datetime]:
+    """When each target is first checked: from ``now``, the targets that share an interval
+    ``min(interval / count, PHASE_STEP)`` apart, in config order."""
+    by_interval: dict[float, list[Target]] = {}
+    for target in targets:
+        by_interval.setdefault(target.interval, []).append(target)
+    runs: dict[str, datetime] = {}
+    for interval, group in by_interval.items():
+        step = min(interval / len(group), PHASE_STEP)
+        for n, target in enumerate(group):
+            runs[target.name] = now + timedelta(seconds=n * step)
+    return runs
+
+
 def catalogue(config: MonitorConfig) -> list[Component]:
-    """Display names and groups for every target and the services named in its config."""
+    """Display names and groups for every target and the services named in its config, each
+    target's in a block of ``POSITIONS_PER_TARGET`` positions."""
     components: list[Component] = []
-    for target in config.targets:
+    for index, target in enumerate(config.targets):
+        block = index * POSITIONS_PER_TARGET
         components.append(
-            Component(target.name, TARGET_COMPONENT, target.title, target.group, len(components))
+            Component(target.name, TARGET_COMPONENT, target.title, target.group, block)
         )
-        for service in target.services:
+        for n, service in enumerate(target.services, start=1):
             components.append(
                 Component(
-                    target.name,
-                    service,
-                    target.service_title(service),
-                    target.group,
-                    len(components),
+                    target.name, service, target.service_title(service), target.group, block + n
                 )
             )
     return components

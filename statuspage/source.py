@@ -115,26 +115,18 @@ class StoreSource:
         if not catalogue:  # a daemon that wrote no catalogue: its targets, by their own names
             targets = await self.reader.targets()
             catalogue = [Component(t, TARGET_COMPONENT, t, "", n) for n, t in enumerate(targets)]
-        targets = list(dict.fromkeys(c.target for c in catalogue))
-        checks = await _gather(self.reader.latest(t) for t in targets)
-        latest = dict(zip(targets, checks, strict=True))
+        current = await self.reader.states()
         states: dict[tuple[str, str], tuple[Status, float | None]] = {}
-        asks: list[tuple[str, str, Status]] = []
-        for target, check in latest.items():
-            if check is None:
+        for component in catalogue:
+            target = current.get((component.target, TARGET_COMPONENT))
+            if target is None:  # never checked
                 continue
-            states[(target, TARGET_COMPONENT)] = (check.record.status, check.since)
-            samples = {s.service: s.status for s in check.record.services}
-            for component in catalogue:
-                if component.target != target or component.service == TARGET_COMPONENT:
-                    continue
-                if component.service in samples:
-                    asks.append((target, component.service, samples[component.service]))
-                elif check.record.status is Status.UNREACHABLE:  # nothing behind it answers
-                    states[(target, component.service)] = (Status.UNREACHABLE, check.since)
-        since = await _gather(self.reader.service_since(t, s, status) for t, s, status in asks)
-        for (target, service, status), started in zip(asks, since, strict=True):
-            states[(target, service)] = (status, started)
+            key = (component.target, component.service)
+            state = current.get(key)
+            if state is not None and state.checked_at >= target.checked_at:
+                states[key] = (state.status, state.since)
+            elif target.status is Status.UNREACHABLE:  # nothing behind it answers
+                states[key] = (Status.UNREACHABLE, target.since)
         groups = build_groups(catalogue, states)
         components = {c.key: c for g in groups for c in g.components}
         open_, recent = await _gather(
@@ -147,7 +139,8 @@ class StoreSource:
         )
         seen = {i.id for i in open_}
         incidents = [*open_, *(i for i in recent if i.id not in seen)]
-        data_at = max((c.record.at for c in latest.values() if c is not None), default=None)
+        checked = (current.get((t, TARGET_COMPONENT)) for t in {c.target for c in catalogue})
+        data_at = max((state.checked_at for state in checked if state is not None), default=None)
         return Board(
             page=self.page,
             now=now,

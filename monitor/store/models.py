@@ -83,6 +83,17 @@ class LatestCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class ComponentState:
+    """A component's status as of its latest check, and since when it has held."""
+
+    status: Status
+    since: float
+    checked_at: float
+    """When the component was last seen: a service's is older than its target's when the
+    target's latest check could not reach it."""
+
+
+@dataclass(frozen=True, slots=True)
 class UptimeBar:
     """One period (a day, an hour) of one component."""
 

@@ -21,6 +21,7 @@ from monitor.store.models import (
     AlertState,
     CheckRecord,
     Component,
+    ComponentState,
     Incident,
     IncidentEvent,
     IncidentState,
@@ -33,6 +34,7 @@ from monitor.store.models import (
 from monitor.store.schema import (
     alerts,
     checks,
+    component_states,
     components,
     incident_events,
     incidents,
@@ -51,9 +53,31 @@ class HistoryReader:
         self.engine = engine
 
     async def targets(self) -> list[str]:
+        """Every target that has been checked."""
         async with self.engine.connect() as connection:
-            rows = await connection.execute(select(checks.c.target).distinct())
+            rows = await connection.execute(
+                select(component_states.c.target).where(
+                    component_states.c.service == TARGET_COMPONENT
+                )
+            )
             return sorted(row[0] for row in rows)
+
+    async def states(self) -> dict[tuple[str, str], ComponentState]:
+        """Every component's current status and since when, keyed by (target, service)."""
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                select(
+                    component_states.c.target,
+                    component_states.c.service,
+                    component_states.c.status,
+                    component_states.c.since,
+                    component_states.c.checked_at,
+                )
+            )
+            return {
+                (target, service): ComponentState(Status.parse(status), since, checked_at)
+                for target, service, status, since, checked_at in rows
+            }
 
     async def components(self) -> list[Component]:
         """The catalogue the daemon wrote from its config, in display order."""

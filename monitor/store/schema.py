@@ -122,6 +122,18 @@ components = Table(
     Column("position", Integer, nullable=False),
 )
 
+component_states = Table(
+    "component_states",
+    metadata,
+    Column("target", String(200), primary_key=True),
+    Column("service", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("checked_at", Float, nullable=False),
+)
+"""Each component's latest status and since when it has held, kept in the check's transaction, so
+that "what is up right now" is one small read rather than a scan of the raw checks."""
+
 revisions = Table(
     "revisions",
     metadata,

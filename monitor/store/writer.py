@@ -1,21 +1,29 @@
-"""The daemon's side of the store: each check in one transaction, roll-ups kept as it goes,
-incidents and alerts, retention.
+"""The daemon's side of the store: checks with their roll-ups and component states, incidents
+and alerts, retention.
 
-Every check is committed with its roll-up increments in one transaction, so a ``kill -9`` at any
-moment loses at most the check being written and never leaves a roll-up counting a check that is
-not stored (or the other way round).
+A check is committed with its roll-up increments and its component states in one transaction, so
+a ``kill -9`` at any moment loses only checks whose ``record_check`` had not returned, and never
+leaves a roll-up counting a check that is not stored (or the other way round).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from monitor.store.batch import (
+    Row,
+    StateRows,
+    check_row,
+    rollup_rows,
+    service_rows,
+    state_rows,
+)
 from monitor.store.models import (
     TARGET_COMPONENT,
     AlertState,
@@ -25,9 +33,11 @@ from monitor.store.models import (
     IncidentState,
     Status,
 )
+from monitor.store.reader import HistoryReader
 from monitor.store.schema import (
     alerts,
     checks,
+    component_states,
     components,
     incident_events,
     incidents,
@@ -36,92 +46,105 @@ from monitor.store.schema import (
     service_checks,
 )
 
-HOUR = 3600
 DAY = 86400
-_UP = (Status.HEALTHY, Status.DEGRADED)
 
 
 class HistoryWriter:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Writes to the store. Checks are group-committed: a check that arrives while another
+    transaction is being written (or within ``batch_window`` seconds) goes with the others in the
+    next one, one statement per table, so a thousand targets cost a few transactions a second
+    rather than a thousand. ``record_check`` still returns only once its check is committed."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, batch_window: float = 0.0, max_batch: int = 500
+    ) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self.batch_window = batch_window
+        self.max_batch = max_batch
+        self._pending: list[tuple[CheckRecord, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def record_check(self, record: CheckRecord) -> None:
-        async with self.engine.begin() as connection:
-            result = await connection.execute(
-                insert(checks).values(
-                    target=record.target,
-                    at=record.at,
-                    status=record.status.value,
-                    latency_ms=record.latency_ms,
-                    http_status=record.http_status,
-                    error=record.error,
-                )
-            )
-            check_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-            if record.services:
-                await connection.execute(
-                    insert(service_checks),
-                    [
-                        {
-                            "check_id": check_id,
-                            "service": s.service,
-                            "target": record.target,
-                            "at": record.at,
-                            "status": s.status.value,
-                            "response_ms": s.response_ms,
-                            "consecutive_failures": s.consecutive_failures,
-                            "breaker_state": s.breaker_state,
-                            "details": json.dumps(s.details, default=str) if s.details else None,
-                        }
-                        for s in record.services
-                    ],
-                )
-            samples = [(TARGET_COMPONENT, record.status, record.latency_ms)]
-            samples += [(s.service, s.status, s.response_ms) for s in record.services]
-            for service, status, latency in samples:
-                for period, length in (("hour", HOUR), ("day", DAY)):
-                    await self._bump(
-                        connection,
-                        record.target,
-                        service,
-                        period,
-                        int(record.at // length) * length,
-                        status,
-                        latency,
-                    )
+        """Store ``record`` with its roll-up increments and component states; return once the
+        transaction holding it has committed (raise if it could not be)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="history-writer")
+        # A caller that gives up does not take its check out of the batch.
+        await asyncio.shield(future)
 
-    async def _bump(
-        self,
-        connection: AsyncConnection,
-        target: str,
-        service: str,
-        period: str,
-        start: int,
-        status: Status,
-        latency: float | None,
-    ) -> None:
-        up = 1 if status in _UP else 0
-        values = {
-            "target": target,
-            "service": service,
-            "period": period,
-            "start": start,
-            "checks": 1,
-            "up": up,
-            "worst": status.severity,
-            "latency_sum": latency or 0.0,
-            "latency_count": 0 if latency is None else 1,
-            "latency_max": latency or 0.0,
-        }
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(rollups).values(**values)
+    async def flush(self) -> None:
+        """Wait until every check handed to :meth:`record_check` so far is written."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _flush(self) -> None:
+        try:
+            if self.batch_window > 0:
+                await asyncio.sleep(self.batch_window)
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: len(batch)]
+                await self._commit(batch)
+        except BaseException:
+            for _record, future in self._pending:
+                future.cancel()
+            self._pending.clear()
+            raise
+        finally:
+            self._flusher = None
+
+    async def _commit(self, batch: list[tuple[CheckRecord, asyncio.Future[None]]]) -> None:
+        try:
+            await self._write_checks([record for record, _ in batch])
+        except Exception as error:
+            if len(batch) == 1:
+                _settle(batch[0][1], error)
+                return
+            # One bad check must not sink the others: write them one by one.
+            for record, future in batch:
+                try:
+                    await self._write_checks([record])
+                except Exception as single:
+                    _settle(future, single)
+                else:
+                    _settle(future, None)
+        except BaseException:
+            for _record, future in batch:
+                future.cancel()
+            raise
+        else:
+            for _record, future in batch:
+                _settle(future, None)
+
+    async def _write_checks(self, records: Sequence[CheckRecord]) -> None:
+        async with self.engine.begin() as connection:
+            ids = (
+                await connection.execute(
+                    insert(checks).returning(checks.c.id, sort_by_parameter_order=True),
+                    [check_row(record) for record in records],
+                )
+            ).scalars()
+            services = [
+                row
+                for record, check_id in zip(records, ids, strict=True)
+                for row in service_rows(record, check_id)
+            ]
+            if services:
+                await connection.execute(insert(service_checks), services)
+            await self._bump_rollups(connection, rollup_rows(records))
+            await self._update_states(connection, state_rows(records))
+
+    async def _bump_rollups(self, connection: AsyncConnection, rows: list[Row]) -> None:
+        statement = self._insert(rollups)
         excluded = statement.excluded
         greatest = func.greatest if self._dialect == "postgresql" else func.max
         statement = statement.on_conflict_do_update(
             index_elements=["target", "service", "period", "start"],
             set_={
-                "checks": rollups.c.checks + 1,
+                "checks": rollups.c.checks + excluded.checks,
                 "up": rollups.c.up + excluded.up,
                 "worst": greatest(rollups.c.worst, excluded.worst),
                 "latency_sum": rollups.c.latency_sum + excluded.latency_sum,
@@ -129,7 +152,60 @@ class HistoryWriter:
                 "latency_max": greatest(rollups.c.latency_max, excluded.latency_max),
             },
         )
-        await connection.execute(statement)
+        await connection.execute(statement, rows)
+
+    async def _update_states(self, connection: AsyncConnection, rows: StateRows) -> None:
+        for batch, keep_since in ((rows.continuing, True), (rows.changed, False)):
+            if not batch:
+                continue
+            statement = self._insert(component_states)
+            excluded = statement.excluded
+            since = (
+                case(
+                    (component_states.c.status == excluded.status, component_states.c.since),
+                    else_=excluded.since,
+                )
+                if keep_since
+                else excluded.since
+            )
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["target", "service"],
+                    set_={
+                        "status": excluded.status,
+                        "since": since,
+                        "checked_at": excluded.checked_at,
+                    },
+                    # A check written late (older than the state) does not move it back.
+                    where=component_states.c.checked_at <= excluded.checked_at,
+                ),
+                batch,
+            )
+
+    async def backfill_states(self) -> int:
+        """Fill ``component_states`` from the raw checks of a store written before it existed
+        (a no-op once it holds anything); the number of components filled in."""
+        async with self.engine.connect() as connection:
+            if await connection.scalar(select(func.count()).select_from(component_states)):
+                return 0
+            targets = [r[0] for r in await connection.execute(select(checks.c.target).distinct())]
+        reader = HistoryReader(self.engine)
+        rows: list[Row] = []
+        for target in targets:
+            latest = await reader.latest(target)
+            if latest is None:
+                continue
+            at = latest.record.at
+            rows.append(_state(target, TARGET_COMPONENT, latest.record.status, latest.since, at))
+            for sample in latest.record.services:
+                since = await reader.service_since(target, sample.service, sample.status)
+                rows.append(_state(target, sample.service, sample.status, since, at))
+        if rows:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    self._insert(component_states).on_conflict_do_nothing(), rows
+                )
+        return len(rows)
 
     # -- incidents ---------------------------------------------------------------------------
 
@@ -287,8 +363,8 @@ class HistoryWriter:
     async def sync_components(self, catalogue: Sequence[Component]) -> None:
         """Replace the catalogue of components (display names, groups, order).
 
-        Row by row as upserts, not DELETE-all then INSERT: two syncs at once (checks of two
-        targets discovering services) must not trip over each other's rows."""
+        Upserts and deletes of the rows that differ, not DELETE-all then INSERT: two syncs at
+        once (two daemons starting) must not trip over each other's rows."""
         keep = {(c.target, c.service) for c in catalogue}
         async with self.engine.begin() as connection:
             existing = (
@@ -301,25 +377,43 @@ class HistoryWriter:
                             components.c.target == target, components.c.service == service
                         )
                     )
-            for c in catalogue:
-                statement = self._insert(components).values(
-                    target=c.target,
-                    service=c.service,
-                    display_name=c.display_name,
-                    group_name=c.group,
-                    position=c.position,
-                )
-                await connection.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["target", "service"],
-                        set_={
-                            "display_name": statement.excluded.display_name,
-                            "group_name": statement.excluded.group_name,
-                            "position": statement.excluded.position,
-                        },
-                    )
-                )
+            await self._upsert_components(connection, catalogue)
             await self._revise(connection, "catalogue")
+
+    async def add_components(self, added: Sequence[Component]) -> None:
+        """Add (or rename) components, leaving the rest of the catalogue as it is."""
+        if not added:
+            return
+        async with self.engine.begin() as connection:
+            await self._upsert_components(connection, added)
+            await self._revise(connection, "catalogue")
+
+    async def _upsert_components(
+        self, connection: AsyncConnection, catalogue: Sequence[Component]
+    ) -> None:
+        if not catalogue:
+            return
+        statement = self._insert(components)
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["target", "service"],
+                set_={
+                    "display_name": statement.excluded.display_name,
+                    "group_name": statement.excluded.group_name,
+                    "position": statement.excluded.position,
+                },
+            ),
+            [
+                {
+                    "target": c.target,
+                    "service": c.service,
+                    "display_name": c.display_name,
+                    "group_name": c.group,
+                    "position": c.position,
+                }
+                for c in catalogue
+            ],
+        )
 
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ON CONFLICT."""
@@ -354,3 +448,22 @@ class HistoryWriter:
                 )
                 removed[f"{period}_rollups"] = result.rowcount
         return removed
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # its caller was cancelled; the check was written all the same
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+def _state(target: str, service: str, status: Status, since: float | None, at: float) -> Row:
+    return {
+        "target": target,
+        "service": service,
+        "status": status.value,
+        "since": at if since is None else since,
+        "checked_at": at,
+    }

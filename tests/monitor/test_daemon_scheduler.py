@@ -13,13 +13,14 @@ end), so that what they check never depends on how ``stop()`` treats a check in 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,8 +37,8 @@ from apscheduler.events import (
 from sqlalchemy import func, insert, select
 
 from monitor.config import MonitorConfig, Notifier, Retention, Target
-from monitor.daemon import RETENTION_JOB, MonitorDaemon
-from monitor.store import TARGET_COMPONENT, Status, create_schema, open_engine
+from monitor.daemon import PHASE_STEP, RETENTION_JOB, MonitorDaemon, first_runs
+from monitor.store import TARGET_COMPONENT, Component, Status, create_schema, open_engine
 from monitor.store.schema import checks
 from tests.monitor.fake_backend import detailed
 
@@ -310,15 +311,57 @@ async def test_a_service_the_config_does_not_name_joins_the_catalogue(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: the retention job (monitor/daemon.py:89-97) keeps APScheduler's default "
-        "misfire_grace_time of 1 s: a run the scheduler gets to more than 1 s late (the loop busy "
-        "with a burst of checks, as at 1,000 targets) is dropped until the next hour, and counted "
-        "in MonitorDaemon.missed as if a check had been missed"
-    ),
-)
+async def test_discovery_writes_only_the_new_components_and_only_once(tmp_path: Path) -> None:
+    """Rewriting the whole catalogue per discovery was O(targets²) writes at a fleet's start."""
+    daemon = MonitorDaemon(
+        _config(tmp_path), transport=httpx.MockTransport(fleet), environ={TOKEN_ENV: TOKEN}
+    )
+    await daemon.prepare()
+    calls: list[list[str]] = []
+    add_components = daemon.writer.add_components
+
+    async def counting(added: Sequence[Component]) -> None:
+        calls.append([c.service for c in added])
+        await add_components(added)
+
+    async def no_full_sync(catalogue: Sequence[Component]) -> None:
+        raise AssertionError("the whole catalogue rewritten")
+
+    daemon.writer.add_components = counting  # type: ignore[method-assign]
+    daemon.writer.sync_components = no_full_sync  # type: ignore[method-assign]
+    try:
+        api = TARGETS[0]
+        await daemon.check_target(api)
+        await daemon.check_target(api)
+    finally:
+        await daemon.stop()
+
+    assert calls == [["database", "s3"]]
+
+
+def test_first_runs_are_staggered_and_spread_over_the_interval_when_many() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    few = first_runs(TARGETS, now)
+    assert few == {
+        "api": now,  # each interval's targets are staggered on their own
+        "web": now,
+        "batch": now,
+    }
+    three = [Target(f"t{n}", f"http://t{n}.test", interval=10.0) for n in range(3)]
+    assert [d - now for d in first_runs(three, now).values()] == [
+        timedelta(0),
+        timedelta(seconds=PHASE_STEP),
+        timedelta(seconds=2 * PHASE_STEP),
+    ]
+    fleet_ = [Target(f"t{n}", f"http://t{n}.test", interval=10.0) for n in range(1000)]
+    offsets = sorted((d - now).total_seconds() for d in first_runs(fleet_, now).values())
+    assert offsets[0] == 0.0
+    assert offsets[-1] < 10.0  # all within one interval: every target checked in the first
+    gaps = {round(b - a, 9) for a, b in itertools.pairwise(offsets)}
+    assert gaps == {0.01}  # evenly: 1,000 targets, 10 s, one every 10 ms
+
+
 async def test_a_late_retention_run_still_runs(running: tuple[MonitorDaemon, Runs]) -> None:
     daemon, runs = running
     await until(lambda: _true(runs.ends_of(RETENTION_JOB) != []), "retention at start")

@@ -3,6 +3,7 @@ checks, and long windows must read them alone (the raw rows are gone after a wee
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,13 +108,12 @@ def _records(draw: st.DrawFn) -> list[CheckRecord]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(records=_records())
+@given(records=_records(), together=st.booleans())
 async def test_rollups_equal_a_recomputation_from_raw_checks(
-    store: Store, records: list[CheckRecord]
+    store: Store, records: list[CheckRecord], together: bool
 ) -> None:
     await _empty(store)  # one store for every example: start each from nothing
-    for record in records:
-        await store.writer.record_check(record)
+    await _write(store, records, together)
 
     expected, stored = await _recompute(store), await _stored(store)
 
@@ -130,6 +130,52 @@ async def test_rollups_equal_a_recomputation_from_raw_checks(
         assert math.isclose(got.latency_sum, want.latency_sum, rel_tol=1e-12), key
     raw_checks = sum(r.checks for k, r in stored.items() if k[1] == "" and k[2] == "day")
     assert raw_checks == len(records)
+
+
+async def _write(store: Store, records: list[CheckRecord], together: bool) -> None:
+    """One by one, or all at once (the writer then commits them in batches)."""
+    if together:
+        await asyncio.gather(*(store.writer.record_check(r) for r in records))
+    else:
+        for record in records:
+            await store.writer.record_check(record)
+
+
+def _fold_states(records: list[CheckRecord]) -> dict[tuple[str, str], tuple[str, float, float]]:
+    """Each component's (status, since, last seen), from checks taken in time order."""
+    states: dict[tuple[str, str], tuple[str, float, float]] = {}
+    for record in sorted(records, key=lambda r: r.at):
+        seen = [(TARGET_COMPONENT, record.status)]
+        seen += [(s.service, s.status) for s in record.services]
+        for service, status in seen:
+            key = (record.target, service)
+            previous = states.get(key)
+            if previous is not None and previous[0] == status.value:
+                states[key] = (status.value, previous[1], record.at)
+            else:
+                states[key] = (status.value, record.at, record.at)
+    return states
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(records=_records(), together=st.booleans())
+async def test_component_states_equal_a_fold_of_the_checks(
+    store: Store, records: list[CheckRecord], together: bool
+) -> None:
+    await _empty(store)
+    records = sorted(records, key=lambda r: r.at)  # the daemon checks a target in time order
+    await _write(store, records, together)
+
+    stored = {
+        key: (state.status.value, state.since, state.checked_at)
+        for key, state in (await store.reader.states()).items()
+    }
+
+    assert stored == _fold_states(records)
 
 
 @contextmanager

@@ -1,0 +1,224 @@
+"""Component states kept with each check, group commit, and the catalogue's partial updates; on
+SQLite and PostgreSQL alike (the ``store`` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.exc import IntegrityError
+
+from monitor.store import TARGET_COMPONENT, CheckRecord, Component, ComponentState, Status
+from monitor.store.schema import checks, component_states, revisions
+from tests.monitor.store.support import DAY0, Store, check, sample
+
+# -- component states ---------------------------------------------------------------------------
+
+
+async def test_since_holds_while_the_status_holds_and_moves_when_it_changes(store: Store) -> None:
+    for at, status in ((DAY0, Status.HEALTHY), (DAY0 + 10, Status.HEALTHY)):
+        await store.writer.record_check(check(at, status))
+    assert (await store.reader.states())[("api", TARGET_COMPONENT)] == ComponentState(
+        Status.HEALTHY, DAY0, DAY0 + 10
+    )
+
+    await store.writer.record_check(check(DAY0 + 20, Status.DEGRADED))
+    await store.writer.record_check(check(DAY0 + 30, Status.DEGRADED))
+
+    assert (await store.reader.states())[("api", TARGET_COMPONENT)] == ComponentState(
+        Status.DEGRADED, DAY0 + 20, DAY0 + 30
+    )
+
+
+async def test_services_have_states_of_their_own(store: Store) -> None:
+    await store.writer.record_check(
+        check(DAY0, services=(sample("database"), sample("s3", Status.UNHEALTHY)))
+    )
+    await store.writer.record_check(
+        check(DAY0 + 10, services=(sample("database"), sample("s3", Status.HEALTHY)))
+    )
+
+    states = await store.reader.states()
+
+    assert states == {
+        ("api", TARGET_COMPONENT): ComponentState(Status.HEALTHY, DAY0, DAY0 + 10),
+        ("api", "database"): ComponentState(Status.HEALTHY, DAY0, DAY0 + 10),
+        ("api", "s3"): ComponentState(Status.HEALTHY, DAY0 + 10, DAY0 + 10),
+    }
+
+
+async def test_an_unreachable_target_leaves_its_services_as_last_seen(store: Store) -> None:
+    """Readers tell from ``checked_at`` that the services were not seen by the latest check."""
+    await store.writer.record_check(check(DAY0, services=(sample("database"),)))
+    await store.writer.record_check(
+        check(DAY0 + 10, Status.UNREACHABLE, latency_ms=None, http_status=None, error="timeout")
+    )
+
+    states = await store.reader.states()
+
+    assert states[("api", TARGET_COMPONENT)] == ComponentState(
+        Status.UNREACHABLE, DAY0 + 10, DAY0 + 10
+    )
+    assert states[("api", "database")] == ComponentState(Status.HEALTHY, DAY0, DAY0)
+
+
+async def test_a_check_older_than_the_state_does_not_move_it(store: Store) -> None:
+    await store.writer.record_check(check(DAY0 + 100, Status.HEALTHY))
+    await store.writer.record_check(check(DAY0 + 50, Status.UNHEALTHY))  # written late
+
+    assert (await store.reader.states())[("api", TARGET_COMPONENT)] == ComponentState(
+        Status.HEALTHY, DAY0 + 100, DAY0 + 100
+    )
+
+
+async def test_a_status_change_within_one_batch_sets_since_to_the_change(store: Store) -> None:
+    await store.writer.record_check(check(DAY0, Status.UNHEALTHY))
+    await asyncio.gather(
+        *(
+            store.writer.record_check(check(at, status))
+            for at, status in (
+                (DAY0 + 30, Status.HEALTHY),
+                (DAY0 + 10, Status.UNHEALTHY),
+                (DAY0 + 20, Status.HEALTHY),
+            )
+        )
+    )
+
+    assert (await store.reader.states())[("api", TARGET_COMPONENT)] == ComponentState(
+        Status.HEALTHY, DAY0 + 20, DAY0 + 30
+    )
+
+
+async def test_targets_are_the_checked_targets(store: Store) -> None:
+    await store.writer.record_check(check(DAY0, target="web", services=(sample("database"),)))
+    await store.writer.record_check(check(DAY0, target="api"))
+
+    assert await store.reader.targets() == ["api", "web"]
+
+
+async def test_backfill_fills_states_of_a_store_from_before_they_existed(store: Store) -> None:
+    await store.writer.record_check(
+        check(DAY0, services=(sample("database"), sample("s3", Status.UNHEALTHY)))
+    )
+    await store.writer.record_check(
+        check(DAY0 + 10, Status.DEGRADED, services=(sample("database"), sample("s3")))
+    )
+    await store.writer.record_check(check(DAY0 + 20, Status.DEGRADED, target="web"))
+    before = await store.reader.states()
+    async with store.engine.begin() as connection:  # as an older version left the store
+        await connection.execute(delete(component_states))
+
+    filled = await store.writer.backfill_states()
+
+    assert filled == 4
+    assert await store.reader.states() == before
+    assert await store.writer.backfill_states() == 0  # once only
+
+
+# -- group commit -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _commits(store: Store) -> Iterator[list[int]]:
+    seen: list[int] = []
+
+    def _commit(connection: Any) -> None:
+        seen.append(1)
+
+    event.listen(store.engine.sync_engine, "commit", _commit)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine.sync_engine, "commit", _commit)
+
+
+async def _stored_checks(store: Store) -> int:
+    async with store.engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(checks)) or 0)
+
+
+async def test_checks_arriving_together_are_committed_together(store: Store) -> None:
+    records = [
+        check(DAY0 + n, target=f"t{n % 7}", services=(sample("database"),)) for n in range(60)
+    ]
+    with _commits(store) as commits:
+        await asyncio.gather(*(store.writer.record_check(r) for r in records))
+
+    assert await _stored_checks(store) == 60
+    assert len(commits) == 1
+
+
+async def test_record_check_returns_only_once_committed(store: Store) -> None:
+    with _commits(store) as commits:
+        await store.writer.record_check(check(DAY0))
+        assert len(commits) == 1
+    assert await _stored_checks(store) == 1
+
+
+async def test_a_bad_check_does_not_sink_the_others_in_its_batch(store: Store) -> None:
+    bad = CheckRecord(None, DAY0, Status.HEALTHY, 1.0, 200, None)  # type: ignore[arg-type]
+    good = [check(DAY0 + n, target=f"t{n}") for n in range(5)]
+
+    results = await asyncio.gather(
+        *(store.writer.record_check(r) for r in [*good[:2], bad, *good[2:]]),
+        return_exceptions=True,
+    )
+
+    assert [type(r) for r in results] == [type(None)] * 2 + [IntegrityError] + [type(None)] * 3
+    assert await _stored_checks(store) == 5
+
+
+async def test_a_caller_that_gives_up_still_has_its_check_written(store: Store) -> None:
+    task = asyncio.create_task(store.writer.record_check(check(DAY0)))
+    await asyncio.sleep(0)  # the check is handed over
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    await store.writer.flush()
+
+    assert await _stored_checks(store) == 1
+
+
+async def test_a_batch_window_gathers_checks_that_arrive_apart(store: Store) -> None:
+    store.writer.batch_window = 0.05
+    with _commits(store) as commits:
+        first = asyncio.create_task(store.writer.record_check(check(DAY0)))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(store.writer.record_check(check(DAY0 + 1)))
+        await asyncio.gather(first, second)
+
+    assert len(commits) == 1
+    assert await _stored_checks(store) == 2
+
+
+# -- the catalogue's partial updates ------------------------------------------------------------
+
+
+async def test_add_components_leaves_the_rest_of_the_catalogue(store: Store) -> None:
+    configured = [
+        Component("api", TARGET_COMPONENT, "API", "Services", 0),
+        Component("web", TARGET_COMPONENT, "Web", "Services", 10_000),
+    ]
+    await store.writer.sync_components(configured)
+
+    async def revision() -> int:
+        async with store.engine.connect() as connection:
+            value = await connection.scalar(
+                select(revisions.c.value).where(revisions.c.name == "catalogue")
+            )
+            return int(value or 0)
+
+    before = await revision()
+    await store.writer.add_components([Component("api", "cache", "Cache", "Services", 1)])
+
+    assert [(c.target, c.service) for c in await store.reader.components()] == [
+        ("api", TARGET_COMPONENT),
+        ("api", "cache"),
+        ("web", TARGET_COMPONENT),
+    ]
+    assert await revision() == before + 1  # readers see the catalogue changed
