@@ -7,26 +7,24 @@ on loopback; and the time of the 90-day query of 50 services.
 The fleet is one uvicorn process, pinned to CPU 1, answering the backend's detailed health JSON
 (two services with breaker counters and pool figures, ~1.5 kB) on one port of 1,000 loopback
 addresses (127.0.1.1, 127.0.1.2, …). Each target is thus an origin of its own, as 1,000 backends
-would be: the daemon's httpx client opens a TCP connection per check (its keep-alive pool keeps 20
-connections for 5 s; the interval is 10 s) and parses real HTTP. An in-process
-``httpx.MockTransport`` would leave connection handling and HTTP parsing out of the daemon's CPU.
+would be: the daemon's httpx client opens a TCP connection per check and parses real HTTP. An
+in-process ``httpx.MockTransport`` would leave connection handling and HTTP parsing out of the
+daemon's CPU.
 
 Each candidate runs for ``--duration`` in a process of its own, pinned to CPU 0:
 
 - **bare polling** (the baseline): one asyncio task per target, ``GET /api/v1/health/detailed``
-  with the daemon's httpx client settings (``AsyncClient()`` defaults: 100 connections, 20 kept
-  alive for 5 s) and JSON decoding every interval, nothing stored; a run more than an interval
-  late is skipped (as APScheduler's grace time does), and counted as missed;
+  and JSON decoding every interval, nothing stored, on the daemon's own schedule
+  (:func:`monitor.daemon.first_runs`) and with the daemon's HTTP client limits; a run more than an
+  interval late is skipped (as APScheduler's grace time does), and counted as missed;
 - **daemon as shipped**: the real :class:`~monitor.daemon.MonitorDaemon` (APScheduler
-  ``AsyncIOScheduler``, the probe, the SQLite store in WAL mode, incidents, alerts), every target
-  naming its two services in the config as DESIGN.md's example does.
-
-Both run "all targets due together" (the daemon's schedule: every job's first run is at start,
-then every interval, so all 1,000 stay in phase) and "spread" (target n's phase at n × interval /
-targets). The spread daemon is a what-if, not what the daemon does: the benchmark moves each job's
-first run before the scheduler's first wakeup. ``daemon-spread-discover`` is the spread daemon with
-no services named in the config, so that each target's first check adds its services to the
-catalogue (``MonitorDaemon._discover``).
+  ``AsyncIOScheduler``, the probe, the SQLite store in WAL mode with group commit, incidents,
+  alerts), every target naming its two services in the config as DESIGN.md's example does;
+- ``daemon-discover``: the same with no services named, so that each target's first check adds
+  its services to the catalogue;
+- ``bare-together`` (not run by default): bare polling with every target due at the same instant
+  and httpx's default limits, which is how the daemon scheduled its first runs before they were
+  staggered.
 
 Figures: checks done in the window against those due (``targets × ceil(duration / interval)``),
 stored (checks in the store whose time is in the window), failed probes (of a fleet that is

@@ -175,8 +175,11 @@ class MonitorDaemon:
                 self.client, target, token=target.token(self.environ), clock=self.clock
             )
         try:
-            await self._discover(target, record)
-            await self.writer.record_check(record)
+            added = self._discover(target, record)
+            await self.writer.record_check(record, new_components=added)
+            self._known.update((c.target, c.service) for c in added)
+            if added:
+                self._next_position[target.name] = added[-1].position + 1
             await self.incidents.observe(record)
             await self.alerts.observe(record)
         except Exception:
@@ -189,19 +192,17 @@ class MonitorDaemon:
         self.checks += 1
         return record
 
-    async def _discover(self, target: Target, record: CheckRecord) -> None:
-        """Services the config does not name still get a place (and a title) in the catalogue."""
+    def _discover(self, target: Target, record: CheckRecord) -> list[Component]:
+        """Services the config does not name still get a place (and a title) in the catalogue:
+        the components to add, written with the check."""
         new = [s.service for s in record.services if (target.name, s.service) not in self._known]
         if not new:
-            return
+            return []
         position = self._next_position.get(target.name, self._block(target))
-        added = [
+        return [
             Component(target.name, service, target.service_title(service), target.group, n)
             for n, service in enumerate(new, start=position)
         ]
-        await self.writer.add_components(added)
-        self._known.update((target.name, service) for service in new)
-        self._next_position[target.name] = position + len(new)
 
     def _block(self, target: Target) -> int:
         return self.config.targets.index(target) * POSITIONS_PER_TARGET

@@ -240,23 +240,38 @@ class HistoryReader:
         length = _PERIODS[period]
         last = int(now // length) * length
         first = last - (count - 1) * length
-        wanted = set(components)
+        found: dict[tuple[str, str], dict[int, UptimeBar]] = {key: {} for key in components}
         async with self.engine.connect() as connection:
-            rows = (
-                (
-                    await connection.execute(
-                        select(rollups).where(rollups.c.period == period, rollups.c.start >= first)
-                    )
+            rows = await connection.execute(
+                select(
+                    rollups.c.target,
+                    rollups.c.service,
+                    rollups.c.start,
+                    rollups.c.checks,
+                    rollups.c.up,
+                    rollups.c.worst,
+                    rollups.c.latency_sum,
+                    rollups.c.latency_count,
+                ).where(
+                    rollups.c.period == period,
+                    rollups.c.start >= first,
+                    rollups.c.start <= last,
                 )
-                .mappings()
-                .all()
             )
-        found: dict[tuple[str, str], dict[int, RowMapping]] = {key: {} for key in wanted}
-        for row in rows:
-            key = (row["target"], row["service"])
-            if key in wanted:
-                found[key][row["start"]] = row
-        return {key: _bars(found[key], first, last, length) for key in components}
+            by_severity = Status.from_severity
+            for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
+                bars = found.get((target, service))
+                if bars is not None:
+                    average = latency_sum / latency_count if latency_count else None
+                    bars[start] = UptimeBar(float(start), checks_, up, by_severity(worst), average)
+        starts = range(first, last + 1, length)
+        return {
+            key: [
+                bars.get(start) or UptimeBar(float(start), 0, 0, Status.UNKNOWN, None)
+                for start in starts
+            ]
+            for key, bars in found.items()
+        }
 
     async def latency_series_many(
         self, components: Sequence[tuple[str, str]], *, hours: int = 24, now: float

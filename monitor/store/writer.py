@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, case, delete, func, insert, select, update
@@ -62,14 +63,17 @@ class HistoryWriter:
         self._dialect = engine.dialect.name
         self.batch_window = batch_window
         self.max_batch = max_batch
-        self._pending: list[tuple[CheckRecord, asyncio.Future[None]]] = []
+        self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def record_check(self, record: CheckRecord) -> None:
-        """Store ``record`` with its roll-up increments and component states; return once the
-        transaction holding it has committed (raise if it could not be)."""
+    async def record_check(
+        self, record: CheckRecord, *, new_components: Sequence[Component] = ()
+    ) -> None:
+        """Store ``record`` with its roll-up increments and component states, and add
+        ``new_components`` (services the check found) to the catalogue in the same transaction;
+        return once it has committed (raise if it could not be)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
+        self._pending.append(_Pending(record, tuple(new_components), future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="history-writer")
         # A caller that gives up does not take its check out of the batch.
@@ -89,37 +93,39 @@ class HistoryWriter:
                 del self._pending[: len(batch)]
                 await self._commit(batch)
         except BaseException:
-            for _record, future in self._pending:
-                future.cancel()
+            for pending in self._pending:
+                pending.future.cancel()
             self._pending.clear()
             raise
         finally:
             self._flusher = None
 
-    async def _commit(self, batch: list[tuple[CheckRecord, asyncio.Future[None]]]) -> None:
+    async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            await self._write_checks([record for record, _ in batch])
+            await self._write_checks(batch)
         except Exception as error:
             if len(batch) == 1:
-                _settle(batch[0][1], error)
+                _settle(batch[0].future, error)
                 return
             # One bad check must not sink the others: write them one by one.
-            for record, future in batch:
+            for pending in batch:
                 try:
-                    await self._write_checks([record])
+                    await self._write_checks([pending])
                 except Exception as single:
-                    _settle(future, single)
+                    _settle(pending.future, single)
                 else:
-                    _settle(future, None)
+                    _settle(pending.future, None)
         except BaseException:
-            for _record, future in batch:
-                future.cancel()
+            for pending in batch:
+                pending.future.cancel()
             raise
         else:
-            for _record, future in batch:
-                _settle(future, None)
+            for pending in batch:
+                _settle(pending.future, None)
 
-    async def _write_checks(self, records: Sequence[CheckRecord]) -> None:
+    async def _write_checks(self, batch: Sequence[_Pending]) -> None:
+        records = [pending.record for pending in batch]
+        added = [c for pending in batch for c in pending.new_components]
         async with self.engine.begin() as connection:
             ids = (
                 await connection.execute(
@@ -136,6 +142,9 @@ class HistoryWriter:
                 await connection.execute(insert(service_checks), services)
             await self._bump_rollups(connection, rollup_rows(records))
             await self._update_states(connection, state_rows(records))
+            if added:
+                await self._upsert_components(connection, added)
+                await self._revise(connection, "catalogue")
 
     async def _bump_rollups(self, connection: AsyncConnection, rows: list[Row]) -> None:
         statement = self._insert(rollups)
@@ -380,14 +389,6 @@ class HistoryWriter:
             await self._upsert_components(connection, catalogue)
             await self._revise(connection, "catalogue")
 
-    async def add_components(self, added: Sequence[Component]) -> None:
-        """Add (or rename) components, leaving the rest of the catalogue as it is."""
-        if not added:
-            return
-        async with self.engine.begin() as connection:
-            await self._upsert_components(connection, added)
-            await self._revise(connection, "catalogue")
-
     async def _upsert_components(
         self, connection: AsyncConnection, catalogue: Sequence[Component]
     ) -> None:
@@ -448,6 +449,13 @@ class HistoryWriter:
                 )
                 removed[f"{period}_rollups"] = result.rowcount
         return removed
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    record: CheckRecord
+    new_components: tuple[Component, ...]
+    future: asyncio.Future[None]
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:

@@ -38,7 +38,14 @@ from sqlalchemy import func, insert, select
 
 from monitor.config import MonitorConfig, Notifier, Retention, Target
 from monitor.daemon import PHASE_STEP, RETENTION_JOB, MonitorDaemon, first_runs
-from monitor.store import TARGET_COMPONENT, Component, Status, create_schema, open_engine
+from monitor.store import (
+    TARGET_COMPONENT,
+    CheckRecord,
+    Component,
+    Status,
+    create_schema,
+    open_engine,
+)
 from monitor.store.schema import checks
 from tests.monitor.fake_backend import detailed
 
@@ -312,22 +319,23 @@ async def test_a_service_the_config_does_not_name_joins_the_catalogue(
 
 
 async def test_discovery_writes_only_the_new_components_and_only_once(tmp_path: Path) -> None:
-    """Rewriting the whole catalogue per discovery was O(targets²) writes at a fleet's start."""
+    """Rewriting the whole catalogue per discovery was O(targets²) writes at a fleet's start:
+    the services a check finds are added with the check, once."""
     daemon = MonitorDaemon(
         _config(tmp_path), transport=httpx.MockTransport(fleet), environ={TOKEN_ENV: TOKEN}
     )
     await daemon.prepare()
     calls: list[list[str]] = []
-    add_components = daemon.writer.add_components
+    record_check = daemon.writer.record_check
 
-    async def counting(added: Sequence[Component]) -> None:
-        calls.append([c.service for c in added])
-        await add_components(added)
+    async def counting(record: CheckRecord, *, new_components: Sequence[Component] = ()) -> None:
+        calls.append([c.service for c in new_components])
+        await record_check(record, new_components=new_components)
 
     async def no_full_sync(catalogue: Sequence[Component]) -> None:
         raise AssertionError("the whole catalogue rewritten")
 
-    daemon.writer.add_components = counting  # type: ignore[method-assign]
+    daemon.writer.record_check = counting  # type: ignore[method-assign]
     daemon.writer.sync_components = no_full_sync  # type: ignore[method-assign]
     try:
         api = TARGETS[0]
@@ -336,7 +344,12 @@ async def test_discovery_writes_only_the_new_components_and_only_once(tmp_path: 
     finally:
         await daemon.stop()
 
-    assert calls == [["database", "s3"]]
+    assert calls == [["database", "s3"], []]
+    assert [(c.target, c.service) for c in await daemon.reader.components()][:3] == [
+        ("api", TARGET_COMPONENT),
+        ("api", "database"),
+        ("api", "s3"),
+    ]
 
 
 def test_first_runs_are_staggered_and_spread_over_the_interval_when_many() -> None:

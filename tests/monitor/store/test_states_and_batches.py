@@ -199,7 +199,7 @@ async def test_a_batch_window_gathers_checks_that_arrive_apart(store: Store) -> 
 # -- the catalogue's partial updates ------------------------------------------------------------
 
 
-async def test_add_components_leaves_the_rest_of_the_catalogue(store: Store) -> None:
+async def test_components_found_by_a_check_join_the_catalogue_with_it(store: Store) -> None:
     configured = [
         Component("api", TARGET_COMPONENT, "API", "Services", 0),
         Component("web", TARGET_COMPONENT, "Web", "Services", 10_000),
@@ -214,7 +214,10 @@ async def test_add_components_leaves_the_rest_of_the_catalogue(store: Store) -> 
             return int(value or 0)
 
     before = await revision()
-    await store.writer.add_components([Component("api", "cache", "Cache", "Services", 1)])
+    await store.writer.record_check(
+        check(DAY0, services=(sample("cache"),)),
+        new_components=[Component("api", "cache", "Cache", "Services", 1)],
+    )
 
     assert [(c.target, c.service) for c in await store.reader.components()] == [
         ("api", TARGET_COMPONENT),
