@@ -280,7 +280,6 @@ async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, f
     history = await source.history(board)
     reader = source.reader
     first = board.components[1]
-    targets = [c for c in board.components if c.is_target]
 
     async def token() -> None:
         await source.change_token()
@@ -294,8 +293,8 @@ async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, f
     async def one_bars() -> None:
         await reader.bars(first.target, first.service, now=NOW)
 
-    async def one_latest() -> None:
-        await reader.latest(first.target)
+    async def states() -> None:
+        await reader.states()
 
     async def template() -> None:
         page.renderer.index(board, history)
@@ -306,12 +305,13 @@ async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, f
     return await interleaved(
         {
             "change token (1 query)": (token, 20),
-            f"board: catalogue, latest x{len(targets)}, service_since "
-            f"x{len(board.components) - len(targets)}, "
-            "incidents x2": (load_board, 3),
+            "board: catalogue, component states, incidents x2 (4 queries)": (load_board, 5),
+            "one `HistoryReader.states()` call (every component's status and since)": (
+                states,
+                20,
+            ),
             "history: `bars_many` + `latency_series_many` (one query each)": (load_history, 5),
             "one `HistoryReader.bars()` call": (one_bars, 20),
-            "one `HistoryReader.latest()` call": (one_latest, 20),
             f"template `/` (Jinja2, {len(board.components)} × 90 segments)": (template, 5),
             "`summary.json` build + encode": (summary, 20),
         },
