@@ -33,16 +33,21 @@ def day_label(entry: DayView) -> str:
     return f"{_day(entry.start)}: {percent(entry.uptime)} uptime; worst: {worst}"
 
 
-def bar_segments(days: Sequence[DayView]) -> Markup:
+def bar_segments(days: Sequence[DayView], memo: dict[DayView, str] | None = None) -> Markup:
     """The 90 focusable segments of one uptime bar (built here, not in a template loop: 50
-    components make 4,500 of them)."""
-    return Markup(
-        "".join(
-            f'<li tabindex="0" class="d-{d.condition.css}" aria-label="{escape(day_label(d))}">'
-            "</li>"
-            for d in days
-        )
-    )
+    components make 4,500 of them). ``memo`` shares identical segments between the bars of one
+    page: most days of most components read the same."""
+    memo = {} if memo is None else memo
+    parts = []
+    for d in days:
+        segment = memo.get(d)
+        if segment is None:
+            segment = memo[d] = (
+                f'<li tabindex="0" class="d-{d.condition.css}" '
+                f'aria-label="{escape(day_label(d))}"></li>'
+            )
+        parts.append(segment)
+    return Markup("".join(parts))
 
 
 def latency_caption(history: ComponentHistory) -> str:
@@ -65,7 +70,6 @@ class Renderer:
             datetime=html_datetime,
             percent=percent,
             ms=milliseconds,
-            segments=bar_segments,
         )
         css = self.env.loader.get_source(self.env, "style.css")[0]  # type: ignore[union-attr]
         self.css = Markup(css)  # our own stylesheet, not user input
@@ -86,6 +90,8 @@ class Renderer:
             for c in board.components
             if (h := history.get(c.id)) is not None and h.latency
         }
+        memo: dict[DayView, str] = {}
+        bars = {cid: bar_segments(h.days, memo) for cid, h in history.items()}
         return self._render(
             "index.html",
             board=board,
@@ -93,6 +99,7 @@ class Renderer:
             page_name=board.page.name,
             history=history,
             sparklines=lines,
+            bars=bars,
         )
 
     def incident(self, board: Board, incident: IncidentView) -> bytes:

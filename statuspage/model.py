@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from monitor.store.models import (
     TARGET_COMPONENT,
@@ -185,8 +186,9 @@ class Board:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class DayView:
+class DayView(NamedTuple):
+    """One segment of a 90-day bar (a named tuple: there are 4,500 on a page of 50)."""
+
     start: float
     condition: Condition
     """The worst state of the day (NO_DATA when nothing was checked)."""

@@ -258,18 +258,19 @@ class HistoryReader:
                     rollups.c.start <= last,
                 )
             )
-            by_severity = Status.from_severity
-            for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
-                bars = found.get((target, service))
-                if bars is not None:
-                    average = latency_sum / latency_count if latency_count else None
-                    bars[start] = UptimeBar(float(start), checks_, up, by_severity(worst), average)
-        starts = range(first, last + 1, length)
+            found_rows = rows.all()
+        by_severity = Status.from_severity
+        for target, service, start, checks_, up, worst, latency_sum, latency_count in found_rows:
+            bars = found.get((target, service))
+            if bars is not None:
+                average = latency_sum / latency_count if latency_count else None
+                bars[start] = UptimeBar(float(start), checks_, up, by_severity(worst), average)
+        empty = {
+            start: UptimeBar(float(start), 0, 0, Status.UNKNOWN, None)
+            for start in range(first, last + 1, length)
+        }
         return {
-            key: [
-                bars.get(start) or UptimeBar(float(start), 0, 0, Status.UNKNOWN, None)
-                for start in starts
-            ]
+            key: [bars.get(start) or bar for start, bar in empty.items()]
             for key, bars in found.items()
         }
 
