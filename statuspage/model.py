@@ -250,19 +250,26 @@ def build_groups(
 
 
 def build_history(
-    bars: list[UptimeBar], latency: list[LatencyPoint], latency_start: float
+    bars: list[UptimeBar],
+    latency: list[LatencyPoint],
+    latency_start: float,
+    memo: dict[tuple[float, int, int, Status], DayView] | None = None,
 ) -> ComponentHistory:
-    days = tuple(
-        DayView(
-            bar.start,
-            Condition.of(bar.worst) if bar.checks else Condition.NO_DATA,
-            bar.uptime,
-        )
-        for bar in bars
-    )
-    checks = sum(bar.checks for bar in bars)
-    uptime = 100.0 * sum(bar.up for bar in bars) / checks if checks else None
-    return ComponentHistory(days, uptime, tuple(latency), latency_start)
+    """``memo`` shares the days that read the same between the components of one page."""
+    memo = {} if memo is None else memo
+    days = []
+    checks = up = 0
+    for bar in bars:
+        key = (bar.start, bar.checks, bar.up, bar.worst)
+        day = memo.get(key)
+        if day is None:
+            condition = Condition.of(bar.worst) if bar.checks else Condition.NO_DATA
+            day = memo[key] = DayView(bar.start, condition, bar.uptime)
+        days.append(day)
+        checks += bar.checks
+        up += bar.up
+    uptime = 100.0 * up / checks if checks else None
+    return ComponentHistory(tuple(days), uptime, tuple(latency), latency_start)
 
 
 # -- incidents ------------------------------------------------------------------------------------

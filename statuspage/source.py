@@ -2,8 +2,8 @@
 
 Everything goes through :class:`monitor.store.reader.HistoryReader`.
 
-The long history is read through :class:`BatchHistory` (the reader's ``bars_many`` and
-``latency_series_many``): one query for all components, not one per component.
+The long history is read through the reader's ``bars_many`` and ``latency_series_many``: one
+query for all components, not one per component.
 
 A store whose tables do not exist yet (the monitor never ran) reads as empty.
 """
@@ -11,8 +11,6 @@ A store whose tables do not exist yet (the monitor never ran) reads as empty.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
@@ -20,15 +18,14 @@ from monitor.store.models import (
     TARGET_COMPONENT,
     Component,
     IncidentState,
-    LatencyPoint,
     Status,
-    UptimeBar,
 )
 from monitor.store.reader import HistoryReader
 from statuspage.model import (
     Board,
     ComponentHistory,
     ComponentView,
+    DayView,
     IncidentView,
     PageInfo,
     build_groups,
@@ -36,14 +33,12 @@ from statuspage.model import (
     build_incident,
 )
 
-T = TypeVar("T")
 Key = tuple[str, str]
 """(target, service) of a component."""
 
 HISTORY_DAYS = 90
 LATENCY_HOURS = 24
 INCIDENT_LIMIT = 50
-_CONCURRENCY = 4
 
 
 def missing_schema(error: BaseException) -> bool:
@@ -54,31 +49,6 @@ def missing_schema(error: BaseException) -> bool:
     )
 
 
-async def _gather(calls: Iterable[Awaitable[T]]) -> list[T]:
-    """Run reader calls a few at a time (each holds a pooled connection while it runs)."""
-    gate = asyncio.Semaphore(_CONCURRENCY)
-
-    async def bounded(call: Awaitable[T]) -> T:
-        async with gate:
-            return await call
-
-    return list(await asyncio.gather(*(bounded(c) for c in calls)))
-
-
-class BatchHistory(Protocol):
-    async def bars_many(
-        self, components: Sequence[Key], *, count: int, now: float
-    ) -> dict[Key, list[UptimeBar]]:
-        """Daily bars of each component, as ``HistoryReader.bars(..., period="day")``."""
-        ...
-
-    async def latency_series_many(
-        self, components: Sequence[Key], *, hours: int, now: float
-    ) -> dict[Key, list[LatencyPoint]]:
-        """Hourly response times of each component, as ``HistoryReader.latency_series``."""
-        ...
-
-
 class StoreSource:
     def __init__(
         self,
@@ -86,10 +56,8 @@ class StoreSource:
         page: PageInfo,
         *,
         stale_after: float,
-        batch: BatchHistory | None = None,
     ) -> None:
         self.reader = reader
-        self.batch: BatchHistory = batch if batch is not None else reader
         self.page = page
         self.stale_after = stale_after
 
@@ -111,11 +79,16 @@ class StoreSource:
             raise
 
     async def _board(self, now: float) -> Board:
-        catalogue = await self.reader.components()
+        # Four independent reads at once, each on its own pooled connection.
+        catalogue, current, open_, recent = await asyncio.gather(
+            self.reader.components(),
+            self.reader.states(),
+            self.reader.incidents(state=IncidentState.OPEN, limit=INCIDENT_LIMIT, with_events=True),
+            self.reader.incidents(limit=INCIDENT_LIMIT, with_events=True),
+        )
         if not catalogue:  # a daemon that wrote no catalogue: its targets, by their own names
-            targets = await self.reader.targets()
+            targets = sorted(t for t, service in current if service == TARGET_COMPONENT)
             catalogue = [Component(t, TARGET_COMPONENT, t, "", n) for n, t in enumerate(targets)]
-        current = await self.reader.states()
         states: dict[tuple[str, str], tuple[Status, float | None]] = {}
         for component in catalogue:
             target = current.get((component.target, TARGET_COMPONENT))
@@ -129,14 +102,6 @@ class StoreSource:
                 states[key] = (Status.UNREACHABLE, target.since)
         groups = build_groups(catalogue, states)
         components = {c.key: c for g in groups for c in g.components}
-        open_, recent = await _gather(
-            [
-                self.reader.incidents(
-                    state=IncidentState.OPEN, limit=INCIDENT_LIMIT, with_events=True
-                ),
-                self.reader.incidents(limit=INCIDENT_LIMIT, with_events=True),
-            ]
-        )
         seen = {i.id for i in open_}
         incidents = [*open_, *(i for i in recent if i.id not in seen)]
         checked = (current.get((t, TARGET_COMPONENT)) for t in {c.target for c in catalogue})
@@ -154,13 +119,17 @@ class StoreSource:
         """The 90 daily bars of every component, and the 24 h response times of targets."""
         now = board.now
         components = board.components
-        bars = await self.batch.bars_many([c.key for c in components], count=HISTORY_DAYS, now=now)
-        latency = await self.batch.latency_series_many(
-            [c.key for c in components if c.is_target], hours=LATENCY_HOURS, now=now
+        # Two queries at once: each runs on its own connection (and, on SQLite, its own thread).
+        bars, latency = await asyncio.gather(
+            self.reader.bars_many([c.key for c in components], count=HISTORY_DAYS, now=now),
+            self.reader.latency_series_many(
+                [c.key for c in components if c.is_target], hours=LATENCY_HOURS, now=now
+            ),
         )
         start = int(now // 3600) * 3600 - (LATENCY_HOURS - 1) * 3600.0
+        days: dict[tuple[float, int, int, Status], DayView] = {}
         return {
-            c.id: build_history(bars.get(c.key, []), latency.get(c.key, []), start)
+            c.id: build_history(bars.get(c.key, []), latency.get(c.key, []), start, days)
             for c in components
         }
 
