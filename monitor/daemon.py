@@ -234,10 +234,19 @@ class MonitorDaemon:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)
             self.scheduler = None
-        await self.writer.flush()
-        await self.dispatcher.drain()
-        await self.client.aclose()
-        await self.engine.dispose()
+        try:
+            # Checks that finished before the stop are written, unless the store is stuck.
+            await asyncio.wait_for(self.writer.flush(), grace)
+        except TimeoutError:
+            logger.error(
+                "the store did not take the last checks within %.0f s",
+                grace,
+                extra={"event": "store_error"},
+            )
+        finally:
+            await self.dispatcher.drain()
+            await self.client.aclose()
+            await self.engine.dispose()
 
 
 def first_runs(targets: Sequence[Target], now: datetime) -> dict[str, datetime]:

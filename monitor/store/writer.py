@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.batch import (
@@ -71,18 +72,20 @@ class HistoryWriter:
     ) -> None:
         """Store ``record`` with its roll-up increments and component states, and add
         ``new_components`` (services the check found) to the catalogue in the same transaction;
-        return once it has committed (raise if it could not be)."""
+        return once it has committed (raise if it could not be). A caller that gives up does not
+        take its check out of the batch."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(record, tuple(new_components), future))
-        if self._flusher is None:
+        if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="history-writer")
-        # A caller that gives up does not take its check out of the batch.
-        await asyncio.shield(future)
+            self._flusher.add_done_callback(self._flusher_done)
+        await future
 
     async def flush(self) -> None:
-        """Wait until every check handed to :meth:`record_check` so far is written."""
-        while self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        """Wait until every check handed to :meth:`record_check` so far is settled (written,
+        failed, or dropped because the writer was cancelled)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.wait({self._flusher})
 
     async def _flush(self) -> None:
         try:
@@ -92,36 +95,49 @@ class HistoryWriter:
                 batch = self._pending[: self.max_batch]
                 del self._pending[: len(batch)]
                 await self._commit(batch)
-        except BaseException:
+        finally:
+            # Cancelled (the loop shutting down): nobody may wait for ever on what is left.
             for pending in self._pending:
                 pending.future.cancel()
             self._pending.clear()
-            raise
-        finally:
             self._flusher = None
+
+    def _flusher_done(self, task: asyncio.Task[None]) -> None:
+        """A flusher cancelled before it ever ran has not settled what it was to write."""
+        if self._flusher is task:
+            self._flusher = None
+            for pending in self._pending:
+                pending.future.cancel()
+            self._pending.clear()
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            await self._write_checks(batch)
-        except Exception as error:
-            if len(batch) == 1:
-                _settle(batch[0].future, error)
-                return
-            # One bad check must not sink the others: write them one by one.
-            for pending in batch:
-                try:
-                    await self._write_checks([pending])
-                except Exception as single:
-                    _settle(pending.future, single)
-                else:
+            try:
+                await self._write_checks(batch)
+            except (IntegrityError, DataError) as error:
+                if len(batch) == 1:
+                    _settle(batch[0].future, error)
+                    return
+                # A check the database refuses must not sink the others: one by one.
+                for pending in batch:
+                    try:
+                        await self._write_checks([pending])
+                    except Exception as single:
+                        _settle(pending.future, single)
+                    else:
+                        _settle(pending.future, None)
+            except Exception as error:
+                # The database itself is failing (gone, locked, out of connections): retrying
+                # check by check would only stall the writer longer.
+                for pending in batch:
+                    _settle(pending.future, error)
+            else:
+                for pending in batch:
                     _settle(pending.future, None)
-        except BaseException:
-            for pending in batch:
-                pending.future.cancel()
-            raise
-        else:
-            for pending in batch:
-                _settle(pending.future, None)
+        finally:
+            for pending in batch:  # cancelled part-way
+                if not pending.future.done():
+                    pending.future.cancel()
 
     async def _write_checks(self, batch: Sequence[_Pending]) -> None:
         records = [pending.record for pending in batch]

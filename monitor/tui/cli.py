@@ -16,6 +16,9 @@ from pathlib import Path
 
 from monitor.config import DEFAULT_PATH, ConfigError, MonitorConfig, load_config
 
+FLUSH_GRACE = 5.0
+"""Seconds the TUI waits on quitting for a check it ran to be written."""
+
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
@@ -124,11 +127,13 @@ async def _session(config: MonitorConfig) -> None:
         # why the store cannot be read, and keeps retrying.
         with contextlib.suppress(SQLAlchemyError):
             await create_schema(writing)
+        writer = HistoryWriter(writing)
         async with httpx.AsyncClient() as http:
-            app = MonitorApp(
-                config, reader=HistoryReader(reading), writer=HistoryWriter(writing), http=http
-            )
+            app = MonitorApp(config, reader=HistoryReader(reading), writer=writer, http=http)
             await app.run_async()
+        # A check run from the TUI ("c") that finished as it quit is still written.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(writer.flush(), FLUSH_GRACE)
     finally:
         await reading.dispose()
         await writing.dispose()

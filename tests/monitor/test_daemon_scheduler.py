@@ -349,6 +349,31 @@ async def test_discovery_writes_only_the_new_components_and_only_once(tmp_path: 
     assert components[:3] == [("api", TARGET_COMPONENT), ("api", "database"), ("api", "s3")]
 
 
+async def test_stop_is_bounded_when_the_store_does_not_take_the_last_checks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon = MonitorDaemon(
+        _config(tmp_path), transport=httpx.MockTransport(fleet), environ={TOKEN_ENV: TOKEN}
+    )
+    await daemon.prepare()
+    writing = asyncio.Event()
+
+    async def stuck(batch: object) -> None:
+        writing.set()
+        await asyncio.Event().wait()
+
+    daemon.writer._write_checks = stuck  # type: ignore[method-assign]
+    check = asyncio.create_task(daemon.check_target(TARGETS[0]))
+    await writing.wait()
+    check.cancel()  # as stop() does to a check past its grace
+    await asyncio.gather(check, return_exceptions=True)
+
+    await asyncio.wait_for(daemon.stop(grace=0.2), timeout=POLL_TIMEOUT)
+
+    assert daemon.client.is_closed
+    assert "did not take the last checks" in caplog.text
+
+
 def test_first_runs_are_staggered_and_spread_over_the_interval_when_many() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from monitor.store import TARGET_COMPONENT, CheckRecord, Component, ComponentState, Status
 from monitor.store.schema import checks, component_states, revisions
 from tests.monitor.store.support import DAY0, Store, check, sample
+
+POLL = 10.0
+"""Seconds before a test that waits on the writer gives up (it should settle at once)."""
 
 # -- component states ---------------------------------------------------------------------------
 
@@ -180,6 +183,65 @@ async def test_a_caller_that_gives_up_still_has_its_check_written(store: Store) 
         await task
 
     await store.writer.flush()
+
+    assert await _stored_checks(store) == 1
+
+
+async def test_a_failing_database_fails_the_batch_without_retrying_check_by_check(
+    store: Store,
+) -> None:
+    """Gone, locked, out of connections: one by one would only stall the writer longer."""
+    attempts: list[int] = []
+
+    async def failing(batch: Any) -> None:
+        attempts.append(len(batch))
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    store.writer._write_checks = failing  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(store.writer.record_check(check(DAY0 + n, target=f"t{n}")) for n in range(4)),
+        return_exceptions=True,
+    )
+
+    assert attempts == [4]
+    assert all(isinstance(r, OperationalError) for r in results)
+
+
+async def test_a_writer_cancelled_mid_batch_leaves_no_caller_waiting(store: Store) -> None:
+    started = asyncio.Event()
+
+    async def stuck(batch: Any) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    store.writer._write_checks = stuck  # type: ignore[method-assign]
+    callers = [asyncio.create_task(store.writer.record_check(check(DAY0 + n))) for n in range(3)]
+    await started.wait()
+    late = asyncio.create_task(store.writer.record_check(check(DAY0 + 9)))  # still pending
+    await asyncio.sleep(0)
+    flusher = store.writer._flusher
+    assert flusher is not None
+    flusher.cancel()
+
+    results = await asyncio.wait_for(
+        asyncio.gather(*callers, late, return_exceptions=True), timeout=POLL
+    )
+
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+
+
+async def test_a_writer_cancelled_before_it_ran_does_not_block_later_checks(
+    store: Store,
+) -> None:
+    first = asyncio.create_task(store.writer.record_check(check(DAY0)))
+    await asyncio.sleep(0)  # handed over; the flusher task exists but has not run
+    flusher = store.writer._flusher
+    assert flusher is not None
+    flusher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(first, timeout=POLL)
+
+    await asyncio.wait_for(store.writer.record_check(check(DAY0 + 1)), timeout=POLL)
 
     assert await _stored_checks(store) == 1
 
