@@ -14,6 +14,7 @@ from monitor.config import MonitorConfig, Target
 from monitor.store import (
     TARGET_COMPONENT,
     Alert,
+    ComponentState,
     HistoryReader,
     Incident,
     IncidentState,
@@ -170,8 +171,11 @@ class OverviewLoader:
                 catalogue.setdefault(component.target, []).append(component.service)
         rows: list[ComponentRow] = []
         stale: list[str] = []
+        states = await self.reader.states()
         for target in self.config.targets:
-            target_rows = await self._target_rows(target, catalogue.get(target.name, []), now)
+            target_rows = await self._target_rows(
+                target, catalogue.get(target.name, []), states, now
+            )
             checked_at = target_rows[0].checked_at
             if checked_at is not None and now - checked_at > STALE_AFTER_INTERVALS * max(
                 target.interval, 1.0
@@ -188,7 +192,11 @@ class OverviewLoader:
         )
 
     async def _target_rows(
-        self, target: Target, catalogued: list[str], now: float
+        self,
+        target: Target,
+        catalogued: list[str],
+        states: Mapping[tuple[str, str], ComponentState],
+        now: float,
     ) -> list[ComponentRow]:
         latest = await self.reader.latest(target.name)
         if latest is None:
@@ -228,6 +236,7 @@ class OverviewLoader:
                 )
                 continue
             last_error = sample.details.get("last_error") or sample.details.get("reason")
+            state = states.get((target.name, service))
             rows.append(
                 ComponentRow(
                     target=target.name,
@@ -239,7 +248,9 @@ class OverviewLoader:
                     recent=tuple(await self.reader.recent_latencies(target.name, service)),
                     uptime=await self._uptimes(target.name, service, now),
                     failures=sample.consecutive_failures,
-                    since=await self.reader.service_since(target.name, service, sample.status),
+                    since=state.since
+                    if state is not None and state.status is sample.status
+                    else None,
                     checked_at=record.at,
                     error=str(last_error) if last_error else None,
                     details=sample.details,
