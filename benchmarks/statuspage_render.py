@@ -12,7 +12,7 @@ of daily and 48 hours of hourly roll-ups written straight into the roll-up table
    ``/api/v2/summary.json`` with the cache cleared before every request (a cold cache: the store's
    change token, the board, for ``/`` the 90-day history, then the template), the same when
    cached, and a bare Starlette app answering a static ``Response`` of the same bytes. Interleaved
-   rounds in shuffled order; each figure is the median over rounds of the per-round mean. Then
+   rounds in shuffled order; each figure is the p50 of every call timed alone. Then
    where the cold time goes: each step timed on its own, the same way.
 2. Throughput: the status page and the bare app under uvicorn (same options, one process each,
    pinned to CPU 1 with ``taskset``), loaded by ``wrk`` pinned to CPU 0, for ``/`` and
@@ -199,15 +199,18 @@ def bare_app(bodies: dict[str, tuple[bytes, str]]) -> Any:
     return Starlette(routes=[route(p, b, m) for p, (b, m) in bodies.items()])
 
 
-async def measure(call: Call, repeat: int) -> float:
-    started = time.perf_counter()
+async def measure(call: Call, repeat: int) -> list[float]:
+    """Milliseconds of each of ``repeat`` calls."""
+    times = []
     for _ in range(repeat):
+        started = time.perf_counter()
         await call()
-    return (time.perf_counter() - started) / repeat * 1000
+        times.append((time.perf_counter() - started) * 1000)
+    return times
 
 
 async def interleaved(candidates: dict[str, tuple[Call, int]], rounds: int) -> dict[str, float]:
-    """Median over ``rounds`` of the mean ms per call; order shuffled every round."""
+    """The p50 of every call over ``rounds`` rounds; order shuffled every round."""
     samples: dict[str, list[float]] = {label: [] for label in candidates}
     order = list(candidates)
     shuffle = random.Random(1)
@@ -217,7 +220,7 @@ async def interleaved(candidates: dict[str, tuple[Call, int]], rounds: int) -> d
         shuffle.shuffle(order)
         for label in order:
             call, repeat = candidates[label]
-            samples[label].append(await measure(call, repeat))
+            samples[label].extend(await measure(call, repeat))
     return {label: statistics.median(values) for label, values in samples.items()}
 
 
