@@ -564,6 +564,7 @@ async def build_history(path: Path) -> None:
     ]
     async with engine.begin() as connection:
         await connection.execute(insert(rollups), rows)
+    await HistoryWriter(engine).compact_day_strips(float(QUERY_NOW))  # as the daemon leaves them
     await engine.dispose()
 
 

@@ -217,6 +217,10 @@ class MonitorDaemon:
                 daily_days=retention.daily_days,
             )
         logger.info("retention applied", extra={"event": "retention", **removed})
+        with self._tracked():
+            strips = await self.writer.compact_day_strips(self.clock.wall())
+        if strips:
+            logger.info("day strips rebuilt", extra={"event": "day_strips", "strips": strips})
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop scheduling, let the checks in flight finish (bounded by ``grace``), then close.

@@ -36,6 +36,7 @@ from monitor.store.schema import (
     checks,
     component_states,
     components,
+    day_strips,
     incident_events,
     incidents,
     revisions,
@@ -46,6 +47,14 @@ from monitor.store.schema import (
 HOUR = 3600
 DAY = 86400
 _PERIODS = {"hour": HOUR, "day": DAY}
+STRIP_DAYS = 120
+"""Days a day strip holds (a 90-day view, and a month to spare)."""
+
+
+def settled_day(now: float) -> int:
+    """The start of the newest day a day strip may hold: the day before yesterday, whose
+    roll-ups no check still in flight or in a write window can change."""
+    return int(now // DAY) * DAY - 2 * DAY
 
 
 class HistoryReader:
@@ -234,37 +243,62 @@ class HistoryReader:
         count: int = 90,
         now: float,
     ) -> dict[tuple[str, str], list[UptimeBar]]:
-        """:meth:`bars` for many components in one query (a status page's 90 days of 50)."""
+        """:meth:`bars` for many components at once (a status page's 90 days of 50): daily
+        bars from each component's day strip where it has one, and from the roll-ups for the
+        days after it (and for components without one)."""
         if not components:
             return {}
         length = _PERIODS[period]
         last = int(now // length) * length
         first = last - (count - 1) * length
         found: dict[tuple[str, str], dict[int, UptimeBar]] = {key: {} for key in components}
+        statuses = {severity: Status.from_severity(severity) for severity in range(5)}
+        covered: dict[tuple[str, str], int] = {}
         async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                select(
-                    rollups.c.target,
-                    rollups.c.service,
-                    rollups.c.start,
-                    rollups.c.checks,
-                    rollups.c.up,
-                    rollups.c.worst,
-                    rollups.c.latency_sum,
-                    rollups.c.latency_count,
-                ).where(
-                    rollups.c.period == period,
-                    rollups.c.start >= first,
-                    rollups.c.start <= last,
+            if period == "day" and count <= STRIP_DAYS:
+                strips = await connection.execute(
+                    select(
+                        day_strips.c.target,
+                        day_strips.c.service,
+                        day_strips.c.last_day,
+                        day_strips.c.days,
+                    )
                 )
-            )
-            found_rows = rows.all()
-        by_severity = Status.from_severity
-        for target, service, start, checks_, up, worst, latency_sum, latency_count in found_rows:
+                for target, service, last_day, days in strips:
+                    bars = found.get((target, service))
+                    if bars is None:
+                        continue
+                    for start, checks_, up, worst, average in json.loads(days):
+                        if first <= start <= last:
+                            bars[start] = UptimeBar(
+                                float(start), checks_, up, statuses[worst], average
+                            )
+                    covered[(target, service)] = last_day
+            since = max(first, min(covered.get(key, first - length) for key in found) + length)
+            rows = (
+                await connection.execute(
+                    select(
+                        rollups.c.target,
+                        rollups.c.service,
+                        rollups.c.start,
+                        rollups.c.checks,
+                        rollups.c.up,
+                        rollups.c.worst,
+                        rollups.c.latency_sum,
+                        rollups.c.latency_count,
+                    ).where(
+                        rollups.c.period == period,
+                        rollups.c.start >= since,
+                        rollups.c.start <= last,
+                    )
+                )
+            ).all()
+        # The roll-ups are the truth: where both have a day, theirs wins.
+        for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
             bars = found.get((target, service))
             if bars is not None:
                 average = latency_sum / latency_count if latency_count else None
-                bars[start] = UptimeBar(float(start), checks_, up, by_severity(worst), average)
+                bars[start] = UptimeBar(float(start), checks_, up, statuses[worst], average)
         empty = {
             start: UptimeBar(float(start), 0, 0, Status.UNKNOWN, None)
             for start in range(first, last + 1, length)
@@ -281,33 +315,34 @@ class HistoryReader:
         if not components:
             return {}
         first = int(now // HOUR) * HOUR - (hours - 1) * HOUR
-        wanted = set(components)
-        series: dict[tuple[str, str], list[LatencyPoint]] = {key: [] for key in wanted}
+        series: dict[tuple[str, str], list[LatencyPoint]] = {key: [] for key in components}
         async with self.engine.connect() as connection:
             rows = (
-                (
-                    await connection.execute(
-                        select(rollups)
-                        .where(
-                            rollups.c.period == "hour",
-                            rollups.c.start >= first,
-                            rollups.c.latency_count > 0,
-                        )
-                        .order_by(rollups.c.start)
+                await connection.execute(
+                    select(
+                        rollups.c.target,
+                        rollups.c.service,
+                        rollups.c.start,
+                        rollups.c.latency_sum,
+                        rollups.c.latency_count,
+                        rollups.c.latency_max,
                     )
-                )
-                .mappings()
-                .all()
-            )
-        for r in rows:
-            key = (r["target"], r["service"])
-            if key in wanted:
-                series[key].append(
-                    LatencyPoint(
-                        float(r["start"]), r["latency_sum"] / r["latency_count"], r["latency_max"]
+                    .where(
+                        # Coarse (exact below), and what lets the primary key lead the search.
+                        rollups.c.target.in_({target for target, _ in components}),
+                        rollups.c.service.in_({service for _, service in components}),
+                        rollups.c.period == "hour",
+                        rollups.c.start >= first,
+                        rollups.c.latency_count > 0,
                     )
+                    .order_by(rollups.c.start)
                 )
-        return {key: series[key] for key in components}
+            ).all()
+        for target, service, start, latency_sum, latency_count, latency_max in rows:
+            points = series.get((target, service))
+            if points is not None:
+                points.append(LatencyPoint(float(start), latency_sum / latency_count, latency_max))
+        return series
 
     async def uptime(
         self, target: str, service: str = TARGET_COMPONENT, *, seconds: float, now: float

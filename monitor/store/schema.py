@@ -134,6 +134,18 @@ component_states = Table(
 """Each component's latest status and since when it has held, kept in the check's transaction, so
 that "what is up right now" is one small read rather than a scan of the raw checks."""
 
+day_strips = Table(
+    "day_strips",
+    metadata,
+    Column("target", String(200), primary_key=True),
+    Column("service", String(200), primary_key=True),
+    Column("last_day", Integer, nullable=False),
+    Column("days", Text, nullable=False),
+)
+"""The daily roll-ups of one component's settled days (up to the day before yesterday) as one
+JSON list, ``[day start, checks, up, worst, average ms or null]`` each, rebuilt once a day: a
+90-day view of 50 components reads 50 of these and a few days of roll-ups, not 4,500 rows."""
+
 revisions = Table(
     "revisions",
     metadata,

@@ -9,6 +9,7 @@ leaves a roll-up counting a check that is not stored (or the other way round).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,12 +36,13 @@ from monitor.store.models import (
     IncidentState,
     Status,
 )
-from monitor.store.reader import HistoryReader
+from monitor.store.reader import STRIP_DAYS, HistoryReader, settled_day
 from monitor.store.schema import (
     alerts,
     checks,
     component_states,
     components,
+    day_strips,
     incident_events,
     incidents,
     revisions,
@@ -446,6 +448,60 @@ class HistoryWriter:
         )
 
     # -- retention ---------------------------------------------------------------------------
+
+    async def compact_day_strips(self, now: float) -> int:
+        """Rebuild every component's :data:`~monitor.store.schema.day_strips` row from the daily
+        roll-ups of its settled days, once a day (a no-op when they are current); the number of
+        strips written."""
+        through = settled_day(now)
+        first = through - (STRIP_DAYS - 1) * DAY
+        async with self.engine.connect() as connection:
+            current = await connection.scalar(select(func.min(day_strips.c.last_day)))
+            if current is not None and current >= through:
+                return 0
+            rows = (
+                await connection.execute(
+                    select(
+                        rollups.c.target,
+                        rollups.c.service,
+                        rollups.c.start,
+                        rollups.c.checks,
+                        rollups.c.up,
+                        rollups.c.worst,
+                        rollups.c.latency_sum,
+                        rollups.c.latency_count,
+                    )
+                    .where(
+                        rollups.c.period == "day",
+                        rollups.c.start >= first,
+                        rollups.c.start <= through,
+                    )
+                    .order_by(rollups.c.start)
+                )
+            ).all()
+        strips: dict[tuple[str, str], list[list[object]]] = {}
+        for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
+            average = latency_sum / latency_count if latency_count else None
+            strips.setdefault((target, service), []).append([start, checks_, up, worst, average])
+        if not strips:
+            return 0
+        statement = self._insert(day_strips)
+        async with self.engine.begin() as connection:
+            # Components with no settled day in the window any more lose their strip.
+            await connection.execute(delete(day_strips))
+            await connection.execute(
+                statement,
+                [
+                    {
+                        "target": target,
+                        "service": service,
+                        "last_day": through,
+                        "days": json.dumps(days, separators=(",", ":")),
+                    }
+                    for (target, service), days in strips.items()
+                ],
+            )
+        return len(strips)
 
     async def apply_retention(
         self, now: float, *, raw_days: float, hourly_days: float, daily_days: float

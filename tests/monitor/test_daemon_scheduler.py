@@ -46,7 +46,7 @@ from monitor.store import (
     create_schema,
     open_engine,
 )
-from monitor.store.schema import checks
+from monitor.store.schema import checks, day_strips, rollups
 from tests.monitor.fake_backend import detailed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -281,6 +281,36 @@ async def test_the_retention_job_runs_at_start(tmp_path: Path) -> None:
         await daemon.stop()
 
 
+async def test_the_retention_job_rebuilds_the_day_strips(tmp_path: Path) -> None:
+    daemon = MonitorDaemon(_config(tmp_path), transport=httpx.MockTransport(fleet), environ={})
+    await daemon.prepare()
+    now = datetime.now(UTC).timestamp()
+    old_day = int(now // DAY) * DAY - 10 * DAY
+    async with daemon.engine.begin() as connection:
+        await connection.execute(
+            insert(rollups).values(
+                target="api",
+                service="",
+                period="day",
+                start=old_day,
+                checks=3,
+                up=3,
+                worst=1,
+                latency_sum=3.0,
+                latency_count=3,
+                latency_max=1.0,
+            )
+        )
+    try:
+        await daemon.apply_retention()
+        async with daemon.engine.connect() as connection:
+            strips = (await connection.execute(select(day_strips.c.target))).scalars().all()
+    finally:
+        await daemon.stop()
+
+    assert strips == ["api"]
+
+
 async def test_stop_shuts_everything_down(tmp_path: Path, logged: Callable[[], list[str]]) -> None:
     daemon = MonitorDaemon(
         _config(tmp_path), transport=httpx.MockTransport(fleet), environ={TOKEN_ENV: TOKEN}
@@ -483,7 +513,7 @@ _STOP_MID_WRITE = textwrap.dedent(
 
     from monitor.config import MonitorConfig, Target
     from monitor.daemon import MonitorDaemon
-    from monitor.store.schema import checks
+    from monitor.store.schema import checks, day_strips, rollups
 
 
     def healthy(request: httpx.Request) -> httpx.Response:
