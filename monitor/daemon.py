@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
@@ -208,6 +209,24 @@ class MonitorDaemon:
     def _block(self, target: Target) -> int:
         return self.config.targets.index(target) * POSITIONS_PER_TARGET
 
+    async def _within(
+        self, tasks: Iterable[asyncio.Future[Any]], grace: float
+    ) -> set[asyncio.Future[Any]]:
+        """Wait for ``tasks`` for ``grace`` seconds of the daemon's clock; those still running."""
+        pending: set[asyncio.Future[Any]] = set(tasks)
+        if not pending:
+            return pending
+        timer = asyncio.ensure_future(self.clock.sleep(grace))
+        try:
+            while pending and not timer.done():
+                _done, pending = await asyncio.wait(
+                    {*pending, timer}, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(timer)
+        finally:
+            timer.cancel()
+        return pending
+
     async def apply_retention(self) -> None:
         retention = self.config.retention
         with self._tracked():
@@ -230,24 +249,24 @@ class MonitorDaemon:
         is disposed under it; a check is short (its probe has a timeout), so waiting is cheap."""
         if self.scheduler is not None:
             self.scheduler.pause()
-            if self._running:
-                _done, late = await asyncio.wait(set(self._running), timeout=grace)
-                for task in late:
-                    task.cancel()
-                await asyncio.gather(*late, return_exceptions=True)
+            late = await self._within(set(self._running), grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
             # On AsyncIOScheduler, shutdown() only schedules itself on the loop: let it run.
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)
             self.scheduler = None
+        flushing = asyncio.ensure_future(self.writer.flush())
         try:
             # Checks that finished before the stop are written, unless the store is stuck.
-            await asyncio.wait_for(self.writer.flush(), grace)
-        except TimeoutError:
-            logger.error(
-                "the store did not take the last checks within %.0f s",
-                grace,
-                extra={"event": "store_error"},
-            )
+            if await self._within({flushing}, grace):
+                flushing.cancel()
+                logger.error(
+                    "the store did not take the last checks within %.0f s",
+                    grace,
+                    extra={"event": "store_error"},
+                )
         finally:
             await self.dispatcher.drain()
             await self.client.aclose()

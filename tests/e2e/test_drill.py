@@ -25,6 +25,7 @@ from monitor.tui.screens.confirm import ConfirmModal
 from monitor.tui.widgets.components import ComponentsTable
 from questcity.embedded.ports import free_port
 from tests.monitor.tui.conftest import settle
+from tests.support.polling import eventually as poll
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -62,11 +63,7 @@ class Stack:
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 40.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {within:.0f} s: {what}")
-        await asyncio.sleep(0.25)
+    await poll(check, what, within=within, every=0.25)
 
 
 @pytest.fixture

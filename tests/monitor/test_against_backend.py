@@ -3,7 +3,6 @@ the detailed health API parses into per-service samples, and a breaker the backe
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ from backend.storage import InMemoryObjectStore
 from monitor.config import parse_config
 from monitor.daemon import MonitorDaemon
 from monitor.store import Status
+from tests.support.polling import eventually
 
 
 async def test_the_daemon_reads_a_real_backend_and_sees_its_breaker_open(tmp_path: Path) -> None:
@@ -39,10 +39,11 @@ token_env = "QUESTCITY_MONITOR_TOKEN"
     )
     async with app.router.lifespan_context(app):
         state: AppState = app.state.questcity
-        for _ in range(100):
-            if state.lifecycle.ready:
-                break
-            await asyncio.sleep(0.05)
+
+        async def ready() -> bool:
+            return state.lifecycle.ready
+
+        await eventually(ready, "the backend's start-up (migrations, first health round)")
         token = state.token_service().mint("monitor", Role.OPERATOR, 600)
         daemon = MonitorDaemon(
             config,

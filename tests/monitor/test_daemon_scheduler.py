@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +46,9 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.schema import checks, day_strips, rollups
+from shared.resilience.testing import FakeClock
 from tests.monitor.fake_backend import detailed
+from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN_ENV = "FLEET_MONITOR_TOKEN"
@@ -133,11 +134,8 @@ async def _true(value: bool) -> bool:
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll ``condition`` until true; the scheduler runs on this loop, so yield to it meanwhile."""
-    deadline = time.monotonic() + POLL_TIMEOUT
-    while not await condition():
-        assert time.monotonic() < deadline, f"not within {POLL_TIMEOUT} s: {what}"
-        await asyncio.sleep(0.01)
+    """The scheduler runs on this loop: polling yields to it."""
+    await eventually(condition, what, within=POLL_TIMEOUT, every=0.01)
 
 
 async def checks_per_target(daemon: MonitorDaemon) -> dict[str, int]:
@@ -382,8 +380,12 @@ async def test_discovery_writes_only_the_new_components_and_only_once(tmp_path: 
 async def test_stop_is_bounded_when_the_store_does_not_take_the_last_checks(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    clock = FakeClock(autojump=True)  # the grace passes without a real wait
     daemon = MonitorDaemon(
-        _config(tmp_path), transport=httpx.MockTransport(fleet), environ={TOKEN_ENV: TOKEN}
+        _config(tmp_path),
+        clock=clock,
+        transport=httpx.MockTransport(fleet),
+        environ={TOKEN_ENV: TOKEN},
     )
     await daemon.prepare()
     writing = asyncio.Event()
@@ -398,9 +400,10 @@ async def test_stop_is_bounded_when_the_store_does_not_take_the_last_checks(
     check.cancel()  # as stop() does to a check past its grace
     await asyncio.gather(check, return_exceptions=True)
 
-    await asyncio.wait_for(daemon.stop(grace=0.2), timeout=POLL_TIMEOUT)
+    await asyncio.wait_for(daemon.stop(grace=30.0), timeout=POLL_TIMEOUT)
 
     assert daemon.client.is_closed
+    assert 30.0 in clock.sleeps
     assert "did not take the last checks" in caplog.text
 
 
@@ -513,7 +516,7 @@ _STOP_MID_WRITE = textwrap.dedent(
 
     from monitor.config import MonitorConfig, Target
     from monitor.daemon import MonitorDaemon
-    from monitor.store.schema import checks, day_strips, rollups
+    from monitor.store.schema import checks
 
 
     def healthy(request: httpx.Request) -> httpx.Response:

@@ -3,10 +3,9 @@ fault proxy; requests go through httpx's ASGI transport with the app's own lifes
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from shared.resilience import CircuitState
 from shared.resilience.testing import waits_disabled
 from tests.support import FaultProxy, PostgresServer, S3Server
 from tests.support.clock import SkewClock
+from tests.support.polling import eventually
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -77,17 +77,6 @@ class Harness:
         finally:
             await connection.close()
         return {row["id"] for row in rows}
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 15.0, message: str = ""
-) -> None:
-    """Poll until ``check()`` holds: for real servers and background checks to catch up."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {within} s: {message}")
-        await asyncio.sleep(0.05)
 
 
 def backend_settings(
@@ -148,7 +137,7 @@ async def running(
                 statuses=statuses,
             )
             if wait_ready:
-                await eventually(lambda: _ready(client), message="backend ready")
+                await eventually(lambda: _ready(client), what="backend ready")
                 harness.player_token = await _player(client)
             yield harness
 

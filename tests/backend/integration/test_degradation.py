@@ -14,8 +14,9 @@ import httpx
 from backend.degradation import DEGRADED_HEADER
 from backend.storage import PLACEHOLDER_PNG
 from shared.resilience import CircuitState
-from tests.backend.integration.conftest import PNG, Harness, eventually
+from tests.backend.integration.conftest import PNG, Harness
 from tests.support import FaultProxy, PostgresServer, S3Server
+from tests.support.polling import eventually
 
 
 async def health(harness: Harness) -> httpx.Response:
@@ -82,7 +83,7 @@ async def recover_database(harness: Harness) -> None:
     async def healthy() -> bool:
         return await overall_status(harness) == "healthy"
 
-    await eventually(healthy, message="health back to healthy")
+    await eventually(healthy, what="health back to healthy")
     assert harness.breaker("database") is CircuitState.CLOSED
     after = await harness.create_quest("after the outage")
     assert after.status_code == 201
@@ -104,7 +105,7 @@ async def test_database_killed_and_back(backend: Harness, postgres_server: Postg
         response = await health(backend)
         return response.status_code == 503 and response.json()["status"] == "unhealthy"
 
-    await eventually(unhealthy, message="overall health unhealthy (503)")
+    await eventually(unhealthy, what="overall health unhealthy (503)")
     live = await backend.client.get("/api/v1/health/live")
     assert live.status_code == 200
     postgres_server.start()
@@ -140,7 +141,7 @@ async def assert_s3_degraded(harness: Harness, quest_id: str) -> None:
         response = await health(harness)
         return response.status_code == 200 and response.json()["status"] == "degraded"
 
-    await eventually(degraded, message="overall health degraded (S3 is not critical)")
+    await eventually(degraded, what="overall health degraded (S3 is not critical)")
     # Everything that does not need files keeps working.
     assert (await harness.create_quest("while S3 is down")).status_code == 201
     assert (await harness.client.get(f"/api/v1/quests/{quest_id}")).status_code == 200
@@ -152,7 +153,7 @@ async def recover_s3(harness: Harness, quest_id: str) -> None:
     async def healthy() -> bool:
         return await overall_status(harness) == "healthy"
 
-    await eventually(healthy, message="health back to healthy after S3 returns")
+    await eventually(healthy, what="health back to healthy after S3 returns")
     assert harness.breaker("s3") is CircuitState.CLOSED
     image = await harness.client.get(f"/api/v1/quests/{quest_id}/cover")
     assert (image.status_code, image.content) == (200, PNG)
@@ -199,7 +200,7 @@ async def test_both_down_and_back(
         body = (await health(backend)).json()
         return bool(body["status"] == "unhealthy" and body["services"]["unhealthy"] == 2)
 
-    await eventually(unhealthy, message="both services unhealthy")
+    await eventually(unhealthy, what="both services unhealthy")
     pg_proxy.heal()
     s3_proxy.heal()
     await recover_database(backend)

@@ -13,8 +13,9 @@ import httpx
 
 from backend.server import build_server
 from shared.resilience import CircuitState
-from tests.backend.integration.conftest import backend_settings, eventually, running
+from tests.backend.integration.conftest import backend_settings, running
 from tests.support import FaultProxy, PostgresServer, S3Server
+from tests.support.polling import eventually
 from tests.support.ports import free_port
 
 
@@ -82,7 +83,7 @@ async def test_start_up_with_the_database_down_then_ready_when_it_returns(
         async def first_round_done() -> bool:
             return harness.state.lifecycle.first_round_done
 
-        await eventually(first_round_done, message="first round of checks")
+        await eventually(first_round_done, what="first round of checks")
         live = await client.get("/api/v1/health/live")
         assert live.status_code == 200
         ready = await client.get("/api/v1/health/ready")
@@ -97,7 +98,7 @@ async def test_start_up_with_the_database_down_then_ready_when_it_returns(
         async def is_ready() -> bool:
             return (await client.get("/api/v1/health/ready")).status_code == 200
 
-        await eventually(is_ready, within=30.0, message="ready once the database is back")
+        await eventually(is_ready, within=30.0, what="ready once the database is back")
         credentials = {"username": "late-starter", "password": "pw"}
         assert (await client.post("/api/v1/auth/register", json=credentials)).status_code == 201
         harness.assert_no_server_errors()
@@ -132,13 +133,14 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
             except httpx.TransportError:
                 return False
 
-        await eventually(is_ready, message="server ready")
+        await eventually(is_ready, what="server ready")
         credentials = {"username": f"p-{uuid.uuid4().hex[:6]}", "password": "pw"}
         await client.post("/api/v1/auth/register", json=credentials)
         token = (await client.post("/api/v1/auth/token", json=credentials)).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
 
         pg_proxy.slow(0.3)  # requests now stay in flight for a second or more
+        received = server.server_state.total_requests
         in_flight = [
             asyncio.create_task(
                 client.post(
@@ -149,7 +151,11 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
             )
             for n in range(10)
         ]
-        await asyncio.sleep(0.3)  # let them reach the server
+
+        async def all_received() -> bool:
+            return server.server_state.total_requests >= received + len(in_flight)
+
+        await eventually(all_received, what="the 10 writes reaching the server")
         server.handle_exit(signal.SIGTERM, None)
         async with httpx.AsyncClient(base_url=base, timeout=5.0) as prober:
             ready = await prober.get("/api/v1/health/ready")

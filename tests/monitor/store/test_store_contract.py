@@ -7,7 +7,6 @@ known, and every expected figure below is exact.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -25,6 +24,7 @@ from monitor.store import (
 )
 from monitor.store.schema import checks, components, rollups, service_checks
 from tests.monitor.store.support import DAY, DAY0, HOUR, Store, check, sample
+from tests.support.polling import eventually
 
 # -- checks and latest() ------------------------------------------------------------------------
 
@@ -260,17 +260,16 @@ async def test_concurrent_catalogue_syncs_do_not_collide(
 
 
 async def _until_waiting_on_a_lock(store: Store) -> None:
-    deadline = time.monotonic() + 10.0
     query = text(
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    while True:
+
+    async def waiting() -> bool:
         async with store.engine.connect() as connection:
-            if await connection.scalar(query):
-                return
-        assert time.monotonic() < deadline, "the second sync never waited for the first"
-        await asyncio.sleep(0.01)
+            return bool(await connection.scalar(query))
+
+    await eventually(waiting, "the second sync waiting for the first", within=10.0, every=0.01)
 
 
 # -- bars ---------------------------------------------------------------------------------------
