@@ -76,7 +76,7 @@ class MonitorDaemon:
         self.clock = clock
         self.environ = environ
         self.engine = open_engine(config.storage_url)
-        self.writer = HistoryWriter(self.engine, batch_window=write_window)
+        self.writer = HistoryWriter(self.engine, batch_window=write_window, clock=clock)
         self.reader = HistoryReader(self.engine)
         self.client = httpx.AsyncClient(
             transport=transport,

@@ -294,15 +294,11 @@ class HistoryReader:
                 )
             ).all()
         # The roll-ups are the truth: where both have a day, theirs wins.
-        for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
+        for target, service, start, *figures in rows:
             bars = found.get((target, service))
             if bars is not None:
-                average = latency_sum / latency_count if latency_count else None
-                bars[start] = UptimeBar(float(start), checks_, up, statuses[worst], average)
-        empty = {
-            start: UptimeBar(float(start), 0, 0, Status.UNKNOWN, None)
-            for start in range(first, last + 1, length)
-        }
+                bars[start] = _bar(start, *figures)
+        empty = {start: _blank(start) for start in range(first, last + 1, length)}
         return {
             key: [bars.get(start) or bar for start, bar in empty.items()]
             for key, bars in found.items()
@@ -494,16 +490,32 @@ def _bars(found: dict[int, RowMapping], first: int, last: int, length: int) -> l
     bars = []
     for start in range(first, last + 1, length):
         row = found.get(start)
-        if row is None:
-            bars.append(UptimeBar(float(start), 0, 0, Status.UNKNOWN, None))
-            continue
-        average = row["latency_sum"] / row["latency_count"] if row["latency_count"] else None
         bars.append(
-            UptimeBar(
-                float(start), row["checks"], row["up"], Status.from_severity(row["worst"]), average
+            _blank(start)
+            if row is None
+            else _bar(
+                start,
+                row["checks"],
+                row["up"],
+                row["worst"],
+                row["latency_sum"],
+                row["latency_count"],
             )
         )
     return bars
+
+
+def _bar(
+    start: int, checks: int, up: int, worst: int, latency_sum: float, latency_count: int
+) -> UptimeBar:
+    """One roll-up row as a bar."""
+    average = latency_sum / latency_count if latency_count else None
+    return UptimeBar(float(start), checks, up, Status.from_severity(worst), average)
+
+
+def _blank(start: int) -> UptimeBar:
+    """A period nothing was checked in."""
+    return UptimeBar(float(start), 0, 0, Status.UNKNOWN, None)
 
 
 def _event(r: RowMapping) -> IncidentEvent:

@@ -49,6 +49,7 @@ from monitor.store.schema import (
     rollups,
     service_checks,
 )
+from shared.resilience import SYSTEM_CLOCK, Clock
 
 DAY = 86400
 
@@ -60,9 +61,15 @@ class HistoryWriter:
     rather than a thousand. ``record_check`` still returns only once its check is committed."""
 
     def __init__(
-        self, engine: AsyncEngine, *, batch_window: float = 0.0, max_batch: int = 500
+        self,
+        engine: AsyncEngine,
+        *,
+        batch_window: float = 0.0,
+        max_batch: int = 500,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.engine = engine
+        self.clock = clock
         self._dialect = engine.dialect.name
         self.batch_window = batch_window
         self.max_batch = max_batch
@@ -90,22 +97,16 @@ class HistoryWriter:
             await asyncio.wait({self._flusher})
 
     async def _flush(self) -> None:
-        try:
-            if self.batch_window > 0:
-                await asyncio.sleep(self.batch_window)
-            while self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: len(batch)]
-                await self._commit(batch)
-        finally:
-            # Cancelled (the loop shutting down): nobody may wait for ever on what is left.
-            for pending in self._pending:
-                pending.future.cancel()
-            self._pending.clear()
-            self._flusher = None
+        if self.batch_window > 0:
+            await self.clock.sleep(self.batch_window)
+        while self._pending:
+            batch = self._pending[: self.max_batch]
+            del self._pending[: len(batch)]
+            await self._commit(batch)
 
     def _flusher_done(self, task: asyncio.Task[None]) -> None:
-        """A flusher cancelled before it ever ran has not settled what it was to write."""
+        """However the flusher ended (done, or cancelled before or while it ran), nobody may
+        wait for ever on what it left; a newer flusher, if one started, owns what is pending."""
         if self._flusher is task:
             self._flusher = None
             for pending in self._pending:

@@ -58,7 +58,11 @@ async def daemon(
     tmp_path: Path, backend: FakeBackend, clock: FakeClock
 ) -> AsyncIterator[MonitorDaemon]:
     daemon = MonitorDaemon(
-        config_for(tmp_path), clock=clock, transport=backend.transport, environ=ENV
+        config_for(tmp_path),
+        clock=clock,  # manual: checks are driven one at a time; batching is tested with the store
+        write_window=0.0,
+        transport=backend.transport,
+        environ=ENV,
     )
     await daemon.prepare()
     yield daemon
@@ -101,7 +105,7 @@ async def test_without_a_token_the_public_summary_is_read(
     tmp_path: Path, backend: FakeBackend, clock: FakeClock
 ) -> None:
     daemon = MonitorDaemon(
-        config_for(tmp_path), clock=clock, transport=backend.transport, environ={}
+        config_for(tmp_path), clock=clock, write_window=0.0, transport=backend.transport, environ={}
     )
     await daemon.prepare()
     try:
@@ -189,7 +193,11 @@ async def test_a_restarted_daemon_picks_up_open_incidents_and_alerts(
     tmp_path: Path, backend: FakeBackend, clock: FakeClock
 ) -> None:
     first = MonitorDaemon(
-        config_for(tmp_path), clock=clock, transport=backend.transport, environ=ENV
+        config_for(tmp_path),
+        clock=clock,
+        write_window=0.0,
+        transport=backend.transport,
+        environ=ENV,
     )
     await first.prepare()
     backend.mode = "dead"
@@ -197,7 +205,11 @@ async def test_a_restarted_daemon_picks_up_open_incidents_and_alerts(
         await check(first, clock)
     await first.stop()
     second = MonitorDaemon(
-        config_for(tmp_path), clock=clock, transport=backend.transport, environ=ENV
+        config_for(tmp_path),
+        clock=clock,
+        write_window=0.0,
+        transport=backend.transport,
+        environ=ENV,
     )
     await second.prepare()
     try:

@@ -12,8 +12,16 @@ import pytest
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from monitor.store import TARGET_COMPONENT, CheckRecord, Component, ComponentState, Status
+from monitor.store import (
+    TARGET_COMPONENT,
+    CheckRecord,
+    Component,
+    ComponentState,
+    HistoryWriter,
+    Status,
+)
 from monitor.store.schema import checks, component_states, revisions
+from shared.resilience.testing import FakeClock, settle
 from tests.monitor.store.support import DAY0, Store, check, sample
 
 POLL = 10.0
@@ -247,12 +255,16 @@ async def test_a_writer_cancelled_before_it_ran_does_not_block_later_checks(
 
 
 async def test_a_batch_window_gathers_checks_that_arrive_apart(store: Store) -> None:
-    store.writer.batch_window = 0.05
+    clock = FakeClock()
+    writer = HistoryWriter(store.engine, batch_window=0.05, clock=clock)
     with _commits(store) as commits:
-        first = asyncio.create_task(store.writer.record_check(check(DAY0)))
-        await asyncio.sleep(0)
-        second = asyncio.create_task(store.writer.record_check(check(DAY0 + 1)))
-        await asyncio.gather(first, second)
+        first = asyncio.create_task(writer.record_check(check(DAY0)))
+        await settle()
+        second = asyncio.create_task(writer.record_check(check(DAY0 + 1)))
+        await settle()
+        assert commits == []  # the window is still open
+        await clock.advance(0.05)
+        await asyncio.wait_for(asyncio.gather(first, second), timeout=POLL)
 
     assert len(commits) == 1
     assert await _stored_checks(store) == 2
