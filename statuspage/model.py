@@ -18,13 +18,13 @@ from typing import NamedTuple
 
 from monitor.store.models import (
     TARGET_COMPONENT,
+    BarSeries,
     Component,
     Incident,
     IncidentEvent,
     IncidentState,
     LatencyPoint,
     Status,
-    UptimeBar,
 )
 from statuspage.text import NOTE_LIMIT, clean
 from statuspage.vocabulary import Condition, IncidentStatus, Indicator
@@ -187,7 +187,7 @@ class Board:
 
 
 class DayView(NamedTuple):
-    """One segment of a 90-day bar (a named tuple: there are 4,500 on a page of 50)."""
+    """One segment of a 90-day bar."""
 
     start: float
     condition: Condition
@@ -195,9 +195,17 @@ class DayView(NamedTuple):
     uptime: float | None
 
 
+def day_view(start: int, checks: int, up: int, worst: int) -> DayView:
+    """A day of a :class:`~monitor.store.models.BarSeries` (``worst`` a severity)."""
+    if not checks:
+        return DayView(float(start), Condition.NO_DATA, None)
+    return DayView(float(start), Condition.of(Status.from_severity(worst)), 100.0 * up / checks)
+
+
 @dataclass(frozen=True, slots=True)
 class ComponentHistory:
-    days: tuple[DayView, ...]
+    days: BarSeries
+    """The daily figures, oldest first (columns: one list per figure, not an object per day)."""
     uptime: float | None
     """Over all days shown (the 90-day figure)."""
     latency: tuple[LatencyPoint, ...]
@@ -250,26 +258,9 @@ def build_groups(
 
 
 def build_history(
-    bars: list[UptimeBar],
-    latency: list[LatencyPoint],
-    latency_start: float,
-    memo: dict[tuple[float, int, int, Status], DayView] | None = None,
+    days: BarSeries, latency: list[LatencyPoint], latency_start: float
 ) -> ComponentHistory:
-    """``memo`` shares the days that read the same between the components of one page."""
-    memo = {} if memo is None else memo
-    days = []
-    checks = up = 0
-    for bar in bars:
-        key = (bar.start, bar.checks, bar.up, bar.worst)
-        day = memo.get(key)
-        if day is None:
-            condition = Condition.of(bar.worst) if bar.checks else Condition.NO_DATA
-            day = memo[key] = DayView(bar.start, condition, bar.uptime)
-        days.append(day)
-        checks += bar.checks
-        up += bar.up
-    uptime = 100.0 * up / checks if checks else None
-    return ComponentHistory(tuple(days), uptime, tuple(latency), latency_start)
+    return ComponentHistory(days, days.uptime, tuple(latency), latency_start)
 
 
 # -- incidents ------------------------------------------------------------------------------------

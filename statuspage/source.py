@@ -2,7 +2,7 @@
 
 Everything goes through :class:`monitor.store.reader.HistoryReader`.
 
-The long history is read through the reader's ``bars_many`` and ``latency_series_many``: one
+The long history is read through the reader's ``series_many`` and ``latency_series_many``: one
 query for all components, not one per component.
 
 A store whose tables do not exist yet (the monitor never ran) reads as empty.
@@ -25,7 +25,6 @@ from statuspage.model import (
     Board,
     ComponentHistory,
     ComponentView,
-    DayView,
     IncidentView,
     PageInfo,
     build_groups,
@@ -120,18 +119,14 @@ class StoreSource:
         now = board.now
         components = board.components
         # Two queries at once: each runs on its own connection (and, on SQLite, its own thread).
-        bars, latency = await asyncio.gather(
-            self.reader.bars_many([c.key for c in components], count=HISTORY_DAYS, now=now),
+        days, latency = await asyncio.gather(
+            self.reader.series_many([c.key for c in components], count=HISTORY_DAYS, now=now),
             self.reader.latency_series_many(
                 [c.key for c in components if c.is_target], hours=LATENCY_HOURS, now=now
             ),
         )
         start = int(now // 3600) * 3600 - (LATENCY_HOURS - 1) * 3600.0
-        days: dict[tuple[float, int, int, Status], DayView] = {}
-        return {
-            c.id: build_history(bars.get(c.key, []), latency.get(c.key, []), start, days)
-            for c in components
-        }
+        return {c.id: build_history(days[c.key], latency.get(c.key, []), start) for c in components}
 
     async def incident(self, incident_id: int, board: Board) -> IncidentView | None:
         try:

@@ -19,6 +19,7 @@ from monitor.store.models import (
     TARGET_COMPONENT,
     Alert,
     AlertState,
+    BarSeries,
     CheckRecord,
     Component,
     ComponentState,
@@ -43,6 +44,7 @@ from monitor.store.schema import (
     rollups,
     service_checks,
 )
+from monitor.store.strips import decode as decode_strip
 
 HOUR = 3600
 DAY = 86400
@@ -243,16 +245,27 @@ class HistoryReader:
         count: int = 90,
         now: float,
     ) -> dict[tuple[str, str], list[UptimeBar]]:
-        """:meth:`bars` for many components at once (a status page's 90 days of 50): daily
-        bars from each component's day strip where it has one, and from the roll-ups for the
-        days after it (and for components without one)."""
+        """:meth:`bars` for many components at once (see :meth:`series_many`)."""
+        series = await self.series_many(components, period=period, count=count, now=now)
+        return {key: figures.bars() for key, figures in series.items()}
+
+    async def series_many(
+        self,
+        components: Sequence[tuple[str, str]],
+        *,
+        period: str = "day",
+        count: int = 90,
+        now: float,
+    ) -> dict[tuple[str, str], BarSeries]:
+        """What :meth:`bars` answers, for many components at once and as columns (a status
+        page's 90 days of 50): daily figures from each component's day strip where it has one,
+        and from the roll-ups for the days after it (and for components without one)."""
         if not components:
             return {}
         length = _PERIODS[period]
         last = int(now // length) * length
         first = last - (count - 1) * length
-        found: dict[tuple[str, str], dict[int, UptimeBar]] = {key: {} for key in components}
-        statuses = {severity: Status.from_severity(severity) for severity in range(5)}
+        found = {key: BarSeries.blank(first, length, count) for key in components}
         covered: dict[tuple[str, str], int] = {}
         async with self.engine.connect() as connection:
             if period == "day" and count <= STRIP_DAYS:
@@ -265,15 +278,10 @@ class HistoryReader:
                     )
                 )
                 for target, service, last_day, days in strips:
-                    bars = found.get((target, service))
-                    if bars is None:
-                        continue
-                    for start, checks_, up, worst, average in json.loads(days):
-                        if first <= start <= last:
-                            bars[start] = UptimeBar(
-                                float(start), checks_, up, statuses[worst], average
-                            )
-                    covered[(target, service)] = last_day
+                    series = found.get((target, service))
+                    if series is not None:
+                        _overlay(series, decode_strip(days))
+                        covered[(target, service)] = last_day
             since = max(first, min(covered.get(key, first - length) for key in found) + length)
             rows = (
                 await connection.execute(
@@ -294,15 +302,13 @@ class HistoryReader:
                 )
             ).all()
         # The roll-ups are the truth: where both have a day, theirs wins.
-        for target, service, start, *figures in rows:
-            bars = found.get((target, service))
-            if bars is not None:
-                bars[start] = _bar(start, *figures)
-        empty = {start: _blank(start) for start in range(first, last + 1, length)}
-        return {
-            key: [bars.get(start) or bar for start, bar in empty.items()]
-            for key, bars in found.items()
-        }
+        for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
+            series = found.get((target, service))
+            if series is not None:
+                at = (start - first) // length
+                series.checks[at], series.up[at], series.worst[at] = checks_, up, worst
+                series.average[at] = latency_sum / latency_count if latency_count else None
+        return found
 
     async def latency_series_many(
         self, components: Sequence[tuple[str, str]], *, hours: int = 24, now: float
@@ -484,6 +490,20 @@ class HistoryReader:
         async with self.engine.connect() as connection:
             row = (await connection.execute(select(*newest))).first()
         return float(sum(row or ()))
+
+
+def _overlay(series: BarSeries, strip: BarSeries) -> None:
+    """Copy the days ``series`` and ``strip`` share into ``series`` (as slices, not day by day)."""
+    skip = (series.first - strip.first) // series.length  # days of the strip before the series
+    lo = max(0, -skip)
+    hi = min(len(series), len(strip) - skip)
+    if lo >= hi:
+        return
+    theirs = slice(lo + skip, hi + skip)
+    series.checks[lo:hi] = strip.checks[theirs]
+    series.up[lo:hi] = strip.up[theirs]
+    series.worst[lo:hi] = strip.worst[theirs]
+    series.average[lo:hi] = strip.average[theirs]
 
 
 def _bars(found: dict[int, RowMapping], first: int, last: int, length: int) -> list[UptimeBar]:

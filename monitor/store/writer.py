@@ -9,7 +9,6 @@ leaves a roll-up counting a check that is not stored (or the other way round).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from monitor.store.batch import (
 from monitor.store.models import (
     TARGET_COMPONENT,
     AlertState,
+    BarSeries,
     CheckRecord,
     Component,
     IncidentEvent,
@@ -49,6 +49,7 @@ from monitor.store.schema import (
     rollups,
     service_checks,
 )
+from monitor.store.strips import encode as strip_json
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 DAY = 86400
@@ -480,10 +481,15 @@ class HistoryWriter:
                     .order_by(rollups.c.start)
                 )
             ).all()
-        strips: dict[tuple[str, str], list[list[object]]] = {}
+        strips: dict[tuple[str, str], BarSeries] = {}
         for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
-            average = latency_sum / latency_count if latency_count else None
-            strips.setdefault((target, service), []).append([start, checks_, up, worst, average])
+            strip = strips.get((target, service))
+            if strip is None:  # its first settled day in the window (rows come oldest first)
+                count = (through - start) // DAY + 1
+                strip = strips[(target, service)] = BarSeries.blank(start, DAY, count)
+            at = (start - strip.first) // DAY
+            strip.checks[at], strip.up[at], strip.worst[at] = checks_, up, worst
+            strip.average[at] = latency_sum / latency_count if latency_count else None
         if not strips:
             return 0
         statement = self._insert(day_strips)
@@ -497,9 +503,9 @@ class HistoryWriter:
                         "target": target,
                         "service": service,
                         "last_day": through,
-                        "days": json.dumps(days, separators=(",", ":")),
+                        "days": strip_json(strip),
                     }
-                    for (target, service), days in strips.items()
+                    for (target, service), strip in strips.items()
                 ],
             )
         return len(strips)

@@ -42,7 +42,7 @@ class Ticking:
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the reader's methods as they are called (the page's reads of the store)."""
     calls: list[str] = []
-    for name in ("components", "latest", "bars_many", "incidents", "incident"):
+    for name in ("components", "latest", "series_many", "incidents", "incident"):
         original = getattr(HistoryReader, name)
 
         def spy(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
@@ -108,7 +108,7 @@ async def test_cached_until_new_data_arrives(
     await SCENARIOS["all_operational"](store.writer)
     async with client() as http:
         first = await http.get("/")
-        assert "components" in reads and "bars_many" in reads
+        assert "components" in reads and "series_many" in reads
         reads.clear()
         again = await http.get("/")
         json_again = await http.get("/api/v2/summary.json")

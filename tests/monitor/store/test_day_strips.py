@@ -5,6 +5,7 @@ the roll-ups alone; on SQLite and PostgreSQL alike (the ``store`` fixture)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import event, insert, select
@@ -12,6 +13,7 @@ from sqlalchemy import event, insert, select
 from monitor.store import TARGET_COMPONENT, Status
 from monitor.store.reader import STRIP_DAYS, settled_day
 from monitor.store.schema import day_strips, rollups
+from monitor.store.strips import decode
 from tests.monitor.store.support import DAY, DAY0, HOUR, Store, check, sample
 
 NOW = DAY0 + 100 * DAY + 15 * HOUR
@@ -35,7 +37,7 @@ def _rollup(target: str, service: str, day: float, seed: int) -> dict[str, objec
     }
 
 
-async def _write_days(store: Store, keys: list[tuple[str, str]], days: range) -> None:
+async def _write_days(store: Store, keys: list[tuple[str, str]], days: Iterable[int]) -> None:
     async with store.engine.begin() as connection:
         await connection.execute(
             insert(rollups),
@@ -125,11 +127,56 @@ async def test_a_strip_holds_only_its_window(store: Store) -> None:
     async with store.engine.connect() as connection:
         days = (await connection.execute(select(day_strips.c.days))).scalars().all()
     assert len(days) == 1
-    starts = [entry[0] for entry in json.loads(days[0])]
-    assert starts == [int(DAY0 + d * DAY) for d in range(200 - 2 - (STRIP_DAYS - 1), 99)]
+    strip = decode(days[0])
+    assert list(strip.starts) == [
+        int(DAY0 + d * DAY) for d in range(200 - 2 - (STRIP_DAYS - 1), 199)
+    ]
+    assert strip.checks[-100:] == [0] * 100  # settled, nothing checked: days 99 to 198
 
 
 async def test_without_strips_bars_many_still_answers(store: Store) -> None:
     await _write_days(store, KEYS, range(101))
 
     assert await store.reader.bars_many(KEYS, count=90, now=NOW) == await _by_bars(store, KEYS)
+
+
+async def test_a_strip_that_starts_inside_the_window(store: Store) -> None:
+    await _write_days(store, KEYS[:1], range(60, 99))  # first checked 40 days ago
+    await _write_days(store, KEYS[1:2], range(0, 99, 3))  # every third day only
+    await store.writer.compact_day_strips(NOW)
+
+    many = await store.reader.bars_many(KEYS, count=90, now=NOW)
+
+    assert many == await _by_bars(store, KEYS)
+    assert [bar.checks > 0 for bar in many[KEYS[0]]] == [False] * 49 + [True] * 39 + [False] * 2
+
+
+async def test_strips_in_the_first_versions_form_still_read(store: Store) -> None:
+    """A list per day, days without checks left out: what stores written before the columns
+    hold until the daemon's next daily rebuild."""
+    await _write_days(store, KEYS, (d for d in range(101) if d % 5))  # a day in 5 unchecked
+    through = settled_day(NOW)
+    async with store.engine.begin() as connection:
+        rows = (
+            await connection.execute(
+                select(rollups).where(rollups.c.start <= through).order_by(rollups.c.start)
+            )
+        ).mappings()
+        days: dict[tuple[str, str], list[list[object]]] = {}
+        for r in rows:
+            average = r["latency_sum"] / r["latency_count"] if r["latency_count"] else None
+            days.setdefault((r["target"], r["service"]), []).append(
+                [r["start"], r["checks"], r["up"], r["worst"], average]
+            )
+        await connection.execute(
+            insert(day_strips),
+            [
+                {"target": t, "service": s, "last_day": through, "days": json.dumps(d)}
+                for (t, s), d in days.items()
+            ],
+        )
+
+    many = await store.reader.bars_many(KEYS, count=90, now=NOW)
+
+    assert many == await _by_bars(store, KEYS)
+    assert sum(bar.checks == 0 for bar in many[KEYS[0]]) == 18  # the gaps read as unchecked
