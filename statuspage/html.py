@@ -84,7 +84,11 @@ class Renderer:
             f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self' data:; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
-        self.env.globals.update(css=self.css, EMPTY_STORE=EMPTY_STORE)
+        # A component's status line depends on its condition alone: rendered once per condition
+        # here rather than by a macro call per component and render.
+        macros = self.env.get_template("macros.html").module
+        status_line = {c: Markup(macros.status(c)) for c in Condition}  # type: ignore[attr-defined]
+        self.env.globals.update(css=self.css, EMPTY_STORE=EMPTY_STORE, status_line=status_line)
 
     def _render(self, name: str, **context: object) -> bytes:
         return self.env.get_template(name).render(**context).encode()

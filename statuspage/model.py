@@ -10,6 +10,7 @@ details, actors, non-public events, and the incident titles and event texts the 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -33,12 +34,14 @@ RECENT_DAYS = 14
 """Resolved incidents stay on the front page this long."""
 
 
+@functools.lru_cache(maxsize=4096)  # the same components and groups on every render
 def opaque_id(*parts: str) -> str:
     """A stable, URL-safe id in Statuspage's style (12 lowercase letters and digits)."""
     digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=10).digest()
     return base64.b32encode(digest).decode().lower()[:12]
 
 
+@functools.lru_cache(maxsize=4096)
 def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80]
 

@@ -78,12 +78,11 @@ class StoreSource:
             raise
 
     async def _board(self, now: float) -> Board:
-        # Four independent reads at once, each on its own pooled connection.
-        catalogue, current, open_, recent = await asyncio.gather(
+        # Three independent reads at once, each on its own pooled connection.
+        catalogue, current, listed = await asyncio.gather(
             self.reader.components(),
             self.reader.states(),
-            self.reader.incidents(state=IncidentState.OPEN, limit=INCIDENT_LIMIT, with_events=True),
-            self.reader.incidents(limit=INCIDENT_LIMIT, with_events=True),
+            self.reader.incidents(limit=INCIDENT_LIMIT, with_events=True, and_open=True),
         )
         if not catalogue:  # a daemon that wrote no catalogue: its targets, by their own names
             targets = sorted(t for t, service in current if service == TARGET_COMPONENT)
@@ -101,8 +100,8 @@ class StoreSource:
                 states[key] = (Status.UNREACHABLE, target.since)
         groups = build_groups(catalogue, states)
         components = {c.key: c for g in groups for c in g.components}
-        seen = {i.id for i in open_}
-        incidents = [*open_, *(i for i in recent if i.id not in seen)]
+        open_ = [i for i in listed if i.state is IncidentState.OPEN]
+        incidents = [*open_, *(i for i in listed if i.state is not IncidentState.OPEN)]
         checked = (current.get((t, TARGET_COMPONENT)) for t in {c.target for c in catalogue})
         data_at = max((state.checked_at for state in checked if state is not None), default=None)
         return Board(

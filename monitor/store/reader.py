@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -405,25 +405,31 @@ class HistoryReader:
         since: float | None = None,
         limit: int = 50,
         with_events: bool = False,
+        and_open: bool = False,
     ) -> list[Incident]:
+        """The newest ``limit`` incidents that match, newest first; ``and_open``: every open
+        incident too (up to ``limit`` of them), however old (a status page lists those first)."""
         conditions = []
         if state is not None:
             conditions.append(incidents.c.state == state.value)
         if since is not None:
             conditions.append(incidents.c.updated_at >= since)
-        async with self.engine.connect() as connection:
-            rows = (
-                (
-                    await connection.execute(
-                        select(incidents)
-                        .where(and_(True, *conditions))
-                        .order_by(incidents.c.opened_at.desc())
-                        .limit(limit)
-                    )
-                )
-                .mappings()
-                .all()
+        query = (
+            select(incidents)
+            .where(and_(True, *conditions))
+            .order_by(incidents.c.opened_at.desc())
+            .limit(limit)
+        )
+        if and_open:
+            newest = query.with_only_columns(incidents.c.id)
+            open_ = newest.where(incidents.c.state == IncidentState.OPEN.value)
+            query = (
+                select(incidents)
+                .where(or_(incidents.c.id.in_(newest), incidents.c.id.in_(open_)))
+                .order_by(incidents.c.opened_at.desc())
             )
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).mappings().all()
             events: dict[int, list[IncidentEvent]] = {}
             if with_events and rows:
                 for event in (

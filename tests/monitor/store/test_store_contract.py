@@ -600,6 +600,27 @@ async def test_incident_listing_newest_first_with_filters(store: Store) -> None:
     assert [e.kind for e in with_events[second].events] == ["opened"]
 
 
+async def test_incident_listing_and_open_adds_old_open_incidents(store: Store) -> None:
+    writer = store.writer
+    old_open = await writer.open_incident("api", "database", Status.UNHEALTHY, DAY0, "old")
+    newer = []
+    for n in range(1, 4):
+        incident = await writer.open_incident("web", f"s{n}", Status.DEGRADED, DAY0 + n * DAY, "")
+        await writer.resolve_incident(incident, DAY0 + n * DAY + HOUR, "fixed")
+        newer.append(incident)
+
+    reader = store.reader
+    listed = await reader.incidents(limit=2, and_open=True, with_events=True)
+
+    assert [i.id for i in listed] == [newer[2], newer[1], old_open]
+    assert [e.kind for e in listed[-1].events] == ["opened"]
+    assert [i.id for i in await reader.incidents(limit=2)] == [newer[2], newer[1]]
+    assert [i.id for i in await reader.incidents(limit=5, and_open=True)] == [
+        *reversed(newer),
+        old_open,
+    ]
+
+
 # -- alerts -------------------------------------------------------------------------------------
 
 
