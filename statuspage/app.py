@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from monitor.store.engine import open_engine
+from monitor.store.engine import open_engine, thread_engine
 from monitor.store.reader import HistoryReader
 from statuspage import api, feeds, svg
 from statuspage.cache import Clock, Generation, PageCache, StoreUnavailable
@@ -206,7 +206,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = open_engine(store_url, read_only=True)
-        source = StoreSource(HistoryReader(engine), page.page, stale_after=stale_after)
+        threaded = thread_engine(store_url)  # SQLite: each read in one worker thread
+        reader = HistoryReader(engine, threaded=threaded)
+        source = StoreSource(reader, page.page, stale_after=stale_after)
         page.cache = PageCache(
             source, clock=clock, monotonic=monotonic, revalidate_after=revalidate_after
         )
@@ -215,6 +217,8 @@ def create_app(
         finally:
             page.cache = None
             await engine.dispose()
+            if threaded is not None:
+                threaded.dispose()
 
     app = Starlette(
         routes=_routes(page),

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -54,6 +54,26 @@ def open_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
         # only a power loss may take the last ones back, and never corrupts the file.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    return engine
+
+
+def thread_engine(url: str) -> Engine | None:
+    """For a SQLite file, a synchronous engine on the same file, for readers to run each read
+    whole in a worker thread (``HistoryReader(engine, threaded=...)``); None for PostgreSQL, whose
+    driver needs no threads. Only for reading; dispose of it with the async engine."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None  # (an in-memory database is private to its connection)
+    # Connections move between the worker threads of asyncio.to_thread, one thread at a time.
+    engine = create_engine(
+        parsed.set(drivername="sqlite+pysqlite"),
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=10000")
 
     return engine
 

@@ -7,12 +7,14 @@ millions of raw checks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.engine import Connection, Engine, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.models import (
@@ -46,6 +48,9 @@ from monitor.store.schema import (
 )
 from monitor.store.strips import decode as decode_strip
 
+T = TypeVar("T")
+Columns = tuple[Any, ...]
+
 HOUR = 3600
 DAY = 86400
 _PERIODS = {"hour": HOUR, "day": DAY}
@@ -60,44 +65,57 @@ def settled_day(now: float) -> int:
 
 
 class HistoryReader:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Reads the store. Each method is one read on one connection.
+
+    ``threaded``: a plain (synchronous) engine on the same SQLite file (:func:`thread_engine`).
+    With it each read runs whole in a worker thread: one hand-off between threads per read.
+    Without it a read runs through the async driver, and aiosqlite hands every call over to its
+    connection's thread and back (cursor, execute, fetch, close, rollback: five hand-offs for one
+    query). A cold status page makes ~10 queries; the hand-offs were most of its time.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, threaded: Engine | None = None) -> None:
         self.engine = engine
+        self.threaded = threaded
+
+    async def _read(self, read: Callable[[Connection], T]) -> T:
+        if self.threaded is not None:
+            return await asyncio.to_thread(_read_with, self.threaded, read)
+        async with self.engine.connect() as connection:
+            return await connection.run_sync(read)
+
+    async def _rows(self, query: Select[*Columns]) -> Sequence[Row[*Columns]]:
+        return await self._read(lambda connection: connection.execute(query).all())
+
+    async def _mappings(self, query: Select[*Columns]) -> Sequence[RowMapping]:
+        return await self._read(lambda connection: connection.execute(query).mappings().all())
 
     async def targets(self) -> list[str]:
         """Every target that has been checked."""
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                select(component_states.c.target).where(
-                    component_states.c.service == TARGET_COMPONENT
-                )
-            )
-            return sorted(row[0] for row in rows)
+        rows = await self._rows(
+            select(component_states.c.target).where(component_states.c.service == TARGET_COMPONENT)
+        )
+        return sorted(row[0] for row in rows)
 
     async def states(self) -> dict[tuple[str, str], ComponentState]:
         """Every component's current status and since when, keyed by (target, service)."""
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                select(
-                    component_states.c.target,
-                    component_states.c.service,
-                    component_states.c.status,
-                    component_states.c.since,
-                    component_states.c.checked_at,
-                )
+        rows = await self._rows(
+            select(
+                component_states.c.target,
+                component_states.c.service,
+                component_states.c.status,
+                component_states.c.since,
+                component_states.c.checked_at,
             )
-            return {
-                (target, service): ComponentState(Status.parse(status), since, checked_at)
-                for target, service, status, since, checked_at in rows
-            }
+        )
+        return {
+            (target, service): ComponentState(Status.parse(status), since, checked_at)
+            for target, service, status, since, checked_at in rows
+        }
 
     async def components(self) -> list[Component]:
         """The catalogue the daemon wrote from its config, in display order."""
-        async with self.engine.connect() as connection:
-            rows = (
-                (await connection.execute(select(components).order_by(components.c.position)))
-                .mappings()
-                .all()
-            )
+        rows = await self._mappings(select(components).order_by(components.c.position))
         return [
             Component(r["target"], r["service"], r["display_name"], r["group_name"], r["position"])
             for r in rows
@@ -105,15 +123,16 @@ class HistoryReader:
 
     async def latest(self, target: str) -> LatestCheck | None:
         """The target's last check, its services, and since when its status has been what it is."""
-        async with self.engine.connect() as connection:
+
+        def read(
+            connection: Connection,
+        ) -> tuple[RowMapping, Sequence[RowMapping], float | None] | None:
             row = (
-                (
-                    await connection.execute(
-                        select(checks)
-                        .where(checks.c.target == target)
-                        .order_by(checks.c.at.desc(), checks.c.id.desc())
-                        .limit(1)
-                    )
+                connection.execute(
+                    select(checks)
+                    .where(checks.c.target == target)
+                    .order_by(checks.c.at.desc(), checks.c.id.desc())
+                    .limit(1)
                 )
                 .mappings()
                 .first()
@@ -121,27 +140,31 @@ class HistoryReader:
             if row is None:
                 return None
             samples = (
-                (
-                    await connection.execute(
-                        select(service_checks)
-                        .where(service_checks.c.check_id == row["id"])
-                        .order_by(service_checks.c.service)
-                    )
+                connection.execute(
+                    select(service_checks)
+                    .where(service_checks.c.check_id == row["id"])
+                    .order_by(service_checks.c.service)
                 )
                 .mappings()
                 .all()
             )
-            last_other = await connection.scalar(
+            last_other = connection.scalar(
                 select(func.max(checks.c.at)).where(
                     checks.c.target == target, checks.c.status != row["status"]
                 )
             )
-            since = await connection.scalar(
+            since = connection.scalar(
                 select(func.min(checks.c.at)).where(
                     checks.c.target == target,
                     checks.c.at > (last_other if last_other is not None else -1.0),
                 )
             )
+            return row, samples, since
+
+        found = await self._read(read)
+        if found is None:
+            return None
+        row, samples, since = found
         record = CheckRecord(
             target=target,
             at=row["at"],
@@ -165,47 +188,48 @@ class HistoryReader:
 
     async def service_since(self, target: str, service: str, status: Status) -> float | None:
         """Since when ``service`` has been ``status`` without a break (None if never seen)."""
-        async with self.engine.connect() as connection:
-            last_other = await connection.scalar(
+
+        def read(connection: Connection) -> Any:
+            last_other = connection.scalar(
                 select(func.max(service_checks.c.at)).where(
                     service_checks.c.target == target,
                     service_checks.c.service == service,
                     service_checks.c.status != status.value,
                 )
             )
-            since = await connection.scalar(
+            return connection.scalar(
                 select(func.min(service_checks.c.at)).where(
                     service_checks.c.target == target,
                     service_checks.c.service == service,
                     service_checks.c.at > (last_other if last_other is not None else -1.0),
                 )
             )
+
+        since = await self._read(read)
         return float(since) if since is not None else None
 
     async def recent_latencies(
         self, target: str, service: str = TARGET_COMPONENT, *, limit: int = 30
     ) -> list[float | None]:
         """The latest ``limit`` response times, oldest first (for sparklines)."""
-        async with self.engine.connect() as connection:
-            if service == TARGET_COMPONENT:
-                query = (
-                    select(checks.c.latency_ms)
-                    .where(checks.c.target == target)
-                    .order_by(checks.c.at.desc())
-                    .limit(limit)
+        if service == TARGET_COMPONENT:
+            query = (
+                select(checks.c.latency_ms)
+                .where(checks.c.target == target)
+                .order_by(checks.c.at.desc())
+                .limit(limit)
+            )
+        else:
+            query = (
+                select(service_checks.c.response_ms)
+                .where(
+                    service_checks.c.target == target,
+                    service_checks.c.service == service,
                 )
-            else:
-                query = (
-                    select(service_checks.c.response_ms)
-                    .where(
-                        service_checks.c.target == target,
-                        service_checks.c.service == service,
-                    )
-                    .order_by(service_checks.c.at.desc())
-                    .limit(limit)
-                )
-            values = [row[0] for row in await connection.execute(query)]
-        return list(reversed(values))
+                .order_by(service_checks.c.at.desc())
+                .limit(limit)
+            )
+        return [row[0] for row in reversed(await self._rows(query))]
 
     async def bars(
         self,
@@ -220,21 +244,14 @@ class HistoryReader:
         length = _PERIODS[period]
         last = int(now // length) * length
         first = last - (count - 1) * length
-        async with self.engine.connect() as connection:
-            rows = (
-                (
-                    await connection.execute(
-                        select(rollups).where(
-                            rollups.c.target == target,
-                            rollups.c.service == service,
-                            rollups.c.period == period,
-                            rollups.c.start >= first,
-                        )
-                    )
-                )
-                .mappings()
-                .all()
+        rows = await self._mappings(
+            select(rollups).where(
+                rollups.c.target == target,
+                rollups.c.service == service,
+                rollups.c.period == period,
+                rollups.c.start >= first,
             )
+        )
         return _bars({row["start"]: row for row in rows}, first, last, length)
 
     async def bars_many(
@@ -265,11 +282,12 @@ class HistoryReader:
         length = _PERIODS[period]
         last = int(now // length) * length
         first = last - (count - 1) * length
-        found = {key: BarSeries.blank(first, length, count) for key in components}
-        covered: dict[tuple[str, str], int] = {}
-        async with self.engine.connect() as connection:
+
+        def read(connection: Connection) -> dict[tuple[str, str], BarSeries]:
+            found = {key: BarSeries.blank(first, length, count) for key in components}
+            covered: dict[tuple[str, str], int] = {}
             if period == "day" and count <= STRIP_DAYS:
-                strips = await connection.execute(
+                strips = connection.execute(
                     select(
                         day_strips.c.target,
                         day_strips.c.service,
@@ -283,32 +301,32 @@ class HistoryReader:
                         _overlay(series, decode_strip(days))
                         covered[(target, service)] = last_day
             since = max(first, min(covered.get(key, first - length) for key in found) + length)
-            rows = (
-                await connection.execute(
-                    select(
-                        rollups.c.target,
-                        rollups.c.service,
-                        rollups.c.start,
-                        rollups.c.checks,
-                        rollups.c.up,
-                        rollups.c.worst,
-                        rollups.c.latency_sum,
-                        rollups.c.latency_count,
-                    ).where(
-                        rollups.c.period == period,
-                        rollups.c.start >= since,
-                        rollups.c.start <= last,
-                    )
+            rows = connection.execute(
+                select(
+                    rollups.c.target,
+                    rollups.c.service,
+                    rollups.c.start,
+                    rollups.c.checks,
+                    rollups.c.up,
+                    rollups.c.worst,
+                    rollups.c.latency_sum,
+                    rollups.c.latency_count,
+                ).where(
+                    rollups.c.period == period,
+                    rollups.c.start >= since,
+                    rollups.c.start <= last,
                 )
-            ).all()
-        # The roll-ups are the truth: where both have a day, theirs wins.
-        for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
-            series = found.get((target, service))
-            if series is not None:
-                at = (start - first) // length
-                series.checks[at], series.up[at], series.worst[at] = checks_, up, worst
-                series.average[at] = latency_sum / latency_count if latency_count else None
-        return found
+            )
+            # The roll-ups are the truth: where both have a day, theirs wins.
+            for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
+                series = found.get((target, service))
+                if series is not None:
+                    at = (start - first) // length
+                    series.checks[at], series.up[at], series.worst[at] = checks_, up, worst
+                    series.average[at] = latency_sum / latency_count if latency_count else None
+            return found
+
+        return await self._read(read)
 
     async def latency_series_many(
         self, components: Sequence[tuple[str, str]], *, hours: int = 24, now: float
@@ -317,29 +335,26 @@ class HistoryReader:
         if not components:
             return {}
         first = int(now // HOUR) * HOUR - (hours - 1) * HOUR
+        rows = await self._rows(
+            select(
+                rollups.c.target,
+                rollups.c.service,
+                rollups.c.start,
+                rollups.c.latency_sum,
+                rollups.c.latency_count,
+                rollups.c.latency_max,
+            )
+            .where(
+                # Coarse (exact below), and what lets the primary key lead the search.
+                rollups.c.target.in_({target for target, _ in components}),
+                rollups.c.service.in_({service for _, service in components}),
+                rollups.c.period == "hour",
+                rollups.c.start >= first,
+                rollups.c.latency_count > 0,
+            )
+            .order_by(rollups.c.start)
+        )
         series: dict[tuple[str, str], list[LatencyPoint]] = {key: [] for key in components}
-        async with self.engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    select(
-                        rollups.c.target,
-                        rollups.c.service,
-                        rollups.c.start,
-                        rollups.c.latency_sum,
-                        rollups.c.latency_count,
-                        rollups.c.latency_max,
-                    )
-                    .where(
-                        # Coarse (exact below), and what lets the primary key lead the search.
-                        rollups.c.target.in_({target for target, _ in components}),
-                        rollups.c.service.in_({service for _, service in components}),
-                        rollups.c.period == "hour",
-                        rollups.c.start >= first,
-                        rollups.c.latency_count > 0,
-                    )
-                    .order_by(rollups.c.start)
-                )
-            ).all()
         for target, service, start, latency_sum, latency_count, latency_max in rows:
             points = series.get((target, service))
             if points is not None:
@@ -355,44 +370,34 @@ class HistoryReader:
         length = _PERIODS[period]
         # The first period that lies wholly inside the window.
         first = math.ceil((now - seconds) / length) * length
-        async with self.engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(func.sum(rollups.c.checks), func.sum(rollups.c.up)).where(
-                        rollups.c.target == target,
-                        rollups.c.service == service,
-                        rollups.c.period == period,
-                        rollups.c.start >= first,
-                    )
-                )
-            ).first()
-        if row is None or not row[0]:
+        rows = await self._rows(
+            select(func.sum(rollups.c.checks), func.sum(rollups.c.up)).where(
+                rollups.c.target == target,
+                rollups.c.service == service,
+                rollups.c.period == period,
+                rollups.c.start >= first,
+            )
+        )
+        if not rows or not rows[0][0]:
             return None
-        return 100.0 * float(row[1]) / float(row[0])
+        return 100.0 * float(rows[0][1]) / float(rows[0][0])
 
     async def latency_series(
         self, target: str, service: str = TARGET_COMPONENT, *, hours: int = 24, now: float
     ) -> list[LatencyPoint]:
         """Hourly average and maximum response time over the last ``hours`` (oldest first)."""
         first = int(now // HOUR) * HOUR - (hours - 1) * HOUR
-        async with self.engine.connect() as connection:
-            rows = (
-                (
-                    await connection.execute(
-                        select(rollups)
-                        .where(
-                            rollups.c.target == target,
-                            rollups.c.service == service,
-                            rollups.c.period == "hour",
-                            rollups.c.start >= first,
-                            rollups.c.latency_count > 0,
-                        )
-                        .order_by(rollups.c.start)
-                    )
-                )
-                .mappings()
-                .all()
+        rows = await self._mappings(
+            select(rollups)
+            .where(
+                rollups.c.target == target,
+                rollups.c.service == service,
+                rollups.c.period == "hour",
+                rollups.c.start >= first,
+                rollups.c.latency_count > 0,
             )
+            .order_by(rollups.c.start)
+        )
         return [
             LatencyPoint(float(r["start"]), r["latency_sum"] / r["latency_count"], r["latency_max"])
             for r in rows
@@ -428,47 +433,51 @@ class HistoryReader:
                 .where(or_(incidents.c.id.in_(newest), incidents.c.id.in_(open_)))
                 .order_by(incidents.c.opened_at.desc())
             )
-        async with self.engine.connect() as connection:
-            rows = (await connection.execute(query)).mappings().all()
-            events: dict[int, list[IncidentEvent]] = {}
-            if with_events and rows:
-                for event in (
-                    await connection.execute(
-                        select(incident_events)
-                        .where(incident_events.c.incident_id.in_([r["id"] for r in rows]))
-                        .order_by(incident_events.c.at, incident_events.c.id)
-                    )
-                ).mappings():
-                    events.setdefault(event["incident_id"], []).append(_event(event))
+
+        def read(connection: Connection) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
+            rows = connection.execute(query).mappings().all()
+            if not (with_events and rows):
+                return rows, ()
+            events = connection.execute(
+                select(incident_events)
+                .where(incident_events.c.incident_id.in_([r["id"] for r in rows]))
+                .order_by(incident_events.c.at, incident_events.c.id)
+            )
+            return rows, events.mappings().all()
+
+        rows, event_rows = await self._read(read)
+        events: dict[int, list[IncidentEvent]] = {}
+        for event in event_rows:
+            events.setdefault(event["incident_id"], []).append(_event(event))
         return [_incident(row, events.get(row["id"], [])) for row in rows]
 
     async def incident(self, incident_id: int) -> Incident | None:
-        async with self.engine.connect() as connection:
+        def read(connection: Connection) -> tuple[RowMapping, Sequence[RowMapping]] | None:
             row = (
-                (await connection.execute(select(incidents).where(incidents.c.id == incident_id)))
+                connection.execute(select(incidents).where(incidents.c.id == incident_id))
                 .mappings()
                 .first()
             )
             if row is None:
                 return None
-            events = [
-                _event(e)
-                for e in (
-                    await connection.execute(
-                        select(incident_events)
-                        .where(incident_events.c.incident_id == incident_id)
-                        .order_by(incident_events.c.at, incident_events.c.id)
-                    )
-                ).mappings()
-            ]
-        return _incident(row, events)
+            events = connection.execute(
+                select(incident_events)
+                .where(incident_events.c.incident_id == incident_id)
+                .order_by(incident_events.c.at, incident_events.c.id)
+            )
+            return row, events.mappings().all()
+
+        found = await self._read(read)
+        if found is None:
+            return None
+        row, events = found
+        return _incident(row, [_event(e) for e in events])
 
     async def alerts(self, *, active_only: bool = True, limit: int = 100) -> list[Alert]:
         query = select(alerts).order_by(alerts.c.started_at.desc()).limit(limit)
         if active_only:
             query = query.where(alerts.c.state == AlertState.FIRING.value)
-        async with self.engine.connect() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+        rows = await self._mappings(query)
         return [
             Alert(
                 id=r["id"],
@@ -493,9 +502,14 @@ class HistoryReader:
             for table in (checks, incident_events, alerts)
         ]
         newest.append(select(func.coalesce(func.sum(revisions.c.value), 0)).scalar_subquery())
-        async with self.engine.connect() as connection:
-            row = (await connection.execute(select(*newest))).first()
-        return float(sum(row or ()))
+        rows = await self._rows(select(*newest))
+        return float(sum(rows[0])) if rows else 0.0
+
+
+def _read_with(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """``read`` on a connection of a synchronous engine (in a worker thread)."""
+    with engine.connect() as connection:
+        return read(connection)
 
 
 def _overlay(series: BarSeries, strip: BarSeries) -> None:

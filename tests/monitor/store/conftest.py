@@ -1,8 +1,10 @@
 """One store per test, on each backend: a SQLite file in the test's tmp directory, and a fresh
 database on the session's PostgreSQL server (``postgres_server``), dropped after the test.
 
-Every test that asks for ``store`` runs twice (``[sqlite]``, ``[postgresql]``): that is the whole
-contract, one suite over both implementations.
+Every test that asks for ``store`` runs three times: ``[sqlite]`` and ``[postgresql]`` through the
+async drivers, and ``[sqlite-threaded]``, whose reader runs each read whole in a worker thread on
+a plain SQLite engine (what the status page does). That is the whole contract, one suite over
+every implementation.
 """
 
 from __future__ import annotations
@@ -14,16 +16,23 @@ from pathlib import Path
 import pytest
 
 from monitor.store import HistoryReader, HistoryWriter, create_schema, open_engine
+from monitor.store.engine import thread_engine
 from tests.monitor.store.support import Store, plain_postgres_url, sqlite_url
 from tests.support import PostgresServer
 
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", "sqlite-threaded", "postgresql")
 
 
 @pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL naming an empty store: a new SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
+    if backend.startswith("sqlite"):
         yield sqlite_url(tmp_path / "monitor.db")
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
@@ -36,9 +45,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    """A fresh store with its schema, a writer and a reader; the engine is disposed after."""
+async def store(store_url: str, backend: str) -> AsyncIterator[Store]:
+    """A fresh store with its schema, a writer and a reader; the engines are disposed after."""
     engine = open_engine(store_url)
+    threaded = thread_engine(store_url) if backend == "sqlite-threaded" else None
     await create_schema(engine)
     try:
         yield Store(
@@ -46,7 +56,9 @@ async def store(store_url: str) -> AsyncIterator[Store]:
             url=store_url,
             engine=engine,
             writer=HistoryWriter(engine),
-            reader=HistoryReader(engine),
+            reader=HistoryReader(engine, threaded=threaded),
         )
     finally:
         await engine.dispose()
+        if threaded is not None:
+            threaded.dispose()

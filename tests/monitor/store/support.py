@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store import CheckRecord, HistoryReader, HistoryWriter, ServiceSample, Status
@@ -26,6 +27,11 @@ class Store:
     engine: AsyncEngine
     writer: HistoryWriter
     reader: HistoryReader
+
+
+def reading_engine(store: Store) -> Engine:
+    """The engine whose statements the reader sends (for tests that watch them)."""
+    return store.reader.threaded or store.engine.sync_engine
 
 
 def sqlite_url(path: Path) -> str:

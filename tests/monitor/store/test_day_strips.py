@@ -14,7 +14,7 @@ from monitor.store import TARGET_COMPONENT, Status
 from monitor.store.reader import STRIP_DAYS, settled_day
 from monitor.store.schema import day_strips, rollups
 from monitor.store.strips import decode
-from tests.monitor.store.support import DAY, DAY0, HOUR, Store, check, sample
+from tests.monitor.store.support import DAY, DAY0, HOUR, Store, check, reading_engine, sample
 
 NOW = DAY0 + 100 * DAY + 15 * HOUR
 KEYS = [("api", TARGET_COMPONENT), ("api", "database"), ("web", TARGET_COMPONENT)]
@@ -79,11 +79,12 @@ async def test_with_strips_only_the_unsettled_days_are_read_from_the_rollups(
     def seen(connection: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         statements.append((statement, parameters))
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", seen)
+    reading = reading_engine(store)
+    event.listen(reading, "before_cursor_execute", seen)
     try:
         many = await store.reader.bars_many(KEYS, count=90, now=NOW)
     finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", seen)
+        event.remove(reading, "before_cursor_execute", seen)
 
     assert many == await _by_bars(store, KEYS)
     reads = [parameters for statement, parameters in statements if "FROM rollups" in statement]

@@ -16,7 +16,7 @@ from sqlalchemy import delete, event, select
 
 from monitor.store import TARGET_COMPONENT, CheckRecord, ServiceSample, Status
 from monitor.store.schema import checks, metadata, rollups, service_checks
-from tests.monitor.store.support import DAY, DAY0, HOUR, Store, check, sample
+from tests.monitor.store.support import DAY, DAY0, HOUR, Store, check, reading_engine, sample
 
 _UP = {Status.HEALTHY.value, Status.DEGRADED.value}
 _PERIODS = {"hour": int(HOUR), "day": int(DAY)}
@@ -185,11 +185,11 @@ def _statements(store: Store) -> Iterator[list[str]]:
     def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         seen.append(statement)
 
-    event.listen(store.engine.sync_engine, "before_cursor_execute", _record)
+    event.listen(reading_engine(store), "before_cursor_execute", _record)
     try:
         yield seen
     finally:
-        event.remove(store.engine.sync_engine, "before_cursor_execute", _record)
+        event.remove(reading_engine(store), "before_cursor_execute", _record)
 
 
 async def test_a_90_day_view_reads_rollups_only(store: Store) -> None:
