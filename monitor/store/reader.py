@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, or_, select
@@ -343,8 +344,7 @@ class HistoryReader:
                 rollups.c.latency_sum,
                 rollups.c.latency_count,
                 rollups.c.latency_max,
-            )
-            .where(
+            ).where(
                 # Coarse (exact below), and what lets the primary key lead the search.
                 rollups.c.target.in_({target for target, _ in components}),
                 rollups.c.service.in_({service for _, service in components}),
@@ -352,10 +352,13 @@ class HistoryReader:
                 rollups.c.start >= first,
                 rollups.c.latency_count > 0,
             )
-            .order_by(rollups.c.start)
+            # Sorted here, not by the query: with ORDER BY, SQLite walks the (period, start)
+            # index over every component's hours instead of the primary key over these.
         )
         series: dict[tuple[str, str], list[LatencyPoint]] = {key: [] for key in components}
-        for target, service, start, latency_sum, latency_count, latency_max in rows:
+        for target, service, start, latency_sum, latency_count, latency_max in sorted(
+            rows, key=itemgetter(2)
+        ):
             points = series.get((target, service))
             if points is not None:
                 points.append(LatencyPoint(float(start), latency_sum / latency_count, latency_max))
