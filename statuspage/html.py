@@ -22,6 +22,8 @@ from statuspage.text import day, html_datetime, milliseconds, percent, when
 from statuspage.vocabulary import EMPTY_STORE, Condition
 
 _day = functools.lru_cache(maxsize=1024)(day)
+_SEGMENT_MEMO = 20_000
+"""Segments kept between renders (~150 bytes each)."""
 
 
 def day_label(entry: DayView) -> str:
@@ -63,6 +65,9 @@ def latency_caption(history: ComponentHistory) -> str:
 
 class Renderer:
     def __init__(self) -> None:
+        # A day's segment is a function of its figures alone, and most of a page's days were on
+        # the page before (90 days shown, one new a day): kept between renders, within bounds.
+        self._segments: dict[Day, str] = {}
         self.env = Environment(
             loader=PackageLoader("statuspage", "templates"),
             autoescape=True,
@@ -90,6 +95,11 @@ class Renderer:
         status_line = {c: Markup(macros.status(c)) for c in Condition}  # type: ignore[attr-defined]
         self.env.globals.update(css=self.css, EMPTY_STORE=EMPTY_STORE, status_line=status_line)
 
+    def clear_memos(self) -> None:
+        """Forget the segments and day names kept between renders (as after a restart)."""
+        self._segments.clear()
+        _day.cache_clear()
+
     def _render(self, name: str, **context: object) -> bytes:
         return self.env.get_template(name).render(**context).encode()
 
@@ -100,8 +110,9 @@ class Renderer:
             for c in board.components
             if (h := history.get(c.id)) is not None and h.latency
         }
-        memo: dict[Day, str] = {}
-        bars = {cid: bar_segments(h.days, memo) for cid, h in history.items()}
+        if len(self._segments) > _SEGMENT_MEMO:
+            self._segments.clear()
+        bars = {cid: bar_segments(h.days, self._segments) for cid, h in history.items()}
         return self._render(
             "index.html",
             board=board,

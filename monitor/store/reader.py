@@ -8,6 +8,7 @@ millions of raw checks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -299,7 +300,7 @@ class HistoryReader:
                 for target, service, last_day, days in strips:
                     series = found.get((target, service))
                     if series is not None:
-                        _overlay(series, decode_strip(days))
+                        _overlay(series, _decoded(days))
                         covered[(target, service)] = last_day
             since = max(first, min(covered.get(key, first - length) for key in found) + length)
             rows = connection.execute(
@@ -507,6 +508,16 @@ class HistoryReader:
         newest.append(select(func.coalesce(func.sum(revisions.c.value), 0)).scalar_subquery())
         rows = await self._rows(select(*newest))
         return float(sum(rows[0])) if rows else 0.0
+
+
+# A strip's text changes once a day (the daemon's rebuild) and a page is read every few seconds:
+# each text is decoded once. The decoded columns are only ever read (see _overlay).
+_decoded = functools.lru_cache(maxsize=4096)(decode_strip)
+
+
+def clear_memos() -> None:
+    """Forget decoded strips (benchmarks measure a first read after start with this)."""
+    _decoded.cache_clear()
 
 
 def _read_with(engine: Engine, read: Callable[[Connection], T]) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -123,6 +124,27 @@ async def test_cached_until_new_data_arrives(
     assert changed.headers["etag"] != first.headers["etag"]
     assert "<span>Major outage</span>" in changed.text
     assert summary["status"]["indicator"] == "critical"
+
+
+async def test_a_new_check_redraws_todays_segments(store: Store, client: Client) -> None:
+    """Segments are kept between renders, by their figures: a day whose figures moved is drawn
+    anew, the days that did not are the same."""
+    await SCENARIOS["all_operational"](store.writer)
+    async with client() as http:
+        before = await http.get("/")
+        await check(store.writer, EU, NOW - 10, Status.UNREACHABLE, None)
+        after = await http.get("/")
+
+    def labels(page: str, day: str) -> list[str]:
+        return re.findall(rf'aria-label="{day}: ([^"]*)"', page)
+
+    assert labels(after.text, "13 May 2025") == labels(before.text, "13 May 2025")
+    today_before, today_after = (
+        labels(before.text, "14 May 2025"),
+        labels(after.text, "14 May 2025"),
+    )
+    assert not any("major outage" in label for label in today_before)
+    assert sum("worst: major outage" in label for label in today_after) == 1  # the EU target's
 
 
 async def test_incident_notes_invalidate_too(store: Store, client: Client) -> None:
