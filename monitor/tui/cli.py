@@ -118,9 +118,11 @@ async def _session(config: MonitorConfig) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from monitor.store import HistoryReader, HistoryWriter, create_schema, open_engine
+    from monitor.store.engine import thread_engine
     from monitor.tui.app import MonitorApp
 
     reading = open_engine(config.storage_url, read_only=True)
+    threaded = thread_engine(config.storage_url)  # SQLite: each read in one worker thread
     writing = open_engine(config.storage_url)
     try:
         # Before the daemon's first run, an empty history; if even that fails, the app shows
@@ -129,7 +131,8 @@ async def _session(config: MonitorConfig) -> None:
             await create_schema(writing)
         writer = HistoryWriter(writing)
         async with httpx.AsyncClient() as http:
-            app = MonitorApp(config, reader=HistoryReader(reading), writer=writer, http=http)
+            reader = HistoryReader(reading, threaded=threaded)
+            app = MonitorApp(config, reader=reader, writer=writer, http=http)
             await app.run_async()
         # A check run from the TUI ("c") that finished as it quit is still written.
         with contextlib.suppress(TimeoutError):
@@ -137,6 +140,8 @@ async def _session(config: MonitorConfig) -> None:
     finally:
         await reading.dispose()
         await writing.dispose()
+        if threaded is not None:
+            threaded.dispose()
 
 
 def _fail(message: str) -> int:
