@@ -228,7 +228,6 @@ async def interleaved(candidates: dict[str, tuple[Call, int]], rounds: int) -> d
 async def render(
     url: str, rounds: int
 ) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
-    from monitor.store.reader import clear_memos as clear_reader_memos
     from statuspage.app import create_app
     from statuspage.model import opaque_id, slugify
 
@@ -259,7 +258,7 @@ async def render(
 
             async def call() -> None:
                 cache.clear()
-                clear_reader_memos()
+                cache._source.reader.clear_memos()
                 page.renderer.clear_memos()
                 opaque_id.cache_clear()
                 slugify.cache_clear()

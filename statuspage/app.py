@@ -216,9 +216,11 @@ def create_app(
             yield
         finally:
             page.cache = None
-            await engine.dispose()
-            if threaded is not None:
-                threaded.dispose()
+            try:
+                await engine.dispose()
+            finally:
+                if threaded is not None:
+                    threaded.dispose()
 
     app = Starlette(
         routes=_routes(page),

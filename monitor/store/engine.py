@@ -65,15 +65,15 @@ def thread_engine(url: str) -> Engine | None:
     parsed = async_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None  # (an in-memory database is private to its connection)
-    # Connections move between the worker threads of asyncio.to_thread, one thread at a time.
+    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Connections move between the reader's worker threads, one thread at a time.
     engine = create_engine(
-        parsed.set(drivername="sqlite+pysqlite"),
-        connect_args={"timeout": 30, "check_same_thread": False},
+        parsed.set(drivername="sqlite+pysqlite"), connect_args={"check_same_thread": False}
     )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
-        dbapi_connection.execute("PRAGMA busy_timeout=10000")
+        dbapi_connection.execute("PRAGMA busy_timeout=10000")  # as the async engine's readers
 
     return engine
 

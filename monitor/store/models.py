@@ -111,13 +111,14 @@ class UptimeBar(NamedTuple):
         return 100.0 * self.up / self.checks if self.checks else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BarSeries:
     """Consecutive periods of one component as columns, one list per figure, oldest first.
 
     What :class:`UptimeBar` says period by period, without an object per period: a 90-day page
     of 50 components is 4,500 days, and a page built from columns allocates 200 lists instead.
-    A period nothing was checked in has 0 checks, severity 0 (unknown) and no average.
+    A period nothing was checked in has 0 checks, severity 0 (unknown) and no average. Not
+    frozen: a reader fills the columns in place.
     """
 
     first: int

@@ -8,10 +8,10 @@ millions of raw checks.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -79,12 +79,27 @@ class HistoryReader:
     def __init__(self, engine: AsyncEngine, *, threaded: Engine | None = None) -> None:
         self.engine = engine
         self.threaded = threaded
+        # Each component's strip as read last, and decoded: a strip's text changes once a day
+        # (the daemon's rebuild) and a status page reads them every few seconds.
+        self._strips: dict[tuple[str, str], tuple[str, BarSeries]] = {}
+
+    def clear_memos(self) -> None:
+        """Forget decoded strips (a benchmark's first read after start)."""
+        self._strips.clear()
 
     async def _read(self, read: Callable[[Connection], T]) -> T:
         if self.threaded is not None:
-            return await asyncio.to_thread(_read_with, self.threaded, read)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_executor(), _read_with, self.threaded, read)
         async with self.engine.connect() as connection:
             return await connection.run_sync(read)
+
+    def _strip(self, key: tuple[str, str], text: str) -> BarSeries:
+        """The strip ``text`` decoded (only read: see :func:`_overlay`)."""
+        known = self._strips.get(key)
+        if known is None or known[0] != text:
+            known = self._strips[key] = (text, decode_strip(text))
+        return known[1]
 
     async def _rows(self, query: Select[*Columns]) -> Sequence[Row[*Columns]]:
         return await self._read(lambda connection: connection.execute(query).all())
@@ -191,7 +206,7 @@ class HistoryReader:
     async def service_since(self, target: str, service: str, status: Status) -> float | None:
         """Since when ``service`` has been ``status`` without a break (None if never seen)."""
 
-        def read(connection: Connection) -> Any:
+        def read(connection: Connection) -> float | None:
             last_other = connection.scalar(
                 select(func.max(service_checks.c.at)).where(
                     service_checks.c.target == target,
@@ -199,16 +214,16 @@ class HistoryReader:
                     service_checks.c.status != status.value,
                 )
             )
-            return connection.scalar(
+            since = connection.scalar(
                 select(func.min(service_checks.c.at)).where(
                     service_checks.c.target == target,
                     service_checks.c.service == service,
                     service_checks.c.at > (last_other if last_other is not None else -1.0),
                 )
             )
+            return float(since) if since is not None else None
 
-        since = await self._read(read)
-        return float(since) if since is not None else None
+        return await self._read(read)
 
     async def recent_latencies(
         self, target: str, service: str = TARGET_COMPONENT, *, limit: int = 30
@@ -300,7 +315,7 @@ class HistoryReader:
                 for target, service, last_day, days in strips:
                     series = found.get((target, service))
                     if series is not None:
-                        _overlay(series, _decoded(days))
+                        _overlay(series, self._strip((target, service), days))
                         covered[(target, service)] = last_day
             since = max(first, min(covered.get(key, first - length) for key in found) + length)
             rows = connection.execute(
@@ -417,7 +432,8 @@ class HistoryReader:
         and_open: bool = False,
     ) -> list[Incident]:
         """The newest ``limit`` incidents that match, newest first; ``and_open``: every open
-        incident too (up to ``limit`` of them), however old (a status page lists those first)."""
+        incident that matches too (up to ``limit`` of them), however old (a status page lists
+        those first)."""
         conditions = []
         if state is not None:
             conditions.append(incidents.c.state == state.value)
@@ -510,14 +526,17 @@ class HistoryReader:
         return float(sum(rows[0])) if rows else 0.0
 
 
-# A strip's text changes once a day (the daemon's rebuild) and a page is read every few seconds:
-# each text is decoded once. The decoded columns are only ever read (see _overlay).
-_decoded = functools.lru_cache(maxsize=4096)(decode_strip)
+_READ_THREADS = 4
+"""Worker threads for threaded reads, their own: a read stuck on a locked store (up to its busy
+timeout) must not hold up what else runs in asyncio's default pool (DNS lookups, for one)."""
+_pool: ThreadPoolExecutor | None = None
 
 
-def clear_memos() -> None:
-    """Forget decoded strips (benchmarks measure a first read after start with this)."""
-    _decoded.cache_clear()
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_READ_THREADS, thread_name_prefix="store-read")
+    return _pool
 
 
 def _read_with(engine: Engine, read: Callable[[Connection], T]) -> T:

@@ -135,7 +135,7 @@ component_states = Table(
 that "what is up right now" is one small read rather than a scan of the raw checks."""
 
 day_strips = Table(
-    "day_strips",
+    "day_strips_v2",
     metadata,
     Column("target", String(200), primary_key=True),
     Column("service", String(200), primary_key=True),
@@ -143,8 +143,13 @@ day_strips = Table(
     Column("days", Text, nullable=False),
 )
 """The daily roll-ups of one component's settled days (up to the day before yesterday) as one
-JSON list, ``[day start, checks, up, worst, average ms or null]`` each, rebuilt once a day: a
-90-day view of 50 components reads 50 of these and a few days of roll-ups, not 4,500 rows."""
+row, packed columns (:mod:`monitor.store.strips`), rebuilt once a day: a 90-day view of 50
+components reads 50 of these and a few days of roll-ups, not 4,500 rows.
+
+``_v2``: the first version kept a JSON list per day in ``day_strips``. That table is neither read
+nor written any more, so a status page of the first version goes on reading it during an upgrade
+(past a strip's last day it reads the roll-ups, so its bars stay right); drop it once every
+reader is upgraded."""
 
 revisions = Table(
     "revisions",

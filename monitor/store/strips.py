@@ -8,11 +8,7 @@ A small JSON object whose columns are packed arrays in base64, day after day fro
 
 Packed rather than JSON lists: a status page decodes 50 strips of 120 days on every render, and
 unpacking an array costs next to nothing where parsing 30,000 JSON numbers cost ~2 ms. A strip is
-a copy of roll-ups (rebuilt daily, never the only record), so its form can change freely.
-
-Strips written by the first version of the store (a JSON list of ``[start, checks, up, worst,
-average]`` per day) still read; the daemon rewrites every strip in this form at its next daily
-rebuild.
+a copy of roll-ups (rebuilt daily, never the only record).
 """
 
 from __future__ import annotations
@@ -27,7 +23,8 @@ from typing import Any
 from monitor.store.models import BarSeries
 
 DAY = 86400
-_TYPES = {"checks": "i", "up": "i", "worst": "b", "average": "d"}
+_INT32 = next(code for code in "ilh" if array(code).itemsize == 4)
+_TYPES = {"checks": _INT32, "up": _INT32, "worst": "b", "average": "d"}
 
 
 def encode(strip: BarSeries) -> str:
@@ -44,8 +41,6 @@ def encode(strip: BarSeries) -> str:
 
 def decode(text: str) -> BarSeries:
     data: Any = json.loads(text)
-    if isinstance(data, list):
-        return _from_days(data)
     checks, up, worst, average = (_unpack(_TYPES[name], data[name]) for name in _TYPES)
     return BarSeries(
         data["first"],
@@ -69,21 +64,3 @@ def _unpack(typecode: str, text: str) -> list[Any]:
     if sys.byteorder == "big":
         values.byteswap()
     return values.tolist()
-
-
-def _from_days(days: list[list[Any]]) -> BarSeries:
-    """The first version's form: ``[start, checks, up, worst, average]`` per day, oldest first,
-    days without checks left out."""
-    if not days:
-        return BarSeries.blank(0, DAY, 0)
-    first = days[0][0]
-    strip = BarSeries.blank(first, DAY, (days[-1][0] - first) // DAY + 1)
-    for start, checks, up, worst, average in days:
-        at = (start - first) // DAY
-        strip.checks[at], strip.up[at], strip.worst[at], strip.average[at] = (
-            checks,
-            up,
-            worst,
-            average,
-        )
-    return strip

@@ -122,8 +122,8 @@ async def _session(config: MonitorConfig) -> None:
     from monitor.tui.app import MonitorApp
 
     reading = open_engine(config.storage_url, read_only=True)
-    threaded = thread_engine(config.storage_url)  # SQLite: each read in one worker thread
     writing = open_engine(config.storage_url)
+    threaded = thread_engine(config.storage_url)  # SQLite: each read in one worker thread
     try:
         # Before the daemon's first run, an empty history; if even that fails, the app shows
         # why the store cannot be read, and keeps retrying.
@@ -138,10 +138,10 @@ async def _session(config: MonitorConfig) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(writer.flush(), FLUSH_GRACE)
     finally:
-        await reading.dispose()
-        await writing.dispose()
         if threaded is not None:
             threaded.dispose()
+        await reading.dispose()
+        await writing.dispose()
 
 
 def _fail(message: str) -> int:

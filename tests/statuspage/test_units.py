@@ -7,7 +7,17 @@ import gzip
 import pytest
 
 from monitor.store import Incident, IncidentEvent, IncidentState, LatencyPoint, Status
-from statuspage.model import build_incident, opaque_id, slugify
+from monitor.store.models import BarSeries
+from statuspage import html
+from statuspage.model import (
+    Board,
+    ComponentHistory,
+    PageInfo,
+    build_history,
+    build_incident,
+    opaque_id,
+    slugify,
+)
 from statuspage.responses import Output, _accepts_gzip, _matches
 from statuspage.svg import sparkline
 from statuspage.text import clean, iso, percent
@@ -113,3 +123,20 @@ def test_gzip_is_deterministic() -> None:
     body, etag, _ = output.gzipped()
     assert gzip.decompress(body) == b"x" * 5000
     assert Output(b"x" * 5000, "text/plain", "no-store").gzipped()[:2] == (body, etag)
+
+
+def test_segments_kept_between_renders_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(html, "_SEGMENT_MEMO", 10)
+    renderer = html.Renderer()
+    board = Board(PageInfo("QuestCity", "http://status"), 1_747_224_000.0, None, (), (), 300.0)
+
+    def history(days: int, checks: int) -> dict[str, ComponentHistory]:
+        series = BarSeries(0, 86400, [checks] * days, [checks] * days, [1] * days, [None] * days)
+        return {"c": build_history(series, [], 0.0)}
+
+    renderer.index(board, history(30, 100))
+    kept = len(renderer._segments)
+    renderer.index(board, history(5, 7))  # over the bound: forgotten, then these 5 drawn
+
+    assert kept == 30
+    assert len(renderer._segments) == 5

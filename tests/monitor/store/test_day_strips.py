@@ -4,7 +4,6 @@ the roll-ups alone; on SQLite and PostgreSQL alike (the ``store`` fixture)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +37,7 @@ def _rollup(target: str, service: str, day: float, seed: int) -> dict[str, objec
 
 
 async def _write_days(store: Store, keys: list[tuple[str, str]], days: Iterable[int]) -> None:
+    days = list(days)  # used once per key
     async with store.engine.begin() as connection:
         await connection.execute(
             insert(rollups),
@@ -150,34 +150,3 @@ async def test_a_strip_that_starts_inside_the_window(store: Store) -> None:
 
     assert many == await _by_bars(store, KEYS)
     assert [bar.checks > 0 for bar in many[KEYS[0]]] == [False] * 49 + [True] * 39 + [False] * 2
-
-
-async def test_strips_in_the_first_versions_form_still_read(store: Store) -> None:
-    """A list per day, days without checks left out: what stores written before the columns
-    hold until the daemon's next daily rebuild."""
-    await _write_days(store, KEYS, (d for d in range(101) if d % 5))  # a day in 5 unchecked
-    through = settled_day(NOW)
-    async with store.engine.begin() as connection:
-        rows = (
-            await connection.execute(
-                select(rollups).where(rollups.c.start <= through).order_by(rollups.c.start)
-            )
-        ).mappings()
-        days: dict[tuple[str, str], list[list[object]]] = {}
-        for r in rows:
-            average = r["latency_sum"] / r["latency_count"] if r["latency_count"] else None
-            days.setdefault((r["target"], r["service"]), []).append(
-                [r["start"], r["checks"], r["up"], r["worst"], average]
-            )
-        await connection.execute(
-            insert(day_strips),
-            [
-                {"target": t, "service": s, "last_day": through, "days": json.dumps(d)}
-                for (t, s), d in days.items()
-            ],
-        )
-
-    many = await store.reader.bars_many(KEYS, count=90, now=NOW)
-
-    assert many == await _by_bars(store, KEYS)
-    assert sum(bar.checks == 0 for bar in many[KEYS[0]]) == 18  # the gaps read as unchecked
