@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, inspect, or_, select
 from sqlalchemy.engine import Connection, Engine, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -82,6 +82,7 @@ class HistoryReader:
         # Each component's strip as read last, and decoded: a strip's text changes once a day
         # (the daemon's rebuild) and a status page reads them every few seconds.
         self._strips: dict[tuple[str, str], tuple[str, BarSeries]] = {}
+        self._strip_table = False
 
     def clear_memos(self) -> None:
         """Forget decoded strips (a benchmark's first read after start)."""
@@ -93,6 +94,13 @@ class HistoryReader:
             return await loop.run_in_executor(_executor(), _read_with, self.threaded, read)
         async with self.engine.connect() as connection:
             return await connection.run_sync(read)
+
+    def _has_strip_table(self, connection: Connection) -> bool:
+        """False in a store whose daemon has not been upgraded yet (its roll-ups answer alone);
+        asked until the table is there."""
+        if not self._strip_table:
+            self._strip_table = inspect(connection).has_table(day_strips.name)
+        return self._strip_table
 
     def _strip(self, key: tuple[str, str], text: str) -> BarSeries:
         """The strip ``text`` decoded (only read: see :func:`_overlay`)."""
@@ -303,7 +311,7 @@ class HistoryReader:
         def read(connection: Connection) -> dict[tuple[str, str], BarSeries]:
             found = {key: BarSeries.blank(first, length, count) for key in components}
             covered: dict[tuple[str, str], int] = {}
-            if period == "day" and count <= STRIP_DAYS:
+            if period == "day" and count <= STRIP_DAYS and self._has_strip_table(connection):
                 strips = connection.execute(
                     select(
                         day_strips.c.target,
