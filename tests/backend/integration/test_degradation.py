@@ -156,8 +156,9 @@ async def recover_s3(harness: Harness, quest_id: str) -> None:
     await eventually(healthy, what="health back to healthy after S3 returns")
     assert harness.breaker("s3") is CircuitState.CLOSED
 
-    # A read with a fallback is tried once: one made on a connection pooled before the S3 server
-    # died can still fail and get the placeholder, so wait for the real image, not the first read.
+    # A read with a fallback is tried once, and a restarted SeaweedFS answers object reads with
+    # HTTP 500 for a moment after its bucket check (the health probe) already succeeds: the first
+    # read may get the placeholder (marked, never cached), so wait for the real image.
     async def real_image() -> bool:
         image = await harness.client.get(f"/api/v1/quests/{quest_id}/cover")
         return (image.status_code, image.content) == (200, PNG)
