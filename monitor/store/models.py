@@ -135,6 +135,14 @@ class BarSeries:
     def __len__(self) -> int:
         return len(self.checks)
 
+    def put(
+        self, start: int, checks: int, up: int, worst: int, latency_sum: float, latency_count: int
+    ) -> None:
+        """One period's roll-up figures, in place."""
+        at = (start - self.first) // self.length
+        self.checks[at], self.up[at], self.worst[at] = checks, up, worst
+        self.average[at] = latency_sum / latency_count if latency_count else None
+
     @property
     def starts(self) -> range:
         return range(self.first, self.first + len(self.checks) * self.length, self.length)

@@ -60,6 +60,19 @@ STRIP_DAYS = 120
 """Days a day strip holds (a 90-day view, and a month to spare)."""
 
 
+ROLLUP_FIGURES = (
+    rollups.c.target,
+    rollups.c.service,
+    rollups.c.start,
+    rollups.c.checks,
+    rollups.c.up,
+    rollups.c.worst,
+    rollups.c.latency_sum,
+    rollups.c.latency_count,
+)
+"""What a roll-up row gives a :class:`BarSeries` (``put``), after its component's key."""
+
+
 def settled_day(now: float) -> int:
     """The start of the newest day a day strip may hold: the day before yesterday, whose
     roll-ups no check still in flight or in a write window can change."""
@@ -327,28 +340,17 @@ class HistoryReader:
                         covered[(target, service)] = last_day
             since = max(first, min(covered.get(key, first - length) for key in found) + length)
             rows = connection.execute(
-                select(
-                    rollups.c.target,
-                    rollups.c.service,
-                    rollups.c.start,
-                    rollups.c.checks,
-                    rollups.c.up,
-                    rollups.c.worst,
-                    rollups.c.latency_sum,
-                    rollups.c.latency_count,
-                ).where(
+                select(*ROLLUP_FIGURES).where(
                     rollups.c.period == period,
                     rollups.c.start >= since,
                     rollups.c.start <= last,
                 )
             )
             # The roll-ups are the truth: where both have a day, theirs wins.
-            for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
+            for target, service, *figures in rows:
                 series = found.get((target, service))
                 if series is not None:
-                    at = (start - first) // length
-                    series.checks[at], series.up[at], series.worst[at] = checks_, up, worst
-                    series.average[at] = latency_sum / latency_count if latency_count else None
+                    series.put(*figures)
             return found
 
         return await self._read(read)

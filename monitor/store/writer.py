@@ -36,7 +36,7 @@ from monitor.store.models import (
     IncidentState,
     Status,
 )
-from monitor.store.reader import STRIP_DAYS, HistoryReader, settled_day
+from monitor.store.reader import ROLLUP_FIGURES, STRIP_DAYS, HistoryReader, settled_day
 from monitor.store.schema import (
     alerts,
     checks,
@@ -463,16 +463,7 @@ class HistoryWriter:
                 return 0
             rows = (
                 await connection.execute(
-                    select(
-                        rollups.c.target,
-                        rollups.c.service,
-                        rollups.c.start,
-                        rollups.c.checks,
-                        rollups.c.up,
-                        rollups.c.worst,
-                        rollups.c.latency_sum,
-                        rollups.c.latency_count,
-                    )
+                    select(*ROLLUP_FIGURES)
                     .where(
                         rollups.c.period == "day",
                         rollups.c.start >= first,
@@ -482,14 +473,12 @@ class HistoryWriter:
                 )
             ).all()
         strips: dict[tuple[str, str], BarSeries] = {}
-        for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
+        for target, service, start, *figures in rows:
             strip = strips.get((target, service))
             if strip is None:  # its first settled day in the window (rows come oldest first)
                 count = (through - start) // DAY + 1
                 strip = strips[(target, service)] = BarSeries.blank(start, DAY, count)
-            at = (start - strip.first) // DAY
-            strip.checks[at], strip.up[at], strip.worst[at] = checks_, up, worst
-            strip.average[at] = latency_sum / latency_count if latency_count else None
+            strip.put(start, *figures)
         if not strips:
             return 0
         statement = self._insert(day_strips)
