@@ -27,11 +27,11 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 from questcity.embedded.ports import free_port
 from questcity.embedded.process import (
+    EmbeddedServer,
     ManagedProcess,
     ServerStartError,
     children_of,
@@ -86,7 +86,7 @@ def _version_key(name: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", name)) or (0,)
 
 
-class PostgresServer:
+class PostgresServer(EmbeddedServer):
     """One PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 only."""
 
     def __init__(
@@ -109,8 +109,7 @@ class PostgresServer:
         self.start_timeout = start_timeout
         self.settings = {**_SETTINGS, **(settings or {})}
         self._bin_dir = bin_dir
-        self._base_dir: Path | None = None
-        self._process: ManagedProcess | None = None
+        super().__init__()
 
     # -- where things are ------------------------------------------------------------------
 
@@ -215,33 +214,6 @@ class PostgresServer:
         process.kill()
         if stuck := wait_gone(children, timeout=10.0):
             raise RuntimeError(f"postgres processes {stuck} survived SIGKILL")
-
-    def restart(self) -> None:
-        """Stop if running, then start again on the same port and data directory."""
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        """Stop the server (if running) and delete its directory."""
-        try:
-            self.stop()
-        finally:
-            if self._base_dir is not None:
-                shutil.rmtree(self._base_dir, ignore_errors=True)
-                self._base_dir = None
-                self._process = None
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- databases -------------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 _live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
@@ -126,6 +128,48 @@ class ManagedProcess:
             before_wait()
         self._proc.wait()
         _live.discard(self)
+
+
+class EmbeddedServer:
+    """What a throwaway server has besides its own start and stop: a directory of its own, one
+    managed process, restart, close (stop, then delete the directory) and the context manager."""
+
+    def __init__(self) -> None:
+        self._base_dir: Path | None = None
+        self._process: ManagedProcess | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = 15.0) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        """Stop if running, then start again on the same ports and data directory."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stop the server (if running) and delete its directory."""
+        try:
+            self.stop()
+        finally:
+            if self._base_dir is not None:
+                shutil.rmtree(self._base_dir, ignore_errors=True)
+                self._base_dir = None
+                self._process = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def _wrap(argv: list[str], run_as: str | None) -> tuple[list[str], str | None]:

@@ -28,14 +28,13 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypedDict
 
 import botocore.session
 from botocore.config import Config
 
 from questcity.embedded.ports import free_port
-from questcity.embedded.process import ManagedProcess, ServerStartError, log_tail
+from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError, log_tail
 
 BINARY_ENV = "QUESTCITY_TEST_WEED"
 """Environment variable naming the ``weed`` binary to use; found in the environment when unset."""
@@ -80,7 +79,7 @@ class S3ClientKwargs(TypedDict):
     aws_secret_access_key: str
 
 
-class S3Server:
+class S3Server(EmbeddedServer):
     """One ``weed mini`` in a temporary directory, on 127.0.0.1 only."""
 
     def __init__(
@@ -102,8 +101,7 @@ class S3Server:
         """HTTP port of each component (its gRPC port is this + 10000); ``ports["s3"]`` is S3."""
         self.start_timeout = start_timeout
         self._binary = binary
-        self._base_dir: Path | None = None
-        self._process: ManagedProcess | None = None
+        super().__init__()
 
     @property
     def base_dir(self) -> Path:
@@ -172,33 +170,6 @@ class S3Server:
         if self._process is not None:
             self._process.kill()
             self._remove_sockets()
-
-    def restart(self) -> None:
-        """Stop if running, then start again on the same ports and data directory."""
-        self.stop()
-        self.start()
-
-    def close(self) -> None:
-        """Stop the server (if running) and delete its directory."""
-        try:
-            self.stop()
-        finally:
-            if self._base_dir is not None:
-                shutil.rmtree(self._base_dir, ignore_errors=True)
-                self._base_dir = None
-                self._process = None
-
-    def __enter__(self) -> S3Server:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- internals -------------------------------------------------------------------------
 
