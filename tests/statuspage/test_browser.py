@@ -17,24 +17,14 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page
 
 from monitor.store import HistoryWriter, create_schema, open_engine
 from statuspage.app import create_app
 from tests.statuspage.scenarios import NOW, Scenario, hostile, open_incident
+from tests.support.browser import chromium
 from tests.support.ports import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "statuspage"
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 
@@ -105,35 +95,29 @@ def _is_error(message: ConsoleMessage) -> bool:
 
 @pytest.mark.parametrize("scenario", [open_incident, hostile], ids=["open_incident", "hostile"])
 def test_page_in_chromium(scenario: Scenario, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure-system-deps (Debian: chromium)")
     url = f"sqlite:///{tmp_path / 'monitor.db'}"
     asyncio.run(_write(url, scenario))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with serving(url) as base, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for viewport, (width, height) in VIEWPORTS.items():
-                for scheme in ("light", "dark"):
-                    context = browser.new_context(
-                        viewport={"width": width, "height": height}, color_scheme=scheme
-                    )
-                    page = context.new_page()
-                    name = f"{scenario.__name__}-{viewport}-{scheme}"
-                    facts = _inspect(page, base, name)
-                    assert facts["problems"] == [], (name, facts["problems"])
-                    assert facts["scrollWidth"] == facts["innerWidth"], (name, facts)
-                    assert facts["bars"] == facts["components"] != 0, (name, facts)
-                    assert facts["segments"] == 90 * int(str(facts["components"])), facts
-                    assert facts["sparklines"], facts
-                    assert facts["iconsDrawn"], facts
-                    dark = facts["background"] == "rgb(13, 17, 23)"
-                    assert dark == (scheme == "dark"), (name, facts["background"])
-                    if viewport == "phone" and scheme == "light":
-                        _keyboard(page, name)
-                    context.close()
-        finally:
-            browser.close()
+    with serving(url) as base, chromium() as browser:
+        for viewport, (width, height) in VIEWPORTS.items():
+            for scheme in ("light", "dark"):
+                context = browser.new_context(
+                    viewport={"width": width, "height": height}, color_scheme=scheme
+                )
+                page = context.new_page()
+                name = f"{scenario.__name__}-{viewport}-{scheme}"
+                facts = _inspect(page, base, name)
+                assert facts["problems"] == [], (name, facts["problems"])
+                assert facts["scrollWidth"] == facts["innerWidth"], (name, facts)
+                assert facts["bars"] == facts["components"] != 0, (name, facts)
+                assert facts["segments"] == 90 * int(str(facts["components"])), facts
+                assert facts["sparklines"], facts
+                assert facts["iconsDrawn"], facts
+                dark = facts["background"] == "rgb(13, 17, 23)"
+                assert dark == (scheme == "dark"), (name, facts["background"])
+                if viewport == "phone" and scheme == "light":
+                    _keyboard(page, name)
+                context.close()
 
 
 def _keyboard(page: Page, name: str) -> None:

@@ -24,20 +24,10 @@ import pytest
 
 from monitor.tui.serve import PASSWORD_ENV
 from tests.monitor.tui.history import CONFIG_TOML
+from tests.support.browser import chromium
 from tests.support.ports import free_port
 from tests.support.process import ManagedProcess, log_tail
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery"
 RENDER_TIMEOUT = 20.0
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|.)")
@@ -103,10 +93,8 @@ def test_serve_requires_the_password(served: Served) -> None:
 
 
 def test_the_tui_renders_in_headless_chromium(served: Served) -> None:
-    from playwright.sync_api import Route, WebSocket, sync_playwright
+    from playwright.sync_api import Route, WebSocket
 
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/ensure-system-deps)")
     received = bytearray()
 
     def watch(websocket: WebSocket) -> None:
@@ -118,32 +106,28 @@ def test_the_tui_renders_in_headless_chromium(served: Served) -> None:
     def offline(route: Route) -> None:  # the page links a web font: never leave the machine
         route.abort()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(
-                http_credentials={"username": "oncall", "password": PASSWORD},
-                viewport={"width": 1400, "height": 900},
+    with chromium() as browser:
+        context = browser.new_context(
+            http_credentials={"username": "oncall", "password": PASSWORD},
+            viewport={"width": 1400, "height": 900},
+        )
+        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), offline)
+        page = context.new_page()
+        page.on("websocket", watch)
+        page.goto(served.url + "/", wait_until="domcontentloaded")
+        deadline = time.monotonic() + RENDER_TIMEOUT
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = ANSI.sub("", received.decode("utf-8", errors="replace"))
+            if "OUTAGE" in screen and "QuestCity API" in screen:
+                break
+            page.wait_for_timeout(100)
+        else:
+            pytest.fail(
+                f"the TUI did not render within {RENDER_TIMEOUT} s; received "
+                f"{len(received)} bytes\n{screen[-2000:]}\n{log_tail(served.log)}"
             )
-            context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), offline)
-            page = context.new_page()
-            page.on("websocket", watch)
-            page.goto(served.url + "/", wait_until="domcontentloaded")
-            deadline = time.monotonic() + RENDER_TIMEOUT
-            screen = ""
-            while time.monotonic() < deadline:
-                screen = ANSI.sub("", received.decode("utf-8", errors="replace"))
-                if "OUTAGE" in screen and "QuestCity API" in screen:
-                    break
-                page.wait_for_timeout(100)
-            else:
-                pytest.fail(
-                    f"the TUI did not render within {RENDER_TIMEOUT} s; received "
-                    f"{len(received)} bytes\n{screen[-2000:]}\n{log_tail(served.log)}"
-                )
-            page.wait_for_function("document.body.classList.contains('-first-byte')")
-            assert page.locator("#terminal.-connected").count() == 1
-            assert "Image storage" in screen
-            context.close()
-        finally:
-            browser.close()
+        page.wait_for_function("document.body.classList.contains('-first-byte')")
+        assert page.locator("#terminal.-connected").count() == 1
+        assert "Image storage" in screen
+        context.close()
