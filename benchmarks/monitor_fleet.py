@@ -513,25 +513,6 @@ def candidate_main(args: argparse.Namespace) -> None:
 # -- the 90-day query -----------------------------------------------------------------------------
 
 
-def _rollup(target: str, service: str, period: str, start: int, seed: int) -> Json:
-    checks = 8640 if period == "day" else 360
-    down = (seed * 7919) % 5 if seed % 11 == 0 else 0
-    worst = 3 if down else (2 if seed % 17 == 0 else 1)  # unhealthy / degraded / healthy
-    latency = 30.0 + (seed * 31) % 50
-    return {
-        "target": target,
-        "service": service,
-        "period": period,
-        "start": start,
-        "checks": checks,
-        "up": checks - down,
-        "worst": worst,
-        "latency_sum": latency * checks,
-        "latency_count": checks,
-        "latency_max": latency * 4,
-    }
-
-
 def _components() -> list[tuple[str, str]]:
     return [
         (f"api-{t}", service) for t in range(QUERY_TARGETS) for service in ("", *QUERY_SERVICES)
@@ -541,6 +522,7 @@ def _components() -> list[tuple[str, str]]:
 async def build_history(path: Path) -> None:
     from sqlalchemy import insert
 
+    from benchmarks._history import synthetic_rollup
     from monitor.store import Component, HistoryWriter, create_schema, open_engine
     from monitor.store.schema import rollups
 
@@ -553,12 +535,12 @@ async def build_history(path: Path) -> None:
     today = QUERY_NOW // DAY * DAY
     hour = QUERY_NOW // HOUR * HOUR
     rows = [
-        _rollup(t, s, "day", today - d * DAY, n * 1000 + d)
+        synthetic_rollup(t, s, "day", today - d * DAY, n * 1000 + d)
         for n, (t, s) in enumerate(components)
         for d in range(91)
     ]
     rows += [
-        _rollup(t, s, "hour", hour - h * HOUR, n * 1000 + h)
+        synthetic_rollup(t, s, "hour", hour - h * HOUR, n * 1000 + h)
         for n, (t, s) in enumerate(components)
         for h in range(35 * 24)
     ]

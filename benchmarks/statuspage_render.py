@@ -43,6 +43,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from benchmarks._history import synthetic_rollup
 from monitor.store import (
     CheckRecord,
     Component,
@@ -81,25 +82,6 @@ def catalogue(targets: int = TARGETS) -> list[Component]:
     return components
 
 
-def _rollup(target: str, service: str, period: str, start: int, seed: int) -> dict[str, Any]:
-    checks = 8640 if period == "day" else 360
-    down = (seed * 7919) % 5 if seed % 11 == 0 else 0  # a bad period now and then
-    worst = Status.UNHEALTHY if down else (Status.DEGRADED if seed % 17 == 0 else Status.HEALTHY)
-    latency = 30.0 + (seed * 31) % 50
-    return {
-        "target": target,
-        "service": service,
-        "period": period,
-        "start": start,
-        "checks": checks,
-        "up": checks - down,
-        "worst": worst.severity,
-        "latency_sum": latency * checks,
-        "latency_count": checks,
-        "latency_max": latency * 4,
-    }
-
-
 async def build_store(url: str, targets: int = TARGETS) -> None:
     engine = open_engine(url)
     await create_schema(engine)
@@ -109,12 +91,12 @@ async def build_store(url: str, targets: int = TARGETS) -> None:
     today = int(NOW // DAY) * DAY
     hour = int(NOW // HOUR) * HOUR
     rows = [
-        _rollup(c.target, c.service, "day", today - d * DAY, n * 1000 + d)
+        synthetic_rollup(c.target, c.service, "day", today - d * DAY, n * 1000 + d)
         for n, c in enumerate(components)
         for d in range(90)
     ]
     rows += [
-        _rollup(c.target, c.service, "hour", hour - h * HOUR, n * 1000 + h)
+        synthetic_rollup(c.target, c.service, "hour", hour - h * HOUR, n * 1000 + h)
         for n, c in enumerate(components)
         for h in range(48)
     ]
