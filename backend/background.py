@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+
+from shared.resilience.background import BackgroundTasks
 
 logger = logging.getLogger("backend.background")
 
 
 class Background:
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def run() -> None:
@@ -25,14 +26,7 @@ class Background:
                     extra={"event": "background_failed", "work": name, "cause": type(exc).__name__},
                 )
 
-        task = asyncio.get_running_loop().create_task(run(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(run(), name=name)
 
     async def close(self, grace: float = 5.0) -> None:
-        if not self._tasks:
-            return
-        _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await self._tasks.drain(grace)

@@ -6,7 +6,6 @@ circuit breaker per receiver), so a dead or slow receiver can never stall the ch
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -22,6 +21,7 @@ from shared.resilience import (
     RetryConfig,
     RetryPolicy,
 )
+from shared.resilience.background import BackgroundTasks
 
 logger = logging.getLogger("monitor.alerts")
 
@@ -99,13 +99,11 @@ class Dispatcher:
 
     def __init__(self, sinks: list[AlertSink]) -> None:
         self._sinks = sinks
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     def dispatch(self, notice: AlertNotice) -> None:
         for sink in self._sinks:
-            task = asyncio.get_running_loop().create_task(self._send(sink, notice))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._send(sink, notice))
 
     async def _send(self, sink: AlertSink, notice: AlertNotice) -> None:
         try:
@@ -122,12 +120,7 @@ class Dispatcher:
             )
 
     async def drain(self, grace: float = 5.0) -> None:
-        if not self._tasks:
-            return
-        _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await self._tasks.drain(grace)
 
 
 def build_sinks(
