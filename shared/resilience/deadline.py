@@ -5,8 +5,8 @@ the current task costs ~0.25 µs on these machines; on the hot path of every que
 budget. So a :class:`DeadlineWatch` keeps, for each call in flight, only its coroutine and
 deadline in a dict. One coarse ticker task, alive only while calls are in flight, looks for overdue
 coroutines and only then finds the task that is awaiting each one (by walking the tasks'
-``cr_await`` chains) and cancels it. A call therefore ends between ``deadline`` and
-``deadline + resolution``.
+``cr_await`` chains) and cancels it. The ticker wakes every ``resolution``, or at the nearest
+deadline when that comes sooner, so a call ends at its deadline (as soon as the loop gets to it).
 
 The cancellation is told apart from one that came from outside the way ``asyncio.timeout`` does it:
 the watch remembers which calls it cancelled and withdraws its cancel request with
@@ -82,22 +82,34 @@ class DeadlineWatch:
 
     async def _tick(self, generation: int) -> None:
         try:
+            delay = self.resolution
             while True:
-                await self._clock.sleep(self.resolution)
+                await self._clock.sleep(delay)
                 if generation != self._generation:
                     return  # a newer ticker took over
                 now = self._clock.monotonic()
-                overdue = [
-                    call
-                    for call, deadline in self.entries.items()
-                    if deadline <= now and call not in self.fired
-                ]
+                overdue = []
+                nearest = math.inf
+                fired = self.fired
+                for call, deadline in self.entries.items():
+                    if call in fired:
+                        continue
+                    if deadline <= now:
+                        overdue.append(call)
+                    elif deadline < nearest:
+                        nearest = deadline
                 if overdue:
                     self._cancel(overdue)
                 if not self.entries:
                     self.tick_due = _DISARMED
                     return
-                self.tick_due = now + self.resolution
+                # Next wake-up: the nearest deadline if it comes within a period. A dependency
+                # that stops answering then has its calls time out one by one at their own
+                # deadlines, and the one that opens the breaker does so before the next call's
+                # deadline passes (the breaker cuts that one short); with whole periods, calls
+                # whose deadlines fell within the same period timed out together.
+                delay = min(self.resolution, nearest - now)
+                self.tick_due = now + delay
         except asyncio.CancelledError:
             if generation == self._generation:
                 self.tick_due = _DISARMED
@@ -129,8 +141,8 @@ class DeadlineWatch:
 def resolution_for(bound: float) -> float:
     """Ticker period for calls bounded by ``bound`` seconds: 1 % of it, within [1 ms, 50 ms].
 
-    Fine enough that, when a dependency stops answering, few calls time out in the same tick
-    before the breaker opens and cuts the rest short; a tick is a dict scan, so it costs little.
+    How late a watch may notice calls it did not yet know of when it last woke (a call with a
+    shorter bound than those in flight); a tick is a dict scan, so it costs little.
     """
     return min(max(bound / 100.0, 0.001), 0.05)
 

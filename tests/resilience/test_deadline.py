@@ -39,6 +39,25 @@ async def test_a_call_is_cancelled_within_one_resolution_after_its_deadline() ->
     assert watch_of(breaker).in_flight == 0
 
 
+async def test_calls_time_out_at_their_own_deadlines_so_the_breaker_opens_between_them() -> None:
+    """Four calls started 5 ms apart (closer than the watch's 20 ms period) into a dependency
+    that stopped answering: the third timeout opens the breaker at its own deadline, which cuts
+    the fourth short 5 ms before its deadline instead of letting it time out too."""
+    clock = FakeClock()
+    config = CircuitBreakerConfig(timeout=2.0, failure_threshold=3)
+    breaker = CircuitBreaker("db", config, clock=clock)
+    assert watch_of(breaker).resolution == pytest.approx(0.02)
+    tasks = []
+    for _ in range(4):
+        tasks.append(asyncio.create_task(breaker.call(hang)))
+        await clock.advance(0.005)
+    await clock.advance(2.03)  # past every deadline and a whole period more
+
+    outcomes = [type(task.exception()) if task.done() else "still waiting" for task in tasks]
+    assert outcomes == [CallTimeoutError] * 3 + [CircuitBreakerOpenError]
+    assert breaker.metrics.timed_out_calls == 3
+
+
 async def test_an_awaitable_that_is_not_a_coroutine_is_bounded_too() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker("db", CircuitBreakerConfig(timeout=1.0), clock=clock)
