@@ -347,10 +347,10 @@ class HistoryReader:
                 )
             )
             # The roll-ups are the truth: where both have a day, theirs wins.
-            for target, service, *figures in rows:
+            for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
                 series = found.get((target, service))
                 if series is not None:
-                    series.put(*figures)
+                    series.put(start, checks_, up, worst, latency_sum, latency_count)
             return found
 
         return await self._read(read)

@@ -473,12 +473,12 @@ class HistoryWriter:
                 )
             ).all()
         strips: dict[tuple[str, str], BarSeries] = {}
-        for target, service, start, *figures in rows:
+        for target, service, start, checks_, up, worst, latency_sum, latency_count in rows:
             strip = strips.get((target, service))
             if strip is None:  # its first settled day in the window (rows come oldest first)
                 count = (through - start) // DAY + 1
                 strip = strips[(target, service)] = BarSeries.blank(start, DAY, count)
-            strip.put(start, *figures)
+            strip.put(start, checks_, up, worst, latency_sum, latency_count)
         if not strips:
             return 0
         statement = self._insert(day_strips)

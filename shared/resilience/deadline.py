@@ -6,7 +6,8 @@ budget. So a :class:`DeadlineWatch` keeps, for each call in flight, only its cor
 deadline in a dict. One coarse ticker task, alive only while calls are in flight, looks for overdue
 coroutines and only then finds the task that is awaiting each one (by walking the tasks'
 ``cr_await`` chains) and cancels it. The ticker wakes every ``resolution``, or at the nearest
-deadline when that comes sooner, so a call ends at its deadline (as soon as the loop gets to it).
+deadline when that comes sooner (at most ten times a period), so a call ends within a tenth of a
+period of its deadline, as soon as the loop gets to it.
 
 The cancellation is told apart from one that came from outside the way ``asyncio.timeout`` does it:
 the watch remembers which calls it cancelled and withdraws its cancel request with
@@ -24,6 +25,8 @@ from typing import Any, TypeVar
 from shared.resilience.clock import Clock
 
 _DISARMED = -math.inf
+_WAKES_PER_PERIOD = 10
+"""At most this many wake-ups per period when deadlines come close together."""
 
 T = TypeVar("T")
 
@@ -92,24 +95,29 @@ class DeadlineWatch:
                 nearest = math.inf
                 fired = self.fired
                 for call, deadline in self.entries.items():
-                    if call in fired:
-                        continue
-                    if deadline <= now:
+                    if deadline > now:
+                        if deadline < nearest:
+                            nearest = deadline
+                    elif call not in fired:
                         overdue.append(call)
-                    elif deadline < nearest:
-                        nearest = deadline
                 if overdue:
                     self._cancel(overdue)
                 if not self.entries:
                     self.tick_due = _DISARMED
                     return
-                # Next wake-up: the nearest deadline if it comes within a period. A dependency
-                # that stops answering then has its calls time out one by one at their own
-                # deadlines, and the one that opens the breaker does so before the next call's
-                # deadline passes (the breaker cuts that one short); with whole periods, calls
-                # whose deadlines fell within the same period timed out together.
-                delay = min(self.resolution, nearest - now)
-                self.tick_due = now + delay
+                # Next wake-up: the nearest deadline if it comes within a period (but no more
+                # than _WAKES_PER_PERIOD times a period). A dependency that stops answering then
+                # has its calls time out one by one near their own deadlines, and the one that
+                # opens the breaker does so before the next call's deadline passes (the breaker
+                # cuts that one short); with whole periods, calls whose deadlines fell within the
+                # same period timed out together.
+                delay = min(
+                    self.resolution,
+                    max(nearest - now, self.resolution / _WAKES_PER_PERIOD),
+                )
+                # A staleness bound for watch(), not the wake-up time: a call arriving in the
+                # loop turn the ticker is due in must not take the ticker for stalled.
+                self.tick_due = now + self.resolution
         except asyncio.CancelledError:
             if generation == self._generation:
                 self.tick_due = _DISARMED

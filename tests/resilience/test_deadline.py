@@ -58,6 +58,31 @@ async def test_calls_time_out_at_their_own_deadlines_so_the_breaker_opens_betwee
     assert breaker.metrics.timed_out_calls == 3
 
 
+async def test_an_early_wake_up_keeps_the_whole_period_as_the_stall_bound() -> None:
+    """The ticker may sleep less than a period (a near deadline). ``tick_due`` is what
+    ``watch()`` compares the time with to decide that the ticker is stalled and start another:
+    it must stay a period ahead. Were it the early wake-up time, a call arriving in the loop turn
+    the ticker is due in would start a second ticker (a task on the hot path), and that one would
+    sleep a whole period past the deadline the early wake-up was for."""
+    clock = FakeClock()
+    watch = DeadlineWatch(clock, resolution=0.02)
+    calls = [hang(), hang()]
+    tasks = [asyncio.create_task(call) for call in calls]
+    await settle()
+    start = clock.monotonic()
+    watch.watch(calls[0], deadline=start + 0.025, now=start)
+    watch.watch(calls[1], deadline=start + 0.028, now=start)
+
+    await clock.advance(0.025)  # wakes at 0.02, then at the first deadline; next at 0.028
+
+    assert tasks[0].cancelling()
+    assert not tasks[1].cancelling()
+    assert watch.tick_due == pytest.approx(start + 0.025 + 0.02)
+    await clock.advance(0.003)
+    assert tasks[1].cancelling()  # woke at 0.028, not a period later
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def test_an_awaitable_that_is_not_a_coroutine_is_bounded_too() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker("db", CircuitBreakerConfig(timeout=1.0), clock=clock)
