@@ -94,14 +94,24 @@ def test_serve_requires_the_password(served: Served) -> None:
 
 def test_the_tui_renders_in_headless_chromium(served: Served) -> None:
     from playwright.sync_api import Route, WebSocket
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     received = bytearray()
+    sockets: list[WebSocket] = []
 
     def watch(websocket: WebSocket) -> None:
         def frame(payload: str | bytes) -> None:
             received.extend(payload.encode() if isinstance(payload, str) else payload)
 
         websocket.on("framereceived", frame)
+        sockets.append(websocket)
+
+    def screen() -> str:
+        return ANSI.sub("", received.decode("utf-8", errors="replace"))
+
+    def rendered(_frame: object = None) -> bool:
+        text = screen()
+        return "OUTAGE" in text and "QuestCity API" in text
 
     def offline(route: Route) -> None:  # the page links a web font: never leave the machine
         route.abort()
@@ -114,20 +124,18 @@ def test_the_tui_renders_in_headless_chromium(served: Served) -> None:
         context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), offline)
         page = context.new_page()
         page.on("websocket", watch)
-        page.goto(served.url + "/", wait_until="domcontentloaded")
-        deadline = time.monotonic() + RENDER_TIMEOUT
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = ANSI.sub("", received.decode("utf-8", errors="replace"))
-            if "OUTAGE" in screen and "QuestCity API" in screen:
-                break
-            page.wait_for_timeout(100)
-        else:
+        timeout_ms = RENDER_TIMEOUT * 1000
+        try:
+            with page.expect_websocket(timeout=timeout_ms):
+                page.goto(served.url + "/", wait_until="domcontentloaded")
+            if not rendered():  # woken by each frame the terminal receives, not by a timer
+                sockets[0].wait_for_event("framereceived", rendered, timeout=timeout_ms)
+        except PlaywrightTimeout:
             pytest.fail(
                 f"the TUI did not render within {RENDER_TIMEOUT} s; received "
-                f"{len(received)} bytes\n{screen[-2000:]}\n{log_tail(served.log)}"
+                f"{len(received)} bytes\n{screen()[-2000:]}\n{log_tail(served.log)}"
             )
         page.wait_for_function("document.body.classList.contains('-first-byte')")
         assert page.locator("#terminal.-connected").count() == 1
-        assert "Image storage" in screen
+        assert "Image storage" in screen()
         context.close()
