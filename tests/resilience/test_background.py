@@ -8,16 +8,17 @@ import gc
 from shared.resilience.background import BackgroundTasks
 
 
+async def until_released(release: asyncio.Event, finished: list[str]) -> None:
+    await release.wait()
+    finished.append("done")
+
+
 async def test_work_is_held_until_it_ends() -> None:
     tasks = BackgroundTasks()
     release = asyncio.Event()
     finished: list[str] = []
 
-    async def work() -> None:
-        await release.wait()
-        finished.append("done")
-
-    tasks.spawn(work(), name="work")
+    tasks.spawn(until_released(release, finished), name="work")
     gc.collect()  # nothing else refers to the task: it must survive anyway
     assert len(tasks) == 1
     release.set()
@@ -31,11 +32,7 @@ async def test_drain_waits_for_work_that_ends_within_the_grace() -> None:
     release = asyncio.Event()
     finished: list[str] = []
 
-    async def work() -> None:
-        await release.wait()
-        finished.append("done")
-
-    tasks.spawn(work())
+    tasks.spawn(until_released(release, finished))
     asyncio.get_running_loop().call_soon(release.set)  # ends while drain waits
     await tasks.drain(grace=60.0)
     assert finished == ["done"]
