@@ -17,8 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from monitor.store.engine import open_engine, thread_engine
-from monitor.store.reader import HistoryReader
+from monitor.store.reader import open_reader
 from statuspage import api, feeds, svg
 from statuspage.cache import Clock, Generation, PageCache, StoreUnavailable
 from statuspage.html import Renderer
@@ -205,22 +204,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = open_engine(store_url, read_only=True)
-        threaded = thread_engine(store_url)  # SQLite: each read in one worker thread
-        reader = HistoryReader(engine, threaded=threaded)
-        source = StoreSource(reader, page.page, stale_after=stale_after)
-        page.cache = PageCache(
-            source, clock=clock, monotonic=monotonic, revalidate_after=revalidate_after
-        )
-        try:
-            yield
-        finally:
-            page.cache = None
+        async with open_reader(store_url) as reader:
+            source = StoreSource(reader, page.page, stale_after=stale_after)
+            page.cache = PageCache(
+                source, clock=clock, monotonic=monotonic, revalidate_after=revalidate_after
+            )
             try:
-                await engine.dispose()
+                yield
             finally:
-                if threaded is not None:
-                    threaded.dispose()
+                page.cache = None
 
     app = Starlette(
         routes=_routes(page),

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from sqlalchemy import Select, and_, func, inspect, or_, select
 from sqlalchemy.engine import Connection, Engine, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.store.engine import open_engine, thread_engine
 from monitor.store.models import (
     TARGET_COMPONENT,
     Alert,
@@ -77,6 +79,23 @@ def settled_day(now: float) -> int:
     """The start of the newest day a day strip may hold: the day before yesterday, whose
     roll-ups no check still in flight or in a write window can change."""
     return int(now // DAY) * DAY - 2 * DAY
+
+
+@asynccontextmanager
+async def open_reader(url: str) -> AsyncIterator[HistoryReader]:
+    """A reader of the store at ``url`` for a process that only reads it (the status page, the
+    TUI): read-only engines, reads of a SQLite file each whole in a worker thread; both engines
+    disposed of on the way out."""
+    engine = open_engine(url, read_only=True)
+    threaded = thread_engine(url)
+    try:
+        yield HistoryReader(engine, threaded=threaded)
+    finally:
+        try:
+            await engine.dispose()
+        finally:
+            if threaded is not None:
+                threaded.dispose()
 
 
 class HistoryReader:

@@ -117,30 +117,24 @@ async def _session(config: MonitorConfig) -> None:
     import httpx
     from sqlalchemy.exc import SQLAlchemyError
 
-    from monitor.store import HistoryReader, HistoryWriter, create_schema, open_engine
-    from monitor.store.engine import thread_engine
+    from monitor.store import HistoryWriter, create_schema, open_engine
+    from monitor.store.reader import open_reader
     from monitor.tui.app import MonitorApp
 
-    reading = open_engine(config.storage_url, read_only=True)
     writing = open_engine(config.storage_url)
-    threaded = thread_engine(config.storage_url)  # SQLite: each read in one worker thread
     try:
         # Before the daemon's first run, an empty history; if even that fails, the app shows
         # why the store cannot be read, and keeps retrying.
         with contextlib.suppress(SQLAlchemyError):
             await create_schema(writing)
         writer = HistoryWriter(writing)
-        async with httpx.AsyncClient() as http:
-            reader = HistoryReader(reading, threaded=threaded)
+        async with open_reader(config.storage_url) as reader, httpx.AsyncClient() as http:
             app = MonitorApp(config, reader=reader, writer=writer, http=http)
             await app.run_async()
         # A check run from the TUI ("c") that finished as it quit is still written.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(writer.flush(), FLUSH_GRACE)
     finally:
-        if threaded is not None:
-            threaded.dispose()
-        await reading.dispose()
         await writing.dispose()
 
 
