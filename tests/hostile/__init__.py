@@ -1,0 +1,1 @@
+"""Hostile input against real servers: each case failed on main before its bound was added (#11)."""
