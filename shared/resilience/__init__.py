@@ -19,6 +19,7 @@ from shared.resilience.dependency import Dependency, DependencyObserver, Guarded
 from shared.resilience.errors import (
     CallTimeoutError,
     CircuitBreakerOpenError,
+    RequestDeadlineError,
     ResilienceError,
     RetryDeadlineError,
 )
@@ -39,6 +40,11 @@ from shared.resilience.presets import (
     retry_s3_operation,
 )
 from shared.resilience.registry import PolicyRegistry, default_registry, get_circuit_breaker
+from shared.resilience.request_deadline import (
+    no_request_deadline,
+    remaining,
+    request_deadline,
+)
 from shared.resilience.retry import DEFAULT_RETRY_ON, RetryConfig, RetryDetails, RetryPolicy
 from shared.resilience.sanitize import sanitize_error
 
@@ -66,6 +72,7 @@ __all__ = [
     "HealthStatus",
     "Jitter",
     "PolicyRegistry",
+    "RequestDeadlineError",
     "ResilienceError",
     "RetryBudget",
     "RetryBudgetConfig",
@@ -81,6 +88,9 @@ __all__ = [
     "default_registry",
     "get_circuit_breaker",
     "get_health_checker",
+    "no_request_deadline",
+    "remaining",
+    "request_deadline",
     "retry_database_operation",
     "retry_s3_operation",
     "retry_with_backoff",

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
+from shared.resilience.request_deadline import detached_context
+
 
 class BackgroundTasks:
     def __init__(self) -> None:
@@ -20,8 +22,12 @@ class BackgroundTasks:
         return len(self._tasks)
 
     def spawn(self, work: Coroutine[Any, Any, None], *, name: str | None = None) -> None:
-        """Run ``work`` in the background; it should handle (log) its own errors."""
-        task = asyncio.get_running_loop().create_task(work, name=name)
+        """Run ``work`` in the background; it should handle (log) its own errors.
+
+        The work is not part of the request that may have started it: it runs without that
+        request's deadline, under its policies' own deadlines.
+        """
+        task = asyncio.get_running_loop().create_task(work, name=name, context=detached_context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

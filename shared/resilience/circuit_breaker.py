@@ -17,6 +17,14 @@ success. The breaker's own ``timeout`` is a failure. Cancellation from outside i
 gives back a trial permit. A call that started under an earlier state (before a transition, a
 ``reset()`` or ``force_open()``) is counted in the metrics but does not move the new state.
 
+Inside a request's deadline (:mod:`shared.resilience.request_deadline`) each call is cut to what is
+left of it, and a call that finds it spent is not started (:class:`RequestDeadlineError`, not
+counted). A call the request's deadline cuts short is a timeout (a failure) when it was given long
+enough to answer: at least :data:`ANSWER_WITHIN` seconds, or the whole ``timeout`` when that is
+shorter. A dependency that stopped answering then still opens its breaker when requests' budgets
+are shorter than its ``timeout``. A call given less says more about the request than about the
+dependency: it counts as cancelled.
+
 Everything runs on the event loop's thread, so state changes need no lock, and none is held while
 the protected call runs. Time is read from an injected monotonic clock.
 """
@@ -39,8 +47,9 @@ from shared.resilience.deadline import (
     no_outside_cancellation,
     resolution_for,
 )
-from shared.resilience.errors import CallTimeoutError, CircuitBreakerOpenError
+from shared.resilience.errors import CallTimeoutError, CircuitBreakerOpenError, RequestDeadlineError
 from shared.resilience.matching import ExceptionMatcher, as_predicate
+from shared.resilience.request_deadline import current_deadline
 from shared.resilience.retry import RetryPolicy
 
 P = ParamSpec("P")
@@ -51,6 +60,10 @@ logger = logging.getLogger("shared.resilience.circuit_breaker")
 
 # A refused call in HALF_OPEN waits for the trial in flight; this is the hint given to clients.
 _HALF_OPEN_RETRY_AFTER = 1.0
+
+ANSWER_WITHIN = 1.0
+"""Seconds a healthy dependency needs at most to answer a call (they answer in milliseconds): a
+call the request's deadline cut short after this long is the dependency's timeout."""
 
 
 class CircuitState(enum.StrEnum):
@@ -224,7 +237,9 @@ class CircuitBreaker:
         self._is_failure = as_predicate("failure_on", self.config.failure_on)
         self._is_ignored = as_predicate("ignore_on", self.config.ignore_on)
         self._timeout = self.config.timeout or 0.0
-        self._watch = DeadlineWatch(clock, resolution_for(self._timeout)) if self._timeout else None
+        # Without a timeout of its own the breaker still cuts calls made inside a request.
+        self._watch = DeadlineWatch(clock, resolution_for(self._timeout or math.inf))
+        self._answer_within = min(self._timeout or math.inf, ANSWER_WITHIN)
         self._window = _Window(self.config.sliding_window_size) if self.config.windowed else None
         self._listeners: list[StateListener] = []
 
@@ -261,6 +276,13 @@ class CircuitBreaker:
     ) -> T:
         """The path for HALF_OPEN and windowed breakers, once :meth:`_admit` let the call in:
         permits, timing, slow calls."""
+        deadline = now + self._timeout if self._timeout else math.inf
+        limit = current_deadline()
+        by_request = limit < deadline
+        if by_request:
+            if limit <= now:
+                raise RequestDeadlineError(self.name, 0.0)
+            deadline = limit
         generation = self._generation
         trial = self._state is CircuitState.HALF_OPEN
         if trial:
@@ -269,18 +291,18 @@ class CircuitBreaker:
         fired = False
         try:
             call = fn(*args, **kwargs)
-            if watch is None:
+            if deadline == math.inf:
                 result = await call
             else:
                 call = as_coroutine(call)
-                watch.watch(call, now + self._timeout, now)
+                watch.watch(call, deadline, now)
                 try:
                     result = await call
                 finally:
                     fired = watch.release(call)
         except asyncio.CancelledError:
             if fired and no_outside_cancellation():
-                raise self._cut_short(generation) from None
+                raise self._cut_short(generation, deadline - now if by_request else None) from None
             self._cancelled += 1
             raise
         except Exception as exc:
@@ -323,13 +345,21 @@ class CircuitBreaker:
             return
         self._record_failure(generation, f"{type(exc).__name__}")
 
-    def _cut_short(self, generation: int) -> Exception:
+    def _cut_short(self, generation: int, given: float | None = None) -> Exception:
         """What a call the watch cancelled raises: refused when the breaker opened while it was
-        waiting (see :meth:`_open`), else its own timeout, which is a failure."""
+        waiting (see :meth:`_open`), else its own timeout, which is a failure, or, when the
+        request's deadline cut it after ``given`` seconds, :class:`RequestDeadlineError`."""
         if self._state is CircuitState.OPEN and generation != self._generation:
             self._rejected += 1
             return CircuitBreakerOpenError(self.name, self._retry_after(self._now()), "open")
-        return self._record_timeout(generation)
+        if given is None:
+            return self._record_timeout(generation)
+        if given >= self._answer_within:
+            self._timeouts += 1
+            self._record_failure(generation, "timeout")
+        else:
+            self._cancelled += 1
+        return RequestDeadlineError(self.name, given)
 
     def _record_timeout(self, generation: int) -> CallTimeoutError:
         self._timeouts += 1
@@ -404,7 +434,7 @@ class CircuitBreaker:
         # Timeouts opened it: the calls still waiting on the same dependency are most likely stuck
         # too and would only wait out their own timeouts; refuse them now, as a call arriving now
         # would be. (Opened by fast errors, calls in flight may well succeed: they run on.)
-        if cut_short and self._watch is not None and self._watch.entries:
+        if cut_short and self._watch.entries:
             self._watch.cancel_all()
 
     def _transition(self, new: CircuitState, reason: str) -> None:
@@ -513,14 +543,18 @@ def make_call(breaker: CircuitBreaker, policy: RetryPolicy | None) -> BreakerCal
     closed = CircuitState.CLOSED
     guarded = breaker._call_guarded
     watch = breaker._watch
-    if watch is None:
+    if not breaker._timeout:
         if policy is not None:
             raise ValueError("a fused retry needs a breaker with a timeout")
 
         async def call_unbounded(
             fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
         ) -> T:
-            if breaker._state is not closed or breaker._window is not None:
+            if (
+                breaker._state is not closed
+                or breaker._window is not None
+                or current_deadline() != math.inf
+            ):
                 now = breaker._now()
                 breaker._admit(now)
                 return await guarded(fn, args, kwargs, now)
@@ -542,6 +576,7 @@ def make_call(breaker: CircuitBreaker, policy: RetryPolicy | None) -> BreakerCal
 
     entries = watch.entries
     monotonic = breaker._now
+    request_deadline = current_deadline
     timeout = breaker._timeout
     budget = policy.budget if policy is not None else None
 
@@ -557,11 +592,17 @@ def make_call(breaker: CircuitBreaker, policy: RetryPolicy | None) -> BreakerCal
         generation = breaker._generation
         fired = False
         now = monotonic()
+        deadline = now + timeout
+        limit = request_deadline()
+        if limit < deadline:
+            if limit <= now:
+                raise RequestDeadlineError(breaker.name, 0.0)
+            deadline = limit
         try:
             awaitable = fn(*args, **kwargs)
             if type(awaitable) is not CoroutineType:
                 awaitable = as_coroutine(awaitable)
-            entries[awaitable] = now + timeout
+            entries[awaitable] = deadline
             if now > watch.tick_due:
                 watch.arm(now)
             try:
@@ -573,7 +614,9 @@ def make_call(breaker: CircuitBreaker, policy: RetryPolicy | None) -> BreakerCal
             if not (fired and no_outside_cancellation()):
                 breaker._cancelled += 1
                 raise
-            error: Exception = breaker._cut_short(generation)
+            error: Exception = breaker._cut_short(
+                generation, deadline - now if deadline < now + timeout else None
+            )
             if policy is None:
                 raise error from None
         except Exception as exc:

@@ -6,7 +6,8 @@
     └── ResilienceError
         ├── CircuitBreakerOpenError      the breaker refused the call; it never ran
         └── CallTimeoutError             (also a TimeoutError) a bound set by this library ran out
-            └── RetryDeadlineError       the retry policy's overall deadline ran out
+            ├── RetryDeadlineError       the retry policy's overall deadline ran out
+            └── RequestDeadlineError     the request's deadline ran out (request_deadline)
 """
 
 from __future__ import annotations
@@ -47,3 +48,16 @@ class CallTimeoutError(ResilienceError, TimeoutError):
 
 class RetryDeadlineError(CallTimeoutError):
     """The retry policy's overall ``timeout`` ran out while an attempt was in flight."""
+
+
+class RequestDeadlineError(CallTimeoutError):
+    """The deadline of the request being served (see :mod:`shared.resilience.request_deadline`)
+    ran out: the call was cut short after ``timeout`` seconds, or (``timeout`` 0) not started.
+
+    Never retried: the request has no time left for another attempt.
+    """
+
+    def __str__(self) -> str:
+        if self.timeout > 0:
+            return f"{self.name}: the request's deadline passed after {self.timeout:.3g} s"
+        return f"{self.name}: the request's deadline had passed before the call started"

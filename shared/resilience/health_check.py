@@ -32,6 +32,7 @@ from shared.resilience.deadline import (
 )
 from shared.resilience.errors import CallTimeoutError
 from shared.resilience.health_report import CheckResult, HealthReport, HealthStatus, ServiceHealth
+from shared.resilience.request_deadline import detached_context
 from shared.resilience.sanitize import sanitize_error
 
 logger = logging.getLogger("shared.resilience.health")
@@ -150,8 +151,9 @@ class HealthChecker:
         await asyncio.gather(*(self._run_check(s) for s in services))
 
     def _spawn(self, service: _Service) -> None:
+        # Background work: checks keep their own timeouts even when started from a request.
         service.task = asyncio.get_running_loop().create_task(
-            self._loop(service), name=f"health-check:{service.name}"
+            self._loop(service), name=f"health-check:{service.name}", context=detached_context()
         )
 
     async def _loop(self, service: _Service) -> None:

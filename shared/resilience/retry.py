@@ -6,8 +6,12 @@ counter and deadline (never shared between concurrent callers); a policy's
 :class:`~shared.resilience.budget.RetryBudget` is shared by all of them.
 
 What is never retried, whatever ``retry_on`` says: cancellation (a ``BaseException``, it passes
-straight through), :class:`CircuitBreakerOpenError` (the breaker already decided) and
-:class:`RetryDeadlineError`. The default ``retry_on`` is connection and timeout errors only.
+straight through), :class:`CircuitBreakerOpenError` (the breaker already decided),
+:class:`RetryDeadlineError` and :class:`RequestDeadlineError`. The default ``retry_on`` is
+connection and timeout errors only.
+
+Inside a request's deadline (:mod:`shared.resilience.request_deadline`) the overall deadline is the
+earlier of the policy's own and the request's: waits and attempts are cut to what is left of it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,14 @@ from shared.resilience.deadline import (
     no_outside_cancellation,
     resolution_for,
 )
-from shared.resilience.errors import CallTimeoutError, CircuitBreakerOpenError, RetryDeadlineError
+from shared.resilience.errors import (
+    CallTimeoutError,
+    CircuitBreakerOpenError,
+    RequestDeadlineError,
+    RetryDeadlineError,
+)
 from shared.resilience.matching import ExceptionMatcher, as_predicate
+from shared.resilience.request_deadline import current_deadline
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,7 +52,8 @@ logger = logging.getLogger("shared.resilience.retry")
 DEFAULT_RETRY_ON: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 """Connection and timeout errors: the failures a repeat can cure. Never "every exception"."""
 
-GiveUpReason = Literal["attempts_exhausted", "deadline", "budget_exhausted"]
+GiveUpReason = Literal["attempts_exhausted", "deadline", "request_deadline", "budget_exhausted"]
+"""``deadline`` is the policy's own ``timeout``; ``request_deadline`` the request's budget."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +117,7 @@ class RetryConfig:
 
 
 def _never_retried(exc: BaseException) -> bool:
-    return isinstance(exc, CircuitBreakerOpenError | RetryDeadlineError)
+    return isinstance(exc, CircuitBreakerOpenError | RetryDeadlineError | RequestDeadlineError)
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -119,7 +130,7 @@ def _retry_after(exc: BaseException) -> float | None:
 class RetryPolicy:
     """A configured retry policy. Safe to share between concurrent callers."""
 
-    __slots__ = ("_budget", "_clock", "_retryable", "_rng", "_watch", "config", "name")
+    __slots__ = ("_bounded", "_budget", "_clock", "_retryable", "_rng", "_watch", "config", "name")
 
     def __init__(
         self,
@@ -137,7 +148,9 @@ class RetryPolicy:
         self._rng = rng if rng is not None else random.Random()
         self._retryable = as_predicate("RetryConfig.retry_on", config.retry_on)
         bound = min(t for t in (config.timeout, config.attempt_timeout, math.inf) if t is not None)
-        self._watch = DeadlineWatch(clock, resolution_for(bound)) if math.isfinite(bound) else None
+        self._bounded = math.isfinite(bound)
+        # An unbounded policy still needs a watch for the attempts it makes inside a request.
+        self._watch = DeadlineWatch(clock, resolution_for(bound))
 
     @property
     def budget(self) -> RetryBudget | None:
@@ -146,8 +159,8 @@ class RetryPolicy:
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         if self._budget is not None:
             self._budget.calls += 1
-        watch = self._watch
-        if watch is None:
+        limit = current_deadline()
+        if not self._bounded and limit == math.inf:
             try:
                 return await fn(*args, **kwargs)
             except Exception as exc:
@@ -156,7 +169,7 @@ class RetryPolicy:
                 return await self._retry(fn, args, kwargs, exc, None)
         now = self._clock.monotonic()
         try:
-            return await self._attempt(watch, fn, args, kwargs, now, now)
+            return await self._attempt(fn, args, kwargs, now, now, limit)
         except Exception as exc:
             if _never_retried(exc) or not self._retryable(exc):
                 raise
@@ -164,16 +177,23 @@ class RetryPolicy:
 
     async def _attempt(
         self,
-        watch: DeadlineWatch,
         fn: Callable[..., Awaitable[T]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         started: float,
         now: float,
+        limit: float,
     ) -> T:
-        """One attempt under the watch: bounded by the attempt timeout and the overall deadline."""
+        """One attempt under the watch: bounded by the attempt timeout and the overall deadline,
+        which is the earlier of the policy's and the request's (``limit``)."""
         config = self.config
+        watch = self._watch
         deadline = started + config.timeout if config.timeout is not None else math.inf
+        by_request = limit < deadline
+        if by_request:
+            if limit <= now:
+                raise RequestDeadlineError(self.name, 0.0)
+            deadline = limit
         attempt_deadline = (
             min(deadline, now + config.attempt_timeout)
             if config.attempt_timeout is not None
@@ -192,6 +212,8 @@ class RetryPolicy:
                 raise
             if attempt_deadline < deadline and config.attempt_timeout is not None:
                 raise CallTimeoutError(self.name, config.attempt_timeout) from None
+            if by_request:
+                raise RequestDeadlineError(self.name, deadline - now) from None
             raise RetryDeadlineError(self.name, deadline - started) from None
 
     async def retry_after_failure(
@@ -221,25 +243,35 @@ class RetryPolicy:
         if started is None:
             started = clock.monotonic()
         deadline = started + config.timeout if config.timeout is not None else math.inf
+        limit = current_deadline()
+        by_request = limit < deadline
+        if by_request:
+            deadline = limit
         error: Exception = first_error
         attempt = 1
         wait = config.base_delay
-        watch = self._watch
+        unwatched = not self._bounded and limit == math.inf
         while True:
-            wait = self._plan_wait(error, attempt, wait, started, deadline)
+            wait = self._plan_wait(error, attempt, wait, started, deadline, by_request)
             await clock.sleep(0.0 if _switches.waits_disabled else wait)
             attempt += 1
             try:
-                if watch is None:
+                if unwatched:
                     return await fn(*args, **kwargs)
-                return await self._attempt(watch, fn, args, kwargs, started, clock.monotonic())
+                return await self._attempt(fn, args, kwargs, started, clock.monotonic(), limit)
             except Exception as exc:
                 if _never_retried(exc) or not self._retryable(exc):
                     raise
                 error = exc
 
     def _plan_wait(
-        self, error: Exception, attempt: int, previous: float, started: float, deadline: float
+        self,
+        error: Exception,
+        attempt: int,
+        previous: float,
+        started: float,
+        deadline: float,
+        by_request: bool,
     ) -> float:
         """The wait before the next attempt; raises ``error`` when there should be none."""
         config = self.config
@@ -260,7 +292,7 @@ class RetryPolicy:
         # A wait that would reach the deadline is cut to nothing: give up now with the real
         # error instead of sleeping into a deadline and failing with a timeout.
         if started + elapsed + wait >= deadline:
-            self._give_up(error, attempt, elapsed, "deadline")
+            self._give_up(error, attempt, elapsed, "request_deadline" if by_request else "deadline")
         if self._budget is not None and not self._budget.try_spend():
             self._give_up(error, attempt, elapsed, "budget_exhausted")
         self._emit(RetryDetails(self.name, attempt, config.max_attempts, error, elapsed, wait))
