@@ -29,6 +29,7 @@ from backend.api.errors import (
 )
 from backend.api.openapi import openapi_endpoint
 from backend.auth import TokenService, load_or_create_keys
+from backend.auth.defences import AccountDefences
 from backend.db import migrate
 from backend.db.database import Database
 from backend.db.engine import create_engine, create_probe_engine
@@ -99,6 +100,7 @@ def create_app(
         checker=checker,
         metrics=metrics,
         database=database,
+        defences=AccountDefences.create(clock.monotonic),
     )
     database.attach(
         database_dependency(settings).bind(

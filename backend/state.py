@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 from starlette.requests import Request
 
 from backend.auth import TokenService
+from backend.auth.defences import AccountDefences
 from backend.background import Background
 from backend.db.database import Database
 from backend.degradation import LastGoodCache
@@ -30,6 +31,8 @@ class AppState:
     checker: HealthChecker
     metrics: Metrics
     database: Database
+    defences: AccountDefences
+    """Login and registration throttles and the password-hashing slots."""
     tokens: TokenService | None = None
     store: ObjectStore | None = None
     s3: GuardedDependency | None = None

@@ -1,4 +1,16 @@
-"""Accounts: register and log in (DESIGN §7)."""
+"""Accounts: register and log in (DESIGN §7).
+
+Both routes are throttled per client before any password is hashed, so a refused attempt costs
+a dictionary look-up, and hashing runs in bounded slots (:mod:`backend.auth.defences`). Logins are
+also throttled per account in a way that lets the owner in during a flood
+(:mod:`backend.auth.throttle`), with device cookies (:mod:`backend.auth.device_cookie`).
+
+The client is ``request.client``: the peer address, or, for a connection from an address in
+uvicorn's ``--forwarded-allow-ips`` (``FORWARDED_ALLOW_IPS``; by default 127.0.0.1), the
+address that proxy put in ``X-Forwarded-For``. Behind a reverse proxy on another host, list the
+proxy there; otherwise every client looks like the proxy and shares one budget (the owners of
+accounts still get in, through their device cookies).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +20,58 @@ from starlette.routing import Route
 
 from backend.api.common import invalid, json_object
 from backend.api.errors import ApiError
-from backend.auth import Role, hash_password_async, verify_password_async
+from backend.auth import Role
+from backend.auth.device_cookie import (
+    COOKIE_NAME,
+    COOKIE_PATH,
+    MAX_AGE,
+    SECRET_PURPOSE,
+    DeviceCookies,
+)
+from backend.auth.passwords import check_new_password
+from backend.auth.throttle import Verdict
+from backend.auth.usernames import check_new_username, display_form, username_key
 from backend.db import repositories as repo
 from backend.db.errors import Conflict
 from backend.degradation import DEPENDENCY_FAILURES, unavailable
 from backend.domain import InvalidInput, parse_credentials
-from backend.state import app_state
+from backend.state import AppState, app_state
+
+_LIMIT_MESSAGES = {
+    "pair": "Too many failed logins to this account from here.",
+    "client": "Too many failed logins from your network.",
+    "account": "Too many failed logins to this account from devices it has not been used on. "
+    "A device that has logged in to it before can still log in now.",
+}
 
 
 async def register(request: Request) -> Response:
     state = app_state(request)
+    defences = state.defences
     try:
         username, password = parse_credentials(await json_object(request))
     except InvalidInput as error:
         raise invalid(error) from None
-    password_hash = await hash_password_async(password)
+    client = _client(request)
+    verdict = defences.registrations.check(client)
+    if not verdict.allowed:
+        raise _throttled(verdict, "Too many accounts were registered from your network.")
+    problems = {
+        field: problem
+        for field, problem in (
+            ("username", check_new_username(username)),
+            ("password", check_new_password(password)),
+        )
+        if problem is not None
+    }
+    if problems:
+        raise invalid(InvalidInput(problems))
+    defences.registrations.count(client)
+    password_hash = await defences.hashing.hash(password)
     try:
-        user = await state.database.write(repo.create_user, username, password_hash)
+        user = await state.database.write(
+            repo.create_user, display_form(username), username_key(username), password_hash
+        )
     except Conflict:
         raise ApiError(409, "username_taken", "That username is taken; choose another.") from None
     except DEPENDENCY_FAILURES as error:
@@ -34,21 +81,62 @@ async def register(request: Request) -> Response:
 
 async def token(request: Request) -> Response:
     state = app_state(request)
+    defences = state.defences
     try:
         username, password = parse_credentials(await json_object(request))
     except InvalidInput as error:
         raise invalid(error) from None
+    key = username_key(username)
+    cookies = _device_cookies(state)
+    device = cookies.device_for(request.cookies.get(COOKIE_NAME), key, state.clock.wall())
+    attempt = defences.logins.attempt(key, _client(request), device)
+    verdict = defences.logins.check(attempt)
+    if not verdict.allowed:
+        raise _throttled(verdict, _LIMIT_MESSAGES[verdict.limit or "pair"])
     try:
-        user = await state.database.read(repo.find_user_by_name, username)
+        user = await state.database.read(repo.find_user_for_login, username, key)
     except DEPENDENCY_FAILURES as error:
         raise unavailable("database", error) from None
     # With no such user the KDF still runs in full, so timing does not reveal usernames.
-    if not await verify_password_async(password, user.password_hash if user else None):
+    if not await defences.hashing.verify(password, user.password_hash if user else None):
+        defences.logins.failed(attempt)
         raise _bad_credentials()
     assert user is not None
+    defences.logins.succeeded(attempt)
     ttl = state.settings.access_token_ttl
     access = state.token_service().mint(user.id, Role.PLAYER, ttl)
-    return JSONResponse({"access_token": access, "token_type": "bearer", "expires_in": ttl})
+    response = JSONResponse({"access_token": access, "token_type": "bearer", "expires_in": ttl})
+    if device is None:
+        response.set_cookie(
+            COOKIE_NAME,
+            cookies.issue(key, state.clock.wall()),
+            max_age=MAX_AGE,
+            path=COOKIE_PATH,
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+    return response
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _device_cookies(state: AppState) -> DeviceCookies:
+    return DeviceCookies(state.token_service().derive_secret(SECRET_PURPOSE))
+
+
+def _throttled(verdict: Verdict, reason: str) -> ApiError:
+    seconds = verdict.retry_after
+    unit = "second" if seconds == 1 else "seconds"
+    return ApiError(
+        429,
+        "too_many_attempts",
+        f"{reason} Try again in {seconds} {unit}.",
+        headers={"Retry-After": str(seconds)},
+        extra={"retry_after": seconds},
+    )
 
 
 def _bad_credentials() -> ApiError:

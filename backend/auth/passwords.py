@@ -5,7 +5,13 @@ with each hash, so raising them later leaves old hashes verifiable; :func:`needs
 login path when to store a fresh one.
 
 Each hash costs tens of milliseconds of CPU and 16 MiB of memory on purpose: request handlers use
-the ``*_async`` variants, which run it in a worker thread instead of stalling the event loop.
+the ``*_async`` variants, which run it in a worker thread instead of stalling the event loop, and
+go through a :class:`HashingSlots` so that a flood of logins or registrations runs at most one
+hash per core at a time: the rest wait as cheap coroutines (dropped at once if their client goes
+away), instead of filling the default thread pool that the database and file work also need.
+
+The minimum length (:data:`MIN_PASSWORD_LENGTH`) is a rule for new passwords only
+(:func:`check_new_password`): an account made before it can still log in.
 """
 
 from __future__ import annotations
@@ -13,14 +19,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 logger = logging.getLogger("backend.auth.passwords")
+
+T = TypeVar("T")
 
 SCHEME = "scrypt"
 SCRYPT_N = 2**14
@@ -29,6 +41,8 @@ SCRYPT_P = 1
 SALT_BYTES = 16
 HASH_BYTES = 32
 MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD_LENGTH = 8
+"""NIST SP 800-63B's floor for passwords a user chooses; no composition rules on top."""
 
 # Bounds on parameters read back from storage: a tampered row must not make a login allocate
 # gigabytes or spin for minutes.
@@ -98,6 +112,71 @@ async def hash_password_async(password: str) -> str:
 async def verify_password_async(password: str, stored: str | None) -> bool:
     """:func:`verify_password` in a worker thread."""
     return await asyncio.to_thread(verify_password, password, stored)
+
+
+def check_new_password(password: str) -> str | None:
+    """What is wrong with ``password`` as a new account's password, or None (NIST SP 800-63B:
+    length only; every character counts as one, spaces included)."""
+    length = len(unicodedata.normalize("NFC", password))
+    if length < MIN_PASSWORD_LENGTH:
+        return (
+            f"must be at least {MIN_PASSWORD_LENGTH} characters (NIST SP 800-63B); "
+            "a few words make a password that is long and easy to remember"
+        )
+    if length > MAX_PASSWORD_LENGTH:
+        return f"must be at most {MAX_PASSWORD_LENGTH} characters"
+    return None
+
+
+def default_hashing_slots() -> int:
+    """One hash per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class HashingSlots:
+    """At most ``limit`` password hashes run at once; the rest wait their turn.
+
+    A slot is held until the worker thread is done, even when the request that asked is
+    cancelled meanwhile (scrypt cannot be stopped halfway): the limit holds for the CPU, not
+    only for the coroutines. Create it inside the event loop that uses it.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = default_hashing_slots() if limit is None else limit
+        if self.limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._semaphore = asyncio.Semaphore(self.limit)
+        self.running = 0
+        self.waiting = 0
+
+    async def hash(self, password: str) -> str:
+        """:func:`hash_password` in a worker thread, in turn."""
+        return await self._run(functools.partial(hash_password, password))
+
+    async def verify(self, password: str, stored: str | None) -> bool:
+        """:func:`verify_password` in a worker thread, in turn."""
+        return await self._run(functools.partial(verify_password, password, stored))
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        future = asyncio.get_running_loop().run_in_executor(None, work)
+        future.add_done_callback(self._release)
+        # shield: a cancelled caller stops waiting, the slot is freed when the thread is done.
+        return await asyncio.shield(future)
+
+    def _release(self, future: asyncio.Future[Any]) -> None:
+        self.running -= 1
+        self._semaphore.release()
+        if not future.cancelled():
+            future.exception()  # retrieved: a caller that went away leaves no warning behind
 
 
 def _encode(password: str) -> bytes:

@@ -8,6 +8,8 @@ injected clock, because PyJWT only knows the wall clock and tests must not sleep
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -83,6 +85,11 @@ class TokenService:
     @property
     def issuer(self) -> str:
         return self._issuer
+
+    def derive_secret(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for ``purpose`` (an HMAC key), derived from the private key: the same
+        on every replica sharing the key pair, never the key itself."""
+        return hmac.new(self._keys.private_pem, purpose, hashlib.sha256).digest()
 
     def mint(self, sub: str, role: Role, ttl: int) -> str:
         """A signed token for ``sub`` with ``role``, valid for ``ttl`` seconds from now."""

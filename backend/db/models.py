@@ -24,9 +24,15 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (Index("ux_users_username_key", "username_key", unique=True),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    """As the user typed it (trimmed): what the account shows."""
+    username_key: Mapped[str] = mapped_column(String(255), server_default="")
+    """``backend.auth.usernames.username_key`` of the name: what is unique and what a login looks
+    up (``#<id>`` for an account whose name collided with an older one's before the key existed).
+    The server default only fills rows during migration 0002; the backend always sets it."""
     password_hash: Mapped[str] = mapped_column(String(255))
     avatar_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -68,10 +68,14 @@ def _user(user: User) -> UserRecord:
 # -- users -------------------------------------------------------------------------------------
 
 
-async def create_user(session: AsyncSession, username: str, password_hash: str) -> UserRecord:
+async def create_user(
+    session: AsyncSession, username: str, username_key: str, password_hash: str
+) -> UserRecord:
+    """A new account; :class:`Conflict` when the name or its key is taken."""
     user = User(
         id=new_id(),
         username=username,
+        username_key=username_key,
         password_hash=password_hash,
         avatar_key=None,
         created_at=now_utc(),
@@ -84,9 +88,22 @@ async def create_user(session: AsyncSession, username: str, password_hash: str) 
     return _user(user)
 
 
-async def find_user_by_name(session: AsyncSession, username: str) -> UserRecord | None:
-    user = await session.scalar(select(User).where(User.username == username))
-    return _user(user) if user is not None else None
+async def find_user_for_login(
+    session: AsyncSession, username: str, username_key: str
+) -> UserRecord | None:
+    """The account ``username`` logs in to: the one registered with exactly that name (an
+    account older than username keys may share its key with another), else the one whose key is
+    ``username_key``."""
+    users = list(
+        await session.scalars(
+            select(User)
+            .where(or_(User.username == username, User.username_key == username_key))
+            .limit(2)
+        )
+    )
+    exact = [user for user in users if user.username == username]
+    chosen = exact[0] if exact else next(iter(users), None)
+    return _user(chosen) if chosen is not None else None
 
 
 async def find_user(session: AsyncSession, user_id: str) -> UserRecord | None:

@@ -99,7 +99,7 @@ async def test_start_up_with_the_database_down_then_ready_when_it_returns(
             return (await client.get("/api/v1/health/ready")).status_code == 200
 
         await eventually(is_ready, within=30.0, what="ready once the database is back")
-        credentials = {"username": "late-starter", "password": "pw"}
+        credentials = {"username": "late-starter", "password": "pw-long-enough"}
         assert (await client.post("/api/v1/auth/register", json=credentials)).status_code == 201
         harness.assert_no_server_errors()
 
@@ -134,7 +134,7 @@ async def test_graceful_shutdown_finishes_in_flight_requests(
                 return False
 
         await eventually(is_ready, what="server ready")
-        credentials = {"username": f"p-{uuid.uuid4().hex[:6]}", "password": "pw"}
+        credentials = {"username": f"p-{uuid.uuid4().hex[:6]}", "password": "pw-long-enough"}
         await client.post("/api/v1/auth/register", json=credentials)
         token = (await client.post("/api/v1/auth/token", json=credentials)).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}

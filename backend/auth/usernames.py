@@ -1,0 +1,153 @@
+"""Usernames: one account per name as people read it, and no names made to look like another's.
+
+Three forms of a name:
+
+- as typed (trimmed): what the account shows as its ``username``;
+- **canonical**: NFKC, case-folded, NFKC again (Unicode's NFKC_Casefold in spirit), so that
+  ``alice``, ``ALICE`` and ``ａｌｉｃｅ`` (fullwidth) are one name;
+- **key**: the canonical form with the Cyrillic and Greek letters that look like Latin ones
+  replaced by those Latin letters (a skeleton, after UTS #39). The key is what is unique in the
+  database and what a login looks up, so an all-Cyrillic ``аӏісе`` is refused as taken when
+  ``alice`` exists, and a guesser cannot dodge the per-account throttle by spelling a name with
+  look-alikes.
+
+New names (:func:`check_new_username`) must also be made of letters, digits and ``_ - .``, start
+with a letter or digit, and write their letters in one script (Latin with Cyrillic, as in
+``аlice`` with a Cyrillic ``а``, is the classic spoof). Han, Hiragana, Katakana, Hangul and
+Bopomofo count as one family, as Japanese and Korean names mix them, and may be written beside
+Latin, which none of them resembles.
+
+The standard library has no Script property; a letter's Unicode name begins with its script
+(``LATIN SMALL LETTER A``, ``CYRILLIC SMALL LETTER A``, ``CJK UNIFIED IDEOGRAPH-4E00``), which
+is exact for the letters of every script in use. Changing :func:`username_key` changes what is
+stored in ``users.username_key``: it then needs a migration that recomputes the column.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+USERNAME_MAX = 64
+"""Characters, both as typed (trimmed) and in canonical form (NFKC may lengthen a name)."""
+SEPARATORS = frozenset("_-.")
+
+# Lower-case Cyrillic and Greek letters whose upper or lower case is drawn like a Latin letter,
+# as they are after case folding. Whole-script look-alikes of Latin names are made of these.
+_LOOKALIKES = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a",
+        "в": "b",
+        "ԁ": "d",
+        "е": "e",
+        "һ": "h",
+        "н": "h",
+        "і": "i",
+        "ј": "j",
+        "к": "k",
+        "ӏ": "l",
+        "м": "m",
+        "п": "n",
+        "о": "o",
+        "р": "p",
+        "ԛ": "q",
+        "с": "c",
+        "г": "r",
+        "ѕ": "s",
+        "т": "t",
+        "у": "y",
+        "ԝ": "w",
+        "х": "x",
+        "ь": "b",
+        "ү": "y",
+        "ѵ": "v",
+        # Greek
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "μ": "m",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "γ": "y",
+        "ζ": "z",
+        "ϲ": "c",
+    }
+)
+
+_HAN_FAMILY = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
+_SCRIPT_ALIASES = {"HALFWIDTH": "KATAKANA"}  # e.g. HALFWIDTH KATAKANA LETTER A before NFKC
+
+
+def display_form(username: str) -> str:
+    """``username`` trimmed and NFKC-normalised, case kept: what a new account shows as its name
+    (``ａｌｉｃｅ`` typed on a fullwidth keyboard shows as ``alice``)."""
+    return unicodedata.normalize("NFKC", username.strip())
+
+
+def canonical(username: str) -> str:
+    """``username`` trimmed, NFKC-normalised and case-folded: the name as the system compares it."""
+    folded = unicodedata.normalize("NFKC", username.strip()).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+def username_key(username: str) -> str:
+    """The unique key of ``username``: its canonical form with look-alikes of Latin made Latin."""
+    return canonical(username).translate(_LOOKALIKES)
+
+
+def check_new_username(username: str) -> str | None:
+    """What is wrong with ``username`` (already trimmed) as a new account's name, or None.
+
+    The answer is a sentence for the person choosing the name.
+    """
+    name = canonical(username)
+    if not name:
+        return "must not be empty"
+    if len(name) > USERNAME_MAX:
+        return f"must be at most {USERNAME_MAX} characters"
+    if not _allowed_start(name[0]):
+        return "must start with a letter or a digit"
+    for char in name:
+        if not _allowed(char):
+            visible = char.isprintable() and not char.isspace()
+            shown = repr(char) if visible else f"U+{ord(char):04X}"
+            return (
+                f"may contain only letters, digits, '_', '-' and '.', not {shown}; "
+                "choose a name without it"
+            )
+    scripts = _letter_scripts(name)
+    if len(scripts) > 1 and not scripts <= _HAN_FAMILY | {"LATIN"}:
+        named = " and ".join(sorted(script.title() for script in scripts))
+        return (
+            f"mixes letters of different scripts ({named}), which is how names are made to "
+            "look like someone else's; write it in one script"
+        )
+    return None
+
+
+_NAME_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Nd"})
+
+
+def _allowed_start(char: str) -> bool:
+    return unicodedata.category(char) in _NAME_CATEGORIES - {"Mn", "Mc"}
+
+
+def _allowed(char: str) -> bool:
+    return char in SEPARATORS or unicodedata.category(char) in _NAME_CATEGORIES
+
+
+def _letter_scripts(name: str) -> set[str]:
+    scripts: set[str] = set()
+    for char in name:
+        if unicodedata.category(char)[0] != "L":
+            continue  # digits, marks and separators go with any script
+        script = unicodedata.name(char, "").partition(" ")[0]
+        scripts.add(_SCRIPT_ALIASES.get(script, script))
+    return scripts
