@@ -20,7 +20,7 @@ import json
 import sys
 
 from backend.api.common import JSON_BODY_LIMIT
-from backend.auth.passwords import MAX_PASSWORD_LENGTH
+from backend.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from backend.degradation import DEGRADED_HEADER
 from backend.domain import (
     CITY_MAX,
@@ -201,21 +201,40 @@ def _error_schemas() -> dict[str, Schema]:
 
 
 def _account_schemas() -> dict[str, Schema]:
+    username: Schema = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": USERNAME_MAX,
+        "pattern": _not_blank(),
+        "description": f"Printable text, at most {USERNAME_MAX} characters once leading "
+        "and trailing whitespace is trimmed. Compared in NFKC, case-folded form, with look-alike "
+        "Cyrillic and Greek letters taken as the Latin ones: `alice`, `ALICE`, `ａlice` and an "
+        "all-Cyrillic `аӏісе` are one name.",
+    }
+    password: Schema = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_PASSWORD_LENGTH,
+        **_STORABLE,
+    }
     credentials = _object(
+        {"username": username, "password": password},
+        closed=False,
+        description="Other members are ignored.",
+    )
+    new_account = _object(
         {
             "username": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": USERNAME_MAX,
-                "pattern": _not_blank(),
-                "description": f"Printable text, at most {USERNAME_MAX} characters once leading "
-                "and trailing whitespace is trimmed.",
+                **username,
+                "description": f"{username['description']} A new name may hold only letters, "
+                "digits, `_`, `-` and `.`, starts with a letter or a digit, and writes its "
+                "letters in one script (422 otherwise).",
             },
             "password": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": MAX_PASSWORD_LENGTH,
-                **_STORABLE,
+                **password,
+                "minLength": MIN_PASSWORD_LENGTH,
+                "description": f"At least {MIN_PASSWORD_LENGTH} characters (NIST SP 800-63B); "
+                "no rules on which characters. Long passphrases are welcome.",
             },
         },
         closed=False,
@@ -234,7 +253,12 @@ def _account_schemas() -> dict[str, Schema]:
             "expires_in": {"type": "integer", "minimum": 1, "description": "Seconds."},
         }
     )
-    return {"Credentials": credentials, "User": user, "AccessToken": token}
+    return {
+        "Credentials": credentials,
+        "NewAccount": new_account,
+        "User": user,
+        "AccessToken": token,
+    }
 
 
 def _quest_fields() -> dict[str, Schema]:
@@ -589,6 +613,24 @@ def _responses() -> dict[str, Schema]:
             "The upload is empty, or not a PNG, JPEG or WebP image (judged by its bytes)."
         ),
         "ValidationFailed": _json(_schema("ValidationError"), "The request is not acceptable."),
+        "TooManyAttempts": _json(
+            {
+                "allOf": [
+                    _schema("Error"),
+                    {
+                        "type": "object",
+                        "properties": {
+                            "error": {"enum": ["too_many_attempts"]},
+                            "retry_after": {"type": "integer", "minimum": 1},
+                        },
+                        "required": ["retry_after"],
+                    },
+                ],
+            },
+            "Too many attempts: wait `retry_after` seconds (also in `Retry-After`). Checked "
+            "before any password is hashed; the delays double as failures go on.",
+            headers={"Retry-After": _ref("headers", "RetryAfter")},
+        ),
         "ServiceUnavailable": _json(
             _schema("ServiceUnavailableError"),
             "A dependency cannot serve this request now (DESIGN §8); nothing was written.",
@@ -757,7 +799,7 @@ def _health_paths() -> dict[str, Schema]:
 
 
 def _account_paths() -> dict[str, Schema]:
-    credentials = _json_body(_schema("Credentials"), "The new account's credentials.")
+    credentials = _json_body(_schema("NewAccount"), "The new account's credentials.")
     return {
         "/api/v1/auth/register": {
             "post": _operation(
@@ -775,6 +817,7 @@ def _account_paths() -> dict[str, Schema]:
                         },
                     },
                     "409": _error("The username is taken (`username_taken`)."),
+                    "429": _response("TooManyAttempts"),
                     **_standard("400", "413", "422", "503"),
                 },
                 body=credentials,
@@ -788,10 +831,13 @@ def _account_paths() -> dict[str, Schema]:
                 {
                     "200": _json(_schema("AccessToken"), "A player's access token."),
                     "401": _response("Unauthorized"),
+                    "429": _response("TooManyAttempts"),
                     **_standard("400", "413", "422", "503"),
                 },
                 description="401 (`invalid_credentials`) for an unknown user or a wrong password "
-                "alike.",
+                "alike. Failed logins are throttled per account and client (429); a successful "
+                "login sets a `questcity_device` cookie, with which this device still gets in "
+                "while others are throttled for the account.",
                 body=_json_body(_schema("Credentials"), "The account's credentials."),
             )
         },

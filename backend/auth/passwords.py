@@ -116,8 +116,8 @@ async def verify_password_async(password: str, stored: str | None) -> bool:
 
 def check_new_password(password: str) -> str | None:
     """What is wrong with ``password`` as a new account's password, or None (NIST SP 800-63B:
-    length only; every character counts as one, spaces included)."""
-    length = len(unicodedata.normalize("NFC", password))
+    length only; each Unicode code point counts as one character, spaces included)."""
+    length = len(password)
     if length < MIN_PASSWORD_LENGTH:
         return (
             f"must be at least {MIN_PASSWORD_LENGTH} characters (NIST SP 800-63B); "

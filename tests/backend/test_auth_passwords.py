@@ -12,6 +12,9 @@ import pytest
 from backend.auth import passwords
 from backend.auth.passwords import (
     MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    HashingSlots,
+    check_new_password,
     hash_password,
     hash_password_async,
     needs_rehash,
@@ -179,3 +182,100 @@ async def test_async_hashing_leaves_the_loop_free() -> None:
 
     assert task.result().startswith("scrypt$")
     assert ticks > 1  # the loop kept running other work while scrypt ran
+
+
+# -- new passwords (NIST SP 800-63B) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password", ["", "x", "1234567", "short!!", "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"]
+)
+def test_new_passwords_under_eight_characters_are_refused(password: str) -> None:
+    problem = check_new_password(password)
+    assert problem is not None and f"at least {MIN_PASSWORD_LENGTH} characters" in problem
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "12345678",  # no composition rules
+        "password with spaces",
+        "a" * 64,
+        "correct horse battery staple " * 30,  # a long passphrase: 870 characters
+        "\u043f\u0430\u0440\u043e\u043b\u044c\u043f\u0430\u0440",
+    ],
+)
+def test_long_passphrases_and_any_characters_are_accepted(password: str) -> None:
+    assert check_new_password(password) is None
+
+
+def test_a_new_password_over_the_maximum_is_refused() -> None:
+    assert check_new_password("a" * (MAX_PASSWORD_LENGTH + 1)) is not None
+
+
+def test_short_passwords_made_before_the_rule_still_verify() -> None:
+    assert verify_password("pw", hash_password("pw"))
+
+
+# -- hashing slots -------------------------------------------------------------------------------
+
+
+async def test_hashing_slots_run_at_most_their_limit_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def slow_verify(password: str, stored: str | None) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(10)
+        with lock:
+            running -= 1
+        return True
+
+    monkeypatch.setattr(passwords, "verify_password", slow_verify)
+    slots = HashingSlots(2)
+    tasks = [asyncio.create_task(slots.verify("x", "h")) for _ in range(6)]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert (slots.running, slots.waiting) == (2, 4)
+    release.set()
+    assert await asyncio.gather(*tasks) == [True] * 6
+    assert most == 2
+
+
+async def test_a_cancelled_caller_keeps_its_slot_until_the_thread_is_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow_hash(password: str) -> str:
+        started.set()
+        release.wait(10)
+        return "h"
+
+    monkeypatch.setattr(passwords, "hash_password", slow_hash)
+    slots = HashingSlots(1)
+    first = asyncio.create_task(slots.hash("x"))
+    await asyncio.to_thread(started.wait, 10)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    second = asyncio.create_task(slots.hash("y"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert (slots.running, slots.waiting) == (1, 1)  # scrypt still runs for the first
+    release.set()
+    assert await second == "h"
+    assert slots.running == 0
+
+
+def test_hashing_slots_need_one_slot() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        HashingSlots(0)

@@ -1,0 +1,236 @@
+"""The login throttle (``backend.auth.throttle``) on a FakeClock: growing delays, no lockout of a
+trusted requester, bounded memory, and the client networks it counts by."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.auth.throttle import (
+    Backoff,
+    LoginLimits,
+    LoginThrottle,
+    RateThrottle,
+    RecentSet,
+    StrikeTable,
+    client_network,
+)
+from shared.resilience.testing import FakeClock
+
+ATTACKER = "203.0.113.7"
+OWNER = "198.51.100.20"
+
+LIMITS = LoginLimits(
+    per_pair=Backoff(free=3, base=1.0, ceiling=60.0, forget_after=600.0),
+    per_client=Backoff(free=10, base=1.0, ceiling=60.0, forget_after=600.0),
+    per_account=Backoff(free=5, base=2.0, ceiling=60.0, forget_after=600.0),
+    trust_for=3600.0,
+    capacity=1000,
+)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def throttle(clock: FakeClock) -> LoginThrottle:
+    return LoginThrottle(clock.monotonic, LIMITS)
+
+
+def fail_until_refused(throttle: LoginThrottle, account: str, client: str) -> int:
+    """Failed attempts made before the throttle refused the next one."""
+    for made in range(1000):
+        attempt = throttle.attempt(account, client)
+        if not throttle.check(attempt).allowed:
+            return made
+        throttle.failed(attempt)
+    raise AssertionError("never refused")
+
+
+def test_backoff_doubles_after_the_free_failures_up_to_the_ceiling() -> None:
+    backoff = Backoff(free=2, base=1.0, ceiling=10.0, forget_after=0.0)
+    assert [backoff.delay(n) for n in range(1, 9)] == [0, 0, 1, 2, 4, 8, 10, 10]
+    assert backoff.delay(10**6) == 10.0  # no overflow
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"free": -1, "base": 1.0, "ceiling": 2.0, "forget_after": 0.0},
+        {"free": 1, "base": 0.0, "ceiling": 2.0, "forget_after": 0.0},
+        {"free": 1, "base": 3.0, "ceiling": 2.0, "forget_after": 0.0},
+    ],
+)
+def test_backoff_refuses_unusable_values(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="backoff"):
+        Backoff(**bad)  # type: ignore[arg-type]
+
+
+async def test_guesses_meet_growing_delays(clock: FakeClock, throttle: LoginThrottle) -> None:
+    assert fail_until_refused(throttle, "alice", ATTACKER) == 4  # 3 free, the 4th sets a delay
+    waits = []
+    for _ in range(5):
+        verdict = throttle.check(throttle.attempt("alice", ATTACKER))
+        assert not verdict.allowed and verdict.limit == "pair"
+        waits.append(verdict.wait)
+        await clock.advance(verdict.wait)
+        attempt = throttle.attempt("alice", ATTACKER)
+        assert throttle.check(attempt).allowed
+        throttle.failed(attempt)
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0]
+
+
+async def test_refused_attempts_do_not_count(clock: FakeClock, throttle: LoginThrottle) -> None:
+    fail_until_refused(throttle, "alice", ATTACKER)
+    for _ in range(100):
+        assert not throttle.check(throttle.attempt("alice", ATTACKER)).allowed
+    await clock.advance(1.0)
+    assert throttle.check(throttle.attempt("alice", ATTACKER)).allowed
+
+
+async def test_a_success_clears_the_requesters_own_count(
+    clock: FakeClock, throttle: LoginThrottle
+) -> None:
+    for _ in range(3):
+        throttle.failed(throttle.attempt("alice", OWNER))
+    throttle.succeeded(throttle.attempt("alice", OWNER))
+    assert fail_until_refused(throttle, "alice", OWNER) == 4
+
+
+async def test_counts_are_forgotten_after_a_quiet_spell(
+    clock: FakeClock, throttle: LoginThrottle
+) -> None:
+    fail_until_refused(throttle, "alice", ATTACKER)
+    await clock.advance(1.0 + 600.0)
+    assert fail_until_refused(throttle, "alice", ATTACKER) == 4
+
+
+def test_the_owner_on_a_known_network_gets_in_during_a_flood(throttle: LoginThrottle) -> None:
+    throttle.succeeded(throttle.attempt("alice", OWNER))  # logged in from here before
+    # A botnet: many addresses, a few guesses each, all at alice.
+    for bot in range(50):
+        for _ in range(2):
+            attempt = throttle.attempt("alice", f"10.0.{bot}.1")
+            if throttle.check(attempt).allowed:
+                throttle.failed(attempt)
+    newcomer = throttle.check(throttle.attempt("alice", "192.0.2.99"))
+    assert not newcomer.allowed and newcomer.limit == "account"
+    assert throttle.check(throttle.attempt("alice", OWNER)).allowed
+    # Another account is not affected by alice's flood.
+    assert throttle.check(throttle.attempt("bob", "192.0.2.99")).allowed
+
+
+def test_the_owner_with_a_device_cookie_gets_in_from_a_new_network(
+    throttle: LoginThrottle,
+) -> None:
+    for bot in range(50):
+        attempt = throttle.attempt("alice", f"10.0.{bot}.1")
+        if throttle.check(attempt).allowed:
+            throttle.failed(attempt)
+    assert not throttle.check(throttle.attempt("alice", "192.0.2.50")).allowed
+    assert throttle.check(throttle.attempt("alice", "192.0.2.50", device="dev-1")).allowed
+
+
+def test_an_attacker_on_the_owners_network_does_not_lock_out_the_device(
+    throttle: LoginThrottle,
+) -> None:
+    fail_until_refused(throttle, "alice", OWNER)  # same NAT address as the owner
+    assert throttle.check(throttle.attempt("alice", OWNER, device="dev-1")).allowed
+
+
+def test_trusted_failures_do_not_lock_the_account_for_others(throttle: LoginThrottle) -> None:
+    throttle.succeeded(throttle.attempt("alice", OWNER))
+    for _ in range(3):  # the owner mistypes, within the free pair failures
+        throttle.failed(throttle.attempt("alice", OWNER))
+    for _ in range(2):
+        throttle.succeeded(throttle.attempt("alice", OWNER))
+        for _ in range(3):
+            throttle.failed(throttle.attempt("alice", OWNER))
+    assert throttle.check(throttle.attempt("alice", "192.0.2.99")).allowed
+
+
+def test_a_client_spraying_usernames_runs_out_of_budget(throttle: LoginThrottle) -> None:
+    for n in range(10):
+        attempt = throttle.attempt(f"user{n}", ATTACKER)
+        assert throttle.check(attempt).allowed
+        throttle.failed(attempt)
+    throttle.failed(throttle.attempt("user10", ATTACKER))
+    verdict = throttle.check(throttle.attempt("someone-new", ATTACKER))
+    assert not verdict.allowed and verdict.limit == "client"
+    assert verdict.retry_after == 1
+    assert throttle.check(throttle.attempt("someone-new", OWNER)).allowed
+
+
+def test_look_up_cost_memory_is_bounded(clock: FakeClock) -> None:
+    throttle = LoginThrottle(clock.monotonic, LoginLimits(capacity=100))
+    for n in range(5000):
+        attempt = throttle.attempt(f"sprayed-{n}", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+        throttle.failed(attempt)
+        throttle.succeeded(throttle.attempt(f"sprayed-{n}", "192.0.2.1"))
+    assert all(size <= 100 for size in throttle.sizes().values()), throttle.sizes()
+
+
+async def test_strike_table_evicts_the_least_recently_struck(clock: FakeClock) -> None:
+    table: StrikeTable[str] = StrikeTable(
+        Backoff(free=0, base=5.0, ceiling=5.0, forget_after=10.0),
+        capacity=2,
+        monotonic=clock.monotonic,
+    )
+    table.strike("a")
+    table.strike("b")
+    table.strike("a")
+    table.strike("c")
+    assert len(table) == 2
+    assert table.failures("b") == 0 and table.failures("a") == 2
+    await clock.advance(15.0)
+    table.strike("d")  # forgotten entries at the front leave on the next write
+    assert table.failures("a") == 0
+
+
+async def test_recent_set_expires_and_is_bounded(clock: FakeClock) -> None:
+    known: RecentSet[str] = RecentSet(60.0, capacity=2, monotonic=clock.monotonic)
+    known.add("a")
+    await clock.advance(59.0)
+    assert known.seen("a")
+    await clock.advance(1.0)
+    assert not known.seen("a")
+    known.add("b")
+    known.add("c")
+    known.add("d")
+    assert len(known) == 2 and not known.seen("b")
+
+
+async def test_rate_throttle_counts_every_attempt(clock: FakeClock) -> None:
+    registrations = RateThrottle(
+        Backoff(free=2, base=1.0, ceiling=8.0, forget_after=60.0), clock.monotonic
+    )
+    for _ in range(2):
+        assert registrations.check(ATTACKER).allowed
+        registrations.count(ATTACKER)
+    registrations.count(ATTACKER)
+    assert registrations.check(ATTACKER).wait == 1.0
+    assert registrations.check(OWNER).allowed
+
+
+@pytest.mark.parametrize(
+    ("address", "network"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("testclient", "testclient"),
+        ("x" * 500, "x" * 64),
+    ],
+)
+def test_client_networks(address: str, network: str) -> None:
+    assert client_network(address) == network
+
+
+def test_an_ipv6_attacker_cannot_rotate_through_its_64(throttle: LoginThrottle) -> None:
+    for n in range(1, 40):
+        attempt = throttle.attempt("alice", f"2001:db8:1:2::{n:x}")
+        if throttle.check(attempt).allowed:
+            throttle.failed(attempt)
+    assert not throttle.check(throttle.attempt("alice", "2001:db8:1:2::ffff")).allowed
