@@ -1,8 +1,14 @@
-"""``questcity chaos database|s3 down|up|slow``: fail and heal the dependencies of a running
-``questcity up`` stack, for demos and drills.
+"""``questcity chaos``: fail and heal the dependencies of a running ``questcity up`` stack, for
+demos and drills, and show what is failed now.
+
+    questcity chaos s3 down                 # refuse new connections, reset open ones
+    questcity chaos database slow --latency 1
+    questcity chaos s3 heal                 # clear every fault of s3
+    questcity chaos status                  # each service's fault now
 
 ``questcity up`` puts each dependency behind a fault proxy and listens on a Unix socket under
-``./var/up/``; this command sends it one JSON line and prints the answer.
+``./var/up/``; this command sends it one JSON line and prints the answer. What it prints uses the
+command's own words (``down``, ``slow``, ``blackhole``, ``reset-connections``, ``no fault``).
 """
 
 from __future__ import annotations
@@ -11,23 +17,111 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from questcity.embedded.faultproxy import FaultProxy
+from questcity.embedded.faultproxy import FaultProxy, Mode
 
 CONTROL_SOCKET = Path("var/up/control.sock")
 SERVICES = ("database", "s3")
-ACTIONS = ("down", "up", "slow", "blackhole", "reset")
+STATUS = "status"
+
+FAULTS = {
+    "down": "refuse new connections, reset open ones",
+    "slow": "delay every chunk, each way, by --latency seconds",
+    "blackhole": "accept connections, never answer",
+    "reset-connections": "accept connections, then reset each one at once (RST)",
+    "heal": "clear every fault: connections pass again",
+}
+"""Each action word and what it does to the service's connections."""
+
+ALIASES = {"up": "heal", "reset": "reset-connections"}
+"""Older words, still accepted: ``up`` heals; ``reset`` resets connections (it does not heal)."""
+
+_WORD = {
+    Mode.PASS: "no fault",
+    Mode.REFUSE: "down",
+    Mode.LATENCY: "slow",
+    Mode.BLACKHOLE: "blackhole",
+    Mode.RESET: "reset-connections",
+}
+
+
+def describe(proxy: FaultProxy) -> str:
+    """The fault in force, in the command's words: ``down (new connections refused)``."""
+    mode = proxy.mode
+    detail = {
+        Mode.PASS: "connections pass",
+        Mode.REFUSE: "new connections refused",
+        Mode.LATENCY: f"+{proxy.latency:g} s per chunk, each way",
+        Mode.BLACKHOLE: "connections accepted, never answered",
+        Mode.RESET: "every connection reset",
+    }[mode]
+    return f"{_WORD[mode]} ({detail})"
+
+
+def apply(proxy: FaultProxy, action: str, latency: float) -> str:
+    """Switch ``proxy``; return the fault now in force, described (used by the `up` side)."""
+    action = ALIASES.get(action, action)
+    if action == "down":
+        proxy.refuse()
+    elif action == "heal":
+        proxy.heal()
+    elif action == "slow":
+        proxy.slow(latency)
+    elif action == "blackhole":
+        proxy.blackhole()
+    elif action == "reset-connections":
+        proxy.reset()
+    else:
+        raise ValueError(f"unknown action {action!r}; one of: {', '.join(FAULTS)}")
+    return describe(proxy)
+
+
+def handle(proxies: Mapping[str, FaultProxy], request: Mapping[str, object]) -> dict[str, object]:
+    """The `up` side of one control request: switch a proxy, or report every service's fault."""
+    action = str(request.get("action"))
+    if action == STATUS:
+        services: dict[str, object] = {
+            service: describe(proxies[service]) if service in proxies else "no fault proxy here"
+            for service in SERVICES
+        }
+        return {"ok": True, "services": services}
+    service = str(request.get("service"))
+    proxy = proxies.get(service)
+    if proxy is None:
+        error = (
+            f"{service} has no fault proxy in this stack"
+            if service in SERVICES
+            else f"unknown service {service!r}"
+        )
+        return {"ok": False, "error": error}
+    try:
+        latency = float(str(request.get("latency", 0.5)))
+        return {"ok": True, "mode": apply(proxy, action, latency)}
+    except ValueError as error:
+        return {"ok": False, "error": str(error)}
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    chaos = commands.add_parser("chaos", help="fail or heal a dependency of `questcity up`")
-    chaos.add_argument("service", choices=SERVICES)
+    actions = "; ".join(f"{word}: {what}" for word, what in FAULTS.items())
+    chaos = commands.add_parser(
+        "chaos",
+        help="fail or heal a dependency of `questcity up`; `chaos status` shows the faults",
+        description="Fail or heal a dependency of the `questcity up` stack running in this "
+        "directory, or show each one's fault (`questcity chaos status`).",
+        epilog="`up` is still accepted for `heal`, and `reset` for `reset-connections` "
+        "(a fault, not a heal).",
+    )
+    chaos.add_argument(
+        "service", choices=(*SERVICES, STATUS), help="the dependency, or `status` for all of them"
+    )
     chaos.add_argument(
         "action",
-        choices=ACTIONS,
-        help="down: refuse connections; up: heal; slow: add latency; "
-        "blackhole: accept and never answer; reset: reset connections",
+        nargs="?",
+        choices=(*FAULTS, *ALIASES),
+        metavar="ACTION",
+        help=actions,
     )
     chaos.add_argument(
         "--latency",
@@ -38,35 +132,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     chaos.set_defaults(handler=run_chaos)
 
 
-def apply(proxy: FaultProxy, action: str, latency: float) -> str:
-    """Switch ``proxy``; returns the mode now in force (used by the `up` side)."""
-    if action == "down":
-        proxy.refuse()
-    elif action == "up":
-        proxy.heal()
-    elif action == "slow":
-        proxy.slow(latency)
-    elif action == "blackhole":
-        proxy.blackhole()
-    elif action == "reset":
-        proxy.reset()
-    else:
-        raise ValueError(f"unknown action {action!r}")
-    return proxy.mode.name.lower()
-
-
 def run_chaos(args: argparse.Namespace) -> int:
+    if args.service == STATUS:
+        if args.action is not None:
+            return _usage(f"`chaos status` takes no action (got {args.action!r})")
+        message: dict[str, object] = {"action": STATUS}
+    elif args.action is None:
+        return _usage(f"what to do with {args.service}? one of: {', '.join(FAULTS)}")
+    else:
+        message = {"service": args.service, "action": args.action, "latency": args.latency}
     try:
-        answer = asyncio.run(
-            send(
-                CONTROL_SOCKET,
-                {
-                    "service": args.service,
-                    "action": args.action,
-                    "latency": args.latency,
-                },
-            )
-        )
+        answer = asyncio.run(send(CONTROL_SOCKET, message))
     except (FileNotFoundError, ConnectionRefusedError):
         print(
             "questcity chaos: no running stack here; start one with `questcity up` in this "
@@ -77,8 +153,19 @@ def run_chaos(args: argparse.Namespace) -> int:
     if not answer.get("ok"):
         print(f"questcity chaos: {answer.get('error', 'refused')}", file=sys.stderr)
         return 1
-    print(f"{args.service}: {answer['mode']}")
+    if args.service == STATUS:
+        services = answer.get("services")
+        assert isinstance(services, dict)
+        for service, state in services.items():
+            print(f"{service}: {state}")
+    else:
+        print(f"{args.service}: {answer['mode']}")
     return 0
+
+
+def _usage(problem: str) -> int:
+    print(f"questcity chaos: {problem}", file=sys.stderr)
+    return 2
 
 
 async def send(path: Path, message: dict[str, object]) -> dict[str, object]:

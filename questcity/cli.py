@@ -22,10 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.cli import add_commands as monitor_commands
     from monitor.tui.cli import add_commands as tui_commands
     from questcity.chaos import add_commands as chaos_commands
+    from questcity.down import add_commands as down_commands
     from questcity.up import add_commands as up_commands
     from statuspage.cli import add_commands as statuspage_commands
 
     up_commands(commands)
+    down_commands(commands)
     backend_commands(commands)
     monitor_commands(commands)
     statuspage_commands(commands)

@@ -3,7 +3,15 @@
 A local S3 server (SeaweedFS), PostgreSQL in a throwaway cluster when its server binaries are
 installed (SQLite otherwise), each behind a fault proxy (``questcity chaos``); the backend; the
 monitor daemon watching it with tokens minted for it; the status page; then the TUI in the
-foreground. Quitting the TUI, Ctrl-C or SIGTERM stops everything it started.
+foreground.
+
+Everything it starts dies with it, however it dies. Quitting the TUI, Ctrl-C, SIGTERM or SIGHUP (a
+closed terminal) stops everything in order: the TUI, the monitor and the status page first (so
+nothing publishes an outage that is only the stack going down), then the backend, then the fault
+proxies and the servers, PostgreSQL with a fast shutdown. Should ``up`` die without a chance to
+(SIGKILL, a crash), its watchdog (:mod:`questcity.watchdog`) does the same. Each process is recorded
+in ``./var/up/stack.json`` (:mod:`questcity.record`) the moment it starts, so the next ``up`` can
+tell a stack still running here, and name the command that stops it (``questcity down``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -24,19 +33,30 @@ from typing import TextIO
 
 import httpx
 
-from questcity.chaos import CONTROL_SOCKET, SERVICES, apply
+from questcity.chaos import CONTROL_SOCKET, FAULTS, handle
 from questcity.embedded.faultproxy import FaultProxy
 from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServer, find_bin_dir
-from questcity.embedded.process import ServerStartError
+from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
 from questcity.embedded.s3 import S3Server, WeedNotInstalledError
+from questcity.invocation import current_prefix
+from questcity.processes import record_of, remove_paths
+from questcity.record import RECORD_PATH, StackRecord
 
 VAR = Path("var")
 RUN_DIR = VAR / "up"
 READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+# Stop order, lowest first: whatever watches the stack goes before what it watches.
+STAGE_TUI, STAGE_WATCHERS, STAGE_BACKEND, STAGE_SERVERS = range(4)
 
 
 class StackError(Exception):
     """A one-line reason the stack cannot start, and what to do about it."""
+
+
+class Interrupted(Exception):
+    """A stop was asked for (a signal) while the stack was starting."""
 
 
 @dataclass
@@ -50,7 +70,8 @@ class Ports:
 class Child:
     name: str
     process: asyncio.subprocess.Process
-    log: Path
+    log: Path | None
+    stage: int
 
 
 @dataclass
@@ -60,7 +81,11 @@ class LocalStack:
     use_postgres: bool | None = None
     """None: PostgreSQL when its binaries are installed, SQLite otherwise."""
     health_interval: float = 2.0
+    headless: bool = True
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    prefix: str = "questcity"
+    """How the user runs ``questcity`` here (``uv run questcity``…), for the hints we print."""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     s3: S3Server | None = None
     postgres: PostgresServer | None = None
@@ -69,14 +94,24 @@ class LocalStack:
     control: asyncio.AbstractServer | None = None
     urls: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
-    tui: asyncio.subprocess.Process | None = None
+    record: StackRecord | None = None
+    watchdog: subprocess.Popen[bytes] | None = None
+    lifeline: int | None = None
+    """The write end of the watchdog's pipe: only this process holds it, so it closes when
+    this process ends, however it ends."""
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): stop all the same
+            print(text, file=self.out, flush=True)
+
+    def _checkpoint(self) -> None:
+        if self.stopping.is_set():
+            raise Interrupted
 
     # -- start ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._refuse_a_running_stack()
         wanted = {"backend": self.ports.backend, "status page": self.ports.statuspage}
         if self.serve_tui:
             wanted["TUI in a browser"] = self.ports.tui
@@ -87,15 +122,20 @@ class LocalStack:
                     f"with --{what.split()[0].replace('status', 'statuspage')}-port"
                 )
         (RUN_DIR / "logs").mkdir(parents=True, exist_ok=True)
+        self._start_watchdog()
         database_url = await self._start_database()
+        self._checkpoint()
         s3_url = await self._start_s3()
+        self._checkpoint()
         await self._start_backend(database_url, s3_url)
         self._mint_tokens()
         config = self._write_monitor_config()
-        await self._spawn("monitor", ["monitor", "--config", str(config)])
+        await self._spawn("monitor", ["monitor", "--config", str(config)], STAGE_WATCHERS)
         await self._spawn(
             "statuspage",
             ["statuspage", "--config", str(config), "--port", str(self.ports.statuspage)],
+            STAGE_WATCHERS,
+            port=self.ports.statuspage,
         )
         await self._wait_http(
             "status page", f"http://127.0.0.1:{self.ports.statuspage}/", "statuspage"
@@ -105,6 +145,8 @@ class LocalStack:
             await self._spawn(
                 "tui-serve",
                 ["tui", "--serve", "--config", str(config), "--port", str(self.ports.tui)],
+                STAGE_WATCHERS,
+                port=self.ports.tui,
             )
             await self._wait_http(
                 "TUI server", f"http://127.0.0.1:{self.ports.tui}/", "tui-serve", accept=(200, 401)
@@ -115,7 +157,73 @@ class LocalStack:
         for what, url in self.urls.items():
             self.say(f"  {what:<18} {url}")
         self.say(f"  {'logs':<18} {RUN_DIR / 'logs'}/")
-        self.say("  chaos drills:      questcity chaos database|s3 down|up|slow")
+        self.say(f"  {'chaos drills':<18} {self.prefix} chaos database|s3 {'|'.join(FAULTS)}")
+        self.say(f"  {'faults now':<18} {self.prefix} chaos status")
+        self.say(f"  {'stop':<18} Ctrl-C here, or {self.prefix} down")
+
+    def _refuse_a_running_stack(self) -> None:
+        """Name a stack still running here (its record says so) and how to stop it; delete a
+        stale record (its processes gone, their pids perhaps reused)."""
+        record = StackRecord.load(RECORD_PATH)
+        if record is None:
+            with contextlib.suppress(FileNotFoundError):
+                RECORD_PATH.unlink()  # unreadable: a stack that died writing it
+            return
+        if record.up.alive:
+            raise StackError(
+                f"a stack is already running in this directory (questcity up, pid "
+                f"{record.up.pid}, started {record.started()}); stop it with Ctrl-C in its "
+                f"terminal, or `{self.prefix} down`"
+            )
+        if alive := record.alive():
+            raise StackError(
+                f"a stack from an earlier run (started {record.started()}) is still running "
+                f"here: {', '.join(p.describe() for p in alive)}; stop it with "
+                f"`{self.prefix} down`"
+            )
+        remove_paths(path for p in record.processes for path in p.cleanup)
+        remove_paths(record.cleanup)
+        record.delete()
+
+    def _start_watchdog(self) -> None:
+        read_end, write_end = os.pipe()  # not inheritable: no other child holds the write end
+        log = (RUN_DIR / "logs" / "watchdog.log").open("ab")
+        try:
+            self.watchdog = subprocess.Popen(
+                [sys.executable, "-m", "questcity.watchdog", str(RECORD_PATH.resolve())],
+                stdin=read_end,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # out of reach of the terminal's hang-up
+            )
+        finally:
+            os.close(read_end)
+            log.close()
+        self.lifeline = write_end
+        self.record = StackRecord(
+            up=record_of("questcity up", os.getpid()),
+            watchdog=record_of("watchdog", self.watchdog.pid),
+            cleanup=[str(CONTROL_SOCKET.resolve())],
+            path=RECORD_PATH,
+        )
+        self.record.save()
+
+    def _recording(
+        self, name: str, server: EmbeddedServer, signal_name: str
+    ) -> Callable[[ManagedProcess], None]:
+        def record(process: ManagedProcess) -> None:
+            if self.record is not None and process.pid is not None:
+                self.record.add(
+                    record_of(
+                        name,
+                        process.pid,
+                        stage=STAGE_SERVERS,
+                        signal=signal_name,
+                        cleanup=server.owned_paths(),
+                    )
+                )
+
+        return record
 
     async def _start_database(self) -> str:
         use_postgres = self.use_postgres
@@ -135,11 +243,12 @@ class LocalStack:
         # As root the server runs as `postgres`, which may not be able to reach ./var (under
         # /root, say): its throwaway cluster then lives in the system's temporary directory.
         server = PostgresServer(parent=None if os.geteuid() == 0 else RUN_DIR.resolve())
+        server.on_process_start = self._recording("PostgreSQL", server, "SIGINT")
+        self.postgres = server
         try:
             await asyncio.to_thread(server.start)
         except (ServerStartError, PostgresNotInstalledError) as error:
             raise StackError(f"PostgreSQL did not start: {error}") from None
-        self.postgres = server
         proxy = FaultProxy(server.address, name="database").start()
         self.proxies["database"] = proxy
         self.say(
@@ -151,11 +260,12 @@ class LocalStack:
     async def _start_s3(self) -> str:
         self.say("• S3: starting SeaweedFS…")
         server = S3Server(parent=RUN_DIR.resolve())
+        server.on_process_start = self._recording("SeaweedFS", server, "SIGTERM")
+        self.s3 = server
         try:
             await asyncio.to_thread(server.start)
         except (ServerStartError, WeedNotInstalledError) as error:
             raise StackError(f"the S3 server did not start: {error}") from None
-        self.s3 = server
         proxy = FaultProxy(server.address, name="s3").start()
         self.proxies["s3"] = proxy
         self.say(f"  ready (S3 on {server.endpoint_url}, via fault proxy {proxy.address[1]})")
@@ -175,7 +285,12 @@ class LocalStack:
             "QUESTCITY_S3_TIMEOUT": "2",
         }
         self.say("• backend: starting…")
-        await self._spawn("backend", ["backend", "--port", str(self.ports.backend)])
+        await self._spawn(
+            "backend",
+            ["backend", "--port", str(self.ports.backend)],
+            STAGE_BACKEND,
+            port=self.ports.backend,
+        )
         base = f"http://127.0.0.1:{self.ports.backend}"
         await self._wait_http("backend", f"{base}/api/v1/health/ready", "backend")
         self.urls["backend API"] = f"{base}/api/v1/"
@@ -222,7 +337,9 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
         )
         return path
 
-    async def _spawn(self, name: str, argv: list[str]) -> Child:
+    async def _spawn(
+        self, name: str, argv: list[str], stage: int, *, port: int | None = None
+    ) -> Child:
         log = RUN_DIR / "logs" / f"{name}.log"
         handle = log.open("ab")
         process = await asyncio.create_subprocess_exec(
@@ -237,8 +354,12 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
             start_new_session=True,
         )
         handle.close()
-        child = Child(name, process, log)
+        return self._adopt(Child(name, process, log, stage), port)
+
+    def _adopt(self, child: Child, port: int | None = None) -> Child:
         self.children.append(child)
+        if self.record is not None:
+            self.record.add(record_of(child.name, child.process.pid, stage=child.stage, port=port))
         return child
 
     async def _wait_http(
@@ -248,9 +369,11 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
         deadline = time.monotonic() + READY_TIMEOUT
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.monotonic() < deadline:
+                self._checkpoint()
                 if child.process.returncode is not None:
                     raise StackError(
-                        f"the {what} exited at start-up; its log: {child.log}\n" + _tail(child.log)
+                        f"the {what} exited at start-up; its log: {child.log}\n"
+                        + (_tail(child.log) if child.log is not None else "")
                     )
                 try:
                     if (await client.get(url)).status_code in accept:
@@ -271,22 +394,12 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = json.loads(await reader.readline())
-            service = str(request.get("service"))
-            proxy = self.proxies.get(service)
-            if proxy is None:
-                answer: dict[str, object] = {
-                    "ok": False,
-                    "error": f"{service} has no fault proxy in this stack"
-                    if service in SERVICES
-                    else f"unknown service {service!r}",
-                }
-            else:
-                mode = await asyncio.to_thread(
-                    apply, proxy, str(request.get("action")), float(request.get("latency", 0.5))
-                )
-                answer = {"ok": True, "mode": mode}
-                self.say(f"chaos: {service} {request.get('action')} ({mode})")
-        except (ValueError, TypeError) as error:
+            if not isinstance(request, dict):
+                raise ValueError("expected a JSON object")
+            answer = await asyncio.to_thread(handle, self.proxies, request)
+            if answer.get("ok") and "mode" in answer and self.headless:
+                self.say(f"chaos: {request.get('service')} {answer['mode']}")
+        except ValueError as error:
             answer = {"ok": False, "error": str(error)}
         writer.write(json.dumps(answer).encode() + b"\n")
         await writer.drain()
@@ -305,33 +418,42 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
             str(config),
             env={**os.environ, **self.env},
         )
+        self._adopt(Child("tui", process, None, STAGE_TUI))
         return await process.wait()
 
     async def stop(self) -> None:
-        if self.tui is not None and self.tui.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.tui.terminate()
-            await self.tui.wait()
+        """Stop everything, stage by stage; then delete the record and let the watchdog go."""
         if self.control is not None:
             self.control.close()
             with contextlib.suppress(FileNotFoundError):
                 CONTROL_SOCKET.unlink()
-        for child in reversed(self.children):
-            if child.process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.process.send_signal(signal.SIGTERM)
-        for child in reversed(self.children):
-            try:
-                await asyncio.wait_for(child.process.wait(), timeout=15.0)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    child.process.kill()
-                await child.process.wait()
+        for stage in sorted({child.stage for child in self.children}):
+            await self._stop_children([c for c in self.children if c.stage == stage])
         for proxy in self.proxies.values():
             await asyncio.to_thread(proxy.close)
         for server in (self.s3, self.postgres):
             if server is not None:
                 await asyncio.to_thread(server.close)
+        if self.record is not None:
+            self.record.delete()
+        if self.lifeline is not None:
+            os.close(self.lifeline)
+            self.lifeline = None
+        if self.watchdog is not None:
+            await asyncio.to_thread(self.watchdog.wait, STOP_TIMEOUT)
+
+    async def _stop_children(self, children: list[Child]) -> None:
+        for child in children:
+            if child.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                await asyncio.wait_for(child.process.wait(), timeout=STOP_TIMEOUT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.kill()
+                await child.process.wait()
 
 
 def _port_free(port: int) -> bool:
@@ -367,23 +489,25 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_up(args: argparse.Namespace) -> int:
+    return asyncio.run(_main(args))
+
+
+async def _main(args: argparse.Namespace) -> int:
     stack = LocalStack(
         ports=Ports(args.backend_port, args.statuspage_port, args.tui_port),
         serve_tui=args.serve_tui,
         use_postgres=False if args.sqlite else None,
+        headless=args.headless,
+        prefix=current_prefix(),
     )
-    return asyncio.run(_main(stack, headless=args.headless))
-
-
-async def _main(stack: LocalStack, *, headless: bool) -> int:
-    stop = asyncio.Event()
+    stop = stack.stopping
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     code = 0
     try:
         await stack.start()
-        if headless:
+        if args.headless:
             stack.say("\nRunning headless; Ctrl-C stops everything.")
             await stop.wait()
         else:
@@ -391,15 +515,19 @@ async def _main(stack: LocalStack, *, headless: bool) -> int:
             waiter = asyncio.ensure_future(stop.wait())
             await asyncio.wait({tui, waiter}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-            if not tui.done():
-                tui.cancel()
     except StackError as error:
-        print(f"questcity up: {error}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            print(f"questcity up: {error}", file=sys.stderr)
         code = 1
+    except Interrupted:
+        pass
     finally:
-        stack.say("stopping…")
+        started = stack.record is not None  # a refusal before anything started: nothing to say
+        if started:
+            stack.say("stopping…")
         await _quietly(stack.stop)
-        stack.say("stopped.")
+        if started:
+            stack.say("stopped.")
     return code
 
 
@@ -407,4 +535,5 @@ async def _quietly(step: Callable[[], Awaitable[None]]) -> None:
     try:
         await step()
     except Exception as error:  # pragma: no cover - best effort while shutting down
-        print(f"questcity up: while stopping: {type(error).__name__}: {error}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            print(f"questcity up: while stopping: {type(error).__name__}: {error}", file=sys.stderr)

@@ -289,7 +289,9 @@ class PostgresServer(EmbeddedServer):
         ]
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]
-        self._process = ManagedProcess(argv, log_path=self.log_path, run_as=self._run_as())
+        self._process = ManagedProcess(
+            argv, log_path=self.log_path, run_as=self._run_as(), on_start=self.on_process_start
+        )
         self._process.start()
         self._wait_ready(self._process)
 

@@ -53,8 +53,11 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         run_as: str | None = None,
+        on_start: Callable[[ManagedProcess], None] | None = None,
     ) -> None:
         self.argv = list(argv)
+        self.on_start = on_start
+        """Called as soon as the process exists (``questcity up`` records it then)."""
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
@@ -91,6 +94,8 @@ class ManagedProcess:
                 extra_groups=[] if user is not None else None,
             )
         _live.add(self)
+        if self.on_start is not None:
+            self.on_start(self)
 
     def exited_within(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for the process to exit (the poll interval of readiness loops)."""
@@ -137,6 +142,12 @@ class EmbeddedServer:
     def __init__(self) -> None:
         self._base_dir: Path | None = None
         self._process: ManagedProcess | None = None
+        self.on_process_start: Callable[[ManagedProcess], None] | None = None
+        """Called with the server's process as soon as it exists, on every start."""
+
+    def owned_paths(self) -> list[Path]:
+        """What :meth:`close` deletes: for whoever must clean up after a server left behind."""
+        return [self._base_dir] if self._base_dir is not None else []
 
     def start(self) -> None:
         raise NotImplementedError

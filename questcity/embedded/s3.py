@@ -218,7 +218,11 @@ class S3Server(EmbeddedServer):
             "TMPDIR": str(self.base_dir / "tmp"),
         }
         self._process = ManagedProcess(
-            self._argv(), log_path=self.log_path, env=env, cwd=self.base_dir
+            self._argv(),
+            log_path=self.log_path,
+            env=env,
+            cwd=self.base_dir,
+            on_start=self.on_process_start,
         )
         self._process.start()
         try:
@@ -257,10 +261,18 @@ class S3Server(EmbeddedServer):
         finally:
             client.close()
 
+    def owned_paths(self) -> list[Path]:
+        return [*super().owned_paths(), *self._sockets()]
+
+    def _sockets(self) -> list[Path]:
+        return [
+            Path("/tmp", f"seaweedfs-{name}-grpc-{self.ports[name] + _GRPC_OFFSET}.sock")
+            for name in _COMPONENTS
+            if name in self.ports
+        ]
+
     def _remove_sockets(self) -> None:
-        for name in _COMPONENTS:
-            port = self.ports.get(name, 0) + _GRPC_OFFSET
-            path = Path("/tmp", f"seaweedfs-{name}-grpc-{port}.sock")
+        for path in self._sockets():
             try:
                 if stat.S_ISSOCK(path.lstat().st_mode):
                     path.unlink()

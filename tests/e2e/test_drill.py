@@ -37,9 +37,9 @@ class Stack:
     status: str
     process: asyncio.subprocess.Process
 
-    def chaos(self, service: str, action: str) -> str:
+    def chaos(self, *words: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "questcity", "chaos", service, action],
+            [sys.executable, "-m", "questcity", "chaos", *words],
             cwd=self.cwd,
             capture_output=True,
             text=True,
@@ -142,7 +142,7 @@ async def test_the_drill(stack: Stack) -> None:
         assert (await client.get(f"{api}/api/v1/quests/{quest_id}")).status_code == 200
 
         # S3 down: the monitor sees it within a check interval and the breaker's threshold.
-        assert stack.chaos("s3", "down") == "s3: refuse"
+        assert stack.chaos("s3", "down") == "s3: down (new connections refused)"
 
         async def photos_out() -> bool:
             components = (await client.get(f"{status}/api/v2/components.json")).json()
@@ -156,7 +156,7 @@ async def test_the_drill(stack: Stack) -> None:
         assert image.headers["X-QuestCity-Degraded"] == "s3"
 
         # The database down too: writes refused with Retry-After, reads from the last good copy.
-        assert stack.chaos("database", "down") == "database: refuse"
+        assert stack.chaos("database", "down") == "database: down (new connections refused)"
 
         async def writes_refused() -> bool:
             response = await client.post(
@@ -172,8 +172,14 @@ async def test_the_drill(stack: Stack) -> None:
         assert stale.headers["X-QuestCity-Degraded"] == "database"
 
         # Both back; the on-call engineer resets the breakers rather than wait 30 s for trials.
-        stack.chaos("database", "up")
-        stack.chaos("s3", "up")
+        assert stack.chaos("status") == (
+            "database: down (new connections refused)\ns3: down (new connections refused)"
+        )
+        assert stack.chaos("database", "heal") == "database: no fault (connections pass)"
+        assert stack.chaos("s3", "up") == "s3: no fault (connections pass)"  # the older word
+        assert stack.chaos("status") == (
+            "database: no fault (connections pass)\ns3: no fault (connections pass)"
+        )
         admin = {"Authorization": f"Bearer {stack.admin_token()}"}
         for service in ("database", "s3"):
             reset = await client.post(
