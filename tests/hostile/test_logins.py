@@ -1,0 +1,303 @@
+"""Logins under attack, on SQLite and on a real PostgreSQL.
+
+On main before #11: a client could guess passwords as fast as scrypt ran (36 guesses/s slowed
+real logins to 2.9 s on PostgreSQL; on SQLite the flood pushed everything to 503), any password
+of one character was accepted, and ``alice``, ``ALICE``, ``ａlice`` and ``аlice`` (Cyrillic а)
+were four accounts.
+
+The backend runs in-process with its own lifespan; requests go through httpx's ASGI transport,
+which lets each client have its own address (what the per-client throttle counts by) without a
+network. Time is the app's injected clock, jumped forward instead of waited for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+
+from backend.app import create_app
+from backend.auth import passwords
+from backend.auth.passwords import hash_password
+from backend.db import migrate
+from backend.settings import Settings
+from tests.support import PostgresServer
+from tests.support.clock import SkewClock
+from tests.support.polling import eventually
+
+OWNER = "198.51.100.20"
+ATTACKER = "203.0.113.7"
+PASSWORD = "correct horse battery"
+TOKEN = "/api/v1/auth/token"
+REGISTER = "/api/v1/auth/register"
+
+
+@dataclass
+class Backend:
+    app: Starlette
+    clock: SkewClock
+    hashes: list[str]
+    """One entry per password verification the backend ran (scrypt work)."""
+
+    @contextlib.asynccontextmanager
+    async def client(self, address: str) -> AsyncIterator[httpx.AsyncClient]:
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://questcity.test") as c:
+            yield c
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/questcity.db"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"qc_{uuid.uuid4().hex[:12]}"
+    server.create_database(name)
+    url: str = server.url_for(database=name)
+    return url
+
+
+@pytest.fixture
+def counted_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = passwords.verify_password
+
+    def counting(password: str, stored: str | None) -> bool:
+        calls.append(password)
+        return real(password, stored)
+
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    return calls
+
+
+@contextlib.asynccontextmanager
+async def running(database_url: str, tmp_path: Path, hashes: list[str]) -> AsyncIterator[Backend]:
+    settings = Settings(database_url=database_url, keys_dir=tmp_path / "keys", health_interval=0.2)
+    clock = SkewClock()
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        backend = Backend(app, clock, hashes)
+        async with backend.client(OWNER) as client:
+
+            async def ready() -> bool:
+                return (await client.get("/api/v1/health/ready")).status_code == 200
+
+            await eventually(ready, what="backend ready")
+        yield backend
+
+
+@pytest.fixture
+async def backend(
+    database_url: str, tmp_path: Path, counted_hashes: list[str]
+) -> AsyncIterator[Backend]:
+    async with running(database_url, tmp_path, counted_hashes) as backend:
+        yield backend
+
+
+async def register(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    response = await client.post(REGISTER, json={"username": username, "password": password})
+    assert response.status_code == 201, response.text
+    user_id: str = response.json()["id"]
+    return user_id
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str) -> httpx.Response:
+    return await client.post(TOKEN, json={"username": username, "password": password})
+
+
+def subject(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    sub: str = claims["sub"]
+    return sub
+
+
+async def guess_until_refused(client: httpx.AsyncClient, username: str) -> httpx.Response:
+    for n in range(100):
+        response = await login(client, username, f"guess number {n}")
+        if response.status_code == 429:
+            return response
+        assert response.status_code == 401, response.text
+    raise AssertionError("100 wrong guesses and never a 429")
+
+
+def retry_after(response: httpx.Response) -> int:
+    assert response.status_code == 429, response.text
+    body = response.json()
+    seconds = int(response.headers["Retry-After"])
+    assert body["error"] == "too_many_attempts"
+    assert body["retry_after"] == seconds
+    assert f"Try again in {seconds} second" in body["message"]
+    return seconds
+
+
+async def test_a_guessing_flood_gets_429s_with_growing_retry_after(backend: Backend) -> None:
+    async with backend.client(OWNER) as owner:
+        await register(owner, "alice")
+    async with backend.client(ATTACKER) as attacker:
+        first = await guess_until_refused(attacker, "alice")
+        waits = [retry_after(first)]
+        for _ in range(4):
+            backend.clock.jump(waits[-1])
+            assert (await login(attacker, "alice", "one more guess")).status_code == 401
+            waits.append(retry_after(await login(attacker, "alice", "and another")))
+        assert waits == sorted(waits) and waits[-1] >= 8 * waits[0], waits
+
+        # Refused guesses are answered before any password is hashed.
+        hashed = len(backend.hashes)
+        for n in range(50):
+            assert (await login(attacker, "alice", f"flood {n}")).status_code == 429
+        assert len(backend.hashes) == hashed
+
+
+async def test_the_owner_still_logs_in_during_a_flood_against_their_account(
+    backend: Backend,
+) -> None:
+    async with backend.client(OWNER) as owner:
+        user_id = await register(owner, "alice")
+        assert subject(await login(owner, "alice", PASSWORD)) == user_id  # a device cookie now
+        device_cookie = dict(owner.cookies)
+
+    # A botnet: 40 addresses, three guesses each, all at alice.
+    statuses = []
+    for bot in range(40):
+        async with backend.client(f"10.66.{bot}.1") as bot_client:
+            for n in range(3):
+                statuses.append((await login(bot_client, "ALICE", f"bot guess {n}")).status_code)
+    assert 429 in statuses
+    assert statuses.count(401) <= 15, statuses  # the account's limit, not 120 guesses
+
+    async with backend.client("192.0.2.99") as stranger:
+        refused = await login(stranger, "alice", PASSWORD)
+        assert retry_after(refused) >= 1
+        assert "has logged in to it before can still log in" in refused.json()["message"]
+
+    async with backend.client(OWNER) as owner:
+        for _ in range(3):
+            assert subject(await login(owner, "alice", PASSWORD)) == user_id
+    # The same device from another network (a phone leaving the office Wi-Fi): its cookie.
+    async with backend.client("192.0.2.123") as travelling:
+        travelling.cookies.update(device_cookie)
+        assert subject(await login(travelling, "alice", PASSWORD)) == user_id
+
+
+async def test_a_client_spraying_usernames_runs_out_of_budget(backend: Backend) -> None:
+    async with backend.client(ATTACKER) as attacker:
+        statuses = [
+            (await login(attacker, f"user-{n}", "password123")).status_code for n in range(40)
+        ]
+    assert statuses[:20] == [401] * 20
+    assert 429 in statuses
+    async with backend.client(OWNER) as owner:
+        await register(owner, "bob")
+        assert (await login(owner, "bob", PASSWORD)).status_code == 200
+
+
+async def test_a_registration_flood_is_throttled(backend: Backend) -> None:
+    async with backend.client(ATTACKER) as attacker:
+        statuses = []
+        for n in range(24):
+            response = await attacker.post(
+                REGISTER, json={"username": f"spam{n}", "password": PASSWORD}
+            )
+            statuses.append(response.status_code)
+        assert statuses[:20] == [201] * 20
+        assert retry_after(response) >= 1
+    async with backend.client(OWNER) as owner:
+        await register(owner, "carol")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "ALICE",
+        "Alice",
+        "\uff41lice",
+        "\uff21\uff2c\uff29\uff23\uff25",
+        "\u0430\u04cf\u0456\u0441\u0435",
+    ],
+)
+async def test_look_alike_usernames_are_one_account(backend: Backend, spelling: str) -> None:
+    async with backend.client(OWNER) as client:
+        user_id = await register(client, "alice")
+        taken = await client.post(REGISTER, json={"username": spelling, "password": "other pass 1"})
+        assert taken.status_code == 409, taken.text
+        assert taken.json()["error"] == "username_taken"
+        assert subject(await login(client, spelling, PASSWORD)) == user_id
+
+
+async def test_a_mixed_script_username_is_refused(backend: Backend) -> None:
+    async with backend.client(OWNER) as client:
+        response = await client.post(
+            REGISTER, json={"username": "\u0430lice", "password": PASSWORD}
+        )
+    assert response.status_code == 422, response.text
+    problem = response.json()["fields"]["username"]
+    assert "mixes letters of different scripts (Cyrillic and Latin)" in problem
+
+
+async def test_a_short_password_is_refused_and_a_long_passphrase_accepted(
+    backend: Backend,
+) -> None:
+    async with backend.client(OWNER) as client:
+        response = await client.post(REGISTER, json={"username": "dave", "password": "1234567"})
+        assert response.status_code == 422, response.text
+        assert "at least 8 characters" in response.json()["fields"]["password"]
+        passphrase = "the quick brown fox jumps over the lazy dog " * 10
+        await register(client, "dave", passphrase)
+        assert (await login(client, "dave", passphrase)).status_code == 200
+
+
+async def test_existing_accounts_keep_working_after_the_migration(
+    database_url: str, tmp_path: Path, counted_hashes: list[str]
+) -> None:
+    """Accounts made before usernames were normalised: look-alike names that are separate
+    accounts, and a password shorter than today's minimum."""
+    engine = create_async_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0001")
+        users = sa.table(
+            "users",
+            sa.column("id", sa.String),
+            sa.column("username", sa.String),
+            sa.column("password_hash", sa.String),
+            sa.column("created_at", sa.DateTime(timezone=True)),
+        )
+        rows = [
+            {
+                "id": f"user-{n}",
+                "username": name,
+                "password_hash": hash_password(f"old password {n}" if name != "eve" else "pw"),
+                "created_at": datetime(2026, 1, n + 1, tzinfo=UTC),
+            }
+            for n, name in enumerate(["alice", "ALICE", "\uff41lice", "eve"])
+        ]
+        async with engine.begin() as connection:
+            await connection.execute(users.insert(), rows)
+    finally:
+        await engine.dispose()
+
+    async with (
+        running(database_url, tmp_path, counted_hashes) as backend,
+        backend.client(OWNER) as client,
+    ):
+        # Each keeps logging in with the name exactly as registered...
+        for n, name in enumerate(["alice", "ALICE", "\uff41lice"]):
+            assert subject(await login(client, name, f"old password {n}")) == f"user-{n}"
+        # ...another spelling finds the oldest of them,
+        assert subject(await login(client, "Alice", "old password 0")) == "user-0"
+        # ...no new account can take the name,
+        taken = await client.post(REGISTER, json={"username": "aLiCe", "password": PASSWORD})
+        assert taken.status_code == 409
+        # ...and a password made before the minimum length still works.
+        assert subject(await login(client, "eve", "pw")) == "user-3"
