@@ -3,6 +3,11 @@
 On SIGTERM or Ctrl-C readiness turns 503 at once; after ``drain_delay`` seconds the listener
 closes and in-flight requests get ``shutdown_grace`` seconds to finish; then the lifespan closes
 the checker, the storage client and the engine. A second Ctrl-C exits at once.
+
+Connections are bounded by :mod:`connection_guard`: a header deadline, a keep-alive timeout and a
+connection cap (``QUESTCITY_HEADER_TIMEOUT``, ``QUESTCITY_KEEPALIVE_TIMEOUT``,
+``QUESTCITY_MAX_CONNECTIONS``), the cap kept below the open-file limit, which is raised to its hard
+limit first.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import uvicorn
 from backend.app import create_app
 from backend.settings import Settings
 from backend.state import AppState
+from connection_guard import ConnectionLimits, raise_open_files_limit
+from connection_guard.uvicorn_protocol import uvicorn_options
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 logger = logging.getLogger("backend")
@@ -58,8 +65,18 @@ def build_server(
         timeout_graceful_shutdown=int(settings.shutdown_grace),
         lifespan="on",
         server_header=False,
+        **uvicorn_options(connection_limits(settings), name="backend"),
     )
     return DrainingServer(config, app.state.questcity)
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    limits = ConnectionLimits(
+        header_timeout=settings.header_timeout,
+        keepalive_timeout=settings.keepalive_timeout,
+        max_connections=settings.max_connections,
+    )
+    return limits.within_open_files(raise_open_files_limit())
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

@@ -48,6 +48,13 @@ class Settings:
     drain_delay: float = 0.0
     """Seconds between SIGTERM (readiness turns 503) and closing the listener, so a load balancer
     stops sending traffic first (5 s or so behind Kubernetes; 0 on a laptop)."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's headers; slower connections are closed."""
+    keepalive_timeout: int = 5
+    """Seconds an idle kept-alive connection stays open."""
+    max_connections: int = 1024
+    """Connections held at once. Beyond it the oldest idle one is closed to make room, or the new
+    one gets a 503 when all are busy; lowered to fit the process's open-file limit."""
 
     @property
     def s3_configured(self) -> bool:
@@ -175,6 +182,9 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "max_upload_bytes": _positive_int,
     "shutdown_grace": _positive_float,
     "drain_delay": _non_negative_float,
+    "header_timeout": _positive_float,
+    "keepalive_timeout": _positive_int,
+    "max_connections": _positive_int,
 }
 
 

@@ -13,6 +13,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from connection_guard import ConnectionLimits, LimitsError, raise_open_files_limit
+
 DEFAULT_CONFIG = Path("monitor.toml")
 DEFAULT_STORAGE_URL = "sqlite:///./var/monitor.db"
 """What the monitor uses when ``[storage] url`` is not set."""
@@ -57,19 +59,43 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="the URL users reach the page at, for links in the JSON and the feed "
         "(default: http://HOST:PORT)",
     )
+    limits = ConnectionLimits()
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=limits.header_timeout,
+        help="seconds a client may take to send a request's headers "
+        f"(default {limits.header_timeout:g})",
+    )
+    parser.add_argument(
+        "--keepalive-timeout",
+        type=int,
+        default=limits.keepalive_timeout,
+        help="seconds an idle kept-alive connection stays open "
+        f"(default {limits.keepalive_timeout})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=limits.max_connections,
+        help="connections held at once; beyond it the oldest idle one is closed, or the new one "
+        f"gets a 503 when all are busy (default {limits.max_connections})",
+    )
     parser.set_defaults(handler=run_statuspage)
 
 
 def run_statuspage(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from connection_guard.uvicorn_protocol import uvicorn_options
     from monitor.store.engine import StoreURLError, open_engine
     from statuspage.app import create_app
 
     try:
         url = storage_url(args.config)
         open_engine(url, read_only=True)  # refuses a URL the store cannot use, before serving
-    except (ConfigError, StoreURLError) as error:
+        limits = ConnectionLimits(args.header_timeout, args.keepalive_timeout, args.max_connections)
+    except (ConfigError, StoreURLError, LimitsError) as error:
         print(f"questcity statuspage: {error}", file=sys.stderr)
         return 2
     public_url = args.public_url or f"http://{_host_for_url(args.host)}:{args.port}"
@@ -84,6 +110,7 @@ def run_statuspage(args: argparse.Namespace) -> int:
         access_log=False,
         server_header=False,
         lifespan="on",
+        **uvicorn_options(limits.within_open_files(raise_open_files_limit()), name="status page"),
     )
     return 0
 
