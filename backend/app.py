@@ -21,6 +21,8 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from backend.api import accounts, health, images, quests
+from backend.api.body_limits import BodyLimitMiddleware
+from backend.api.common import JSON_BODY_LIMIT
 from backend.api.errors import (
     ApiError,
     api_error_handler,
@@ -137,7 +139,14 @@ def create_app(
 
     app = Starlette(
         routes=routes(),
-        middleware=[Middleware(RequestMetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(RequestMetricsMiddleware, metrics=metrics),
+            Middleware(
+                BodyLimitMiddleware,
+                default=JSON_BODY_LIMIT,
+                allowances=images.upload_allowances(settings.max_upload_bytes),
+            ),
+        ],
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_exception_handler,

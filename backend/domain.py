@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5_000
@@ -14,6 +14,9 @@ CITY_MAX = 100
 POINTS_MAX = 10_000
 USERNAME_MAX = 64
 PAGE_MAX = 100
+ID_MAX = 36
+"""Ids are UUIDs in text (36 characters); nothing longer names anything."""
+CURSOR_MAX = 200
 
 
 class InvalidInput(ValueError):
@@ -201,14 +204,40 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
+        """The position a token from :meth:`encode` names; :class:`InvalidInput` for anything
+        else, including what no database could compare with: an id that is not storable text, a
+        time that does not fit PostgreSQL's or Python's range once taken to UTC."""
         try:
+            if len(token) > CURSOR_MAX:
+                raise ValueError
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             stamp, _, quest_id = raw.partition("|")
-            if not quest_id:
+            if not quest_id or len(quest_id) > ID_MAX or not storable(quest_id):
                 raise ValueError
-            return cls(datetime.fromisoformat(stamp), quest_id)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return cls(_utc(datetime.fromisoformat(stamp)), quest_id)
+        except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
             raise InvalidInput({"cursor": "is not a cursor this API returned"}) from None
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (a naive one was written in UTC, as SQLite hands them back); raises
+    OverflowError when that leaves Python's years 1 to 9999."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_city_filter(raw: str | None) -> str | None:
+    """The ``city`` query parameter: None for no filter; text a database can compare, or
+    :class:`InvalidInput`."""
+    city = (raw or "").strip()
+    if not city:
+        return None
+    if not storable(city):
+        raise InvalidInput({"city": _NOT_STORABLE})
+    if len(city) > CITY_MAX:
+        raise InvalidInput({"city": f"must be at most {CITY_MAX} characters"})
+    return city
 
 
 def parse_limit(raw: str | None) -> int:

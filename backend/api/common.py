@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from backend.api import strict_json
 from backend.api.errors import ApiError
 from backend.auth import Claims, Role, bearer_claims, require_role
 from backend.degradation import DEGRADED_HEADER
@@ -16,17 +17,17 @@ from backend.domain import InvalidInput
 from backend.state import app_state
 
 JSON_BODY_LIMIT = 64 * 1024
+"""Bytes a JSON request body may have; enforced while it streams in (``body_limits``)."""
 
 
 async def json_object(request: Request) -> dict[str, object]:
-    """The body as a JSON object; 400 when it is not JSON, 422 when it is not an object."""
+    """The body as a JSON object; 400 when it is not JSON or not within the parser's bounds
+    (``strict_json``), 422 when it is not an object. Its size was bounded on the way in."""
     raw = await request.body()
-    if len(raw) > JSON_BODY_LIMIT:
-        raise ApiError(413, "payload_too_large", "JSON bodies are limited to 64 KiB.")
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+        data = strict_json.loads(raw)
+    except strict_json.JsonRejected as error:
+        raise ApiError(400, error.code, error.message) from None
     if not isinstance(data, dict):
         raise ApiError(422, "invalid_request", "The request body must be a JSON object.")
     return data

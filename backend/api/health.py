@@ -19,15 +19,27 @@ audit = logging.getLogger("backend.audit")
 
 
 async def overall(request: Request) -> Response:
+    """Anyone's: the seed's counts. The IETF format's per-service checks (names, latencies) are
+    details, shown only to whom ``/detailed`` would show them (DESIGN §6)."""
     state = app_state(request)
     report = state.checker.report()
     if HEALTH_JSON_MEDIA_TYPE in request.headers.get("accept", ""):
+        document = report.health_json(version="1")
+        if not _may_see_details(request, state):
+            del document["checks"]
         return JSONResponse(
-            report.health_json(version="1"),
-            status_code=report.http_status,
-            media_type=HEALTH_JSON_MEDIA_TYPE,
+            document, status_code=report.http_status, media_type=HEALTH_JSON_MEDIA_TYPE
         )
     return JSONResponse(report.summary(), status_code=report.http_status)
+
+
+def _may_see_details(request: Request, state: AppState) -> bool:
+    """Like :func:`_details_allowed`, but a public route's answer: no 401 or 403, just less."""
+    try:
+        _details_allowed(request, state)
+    except ApiError:
+        return False
+    return True
 
 
 async def live(request: Request) -> Response:

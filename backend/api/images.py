@@ -3,16 +3,24 @@
 Uploads are checked by size (413) and content (415), stored under keys the server makes, and
 answer 503 with ``Retry-After`` while storage is down. Downloads fall back to a placeholder image
 (200, marked ``X-QuestCity-Degraded: s3``) while storage is down or not configured.
+
+Upload bodies are bounded while they stream in (:data:`upload_allowances`, applied by
+``body_limits``). What is served is sniffed again and sent only as that image type, with
+``X-Content-Type-Options: nosniff`` and a ``Content-Disposition`` built from our own names, so
+neither a browser nor whatever wrote the bucket decides how the bytes are read.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from backend.api.body_limits import BodyAllowance
 from backend.api.common import claims_of, player_claims
 from backend.api.errors import ApiError
 from backend.api.routing import path_id, resource
@@ -28,32 +36,23 @@ from backend.storage import (
     ObjectStoreNotConfigured,
     UnsupportedImage,
     object_key,
+    sniff_image,
     validate_image,
 )
 
 _CACHE_IMMUTABLE = "private, max-age=300"
 
+Kind = Literal["cover", "avatar"]
 
-async def _read_upload(request: Request, state: AppState) -> bytes:
-    limit = state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "payload_too_large", _too_large(limit))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", _too_large(limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
+logger = logging.getLogger("backend.api")
 
 
-def _too_large(limit: int) -> str:
-    return f"Uploads are limited to {limit // (1024 * 1024)} MiB."
+async def _read_upload(request: Request) -> bytes:
+    # Bounded while it streams in: BodyLimitMiddleware holds it to the upload allowance.
+    return await request.body()
 
 
-async def _store(state: AppState, kind: str, owner: str, data: bytes) -> str:
+async def _store(state: AppState, kind: Kind, owner: str, data: bytes) -> str:
     try:
         image = validate_image(data, max_bytes=state.settings.max_upload_bytes)
     except ImageTooLarge as error:
@@ -63,7 +62,7 @@ async def _store(state: AppState, kind: str, owner: str, data: bytes) -> str:
     store = state.store
     if store is None or state.s3 is None:
         raise unavailable("s3", ObjectStoreNotConfigured())
-    key = object_key(kind, owner, image)  # type: ignore[arg-type]
+    key = object_key(kind, owner, image)
     try:
         # A new, unique key: putting it twice is harmless, so the upload may be retried.
         await state.s3_call("put_object", store.put, key, data, image.content_type)
@@ -72,33 +71,53 @@ async def _store(state: AppState, kind: str, owner: str, data: bytes) -> str:
     return key
 
 
-async def _serve(state: AppState, key: str | None, missing: str) -> Response:
+def _served_headers(kind: Kind, extension: str) -> dict[str, str]:
+    # The file name is ours ("cover.png"), never a client's: nothing to quote or escape.
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{kind}.{extension}"',
+    }
+
+
+async def _serve(state: AppState, kind: Kind, key: str | None, missing: str) -> Response:
     if key is None:
         raise ApiError(404, "not_found", missing)
     store = state.store
     if store is None or state.s3 is None:
-        return _placeholder()
+        return _placeholder(kind)
     try:
         # Not retried: with a placeholder to fall back on, waiting out retries helps nobody.
         stored = await state.s3_call_once("get_object", store.get, key)
     except ObjectNotFound:
         raise ApiError(404, "not_found", missing) from None
     except DEPENDENCY_FAILURES:
-        return _placeholder()
-    return Response(
-        stored.data,
-        media_type=stored.content_type,
-        headers={"Cache-Control": _CACHE_IMMUTABLE, "ETag": f'"{stored.etag}"'}
-        if stored.etag
-        else {"Cache-Control": _CACHE_IMMUTABLE},
-    )
+        return _placeholder(kind)
+    try:
+        image = sniff_image(stored.data)
+    except UnsupportedImage:
+        # Only what passed the upload check is ever written; anything else in the bucket was
+        # put there some other way and is not served as ours.
+        logger.warning(
+            "stored object %s is not an accepted image; serving the placeholder",
+            key,
+            extra={"event": "object_not_an_image", "key": key},
+        )
+        return _placeholder(kind)
+    headers = {"Cache-Control": _CACHE_IMMUTABLE, **_served_headers(kind, image.extension)}
+    if stored.etag:
+        headers["ETag"] = f'"{stored.etag}"'
+    return Response(stored.data, media_type=image.content_type, headers=headers)
 
 
-def _placeholder() -> Response:
+def _placeholder(kind: Kind) -> Response:
     return Response(
         PLACEHOLDER_PNG,
         media_type=PLACEHOLDER_CONTENT_TYPE,
-        headers={DEGRADED_HEADER: "s3", "Cache-Control": "no-store"},
+        headers={
+            DEGRADED_HEADER: "s3",
+            "Cache-Control": "no-store",
+            **_served_headers(kind, "png"),
+        },
     )
 
 
@@ -139,7 +158,7 @@ async def put_cover(request: Request) -> Response:
     claims = claims_of(request)
     quest_id = path_id(request)
     await _require_quest_owner(state, claims, quest_id)
-    data = await _read_upload(request, state)
+    data = await _read_upload(request)
     key = await _store(state, "cover", quest_id, data)
     try:
         old = await state.database.write(repo.set_cover_key, quest_id, key)
@@ -171,13 +190,13 @@ async def get_cover(request: Request) -> Response:
     state = app_state(request)
     quest_id = path_id(request)
     key, stale = await _image_key(state, repo.get_cover_key, quest_id, "quest")
-    return _mark_stale(await _serve(state, key, "This quest has no cover image."), stale)
+    return _mark_stale(await _serve(state, "cover", key, "This quest has no cover image."), stale)
 
 
 async def put_avatar(request: Request) -> Response:
     state = app_state(request)
     claims = player_claims(request)
-    data = await _read_upload(request, state)
+    data = await _read_upload(request)
     key = await _store(state, "avatar", claims.sub, data)
     try:
         old = await state.database.write(repo.set_avatar_key, claims.sub, key)
@@ -196,11 +215,19 @@ async def get_avatar(request: Request) -> Response:
     state = app_state(request)
     user_id = path_id(request)
     key, stale = await _image_key(state, repo.get_avatar_key, user_id, "user")
-    return _mark_stale(await _serve(state, key, "This user has no avatar."), stale)
+    return _mark_stale(await _serve(state, "avatar", key, "This user has no avatar."), stale)
 
 
-routes = [
-    resource("/api/v1/quests/{id}/cover", GET=get_cover, PUT=put_cover),
-    resource("/api/v1/users/me/avatar", PUT=put_avatar),
-    resource("/api/v1/users/{id}/avatar", GET=get_avatar),
-]
+cover = resource("/api/v1/quests/{id}/cover", GET=get_cover, PUT=put_cover)
+own_avatar = resource("/api/v1/users/me/avatar", PUT=put_avatar)
+avatar = resource("/api/v1/users/{id}/avatar", GET=get_avatar)
+
+routes = [cover, own_avatar, avatar]
+
+
+def upload_allowances(max_upload_bytes: int) -> list[BodyAllowance]:
+    """The routes whose bodies are images, up to ``max_upload_bytes``; all others take JSON."""
+    return [
+        BodyAllowance("PUT", cover, max_upload_bytes, "Uploads"),
+        BodyAllowance("PUT", own_avatar, max_upload_bytes, "Uploads"),
+    ]

@@ -20,6 +20,7 @@ import json
 import sys
 
 from backend.api.common import JSON_BODY_LIMIT
+from backend.api.strict_json import MAX_DEPTH, MAX_NUMBER_CHARS
 from backend.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from backend.degradation import DEGRADED_HEADER
 from backend.domain import (
@@ -475,7 +476,10 @@ def _health_schemas() -> dict[str, Schema]:
                 "additionalProperties": {"type": "array", "items": check_entry},
             },
         },
-        description="The IETF health check format (draft-inadarei-api-health-check).",
+        required=["status", "version", "serviceId", "description"],
+        description="The IETF health check format (draft-inadarei-api-health-check). `checks` "
+        "(each service's latency) only for whom `/detailed` would answer: without such a token "
+        "(in `authenticated` mode) it is left out.",
     )
     return {
         "ServiceCounts": counts,
@@ -556,7 +560,8 @@ def _parameters() -> dict[str, Schema]:
             "name": "city",
             "in": "query",
             "required": False,
-            "description": "Only quests in this city (exact match after trimming).",
+            "description": "Only quests in this city (exact match after trimming). Text with NUL "
+            f"or unpaired surrogates, or longer than {CITY_MAX} characters, is refused with 422.",
             "schema": {"type": "string", **_STORABLE},
         },
     }
@@ -595,8 +600,13 @@ def _error(description: str) -> Schema:
 def _responses() -> dict[str, Schema]:
     return {
         "BadRequest": _error(
-            "The body is not valid JSON (`malformed_json`), or the `Idempotency-Key` header is "
-            "not 1 to 255 printable characters (`invalid_idempotency_key`)."
+            "The body is not valid JSON (`malformed_json`: not UTF-8, a syntax error, `NaN` or "
+            "`Infinity`, a number too large for a float such as `1e999`, or an object key with "
+            "an unpaired surrogate escape); or it is JSON beyond the parser's bounds "
+            f"(`json_too_complex`: arrays and objects nested more than {MAX_DEPTH} deep, or a "
+            f"number literal longer than {MAX_NUMBER_CHARS} characters); or the "
+            "`Idempotency-Key` header is not 1 to 255 printable characters "
+            "(`invalid_idempotency_key`)."
         ),
         "Unauthorized": _json(
             _schema("Error"),
@@ -605,9 +615,25 @@ def _responses() -> dict[str, Schema]:
         ),
         "Forbidden": _error("The token is valid but may not do this."),
         "NotFound": _error("There is no such resource."),
-        "PayloadTooLarge": _error(
-            f"The body is too large (JSON bodies: {JSON_BODY_LIMIT // 1024} KiB; images: "
-            f"{Settings().max_upload_bytes // (1024 * 1024)} MiB by default)."
+        "PayloadTooLarge": _json(
+            {
+                "allOf": [
+                    _schema("Error"),
+                    {
+                        "type": "object",
+                        "properties": {
+                            "error": {"enum": ["payload_too_large"]},
+                            "limit_bytes": {"type": "integer", "minimum": 1},
+                        },
+                    },
+                ],
+            },
+            f"The body is too large (JSON bodies: {JSON_BODY_LIMIT // 1024} KiB on every route; "
+            f"image uploads: {Settings().max_upload_bytes // (1024 * 1024)} MiB by default, "
+            "`QUESTCITY_MAX_UPLOAD_BYTES`). Enforced while the body streams in: a "
+            "`Content-Length` over the limit is refused before the body is read, a chunked body "
+            "as soon as it passes the limit; the connection is then closed "
+            "(`Connection: close`). `limit_bytes` is the route's limit.",
         ),
         "UnsupportedMediaType": _error(
             "The upload is empty, or not a PNG, JPEG or WebP image (judged by its bytes)."
@@ -978,6 +1004,15 @@ def _image_paths() -> dict[str, Schema]:
             DEGRADED_HEADER: _ref("headers", "Degraded"),
             "Cache-Control": {"schema": {"type": "string"}},
             "ETag": {"schema": {"type": "string"}},
+            "X-Content-Type-Options": {
+                "description": "Always `nosniff`: the bytes are only ever the image type sent.",
+                "schema": {"type": "string", "const": "nosniff"},
+            },
+            "Content-Disposition": {
+                "description": "`inline` with a file name of the server's own making, such as "
+                '`inline; filename="cover.png"`.',
+                "schema": {"type": "string"},
+            },
         },
         "content": {
             media_type: {"schema": {"type": "string", "format": "binary"}}

@@ -32,10 +32,10 @@ from backend.degradation import DEPENDENCY_FAILURES, unavailable
 from backend.domain import (
     Cursor,
     InvalidInput,
+    parse_city_filter,
     parse_limit,
     parse_quest,
     parse_quest_patch,
-    storable,
 )
 from backend.state import AppState, app_state
 
@@ -49,13 +49,11 @@ async def list_quests(request: Request) -> Response:
     params = request.query_params
     try:
         limit = parse_limit(params.get("limit"))
+        city = parse_city_filter(params.get("city"))
         cursor_text = params.get("cursor") or None
         after = Cursor.decode(cursor_text) if cursor_text else None
     except InvalidInput as error:
         raise invalid(error) from None
-    city = (params.get("city") or "").strip() or None
-    if city is not None and not storable(city):
-        raise invalid(InvalidInput({"city": "must be text without NUL characters"}))
     key = ("quests", city, limit, cursor_text)
     try:
         items, next_cursor = await state.database.read(repo.list_quests, city, limit, after)

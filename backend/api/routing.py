@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api.errors import ApiError
-from backend.domain import storable
+from backend.domain import ID_MAX, storable
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -32,8 +32,9 @@ def resource(path: str, **handlers: Endpoint) -> Route:
 
 
 def path_id(request: Request, name: str = "id") -> str:
-    """A path identifier; one no database could hold cannot name anything (404, not a 500)."""
+    """A path identifier; one no database could hold, or longer than any id, names nothing (404,
+    not a 500)."""
     value: str = request.path_params[name]
-    if not storable(value):
+    if len(value) > ID_MAX or not storable(value):
         raise ApiError(404, "not_found", "Nothing here has that identifier.")
     return value

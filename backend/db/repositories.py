@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from backend.db.errors import Conflict
 from backend.db.models import Completion, IdempotencyRecord, Quest, User
@@ -112,12 +113,9 @@ async def find_user(session: AsyncSession, user_id: str) -> UserRecord | None:
 
 
 async def set_avatar_key(session: AsyncSession, user_id: str, key: str) -> str | None:
-    """Point the user at a new avatar; returns the old key (to delete from storage) or None."""
-    user = await session.get(User, user_id, with_for_update=True)
-    if user is None:
-        raise LookupError(user_id)
-    old, user.avatar_key = user.avatar_key, key
-    return old
+    """Point the user at a new avatar; returns the key it replaced (to delete from storage), or
+    None. Concurrent calls each get a different replaced key (see :func:`_swap_key`)."""
+    return await _swap_key(session, User, user_id, User.avatar_key, key)
 
 
 # -- quests ------------------------------------------------------------------------------------
@@ -190,23 +188,63 @@ async def update_quest(session: AsyncSession, quest_id: str, patch: QuestPatch) 
 
 
 async def delete_quest(session: AsyncSession, quest_id: str) -> str | None:
-    """Delete; returns the cover key to remove from storage, or raises LookupError if absent."""
-    quest = await session.get(Quest, quest_id)
-    if quest is None:
-        raise LookupError(quest_id)
-    cover = quest.cover_key
-    await session.execute(delete(Completion).where(Completion.quest_id == quest_id))
-    await session.delete(quest)
-    return cover
+    """Delete; returns the cover key to remove from storage, or raises LookupError if absent.
+
+    Deletes the row only while its cover is still the one read (else reads again), so a cover
+    set concurrently is either returned here or refused to its uploader (LookupError), who then
+    deletes its object: never left behind."""
+    while True:
+        found = (await session.execute(select(Quest.cover_key).where(Quest.id == quest_id))).first()
+        if found is None:
+            raise LookupError(quest_id)
+        cover: str | None = found[0]
+        still = Quest.cover_key.is_(None) if cover is None else Quest.cover_key == cover
+        await session.execute(delete(Completion).where(Completion.quest_id == quest_id))
+        deleted = await session.execute(
+            delete(Quest)
+            .where(Quest.id == quest_id, still)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(deleted) == 1:
+            return cover
 
 
 async def set_cover_key(session: AsyncSession, quest_id: str, key: str) -> str | None:
-    quest = await session.get(Quest, quest_id, with_for_update=True)
-    if quest is None:
-        raise LookupError(quest_id)
-    old, quest.cover_key = quest.cover_key, key
-    await session.execute(update(Quest).where(Quest.id == quest_id).values(updated_at=now_utc()))
-    return old
+    """Point the quest at a new cover; returns the key it replaced, as :func:`set_avatar_key`."""
+    return await _swap_key(session, Quest, quest_id, Quest.cover_key, key, updated_at=now_utc())
+
+
+async def _swap_key(
+    session: AsyncSession,
+    model: type[User] | type[Quest],
+    row_id: str,
+    column: InstrumentedAttribute[str | None],
+    key: str,
+    **also: object,
+) -> str | None:
+    """Compare-and-swap the image key of one row: read it, then update only if it still holds
+    what was read, else read again. Each replaced key is returned to exactly one caller, who
+    deletes its object, so concurrent uploads leave no orphan; ``SELECT ... FOR UPDATE`` would
+    not do on SQLite, where it is a no-op. Raises LookupError when the row is gone."""
+    while True:
+        found = (await session.execute(select(column).where(model.id == row_id))).first()
+        if found is None:
+            raise LookupError(row_id)
+        old: str | None = found[0]
+        still = column.is_(None) if old is None else column == old
+        swapped = await session.execute(
+            update(model)
+            .where(model.id == row_id, still)
+            .values({column.key: key, **also})
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(swapped) == 1:
+            return old
+
+
+def _rowcount(result: object) -> int:
+    count: int = getattr(result, "rowcount")  # noqa: B009 - CursorResult's, not on Result
+    return count
 
 
 async def quest_owner(session: AsyncSession, quest_id: str) -> str | None:

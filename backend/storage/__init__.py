@@ -9,6 +9,7 @@ from backend.storage.images import (
     ImageTooLarge,
     UnsupportedImage,
     object_key,
+    sniff_image,
     validate_image,
 )
 from backend.storage.object_store import (
@@ -39,5 +40,6 @@ __all__ = [
     "StoredObject",
     "UnsupportedImage",
     "object_key",
+    "sniff_image",
     "validate_image",
 ]

@@ -2,8 +2,8 @@
 
 An upload is accepted by its leading bytes (its magic number), never by the client's
 ``Content-Type`` or file name, and stored under a key the server makes up. The content type
-served back is the one found here. This is a sniff, not a decode: clients decode what they
-download, so the routes should also send ``X-Content-Type-Options: nosniff``.
+served back is the one found here (sniffed again when served). This is a sniff, not a decode:
+clients decode what they download, so the routes also send ``X-Content-Type-Options: nosniff``.
 
 The API maps :class:`ImageTooLarge` to 413 and :class:`UnsupportedImage` to 415; their messages
 are written for the user.
@@ -67,7 +67,13 @@ def validate_image(data: bytes, *, max_bytes: int) -> ImageKind:
     size = len(data)
     if size > max_bytes:
         raise ImageTooLarge(size, max_bytes)
-    if size == 0:
+    return sniff_image(data)
+
+
+def sniff_image(data: bytes) -> ImageKind:
+    """The kind of image ``data`` holds by its magic bytes, whatever its size; the one content
+    type an upload is stored and served as. :class:`UnsupportedImage` for anything else."""
+    if not data:
         raise UnsupportedImage(f"the upload is empty: {_ACCEPTED}")
     head = data[:12]
     if head.startswith(b"\x89PNG\r\n\x1a\n"):

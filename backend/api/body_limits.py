@@ -1,0 +1,109 @@
+"""Request bodies bounded while they stream in, by route class (JSON, image uploads).
+
+A pure ASGI middleware, so that no route can be handed more than its class allows, whether or not
+it reads its body: a ``Content-Length`` over the limit is refused before a byte of the body is
+read, and a chunked body is cut off at the first chunk that takes it past the limit. Either way
+the answer is 413 with ``Connection: close``, so the server stops reading the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.api.errors import ApiError, error_response
+from backend.storage.images import format_size
+
+
+@dataclass(frozen=True, slots=True)
+class BodyAllowance:
+    """``method`` on ``route`` takes bodies up to ``limit`` bytes; ``what`` names them for the
+    413's message (``"Uploads"``)."""
+
+    method: str
+    route: BaseRoute
+    limit: int
+    what: str
+
+    def applies_to(self, scope: Scope) -> bool:
+        return scope["method"] == self.method and self.route.matches(scope)[0] is Match.FULL
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(
+            413,
+            "payload_too_large",
+            f"{what} are limited to {format_size(limit)}; send a smaller body.",
+            headers={"Connection": "close"},
+            extra={"limit_bytes": limit},
+        )
+
+
+class BodyLimitMiddleware:
+    """Every request body within ``default`` bytes (``"JSON bodies"``) unless an allowance names
+    its method and route."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default: int,
+        allowances: Sequence[BodyAllowance] = (),
+        default_what: str = "JSON bodies",
+    ) -> None:
+        self.app = app
+        self.default = default
+        self.default_what = default_what
+        self.allowances = tuple(allowances)
+
+    def _bound(self, scope: Scope) -> tuple[str, int]:
+        for allowance in self.allowances:
+            if allowance.applies_to(scope):
+                return allowance.what, allowance.limit
+        return self.default_what, self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        what, limit = self._bound(scope)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            refusal = BodyTooLarge(what, limit)
+            response = error_response(
+                refusal.status,
+                refusal.code,
+                refusal.message,
+                headers=refusal.headers,
+                extra=refusal.extra,
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(what, limit)
+            return message
+
+        await self.app(scope, bounded_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            # The HTTP parser has already refused a malformed length; a long one is just big
+            # (and not converted: int() of thousands of digits is slow, past 4,300 an error).
+            if not text.isdigit():
+                return None
+            return int(text) if len(text) <= 18 else 10**18
+    return None
