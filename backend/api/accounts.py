@@ -90,16 +90,17 @@ async def token(request: Request) -> Response:
     cookies = _device_cookies(state)
     device = cookies.device_for(request.cookies.get(COOKIE_NAME), key, state.clock.wall())
     attempt = defences.logins.attempt(key, _client(request), device)
-    verdict = defences.logins.check(attempt)
+    verdict = defences.logins.begin(attempt)  # counted as a failure until it succeeds
     if not verdict.allowed:
         raise _throttled(verdict, _LIMIT_MESSAGES[verdict.limit or "pair"])
     try:
         user = await state.database.read(repo.find_user_for_login, username, key)
     except DEPENDENCY_FAILURES as error:
+        defences.logins.abandon(attempt)
         raise unavailable("database", error) from None
     # With no such user the KDF still runs in full, so timing does not reveal usernames.
-    if not await defences.hashing.verify(password, user.password_hash if user else None):
-        defences.logins.failed(attempt)
+    stored = user.password_hash if user else None
+    if not await defences.hashing.verify(password, stored, urgent=attempt.trusted):
         raise _bad_credentials()
     assert user is not None
     defences.logins.succeeded(attempt)
@@ -124,7 +125,11 @@ def _client(request: Request) -> str:
 
 
 def _device_cookies(state: AppState) -> DeviceCookies:
-    return DeviceCookies(state.token_service().derive_secret(SECRET_PURPOSE))
+    cookies = state.defences.cookies
+    if cookies is None:
+        cookies = DeviceCookies(state.token_service().derive_secret(SECRET_PURPOSE))
+        state.defences.cookies = cookies
+    return cookies
 
 
 def _throttled(verdict: Verdict, reason: str) -> ApiError:

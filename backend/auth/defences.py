@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from backend.auth.device_cookie import DeviceCookies
 from backend.auth.passwords import HashingSlots
 from backend.auth.throttle import Backoff, LoginLimits, LoginThrottle, RateThrottle
 
@@ -22,6 +23,8 @@ class AccountDefences:
     logins: LoginThrottle
     registrations: RateThrottle
     hashing: HashingSlots = field(default_factory=HashingSlots)
+    cookies: DeviceCookies | None = None
+    """Set once the signing keys are loaded (their secret signs the cookies)."""
 
     @classmethod
     def create(

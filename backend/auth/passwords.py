@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import functools
 import hashlib
 import hmac
@@ -137,46 +138,68 @@ def default_hashing_slots() -> int:
 
 
 class HashingSlots:
-    """At most ``limit`` password hashes run at once; the rest wait their turn.
+    """At most ``limit`` password hashes run at once; the rest wait their turn, and ``urgent``
+    ones (a login from a device or network the account knows) go before the others, so a flood
+    of guesses from elsewhere does not queue in front of the account's owner.
 
     A slot is held until the worker thread is done, even when the request that asked is
     cancelled meanwhile (scrypt cannot be stopped halfway): the limit holds for the CPU, not
-    only for the coroutines. Create it inside the event loop that uses it.
+    only for the coroutines. Use it from one event loop.
     """
 
     def __init__(self, limit: int | None = None) -> None:
         self.limit = default_hashing_slots() if limit is None else limit
         if self.limit < 1:
             raise ValueError("limit must be at least 1")
-        self._semaphore = asyncio.Semaphore(self.limit)
         self.running = 0
         self.waiting = 0
+        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._normal: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def hash(self, password: str) -> str:
+    async def hash(self, password: str, *, urgent: bool = False) -> str:
         """:func:`hash_password` in a worker thread, in turn."""
-        return await self._run(functools.partial(hash_password, password))
+        return await self._run(functools.partial(hash_password, password), urgent)
 
-    async def verify(self, password: str, stored: str | None) -> bool:
+    async def verify(self, password: str, stored: str | None, *, urgent: bool = False) -> bool:
         """:func:`verify_password` in a worker thread, in turn."""
-        return await self._run(functools.partial(verify_password, password, stored))
+        return await self._run(functools.partial(verify_password, password, stored), urgent)
 
-    async def _run(self, work: Callable[[], T]) -> T:
-        self.waiting += 1
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-        self.running += 1
+    async def _run(self, work: Callable[[], T], urgent: bool) -> T:
+        await self._acquire(urgent)
         future = asyncio.get_running_loop().run_in_executor(None, work)
         future.add_done_callback(self._release)
         # shield: a cancelled caller stops waiting, the slot is freed when the thread is done.
         return await asyncio.shield(future)
 
+    async def _acquire(self, urgent: bool) -> None:
+        if self.running < self.limit and not self.waiting:
+            self.running += 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(turn)
+        self.waiting += 1
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.running -= 1  # handed a slot just as it was cancelled: pass it on
+                self._hand_over()
+            raise
+        finally:
+            self.waiting -= 1
+
     def _release(self, future: asyncio.Future[Any]) -> None:
         self.running -= 1
-        self._semaphore.release()
+        self._hand_over()
         if not future.cancelled():
             future.exception()  # retrieved: a caller that went away leaves no warning behind
+
+    def _hand_over(self) -> None:
+        while self.running < self.limit and (self._urgent or self._normal):
+            turn = (self._urgent or self._normal).popleft()
+            if not turn.done():  # a cancelled waiter stays queued until its turn comes
+                turn.set_result(None)
+                self.running += 1
 
 
 def _encode(password: str) -> bytes:

@@ -131,6 +131,17 @@ class StrikeTable(Generic[K]):
     def clear(self, key: K) -> None:
         self._entries.pop(key, None)
 
+    def refund(self, key: K) -> None:
+        """Take back one failure of ``key`` (counted for an attempt that turned out well)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return
+        entry.count -= 1
+        if entry.count <= 0:
+            del self._entries[key]
+        else:
+            entry.until = entry.last + self.backoff.delay(entry.count)
+
     def _forgotten(self, entry: _Strikes, now: float) -> bool:
         return now >= entry.until + self.backoff.forget_after
 
@@ -254,17 +265,33 @@ class LoginThrottle:
                     verdict = Verdict(wait, limit)
         return verdict if not verdict.allowed else Verdict(0.0)
 
-    def failed(self, attempt: Attempt) -> None:
-        """Count a wrong password (or an unknown account: the two must look alike)."""
-        self._pairs.strike((attempt.account, attempt.requester))
-        if not attempt.trusted:
-            self._clients.strike(attempt.network)
-            self._accounts.strike(attempt.account)
+    def begin(self, attempt: Attempt) -> Verdict:
+        """:meth:`check`, and when the attempt may go ahead, count it as failed at once, until
+        :meth:`succeeded` says otherwise: a burst of concurrent guesses sees its own failures
+        before the first password hash has finished, not after."""
+        verdict = self.check(attempt)
+        if verdict.allowed:
+            self._pairs.strike((attempt.account, attempt.requester))
+            if not attempt.trusted:
+                self._clients.strike(attempt.network)
+                self._accounts.strike(attempt.account)
+        return verdict
 
     def succeeded(self, attempt: Attempt) -> None:
-        """A correct password: the requester's own count starts over, its network is known."""
+        """A begun attempt had the right password: its failure is taken back, the requester's
+        own count starts over, and its network is known for the account from now on."""
         self._pairs.clear((attempt.account, attempt.requester))
+        if not attempt.trusted:
+            self._clients.refund(attempt.network)
+            self._accounts.refund(attempt.account)
         self._known.add((attempt.account, attempt.network))
+
+    def abandon(self, attempt: Attempt) -> None:
+        """A begun attempt that could not be judged (the database was down): not a failure."""
+        self._pairs.refund((attempt.account, attempt.requester))
+        if not attempt.trusted:
+            self._clients.refund(attempt.network)
+            self._accounts.refund(attempt.account)
 
     def sizes(self) -> dict[str, int]:
         """Entries per table (for tests and metrics)."""

@@ -279,3 +279,51 @@ async def test_a_cancelled_caller_keeps_its_slot_until_the_thread_is_done(
 def test_hashing_slots_need_one_slot() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         HashingSlots(0)
+
+
+async def test_urgent_hashes_go_before_the_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    gates = {name: threading.Event() for name in ["first", "guess-1", "guess-2", "owner"]}
+    order: list[str] = []
+
+    def gated_verify(password: str, stored: str | None) -> bool:
+        order.append(password)
+        gates[password].wait(10)
+        return True
+
+    monkeypatch.setattr(passwords, "verify_password", gated_verify)
+    slots = HashingSlots(1)
+    first = asyncio.create_task(slots.verify("first", "h"))
+    await asyncio.sleep(0)
+    guesses = [asyncio.create_task(slots.verify(f"guess-{n}", "h")) for n in (1, 2)]
+    await asyncio.sleep(0)
+    owner = asyncio.create_task(slots.verify("owner", "h", urgent=True))
+    await asyncio.sleep(0)
+    assert (slots.running, slots.waiting) == (1, 3)
+    for gate in gates.values():
+        gate.set()
+    await asyncio.gather(first, owner, *guesses)
+    assert order == ["first", "owner", "guess-1", "guess-2"]
+
+
+async def test_a_waiter_cancelled_in_the_queue_gives_up_its_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+
+    def slow_verify(password: str, stored: str | None) -> bool:
+        release.wait(10)
+        return True
+
+    monkeypatch.setattr(passwords, "verify_password", slow_verify)
+    slots = HashingSlots(1)
+    running = asyncio.create_task(slots.verify("a", "h"))
+    queued = asyncio.create_task(slots.verify("b", "h"))
+    await asyncio.sleep(0)
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert slots.waiting == 0
+    release.set()
+    assert await running
+    assert await slots.verify("c", "h")
+    assert (slots.running, slots.waiting) == (0, 0)

@@ -38,13 +38,25 @@ def throttle(clock: FakeClock) -> LoginThrottle:
     return LoginThrottle(clock.monotonic, LIMITS)
 
 
+def fail(throttle: LoginThrottle, account: str, client: str, device: str | None = None) -> bool:
+    """A login with a wrong password; False if the throttle refused it."""
+    return throttle.begin(throttle.attempt(account, client, device)).allowed
+
+
+def succeed(throttle: LoginThrottle, account: str, client: str) -> bool:
+    """A login with the right password; False if the throttle refused it."""
+    attempt = throttle.attempt(account, client)
+    if not throttle.begin(attempt).allowed:
+        return False
+    throttle.succeeded(attempt)
+    return True
+
+
 def fail_until_refused(throttle: LoginThrottle, account: str, client: str) -> int:
     """Failed attempts made before the throttle refused the next one."""
     for made in range(1000):
-        attempt = throttle.attempt(account, client)
-        if not throttle.check(attempt).allowed:
+        if not fail(throttle, account, client):
             return made
-        throttle.failed(attempt)
     raise AssertionError("never refused")
 
 
@@ -75,9 +87,7 @@ async def test_guesses_meet_growing_delays(clock: FakeClock, throttle: LoginThro
         assert not verdict.allowed and verdict.limit == "pair"
         waits.append(verdict.wait)
         await clock.advance(verdict.wait)
-        attempt = throttle.attempt("alice", ATTACKER)
-        assert throttle.check(attempt).allowed
-        throttle.failed(attempt)
+        assert fail(throttle, "alice", ATTACKER)
     assert waits == [1.0, 2.0, 4.0, 8.0, 16.0]
 
 
@@ -93,8 +103,8 @@ async def test_a_success_clears_the_requesters_own_count(
     clock: FakeClock, throttle: LoginThrottle
 ) -> None:
     for _ in range(3):
-        throttle.failed(throttle.attempt("alice", OWNER))
-    throttle.succeeded(throttle.attempt("alice", OWNER))
+        assert fail(throttle, "alice", OWNER)
+    assert succeed(throttle, "alice", OWNER)
     assert fail_until_refused(throttle, "alice", OWNER) == 4
 
 
@@ -107,13 +117,11 @@ async def test_counts_are_forgotten_after_a_quiet_spell(
 
 
 def test_the_owner_on_a_known_network_gets_in_during_a_flood(throttle: LoginThrottle) -> None:
-    throttle.succeeded(throttle.attempt("alice", OWNER))  # logged in from here before
+    assert succeed(throttle, "alice", OWNER)  # logged in from here before
     # A botnet: many addresses, a few guesses each, all at alice.
     for bot in range(50):
         for _ in range(2):
-            attempt = throttle.attempt("alice", f"10.0.{bot}.1")
-            if throttle.check(attempt).allowed:
-                throttle.failed(attempt)
+            fail(throttle, "alice", f"10.0.{bot}.1")
     newcomer = throttle.check(throttle.attempt("alice", "192.0.2.99"))
     assert not newcomer.allowed and newcomer.limit == "account"
     assert throttle.check(throttle.attempt("alice", OWNER)).allowed
@@ -125,9 +133,7 @@ def test_the_owner_with_a_device_cookie_gets_in_from_a_new_network(
     throttle: LoginThrottle,
 ) -> None:
     for bot in range(50):
-        attempt = throttle.attempt("alice", f"10.0.{bot}.1")
-        if throttle.check(attempt).allowed:
-            throttle.failed(attempt)
+        fail(throttle, "alice", f"10.0.{bot}.1")
     assert not throttle.check(throttle.attempt("alice", "192.0.2.50")).allowed
     assert throttle.check(throttle.attempt("alice", "192.0.2.50", device="dev-1")).allowed
 
@@ -140,22 +146,18 @@ def test_an_attacker_on_the_owners_network_does_not_lock_out_the_device(
 
 
 def test_trusted_failures_do_not_lock_the_account_for_others(throttle: LoginThrottle) -> None:
-    throttle.succeeded(throttle.attempt("alice", OWNER))
-    for _ in range(3):  # the owner mistypes, within the free pair failures
-        throttle.failed(throttle.attempt("alice", OWNER))
-    for _ in range(2):
-        throttle.succeeded(throttle.attempt("alice", OWNER))
+    assert succeed(throttle, "alice", OWNER)
+    for _ in range(3):
+        # The owner mistypes three times (within the free pair failures), then gets it right.
         for _ in range(3):
-            throttle.failed(throttle.attempt("alice", OWNER))
+            assert fail(throttle, "alice", OWNER)
+        assert succeed(throttle, "alice", OWNER)
     assert throttle.check(throttle.attempt("alice", "192.0.2.99")).allowed
 
 
 def test_a_client_spraying_usernames_runs_out_of_budget(throttle: LoginThrottle) -> None:
-    for n in range(10):
-        attempt = throttle.attempt(f"user{n}", ATTACKER)
-        assert throttle.check(attempt).allowed
-        throttle.failed(attempt)
-    throttle.failed(throttle.attempt("user10", ATTACKER))
+    for n in range(11):
+        assert fail(throttle, f"user{n}", ATTACKER)
     verdict = throttle.check(throttle.attempt("someone-new", ATTACKER))
     assert not verdict.allowed and verdict.limit == "client"
     assert verdict.retry_after == 1
@@ -165,10 +167,33 @@ def test_a_client_spraying_usernames_runs_out_of_budget(throttle: LoginThrottle)
 def test_look_up_cost_memory_is_bounded(clock: FakeClock) -> None:
     throttle = LoginThrottle(clock.monotonic, LoginLimits(capacity=100))
     for n in range(5000):
-        attempt = throttle.attempt(f"sprayed-{n}", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
-        throttle.failed(attempt)
-        throttle.succeeded(throttle.attempt(f"sprayed-{n}", "192.0.2.1"))
+        fail(throttle, f"sprayed-{n}", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}")
+        succeed(throttle, f"sprayed-{n}", f"192.0.{n // 256 % 256}.{n % 256}")
     assert all(size <= 100 for size in throttle.sizes().values()), throttle.sizes()
+
+
+def test_concurrent_guesses_count_before_any_of_them_ends(throttle: LoginThrottle) -> None:
+    # Begun but not finished (their hashes still running): each already counts.
+    begun = [throttle.attempt("alice", ATTACKER) for _ in range(10)]
+    allowed = [throttle.begin(attempt).allowed for attempt in begun]
+    assert allowed == [True] * 4 + [False] * 6
+
+
+def test_a_success_takes_back_its_own_provisional_failure(throttle: LoginThrottle) -> None:
+    for n in range(20):  # an untrusted network logs in to many accounts, all successfully
+        assert succeed(throttle, f"user{n}", ATTACKER)
+    assert throttle.check(throttle.attempt("someone", ATTACKER)).allowed
+    for n in range(20):  # alice logs in from twenty new places, first time everywhere
+        assert succeed(throttle, "alice", f"192.0.2.{n}")
+    assert throttle.check(throttle.attempt("alice", "192.0.2.99")).allowed
+
+
+def test_an_abandoned_attempt_is_not_a_failure(throttle: LoginThrottle) -> None:
+    for _ in range(30):  # the database is down: nothing can be judged
+        attempt = throttle.attempt("alice", ATTACKER)
+        assert throttle.begin(attempt).allowed
+        throttle.abandon(attempt)
+    assert throttle.sizes() == {"pairs": 0, "clients": 0, "accounts": 0, "known": 0}
 
 
 async def test_strike_table_evicts_the_least_recently_struck(clock: FakeClock) -> None:
@@ -230,7 +255,5 @@ def test_client_networks(address: str, network: str) -> None:
 
 def test_an_ipv6_attacker_cannot_rotate_through_its_64(throttle: LoginThrottle) -> None:
     for n in range(1, 40):
-        attempt = throttle.attempt("alice", f"2001:db8:1:2::{n:x}")
-        if throttle.check(attempt).allowed:
-            throttle.failed(attempt)
+        fail(throttle, "alice", f"2001:db8:1:2::{n:x}")
     assert not throttle.check(throttle.attempt("alice", "2001:db8:1:2::ffff")).allowed
