@@ -5,11 +5,15 @@ a dictionary look-up, and hashing runs in bounded slots (:mod:`backend.auth.defe
 also throttled per account in a way that lets the owner in during a flood
 (:mod:`backend.auth.throttle`), with device cookies (:mod:`backend.auth.device_cookie`).
 
-The client is ``request.client``: the peer address, or, for a connection from an address in
-uvicorn's ``--forwarded-allow-ips`` (``FORWARDED_ALLOW_IPS``; by default 127.0.0.1), the
-address that proxy put in ``X-Forwarded-For``. Behind a reverse proxy on another host, list the
-proxy there; otherwise every client looks like the proxy and shares one budget (the owners of
-accounts still get in, through their device cookies).
+The client is ``request.client``, as uvicorn's proxy-headers middleware leaves it: the peer
+address, or, for a connection from an address in ``FORWARDED_ALLOW_IPS`` (uvicorn's default:
+``127.0.0.1,::1``), the right-most address in ``X-Forwarded-For`` that is not itself trusted.
+So a reverse proxy on the same host works as it is (it must append the client's address to
+``X-Forwarded-For``, as nginx's ``$proxy_add_x_forwarded_for`` and Caddy do); a proxy on another
+host must be listed in ``FORWARDED_ALLOW_IPS``, or every client looks like the proxy and shares
+one budget (owners still get in, through their device cookies). A client that is not trusted
+cannot choose its address with the header; a local process can, which the loopback trust
+accepts.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ network. Time is the app's injected clock, jumped forward instead of waited for.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -30,10 +31,12 @@ from backend.app import create_app
 from backend.auth import passwords
 from backend.auth.passwords import hash_password
 from backend.db import migrate
+from backend.server import build_server
 from backend.settings import Settings
 from tests.support import PostgresServer
 from tests.support.clock import SkewClock
 from tests.support.polling import eventually
+from tests.support.ports import free_port
 
 OWNER = "198.51.100.20"
 ATTACKER = "203.0.113.7"
@@ -301,3 +304,75 @@ async def test_existing_accounts_keep_working_after_the_migration(
         assert taken.status_code == 409
         # ...and a password made before the minimum length still works.
         assert subject(await login(client, "eve", "pw")) == "user-3"
+
+
+# -- through a real uvicorn: which address is the client ------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def served(tmp_path: Path) -> AsyncIterator[str]:
+    """The backend under uvicorn as ``questcity backend`` runs it, on SQLite; its base URL."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/questcity.db",
+        keys_dir=tmp_path / "keys",
+        health_interval=0.2,
+    )
+    port = free_port("127.0.0.1")
+    server = build_server(settings, "127.0.0.1", port, clock=SkewClock())
+    serving = asyncio.create_task(server.serve())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as client:
+
+            async def ready() -> bool:
+                try:
+                    return (await client.get("/api/v1/health/ready")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(ready, what="server ready")
+        yield base
+    finally:
+        server.should_exit = True
+        await serving
+
+
+def from_address(base: str, source: str) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(local_address=source)
+    return httpx.AsyncClient(base_url=base, transport=transport)
+
+
+async def test_a_client_cannot_pick_its_address_with_x_forwarded_for(tmp_path: Path) -> None:
+    async with served(tmp_path) as base, from_address(base, "127.0.0.2") as attacker:
+        statuses = []
+        for n in range(12):  # a fresh "address" on every guess
+            response = await attacker.post(
+                TOKEN,
+                json={"username": "alice", "password": f"guess {n}"},
+                headers={"X-Forwarded-For": f"10.9.{n}.1"},
+            )
+            statuses.append(response.status_code)
+    assert statuses[:6] == [401] * 6
+    assert 429 in statuses
+
+
+async def test_clients_behind_a_local_proxy_are_told_apart(tmp_path: Path) -> None:
+    """A reverse proxy on the same host (connecting from 127.0.0.1) names each client in
+    ``X-Forwarded-For``: the guesser behind it is throttled, another client is not."""
+    async with served(tmp_path) as base, from_address(base, "127.0.0.1") as proxy:
+        owner = {"X-Forwarded-For": OWNER}
+        credentials = {"username": "alice", "password": PASSWORD}
+        assert (await proxy.post(REGISTER, json=credentials, headers=owner)).status_code == 201
+        # The guesser sends its own X-Forwarded-For, a new one each time; the proxy appends
+        # the address it sees. Only that last one counts.
+        answers = [
+            await proxy.post(
+                TOKEN,
+                json={**credentials, "password": "wrong"},
+                headers={"X-Forwarded-For": f"10.9.{n}.1, {ATTACKER}"},
+            )
+            for n in range(8)
+        ]
+        assert answers[-1].status_code == 429
+        proxy.cookies.clear()  # no device cookie: only the address tells the owner apart
+        assert (await proxy.post(TOKEN, json=credentials, headers=owner)).status_code == 200
