@@ -37,6 +37,7 @@ from backend.db.database import Database
 from backend.db.engine import create_engine, create_probe_engine
 from backend.db.gate import PoolGate
 from backend.observability import Metrics, RequestMetricsMiddleware
+from backend.request_budget import RequestBudgetMiddleware, budget_spent_handler
 from backend.resilience import database_dependency, s3_dependency
 from backend.settings import Settings
 from backend.state import AppState
@@ -47,6 +48,7 @@ from shared.resilience import (
     HealthChecker,
     Jitter,
     PolicyRegistry,
+    RequestDeadlineError,
     RetryConfig,
 )
 
@@ -92,6 +94,7 @@ def create_app(
         max_waiting=capacity,
         wait_timeout=min(settings.db_pool_timeout, 5.0),
         on_exhausted=metrics.on_pool_exhausted,
+        clock=clock,
     )
     database = Database(engine, gate, create_probe_engine(settings))
     metrics.set_pool_stats(database.figures)
@@ -140,6 +143,7 @@ def create_app(
     app = Starlette(
         routes=routes(),
         middleware=[
+            Middleware(RequestBudgetMiddleware, seconds=settings.request_timeout, clock=clock),
             Middleware(RequestMetricsMiddleware, metrics=metrics),
             Middleware(
                 BodyLimitMiddleware,
@@ -149,6 +153,7 @@ def create_app(
         ],
         exception_handlers={
             ApiError: api_error_handler,
+            RequestDeadlineError: budget_spent_handler,
             HTTPException: http_exception_handler,
             Exception: unexpected_error_handler,
         },

@@ -6,6 +6,7 @@ variable, what is wrong, and what to write instead.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,12 @@ class Settings:
     """Bound on each database call (the seed's breaker ``timeout``); a call past it is a failure."""
     s3_timeout: float = 20.0
     """Bound on each S3 call; a call past it is a failure."""
+    request_timeout: float = 10.0
+    """The budget of one request, in seconds from its arrival: no request waits longer than this
+    for its dependencies. Every retry, call timeout and pool wait inside it is cut to what is left
+    (a retry wait that would reach it is not taken), and a request whose budget is spent answers
+    503 with ``Retry-After`` naming the service. Background work (health checks, start-up,
+    removing replaced images) keeps the longer deadlines of its policies."""
     metrics_public: bool = True
     """Whether /metrics answers without a token (scrapers usually sit inside the network)."""
     token_issuer: str = "questcity"
@@ -123,6 +130,17 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _seconds(raw: str) -> float:
+    problem = "must be a number of seconds greater than 0, for example 10"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(problem) from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(problem)
+    return value
+
+
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
@@ -176,6 +194,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "db_pool_recycle": _positive_int,
     "db_timeout": _positive_float,
     "s3_timeout": _positive_float,
+    "request_timeout": _seconds,
     "metrics_public": _boolean,
     "token_issuer": _text,
     "access_token_ttl": _positive_int,

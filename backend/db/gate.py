@@ -5,7 +5,9 @@ seed): under a burst, hundreds of requests hang for 30 s each and then fail toge
 ``capacity`` units of work in (the pool's size plus overflow), queues at most ``max_waiting`` more
 for at most ``wait_timeout`` each, and refuses the rest at once with :class:`PoolExhausted`
 (→ 503 with ``Retry-After``). Because nothing ever waits inside the pool, its own timeout never
-fires.
+fires. Inside a request the wait is cut to what is left of the request's budget
+(:func:`shared.resilience.remaining`): a request that cannot get a connection in time is refused
+like one that finds the queue full.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from backend.db.errors import PoolExhausted
+from shared.resilience import SYSTEM_CLOCK, Clock, remaining
 
 
 class PoolGate:
@@ -27,11 +30,13 @@ class PoolGate:
         max_waiting: int,
         wait_timeout: float,
         on_exhausted: Callable[[], None] = lambda: None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.capacity = capacity
         self.max_waiting = max_waiting
         self.wait_timeout = wait_timeout
         self._on_exhausted = on_exhausted
+        self._clock = clock
         self._in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.exhausted = 0
@@ -50,17 +55,27 @@ class PoolGate:
             return
         if len(self._waiters) >= self.max_waiting:
             self._refuse()
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        wait = self.wait_timeout
+        left = remaining(self._clock)
+        if left is not None and left < wait:
+            if left <= 0:
+                self._refuse()
+            wait = left
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append(waiter)
+        # Timed on the injected clock (only those who queue pay for the timer task).
+        expiry = loop.create_task(self._clock.sleep(wait), name="pool-gate-wait")
         try:
-            async with asyncio.timeout(self.wait_timeout):
-                await waiter
-        except TimeoutError:
-            self._forget(waiter)
-            self._refuse()
+            await asyncio.wait((waiter, expiry), return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             self._forget(waiter)
             raise
+        finally:
+            expiry.cancel()
+        if not waiter.done():
+            self._forget(waiter)
+            self._refuse()
 
     async def __aexit__(
         self,

@@ -1,0 +1,42 @@
+"""The request budget (``QUESTCITY_REQUEST_TIMEOUT``, DESIGN §4): a deadline set where a request
+enters, which every policy the request meets honours (:mod:`shared.resilience.request_deadline`).
+
+A plain ASGI middleware, outermost, so the budget counts from the request's arrival. It arms no
+timer: the deadline is a value in a context variable, read by the breakers, retries and the pool
+gate on their way. A dependency call the deadline cuts short raises
+:class:`~shared.resilience.RequestDeadlineError` (a ``TimeoutError``), which the routes already
+answer as 503 with ``Retry-After`` naming the service; :func:`budget_spent_handler` answers it the
+same way wherever a route did not. Lifespan and WebSocket scopes get no deadline.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from backend.api.errors import api_error_handler
+from backend.degradation import unavailable
+from shared.resilience import SYSTEM_CLOCK, Clock, RequestDeadlineError, request_deadline
+
+
+class RequestBudgetMiddleware:
+    def __init__(self, app: ASGIApp, *, seconds: float, clock: Clock = SYSTEM_CLOCK) -> None:
+        if not seconds > 0:
+            raise ValueError(f"RequestBudgetMiddleware: seconds must be > 0, got {seconds!r}")
+        self.app = app
+        self.seconds = seconds
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with request_deadline(self.seconds, clock=self.clock):
+            await self.app(scope, receive, send)
+
+
+async def budget_spent_handler(request: Request, exc: Exception) -> Response:
+    """The 503 for a request whose budget ran out waiting on a dependency no route caught."""
+    assert isinstance(exc, RequestDeadlineError)
+    return await api_error_handler(request, unavailable(exc.name, exc))

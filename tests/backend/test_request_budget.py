@@ -1,0 +1,89 @@
+"""The request budget where requests enter: the middleware sets the deadline, a spent budget answers
+503 naming the service, and ``QUESTCITY_REQUEST_TIMEOUT`` is read and checked at start-up."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backend.request_budget import RequestBudgetMiddleware, budget_spent_handler
+from backend.settings import Settings, SettingsError
+from shared.resilience import RequestDeadlineError, remaining
+from shared.resilience.testing import FakeClock
+
+
+def tiny_app(clock: FakeClock, seen_at_startup: list[float | None]) -> Starlette:
+    async def budget(request: Request) -> Response:
+        return JSONResponse({"remaining": remaining(clock)})
+
+    async def spent(request: Request) -> Response:
+        raise RequestDeadlineError("s3", 2.0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        seen_at_startup.append(remaining(clock))
+        yield
+
+    return Starlette(
+        routes=[Route("/budget", budget), Route("/spent", spent)],
+        middleware=[Middleware(RequestBudgetMiddleware, seconds=2.0, clock=clock)],
+        exception_handlers={RequestDeadlineError: budget_spent_handler},
+        lifespan=lifespan,
+    )
+
+
+@contextlib.asynccontextmanager
+async def client_of(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://questcity.test"
+        ) as client,
+    ):
+        yield client
+
+
+async def test_every_request_runs_within_its_budget_and_start_up_within_none() -> None:
+    clock = FakeClock()
+    seen_at_startup: list[float | None] = []
+    async with client_of(tiny_app(clock, seen_at_startup)) as client:
+        first = await client.get("/budget")
+        await clock.advance(60.0)
+        second = await client.get("/budget")
+    assert first.json() == {"remaining": 2.0}
+    assert second.json() == {"remaining": 2.0}, "each request has a budget of its own"
+    assert seen_at_startup == [None], "start-up is background work: no request deadline"
+    assert remaining(clock) is None
+
+
+async def test_a_spent_budget_answers_503_naming_the_service() -> None:
+    async with client_of(tiny_app(FakeClock(), [])) as client:
+        response = await client.get("/spent")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    body = response.json()
+    assert (body["error"], body["service"]) == ("service_unavailable", "s3")
+    assert "deadline" not in body["message"], "no internal wording in what clients see"
+
+
+def test_the_setting_defaults_to_ten_seconds() -> None:
+    assert Settings.from_mapping({}).request_timeout == 10.0
+    assert Settings.from_mapping({"QUESTCITY_REQUEST_TIMEOUT": "2.5"}).request_timeout == 2.5
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "ten", "inf", "nan"])
+def test_a_bad_budget_stops_start_up_naming_the_variable(raw: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_mapping({"QUESTCITY_REQUEST_TIMEOUT": raw})
+    assert str(raised.value) == (
+        f"QUESTCITY_REQUEST_TIMEOUT={raw!r}: must be a number of seconds greater than 0, "
+        "for example 10"
+    )
