@@ -1,12 +1,15 @@
 """The request budget (``QUESTCITY_REQUEST_TIMEOUT``, DESIGN §4): a deadline set where a request
 enters, which every policy the request meets honours (:mod:`shared.resilience.request_deadline`).
 
-A plain ASGI middleware, outermost, so the budget counts from the request's arrival. It arms no
-timer: the deadline is a value in a context variable, read by the breakers, retries and the pool
-gate on their way. A dependency call the deadline cuts short raises
-:class:`~shared.resilience.RequestDeadlineError` (a ``TimeoutError``), which the routes already
-answer as 503 with ``Retry-After`` naming the service; :func:`budget_spent_handler` answers it the
-same way wherever a route did not. Lifespan and WebSocket scopes get no deadline.
+A plain ASGI middleware, outermost, so the budget counts from the request's arrival. The
+dependencies get the budget less :data:`ANSWER_RESERVE`: the time to notice the deadline (the
+policies' deadline watch wakes at least every 50 ms) and to write the 503, so that the client has
+its answer within the budget, not just after it. It arms no timer: the deadline is a value in a
+context variable, read by the breakers, retries and the pool gate on their way. A dependency call
+the deadline cuts short raises :class:`~shared.resilience.RequestDeadlineError` (a
+``TimeoutError``), which the routes already answer as 503 with ``Retry-After`` naming the service;
+:func:`budget_spent_handler` answers it the same way wherever a route did not. Lifespan and
+WebSocket scopes get no deadline.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from backend.api.errors import api_error_handler
 from backend.degradation import unavailable
 from shared.resilience import SYSTEM_CLOCK, Clock, RequestDeadlineError, request_deadline
 
+ANSWER_RESERVE = 0.1
+"""Seconds of the budget kept back for answering (a tenth of the budget when that is less)."""
+
 
 class RequestBudgetMiddleware:
     def __init__(self, app: ASGIApp, *, seconds: float, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -27,12 +33,13 @@ class RequestBudgetMiddleware:
         self.app = app
         self.seconds = seconds
         self.clock = clock
+        self.for_dependencies = seconds - min(ANSWER_RESERVE, seconds / 10)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with request_deadline(self.seconds, clock=self.clock):
+        with request_deadline(self.for_dependencies, clock=self.clock):
             await self.app(scope, receive, send)
 
 
