@@ -193,8 +193,9 @@ class LoginLimits:
     """One account from every untrusted requester together."""
     trust_for: float = 30 * DAY
     """How long a network that logged in to an account stays trusted for it."""
-    capacity: int = 50_000
-    """Entries per table (four tables; a full one holds a few MB)."""
+    capacity: int = 20_000
+    """Entries per table. Four tables; all four full hold about 20 MB (measured: ~250 bytes an
+    entry, with the LRU links and the dictionary's spare room)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +204,10 @@ class Attempt:
 
     account: bytes
     network: str
-    requester: str
+    pair: bytes
+    """Digest of (account, requester)."""
+    known_as: bytes
+    """Digest of (account, network): the key of the known-network trust."""
     trusted: bool
 
 
@@ -231,7 +235,7 @@ class LoginThrottle:
     def __init__(self, monotonic: Callable[[], float], limits: LoginLimits | None = None) -> None:
         self.limits = limits = limits or LoginLimits()
         size = limits.capacity
-        self._pairs: StrikeTable[tuple[bytes, str]] = StrikeTable(
+        self._pairs: StrikeTable[bytes] = StrikeTable(
             limits.per_pair, capacity=size, monotonic=monotonic
         )
         self._clients: StrikeTable[str] = StrikeTable(
@@ -240,7 +244,7 @@ class LoginThrottle:
         self._accounts: StrikeTable[bytes] = StrikeTable(
             limits.per_account, capacity=size, monotonic=monotonic
         )
-        self._known: RecentSet[tuple[bytes, str]] = RecentSet(
+        self._known: RecentSet[bytes] = RecentSet(
             limits.trust_for, capacity=size, monotonic=monotonic
         )
 
@@ -249,13 +253,15 @@ class LoginThrottle:
         ``device`` is the id of a device cookie already verified for this account, if any."""
         digest = account_digest(account)
         network = client_network(client_address)
-        trusted = device is not None or self._known.seen((digest, network))
-        requester = f"device:{device}" if device is not None else network
-        return Attempt(digest, network, requester, trusted)
+        known_as = _digest(b"net\0" + digest + network.encode())
+        trusted = device is not None or self._known.seen(known_as)
+        requester = f"device\0{device}" if device is not None else f"net\0{network}"
+        pair = _digest(digest + requester.encode("utf-8", "surrogatepass"))
+        return Attempt(digest, network, pair, known_as, trusted)
 
     def check(self, attempt: Attempt) -> Verdict:
         """Whether ``attempt`` may go ahead now; cheap, so it runs before any password hashing."""
-        verdict = Verdict(self._pairs.wait((attempt.account, attempt.requester)), "pair")
+        verdict = Verdict(self._pairs.wait(attempt.pair), "pair")
         if not attempt.trusted:
             for wait, limit in (
                 (self._clients.wait(attempt.network), "client"),
@@ -271,7 +277,7 @@ class LoginThrottle:
         before the first password hash has finished, not after."""
         verdict = self.check(attempt)
         if verdict.allowed:
-            self._pairs.strike((attempt.account, attempt.requester))
+            self._pairs.strike(attempt.pair)
             if not attempt.trusted:
                 self._clients.strike(attempt.network)
                 self._accounts.strike(attempt.account)
@@ -280,15 +286,15 @@ class LoginThrottle:
     def succeeded(self, attempt: Attempt) -> None:
         """A begun attempt had the right password: its failure is taken back, the requester's
         own count starts over, and its network is known for the account from now on."""
-        self._pairs.clear((attempt.account, attempt.requester))
+        self._pairs.clear(attempt.pair)
         if not attempt.trusted:
             self._clients.refund(attempt.network)
             self._accounts.refund(attempt.account)
-        self._known.add((attempt.account, attempt.network))
+        self._known.add(attempt.known_as)
 
     def abandon(self, attempt: Attempt) -> None:
         """A begun attempt that could not be judged (the database was down): not a failure."""
-        self._pairs.refund((attempt.account, attempt.requester))
+        self._pairs.refund(attempt.pair)
         if not attempt.trusted:
             self._clients.refund(attempt.network)
             self._accounts.refund(attempt.account)
@@ -309,7 +315,7 @@ class RateThrottle:
     a password)."""
 
     def __init__(
-        self, backoff: Backoff, monotonic: Callable[[], float], *, capacity: int = 50_000
+        self, backoff: Backoff, monotonic: Callable[[], float], *, capacity: int = 20_000
     ) -> None:
         self._table: StrikeTable[str] = StrikeTable(backoff, capacity=capacity, monotonic=monotonic)
 
@@ -326,7 +332,11 @@ class RateThrottle:
 
 def account_digest(account: str) -> bytes:
     """16 bytes standing for ``account`` in the tables (bounded size, no names in memory)."""
-    return hashlib.blake2b(account.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return _digest(account.encode("utf-8", "surrogatepass"))
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def client_network(address: str) -> str:
