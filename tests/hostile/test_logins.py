@@ -239,6 +239,16 @@ async def test_look_alike_usernames_are_one_account(backend: Backend, spelling: 
         assert subject(await login(client, spelling, PASSWORD)) == user_id
 
 
+async def test_a_name_that_grows_under_nfkc_is_a_plain_refusal(backend: Backend) -> None:
+    # 64 characters typed, 1,152 once NFKC-normalised: longer than the key column.
+    name = "\ufdfa" * 64
+    async with backend.client(OWNER) as client:
+        assert (await login(client, name, PASSWORD)).status_code == 401
+        refused = await client.post(REGISTER, json={"username": name, "password": PASSWORD})
+    assert refused.status_code == 422
+    assert "at most 64 characters" in refused.json()["fields"]["username"]
+
+
 async def test_a_mixed_script_username_is_refused(backend: Backend) -> None:
     async with backend.client(OWNER) as client:
         response = await client.post(
