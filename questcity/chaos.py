@@ -25,6 +25,7 @@ from questcity.embedded.faultproxy import FaultProxy, Mode
 CONTROL_SOCKET = Path("var/up/control.sock")
 SERVICES = ("database", "s3")
 STATUS = "status"
+MAX_LATENCY = 60.0
 
 FAULTS = {
     "down": "refuse new connections, reset open ones",
@@ -68,6 +69,8 @@ def apply(proxy: FaultProxy, action: str, latency: float) -> str:
     elif action == "heal":
         proxy.heal()
     elif action == "slow":
+        if not 0 < latency <= MAX_LATENCY:  # NaN fails this too
+            raise ValueError(f"--latency must be more than 0 and at most {MAX_LATENCY:g} seconds")
         proxy.slow(latency)
     elif action == "blackhole":
         proxy.blackhole()
@@ -104,14 +107,16 @@ def handle(proxies: Mapping[str, FaultProxy], request: Mapping[str, object]) -> 
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    actions = "; ".join(f"{word}: {what}" for word, what in FAULTS.items())
+    actions = "\n".join(f"  {word:<19}{what}" for word, what in FAULTS.items())
     chaos = commands.add_parser(
         "chaos",
         help="fail or heal a dependency of `questcity up`; `chaos status` shows the faults",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fail or heal a dependency of the `questcity up` stack running in this "
-        "directory, or show each one's fault (`questcity chaos status`).",
-        epilog="`up` is still accepted for `heal`, and `reset` for `reset-connections` "
-        "(a fault, not a heal).",
+        "directory.\n\n"
+        f"actions:\n{actions}\n\n"
+        "`questcity chaos status` prints each dependency's fault now. Older words, still "
+        "accepted:\n`up` for heal, `reset` for reset-connections (a fault, not a heal).",
     )
     chaos.add_argument(
         "service", choices=(*SERVICES, STATUS), help="the dependency, or `status` for all of them"
@@ -121,7 +126,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         nargs="?",
         choices=(*FAULTS, *ALIASES),
         metavar="ACTION",
-        help=actions,
+        help="what to do to it: one of the actions below",
     )
     chaos.add_argument(
         "--latency",
