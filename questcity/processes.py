@@ -93,6 +93,7 @@ def stop_in_stages(
     stopped: list[Recorded] = []
     for stage in sorted({p.stage for p in processes}):
         group = [p for p in processes if p.stage == stage and p.alive]
+        leaders = [p.pid for p in group if process_group(p.pid) == p.pid]
         for process in group:
             say(f"stopping {process.describe()}")
             send(process, signal.Signals[process.signal])
@@ -102,9 +103,27 @@ def stop_in_stages(
                 say(f"{process.describe()} did not stop within {timeout:g} s: killing it")
                 send(process, signal.SIGKILL)
         wait_gone(stuck, 5.0)
+        sweep_groups(leaders)
         stopped += group
     remove_paths(path for p in processes for path in p.cleanup)
     return stopped
+
+
+def process_group(pid: int) -> int | None:
+    """The process group of ``pid``, None if there is no such process."""
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def sweep_groups(leaders: Iterable[int]) -> None:
+    """SIGKILL whatever is left in the process groups of ``leaders``, once they have stopped:
+    what they started and did not stop (a served TUI's tabs, say). A group's number is not
+    given to a new process while the group has members, so this reaches only stragglers."""
+    for pgid in leaders:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def send(process: Recorded, signum: signal.Signals) -> None:

@@ -39,7 +39,7 @@ from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServe
 from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
 from questcity.embedded.s3 import S3Server, WeedNotInstalledError
 from questcity.invocation import current_prefix
-from questcity.processes import record_of, remove_paths
+from questcity.processes import process_group, record_of, remove_paths, sweep_groups
 from questcity.record import RECORD_PATH, StackRecord
 
 VAR = Path("var")
@@ -443,6 +443,8 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
             await asyncio.to_thread(self.watchdog.wait, STOP_TIMEOUT)
 
     async def _stop_children(self, children: list[Child]) -> None:
+        running = [c.process.pid for c in children if c.process.returncode is None]
+        leaders = [pid for pid in running if process_group(pid) == pid]
         for child in children:
             if child.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -454,6 +456,7 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
                 with contextlib.suppress(ProcessLookupError):
                     child.process.kill()
                 await child.process.wait()
+        sweep_groups(leaders)
 
 
 def _port_free(port: int) -> bool:

@@ -269,11 +269,13 @@ def _pid(record: StackRecord, name: str) -> int:
 # -- the record, without a stack: cheap processes standing in for the services ------------------
 
 SERVICE = """
-import signal, sys, time
+import signal, subprocess, sys, time
 name, log, linger = sys.argv[1], sys.argv[2], float(sys.argv[3])
 def note(text):
     with open(log, "a") as out:
         out.write(f"{name} {text}\\n")
+if name == "monitor":  # something it started and will not stop, deaf to SIGTERM
+    subprocess.Popen([sys.executable, "-c", STRAGGLER, log])
 def stop(*_):
     note("stopping")
     time.sleep(linger)
@@ -286,10 +288,24 @@ while True:
 """
 
 
+STRAGGLER = """
+import os, signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(sys.argv[1], "a") as out:
+    out.write(f"straggler {os.getpid()}\\n")
+while True:
+    signal.pause()
+"""
+SERVICE = SERVICE.replace("STRAGGLER", repr(STRAGGLER))
+
+
 def _services(notes: Path, lingers: dict[str, float]) -> list[subprocess.Popen[bytes]]:
     """One stand-in service per name; each lingers that long between SIGTERM and its exit."""
     return [
-        subprocess.Popen([sys.executable, "-c", SERVICE, name, str(notes), str(linger)])
+        subprocess.Popen(
+            [sys.executable, "-c", SERVICE, name, str(notes), str(linger)],
+            start_new_session=True,  # as `up` starts each service: a process group of its own
+        )
         for name, linger in lingers.items()
     ]
 
@@ -300,7 +316,8 @@ async def test_down_stops_a_leftover_in_order_and_spares_a_reused_pid(tmp_path: 
     try:
 
         async def ready() -> bool:
-            return notes.exists() and notes.read_text().count("ready") == 2
+            text = notes.read_text() if notes.exists() else ""
+            return text.count("ready") == 2 and "straggler" in text
 
         await eventually(ready, "both services are ready")
         monitor, backend = started
@@ -328,7 +345,17 @@ async def test_down_stops_a_leftover_in_order_and_spares_a_reused_pid(tmp_path: 
             f"stopping backend (pid {backend.pid}, port {port})",
             "stopped.",
         ]
-        events = [line for line in notes.read_text().splitlines() if "ready" not in line]
+        straggler = int(re.findall(r"straggler (\d+)", notes.read_text())[0])
+
+        async def swept() -> bool:  # with its group, once the monitor had stopped
+            return start_ticks(straggler) is None
+
+        await eventually(swept, "the monitor's straggler is gone")
+        events = [
+            line
+            for line in notes.read_text().splitlines()
+            if line.split()[1] in ("stopping", "stopped")
+        ]
         # The watcher is gone before what it watches is asked to stop.
         assert events == [
             "monitor stopping",
@@ -343,6 +370,9 @@ async def test_down_stops_a_leftover_in_order_and_spares_a_reused_pid(tmp_path: 
         for leftover in started:
             leftover.kill()
             leftover.wait()
+        for pid in re.findall(r"straggler (\d+)", notes.read_text() if notes.exists() else ""):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def test_a_stale_record_is_deleted_and_up_goes_on(tmp_path: Path) -> None:
