@@ -16,6 +16,17 @@ line); "after the breaker opened" means sent after that moment.
 Targets: requests that waited for a timeout (latency ≥ the per-call timeout) ≤ the breaker's
 failure threshold (3); p99 of the requests sent after the breaker opened ≤ 20 ms; every answer
 during the outage a 503 with ``Retry-After``.
+
+The request budget (``--part budget``): time to the 503 of an upload while S3 is blackholed and of
+a read the blackholed database cannot answer (no last good copy), on a backend with the seed's
+deadlines (database: breaker timeout 10 s, retry deadline 30 s; S3: 20 s and 60 s) and
+``QUESTCITY_REQUEST_TIMEOUT`` at ``--budget`` seconds, against the same backend with the budget
+off (the seed's deadlines alone: the behaviour on main) measured in the same run. Requests go out
+at ``--budget-rate`` a second for ``--budget-duration`` seconds, healthy first, then blackholed.
+Target: p100 of the time to the 503 ≤ the budget, every answer during the outage a 503 with
+``Retry-After``.
+
+    uv run python -m benchmarks.outage_latency --part budget [--budget 10]
 """
 
 from __future__ import annotations
@@ -31,9 +42,12 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+import httpx
 
 from benchmarks._servers import (
     HOST,
@@ -48,7 +62,7 @@ from benchmarks._servers import (
     stop_on_sigterm,
 )
 from shared.resilience import DATABASE_CIRCUIT_BREAKER_CONFIG
-from tests.support import FaultProxy, PostgresServer
+from tests.support import FaultProxy, PostgresServer, S3Server
 
 QUESTS = "/api/v1/quests"
 FAILURE_THRESHOLD = DATABASE_CIRCUIT_BREAKER_CONFIG.failure_threshold
@@ -340,6 +354,190 @@ def report(
     return "\n".join(lines)
 
 
+# -- the request budget --------------------------------------------------------------------------
+
+BUDGET_OFF = 3600.0
+"""QUESTCITY_REQUEST_TIMEOUT for the baseline: longer than every seed deadline, so those rule."""
+BUDGET_OFF_CLIENT_TIMEOUT = 120.0
+"""The client waits this long in the budget part: the seed's deadlines reach 60 s."""
+SEED_DB_TIMEOUT = 10.0
+SEED_S3_TIMEOUT = 20.0
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@dataclass(frozen=True)
+class BudgetRun:
+    label: str
+    budget: float
+    phases: list[Phase]
+    """Upload healthy, upload with S3 blackholed, read healthy, read with the database
+    blackholed."""
+
+
+Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+async def fire_each(
+    client: httpx.AsyncClient, send: Send, *, rate: float, seconds: float
+) -> list[Sample]:
+    """``send(client, n)`` ``rate`` times a second for ``seconds``, on schedule (open loop)."""
+    loop = asyncio.get_running_loop()
+    samples: list[Sample] = []
+
+    async def one(number: int, scheduled: float) -> None:
+        sent = time.time()
+        started = loop.time()
+        status: int | None = None
+        retry_after: str | None = None
+        try:
+            answer = await send(client, number)
+        except httpx.HTTPError as error:
+            code = type(error).__name__
+        else:
+            status = answer.status_code
+            retry_after = answer.headers.get("retry-after")
+            code = ""
+            with contextlib.suppress(ValueError, AttributeError):
+                code = str(answer.json().get("error", ""))
+        samples.append(Sample(scheduled, sent, loop.time() - started, status, retry_after, code))
+
+    start_loop, start_wall = loop.time(), time.time()
+    tasks: list[asyncio.Task[None]] = []
+    for number in range(round(rate * seconds)):
+        due = number / rate
+        delay = start_loop + due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(number, start_wall + due)))
+    await asyncio.gather(*tasks)
+    samples.sort(key=lambda s: s.scheduled)
+    return samples
+
+
+async def drive_budget(
+    base_url: str,
+    s3_proxy: FaultProxy,
+    pg_proxy: FaultProxy,
+    *,
+    rate: float,
+    seconds: float,
+    client_timeout: float,
+) -> list[Phase]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=client_timeout) as client:
+        credentials = {"username": f"bench-{uuid.uuid4().hex[:8]}", "password": "correct horse"}
+        registered = await client.post("/api/v1/auth/register", json=credentials)
+        registered.raise_for_status()
+        token = (await client.post("/api/v1/auth/token", json=credentials)).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        created = await client.post(
+            "/api/v1/quests", json={"title": "bench", "city": "Kazan", "points": 5}, headers=auth
+        )
+        created.raise_for_status()
+        cover = f"/api/v1/quests/{created.json()['id']}/cover"
+        run = uuid.uuid4().hex[:8]
+
+        async def upload(c: httpx.AsyncClient, n: int) -> httpx.Response:
+            return await c.put(cover, content=PNG, headers=auth)
+
+        async def read(c: httpx.AsyncClient, n: int) -> httpx.Response:
+            # A quest nobody read before: no last good copy to serve while the database is down.
+            return await c.get(f"/api/v1/quests/never-read-{run}-{n}")
+
+        phases = []
+        for label, send, proxy in (
+            ("upload", upload, s3_proxy),
+            ("read, no last good copy", read, pg_proxy),
+        ):
+            healthy = await fire_each(client, send, rate=rate, seconds=seconds)
+            await asyncio.to_thread(proxy.blackhole)
+            try:
+                outage = await fire_each(client, send, rate=rate, seconds=seconds)
+            finally:
+                await asyncio.to_thread(proxy.heal)
+            phases += [Phase(f"{label}, healthy", healthy), Phase(f"{label}, blackholed", outage)]
+        return phases
+
+
+def run_budget(
+    budget: float, rate: float, seconds: float, client_timeout: float
+) -> list[BudgetRun]:
+    """The budget on, then off, each on a backend of its own over the same servers."""
+    runs: list[BudgetRun] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="questcity-bench-") as tmp,
+        PostgresServer() as postgres,
+        S3Server() as s3,
+        FaultProxy(postgres.address, name="postgres") as pg_proxy,
+        FaultProxy(s3.address, name="s3") as s3_proxy,
+    ):
+        for label, request_timeout in (
+            (f"budget {budget:g} s", budget),
+            ("budget off (seed deadlines, as on main)", BUDGET_OFF),
+        ):
+            workdir = Path(tmp) / f"run-{len(runs)}"
+            workdir.mkdir()
+            database = f"bench_{uuid.uuid4().hex[:12]}"
+            postgres.create_database(database)
+            port = new_port()
+            env = backend_env(
+                workdir,
+                database_url=postgres.url_for(database=database, address=pg_proxy.address),
+                s3_endpoint_url=s3_proxy.url(),
+                s3_bucket=f"bench-{uuid.uuid4().hex[:12]}",
+                s3_access_key=s3.access_key,
+                s3_secret_key=s3.secret_key,
+                db_timeout=SEED_DB_TIMEOUT,
+                s3_timeout=SEED_S3_TIMEOUT,
+                request_timeout=request_timeout,
+            )
+            with ServerProcess(
+                "backend", backend_argv(port), port=port, workdir=workdir, env=env
+            ) as backend:
+                backend.wait_until(READY)
+                phases = asyncio.run(
+                    drive_budget(
+                        backend.base_url,
+                        s3_proxy,
+                        pg_proxy,
+                        rate=rate,
+                        seconds=seconds,
+                        client_timeout=client_timeout,
+                    )
+                )
+            runs.append(BudgetRun(label, request_timeout, phases))
+    return runs
+
+
+def budget_report(runs: list[BudgetRun], budget: float, load: tuple[str, str]) -> str:
+    lines = [
+        "| backend | requests | n | p50 ms | p99 ms | p100 ms | statuses (error code) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        lines += [_row(f"{run.label} | {phase.label}", phase.samples) for phase in run.phases]
+    lines += [
+        "",
+        f"QUESTCITY_REQUEST_TIMEOUT {budget:g} s against the seed's deadlines alone (database: "
+        f"breaker {SEED_DB_TIMEOUT:g} s, retry 30 s; S3: breaker {SEED_S3_TIMEOUT:g} s, retry "
+        f"60 s). Load average before/after: {load[0]} / {load[1]}.",
+    ]
+    budgeted = runs[0]
+    for phase in budgeted.phases:
+        if not phase.label.endswith("blackholed"):
+            continue
+        p100 = max(s.latency for s in phase.samples)
+        wrong = [s for s in phase.samples if s.status != 503 or not s.retry_after]
+        baseline = next(p for p in runs[1].phases if p.label == phase.label)
+        old = max(s.latency for s in baseline.samples)
+        lines.append(
+            f"- {phase.label}: time to the 503, p100 {_ms(p100)} ms (target ≤ {_ms(budget)} ms): "
+            f"{'met' if p100 <= budget else '**NOT met**'}; budget off: {_ms(old)} ms. "
+            f"Answers not 503 with Retry-After: {len(wrong)} (target 0): "
+            f"{'met' if not wrong else '**NOT met**'}."
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=50.0, help="writes per second")
@@ -354,7 +552,33 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="py-spy the backend during the outage; collapsed stacks here"
     )
+    parser.add_argument(
+        "--part",
+        choices=("breaker", "budget", "all"),
+        default="all",
+        help="the breaker under a write outage, the request budget, or both",
+    )
+    parser.add_argument("--budget", type=float, default=10.0, help="QUESTCITY_REQUEST_TIMEOUT")
+    parser.add_argument("--budget-rate", type=float, default=2.0, help="requests per second")
+    parser.add_argument(
+        "--budget-duration", type=float, default=10.0, help="seconds per budget phase"
+    )
     args = parser.parse_args()
+    if args.part in ("breaker", "all"):
+        breaker_part(args)
+    if args.part in ("budget", "all"):
+        load_before = load_average()
+        with stop_on_sigterm():
+            runs = run_budget(
+                args.budget,
+                args.budget_rate,
+                args.budget_duration,
+                max(args.client_timeout, BUDGET_OFF_CLIENT_TIMEOUT),
+            )
+        print(budget_report(runs, args.budget, (load_before, load_average())))
+
+
+def breaker_part(args: argparse.Namespace) -> None:
     load_before = load_average()
     with stop_on_sigterm():
         phases, blackholed_at, opened_at = run(
