@@ -4,10 +4,16 @@ A pure ASGI middleware, so that no route can be handed more than its class allow
 it reads its body: a ``Content-Length`` over the limit is refused before a byte of the body is
 read, and a chunked body is cut off at the first chunk that takes it past the limit. Either way
 the answer is 413 with ``Connection: close``, so the server stops reading the rest.
+
+A class with a large limit can also be given slots: that many of its requests run at once, the
+others wait their turn before a byte of their body is read (the server holds at most a socket
+buffer of each meanwhile), so memory is bounded by slots × limit, not by connections × limit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,12 +27,14 @@ from backend.storage.images import format_size
 @dataclass(frozen=True, slots=True)
 class BodyAllowance:
     """``method`` on ``route`` takes bodies up to ``limit`` bytes; ``what`` names them for the
-    413's message (``"Uploads"``)."""
+    413's message (``"Uploads"``). With ``slots``, only as many such requests as it has run at
+    once (allowances may share one)."""
 
     method: str
     route: BaseRoute
     limit: int
     what: str
+    slots: asyncio.Semaphore | None = None
 
     def applies_to(self, scope: Scope) -> bool:
         return scope["method"] == self.method and self.route.matches(scope)[0] is Match.FULL
@@ -60,17 +68,17 @@ class BodyLimitMiddleware:
         self.default_what = default_what
         self.allowances = tuple(allowances)
 
-    def _bound(self, scope: Scope) -> tuple[str, int]:
+    def _bound(self, scope: Scope) -> tuple[str, int, asyncio.Semaphore | None]:
         for allowance in self.allowances:
             if allowance.applies_to(scope):
-                return allowance.what, allowance.limit
-        return self.default_what, self.default
+                return allowance.what, allowance.limit, allowance.slots
+        return self.default_what, self.default, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        what, limit = self._bound(scope)
+        what, limit, slots = self._bound(scope)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             refusal = BodyTooLarge(what, limit)
@@ -94,7 +102,8 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(what, limit)
             return message
 
-        await self.app(scope, bounded_receive, send)
+        async with slots or contextlib.nullcontext():
+            await self.app(scope, bounded_receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

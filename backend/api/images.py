@@ -12,6 +12,7 @@ neither a browser nor whatever wrote the bucket decides how the bytes are read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -47,9 +48,27 @@ Kind = Literal["cover", "avatar"]
 logger = logging.getLogger("backend.api")
 
 
+_SNIFF_BYTES = 12
+"""Leading bytes that tell every accepted image type apart (WebP needs all twelve)."""
+
+
 async def _read_upload(request: Request) -> bytes:
-    # Bounded while it streams in: BodyLimitMiddleware holds it to the upload allowance.
-    return await request.body()
+    """The upload's bytes, refused with 415 as soon as its leading bytes are no accepted image
+    (and with the connection closed, so the rest is not read). Its size is bounded on the way in
+    by BodyLimitMiddleware, with the upload allowance."""
+    body = bytearray()
+    sniffed = False
+    async for chunk in request.stream():
+        body += chunk
+        if not sniffed and len(body) >= _SNIFF_BYTES:
+            try:
+                sniff_image(bytes(body[:_SNIFF_BYTES]))
+            except UnsupportedImage as error:
+                raise ApiError(
+                    415, "unsupported_media_type", str(error), headers={"Connection": "close"}
+                ) from None
+            sniffed = True
+    return bytes(body)
 
 
 async def _store(state: AppState, kind: Kind, owner: str, data: bytes) -> str:
@@ -225,9 +244,16 @@ avatar = resource("/api/v1/users/{id}/avatar", GET=get_avatar)
 routes = [cover, own_avatar, avatar]
 
 
-def upload_allowances(max_upload_bytes: int) -> list[BodyAllowance]:
-    """The routes whose bodies are images, up to ``max_upload_bytes``; all others take JSON."""
+UPLOADS_AT_ONCE = 4
+"""Uploads handled at once; more wait their turn before their bodies are read, so uploads hold
+at most this many times ``QUESTCITY_MAX_UPLOAD_BYTES`` of memory whatever the connections."""
+
+
+def upload_allowances(max_upload_bytes: int, at_once: int = UPLOADS_AT_ONCE) -> list[BodyAllowance]:
+    """The routes whose bodies are images, up to ``max_upload_bytes``, ``at_once`` of them at a
+    time (between them); all other routes take JSON."""
+    slots = asyncio.Semaphore(at_once)
     return [
-        BodyAllowance("PUT", cover, max_upload_bytes, "Uploads"),
-        BodyAllowance("PUT", own_avatar, max_upload_bytes, "Uploads"),
+        BodyAllowance("PUT", cover, max_upload_bytes, "Uploads", slots),
+        BodyAllowance("PUT", own_avatar, max_upload_bytes, "Uploads", slots),
     ]

@@ -27,6 +27,7 @@ import uvicorn
 from aiobotocore.session import get_session
 from starlette.applications import Starlette
 
+from backend.api.images import UPLOADS_AT_ONCE
 from backend.app import create_app
 from backend.auth import Role
 from backend.db import repositories as repo
@@ -252,6 +253,60 @@ async def test_uploads_have_their_own_larger_limit(http_port: int) -> None:
     assert status == 413
     assert body["limit_bytes"] == UPLOAD_LIMIT
     assert "5 MiB" in str(body["message"])
+
+
+async def test_an_upload_that_is_no_image_is_refused_by_its_first_bytes(http_port: int) -> None:
+    token = await _player_token(http_port)
+    head = _request_head(
+        "PUT",
+        "/api/v1/users/me/avatar",
+        f"Authorization: Bearer {token}",
+        "Content-Type: image/png",
+        "Transfer-Encoding: chunked",
+    )
+    piece = b"GIF89a" + b"\x00" * 1024
+    status, headers, body, rest = await _refusal(
+        http_port, head, [b"%x\r\n%s\r\n" % (len(piece), piece)]
+    )
+    assert status == 415  # before the body's end, which never comes
+    assert headers["connection"] == "close"
+    assert body["error"] == "unsupported_media_type"
+    assert rest == b""
+
+
+async def test_only_a_few_uploads_are_read_at_once(sqlite_api: Harness) -> None:
+    # Each upload may hold up to 5 MiB; the slots bound them together, whatever the connections.
+    release = asyncio.Event()
+    started = 0
+
+    async def slow_image() -> AsyncIterator[bytes]:
+        nonlocal started
+        started += 1
+        yield PNG
+        await release.wait()
+        yield b"\x00" * 16
+
+    uploads = [
+        asyncio.ensure_future(
+            sqlite_api.client.put(
+                "/api/v1/users/me/avatar", content=slow_image(), headers=sqlite_api.auth()
+            )
+        )
+        for _ in range(UPLOADS_AT_ONCE + 2)
+    ]
+
+    async def slots_full() -> bool:
+        return started >= UPLOADS_AT_ONCE
+
+    await eventually(slots_full, what="the first uploads being read")
+    for _ in range(100):  # loop turns enough for every other upload to start, were it let in
+        await asyncio.sleep(0)
+    assert started == UPLOADS_AT_ONCE
+    release.set()
+    answers = await asyncio.gather(*uploads)
+    assert started == UPLOADS_AT_ONCE + 2
+    # No S3 here: each upload, read in its turn, meets the "not configured" answer.
+    assert {a.status_code for a in answers} == {503}, [a.text for a in answers]
 
 
 # -- JSON the parser must refuse, not crash on -----------------------------------------------------
