@@ -990,7 +990,9 @@ def _quest_paths() -> dict[str, Schema]:
 def _image_paths() -> dict[str, Schema]:
     upload: Schema = {
         "description": "The image's bytes. Its type is judged by its leading bytes, not by "
-        "`Content-Type`.",
+        "`Content-Type`: a body whose first bytes are no accepted image is refused (415) before "
+        "the rest is read. At most four uploads are handled at once; more wait their turn "
+        "before their bodies are read.",
         "required": True,
         "content": {
             media_type: {"schema": {"type": "string", "format": "binary"}}
