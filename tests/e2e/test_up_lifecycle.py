@@ -171,6 +171,9 @@ async def test_closing_the_terminal_stops_every_process_and_port(tmp_path: Path)
         await wait_all_gone(stack)
         assert await asyncio.to_thread(process.wait, 30) is not None
         assert not (tmp_path / "var" / "up" / "stack.json").exists()
+        # `up` stopped its stack itself, on the hang-up's SIGHUP: its watchdog had nothing to do.
+        watchdog_log = (tmp_path / "var" / "up" / "logs" / "watchdog.log").read_text()
+        assert "questcity up is gone" not in watchdog_log
     finally:
         if terminal != -1:
             os.close(terminal)
