@@ -7,7 +7,9 @@ of the mean ns per call within a round. "Overhead" is that figure minus the bare
     uv run python -m benchmarks.policy_overhead [--rounds 21] [--calls 20000]
 
 Our policies run as the backend runs them: the breaker with its per-call ``timeout`` on, the retry
-with its overall deadline on. The peers run with their defaults, which include no timeout.
+with its overall deadline on. The peers run with their defaults, which include no timeout. The
+"inside a request" candidate runs within a request deadline shorter than the breaker's timeout (so
+every call is cut to it), as calls do in the backend under ``QUESTCITY_REQUEST_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 
 from shared.resilience import (
     CircuitBreakerConfig,
@@ -30,6 +33,7 @@ from shared.resilience import (
     PolicyRegistry,
     RetryConfig,
     circuit_breaker,
+    request_deadline,
     retry_with_backoff,
 )
 
@@ -51,6 +55,8 @@ class Candidate:
     weight: float = 1.0
     """Fraction of --calls to run per round (the slow peers need fewer to be measured well)."""
     raises: type[BaseException] | tuple[type[BaseException], ...] | None = None
+    scope: Callable[[], AbstractContextManager[object]] = field(default=nullcontext)
+    """Entered once around each measured loop (a request deadline for the in-request case)."""
 
 
 def ours(registry: PolicyRegistry) -> list[Candidate]:
@@ -77,6 +83,11 @@ def ours(registry: PolicyRegistry) -> list[Candidate]:
         Candidate("ours: breaker.call (timeout on)", through_breaker),
         Candidate("ours: @circuit_breaker (timeout on)", broken),
         Candidate("ours: retry+breaker, Dependency.call", through_dependency),
+        Candidate(
+            "ours: retry+breaker, Dependency.call inside a request",
+            through_dependency,
+            scope=lambda: request_deadline(5.0),
+        ),
         Candidate("ours: retry+breaker, stacked decorators", stacked),
     ]
 
@@ -138,6 +149,11 @@ async def rejected(registry: PolicyRegistry) -> list[Candidate]:
 
 
 async def measure(candidate: Candidate, calls: int) -> float:
+    with candidate.scope():
+        return await _measure(candidate, calls)
+
+
+async def _measure(candidate: Candidate, calls: int) -> float:
     fn = candidate.call
     n = max(int(calls * candidate.weight), 200)
     if candidate.raises is None:
