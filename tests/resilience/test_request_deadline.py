@@ -358,3 +358,25 @@ async def test_a_generous_budget_changes_nothing() -> None:
             await policy.call(refused)
     assert len(inside.sleeps) == 4
     assert inside.sleeps == outside.sleeps
+
+
+async def test_health_checks_started_in_a_request_keep_their_own_timeout() -> None:
+    """Checks are background work: a checker started inside a request (here with 0.5 s left)
+    still gives each check its own 5 s, through the breaker as the backend runs them."""
+    clock = FakeClock()
+    checker = HealthChecker(clock=clock)
+    results: list[tuple[float, bool]] = []
+    checker.add_result_listener(lambda name, result: results.append((clock.monotonic(), result.ok)))
+    Dependency("s3", critical=False, retry=None, breaker=breaker_config(), check_timeout=5.0).bind(
+        check=hang, checker=checker, registry=PolicyRegistry(clock)
+    )
+    with request_deadline(0.5, clock=clock):
+        await checker.start()
+    try:
+        await clock.advance(1.0)
+        assert results == [], "the check was not cut by the request's deadline"
+        await clock.advance(4.2)
+        assert [ok for _, ok in results] == [False]
+        assert results[0][0] >= START + 5.0
+    finally:
+        await checker.stop()
