@@ -243,6 +243,10 @@ def parse_city_filter(raw: str | None) -> str | None:
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return 20
+    digits = raw.strip().lstrip("+-")
+    if digits.isdecimal() and len(digits) > 6:
+        # A whole number, but not one worth converting: past 4,300 digits int() refuses it.
+        raise InvalidInput({"limit": f"must be between 1 and {PAGE_MAX}"})
     try:
         value = int(raw)
     except ValueError:

@@ -376,6 +376,7 @@ _HOSTILE_PARAMS: dict[str, dict[str, str]] = {
     "cursor-id-too-long": {"cursor": _cursor("2026-01-01T00:00:00+00:00", "x" * 5000)},
     "city-with-NUL": {"city": "Ka\x00zan"},
     "city-longer-than-any-city": {"city": "K" * 5000},
+    "limit-of-5000-digits": {"limit": "9" * 5000},
 }
 
 
@@ -404,7 +405,9 @@ async def test_hostile_quest_list_parameters_are_a_422(api: Harness, case: str) 
     assert (await api.create_quest("a quest")).status_code == 201
     response = await api.client.get("/api/v1/quests", params=_HOSTILE_PARAMS[case])
     assert response.status_code == 422, response.text
-    assert set(response.json()["fields"]) == set(_HOSTILE_PARAMS[case])
+    fields = response.json()["fields"]
+    assert set(fields) == set(_HOSTILE_PARAMS[case])
+    assert "whole number" not in str(fields)  # each says what is wrong with it
 
 
 @pytest.mark.parametrize("quest_id", ["a%00b", "x" * 5000])
