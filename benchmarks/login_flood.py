@@ -275,6 +275,18 @@ def report(phases: list[Phase], args: argparse.Namespace, load: tuple[str, str])
         f"all rounds together: quiet {baseline:.1f}/s (baseline), flood {during:.1f}/s → "
         f"{ratio:.0%}",
     ]
+    logins_quiet = sum(p.user_statuses[200] for p in quiet)
+    guesses = sum(p.attack_sent for p in flooded)
+    if logins_quiet and guesses:
+        per_login = sum(p.server_cpu for p in quiet) / logins_quiet
+        flood_cpu = sum(p.server_cpu for p in flooded)
+        per_guess = (flood_cpu - per_login * sum(p.user_statuses[200] for p in flooded)) / guesses
+        hashed = sum(p.attack_statuses["401"] for p in flooded)
+        lines.append(
+            f"backend CPU: {per_login * 1000:.1f} ms a login (quiet phases), about "
+            f"{per_guess * 1000:.2f} ms a guess (the flood phases' rest); {hashed} of "
+            f"{guesses} guesses reached a password hash (401), the others were refused before it"
+        )
     return "\n".join(lines)
 
 
