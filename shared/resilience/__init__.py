@@ -2,6 +2,9 @@
 
 The core uses nothing but the standard library; logging goes through :mod:`logging` with
 structured ``extra`` fields, and metrics adapters attach as hooks and listeners.
+
+Within ``with request_deadline(seconds):`` (set where a request enters) every policy runs within
+what is left of the request's budget; ``remaining()`` tells how much that is (None outside one).
 """
 
 from shared.resilience.backoff import Jitter

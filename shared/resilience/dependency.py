@@ -13,7 +13,9 @@ checklist as one value; :meth:`Dependency.bind` wires it into a checker and a re
     await database.call_once(insert_row, row)            # breaker(timeout(call)), no retry
     if not database.available: ...                       # degradation logic reads this
 
-Adding Redis or a payment API is one more declaration and one ``bind``.
+Adding Redis or a payment API is one more declaration and one ``bind``. Inside a request's
+deadline (:func:`~shared.resilience.request_deadline.request_deadline`) both call forms run within
+what is left of it; the health checks, background work, keep their own timeouts.
 """
 
 from __future__ import annotations
