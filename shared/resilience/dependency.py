@@ -15,7 +15,7 @@ checklist as one value; :meth:`Dependency.bind` wires it into a checker and a re
 
 Adding Redis or a payment API is one more declaration and one ``bind``. Inside a request's
 deadline (:func:`~shared.resilience.request_deadline.request_deadline`) both call forms run within
-what is left of it; the health checks, background work, keep their own timeouts.
+what is left of it; health checks, being background work, keep their own timeouts.
 """
 
 from __future__ import annotations
