@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from datetime import datetime, tzinfo
 
+from rich.text import Text
+
 DASH = "—"
 
 
@@ -69,3 +71,11 @@ def percent(value: float | None, *, decimals: int) -> str:
         return "100"
     scale = 10**decimals
     return f"{math.floor(value * scale) / scale:.{decimals}f}"
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text from outside (a target's or service's name, an error, an incident title, a note, an
+    alert summary) as a cell or label shows it: literally. A ``str`` handed to a DataTable cell,
+    a Label or a Static is read as Rich markup: ``[/]`` in a service name crashed the screen and
+    ``[@click=app.quit]`` became an action."""
+    return Text(text, style=style)

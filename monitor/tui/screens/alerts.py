@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from monitor.store import Alert, AlertState
-from monitor.tui.formatting import DASH, duration, timestamp
+from monitor.tui.formatting import DASH, duration, plain, timestamp
 from monitor.tui.messages import StoreChanged
 
 if TYPE_CHECKING:
@@ -73,10 +73,10 @@ class AlertsScreen(Screen[None]):
             )
             table.add_row(
                 state,
-                alert.rule,
-                alert.target + (f"/{alert.service}" if alert.service else ""),
+                plain(alert.rule),
+                plain(alert.target + (f"/{alert.service}" if alert.service else "")),
                 timestamp(alert.started_at, tz),
                 duration(end - alert.started_at) if end >= alert.started_at else DASH,
-                alert.summary,
+                plain(alert.summary),
                 key=str(alert.id),
             )

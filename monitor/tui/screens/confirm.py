@@ -26,7 +26,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield Label(self.title_text, classes="dialog-title", markup=False)
             yield Static(self.question, classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("No", id="no", variant="primary")

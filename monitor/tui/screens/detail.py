@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Sparkline, Static
 
 from monitor.tui.data import ComponentRow, Detail, load_detail
-from monitor.tui.formatting import duration, millis, percent, since, timestamp
+from monitor.tui.formatting import duration, millis, percent, plain, since, timestamp
 from monitor.tui.messages import StoreChanged
 from monitor.tui.timeline import figures_text, incidents_text
 from monitor.tui.widgets.status import StatusWord, breaker_text
@@ -45,7 +45,7 @@ class DetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="detail-head"):
-            yield Label(self._heading(), id="detail-title")
+            yield Label(plain(self._heading()), id="detail-title")
             yield StatusWord(self.row.status, id="detail-status")
             yield Static("", id="detail-since")
         with Horizontal(id="detail-body"):

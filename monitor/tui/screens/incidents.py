@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from monitor.store import Incident, IncidentState
-from monitor.tui.formatting import duration, timestamp
+from monitor.tui.formatting import duration, plain, timestamp
 from monitor.tui.messages import StoreChanged
 from monitor.tui.timeline import incidents_text
 from monitor.tui.widgets.status import status_text
@@ -88,11 +88,11 @@ class IncidentsScreen(Screen[None]):
                 Text("OPEN", style="bold red")
                 if incident.state is IncidentState.OPEN
                 else Text("resolved", style="green"),
-                incident.target + (f"/{incident.service}" if incident.service else ""),
+                plain(incident.target + (f"/{incident.service}" if incident.service else "")),
                 status_text(incident.impact),
                 timestamp(incident.opened_at, tz),
                 duration(end - incident.opened_at),
-                incident.title,
+                plain(incident.title),
                 key=str(incident.id),
             )
         if previous is not None and str(previous.id) in self.incidents:
