@@ -36,13 +36,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from backend.settings import Settings
+    from connection_guard import ConnectionLimits
 
 # Nothing else at module level: this module is also the bare app's process, whose memory
 # ``idle_rss`` measures as the baseline. httpx, the backend and tests.support (which brings in
@@ -74,8 +78,11 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """The ``uvicorn.Config`` that :func:`backend.server.build_server` makes, for any app."""
     from backend.settings import Settings  # standard library only: cheap
+    from connection_guard import raise_open_files_limit
+    from connection_guard.uvicorn_protocol import uvicorn_options  # uvicorn and h11: loaded anyway
 
-    grace = Settings().shutdown_grace if shutdown_grace is None else shutdown_grace
+    settings = Settings()
+    grace = settings.shutdown_grace if shutdown_grace is None else shutdown_grace
     return uvicorn.Config(
         app,
         host=HOST,
@@ -85,6 +92,19 @@ def uvicorn_config(
         timeout_graceful_shutdown=int(grace),
         lifespan="on",
         server_header=False,
+        **uvicorn_options(
+            bare_limits(settings).within_open_files(raise_open_files_limit()), name="bare"
+        ),
+    )
+
+
+def bare_limits(settings: Settings) -> ConnectionLimits:
+    """:func:`backend.server.connection_limits` without importing the backend (its weight would
+    count in the bare app's memory)."""
+    from connection_guard import ConnectionLimits
+
+    return ConnectionLimits(
+        settings.header_timeout, settings.keepalive_timeout, settings.max_connections
     )
 
 
@@ -98,6 +118,9 @@ def comparable_options(config: uvicorn.Config) -> dict[str, object]:
         if key not in skip and isinstance(value, plain)
     }
     options["log_config"] = config.log_config
+    # The guarded protocol is a class made per server: compare what it guards with, not its name.
+    describe = getattr(config.http, "describe", None)
+    options["http"] = describe() if callable(describe) else config.http
     return options
 
 
