@@ -5,7 +5,9 @@ session that can reset breakers. :class:`Guard` is an aiohttp middleware in fron
 
 - **Authentication** (when a password is configured): HTTP Basic on the first request; the answer
   to it sets a signed session cookie (HttpOnly, SameSite=Strict, Secure behind ``https``), which the
-  browser then sends with the websocket handshake and the static files.
+  browser then sends with the websocket handshake and the static files. Wrong passwords are
+  throttled (:mod:`monitor.tui.login_throttle`: growing delays per client and per user, 429 with
+  ``Retry-After``); a browser with a valid cookie is never throttled.
 - **Origin check** on the websocket, always: a page from another site cannot drive the TUI
   through the operator's browser (cross-site websocket hijacking), even on loopback.
 - **Host check** without a password (loopback only): a request whose ``Host`` is not a loopback
@@ -26,6 +28,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+
+from monitor.tui.login_throttle import LoginThrottle
 
 COOKIE = "questcity_tui_session"
 SESSION_SECONDS = 12 * 3600
@@ -51,12 +55,14 @@ class Guard:
         bound_host: str = "127.0.0.1",
         secret: bytes | None = None,
         wall: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.credentials = credentials
         self.public = urlsplit(public_url) if public_url else None
         self.bound_host = bound_host
         self.secret = secret or secrets.token_bytes(32)
         self.wall = wall
+        self.throttle = LoginThrottle(credentials.user if credentials else "", clock=clock)
 
     def middleware(self) -> Middleware:
         @web.middleware
@@ -75,11 +81,8 @@ class Guard:
         if self.credentials is None:
             return await handler(request)
         by_cookie = self._cookie_valid(request.cookies.get(COOKIE, ""))
-        if not by_cookie and not self._basic_valid(request.headers.get("Authorization", "")):
-            raise web.HTTPUnauthorized(
-                headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
-                text="Authentication required: the user and password of this TUI server.\n",
-            )
+        if not by_cookie:
+            self._log_in(request)
         response = await handler(request)
         if not by_cookie and not response.prepared:
             response.set_cookie(
@@ -109,17 +112,32 @@ class Guard:
             return False
         return hmac.compare_digest(signature, self._sign(expires)) and int(expires) > self.wall()
 
-    def _basic_valid(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or self.credentials is None:
-            return False
-        try:
-            user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+    def _log_in(self, request: web.Request) -> None:
+        """Let the request through on the right user and password; otherwise 401, or 429 while
+        this client or user must wait after wrong guesses (the password is then not looked at)."""
+        basic = _basic(request.headers.get("Authorization", ""))
+        if basic is None:  # a browser's first request, or no credentials: not a guess
+            raise _unauthorized()
+        user, password = basic
+        client = request.remote or "unknown"
+        wait = self.throttle.retry_after(client, user)
+        if wait:
+            raise web.HTTPTooManyRequests(
+                headers={"Retry-After": str(wait)},
+                text=f"Too many wrong passwords: try again in {wait} s.\n",
+            )
+        if self._basic_valid(user, password):
+            self.throttle.succeeded(client, user)
+            return
+        self.throttle.failed(client, user)
+        raise _unauthorized()
+
+    def _basic_valid(self, user: str, password: str) -> bool:
+        if self.credentials is None:
             return False
         user_ok = hmac.compare_digest(user.encode(), self.credentials.user.encode())
         password_ok = hmac.compare_digest(password.encode(), self.credentials.password.encode())
-        return bool(sep) and user_ok and password_ok
+        return user_ok and password_ok
 
     # -- where requests come from ---------------------------------------------------------------
 
@@ -139,3 +157,22 @@ class Guard:
         if self.public is not None:
             allowed.add(self.public.netloc.lower())
         return netloc in allowed
+
+
+def _unauthorized() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'},
+        text="Authentication required: the user and password of this TUI server.\n",
+    )
+
+
+def _basic(header: str) -> tuple[str, str] | None:
+    """The user and password of an ``Authorization: Basic`` header; ``None`` for anything else."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
