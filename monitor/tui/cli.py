@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from connection_guard import ConnectionLimits
 from monitor.config import DEFAULT_PATH, ConfigError, MonitorConfig, load_config
 
 FLUSH_GRACE = 5.0
@@ -53,6 +54,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --serve: the URL browsers use, behind a reverse proxy "
         "(e.g. https://ops.example.org/tui)",
     )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        help="with --serve: browser tabs served at once, each a TUI process of about 80 MB "
+        "(default 6); one more is told the cap",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help="with --serve: connections held at once (default 64); beyond it the oldest idle "
+        "one is closed, or the new one gets a 503",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=None,
+        help="with --serve: seconds a client may take to send a request's headers (default 10)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
             ("--host", args.host),
             ("--port", args.port),
             ("--public-url", args.public_url),
+            ("--max-sessions", args.max_sessions),
+            ("--max-connections", args.max_connections),
+            ("--header-timeout", args.header_timeout),
         )
         if value is not None
     ]
@@ -75,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{', '.join(serve_only)} only apply with --serve")
     if args.port is not None and not 0 < args.port < 65536:
         return _fail(f"--port {args.port}: must be between 1 and 65535")
+    if args.max_sessions is not None and args.max_sessions < 1:
+        return _fail(f"--max-sessions {args.max_sessions}: must be 1 or more")
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -85,14 +111,36 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, config: MonitorConfig) -> int:
-    from monitor.tui.serve import ServeOptions, ServeRefused, credentials_from, serve
+    from connection_guard import LimitsError
+    from monitor.tui.serve import (
+        DEFAULT_LIMITS,
+        DEFAULT_MAX_SESSIONS,
+        ServeOptions,
+        ServeRefused,
+        credentials_from,
+        serve,
+    )
 
+    try:
+        limits = ConnectionLimits(
+            header_timeout=DEFAULT_LIMITS.header_timeout
+            if args.header_timeout is None
+            else args.header_timeout,
+            keepalive_timeout=DEFAULT_LIMITS.keepalive_timeout,
+            max_connections=DEFAULT_LIMITS.max_connections
+            if args.max_connections is None
+            else args.max_connections,
+        )
+    except LimitsError as error:
+        return _fail(str(error))
     options = ServeOptions(
         config_path=config.path,
         host=args.host or "127.0.0.1",
         port=args.port or 8081,
         public_url=args.public_url,
         credentials=credentials_from(os.environ),
+        max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS,
+        limits=limits,
     )
     try:
         serve(options)

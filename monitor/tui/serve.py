@@ -5,13 +5,21 @@ have: set ``QUESTCITY_TUI_PASSWORD`` (and optionally ``QUESTCITY_TUI_USER``, def
 and :mod:`monitor.tui.serve_guard` asks for it. Behind a reverse proxy (TLS, a path prefix), pass
 ``--public-url https://ops.example.org/tui`` so the page builds its websocket and static URLs on
 the address the browser sees.
+
+Bounds: at most ``--max-sessions`` tabs at once (each is a TUI process of its own, about 80 MB);
+one more gets a page, or a line in its terminal, saying so and how to raise it. Connections are
+bounded as on the backend (:mod:`connection_guard`: a header deadline, a keep-alive timeout, a
+connection cap under the open-file limit).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import shlex
+import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,12 +30,18 @@ import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.server import Server
 
+from connection_guard import ConnectionLimits, raise_open_files_limit
+from connection_guard.asyncio_protocol import GuardedFactory
 from monitor.tui.serve_guard import Credentials, Guard
 
 PASSWORD_ENV = "QUESTCITY_TUI_PASSWORD"
 USER_ENV = "QUESTCITY_TUI_USER"
 DEFAULT_USER = "oncall"
 TITLE = "QuestCity on-call"
+DEFAULT_MAX_SESSIONS = 6
+"""Tabs served at once: each runs a TUI process (about 80 MB), so ten took 820 MB."""
+DEFAULT_LIMITS = ConnectionLimits(header_timeout=10.0, keepalive_timeout=5, max_connections=64)
+logger = logging.getLogger("monitor.tui.serve")
 
 
 class ServeRefused(Exception):
@@ -83,6 +97,8 @@ class ServeOptions:
     port: int = 8081
     public_url: str | None = None
     credentials: Credentials | None = None
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    limits: ConnectionLimits = DEFAULT_LIMITS
 
 
 class TuiServer(Server):
@@ -102,6 +118,7 @@ class TuiServer(Server):
         self.guard = guard or Guard(
             options.credentials, public_url=public_url, bound_host=options.host
         )
+        self.sessions = 0
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -112,7 +129,35 @@ class TuiServer(Server):
         """``--public-url`` if given, else the address this request came to."""
         return self.fixed_public_url or f"{request.scheme}://{request.host}"
 
+    def full(self) -> str | None:
+        """Why one more session is refused, or ``None`` while there is room."""
+        if self.sessions < self.options.max_sessions:
+            return None
+        return (
+            f"This TUI server already runs {self.sessions} sessions, its cap (--max-sessions "
+            f"{self.options.max_sessions}; each tab is a TUI process of about 80 MB). Close "
+            "another tab, or restart questcity tui --serve with a higher --max-sessions."
+        )
+
+    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        refusal = self.full()
+        if refusal is not None:
+            logger.warning("session refused: %s", refusal)
+            websocket = web.WebSocketResponse()
+            await websocket.prepare(request)
+            await websocket.send_bytes(f"\r\n  {refusal}\r\n".encode())  # shown in the terminal
+            await websocket.close(code=1013, message=b"session cap reached")  # try again later
+            return websocket
+        self.sessions += 1
+        try:
+            return await super().handle_websocket(request)
+        finally:
+            self.sessions -= 1
+
     async def handle_index(self, request: web.Request) -> web.StreamResponse:
+        refusal = self.full()
+        if refusal is not None:
+            raise web.HTTPServiceUnavailable(text=refusal + "\n", headers={"Retry-After": "30"})
         base = self.base_url(request)
         router = request.app.router
         static = f"{base}{router['static'].url_for(filename='/')}".rstrip("/") + "/"
@@ -142,6 +187,42 @@ class TuiServer(Server):
             else "no authentication: loopback only"
         )
         print(f"questcity tui --serve: {where} ({auth}); Ctrl+C stops", flush=True)
+
+    def serve(self, debug: bool = False) -> None:
+        """textual-serve's ``serve``, with the connection guard in front of aiohttp."""
+        self.debug = debug
+        self.initialize_logging()
+        asyncio.run(self.serve_guarded())
+
+    async def serve_guarded(self, started: asyncio.Event | None = None) -> None:
+        """Serve until SIGINT or SIGTERM (or until cancelled)."""
+        limits = self.options.limits.within_open_files(raise_open_files_limit())
+        runner = web.AppRunner(
+            await self._make_app(),
+            handle_signals=False,
+            keepalive_timeout=float(limits.keepalive_timeout),
+            shutdown_timeout=5.0,
+        )
+        await runner.setup()
+        assert runner.server is not None
+        loop = asyncio.get_running_loop()
+        factory = GuardedFactory(runner.server, limits, name="tui server")
+        listener = await loop.create_server(factory, self.host, self.port, reuse_address=True)
+        stop = asyncio.Event()
+        handled = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+                handled.append(signum)
+        if started is not None:
+            started.set()
+        try:
+            await stop.wait()
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+            listener.close()
+            await runner.cleanup()
 
 
 def _url_host(host: str) -> str:
