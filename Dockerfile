@@ -41,6 +41,7 @@ RUN uv sync --locked --no-dev --no-group bench --no-install-package seaweedfs-bi
 # 2. The project itself, installed as a regular (non-editable) package: the runtime has no /src.
 COPY README.md ./
 COPY shared ./shared
+COPY connection_guard ./connection_guard
 COPY backend ./backend
 COPY monitor ./monitor
 COPY statuspage ./statuspage
