@@ -116,6 +116,10 @@ class Settings:
                 f"{PREFIX}S3_ENDPOINT_URL must be an http:// or https:// URL, "
                 "for example http://127.0.0.1:9000"
             )
+        if self.header_timeout == float("inf"):
+            raise SettingsError(
+                f"{PREFIX}HEADER_TIMEOUT=inf: give a number of seconds, for example 10"
+            )
         if self.s3_endpoint_url and not (self.s3_access_key and self.s3_secret_key):
             raise SettingsError(
                 f"{PREFIX}S3_ENDPOINT_URL is set, so {PREFIX}S3_ACCESS_KEY and "

@@ -8,6 +8,7 @@ eviction, so that policy is tested without sockets.
 from __future__ import annotations
 
 import logging
+import math
 import resource
 import time
 from collections.abc import Callable, Hashable
@@ -40,8 +41,10 @@ class ConnectionLimits:
     refused with a 503 when every held connection is busy."""
 
     def __post_init__(self) -> None:
-        if not self.header_timeout > 0:
-            raise LimitsError(f"header timeout {self.header_timeout!r}: must be more than 0")
+        if not (self.header_timeout > 0 and math.isfinite(self.header_timeout)):
+            raise LimitsError(
+                f"header timeout {self.header_timeout!r}: must be a number of seconds above 0"
+            )
         if self.keepalive_timeout < 1:
             raise LimitsError(f"keep-alive timeout {self.keepalive_timeout!r}: must be 1 or more")
         if self.max_connections < 1:

@@ -79,7 +79,8 @@ def test_the_cap_leaves_room_for_the_process_own_files() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "problem"),
     [
-        ("header_timeout", 0.0, "header timeout 0.0: must be more than 0"),
+        ("header_timeout", 0.0, "header timeout 0.0: must be a number of seconds above 0"),
+        ("header_timeout", float("inf"), "header timeout inf: must be a number of seconds"),
         ("keepalive_timeout", 0, "keep-alive timeout 0: must be 1 or more"),
         ("max_connections", 0, "connection cap 0: must be 1 or more"),
     ],
@@ -110,3 +111,23 @@ def test_the_canned_answers_are_well_formed_http() -> None:
         )
         assert length == len(body)
     assert b"at most 42" in refusal(42)
+
+
+def test_the_backend_reads_its_bounds_from_the_environment() -> None:
+    from backend.server import connection_limits
+    from backend.settings import Settings, SettingsError
+
+    settings = Settings.from_mapping(
+        {
+            "QUESTCITY_HEADER_TIMEOUT": "2.5",
+            "QUESTCITY_KEEPALIVE_TIMEOUT": "7",
+            "QUESTCITY_MAX_CONNECTIONS": "300",
+        }
+    )
+    assert connection_limits(settings) == ConnectionLimits(2.5, 7, 300)
+    with pytest.raises(SettingsError, match="QUESTCITY_MAX_CONNECTIONS='0': must be 1 or more"):
+        Settings.from_mapping({"QUESTCITY_MAX_CONNECTIONS": "0"})
+    with pytest.raises(SettingsError, match="QUESTCITY_HEADER_TIMEOUT='-1'"):
+        Settings.from_mapping({"QUESTCITY_HEADER_TIMEOUT": "-1"})
+    with pytest.raises(SettingsError, match="QUESTCITY_HEADER_TIMEOUT=inf: give a number"):
+        Settings.from_mapping({"QUESTCITY_HEADER_TIMEOUT": "inf"})
