@@ -148,5 +148,15 @@ def guarded_h11(limits: ConnectionLimits, *, name: str = "server") -> type[Guard
 
 
 def uvicorn_options(limits: ConnectionLimits, *, name: str) -> dict[str, Any]:
-    """The ``uvicorn.Config`` keywords that put ``limits`` on a server."""
-    return {"http": guarded_h11(limits, name=name), "timeout_keep_alive": limits.keepalive_timeout}
+    """The ``uvicorn.Config`` keywords that put ``limits`` on a server.
+
+    The listen backlog is also how many connections asyncio accepts in one go; kept at half the
+    cap, one burst of a flood cannot evict a connection accepted just before it, whose request
+    is read in the next turn of the loop (with uvicorn's 2048 and a cap of 1024, a /live probe
+    was now and then closed unanswered). Beyond the backlog the kernel holds new connections
+    back, and their clients retry the handshake."""
+    return {
+        "http": guarded_h11(limits, name=name),
+        "timeout_keep_alive": limits.keepalive_timeout,
+        "backlog": max(16, min(2048, limits.max_connections // 2)),
+    }
