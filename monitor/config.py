@@ -129,8 +129,36 @@ def parse_config(text: str, path: Path = DEFAULT_PATH) -> MonitorConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        # Python 3.11's error has no line attribute; its message ends "(at line N, column M)".
+        message = str(error)
+        found = re.search(r"\(at line (\d+), column \d+\)$", message)
+        line = found.group(1) if found else "1"
+        problem = message[: found.start()].strip() if found else message
+        raise ConfigError(f"{path}:{line}: syntax: not valid TOML: {problem}") from None
+    except RecursionError:
+        # tomllib recurses once per level of nesting: a file nested thousands deep ends here.
+        raise ConfigError(
+            f"{path}:{_deepest_line(text)}: syntax: arrays or tables nested too deeply; "
+            "a monitor.toml needs at most a few levels"
+        ) from None
     return _Parser(text, path).config(data)
+
+
+def _deepest_line(text: str, depth: int = 100) -> int:
+    """The first line where brackets nest ``depth`` deep (best effort: strings are not skipped)."""
+    level = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        for char in line:
+            level += (char in "[{") - (char in "]}")
+            if level >= depth:
+                return number
+    return 1
+
+
+_MAX_SHOWN = 60
+"""A value quoted in an error message is cut to this many characters."""
+_DAY = 86_400.0
+_WEEK = 7 * _DAY
 
 
 _NUMBER = (int, float)
@@ -146,7 +174,10 @@ class _Parser:
     ) -> ConfigError:
         line = self._line_of(where)
         location = f"{self.path}:{line}" if line else str(self.path)
-        shown = f", got {value!r}" if show and value is not None else ""
+        quoted = repr(value)
+        if len(quoted) > _MAX_SHOWN:
+            quoted = quoted[: _MAX_SHOWN - 1] + "…"
+        shown = f", got {quoted}" if show and value is not None else ""
         return ConfigError(f"{location}: {where}: {problem}{shown}")
 
     def _line_of(self, where: str) -> int | None:
@@ -190,9 +221,9 @@ class _Parser:
                 "storage.url", "use sqlite:///PATH or postgresql://USER:PASS@HOST/DB", url
             )
         retention = Retention(
-            raw_days=self.positive(storage, "storage.retention_raw_days", 7.0),
-            hourly_days=self.positive(storage, "storage.retention_hourly_days", 35.0),
-            daily_days=self.positive(storage, "storage.retention_daily_days", 400.0),
+            raw_days=self.positive(storage, "storage.retention_raw_days", 7.0, most=3650),
+            hourly_days=self.positive(storage, "storage.retention_hourly_days", 35.0, most=3650),
+            daily_days=self.positive(storage, "storage.retention_daily_days", 400.0, most=36500),
         )
         raw_targets = data.get("targets", [])
         if not isinstance(raw_targets, list) or not raw_targets:
@@ -219,7 +250,7 @@ class _Parser:
                 breaker_open_for=self.seconds(alerts, "alerts.breaker_open_for", 300.0),
                 check_failure_rate=self.rate(alerts, "alerts.check_failure_rate", 0.5),
                 s3_failure_rate=self.rate(alerts, "alerts.s3_failure_rate", 0.3),
-                window=self.positive(alerts, "alerts.window", 300.0),
+                window=self.positive(alerts, "alerts.window", 300.0, most=_WEEK),
                 pool_exhausted_for=self.seconds(alerts, "alerts.pool_exhausted_for", 0.0),
                 unreachable_for=self.seconds(alerts, "alerts.unreachable_for", 60.0),
             ),
@@ -243,24 +274,30 @@ class _Parser:
         key = where.rsplit(".", 1)[-1]
         return None if table.get(key) is None else self.text(table, where)
 
-    def positive(self, table: Mapping[str, object], where: str, default: float) -> float:
+    def positive(
+        self, table: Mapping[str, object], where: str, default: float, *, most: float
+    ) -> float:
+        """A number in (0, most]: an absurd value (``1e300``) would overflow the scheduler's and
+        the store's time arithmetic long after start-up, so it is refused here."""
         value = table.get(where.rsplit(".", 1)[-1], default)
         if (
             isinstance(value, bool)
             or not isinstance(value, _NUMBER)
-            or not (math.isfinite(value) and value > 0)
+            or not (math.isfinite(value) and 0 < value <= most)
         ):
-            raise self.fail(where, "must be a number greater than 0", value)
+            raise self.fail(where, f"must be a number greater than 0 and at most {most:g}", value)
         return float(value)
 
-    def seconds(self, table: Mapping[str, object], where: str, default: float) -> float:
+    def seconds(
+        self, table: Mapping[str, object], where: str, default: float, *, most: float = _WEEK
+    ) -> float:
         value = table.get(where.rsplit(".", 1)[-1], default)
         if (
             isinstance(value, bool)
             or not isinstance(value, _NUMBER)
-            or not (math.isfinite(value) and value >= 0)
+            or not (math.isfinite(value) and 0 <= value <= most)
         ):
-            raise self.fail(where, "must be a number of seconds, 0 or more", value)
+            raise self.fail(where, f"must be a number of seconds from 0 to {most:g}", value)
         return float(value)
 
     def rate(self, table: Mapping[str, object], where: str, default: float) -> float:
@@ -269,10 +306,12 @@ class _Parser:
             raise self.fail(where, "must be a fraction in (0, 1], e.g. 0.5 for 50 %", value)
         return float(value)
 
-    def count(self, table: Mapping[str, object], where: str, default: int) -> int:
+    def count(
+        self, table: Mapping[str, object], where: str, default: int, *, most: int = 1000
+    ) -> int:
         value = table.get(where.rsplit(".", 1)[-1], default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(where, "must be a whole number, 1 or more", value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise self.fail(where, f"must be a whole number from 1 to {most}", value)
         return value
 
     def target(self, raw: object, n: int) -> Target:
@@ -300,8 +339,8 @@ class _Parser:
         url = self.text(raw, f"{where}.url")
         if not re.match(r"^https?://[^/\s]+", url):
             raise self.fail(f"{where}.url", "must be an http:// or https:// base URL", url)
-        interval = self.positive(raw, f"{where}.interval", 10.0)
-        timeout = self.positive(raw, f"{where}.timeout", 5.0)
+        interval = self.positive(raw, f"{where}.interval", 10.0, most=_DAY)
+        timeout = self.positive(raw, f"{where}.timeout", 5.0, most=_DAY)
         if timeout > interval:
             raise self.fail(
                 f"{where}.timeout", f"must not exceed the interval ({interval:g} s)", timeout
@@ -343,7 +382,7 @@ class _Parser:
                 if not re.match(r"^https?://", url):
                     raise self.fail(f"{where}.url", "must be an http:// or https:// URL", url)
                 result.append(
-                    Notifier("webhook", url, self.positive(item, f"{where}.timeout", 5.0))
+                    Notifier("webhook", url, self.positive(item, f"{where}.timeout", 5.0, most=300))
                 )
             else:
                 raise self.fail(f"{where}.type", 'must be "log" or "webhook"', kind)
