@@ -178,10 +178,19 @@ class MonitorDaemon:
             )
         try:
             added = self._discover(target, record)
-            await self.writer.record_check(record, new_components=added)
-            self._known.update((c.target, c.service) for c in added)
-            if added:
-                self._next_position[target.name] = added[-1].position + 1
+            stored = await self.writer.record_check(record, new_components=added)
+            if stored is record:
+                self._known.update((c.target, c.service) for c in added)
+                if added:
+                    self._next_position[target.name] = added[-1].position + 1
+            else:  # the store refused a value of the answer: a failed check stands in for it
+                logger.warning(
+                    "the check of %s was stored as failed: %s",
+                    target.name,
+                    stored.error,
+                    extra={"event": "check_refused", "target": target.name},
+                )
+                record = stored
             await self.incidents.observe(record)
             await self.alerts.observe(record)
         except Exception:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.batch import (
@@ -79,17 +79,20 @@ class HistoryWriter:
 
     async def record_check(
         self, record: CheckRecord, *, new_components: Sequence[Component] = ()
-    ) -> None:
+    ) -> CheckRecord:
         """Store ``record`` with its roll-up increments and component states, and add
         ``new_components`` (services the check found) to the catalogue in the same transaction;
         return once it has committed (raise if it could not be). A caller that gives up does not
-        take its check out of the batch."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        take its check out of the batch.
+
+        Returns the check as stored: ``record``, or, if the database refused a value in it, the
+        failed check stored in its place (:func:`refused_check`, without the new components)."""
+        future: asyncio.Future[CheckRecord] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(record, tuple(new_components), future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="history-writer")
             self._flusher.add_done_callback(self._flusher_done)
-        await future
+        return await future
 
     async def flush(self) -> None:
         """Wait until every check handed to :meth:`record_check` so far is settled (written,
@@ -118,30 +121,44 @@ class HistoryWriter:
         try:
             try:
                 await self._write_checks(batch)
-            except (IntegrityError, DataError) as error:
-                if len(batch) == 1:
-                    _settle(batch[0].future, error)
+            except Exception as error:
+                if _store_failing(error):
+                    # The database itself is failing (gone, locked, out of connections):
+                    # retrying check by check would only stall the writer longer.
+                    for pending in batch:
+                        _settle(pending.future, error)
                     return
                 # A check the database refuses must not sink the others: one by one.
-                for pending in batch:
-                    try:
-                        await self._write_checks([pending])
-                    except Exception as single:
-                        _settle(pending.future, single)
-                    else:
-                        _settle(pending.future, None)
-            except Exception as error:
-                # The database itself is failing (gone, locked, out of connections): retrying
-                # check by check would only stall the writer longer.
-                for pending in batch:
-                    _settle(pending.future, error)
+                await self._commit_one_by_one(batch)
             else:
                 for pending in batch:
-                    _settle(pending.future, None)
+                    _settle(pending.future, pending.record)
         finally:
             for pending in batch:  # cancelled part-way
                 if not pending.future.done():
                     pending.future.cancel()
+
+    async def _commit_one_by_one(self, batch: list[_Pending]) -> None:
+        """Each check in its own transaction; one the database refuses for its data is stored
+        as a failed check of its target (:func:`refused_check`), so the target's history has no
+        hole and its incidents and alerts see a failure."""
+        for n, pending in enumerate(batch):
+            try:
+                await self._write_checks([pending])
+            except Exception as error:
+                if _store_failing(error):
+                    for rest in batch[n:]:
+                        _settle(rest.future, error)
+                    return
+                stand_in = refused_check(pending.record)
+                try:
+                    await self._write_checks([_Pending(stand_in, (), pending.future)])
+                except Exception as again:
+                    _settle(pending.future, again)
+                else:
+                    _settle(pending.future, stand_in)
+            else:
+                _settle(pending.future, pending.record)
 
     async def _write_checks(self, batch: Sequence[_Pending]) -> None:
         records = [pending.record for pending in batch]
@@ -523,16 +540,42 @@ class HistoryWriter:
 class _Pending:
     record: CheckRecord
     new_components: tuple[Component, ...]
-    future: asyncio.Future[None]
+    future: asyncio.Future[CheckRecord]
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+REFUSED = "answer out of range"
+"""The error of a check stored in place of one the database refused."""
+
+
+def refused_check(record: CheckRecord) -> CheckRecord:
+    """A failed check of ``record``'s target at its time, with nothing from the target's answer
+    but what the check itself measured (when it fits a column)."""
+    latency = record.latency_ms
+    code = record.http_status
+    return CheckRecord(
+        target=record.target,
+        at=record.at,
+        status=Status.UNREACHABLE,
+        latency_ms=latency if latency is not None and 0 <= latency < 1e12 else None,
+        http_status=code if code is not None and 100 <= code <= 999 else None,
+        error=REFUSED,
+    )
+
+
+def _store_failing(error: Exception) -> bool:
+    """Whether ``error`` says the database is failing rather than refusing one check's data."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | OSError | TimeoutError)
+
+
+def _settle(future: asyncio.Future[CheckRecord], outcome: CheckRecord | BaseException) -> None:
     if future.done():  # its caller was cancelled; the check was written all the same
         return
-    if error is None:
-        future.set_result(None)
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
     else:
-        future.set_exception(error)
+        future.set_result(outcome)
 
 
 def _state(target: str, service: str, status: Status, since: float | None, at: float) -> Row:

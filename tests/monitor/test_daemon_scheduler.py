@@ -356,9 +356,11 @@ async def test_discovery_writes_only_the_new_components_and_only_once(tmp_path: 
     calls: list[list[str]] = []
     record_check = daemon.writer.record_check
 
-    async def counting(record: CheckRecord, *, new_components: Sequence[Component] = ()) -> None:
+    async def counting(
+        record: CheckRecord, *, new_components: Sequence[Component] = ()
+    ) -> CheckRecord:
         calls.append([c.service for c in new_components])
-        await record_check(record, new_components=new_components)
+        return await record_check(record, new_components=new_components)
 
     async def no_full_sync(catalogue: Sequence[Component]) -> None:
         raise AssertionError("the whole catalogue rewritten")

@@ -179,8 +179,46 @@ async def test_a_bad_check_does_not_sink_the_others_in_its_batch(store: Store) -
         return_exceptions=True,
     )
 
-    assert [type(r) for r in results] == [type(None)] * 2 + [IntegrityError] + [type(None)] * 3
+    assert results[:2] == good[:2]
+    assert isinstance(results[2], IntegrityError)  # its stand-in has no target either
+    assert results[3:] == good[2:]
     assert await _stored_checks(store) == 5
+
+
+async def test_a_value_the_store_cannot_hold_fails_only_its_own_check(store: Store) -> None:
+    """A target's answer with a number no INTEGER column holds (10**30: SQLite raises
+    OverflowError, asyncpg refuses it for an int4): that check is stored as a failed check of its
+    target, and every other check of the batch as it was."""
+    bad = check(
+        DAY0 + 2,
+        target="hostile",
+        services=(sample("database", consecutive_failures=10**30),),
+    )
+    good = [check(DAY0 + n, target=f"t{n}", services=(sample("database"),)) for n in range(5)]
+
+    results = await asyncio.gather(
+        *(store.writer.record_check(r) for r in [*good[:2], bad, *good[2:]])
+    )
+
+    assert [*results[:2], *results[3:]] == good
+    refused = results[2]
+    assert (refused.target, refused.at, refused.status, refused.error, refused.services) == (
+        "hostile",
+        DAY0 + 2,
+        Status.UNREACHABLE,
+        "answer out of range",
+        (),
+    )
+    assert await _stored_checks(store) == 6
+    latest = await store.reader.latest("hostile")
+    assert latest is not None
+    assert latest.record.status is Status.UNREACHABLE
+    assert latest.record.error == "answer out of range"
+    for n in range(5):
+        stored = await store.reader.latest(f"t{n}")
+        assert stored is not None
+        assert stored.record.status is Status.HEALTHY
+        assert [s.service for s in stored.record.services] == ["database"]
 
 
 async def test_a_caller_that_gives_up_still_has_its_check_written(store: Store) -> None:
