@@ -4,21 +4,44 @@ A failed probe (refused, timed out, garbage, a 5xx without the health JSON) is d
 record with status ``unreachable`` and a sanitised error class, never an exception, so the daemon
 never crashes on it. With an operator token the probe reads ``/api/v1/health/detailed`` (per-service
 figures); without one, or when the token is refused, the public ``/api/v1/health/``.
+
+A target is outside input. The target's ``timeout`` is an overall deadline on the whole probe
+(connect, headers, body, and the fallback to the summary), kept on the probe's clock: httpx's own
+timeouts are per read, so a target sending a byte a second would otherwise hold a check for ever.
+An answer is read up to :data:`MAX_ANSWER_BYTES` and no further, and every field kept from it is
+bounded (:mod:`monitor.answer`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 
+from monitor import answer
 from monitor.config import Target
-from monitor.store.models import CheckRecord, ServiceSample, Status
+from monitor.store.models import CheckRecord, Status
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 SUMMARY_PATH = "/api/v1/health/"
 DETAILED_PATH = "/api/v1/health/detailed"
+MAX_ANSWER_BYTES = 1024 * 1024
+"""A health answer is a few KiB; 1 MiB leaves room for 64 services with their details."""
+
+TIMEOUT = "timeout"
+TOO_LARGE = "answer too large"
+ENCODED = "answer compressed"
+
+
+class _Refused(Exception):
+    """The answer was cut off by a bound; ``reason`` is the check's plain error."""
+
+    def __init__(self, reason: str, http_status: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.http_status = http_status
 
 
 async def probe(
@@ -26,55 +49,108 @@ async def probe(
 ) -> CheckRecord:
     at = clock.wall()
     started = clock.monotonic()
+
+    def failed(http_status: int | None, error: str) -> CheckRecord:
+        return _failed(target, at, clock.monotonic() - started, http_status, error)
+
     try:
-        response = await _fetch(client, target, token)
+        fetched = await _within_deadline(_fetch(client, target, token), target.timeout, clock)
+    except TimeoutError:
+        return failed(None, TIMEOUT)
     except httpx.TimeoutException:
-        return _failed(target, at, clock.monotonic() - started, None, "timeout")
+        return failed(None, TIMEOUT)
     except httpx.ConnectError as error:
         refused = "refused" in str(error).lower()
-        return _failed(
-            target,
-            at,
-            clock.monotonic() - started,
-            None,
-            "connection refused" if refused else "connection failed",
-        )
+        return failed(None, "connection refused" if refused else "connection failed")
     except httpx.HTTPError as error:
-        return _failed(target, at, clock.monotonic() - started, None, _http_error_class(error))
+        return failed(None, _http_error_class(error))
+    except _Refused as refused:
+        return failed(refused.http_status, refused.reason)
     latency_ms = (clock.monotonic() - started) * 1000.0
+    http_status, body = fetched
     try:
-        document = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _failed(target, at, latency_ms / 1000, response.status_code, "invalid JSON")
-    if not isinstance(document, dict) or "status" not in document:
-        return _failed(target, at, latency_ms / 1000, response.status_code, "unexpected JSON")
-    status = Status.parse(document.get("status"))
-    if status is Status.UNKNOWN and response.status_code >= 500:
-        return _failed(
-            target, at, latency_ms / 1000, response.status_code, f"HTTP {response.status_code}"
-        )
+        document = answer.parse(body)
+        status = Status.parse(document.get("status"))
+        if status is Status.UNKNOWN and http_status >= 500:
+            return failed(http_status, f"HTTP {http_status}")
+        services = answer.services(document)
+    except answer.AnswerRejected as rejected:
+        return failed(http_status, rejected.reason)
     return CheckRecord(
         target=target.name,
         at=at,
         status=status,
         latency_ms=latency_ms,
-        http_status=response.status_code,
+        http_status=http_status,
         error=None,
-        services=_services(document),
+        services=services,
     )
 
 
-async def _fetch(client: httpx.AsyncClient, target: Target, token: str | None) -> httpx.Response:
+async def _within_deadline(
+    work: Coroutine[Any, Any, tuple[int, bytes]], seconds: float, clock: Clock
+) -> tuple[int, bytes]:
+    """``work``'s result, or TimeoutError once ``seconds`` of ``clock`` have passed (``work`` is
+    then cancelled and awaited, so its connection is closed before the check is recorded)."""
+    task = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, timer, return_exceptions=True)
+    if task.cancelled():
+        raise TimeoutError
+    return task.result()
+
+
+async def _fetch(client: httpx.AsyncClient, target: Target, token: str | None) -> tuple[int, bytes]:
+    # httpx's timeout stays as a per-step backstop; the overall deadline is the caller's.
     timeout = httpx.Timeout(target.timeout)
     if token:
-        response = await client.get(
+        fetched = await _get(
+            client,
             target.url + DETAILED_PATH,
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
+            timeout,
+            {"Authorization": f"Bearer {token}"},
+            fallback_on=(401, 403, 404),
         )
-        if response.status_code not in (401, 403, 404):
-            return response
-    return await client.get(target.url + SUMMARY_PATH, timeout=timeout)
+        if fetched is not None:
+            return fetched
+    fetched = await _get(client, target.url + SUMMARY_PATH, timeout, {}, fallback_on=())
+    assert fetched is not None
+    return fetched
+
+
+async def _get(
+    client: httpx.AsyncClient,
+    url: str,
+    limits: httpx.Timeout,
+    headers: dict[str, str],
+    *,
+    fallback_on: tuple[int, ...],
+) -> tuple[int, bytes] | None:
+    """Status and body of ``url``, read up to :data:`MAX_ANSWER_BYTES`; None if its status is
+    one of ``fallback_on`` (the body then is not read)."""
+    # Compressed answers are not accepted: a small gzip bomb inflates past any cap in one chunk.
+    headers = {**headers, "Accept-Encoding": "identity"}
+    async with client.stream("GET", url, timeout=limits, headers=headers) as response:
+        code = response.status_code
+        if code in fallback_on:
+            return None
+        if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+            raise _Refused(ENCODED, code)
+        declared = response.headers.get("content-length", "")
+        if declared.strip().isdigit() and int(declared) > MAX_ANSWER_BYTES:
+            raise _Refused(TOO_LARGE, code)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():  # identity only (refused above otherwise)
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise _Refused(TOO_LARGE, code)
+        return code, bytes(body)
 
 
 def _failed(
@@ -96,42 +172,3 @@ def _http_error_class(error: httpx.HTTPError) -> str:
     if isinstance(error, httpx.NetworkError):
         return "network error"
     return "request failed"
-
-
-def _services(document: Mapping[str, object]) -> tuple[ServiceSample, ...]:
-    checks = document.get("checks")
-    if not isinstance(checks, dict):
-        return ()
-    samples = []
-    for name, raw in sorted(checks.items()):
-        if not isinstance(raw, dict) or raw.get("status") == "not_configured":
-            continue
-        breaker = raw.get("circuit_breaker")
-        details: dict[str, object] = {}
-        if isinstance(breaker, dict):
-            details["circuit_breaker"] = breaker
-        for key in (
-            "details",
-            "availability_percent",
-            "average_response_time_ms",
-            "critical",
-            "reason",
-            "last_error",
-        ):
-            if raw.get(key) is not None:
-                details[key] = raw[key]
-        response_ms = raw.get("response_time_ms")
-        failures = raw.get("consecutive_failures")
-        samples.append(
-            ServiceSample(
-                service=str(name),
-                status=Status.parse(raw.get("status")),
-                response_ms=float(response_ms) if isinstance(response_ms, int | float) else None,
-                consecutive_failures=failures if isinstance(failures, int) else None,
-                breaker_state=str(breaker["state"])
-                if isinstance(breaker, dict) and "state" in breaker
-                else None,
-                details=details,
-            )
-        )
-    return tuple(samples)
