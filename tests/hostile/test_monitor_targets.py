@@ -1,0 +1,118 @@
+"""The real MonitorDaemon against a farm of misbehaving targets (:mod:`tests.hostile.target_farm`)
+on a real socket, with its real store (a SQLite file, and PostgreSQL): every bad target's check is
+recorded as failed with a plain reason, and the healthy target's checks are recorded as usual.
+
+On main before #11: the drip and the endless answers held their checks for ever (httpx's timeout
+is per read), the 1 GiB answer was read whole, the huge number sank the whole batch with the
+healthy target's check in it, the nested and 5,000-digit answers raised out of the probe, and the
+3,000 services and the markup names became components.
+
+The probes run with a real timeout of 0.5 s (the drip sends a byte every 0.1 s, so only an
+overall deadline ends it); the test waits on that real I/O, never on a timer of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.config import IncidentRules, MonitorConfig, Notifier, Target
+from monitor.daemon import MonitorDaemon
+from monitor.store import IncidentState, Status
+from monitor.store.reader import open_reader
+from tests.hostile.target_farm import TARGETS, TargetFarm
+from tests.monitor.store.support import plain_postgres_url, sqlite_url
+from tests.support import PostgresServer
+
+TIMEOUT = 0.5
+ROUNDS = 2
+BOUND = 60.0
+"""Seconds the rounds may take at most; on main they never end (the drip and endless ones)."""
+
+REASONS = {
+    "huge-number": "answer out of range",
+    "gigabyte": "answer too large",
+    "endless": "answer too large",
+    "drip": "timeout",
+    "many-services": "too many services (more than 64)",
+    "markup": "service name not allowed",
+    "bad-utf8": "invalid JSON",
+    "nested": "invalid JSON",
+    "big-int": "invalid JSON",
+    "nan": "invalid JSON",
+}
+
+
+@pytest.fixture
+async def farm() -> AsyncIterator[TargetFarm]:
+    farm = TargetFarm()
+    await farm.start()
+    try:
+        yield farm
+    finally:
+        await farm.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "monitor.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"monitor_{uuid.uuid4().hex[:16]}"
+    server.create_database(name)
+    try:
+        yield plain_postgres_url(server, name)
+    finally:
+        server.drop_database(name)
+
+
+def _config(tmp_path: Path, url: str, farm: TargetFarm) -> MonitorConfig:
+    return MonitorConfig(
+        path=tmp_path / "monitor.toml",
+        storage_url=url,
+        targets=tuple(
+            Target(name, farm.url(name), interval=10.0, timeout=TIMEOUT, token_env="FARM_TOKEN")
+            for name in TARGETS
+        ),
+        incidents=IncidentRules(open_after=2, resolve_after=3),
+        notifiers=(Notifier("log"),),
+    )
+
+
+async def test_each_bad_target_fails_alone_and_the_healthy_one_is_recorded(
+    farm: TargetFarm, store_url: str, tmp_path: Path
+) -> None:
+    daemon = MonitorDaemon(
+        _config(tmp_path, store_url, farm), environ={"FARM_TOKEN": "t"}, write_window=0.25
+    )
+    await daemon.prepare()
+    try:
+        async with asyncio.timeout(BOUND):
+            for _ in range(ROUNDS):
+                # All at once, so the checks share the writer's batches.
+                await asyncio.gather(*(daemon.check_target(t) for t in daemon.config.targets))
+    finally:
+        await daemon.stop()
+
+    assert farm.requests["drip"] == ROUNDS  # the farm was asked; the deadline ended each
+    # Read back as the status page and the TUI do: on disk, in another engine.
+    async with open_reader(store_url) as reader:
+        healthy = await reader.latest("healthy")
+        assert healthy is not None
+        assert healthy.record.status is Status.HEALTHY
+        assert healthy.record.error is None
+        assert [s.service for s in healthy.record.services] == ["database", "s3"]
+        for name, reason in REASONS.items():
+            latest = await reader.latest(name)
+            assert latest is not None, name
+            assert (latest.record.status, latest.record.error) == (Status.UNREACHABLE, reason), name
+            assert latest.record.services == (), name
+        components = {(c.target, c.service) for c in await reader.components()}
+        assert {(t, s) for t, s in components if s} == {("healthy", "database"), ("healthy", "s3")}
+        open_incidents = {i.target for i in await reader.incidents(state=IncidentState.OPEN)}
+        assert open_incidents == set(REASONS), "every bad target has an incident open"
