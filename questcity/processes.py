@@ -93,7 +93,7 @@ def stop_in_stages(
     stopped: list[Recorded] = []
     for stage in sorted({p.stage for p in processes}):
         group = [p for p in processes if p.stage == stage and p.alive]
-        leaders = [p.pid for p in group if process_group(p.pid) == p.pid]
+        leaders = group_leaders(p.pid for p in group)
         for process in group:
             say(f"stopping {process.describe()}")
             send(process, signal.Signals[process.signal])
@@ -117,13 +117,45 @@ def process_group(pid: int) -> int | None:
         return None
 
 
-def sweep_groups(leaders: Iterable[int]) -> None:
-    """SIGKILL whatever is left in the process groups of ``leaders``, once they have stopped:
-    what they started and did not stop (a served TUI's tabs, say). A group's number is not
-    given to a new process while the group has members, so this reaches only stragglers."""
-    for pgid in leaders:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
+def group_leaders(pids: Iterable[int]) -> list[tuple[int, int]]:
+    """Those of ``pids`` that lead their process group, each with its start time, taken while
+    they still run (see :func:`sweep_groups`)."""
+    leaders = []
+    for pid in pids:
+        start = start_ticks(pid)
+        if start is not None and process_group(pid) == pid:
+            leaders.append((pid, start))
+    return leaders
+
+
+def group_members(pgid: int, since: int) -> list[int]:
+    """Live processes of group ``pgid`` that started at or after ``since`` (clock ticks)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            state, pgrp, start = fields[0], int(fields[2]), int(fields[19])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+        if pgrp == pgid and start >= since and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def sweep_groups(leaders: Iterable[tuple[int, int]]) -> None:
+    """SIGKILL whatever is left in the process groups of ``leaders`` (pid, start time), once they
+    have stopped: what they started and did not stop (a served TUI's tabs, say).
+
+    Each straggler is signalled by pid, never with ``killpg``: once a group's last member has
+    gone, its number is free, and a new process of another program could lead a group of that
+    number. A member must have started after the leader did, which no earlier holder of the
+    number can have."""
+    for pgid, since in leaders:
+        for pid in group_members(pgid, since):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def send(process: Recorded, signum: signal.Signals) -> None:

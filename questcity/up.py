@@ -39,7 +39,7 @@ from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServe
 from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
 from questcity.embedded.s3 import S3Server, WeedNotInstalledError
 from questcity.invocation import current_prefix
-from questcity.processes import process_group, record_of, remove_paths, sweep_groups
+from questcity.processes import group_leaders, record_of, remove_paths, sweep_groups
 from questcity.record import RECORD_PATH, StackRecord
 
 VAR = Path("var")
@@ -444,7 +444,7 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
 
     async def _stop_children(self, children: list[Child]) -> None:
         running = [c.process.pid for c in children if c.process.returncode is None]
-        leaders = [pid for pid in running if process_group(pid) == pid]
+        leaders = group_leaders(running)
         for child in children:
             if child.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
