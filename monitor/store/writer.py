@@ -128,8 +128,9 @@ class HistoryWriter:
                     for pending in batch:
                         _settle(pending.future, error)
                     return
-                # A check the database refuses must not sink the others: one by one.
-                await self._commit_one_by_one(batch)
+                # A check the database refuses must not sink the others: one by one (a check
+                # alone is not tried again as it is).
+                await self._commit_one_by_one(batch, refused=batch[0] if len(batch) == 1 else None)
             else:
                 for pending in batch:
                     _settle(pending.future, pending.record)
@@ -138,12 +139,17 @@ class HistoryWriter:
                 if not pending.future.done():
                     pending.future.cancel()
 
-    async def _commit_one_by_one(self, batch: list[_Pending]) -> None:
-        """Each check in its own transaction; one the database refuses for its data is stored
-        as a failed check of its target (:func:`refused_check`), so the target's history has no
-        hole and its incidents and alerts see a failure."""
+    async def _commit_one_by_one(
+        self, batch: list[_Pending], *, refused: _Pending | None = None
+    ) -> None:
+        """Each check in its own transaction; one the database refuses for its data (or
+        ``refused``, known to be) is stored as a failed check of its target
+        (:func:`refused_check`), so the target's history has no hole and its incidents and alerts
+        see a failure."""
         for n, pending in enumerate(batch):
             try:
+                if pending is refused:
+                    raise _AlreadyRefused
                 await self._write_checks([pending])
             except Exception as error:
                 if _store_failing(error):
@@ -541,6 +547,10 @@ class _Pending:
     record: CheckRecord
     new_components: tuple[Component, ...]
     future: asyncio.Future[CheckRecord]
+
+
+class _AlreadyRefused(Exception):
+    """The check was refused alone: no need to try it again."""
 
 
 REFUSED = "answer out of range"

@@ -170,3 +170,19 @@ def test_details_are_trimmed_not_refused() -> None:
     assert len(details) == answer.MAX_DETAIL_KEYS
     assert details["huge"] is None
     assert details["deep"] == {"d": {"d": None}}
+
+
+async def test_a_compressed_answer_is_refused_rather_than_inflated() -> None:
+    """A few KiB of gzip inflate to gigabytes in one chunk, past any cap counted afterwards; the
+    probe asks for ``identity`` and refuses anything else."""
+    seen: list[str] = []
+
+    def gzipped(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Accept-Encoding"])
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"\x1f\x8b")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gzipped)) as client:
+        record = await probe(client, TARGET, token=None, clock=FakeClock())
+
+    assert seen == ["identity"]
+    assert (record.status, record.error) == (Status.UNREACHABLE, "answer compressed")
