@@ -44,7 +44,9 @@ class DeviceCookies:
 
     def device_for(self, value: str | None, account: str, now: float) -> str | None:
         """The device id in ``value`` if it is a valid, unexpired cookie for ``account``."""
-        if not value or len(value) > _MAX_VALUE:
+        # Headers arrive as latin-1 text: anything outside ASCII is not one of ours (and would
+        # make compare_digest on str raise TypeError).
+        if not value or len(value) > _MAX_VALUE or not value.isascii():
             return None
         parts = value.split(".")
         if len(parts) != 4 or parts[0] != _VERSION:
@@ -54,7 +56,8 @@ class DeviceCookies:
             return None
         if not 0 <= now - int(issued) <= MAX_AGE:
             return None
-        if not hmac.compare_digest(signature, self._sign(account, issued, device)):
+        expected = self._sign(account, issued, device)
+        if not hmac.compare_digest(signature.encode("ascii"), expected.encode("ascii")):
             return None
         return device
 

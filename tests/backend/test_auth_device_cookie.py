@@ -54,3 +54,24 @@ def test_a_tampered_cookie_is_ignored(tamper: Callable[[str], str]) -> None:
 
 def test_no_cookie_is_no_device() -> None:
     assert COOKIES.device_for(None, "alice", NOW) is None
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda v: v[: v.rindex(".") + 1] + "abc\xe9",  # non-ASCII signature (TypeError before)
+        lambda v: v.replace(".", ".\xe9", 1),
+        lambda v: "v1.\u0661\u0662.abc.def",  # Arabic-Indic digits are isdecimal()
+        lambda v: "v1...",
+        lambda v: "....",
+        lambda v: "v1." + v.split(".")[1] + "..",
+        lambda v: "v1." + v.split(".")[1] + "." + "a" * 10_000 + ".x",
+        lambda v: "v0." + ".".join(v.split(".")[1:]),
+        lambda v: v.replace("v1", "V1", 1),
+        lambda v: "\x00" * 50,
+        lambda v: "\udcff",
+    ],
+)
+def test_a_malformed_cookie_is_ignored_never_an_error(forge: Callable[[str], str]) -> None:
+    value = COOKIES.issue("alice", NOW)
+    assert COOKIES.device_for(forge(value), "alice", NOW) is None

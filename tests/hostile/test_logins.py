@@ -194,6 +194,32 @@ async def test_the_owner_still_logs_in_during_a_flood_against_their_account(
         assert subject(await login(travelling, "alice", PASSWORD)) == user_id
 
 
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "v1.{now}.abc.\xe9",  # non-ASCII signature: a 500 before (TypeError in compare_digest)
+        "v1.{now}.\xe9\xe9.def",
+        "v1.{now}..",
+        "v1...",
+        "v9.{now}.abc.def",
+        "v1.{now}." + "A" * 4000 + ".x",
+    ],
+)
+async def test_a_crafted_device_cookie_is_ignored(backend: Backend, cookie: str) -> None:
+    async with backend.client(OWNER) as owner:
+        user_id = await register(owner, "alice")
+    header = b"questcity_device=" + cookie.format(now=int(backend.clock.wall())).encode("latin-1")
+    async with backend.client(ATTACKER) as attacker:
+        for password, status in (("a guess", 401), (PASSWORD, 200)):
+            response = await attacker.post(
+                TOKEN,
+                json={"username": "alice", "password": password},
+                headers={"Cookie": header},
+            )
+            assert response.status_code == status, response.text
+        assert subject(response) == user_id
+
+
 async def test_a_client_spraying_usernames_runs_out_of_budget(backend: Backend) -> None:
     async with backend.client(ATTACKER) as attacker:
         statuses = [
