@@ -55,6 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(e.g. https://ops.example.org/tui)",
     )
     parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=None,
+        metavar="ADDR",
+        help="with --serve: a reverse proxy's address or network (repeatable, or a comma list); "
+        "requests from it are throttled by the client address in its X-Forwarded-For "
+        "(default: none, X-Forwarded-For is ignored)",
+    )
+    parser.add_argument(
         "--max-sessions",
         type=int,
         default=None,
@@ -89,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             ("--host", args.host),
             ("--port", args.port),
             ("--public-url", args.public_url),
+            ("--trusted-proxy", args.trusted_proxy),
             ("--max-sessions", args.max_sessions),
             ("--max-connections", args.max_connections),
             ("--header-timeout", args.header_timeout),
@@ -120,6 +130,12 @@ def _serve(args: argparse.Namespace, config: MonitorConfig) -> int:
         credentials_from,
         serve,
     )
+    from monitor.tui.serve_guard import trusted_networks
+
+    try:
+        trusted_proxies = trusted_networks(args.trusted_proxy or ())
+    except ValueError as error:
+        return _fail(str(error))
 
     try:
         limits = ConnectionLimits(
@@ -141,6 +157,7 @@ def _serve(args: argparse.Namespace, config: MonitorConfig) -> int:
         credentials=credentials_from(os.environ),
         max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS,
         limits=limits,
+        trusted_proxies=trusted_proxies,
     )
     try:
         serve(options)

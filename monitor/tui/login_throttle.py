@@ -1,23 +1,31 @@
-"""Growing delays on wrong passwords at the browser TUI's login (HTTP Basic), per client and per
-user, in bounded memory, on an injected clock.
+"""Growing delays on wrong passwords at the browser TUI's login (HTTP Basic), per client, per user
+and per known browser, in bounded memory, on an injected clock.
 
 Without it the login took 4,000 guesses a second. Each key (the client's address; the user name
-tried) gets ``free`` wrong guesses, then must wait ``base`` seconds before the next one is even
-looked at, doubling with each further wrong guess up to ``ceiling``; a right password clears the
-client's record. A request that comes too early is answered 429 with ``Retry-After``, and its
-password is not checked (so it cannot be used to guess).
+tried; a known browser's device cookie) gets ``free`` wrong guesses, then must wait ``base``
+seconds before the next one is even looked at, doubling with each further wrong guess up to
+``ceiling``; a right password clears the client's record. A request that comes too early is
+answered 429 with ``Retry-After``, and its password is not checked (so it cannot be used to guess).
 
-A real user is not locked out by someone else's guessing:
+Whether someone else's guessing can lock a real user out depends on the browser it uses (OWASP,
+"Slow Down Online Guessing Attacks with Device Cookies"):
 
 - a browser holding a valid session cookie never reaches this throttle (the cookie is checked
   first), so whoever is logged in stays logged in;
-- the per-user throttle is looser than the per-client one (``USER_FREE`` guesses, a shorter
-  ceiling): a flood from many addresses slows the user's logins to one try every
-  ``USER_CEILING`` seconds at worst, never to none.
+- a **known browser** (one that has logged in before and holds a valid device cookie for this
+  user, :mod:`monitor.tui.serve_guard`) skips the per-client and per-user limits: only its own
+  record (``device`` below, the per-client policy) can slow it, and only its own wrong passwords
+  fill that. During any flood the owner logs in from a known browser at once;
+- a **browser never seen before** is subject to the per-user limit: a sustained flood from many
+  addresses (each under the per-client limit) keeps the user's slot taken (one try every
+  ``USER_CEILING`` seconds, to whoever asks first), so such a browser may get no try at all until
+  the flood stops. That is the price of the per-user limit, which is what bounds a botnet's
+  guesses; log in once from a browser before you need it in an incident.
 
-Memory: at most ``max_clients`` client records (the least recently seen is dropped first, an
-attacker with many addresses can only push out its own entries or old ones), and user names are
-folded to two keys: the configured user, and everything else.
+Memory: at most ``max_clients`` client records and ``max_devices`` device records (the least
+recently seen is dropped first: an attacker with many addresses can only push out its own entries
+or old ones, and device records exist only for cookies this server signed); user names are folded
+to two keys: the configured user, and everything else.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ USER_FREE = 20
 USER_BASE = 1.0
 USER_CEILING = 30.0
 MAX_CLIENTS = 10_000
+MAX_DEVICES = 1_000
 FORGET_AFTER = 3600.0
 """A record with no wrong guess for this long is cleared."""
 
@@ -67,49 +76,57 @@ class LoginThrottle:
         client_policy: Policy = Policy(CLIENT_FREE, CLIENT_BASE, CLIENT_CEILING),
         user_policy: Policy = Policy(USER_FREE, USER_BASE, USER_CEILING),
         max_clients: int = MAX_CLIENTS,
+        max_devices: int = MAX_DEVICES,
     ) -> None:
         self.user = user
         self.clock = clock
         self.client_policy = client_policy
         self.user_policy = user_policy
         self.max_clients = max_clients
+        self.max_devices = max_devices
         self._clients: OrderedDict[str, _Record] = OrderedDict()
+        self._devices: OrderedDict[str, _Record] = OrderedDict()
         self._users: dict[str, _Record] = {}
 
     def __len__(self) -> int:
         """Client records held (bounded by ``max_clients``)."""
         return len(self._clients)
 
-    def retry_after(self, client: str, user: str) -> int:
-        """Whole seconds until ``client`` may try ``user`` again; 0 when it may now."""
+    def retry_after(self, client: str, user: str, device: str | None = None) -> int:
+        """Whole seconds until ``client`` may try ``user`` again; 0 when it may now.
+
+        ``device`` is the id of a valid device cookie for ``user`` (a known browser): then only
+        that device's own record counts, not the client's nor the user's."""
         now = self.clock()
-        waits = [
-            record.blocked_until - now
-            for record in (self._clients.get(client), self._users.get(self._user_key(user)))
-            if record is not None
-        ]
+        if device is not None:
+            records = [self._devices.get(device)]
+        else:
+            records = [self._clients.get(client), self._users.get(self._user_key(user))]
+        waits = [record.blocked_until - now for record in records if record is not None]
         wait = max(waits, default=0.0)
         return math.ceil(wait) if wait > 0 else 0
 
-    def failed(self, client: str, user: str) -> None:
+    def failed(self, client: str, user: str, device: str | None = None) -> None:
         now = self.clock()
-        self._bump(self._client_record(client, now), self.client_policy, now)
+        if device is not None:  # a known browser's wrong password slows that browser only
+            record = _touch(self._devices, device, self.max_devices, now)
+            self._bump(record, self.client_policy, now)
+            return
+        self._bump(_touch(self._clients, client, self.max_clients, now), self.client_policy, now)
         key = self._user_key(user)
         self._bump(self._fresh(self._users.setdefault(key, _Record()), now), self.user_policy, now)
 
-    def succeeded(self, client: str, user: str) -> None:
+    def succeeded(self, client: str, user: str, device: str | None = None) -> None:
         self._clients.pop(client, None)
+        if device is not None:
+            # The owner's routine logins from a known browser do not hand a flood fresh free
+            # guesses at the user.
+            self._devices.pop(device, None)
+            return
         self._users.pop(self._user_key(user), None)
 
     def _user_key(self, user: str) -> str:
         return "user" if user == self.user else "other"
-
-    def _client_record(self, client: str, now: float) -> _Record:
-        record = self._clients.pop(client, None) or _Record()
-        self._clients[client] = self._fresh(record, now)  # to the most recent end
-        while len(self._clients) > self.max_clients:
-            self._clients.popitem(last=False)
-        return self._clients[client]
 
     @staticmethod
     def _fresh(record: _Record, now: float) -> _Record:
@@ -123,3 +140,12 @@ class LoginThrottle:
         record.failures += 1
         record.last_failure = now
         record.blocked_until = max(record.blocked_until, now + policy.delay(record.failures))
+
+
+def _touch(records: OrderedDict[str, _Record], key: str, limit: int, now: float) -> _Record:
+    """``key``'s record, moved to the most recent end; the oldest dropped beyond ``limit``."""
+    record = LoginThrottle._fresh(records.pop(key) if key in records else _Record(), now)
+    records[key] = record
+    while len(records) > limit:
+        records.popitem(last=False)
+    return record

@@ -4,7 +4,10 @@ Binds 127.0.0.1 by default. Any other address needs authentication, which textua
 have: set ``QUESTCITY_TUI_PASSWORD`` (and optionally ``QUESTCITY_TUI_USER``, default ``oncall``)
 and :mod:`monitor.tui.serve_guard` asks for it. Behind a reverse proxy (TLS, a path prefix), pass
 ``--public-url https://ops.example.org/tui`` so the page builds its websocket and static URLs on
-the address the browser sees.
+the address the browser sees, and ``--trusted-proxy`` with the proxy's address so each browser is
+throttled by its own address (from ``X-Forwarded-For``) rather than all of them by the proxy's.
+A browser that has logged in keeps a device cookie signed with a key stretched from the password
+and a salt kept in ``var/tui/device-salt`` (:func:`monitor.tui.serve_guard.device_secret`).
 
 Bounds: at most ``--max-sessions`` tabs at once (each is a TUI process of its own, about 80 MB);
 one more gets a page, or a line in its terminal, saying so and how to raise it. Connections are
@@ -32,7 +35,7 @@ from textual_serve.server import Server
 
 from connection_guard import ConnectionLimits, raise_open_files_limit
 from connection_guard.asyncio_protocol import GuardedFactory
-from monitor.tui.serve_guard import Credentials, Guard
+from monitor.tui.serve_guard import Credentials, Guard, Network, device_secret
 
 PASSWORD_ENV = "QUESTCITY_TUI_PASSWORD"
 USER_ENV = "QUESTCITY_TUI_USER"
@@ -40,6 +43,8 @@ DEFAULT_USER = "oncall"
 TITLE = "QuestCity on-call"
 DEFAULT_MAX_SESSIONS = 6
 """Tabs served at once: each runs a TUI process (about 80 MB), so ten took 820 MB."""
+STATE_DIR = Path("var/tui")
+"""The device-cookie salt's folder (relative to the working directory, as ./var/monitor.db)."""
 DEFAULT_LIMITS = ConnectionLimits(header_timeout=10.0, keepalive_timeout=5, max_connections=64)
 logger = logging.getLogger("monitor.tui.serve")
 
@@ -99,6 +104,8 @@ class ServeOptions:
     credentials: Credentials | None = None
     max_sessions: int = DEFAULT_MAX_SESSIONS
     limits: ConnectionLimits = DEFAULT_LIMITS
+    trusted_proxies: tuple[Network, ...] = ()
+    state_dir: Path = STATE_DIR
 
 
 class TuiServer(Server):
@@ -116,7 +123,11 @@ class TuiServer(Server):
         self.options = options
         self.fixed_public_url = public_url
         self.guard = guard or Guard(
-            options.credentials, public_url=public_url, bound_host=options.host
+            options.credentials,
+            public_url=public_url,
+            bound_host=options.host,
+            device_secret=_device_secret(options),
+            trusted_proxies=options.trusted_proxies,
         )
         self.sessions = 0
 
@@ -223,6 +234,16 @@ class TuiServer(Server):
                 loop.remove_signal_handler(signum)
             listener.close()
             await runner.cleanup()
+
+
+def _device_secret(options: ServeOptions) -> bytes | None:
+    if options.credentials is None:
+        return None
+    try:
+        return device_secret(options.credentials, options.state_dir)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise ServeRefused(f"device-cookie salt in {options.state_dir}: {reason}") from None
 
 
 def _url_host(host: str) -> str:
