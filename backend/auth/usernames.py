@@ -81,6 +81,33 @@ _LOOKALIKES = str.maketrans(
     }
 )
 
+# Unicode's Default_Ignorable_Code_Point set (DerivedCoreProperties.txt, Unicode 15.1): code
+# points drawn as nothing, so a name with one looks exactly like the name without it. Several are
+# marks or letters by category (U+034F COMBINING GRAPHEME JOINER and the variation selectors are
+# Mn, the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0 are Lo) and would pass a category test.
+_DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+MAX_MARKS = 4
+"""Combining marks one letter may carry (UTS #39 §5.4 suggests refusing more than 4): enough for
+every script's written words, too few to stack marks over a neighbour (Zalgo text)."""
+
 _HAN_FAMILY = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
 _SCRIPT_ALIASES = {"HALFWIDTH": "KATAKANA"}  # e.g. HALFWIDTH KATAKANA LETTER A before NFKC
 
@@ -112,6 +139,12 @@ def check_new_username(username: str) -> str | None:
         return "must not be empty"
     if len(name) > USERNAME_MAX:
         return f"must be at most {USERNAME_MAX} characters"
+    for char in name:
+        if _invisible(char) or unicodedata.category(char) == "Cf":
+            return (
+                f"must not contain invisible characters (U+{ord(char):04X}), which make a name "
+                "look like another; choose a name without it"
+            )
     if not _allowed_start(name[0]):
         return "must start with a letter or a digit"
     for char in name:
@@ -122,6 +155,9 @@ def check_new_username(username: str) -> str | None:
                 f"may contain only letters, digits, '_', '-' and '.', not {shown}; "
                 "choose a name without it"
             )
+    marks_problem = _misplaced_marks(name)
+    if marks_problem is not None:
+        return marks_problem
     scripts = _letter_scripts(name)
     if len(scripts) > 1 and not scripts <= _HAN_FAMILY | {"LATIN"}:
         named = " and ".join(sorted(script.title() for script in scripts))
@@ -141,6 +177,34 @@ def _allowed_start(char: str) -> bool:
 
 def _allowed(char: str) -> bool:
     return char in SEPARATORS or unicodedata.category(char) in _NAME_CATEGORIES
+
+
+def _invisible(char: str) -> bool:
+    code = ord(char)
+    return any(first <= code <= last for first, last in _DEFAULT_IGNORABLE)
+
+
+def _misplaced_marks(name: str) -> str | None:
+    """Why the combining marks in ``name`` are refused, or None: each run of marks must follow a
+    letter directly and be at most :data:`MAX_MARKS` long."""
+    run = 0
+    after_letter = False
+    for char in name:
+        category = unicodedata.category(char)
+        if category[0] != "M":
+            run = 0
+            after_letter = category[0] == "L"
+            continue
+        run += 1
+        shown = f"U+{ord(char):04X}"
+        if not after_letter:
+            return f"may have a combining mark ({shown}) only right after a letter"
+        if run > MAX_MARKS:
+            return (
+                f"may have at most {MAX_MARKS} combining marks on one letter; "
+                f"choose a name without the extra ones ({shown})"
+            )
+    return None
 
 
 def _letter_scripts(name: str) -> set[str]:

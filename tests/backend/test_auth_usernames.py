@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from backend.auth.usernames import USERNAME_MAX, check_new_username, display_form, username_key
+from backend.auth.usernames import (
+    MAX_MARKS,
+    USERNAME_MAX,
+    check_new_username,
+    display_form,
+    username_key,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +55,11 @@ def test_composed_and_decomposed_accents_are_one_name() -> None:
         "\uae40\ubbfc\uc900",
         "7of9",
         "\u00e9lan",
+        "Nguy\u1ec5n",  # Vietnamese: two marks on one letter once decomposed
+        "Nguye\u0302\u0303n",
+        "\u0939\u093f\u0928\u094d\u0926\u0940",  # Hindi: vowel signs and a virama
+        "\u0e2a\u0e21\u0e0a\u0e32\u0e22",  # Thai
+        "a" + "\u0316" * MAX_MARKS,
     ],
 )
 def test_good_names_are_accepted(name: str) -> None:
@@ -61,7 +72,7 @@ def test_good_names_are_accepted(name: str) -> None:
         ("\u0430lice", "mixes letters of different scripts (Cyrillic and Latin)"),
         ("\u03b1lice", "mixes letters of different scripts (Greek and Latin)"),
         ("alice smith", "not U+0020"),
-        ("a\u200bb", "not U+200B"),
+        ("a\u200bb", "invisible characters (U+200B)"),
         ("al!ce", "not '!'"),
         ("-alice", "must start with a letter or a digit"),
         ("_alice", "must start with a letter or a digit"),
@@ -72,6 +83,47 @@ def test_good_names_are_accepted(name: str) -> None:
 def test_bad_names_are_refused_with_the_reason(name: str, problem: str) -> None:
     found = check_new_username(name)
     assert found is not None and problem in found
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "al\u034fice",  # COMBINING GRAPHEME JOINER (Mn)
+        "alice\ufe0f",  # VARIATION SELECTOR-16 (Mn)
+        "alice\U000e0100",  # VARIATION SELECTOR-17 (Mn)
+        "alice\u180b",  # MONGOLIAN FREE VARIATION SELECTOR ONE (Mn)
+        "alice\u180f",  # MONGOLIAN FREE VARIATION SELECTOR FOUR (Mn)
+        "alice\u3164",  # HANGUL FILLER (Lo)
+        "alice\uffa0",  # HALFWIDTH HANGUL FILLER (Lo)
+        "alice\u115f",  # HANGUL CHOSEONG FILLER (Lo)
+        "al\u200dice",  # ZERO WIDTH JOINER
+        "al\u200cice",  # ZERO WIDTH NON-JOINER
+        "al\u00adice",  # SOFT HYPHEN
+        "\u202ealice",  # RIGHT-TO-LEFT OVERRIDE
+        "alice\u2066",  # LEFT-TO-RIGHT ISOLATE
+        "ali\u2064ce",  # INVISIBLE PLUS
+        "alice\U000e0041",  # TAG LATIN CAPITAL LETTER A
+        "alice\u17b4",  # KHMER VOWEL INHERENT AQ (Mn)
+        "\u0dc1\u0dca\u200d\u0dbb\u0dd3",  # even where a script uses ZWJ: invisible
+    ],
+)
+def test_invisible_characters_are_refused(name: str) -> None:
+    found = check_new_username(name)
+    assert found is not None and "invisible" in found, found
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("7\u0301", "combining mark (U+0301) only right after a letter"),
+        ("al.\u0301ice", "combining mark (U+0301) only right after a letter"),
+        ("a" + "\u0316" * (MAX_MARKS + 1), f"at most {MAX_MARKS} combining marks"),
+        ("zalgo" + "\u0336\u0337\u0338\u0335\u0334\u0333", f"at most {MAX_MARKS}"),
+    ],
+)
+def test_combining_marks_only_on_a_letter_and_few(name: str, problem: str) -> None:
+    found = check_new_username(name)
+    assert found is not None and problem in found, found
 
 
 def test_display_form_keeps_case_and_undoes_width() -> None:

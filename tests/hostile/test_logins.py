@@ -275,6 +275,17 @@ async def test_a_name_that_grows_under_nfkc_is_a_plain_refusal(backend: Backend)
     assert "at most 64 characters" in refused.json()["fields"]["username"]
 
 
+@pytest.mark.parametrize(
+    "spelling", ["al\u034fice", "alice\ufe0f", "alice\U000e0100", "alice\u180b", "alice\u3164"]
+)
+async def test_a_name_with_invisible_characters_is_refused(backend: Backend, spelling: str) -> None:
+    async with backend.client(OWNER) as client:
+        await register(client, "alice")
+        refused = await client.post(REGISTER, json={"username": spelling, "password": PASSWORD})
+    assert refused.status_code == 422, refused.text
+    assert "invisible characters" in refused.json()["fields"]["username"]
+
+
 async def test_a_mixed_script_username_is_refused(backend: Backend) -> None:
     async with backend.client(OWNER) as client:
         response = await client.post(
