@@ -16,17 +16,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from monitor.config import IncidentRules, MonitorConfig, Notifier, Target
 from monitor.daemon import MonitorDaemon
 from monitor.store import IncidentState, Status
 from monitor.store.reader import open_reader
+from monitor.store.schema import checks
 from tests.hostile.target_farm import TARGETS, TargetFarm
 from tests.monitor.store.support import plain_postgres_url, sqlite_url
 from tests.support import PostgresServer
+from tests.support.polling import eventually
 
 TIMEOUT = 0.5
 ROUNDS = 2
@@ -116,3 +120,46 @@ async def test_each_bad_target_fails_alone_and_the_healthy_one_is_recorded(
         assert {(t, s) for t, s in components if s} == {("healthy", "database"), ("healthy", "s3")}
         open_incidents = {i.target for i in await reader.incidents(state=IncidentState.OPEN)}
         assert open_incidents == set(REASONS), "every bad target has an incident open"
+
+
+async def test_a_drip_on_the_scheduler_is_checked_run_after_run(
+    farm: TargetFarm, tmp_path: Path
+) -> None:
+    """On main the drip's first run never ended, so APScheduler refused every later one
+    (``max_instances=1``): no check in 12 minutes. Each run now ends at its deadline, and the
+    next is taken."""
+    config = MonitorConfig(
+        path=tmp_path / "monitor.toml",
+        storage_url=sqlite_url(tmp_path / "monitor.db"),
+        targets=(
+            Target("drip", farm.url("drip"), interval=5.0, timeout=TIMEOUT),
+            Target("healthy", farm.url("healthy"), interval=5.0, timeout=TIMEOUT),
+        ),
+        notifiers=(Notifier("log"),),
+    )
+    daemon = MonitorDaemon(config, environ={}, write_window=0.0)
+    await daemon.start()
+    try:
+        assert daemon.scheduler is not None
+
+        async def drip_checks() -> int:
+            async with daemon.engine.connect() as connection:
+                query = select(func.count()).select_from(checks).where(checks.c.target == "drip")
+                return int(await connection.scalar(query) or 0)
+
+        for runs in (1, 2, 3):
+            if runs > 1:  # make the next run due now rather than wait an interval
+                daemon.scheduler.modify_job("check:drip", next_run_time=datetime.now(UTC))
+
+            async def reached(n: int = runs) -> bool:
+                return await drip_checks() >= n
+
+            await eventually(reached, f"drip check {runs}", within=BOUND)
+        latest = await daemon.reader.latest("drip")
+        assert latest is not None
+        assert (latest.record.status, latest.record.error) == (Status.UNREACHABLE, "timeout")
+        assert daemon.missed == 0
+    finally:
+        assert daemon.scheduler is not None
+        daemon.scheduler.pause()
+        await daemon.stop()
