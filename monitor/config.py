@@ -341,9 +341,14 @@ class _Parser:
             raise self.fail(f"{where}.url", "must be an http:// or https:// base URL", url)
         interval = self.positive(raw, f"{where}.interval", 10.0, most=_DAY)
         timeout = self.positive(raw, f"{where}.timeout", 5.0, most=_DAY)
-        if timeout > interval:
+        if timeout >= interval:
+            # The timeout is the deadline of a whole check; one still running when the next is
+            # due makes the scheduler skip that next one.
             raise self.fail(
-                f"{where}.timeout", f"must not exceed the interval ({interval:g} s)", timeout
+                f"{where}.timeout",
+                f"must be less than the interval ({interval:g} s): a check must end before the "
+                "next is due",
+                timeout,
             )
         services = raw.get("services", {})
         if not isinstance(services, dict) or not all(

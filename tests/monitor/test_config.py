@@ -63,7 +63,13 @@ def test_the_design_example_parses_with_its_values() -> None:
         ),
         (
             ("timeout = 5", "timeout = 50"),
-            "monitor.toml:8: targets[0].timeout: must not exceed the interval (10 s), got 50.0",
+            "monitor.toml:8: targets[0].timeout: must be less than the interval (10 s): a check "
+            "must end before the next is due, got 50.0",
+        ),
+        (
+            ("timeout = 5", "timeout = 10"),
+            "monitor.toml:8: targets[0].timeout: must be less than the interval (10 s): a check "
+            "must end before the next is due, got 10.0",
         ),
         (
             ('url = "http://127.0.0.1:8000"', 'url = "127.0.0.1:8000"'),
