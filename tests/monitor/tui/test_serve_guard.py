@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from monitor.tui import cli
 from monitor.tui.serve import (
@@ -21,7 +21,15 @@ from monitor.tui.serve import (
     is_loopback,
     tui_command,
 )
-from monitor.tui.serve_guard import COOKIE, SESSION_SECONDS, Credentials, Guard
+from monitor.tui.serve_guard import (
+    COOKIE,
+    DEVICE_COOKIE,
+    DEVICE_SECONDS,
+    SESSION_SECONDS,
+    Credentials,
+    Guard,
+    trusted_networks,
+)
 
 CREDENTIALS = Credentials("oncall", "correct horse")
 Client = TestClient[web.Request, web.Application]
@@ -167,6 +175,11 @@ async def test_basic_auth_gives_a_session_cookie_for_the_websocket(
     cookie = page.cookies[COOKIE]
     assert cookie["httponly"]
     assert cookie["samesite"] == "Strict"
+    device = page.cookies[DEVICE_COOKIE]  # the browser is known from now on
+    assert device["httponly"]
+    assert device["samesite"] == "Strict"
+    assert device["max-age"] == str(DEVICE_SECONDS)
+    assert not device["secure"]  # plain http on loopback: the browser would drop it
     client.session.cookie_jar.clear()
 
     session = {"Cookie": f"{COOKIE}={cookie.value}"}
@@ -184,6 +197,109 @@ async def test_the_cookie_is_secure_behind_https(clients: Callable[[Guard], Clie
     page = await client.get("/", headers={"Authorization": basic("oncall", "correct horse")})
     assert page.status == 200
     assert page.cookies[COOKIE]["secure"]
+    assert page.cookies[DEVICE_COOKIE]["secure"]
+
+
+@pytest.mark.parametrize("value", ["1.é", "9999999999.é", "²." + "0" * 64, "é", "..", "1-2.3"])
+async def test_a_garbled_session_cookie_is_a_401_never_a_500(
+    clients: Callable[[Guard], Client], value: str
+) -> None:
+    client = clients(Guard(CREDENTIALS))
+    await client.start_server()
+    response = await client.get("/ws", headers={"Cookie": f"{COOKIE}={value}"})
+    assert response.status == 401  # on main: 500 for a signature that is not ASCII
+
+
+# -- the client behind a reverse proxy -------------------------------------------------------------
+
+
+async def statuses(client: Client, forwarded: list[str], password: str = "wrong") -> list[int]:
+    result = []
+    for entry in forwarded:
+        headers = {"Authorization": basic("oncall", password), "X-Forwarded-For": entry}
+        result.append((await client.get("/", headers=headers)).status)
+    return result
+
+
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(
+    clients: Callable[[Guard], Client],
+) -> None:
+    # The proxy is elsewhere: the test client (127.0.0.1) writes X-Forwarded-For itself.
+    client = clients(Guard(CREDENTIALS, trusted_proxies=trusted_networks(["10.0.0.0/8"])))
+    await client.start_server()
+    spoofed = [f"203.0.113.{n}" for n in range(10)]
+    assert await statuses(client, spoofed) == [401] * 5 + [429] * 5
+
+
+async def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(
+    clients: Callable[[Guard], Client],
+) -> None:
+    proxies = trusted_networks(["127.0.0.1", "10.0.0.0/8"])
+    client = clients(Guard(CREDENTIALS, trusted_proxies=proxies))
+    await client.start_server()
+    assert await statuses(client, ["203.0.113.1"] * 6) == [401] * 5 + [429]
+    # What the guesser writes itself is left of what the proxies append: it changes nothing.
+    spoofed = [f"198.51.100.{n}, 203.0.113.1" for n in range(3)]
+    assert await statuses(client, spoofed) == [429] * 3
+    assert await statuses(client, ["203.0.113.1, 10.1.2.3"]) == [429]  # through two proxies
+    # Everyone else behind the same proxy is not locked out (on main: 429 for all for 300 s).
+    assert await statuses(client, ["203.0.113.2"], password="correct horse") == [200]
+
+
+def request_from(peer: str, *forwarded: str) -> web.Request:
+    headers = [("X-Forwarded-For", value) for value in forwarded]
+    return make_mocked_request("GET", "/", headers=headers).clone(remote=peer)
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("203.0.113.7", ["198.51.100.1"], "203.0.113.7"),  # not a proxy: its header is ignored
+        ("10.0.0.2", [], "10.0.0.2"),  # a proxy that sent none: the proxy itself
+        ("10.0.0.2", ["198.51.100.1, 203.0.113.1"], "203.0.113.1"),
+        ("10.0.0.2", ["198.51.100.1", "203.0.113.1, 10.0.0.3"], "203.0.113.1"),  # two headers
+        ("10.0.0.2", ["203.0.113.1:5555"], "203.0.113.1"),  # a port some proxies append
+        ("10.0.0.2", ["[2001:db8::0:1]:443"], "2001:db8::1"),
+        ("10.0.0.2", ["198.51.100.1, unknown"], "10.0.0.2"),  # not an address: stop there
+        ("10.0.0.2", ["10.0.0.9, 10.0.0.3"], "10.0.0.9"),  # proxies all the way
+    ],
+)
+def test_the_client_address(peer: str, forwarded: list[str], client: str) -> None:
+    guard = Guard(CREDENTIALS, trusted_proxies=trusted_networks(["10.0.0.0/24"]))
+    assert guard.client_address(request_from(peer, *forwarded)) == client
+
+
+def test_trusted_proxies_repeat_or_come_as_a_comma_list() -> None:
+    networks = trusted_networks(["127.0.0.1, ::1", "10.0.0.0/8"])
+    assert [str(network) for network in networks] == ["127.0.0.1/32", "::1/128", "10.0.0.0/8"]
+    with pytest.raises(ValueError, match=r"--trusted-proxy 'proxy\.example': give the reverse"):
+        trusted_networks(["127.0.0.1,proxy.example"])
+
+
+def test_the_command_refuses_a_bad_trusted_proxy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "monitor.toml"
+    config.write_text('[[targets]]\nname = "api"\nurl = "http://127.0.0.1:8000"\n')
+    assert cli.main(["--config", str(config), "--serve", "--trusted-proxy", "10.0.0.300"]) == 2
+    assert "--trusted-proxy '10.0.0.300': give the reverse proxy's" in capsys.readouterr().err
+    assert cli.main(["--config", str(config), "--trusted-proxy", "10.0.0.1"]) == 2
+    assert "--trusted-proxy only apply with --serve" in capsys.readouterr().err
+
+
+def test_the_command_names_a_damaged_salt_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "monitor.toml"
+    config.write_text('[[targets]]\nname = "api"\nurl = "http://127.0.0.1:8000"\n')
+    (tmp_path / "var" / "tui").mkdir(parents=True)
+    (tmp_path / "var" / "tui" / "device-salt").write_text("garbage\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(PASSWORD_ENV, "correct horse")
+    assert cli.main(["--config", str(config), "--serve"]) == 2
+    error = capsys.readouterr().err
+    assert "device-salt: not a device-cookie salt" in error
+    assert "correct horse" not in error
 
 
 async def test_the_served_page_points_at_the_public_url(tmp_path: Path) -> None:
