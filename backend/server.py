@@ -13,8 +13,11 @@ limit first.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
 import signal
+from collections.abc import Mapping
 from types import FrameType
 
 import uvicorn
@@ -55,6 +58,7 @@ class DrainingServer(uvicorn.Server):
 def build_server(
     settings: Settings, host: str, port: int, *, clock: Clock = SYSTEM_CLOCK
 ) -> DrainingServer:
+    warn_if_proxy_unnamed(host, os.environ)
     app = create_app(settings, clock=clock)
     config = uvicorn.Config(
         app,
@@ -68,6 +72,30 @@ def build_server(
         **uvicorn_options(connection_limits(settings), name="backend"),
     )
     return DrainingServer(config, app.state.questcity)
+
+
+def warn_if_proxy_unnamed(host: str, environ: Mapping[str, str]) -> None:
+    """One warning when the backend listens beyond loopback and trusts no proxy's
+    X-Forwarded-For: behind a proxy on another host every client then has the proxy's address,
+    and the per-client login limits become one limit for the whole site."""
+    if "FORWARDED_ALLOW_IPS" in environ or _loopback(host):
+        return
+    logger.warning(
+        "listening on %s with FORWARDED_ALLOW_IPS unset: behind a reverse proxy on another host "
+        "all clients share one address and one login throttle; set FORWARDED_ALLOW_IPS to the "
+        "proxy's addresses or network (e.g. 10.0.0.0/8)",
+        host,
+        extra={"event": "forwarded_allow_ips_unset"},
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:

@@ -423,3 +423,24 @@ async def test_clients_behind_a_local_proxy_are_told_apart(tmp_path: Path) -> No
         assert answers[-1].status_code == 429
         proxy.cookies.clear()  # no device cookie: only the address tells the owner apart
         assert (await proxy.post(TOKEN, json=credentials, headers=owner)).status_code == 200
+
+
+async def test_clients_behind_a_proxy_in_a_trusted_network_are_told_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy on another host (here 127.0.0.5) trusted as a network, the way compose.yaml and
+    the k8s ConfigMap set FORWARDED_ALLOW_IPS: uvicorn takes CIDR ranges, and the guesser behind
+    it is throttled while another client is not."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.0/29")
+    async with served(tmp_path) as base, from_address(base, "127.0.0.5") as proxy:
+        owner = {"X-Forwarded-For": OWNER}
+        credentials = {"username": "alice", "password": PASSWORD}
+        assert (await proxy.post(REGISTER, json=credentials, headers=owner)).status_code == 201
+        attacker = {"X-Forwarded-For": ATTACKER}
+        answers = [
+            await proxy.post(TOKEN, json={**credentials, "password": "wrong"}, headers=attacker)
+            for _ in range(8)
+        ]
+        assert answers[-1].status_code == 429
+        proxy.cookies.clear()
+        assert (await proxy.post(TOKEN, json=credentials, headers=owner)).status_code == 200
