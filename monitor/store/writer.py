@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.batch import (
@@ -147,24 +147,24 @@ class HistoryWriter:
         (:func:`refused_check`), so the target's history has no hole and its incidents and alerts
         see a failure."""
         for n, pending in enumerate(batch):
-            try:
-                if pending is refused:
-                    raise _AlreadyRefused
-                await self._write_checks([pending])
-            except Exception as error:
-                if _store_failing(error):
-                    for rest in batch[n:]:
-                        _settle(rest.future, error)
-                    return
-                stand_in = refused_check(pending.record)
+            if pending is not refused:
                 try:
-                    await self._write_checks([_Pending(stand_in, (), pending.future)])
-                except Exception as again:
-                    _settle(pending.future, again)
+                    await self._write_checks([pending])
+                except Exception as error:
+                    if _store_failing(error):
+                        for rest in batch[n:]:
+                            _settle(rest.future, error)
+                        return
                 else:
-                    _settle(pending.future, stand_in)
+                    _settle(pending.future, pending.record)
+                    continue
+            stand_in = refused_check(pending.record)
+            try:
+                await self._write_checks([_Pending(stand_in, (), pending.future)])
+            except Exception as again:
+                _settle(pending.future, again)
             else:
-                _settle(pending.future, pending.record)
+                _settle(pending.future, stand_in)
 
     async def _write_checks(self, batch: Sequence[_Pending]) -> None:
         records = [pending.record for pending in batch]
@@ -549,10 +549,6 @@ class _Pending:
     future: asyncio.Future[CheckRecord]
 
 
-class _AlreadyRefused(Exception):
-    """The check was refused alone: no need to try it again."""
-
-
 REFUSED = "answer out of range"
 """The error of a check stored in place of one the database refused."""
 
@@ -573,10 +569,29 @@ def refused_check(record: CheckRecord) -> CheckRecord:
 
 
 def _store_failing(error: Exception) -> bool:
-    """Whether ``error`` says the database is failing rather than refusing one check's data."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, OperationalError | OSError | TimeoutError)
+    """Whether ``error`` says the database is failing rather than refusing one check's data: a
+    check is stored as refused only when the database (or its driver) said so about its values."""
+    return not _refuses_data(error)
+
+
+def _refuses_data(error: BaseException) -> bool:
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return False
+        # IntegrityError, DataError; sqlite3's OverflowError for an int past 64 bits; asyncpg's
+        # DataError (a ValueError) for an argument its column type cannot take.
+        if isinstance(current, IntegrityError | DataError | OverflowError | ValueError | TypeError):
+            return True
+        orig = getattr(current, "orig", None)
+        pending += [orig if isinstance(orig, BaseException) else None]
+        pending += [current.__cause__, current.__context__]
+    return False
 
 
 def _settle(future: asyncio.Future[CheckRecord], outcome: CheckRecord | BaseException) -> None:

@@ -337,3 +337,33 @@ async def test_components_found_by_a_check_join_the_catalogue_with_it(store: Sto
         ("web", TARGET_COMPONENT),
     ]
     assert await revision() == before + 1  # readers see the catalogue changed
+
+
+async def test_a_lone_check_the_store_refuses_is_stored_as_failed(store: Store) -> None:
+    bad = check(DAY0, target="hostile", services=(sample("database", consecutive_failures=2**70),))
+
+    stored = await store.writer.record_check(bad)
+
+    assert (stored.status, stored.error) == (Status.UNREACHABLE, "answer out of range")
+    latest = await store.reader.latest("hostile")
+    assert latest is not None
+    assert (latest.record.status, latest.record.error) == (
+        Status.UNREACHABLE,
+        "answer out of range",
+    )
+
+
+async def test_a_failure_that_is_not_about_the_data_stores_no_stand_in(store: Store) -> None:
+    """Only the database's word about a value makes a check "answer out of range": a driver
+    failing otherwise fails the check, and nothing is stored in its name."""
+
+    written: list[str | None] = []
+
+    async def failing(batch: Any) -> None:
+        written.extend(p.record.error for p in batch)
+        raise RuntimeError("driver crashed")
+
+    store.writer._write_checks = failing  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        await store.writer.record_check(check(DAY0, target="t0"))
+    assert written == [None], "no stand-in was tried"
