@@ -20,10 +20,14 @@ flood cannot push the owner's delays up either.
 Client networks: an IPv4 address, or an IPv6 /64 (one subscriber usually holds a whole /64, so
 counting single IPv6 addresses would hand an attacker 2**64 fresh budgets).
 
-Memory is bounded: every table keeps at most ``capacity`` entries, evicting the least recently
-struck (a spray of millions of usernames or addresses recycles the same memory), and an entry
-is forgotten once its delay has passed and ``forget_after`` more seconds went by without a
-failure. Accounts are held as 16-byte digests, not as names.
+Memory is bounded: every table keeps at most ``capacity`` entries, and an entry is forgotten
+once its delay has passed and ``forget_after`` more seconds went by without a failure. A full
+failure table makes room by evicting the entry whose delay ended longest ago, never one whose
+delay is still running: otherwise a spray of new keys (many IPv6 /64s, many usernames) would push
+a target's count out and buy fresh free guesses. When every entry's delay is running, a *new*
+key is refused until the soonest one ends (fail closed: the flood's own entries are what fills
+the table), except for a trusted requester, whose pair always gets in. Accounts are held as
+16-byte digests, not as names.
 
 **Per replica, in memory — on purpose.** The check runs before the database is touched, so a
 flood of guesses costs no queries and no writes, and throttling keeps working while the database
@@ -40,7 +44,9 @@ Nothing here imports the backend: time is a ``monotonic()`` callable, keys are s
 from __future__ import annotations
 
 import hashlib
+import heapq
 import ipaddress
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -85,7 +91,8 @@ class _Strikes:
 
 
 class StrikeTable(Generic[K]):
-    """Failure counts by key with :class:`Backoff` delays, in a bounded LRU table."""
+    """Failure counts by key with :class:`Backoff` delays, in a bounded table that never evicts
+    an entry whose delay is running (see the module)."""
 
     def __init__(self, backoff: Backoff, *, capacity: int, monotonic: Callable[[], float]) -> None:
         if capacity < 1:
@@ -94,16 +101,22 @@ class StrikeTable(Generic[K]):
         self.capacity = capacity
         self._now = monotonic
         self._entries: OrderedDict[K, _Strikes] = OrderedDict()
+        # (until, tie-breaker, key) for every change of an entry's ``until``; stale items (the
+        # entry is gone or has another ``until`` now) are skipped when met at the top.
+        self._ends: list[tuple[float, int, K]] = []
+        self._order = itertools.count()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def wait(self, key: K) -> float:
-        """Seconds before ``key`` may try again; 0.0 when it may now."""
+    def wait(self, key: K, *, admit: bool = False) -> float:
+        """Seconds before ``key`` may try again; 0.0 when it may now. A key not in the table
+        waits for room when the table is full of running delays, unless ``admit``."""
         entry = self._entries.get(key)
+        now = self._now()
         if entry is None:
-            return 0.0
-        return max(0.0, entry.until - self._now())
+            return 0.0 if admit else self._room_wait(now)
+        return max(0.0, entry.until - now)
 
     def failures(self, key: K) -> int:
         """Failures counted against ``key`` (0 once forgotten)."""
@@ -112,20 +125,25 @@ class StrikeTable(Generic[K]):
             return 0
         return entry.count
 
-    def strike(self, key: K) -> float:
-        """Count a failure against ``key``; returns the wait it now has."""
+    def strike(self, key: K, *, admit: bool = False) -> float:
+        """Count a failure against ``key``; returns the wait it now has. A new key finding the
+        table full of running delays is not counted (its :meth:`wait` said so) unless
+        ``admit``, which then evicts the entry whose delay ends first."""
         now = self._now()
         self._prune(now)
         entry = self._entries.get(key)
         if entry is None or self._forgotten(entry, now):
+            if entry is None and len(self._entries) >= self.capacity:
+                room = self._room_wait(now)
+                if room > 0 and not admit:
+                    return room
+                self._evict_first_ending()
             entry = _Strikes(0, now, now)
             self._entries[key] = entry
         entry.count += 1
         entry.last = now
-        entry.until = now + self.backoff.delay(entry.count)
+        self._set_until(key, entry, now + self.backoff.delay(entry.count))
         self._entries.move_to_end(key)
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
         return entry.until - now
 
     def clear(self, key: K) -> None:
@@ -140,7 +158,36 @@ class StrikeTable(Generic[K]):
         if entry.count <= 0:
             del self._entries[key]
         else:
-            entry.until = entry.last + self.backoff.delay(entry.count)
+            self._set_until(key, entry, entry.last + self.backoff.delay(entry.count))
+
+    def _set_until(self, key: K, entry: _Strikes, until: float) -> None:
+        entry.until = until
+        heapq.heappush(self._ends, (until, next(self._order), key))
+        if len(self._ends) > 4 * self.capacity:  # mostly stale: rebuild from the entries
+            self._ends = [(e.until, next(self._order), k) for k, e in self._entries.items()]
+            heapq.heapify(self._ends)
+
+    def _first_ending(self) -> tuple[float, K] | None:
+        """The entry whose delay ends (or ended) first: its ``until`` and key."""
+        while self._ends:
+            until, _, key = self._ends[0]
+            entry = self._entries.get(key)
+            if entry is not None and entry.until == until:
+                return until, key
+            heapq.heappop(self._ends)
+        return None
+
+    def _room_wait(self, now: float) -> float:
+        """0.0 when a new key fits now, else seconds until the first running delay ends."""
+        if len(self._entries) < self.capacity:
+            return 0.0
+        first = self._first_ending()
+        return 0.0 if first is None else max(0.0, first[0] - now)
+
+    def _evict_first_ending(self) -> None:
+        first = self._first_ending()
+        if first is not None:
+            del self._entries[first[1]]
 
     def _forgotten(self, entry: _Strikes, now: float) -> bool:
         return now >= entry.until + self.backoff.forget_after
@@ -261,7 +308,7 @@ class LoginThrottle:
 
     def check(self, attempt: Attempt) -> Verdict:
         """Whether ``attempt`` may go ahead now; cheap, so it runs before any password hashing."""
-        verdict = Verdict(self._pairs.wait(attempt.pair), "pair")
+        verdict = Verdict(self._pairs.wait(attempt.pair, admit=attempt.trusted), "pair")
         if not attempt.trusted:
             for wait, limit in (
                 (self._clients.wait(attempt.network), "client"),
@@ -277,7 +324,7 @@ class LoginThrottle:
         before the first password hash has finished, not after."""
         verdict = self.check(attempt)
         if verdict.allowed:
-            self._pairs.strike(attempt.pair)
+            self._pairs.strike(attempt.pair, admit=attempt.trusted)
             if not attempt.trusted:
                 self._clients.strike(attempt.network)
                 self._accounts.strike(attempt.account)

@@ -196,21 +196,59 @@ def test_an_abandoned_attempt_is_not_a_failure(throttle: LoginThrottle) -> None:
     assert throttle.sizes() == {"pairs": 0, "clients": 0, "accounts": 0, "known": 0}
 
 
-async def test_strike_table_evicts_the_least_recently_struck(clock: FakeClock) -> None:
+async def test_a_full_strike_table_evicts_only_ended_delays(clock: FakeClock) -> None:
     table: StrikeTable[str] = StrikeTable(
-        Backoff(free=0, base=5.0, ceiling=5.0, forget_after=10.0),
+        Backoff(free=0, base=5.0, ceiling=40.0, forget_after=100.0),
         capacity=2,
         monotonic=clock.monotonic,
     )
-    table.strike("a")
-    table.strike("b")
-    table.strike("a")
-    table.strike("c")
-    assert len(table) == 2
-    assert table.failures("b") == 0 and table.failures("a") == 2
-    await clock.advance(15.0)
-    table.strike("d")  # forgotten entries at the front leave on the next write
-    assert table.failures("a") == 0
+    table.strike("a")  # waits 5 s
+    table.strike("b")  # waits 5 s
+    await clock.advance(5.0)
+    table.strike("a")  # a's second: waits 10 s; b's delay has ended
+    table.strike("c")  # room made by evicting b, not a (the least recently struck)
+    assert table.failures("a") == 2 and table.failures("b") == 0 and table.failures("c") == 1
+    # Both delays running: a new key waits until the first of them ends, and is not counted.
+    assert table.wait("d") == 5.0
+    assert table.strike("d") == 5.0 and table.failures("d") == 0
+    assert table.failures("a") == 2 and table.failures("c") == 1
+    # ...unless admitted (a trusted requester): the first-ending entry gives way.
+    table.strike("d", admit=True)
+    assert table.failures("d") == 1 and table.failures("c") == 0 and table.failures("a") == 2
+    await clock.advance(200.0)
+    table.strike("e")  # forgotten entries make room
+    assert table.failures("e") == 1 and table.failures("a") == 0
+
+
+async def test_a_spray_of_networks_cannot_push_an_accounts_count_out(clock: FakeClock) -> None:
+    """The attacker fills every table with new IPv6 /64s and usernames, hoping to evict alice's
+    per-account count (and get its free guesses again): it stays, and while the tables are full
+    of running delays new requesters are refused — but alice's own device still gets in."""
+    limits = LoginLimits(
+        per_pair=Backoff(free=3, base=1.0, ceiling=60.0, forget_after=600.0),
+        per_client=Backoff(free=0, base=30.0, ceiling=60.0, forget_after=600.0),
+        per_account=Backoff(free=5, base=30.0, ceiling=60.0, forget_after=600.0),
+        trust_for=3600.0,
+        capacity=50,
+    )
+    throttle = LoginThrottle(clock.monotonic, limits)
+    assert succeed(throttle, "alice", OWNER)  # the owner's network is known for alice
+    for n in range(6):
+        fail(throttle, "alice", f"2001:db8:{n}::1")
+    refused = throttle.check(throttle.attempt("alice", "2001:db8:ffff::1"))
+    assert not refused.allowed and refused.limit == "account"
+
+    # The spray: 5,000 fresh /64s, each guessing a fresh username.
+    for n in range(5000):
+        fail(throttle, f"sprayed-{n}", f"2001:db8:1:{n:x}::1")
+    assert all(size <= 50 for size in throttle.sizes().values()), throttle.sizes()
+    still = throttle.check(throttle.attempt("alice", "2001:db8:fffe::1"))
+    assert not still.allowed, "alice's count was evicted: the guesser has free guesses again"
+    # Trusted requesters never meet a full table.
+    assert succeed(throttle, "alice", OWNER)
+    # Once the delays end, the tables take new keys again.
+    await clock.advance(61.0)
+    assert throttle.check(throttle.attempt("bob", "2001:db8:eeee::1")).allowed
 
 
 async def test_recent_set_expires_and_is_bounded(clock: FakeClock) -> None:
