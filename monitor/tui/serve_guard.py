@@ -168,7 +168,8 @@ class Guard:
 
     def _log_in(self, request: web.Request) -> None:
         """Let the request through on the right user and password; otherwise 401, or 429 while
-        this client or user must wait after wrong guesses (the password is then not looked at)."""
+        this client or user must wait after wrong guesses (the password is then not looked at).
+        With a valid device cookie for that user only the device's own wrong guesses count."""
         basic = _basic(request.headers.get("Authorization", ""))
         if basic is None:  # a browser's first request, or no credentials: not a guess
             raise _unauthorized()
