@@ -105,7 +105,7 @@ def create_app(
         checker=checker,
         metrics=metrics,
         database=database,
-        defences=AccountDefences.create(clock.monotonic),
+        defences=AccountDefences.create(clock.monotonic, clock=clock),
     )
     database.attach(
         database_dependency(settings).bind(

@@ -32,7 +32,7 @@ from backend.auth.device_cookie import (
     SECRET_PURPOSE,
     DeviceCookies,
 )
-from backend.auth.passwords import check_new_password
+from backend.auth.passwords import HashingBusy, check_new_password
 from backend.auth.throttle import Verdict
 from backend.auth.usernames import check_new_username, display_form, username_key
 from backend.db import repositories as repo
@@ -71,7 +71,10 @@ async def register(request: Request) -> Response:
     if problems:
         raise invalid(InvalidInput(problems))
     defences.registrations.count(client)
-    password_hash = await defences.hashing.hash(password)
+    try:
+        password_hash = await defences.hashing.hash(password)
+    except HashingBusy as busy:
+        raise _busy(busy) from None
     try:
         user = await state.database.write(
             repo.create_user, display_form(username), username_key(username), password_hash
@@ -104,7 +107,12 @@ async def token(request: Request) -> Response:
         raise unavailable("database", error) from None
     # With no such user the KDF still runs in full, so timing does not reveal usernames.
     stored = user.password_hash if user else None
-    if not await defences.hashing.verify(password, stored, urgent=attempt.trusted):
+    try:
+        right = await defences.hashing.verify(password, stored, urgent=attempt.trusted)
+    except HashingBusy as busy:
+        defences.logins.abandon(attempt)  # not judged: not a failure
+        raise _busy(busy) from None
+    if not right:
         raise _bad_credentials()
     assert user is not None
     defences.logins.succeeded(attempt)
@@ -143,6 +151,18 @@ def _throttled(verdict: Verdict, reason: str) -> ApiError:
         429,
         "too_many_attempts",
         f"{reason} Try again in {seconds} {unit}.",
+        headers={"Retry-After": str(seconds)},
+        extra={"retry_after": seconds},
+    )
+
+
+def _busy(busy: HashingBusy) -> ApiError:
+    seconds = busy.retry_after
+    unit = "second" if seconds == 1 else "seconds"
+    return ApiError(
+        503,
+        "overloaded",
+        f"Too many logins at once; try again in {seconds} {unit}.",
         headers={"Retry-After": str(seconds)},
         extra={"retry_after": seconds},
     )

@@ -24,12 +24,15 @@ import functools
 import hashlib
 import hmac
 import logging
+import math
 import os
 import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from shared.resilience import SYSTEM_CLOCK, Clock, remaining
 
 logger = logging.getLogger("backend.auth.passwords")
 
@@ -137,20 +140,50 @@ def default_hashing_slots() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class HashingBusy(Exception):
+    """No hashing slot within the request's budget, or too many waiting already: the caller
+    answers 503 with ``Retry-After: retry_after``."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many password hashes waiting; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+WAITING_PER_SLOT = 16
+"""Hashes that may wait per slot (each queue: urgent and other): a few seconds of work at most."""
+
+
 class HashingSlots:
     """At most ``limit`` password hashes run at once; the rest wait their turn, and ``urgent``
     ones (a login from a device or network the account knows) go before the others, so a flood
     of guesses from elsewhere does not queue in front of the account's owner.
+
+    The wait is bounded twice: at most ``max_waiting`` callers wait in each queue, and a caller
+    inside a request waits no longer than what is left of the request's budget
+    (:func:`shared.resilience.remaining` on ``clock``, the clock the budget is set on). Beyond
+    either it gets :class:`HashingBusy` at once, rather than an answer after its client gave up.
 
     A slot is held until the worker thread is done, even when the request that asked is
     cancelled meanwhile (scrypt cannot be stopped halfway): the limit holds for the CPU, not
     only for the coroutines. Use it from one event loop.
     """
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        limit: int | None = None,
+        *,
+        max_waiting: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.limit = default_hashing_slots() if limit is None else limit
         if self.limit < 1:
             raise ValueError("limit must be at least 1")
+        self.max_waiting = WAITING_PER_SLOT * self.limit if max_waiting is None else max_waiting
+        if self.max_waiting < 0:
+            raise ValueError("max_waiting must not be negative")
+        self.clock = clock
+        self.seconds_per_hash = 0.05
+        """A running average of one hash's duration, for ``Retry-After``."""
         self.running = 0
         self.waiting = 0
         self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
@@ -166,27 +199,58 @@ class HashingSlots:
 
     async def _run(self, work: Callable[[], T], urgent: bool) -> T:
         await self._acquire(urgent)
+        started = self.clock.monotonic()
+
+        def done(future: asyncio.Future[Any]) -> None:
+            took = self.clock.monotonic() - started
+            self.seconds_per_hash += (took - self.seconds_per_hash) / 8
+            self._release(future)
+
         future = asyncio.get_running_loop().run_in_executor(None, work)
-        future.add_done_callback(self._release)
+        future.add_done_callback(done)
         # shield: a cancelled caller stops waiting, the slot is freed when the thread is done.
         return await asyncio.shield(future)
+
+    def retry_after(self) -> int:
+        """Whole seconds until the queue has likely moved on (at least 1)."""
+        queued = self.waiting + self.running
+        return max(1, math.ceil(queued / self.limit * self.seconds_per_hash))
 
     async def _acquire(self, urgent: bool) -> None:
         if self.running < self.limit and not self.waiting:
             self.running += 1
             return
+        queue = self._urgent if urgent else self._normal
+        budget = remaining(self.clock)
+        if len(queue) >= self.max_waiting or budget == 0.0:
+            raise HashingBusy(self.retry_after())
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append(turn)
+        queue.append(turn)
         self.waiting += 1
         try:
-            await turn
+            if budget is None:
+                await turn
+            elif not await self._within(turn, budget):
+                turn.cancel()  # stays queued, skipped when its turn comes
+                raise HashingBusy(self.retry_after())
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.running -= 1  # handed a slot just as it was cancelled: pass it on
                 self._hand_over()
+            else:
+                turn.cancel()  # asyncio.wait does not cancel what it waited for
             raise
         finally:
             self.waiting -= 1
+
+    async def _within(self, turn: asyncio.Future[None], seconds: float) -> bool:
+        """Whether ``turn`` came within ``seconds`` on the clock."""
+        timer = asyncio.ensure_future(self.clock.sleep(seconds))
+        try:
+            await asyncio.wait({turn, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        return turn.done()
 
     def _release(self, future: asyncio.Future[Any]) -> None:
         self.running -= 1

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,6 +14,7 @@ from backend.auth import passwords
 from backend.auth.passwords import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
+    HashingBusy,
     HashingSlots,
     check_new_password,
     hash_password,
@@ -21,6 +23,8 @@ from backend.auth.passwords import (
     verify_password,
     verify_password_async,
 )
+from shared.resilience import request_deadline
+from shared.resilience.testing import FakeClock
 
 
 @pytest.fixture(scope="module")
@@ -326,4 +330,76 @@ async def test_a_waiter_cancelled_in_the_queue_gives_up_its_place(
     release.set()
     assert await running
     assert await slots.verify("c", "h")
+    assert (slots.running, slots.waiting) == (0, 0)
+
+
+@pytest.fixture
+def blocked_verify(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """verify_password held in its thread until the event is set (set again at the end)."""
+    release = threading.Event()
+
+    def held(password: str, stored: str | None) -> bool:
+        release.wait(10)
+        return True
+
+    monkeypatch.setattr(passwords, "verify_password", held)
+    yield release
+    release.set()
+
+
+async def test_beyond_max_waiting_a_hash_is_refused_at_once(
+    blocked_verify: threading.Event,
+) -> None:
+    slots = HashingSlots(1, max_waiting=2)
+    tasks = [asyncio.create_task(slots.verify(f"p{n}", "h")) for n in range(3)]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert (slots.running, slots.waiting) == (1, 2)
+    with pytest.raises(HashingBusy) as refused:
+        await asyncio.wait_for(slots.verify("one too many", "h"), 5)
+    assert refused.value.retry_after >= 1
+    # The owner's queue is separate: a flood of guesses does not fill it.
+    owner = asyncio.create_task(slots.verify("owner", "h", urgent=True))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert slots.waiting == 3
+    blocked_verify.set()
+    assert await asyncio.gather(*tasks, owner) == [True] * 4
+
+
+async def test_a_hash_waits_no_longer_than_the_request_budget(
+    blocked_verify: threading.Event,
+) -> None:
+    clock = FakeClock()
+    slots = HashingSlots(1, clock=clock)
+    running = asyncio.create_task(slots.verify("first", "h"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+    async def in_a_request() -> bool:
+        with request_deadline(2.0, clock=clock):
+            return await slots.verify("second", "h")
+
+    waiting = asyncio.create_task(in_a_request())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert slots.waiting == 1
+    await clock.advance(1.9)
+    assert not waiting.done()
+    await clock.advance(0.1)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert waiting.done(), "still waiting past the request's budget"
+    with pytest.raises(HashingBusy):
+        await waiting
+    assert (slots.running, slots.waiting) == (1, 0)
+    # The budget already spent: refused without queueing.
+    with request_deadline(1.0, clock=clock):
+        await clock.advance(1.0)
+        with pytest.raises(HashingBusy):
+            await slots.verify("late", "h")
+    # The given-up turn is skipped, the slot passes on, nothing leaks.
+    blocked_verify.set()
+    assert await running
+    assert await slots.verify("third", "h")
     assert (slots.running, slots.waiting) == (0, 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from starlette.applications import Starlette
 
 from backend.app import create_app
 from backend.auth import passwords
-from backend.auth.passwords import hash_password
+from backend.auth.passwords import HashingSlots, hash_password
 from backend.db import migrate
 from backend.server import build_server
 from backend.settings import Settings
@@ -214,10 +215,47 @@ async def test_a_crafted_device_cookie_is_ignored(backend: Backend, cookie: str)
             response = await attacker.post(
                 TOKEN,
                 json={"username": "alice", "password": password},
-                headers={"Cookie": header},
+                headers={b"Cookie": header},
             )
             assert response.status_code == status, response.text
         assert subject(response) == user_id
+
+
+async def test_logins_beyond_the_hashing_queue_get_a_503_with_retry_after(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with backend.client(OWNER) as owner:
+        await register(owner, "alice")
+    backend.app.state.questcity.defences.hashing = HashingSlots(1, max_waiting=1)
+    release = threading.Event()
+
+    def held(password: str, stored: str | None) -> bool:
+        release.wait(10)
+        return False
+
+    monkeypatch.setattr(passwords, "verify_password", held)
+    try:
+        async with backend.client(ATTACKER) as attacker:
+            queued = [asyncio.create_task(login(attacker, "alice", f"guess {n}")) for n in range(2)]
+
+            async def both_in() -> bool:
+                slots = backend.app.state.questcity.defences.hashing
+                return (slots.running, slots.waiting) == (1, 1)
+
+            await eventually(both_in, what="one hash running, one waiting")
+            refused = await login(attacker, "alice", "one too many")
+            assert refused.status_code == 503, refused.text
+            seconds = int(refused.headers["Retry-After"])
+            assert seconds >= 1
+            assert refused.json()["error"] == "overloaded"
+            assert (
+                f"Too many logins at once; try again in {seconds} second"
+                in (refused.json()["message"])
+            )
+            release.set()
+            assert [r.status_code for r in await asyncio.gather(*queued)] == [401, 401]
+    finally:
+        release.set()
 
 
 async def test_a_client_spraying_usernames_runs_out_of_budget(backend: Backend) -> None:
