@@ -30,7 +30,7 @@ from backend.api.errors import (
     unexpected_error_handler,
 )
 from backend.api.openapi import openapi_endpoint
-from backend.auth import TokenService, load_or_create_keys
+from backend.auth import TokenService, load_or_create_keys, username_keys
 from backend.auth.defences import AccountDefences
 from backend.db import migrate
 from backend.db.database import Database
@@ -207,6 +207,7 @@ async def _until_done(state: AppState, name: str, work: Callable[[], Awaitable[N
 
 async def _migrate_until_done(state: AppState) -> None:
     await _until_done(state, "migrations", lambda: migrate.upgrade(state.database.engine))
+    await username_keys.fill_missing(state.database, limit=100_000)  # rows of older pods
     state.lifecycle.migrated = True
     logger.info("database schema is up to date", extra={"event": "migrated"})
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from backend.api.common import invalid, json_object
 from backend.api.errors import ApiError
-from backend.auth import Role
+from backend.auth import Role, username_keys
 from backend.auth.device_cookie import (
     COOKIE_NAME,
     COOKIE_PATH,
@@ -75,6 +75,9 @@ async def register(request: Request) -> Response:
         password_hash = await defences.hashing.hash(password)
     except HashingBusy as busy:
         raise _busy(busy) from None
+    # Accounts made by older pods during a rolling upgrade get their keys first, so that a
+    # look-alike of their names is refused as taken.
+    await username_keys.fill_missing(state.database, limit=100)
     try:
         user = await state.database.write(
             repo.create_user, display_form(username), username_key(username), password_hash

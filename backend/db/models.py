@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -24,7 +25,24 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (Index("ux_users_username_key", "username_key", unique=True),)
+    __table_args__ = (
+        # Unique where set: rows inserted by pods older than the key (during a rolling upgrade)
+        # have '' until the backend fills them (migration 0003).
+        Index(
+            "ux_users_username_key",
+            "username_key",
+            unique=True,
+            sqlite_where=text("username_key <> ''"),
+            postgresql_where=text("username_key <> ''"),
+        ),
+        Index(
+            "ix_users_username_key_missing",
+            "created_at",
+            "id",
+            sqlite_where=text("username_key = ''"),
+            postgresql_where=text("username_key = ''"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -32,7 +50,9 @@ class User(Base):
     username_key: Mapped[str] = mapped_column(String(255), server_default="")
     """``backend.auth.usernames.username_key`` of the name: what is unique and what a login looks
     up (``#<id>`` for an account whose name collided with an older one's before the key existed).
-    The server default only fills rows during migration 0002; the backend always sets it."""
+    The server default fills rows during migration 0002 and those inserted by older pods during
+    a rolling upgrade, which ``repositories.fill_missing_username_keys`` then fills; the backend
+    always sets it."""
     password_hash: Mapped[str] = mapped_column(String(255))
     avatar_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -105,6 +105,53 @@ async def find_user_for_login(
     exact = [user for user in users if user.username == username]
     chosen = exact[0] if exact else next(iter(users), None)
     return _user(chosen) if chosen is not None else None
+
+
+USERNAME_KEY_LENGTH = 255
+"""The column's length; a longer key (NFKC can lengthen a name) is stored as ``#<id>``."""
+
+
+async def fill_missing_username_keys(session: AsyncSession, limit: int = 1000) -> int:
+    """Give up to ``limit`` accounts that have no username key their key; how many were filled.
+
+    Pods older than the key (during a rolling upgrade past migration 0002) insert accounts with
+    ``''``. Each gets :func:`backend.auth.usernames.username_key` of its name, oldest first, or,
+    when an account already holds that key (or the key is too long), ``#<its id>``, as migration
+    0002 did: it keeps logging in with its name exactly as registered. On PostgreSQL concurrent
+    fills take turns (a transaction-scoped advisory lock), so two of them never pick the same key
+    for two rows.
+    """
+    from backend.auth.usernames import username_key  # the db layer's one use of auth
+
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_FILL_LOCK)))
+    rows = (
+        await session.execute(
+            select(User.id, User.username)
+            .where(User.username_key == "")
+            .order_by(User.created_at, User.id)
+            .limit(limit)
+        )
+    ).all()
+    if not rows:
+        return 0
+    wanted = {user_id: username_key(name) for user_id, name in rows}
+    taken = set(
+        await session.scalars(
+            select(User.username_key).where(User.username_key.in_(set(wanted.values())))
+        )
+    )
+    for user_id, key in wanted.items():
+        if not key or key in taken or len(key) > USERNAME_KEY_LENGTH or key.startswith("#"):
+            key = f"#{user_id}"
+        taken.add(key)
+        await session.execute(
+            update(User).where(User.id == user_id, User.username_key == "").values(username_key=key)
+        )
+    return len(rows)
+
+
+_FILL_LOCK = 0x71C17E5  # any constant: one advisory lock for fill_missing_username_keys
 
 
 async def find_user(session: AsyncSession, user_id: str) -> UserRecord | None:

@@ -391,6 +391,66 @@ async def test_existing_accounts_keep_working_after_the_migration(
         assert subject(await login(client, "eve", "pw")) == "user-3"
 
 
+async def insert_as_an_old_pod(database_url: str, names: list[str]) -> None:
+    """Accounts inserted as a pod of the version before migration 0002 does, still running
+    during a rolling upgrade: it knows nothing of ``username_key``."""
+    engine = create_async_engine(database_url)
+    users = sa.table(
+        "users",
+        sa.column("id", sa.String),
+        sa.column("username", sa.String),
+        sa.column("password_hash", sa.String),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    try:
+        for name in names:  # one registration, one transaction, as the old code did
+            async with engine.begin() as connection:
+                await connection.execute(
+                    users.insert(),
+                    {
+                        "id": f"old-{name}",
+                        "username": name,
+                        "password_hash": hash_password(f"{name} password"),
+                        "created_at": datetime.now(UTC),
+                    },
+                )
+    finally:
+        await engine.dispose()
+
+
+async def test_old_pods_keep_registering_during_a_rolling_upgrade(
+    database_url: str, tmp_path: Path, counted_hashes: list[str]
+) -> None:
+    """Before: 0002's unique index took the first old-pod row's '' key, and every later
+    registration on an old pod was refused (409 for every name)."""
+    engine = create_async_engine(database_url)
+    try:
+        await migrate.upgrade(engine)  # the migration job ran; old pods still serve
+    finally:
+        await engine.dispose()
+    await insert_as_an_old_pod(database_url, ["bob", "carol", "Dave", "dave"])
+
+    async with (
+        running(database_url, tmp_path, counted_hashes) as backend,  # a new pod starts
+        backend.client(OWNER) as client,
+    ):
+        for spelling in ("BOB", "\uff23arol", "DAVE"):  # look-alikes of their names: taken
+            taken = await client.post(REGISTER, json={"username": spelling, "password": PASSWORD})
+            assert taken.status_code == 409, taken.text
+        assert subject(await login(client, "Bob", "bob password")) == "old-bob"
+        # Dave and dave were two accounts: each logs in by its exact name, the oldest by others.
+        assert subject(await login(client, "dave", "dave password")) == "old-dave"
+        assert subject(await login(client, "Dave", "Dave password")) == "old-Dave"
+        assert subject(await login(client, "DAVE", "Dave password")) == "old-Dave"
+
+        # An old pod still running registers more, after the new pod started.
+        await insert_as_an_old_pod(database_url, ["erin", "frank"])
+        taken = await client.post(REGISTER, json={"username": "ERIN", "password": PASSWORD})
+        assert taken.status_code == 409, taken.text
+        assert subject(await login(client, "Frank", "frank password")) == "old-frank"
+        await register(client, "grace")  # and new names are as free as ever
+
+
 # -- through a real uvicorn: which address is the client ------------------------------------------
 
 
