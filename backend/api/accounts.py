@@ -46,6 +46,8 @@ _LIMIT_MESSAGES = {
     "client": "Too many failed logins from your network.",
     "account": "Too many failed logins to this account from devices it has not been used on. "
     "A device that has logged in to it before can still log in now.",
+    "busy": "Too many failed logins from too many places at once; new ones must wait. "
+    "A device that has logged in to the account before can still log in now.",
 }
 
 

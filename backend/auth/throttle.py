@@ -109,6 +109,9 @@ class StrikeTable(Generic[K]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: K) -> bool:
+        return key in self._entries
+
     def wait(self, key: K, *, admit: bool = False) -> float:
         """Seconds before ``key`` may try again; 0.0 when it may now. A key not in the table
         waits for room when the table is full of running delays, unless ``admit``."""
@@ -264,7 +267,8 @@ class Verdict:
 
     wait: float
     limit: str | None = None
-    """``"account"``, ``"client"`` or ``"pair"``: the limit that asks for the longest wait."""
+    """``"account"``, ``"client"`` or ``"pair"``: the limit that asks for the longest wait;
+    ``"busy"`` when it is a full table's (every entry's delay running) that a new key waits for."""
 
     @property
     def allowed(self) -> bool:
@@ -308,14 +312,19 @@ class LoginThrottle:
 
     def check(self, attempt: Attempt) -> Verdict:
         """Whether ``attempt`` may go ahead now; cheap, so it runs before any password hashing."""
-        verdict = Verdict(self._pairs.wait(attempt.pair, admit=attempt.trusted), "pair")
+        pair_wait = self._pairs.wait(attempt.pair, admit=attempt.trusted)
+        verdict = Verdict(pair_wait, "pair" if attempt.pair in self._pairs else "busy")
         if not attempt.trusted:
-            for wait, limit in (
-                (self._clients.wait(attempt.network), "client"),
-                (self._accounts.wait(attempt.account), "account"),
+            for wait, known, limit in (
+                (self._clients.wait(attempt.network), attempt.network in self._clients, "client"),
+                (
+                    self._accounts.wait(attempt.account),
+                    attempt.account in self._accounts,
+                    "account",
+                ),
             ):
                 if wait > verdict.wait:
-                    verdict = Verdict(wait, limit)
+                    verdict = Verdict(wait, limit if known else "busy")
         return verdict if not verdict.allowed else Verdict(0.0)
 
     def begin(self, attempt: Attempt) -> Verdict:

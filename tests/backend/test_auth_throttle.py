@@ -244,6 +244,8 @@ async def test_a_spray_of_networks_cannot_push_an_accounts_count_out(clock: Fake
     assert all(size <= 50 for size in throttle.sizes().values()), throttle.sizes()
     still = throttle.check(throttle.attempt("alice", "2001:db8:fffe::1"))
     assert not still.allowed, "alice's count was evicted: the guesser has free guesses again"
+    newcomer = throttle.check(throttle.attempt("bob", "2001:db8:eeee::1"))
+    assert not newcomer.allowed and newcomer.limit == "busy"
     # Trusted requesters never meet a full table.
     assert succeed(throttle, "alice", OWNER)
     # Once the delays end, the tables take new keys again.
