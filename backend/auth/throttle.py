@@ -166,7 +166,7 @@ class StrikeTable(Generic[K]):
     def _set_until(self, key: K, entry: _Strikes, until: float) -> None:
         entry.until = until
         heapq.heappush(self._ends, (until, next(self._order), key))
-        if len(self._ends) > 4 * self.capacity:  # mostly stale: rebuild from the entries
+        if len(self._ends) > 2 * self.capacity:  # half stale: rebuild (O(1) a push, amortised)
             self._ends = [(e.until, next(self._order), k) for k, e in self._entries.items()]
             heapq.heapify(self._ends)
 
