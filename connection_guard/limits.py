@@ -33,7 +33,9 @@ class LimitsError(ValueError):
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
     header_timeout: float = 10.0
-    """Seconds a connection may take to send a request's headers, from its first awaited byte."""
+    """Seconds a connection may take to send a request's headers, from its first awaited byte;
+    also the longest a request body may go without a byte while the server reads it, and a
+    response without a byte taken by the client (the progress deadlines)."""
     keepalive_timeout: int = 5
     """Seconds an idle kept-alive connection stays open."""
     max_connections: int = 1024
@@ -196,3 +198,12 @@ REQUEST_TIMEOUT = (
     b"Content-Length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
 )
 """Written to a connection that sent part of a request's headers but not all in time."""
+
+_BODY_TIMEOUT_BODY = b"The request body stopped arriving: no byte came in time. Retry.\n"
+BODY_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_BODY_TIMEOUT_BODY), _BODY_TIMEOUT_BODY)
+)
+"""Written to a connection whose request body stalled before any answer was started."""

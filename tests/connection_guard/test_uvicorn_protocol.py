@@ -1,9 +1,11 @@
 """The guarded h11 protocol under a real uvicorn server, in this process, with a tiny app whose
-``/hold`` route keeps its request busy until the test lets it go."""
+``/hold`` route keeps its request busy until the test lets it go, ``/body`` reads its request's
+body and ``/endless`` streams an answer that never ends."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -11,7 +13,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Route
 
 from connection_guard import ConnectionLimits
@@ -28,10 +30,11 @@ class Served:
     port: int
     release: asyncio.Event
     held: list[str]
+    server: uvicorn.Server
 
 
-@pytest.fixture
-async def served() -> AsyncIterator[Served]:
+@contextlib.asynccontextmanager
+async def serving(header_timeout: float) -> AsyncIterator[Served]:
     release = asyncio.Event()
     held: list[str] = []
 
@@ -43,9 +46,28 @@ async def served() -> AsyncIterator[Served]:
     async def ok(request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/hold", hold), Route("/ok", ok)])
+    async def body(request: Request) -> PlainTextResponse:
+        held.append(request.url.path)
+        return PlainTextResponse(f"{len(await request.body())} bytes")
+
+    async def endless(request: Request) -> StreamingResponse:
+        async def chunks() -> AsyncIterator[bytes]:
+            while True:
+                yield b"x" * 65536
+
+        return StreamingResponse(chunks())
+
+    routes = [
+        Route("/hold", hold),
+        Route("/ok", ok),
+        Route("/body", body, methods=["POST"]),
+        Route("/endless", endless),
+    ]
+    app = Starlette(routes=routes)
     port = free_port(HOST)
-    limits = ConnectionLimits(header_timeout=0.3, keepalive_timeout=30, max_connections=CAP)
+    limits = ConnectionLimits(
+        header_timeout=header_timeout, keepalive_timeout=30, max_connections=CAP
+    )
     config = uvicorn.Config(
         app,
         host=HOST,
@@ -55,14 +77,20 @@ async def served() -> AsyncIterator[Served]:
         **uvicorn_options(limits, name="t"),
     )
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
+    serving_task = asyncio.create_task(server.serve())
     await eventually(lambda: asyncio.sleep(0, server.started), what="uvicorn started")
     try:
-        yield Served(port, release, held)
+        yield Served(port, release, held, server)
     finally:
         release.set()
-        server.should_exit = True
-        await serving
+        server.should_exit = server.force_exit = True  # a failed test may leave a request open
+        await serving_task
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    async with serving(header_timeout=0.3) as served:
+        yield served
 
 
 async def request(port: int, path: str) -> bytes:
@@ -115,3 +143,83 @@ async def test_the_deadline_holds_for_each_request_of_a_kept_alive_connection(
     finally:
         writer.close()
     assert second.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+
+
+async def read_to_eof(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends before it closes the connection (a reset ends it too)."""
+    received = bytearray()
+    async with asyncio.timeout(10):
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := await reader.read(65536):
+                received += chunk
+    return bytes(received)
+
+
+async def test_a_body_that_stops_arriving_gets_a_408_and_is_closed(served: Served) -> None:
+    reader, writer = await asyncio.open_connection(HOST, served.port)
+    try:
+        # The headers complete, then ten bytes of a 100,000-byte body, then nothing: on the
+        # unguarded body wait the handler sat in request.body() for ever.
+        writer.write(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        writer.write(b"0123456789")
+        answer = await read_to_eof(reader)
+    finally:
+        writer.close()
+    assert served.held == ["/body"]
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer[:200]
+    assert b"request body stopped arriving" in answer
+
+
+async def test_a_body_that_keeps_arriving_is_read_whole(served: Served) -> None:
+    reader, writer = await asyncio.open_connection(HOST, served.port)
+    try:
+        writer.write(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n")
+        writer.write(b"Connection: close\r\n\r\nabc")
+        await eventually(lambda: asyncio.sleep(0, served.held == ["/body"]), what="handler")
+        writer.write(b"def")
+        answer = await read_to_eof(reader)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"6 bytes")
+
+
+async def test_an_answer_before_the_body_closes_the_connection(served: Served) -> None:
+    reader, writer = await asyncio.open_connection(HOST, served.port)
+    try:
+        # /ok answers without reading the body it was promised: the connection is closed after
+        # the answer (it was kept alive, and each byte of the body cancelled its keep-alive timer).
+        writer.write(b"GET /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        answer = await read_to_eof(reader)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"ok")
+
+
+async def test_stalled_bodies_make_room_for_a_real_request_at_the_cap() -> None:
+    async with serving(header_timeout=30) as served:  # no deadline will close them here
+        stalled = [await asyncio.open_connection(HOST, served.port) for _ in range(CAP)]
+        for _, writer in stalled:
+            writer.write(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        await eventually(lambda: asyncio.sleep(0, len(served.held) == CAP), what="bodies held")
+
+        assert (await request(served.port, "/ok")).endswith(b"ok")  # on main: a 503
+        assert await read_to_eof(stalled[0][0]) == b""  # the oldest was evicted
+        for _, writer in stalled:
+            writer.close()
+
+
+async def test_a_client_that_does_not_read_its_answer_is_cut_off(served: Served) -> None:
+    reader, writer = await asyncio.open_connection(HOST, served.port)
+    try:
+        writer.write(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+
+        async def gone() -> bool:
+            return not served.server.server_state.connections
+
+        # Not reading: the socket buffers fill, the server's writes pause, and at the deadline
+        # the connection is aborted (unguarded, it was held as long as the client liked).
+        await eventually(gone, within=10.0, what="the connection aborted")
+        received = await read_to_eof(reader)
+    finally:
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
