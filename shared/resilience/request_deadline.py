@@ -39,14 +39,21 @@ current_deadline = _DEADLINE.get
 
 
 @contextmanager
-def request_deadline(seconds: float, *, clock: Clock = SYSTEM_CLOCK) -> Iterator[float]:
+def request_deadline(
+    seconds: float, *, clock: Clock = SYSTEM_CLOCK, restart: bool = False
+) -> Iterator[float]:
     """Run the block within ``seconds`` from now; yields the deadline (a point on ``clock``).
 
     Nested scopes never extend a deadline: the earlier of the enclosing one and this one holds.
+    With ``restart`` the block gets a new budget of its own instead, replacing the enclosing one
+    until it ends: for the part of a request that starts only once the client has done its share
+    (an upload's store and database calls, once its body has arrived), so that a slow client does
+    not spend the budget of the dependencies it then calls.
     """
     if not seconds > 0:
         raise ValueError(f"request_deadline: seconds must be > 0, got {seconds!r}")
-    deadline = min(_DEADLINE.get(), clock.monotonic() + seconds)
+    ours = clock.monotonic() + seconds
+    deadline = ours if restart else min(_DEADLINE.get(), ours)
     token = _DEADLINE.set(deadline)
     try:
         yield deadline

@@ -109,6 +109,19 @@ def test_nested_scopes_keep_the_earlier_deadline() -> None:
         assert remaining(clock) == 2.0
 
 
+async def test_a_restarted_scope_gets_a_budget_of_its_own_until_it_ends() -> None:
+    clock = FakeClock()
+    with request_deadline(2.0, clock=clock):
+        await clock.advance(5.0)  # the client's upload took longer than the whole budget
+        assert remaining(clock) == 0.0
+        with request_deadline(2.0, clock=clock, restart=True) as fresh:
+            assert fresh == START + 7.0, "counted from now, not from the request's arrival"
+            assert remaining(clock) == 2.0
+            with request_deadline(10.0, clock=clock) as inner:
+                assert inner == fresh, "a scope inside it still never extends it"
+        assert remaining(clock) == 0.0, "leaving it restores the request's own deadline"
+
+
 @pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan")])
 def test_a_budget_must_be_positive(seconds: float) -> None:
     with pytest.raises(ValueError, match="seconds must be > 0"), request_deadline(seconds):
