@@ -14,6 +14,8 @@ WebSocket scopes get no deadline.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,7 +35,7 @@ class RequestBudgetMiddleware:
         self.app = app
         self.seconds = seconds
         self.clock = clock
-        self.for_dependencies = seconds - min(ANSWER_RESERVE, seconds / 10)
+        self.for_dependencies = for_dependencies(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,6 +43,19 @@ class RequestBudgetMiddleware:
             return
         with request_deadline(self.for_dependencies, clock=self.clock):
             await self.app(scope, receive, send)
+
+
+def for_dependencies(seconds: float) -> float:
+    """What of a budget of ``seconds`` the dependencies get (the rest is for answering)."""
+    return seconds - min(ANSWER_RESERVE, seconds / 10)
+
+
+def budget_from_now(seconds: float, *, clock: Clock) -> AbstractContextManager[float]:
+    """The dependencies' budget again, counted from now, for the block: the work of an upload
+    once its body has arrived. The client's own sending time is not the dependencies' to pay for
+    (a slow phone would otherwise reach S3 with nothing left, and its 503 blame S3); a body too
+    slow overall is the server's body progress deadline's to end, with a 408."""
+    return request_deadline(for_dependencies(seconds), clock=clock, restart=True)
 
 
 async def budget_spent_handler(request: Request, exc: Exception) -> Response:

@@ -28,6 +28,7 @@ from backend.api.routing import path_id, resource
 from backend.auth import Claims, Role
 from backend.db import repositories as repo
 from backend.degradation import DEGRADED_HEADER, DEPENDENCY_FAILURES, unavailable
+from backend.request_budget import budget_from_now
 from backend.state import AppState, app_state
 from backend.storage import (
     PLACEHOLDER_CONTENT_TYPE,
@@ -178,15 +179,16 @@ async def put_cover(request: Request) -> Response:
     quest_id = path_id(request)
     await _require_quest_owner(state, claims, quest_id)
     data = await _read_upload(request)
-    key = await _store(state, "cover", quest_id, data)
-    try:
-        old = await state.database.write(repo.set_cover_key, quest_id, key)
-    except LookupError:
-        state.forget_object(key)
-        raise ApiError(404, "not_found", f"There is no quest {quest_id!r}.") from None
-    except DEPENDENCY_FAILURES as error:
-        state.forget_object(key)
-        raise unavailable("database", error) from None
+    with budget_from_now(state.settings.request_timeout, clock=state.clock):
+        key = await _store(state, "cover", quest_id, data)
+        try:
+            old = await state.database.write(repo.set_cover_key, quest_id, key)
+        except LookupError:
+            state.forget_object(key)
+            raise ApiError(404, "not_found", f"There is no quest {quest_id!r}.") from None
+        except DEPENDENCY_FAILURES as error:
+            state.forget_object(key)
+            raise unavailable("database", error) from None
     if old is not None:
         state.forget_object(old)
     return JSONResponse(
@@ -216,15 +218,16 @@ async def put_avatar(request: Request) -> Response:
     state = app_state(request)
     claims = player_claims(request)
     data = await _read_upload(request)
-    key = await _store(state, "avatar", claims.sub, data)
-    try:
-        old = await state.database.write(repo.set_avatar_key, claims.sub, key)
-    except LookupError:
-        state.forget_object(key)
-        raise ApiError(404, "not_found", "Your account no longer exists.") from None
-    except DEPENDENCY_FAILURES as error:
-        state.forget_object(key)
-        raise unavailable("database", error) from None
+    with budget_from_now(state.settings.request_timeout, clock=state.clock):
+        key = await _store(state, "avatar", claims.sub, data)
+        try:
+            old = await state.database.write(repo.set_avatar_key, claims.sub, key)
+        except LookupError:
+            state.forget_object(key)
+            raise ApiError(404, "not_found", "Your account no longer exists.") from None
+        except DEPENDENCY_FAILURES as error:
+            state.forget_object(key)
+            raise unavailable("database", error) from None
     if old is not None:
         state.forget_object(old)
     return JSONResponse({"user_id": claims.sub, "avatar_url": f"/api/v1/users/{claims.sub}/avatar"})

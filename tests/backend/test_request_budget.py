@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,8 +17,10 @@ from starlette.routing import Route
 
 from backend.request_budget import RequestBudgetMiddleware, budget_spent_handler
 from backend.settings import Settings, SettingsError
-from shared.resilience import RequestDeadlineError, remaining
+from shared.resilience import CircuitState, RequestDeadlineError, remaining
 from shared.resilience.testing import FakeClock
+from tests.backend.integration.conftest import PNG, backend_settings, running
+from tests.support import FaultProxy, PostgresServer, S3Server
 
 
 def tiny_app(clock: FakeClock, seen_at_startup: list[float | None]) -> Starlette:
@@ -88,3 +91,32 @@ def test_a_bad_budget_stops_start_up_naming_the_variable(raw: str) -> None:
         f"QUESTCITY_REQUEST_TIMEOUT={raw!r}: must be a number of seconds greater than 0, "
         "for example 10"
     )
+
+
+async def test_an_upload_slower_than_the_budget_still_gets_the_whole_budget_for_s3(
+    postgres_server: PostgresServer,
+    pg_proxy: FaultProxy,
+    s3_server: S3Server,
+    s3_proxy: FaultProxy,
+    tmp_path: Path,
+) -> None:
+    settings, dsn = backend_settings(postgres_server, pg_proxy, s3_server, s3_proxy, tmp_path)
+    async with running(settings, dsn) as backend:
+
+        async def slow_phone() -> AsyncIterator[bytes]:
+            first = PNG + b"\x00" * (1000 - len(PNG))
+            yield first
+            # The client takes longer than the whole budget to send the rest: on main the
+            # upload then reached S3 with nothing left and answered 503 blaming S3.
+            backend.clock.jump(settings.request_timeout + 5.0)
+            yield b"\x00" * 1000
+
+        s3 = backend.state.registry.find_circuit_breaker("s3")
+        assert s3 is not None
+        failed_before = s3.metrics.failed_calls + s3.metrics.timed_out_calls
+        response = await backend.client.put(
+            "/api/v1/users/me/avatar", content=slow_phone(), headers=backend.auth()
+        )
+        assert response.status_code == 200, response.text
+        assert s3.metrics.failed_calls + s3.metrics.timed_out_calls == failed_before
+        assert backend.breaker("s3") is CircuitState.CLOSED
