@@ -149,6 +149,7 @@ def create_app(
                 BodyLimitMiddleware,
                 default=JSON_BODY_LIMIT,
                 allowances=images.upload_allowances(settings.max_upload_bytes),
+                clock=clock,
             ),
         ],
         exception_handlers={

@@ -8,13 +8,17 @@ the answer is 413 with ``Connection: close``, so the server stops reading the re
 A class with a large limit can also be given slots: that many of its requests run at once, the
 others wait their turn before a byte of their body is read (the server holds at most a socket
 buffer of each meanwhile), so memory is bounded by slots × limit, not by connections × limit.
+The wait for a slot is bounded by what is left of the request budget: past it the answer is 503
+with ``Retry-After`` ("uploads are busy"), never a wait without end behind slow uploads. The body
+read in a slot is bounded by the server's body progress deadline (``connection_guard``): a body
+that stops arriving is a 408 and frees its slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from starlette.routing import BaseRoute, Match
@@ -22,6 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.errors import ApiError, error_response
 from backend.storage.images import format_size
+from shared.resilience import SYSTEM_CLOCK, Clock, remaining
+
+SLOT_RETRY_AFTER = 5
+"""Seconds a client refused an upload slot is told to wait (``Retry-After``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,36 @@ class BodyTooLarge(ApiError):
         )
 
 
+class SlotsBusy(ApiError):
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            503,
+            "service_unavailable",
+            f"{what} are busy: every upload slot is taken. Retry in a few seconds.",
+            headers={"Retry-After": str(SLOT_RETRY_AFTER), "Connection": "close"},
+        )
+
+
+@contextlib.asynccontextmanager
+async def _slot(slots: asyncio.Semaphore | None, what: str, clock: Clock) -> AsyncIterator[None]:
+    """One of ``slots``, waited for no longer than what is left of the request's budget."""
+    if slots is None:
+        yield
+        return
+    left = remaining(clock)
+    try:
+        # The deadline is a point on the policies' clock; in production that is the monotonic
+        # clock asyncio's timeouts run on too.
+        async with asyncio.timeout(left):
+            await slots.acquire()
+    except TimeoutError:
+        raise SlotsBusy(what) from None
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 class BodyLimitMiddleware:
     """Every request body within ``default`` bytes (``"JSON bodies"``) unless an allowance names
     its method and route."""
@@ -62,8 +100,10 @@ class BodyLimitMiddleware:
         default: int,
         allowances: Sequence[BodyAllowance] = (),
         default_what: str = "JSON bodies",
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.app = app
+        self.clock = clock
         self.default = default
         self.default_what = default_what
         self.allowances = tuple(allowances)
@@ -102,8 +142,12 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(what, limit)
             return message
 
-        async with slots or contextlib.nullcontext():
-            await self.app(scope, bounded_receive, send)
+        try:
+            async with _slot(slots, what, self.clock):
+                await self.app(scope, bounded_receive, send)
+        except SlotsBusy as busy:
+            response = error_response(busy.status, busy.code, busy.message, headers=busy.headers)
+            await response(scope, receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

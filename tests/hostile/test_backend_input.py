@@ -309,6 +309,47 @@ async def test_only_a_few_uploads_are_read_at_once(sqlite_api: Harness) -> None:
     assert {a.status_code for a in answers} == {503}, [a.text for a in answers]
 
 
+async def test_uploads_stalled_in_every_slot_leave_others_a_503_within_the_budget(
+    tmp_path: Path,
+) -> None:
+    # Four uploads by one user take every slot and never finish their bodies; another user's
+    # upload then waited behind them with no bound (on main: no answer at all).
+    app = create_app(
+        _sqlite_settings(tmp_path, request_timeout=1.0), object_store=InMemoryObjectStore()
+    )
+    async with _served(app) as port:
+        hog, other = await _player_token(port), await _player_token(port)
+        stalled = [await asyncio.open_connection("127.0.0.1", port) for _ in range(UPLOADS_AT_ONCE)]
+        try:
+            for _, writer in stalled:
+                writer.write(
+                    _request_head(
+                        "PUT",
+                        "/api/v1/users/me/avatar",
+                        f"Authorization: Bearer {hog}",
+                        "Content-Type: image/png",
+                        "Content-Length: 100000",
+                    )
+                    + PNG
+                )
+                await writer.drain()
+            head = _request_head(
+                "PUT",
+                "/api/v1/users/me/avatar",
+                f"Authorization: Bearer {other}",
+                "Content-Type: image/png",
+                f"Content-Length: {len(PNG)}",
+            )
+            status, headers, body, _ = await _refusal(port, head, [PNG])
+        finally:
+            for _, writer in stalled:
+                writer.close()
+    assert status == 503, body
+    assert int(headers["retry-after"]) >= 1
+    assert body["error"] == "service_unavailable"
+    assert "Uploads are busy" in str(body["message"]), body
+
+
 # -- JSON the parser must refuse, not crash on -----------------------------------------------------
 
 _HOSTILE_JSON: dict[str, tuple[bytes, str]] = {
