@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -145,6 +146,10 @@ class BodyLimitMiddleware:
         try:
             async with _slot(slots, what, self.clock):
                 await self.app(scope, bounded_receive, send)
+        except ClientDisconnect:
+            # The client went away (or its body stalled and the server closed it) while its body
+            # was read: no one to answer, and nothing wrong with the server to log.
+            return
         except SlotsBusy as busy:
             response = error_response(busy.status, busy.code, busy.message, headers=busy.headers)
             await response(scope, receive, send)

@@ -226,3 +226,32 @@ async def test_a_slow_header_sender_gets_a_408_at_the_deadline(backend: Served) 
     assert sent.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), sent[:300]
     assert b"did not arrive in time" in sent
     assert slow.lines >= 1  # it kept sending, and was closed all the same
+
+
+async def test_a_request_body_that_never_comes_gets_a_408_at_the_deadline(
+    backend: Served,
+) -> None:
+    # The headers complete, the body never does: the handler waited in request.body() for
+    # ever, and the connection, busy for the cap, was never evicted (the cap bypassed).
+    connection = await asyncio.open_connection(HOST, backend.port)
+    connection[1].write(
+        f"POST /api/v1/auth/register HTTP/1.1\r\nHost: {HOST}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{".encode()
+    )
+    async with asyncio.timeout(10):
+        sent = await closed_by_server(connection)
+    assert sent.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), sent[:300]
+    assert b"request body stopped arriving" in sent
+    assert "Traceback" not in backend.log()
+
+
+async def test_a_body_nobody_reads_does_not_keep_its_connection(backend: Served) -> None:
+    # /live answers without reading the 60,000 bytes promised (within the JSON limit): the
+    # connection was then kept alive, and each byte of the body put off its keep-alive timeout.
+    reader, writer = await asyncio.open_connection(HOST, backend.port)
+    writer.write(f"GET {LIVE} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 60000\r\n\r\n".encode())
+    async with asyncio.timeout(10):
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"x")
+        await closed_by_server((reader, writer))
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n"), head[:300]
