@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect
@@ -44,6 +44,9 @@ class BodyAllowance:
     limit: int
     what: str
     slots: asyncio.Semaphore | None = None
+    owner: Callable[[Scope], str | None] | None = None
+    """Who a request's body belongs to (an account), if anyone: with slots, one such request per
+    owner at a time, so one account cannot take every slot."""
 
     def applies_to(self, scope: Scope) -> bool:
         return scope["method"] == self.method and self.route.matches(scope)[0] is Match.FULL
@@ -57,6 +60,16 @@ class BodyTooLarge(ApiError):
             f"{what} are limited to {format_size(limit)}; send a smaller body.",
             headers={"Connection": "close"},
             extra={"limit_bytes": limit},
+        )
+
+
+class OwnerBusy(ApiError):
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            429,
+            "too_many_requests",
+            f"{what}: you already have one in progress. Wait for it to finish, then retry.",
+            headers={"Retry-After": str(SLOT_RETRY_AFTER), "Connection": "close"},
         )
 
 
@@ -108,18 +121,25 @@ class BodyLimitMiddleware:
         self.default = default
         self.default_what = default_what
         self.allowances = tuple(allowances)
+        self._owners: set[str] = set()
+        """Owners with a slotted request in progress."""
 
-    def _bound(self, scope: Scope) -> tuple[str, int, asyncio.Semaphore | None]:
+    def _allowance(self, scope: Scope) -> BodyAllowance | None:
         for allowance in self.allowances:
             if allowance.applies_to(scope):
-                return allowance.what, allowance.limit, allowance.slots
-        return self.default_what, self.default, None
+                return allowance
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        what, limit, slots = self._bound(scope)
+        allowance = self._allowance(scope)
+        what, limit, slots = (
+            (allowance.what, allowance.limit, allowance.slots)
+            if allowance is not None
+            else (self.default_what, self.default, None)
+        )
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             refusal = BodyTooLarge(what, limit)
@@ -143,14 +163,27 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(what, limit)
             return message
 
+        owner = (
+            allowance.owner(scope)
+            if allowance is not None and allowance.owner is not None and slots is not None
+            else None
+        )
         try:
-            async with _slot(slots, what, self.clock):
-                await self.app(scope, bounded_receive, send)
+            if owner is not None:
+                if owner in self._owners:
+                    raise OwnerBusy(what)
+                self._owners.add(owner)
+            try:
+                async with _slot(slots, what, self.clock):
+                    await self.app(scope, bounded_receive, send)
+            finally:
+                if owner is not None:
+                    self._owners.discard(owner)
         except ClientDisconnect:
             # The client went away (or its body stalled and the server closed it) while its body
             # was read: no one to answer, and nothing wrong with the server to log.
             return
-        except SlotsBusy as busy:
+        except (SlotsBusy, OwnerBusy) as busy:
             response = error_response(busy.status, busy.code, busy.message, headers=busy.headers)
             await response(scope, receive, send)
 

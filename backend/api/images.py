@@ -20,6 +20,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from backend.api.body_limits import BodyAllowance
 from backend.api.common import claims_of, player_claims
@@ -257,6 +258,15 @@ def upload_allowances(max_upload_bytes: int, at_once: int = UPLOADS_AT_ONCE) -> 
     time (between them); all other routes take JSON."""
     slots = asyncio.Semaphore(at_once)
     return [
-        BodyAllowance("PUT", cover, max_upload_bytes, "Uploads", slots),
-        BodyAllowance("PUT", own_avatar, max_upload_bytes, "Uploads", slots),
+        BodyAllowance("PUT", cover, max_upload_bytes, "Uploads", slots, _uploader),
+        BodyAllowance("PUT", own_avatar, max_upload_bytes, "Uploads", slots, _uploader),
     ]
+
+
+def _uploader(scope: Scope) -> str | None:
+    """The account an upload is for, from its verified token (None without a valid one: the
+    route refuses it before reading a byte). Verified, so no one can queue as someone else."""
+    try:
+        return claims_of(Request(scope)).sub
+    except ApiError:
+        return None

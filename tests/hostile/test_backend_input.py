@@ -274,6 +274,15 @@ async def test_an_upload_that_is_no_image_is_refused_by_its_first_bytes(http_por
     assert rest == b""
 
 
+async def _harness_player(harness: Harness) -> str:
+    credentials = {"username": f"p{uuid.uuid4().hex[:10]}", "password": "correct horse"}
+    assert (await harness.client.post("/api/v1/auth/register", json=credentials)).is_success
+    token: str = (await harness.client.post("/api/v1/auth/token", json=credentials)).json()[
+        "access_token"
+    ]
+    return token
+
+
 async def test_only_a_few_uploads_are_read_at_once(sqlite_api: Harness) -> None:
     # Each upload may hold up to 5 MiB; the slots bound them together, whatever the connections.
     release = asyncio.Event()
@@ -286,13 +295,15 @@ async def test_only_a_few_uploads_are_read_at_once(sqlite_api: Harness) -> None:
         await release.wait()
         yield b"\x00" * 16
 
+    # Each by an account of its own: an account has one upload at a time.
+    tokens = [await _harness_player(sqlite_api) for _ in range(UPLOADS_AT_ONCE + 2)]
     uploads = [
         asyncio.ensure_future(
             sqlite_api.client.put(
-                "/api/v1/users/me/avatar", content=slow_image(), headers=sqlite_api.auth()
+                "/api/v1/users/me/avatar", content=slow_image(), headers=sqlite_api.auth(token)
             )
         )
-        for _ in range(UPLOADS_AT_ONCE + 2)
+        for token in tokens
     ]
 
     async def slots_full() -> bool:
@@ -309,45 +320,69 @@ async def test_only_a_few_uploads_are_read_at_once(sqlite_api: Harness) -> None:
     assert {a.status_code for a in answers} == {503}, [a.text for a in answers]
 
 
-async def test_uploads_stalled_in_every_slot_leave_others_a_503_within_the_budget(
-    tmp_path: Path,
-) -> None:
-    # Four uploads by one user take every slot and never finish their bodies; another user's
-    # upload then waited behind them with no bound (on main: no answer at all).
-    app = create_app(
-        _sqlite_settings(tmp_path, request_timeout=1.0), object_store=InMemoryObjectStore()
+def _upload_head(token: str, length: int) -> bytes:
+    return _request_head(
+        "PUT",
+        "/api/v1/users/me/avatar",
+        f"Authorization: Bearer {token}",
+        "Content-Type: image/png",
+        f"Content-Length: {length}",
     )
-    async with _served(app) as port:
-        hog, other = await _player_token(port), await _player_token(port)
-        stalled = [await asyncio.open_connection("127.0.0.1", port) for _ in range(UPLOADS_AT_ONCE)]
-        try:
-            for _, writer in stalled:
-                writer.write(
-                    _request_head(
-                        "PUT",
-                        "/api/v1/users/me/avatar",
-                        f"Authorization: Bearer {hog}",
-                        "Content-Type: image/png",
-                        "Content-Length: 100000",
-                    )
-                    + PNG
-                )
-                await writer.drain()
-            head = _request_head(
-                "PUT",
-                "/api/v1/users/me/avatar",
-                f"Authorization: Bearer {other}",
-                "Content-Type: image/png",
-                f"Content-Length: {len(PNG)}",
-            )
-            status, headers, body, _ = await _refusal(port, head, [PNG])
-        finally:
-            for _, writer in stalled:
-                writer.close()
+
+
+@contextlib.asynccontextmanager
+async def _stalled_uploads(port: int, tokens: Sequence[str]) -> AsyncIterator[None]:
+    """An upload per token whose body starts (an image's first bytes) and never ends."""
+    stalled = [await asyncio.open_connection("127.0.0.1", port) for _ in tokens]
+    try:
+        for (_, writer), token in zip(stalled, tokens, strict=True):
+            writer.write(_upload_head(token, 100_000) + PNG)
+            await writer.drain()
+        yield
+    finally:
+        for _, writer in stalled:
+            writer.close()
+
+
+@pytest.fixture
+async def budget_port(tmp_path: Path) -> AsyncIterator[int]:
+    """A real uvicorn serving the backend with a request budget of 1 s."""
+    settings = _sqlite_settings(tmp_path, request_timeout=1.0)
+    async with _served(create_app(settings, object_store=InMemoryObjectStore())) as port:
+        yield port
+
+
+async def test_uploads_stalled_in_every_slot_leave_others_a_503_within_the_budget(
+    budget_port: int,
+) -> None:
+    # Uploads that never finish their bodies take every slot; another upload then waited
+    # behind them with no bound (on main: no answer at all).
+    hogs = [await _player_token(budget_port) for _ in range(UPLOADS_AT_ONCE)]
+    other = await _player_token(budget_port)
+    async with _stalled_uploads(budget_port, hogs):
+        status, headers, body, _ = await _refusal(budget_port, _upload_head(other, len(PNG)), [PNG])
     assert status == 503, body
     assert int(headers["retry-after"]) >= 1
     assert body["error"] == "service_unavailable"
     assert "Uploads are busy" in str(body["message"]), body
+
+
+async def test_one_account_has_one_upload_at_a_time(budget_port: int) -> None:
+    # One account's stalled uploads took every slot (on main: a fifth upload, anyone's, hung).
+    hog, other = await _player_token(budget_port), await _player_token(budget_port)
+    async with _stalled_uploads(budget_port, [hog]):
+        status, headers, body, _ = await _refusal(budget_port, _upload_head(hog, len(PNG)), [PNG])
+        assert status == 429, body
+        assert int(headers["retry-after"]) >= 1
+        assert "already have one in progress" in str(body["message"]), body
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", budget_port)
+        try:
+            writer.write(_upload_head(other, len(PNG)) + PNG)
+            answer = await asyncio.wait_for(_read_response(reader), ANSWER_WITHIN)
+        finally:
+            writer.close()
+        assert answer[0] == 200, answer
 
 
 # -- JSON the parser must refuse, not crash on -----------------------------------------------------
