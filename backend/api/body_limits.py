@@ -77,7 +77,7 @@ class SlotsBusy(ApiError):
     def __init__(self, what: str) -> None:
         super().__init__(
             503,
-            "service_unavailable",
+            "uploads_busy",
             f"{what} are busy: every upload slot is taken. Retry in a few seconds.",
             headers={"Retry-After": str(SLOT_RETRY_AFTER), "Connection": "close"},
         )

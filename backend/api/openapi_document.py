@@ -991,8 +991,9 @@ def _image_paths() -> dict[str, Schema]:
     upload: Schema = {
         "description": "The image's bytes. Its type is judged by its leading bytes, not by "
         "`Content-Type`: a body whose first bytes are no accepted image is refused (415) before "
-        "the rest is read. At most four uploads are handled at once; more wait their turn "
-        "before their bodies are read.",
+        "the rest is read. At most four uploads are handled at once, one per account; more "
+        "wait their turn, within the request's budget, before their bodies are read. The "
+        "budget for storing the image counts from the body's last byte.",
         "required": True,
         "content": {
             media_type: {"schema": {"type": "string", "format": "binary"}}
@@ -1021,7 +1022,28 @@ def _image_paths() -> dict[str, Schema]:
             for media_type in IMAGE_MEDIA_TYPES
         },
     }
-    upload_errors = _standard("401", "403", "404", "413", "415", "503")
+    retry_after = {"Retry-After": _ref("headers", "RetryAfter")}
+    upload_errors = {
+        **_standard("401", "403", "404", "413", "415"),
+        "408": {
+            "description": "The body stopped arriving: no byte for the server's header timeout "
+            "(`QUESTCITY_HEADER_TIMEOUT`). The connection is closed.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        "429": _json(
+            _schema("Error"),
+            "This account already has an upload in progress (`too_many_requests`): one at a "
+            "time per account. Retry once it has finished.",
+            headers=retry_after,
+        ),
+        "503": _json(
+            {"oneOf": [_schema("ServiceUnavailableError"), _schema("Error")]},
+            "A dependency cannot store the upload now (`service` names it; nothing was "
+            "written), or every upload slot stayed taken for the request's budget "
+            "(`uploads_busy`).",
+            headers=retry_after,
+        ),
+    }
     return {
         "/api/v1/quests/{id}/cover": {
             "put": _operation(

@@ -363,7 +363,7 @@ async def test_uploads_stalled_in_every_slot_leave_others_a_503_within_the_budge
         status, headers, body, _ = await _refusal(budget_port, _upload_head(other, len(PNG)), [PNG])
     assert status == 503, body
     assert int(headers["retry-after"]) >= 1
-    assert body["error"] == "service_unavailable"
+    assert body["error"] == "uploads_busy"
     assert "Uploads are busy" in str(body["message"]), body
 
 
