@@ -5,7 +5,10 @@ connection is admitted by a :class:`~connection_guard.limits.ConnectionRegistry`
 its first request's headers (up to the blank line) within ``header_timeout`` seconds. After that
 the connection is busy for the registry and the wrapped server's own keep-alive timeout governs
 it: this layer does not parse HTTP, so it bounds the first request of a connection, not later
-ones (the uvicorn protocol, which reads h11's state, bounds every request).
+ones (the uvicorn protocol, which reads h11's state, bounds every request), and it has no body
+progress deadline: the TUI server's routes take no request bodies but its login form's, which
+aiohttp reads within its own limits. What it does bound whatever the protocol: an answer the
+client stops taking (writes paused by flow control) for ``header_timeout`` aborts the connection.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class GuardedProtocol(asyncio.Protocol):
         self.factory = factory
         self.transport: asyncio.Transport | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._write_deadline: asyncio.TimerHandle | None = None
         self._refused = False
         self._waiting = True
         self._tail = b""
@@ -65,14 +69,35 @@ class GuardedProtocol(asyncio.Protocol):
         if self._refused:
             return
         self._disarm()
+        self._disarm_writes()
         self.factory.registry.release(self)
         self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
+        if self._refused:
+            return
+        if self._write_deadline is None:
+            loop = asyncio.get_running_loop()
+            timeout = self.factory.limits.header_timeout
+            self._write_deadline = loop.call_later(timeout, self._write_stalled)
         self.inner.pause_writing()
 
     def resume_writing(self) -> None:
+        if self._refused:
+            return
+        self._disarm_writes()
         self.inner.resume_writing()
+
+    def _write_stalled(self) -> None:
+        """The client has taken none of the answer for the timeout: it is not reading."""
+        self._write_deadline = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.abort()
+
+    def _disarm_writes(self) -> None:
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
 
     def evict(self) -> None:
         self._disarm()
