@@ -68,7 +68,8 @@ class OwnerBusy(ApiError):
         super().__init__(
             429,
             "too_many_requests",
-            f"{what}: you already have one in progress. Wait for it to finish, then retry.",
+            f"{what}: you already have one in progress, not finished in time for this one. "
+            "Wait for it to finish, then retry.",
             headers={"Retry-After": str(SLOT_RETRY_AFTER), "Connection": "close"},
         )
 
@@ -121,8 +122,35 @@ class BodyLimitMiddleware:
         self.default = default
         self.default_what = default_what
         self.allowances = tuple(allowances)
-        self._owners: set[str] = set()
-        """Owners with a slotted request in progress."""
+        self._owners: dict[str, tuple[asyncio.Lock, int]] = {}
+        """Per owner with a slotted request in progress or waiting: its turn, and how many."""
+
+    @contextlib.asynccontextmanager
+    async def _owner_turn(self, owner: str | None, what: str) -> AsyncIterator[None]:
+        """``owner``'s turn (one request at a time each), waited for no longer than what is left
+        of the request's budget: the account's earlier request must finish first, so that one
+        account cannot take every slot."""
+        if owner is None:
+            yield
+            return
+        turn, count = self._owners.get(owner, (asyncio.Lock(), 0))
+        self._owners[owner] = (turn, count + 1)
+        try:
+            try:
+                async with asyncio.timeout(remaining(self.clock)):
+                    await turn.acquire()
+            except TimeoutError:
+                raise OwnerBusy(what) from None
+            try:
+                yield
+            finally:
+                turn.release()
+        finally:
+            turn, count = self._owners[owner]
+            if count == 1:
+                del self._owners[owner]
+            else:
+                self._owners[owner] = (turn, count - 1)
 
     def _allowance(self, scope: Scope) -> BodyAllowance | None:
         for allowance in self.allowances:
@@ -169,16 +197,8 @@ class BodyLimitMiddleware:
             else None
         )
         try:
-            if owner is not None:
-                if owner in self._owners:
-                    raise OwnerBusy(what)
-                self._owners.add(owner)
-            try:
-                async with _slot(slots, what, self.clock):
-                    await self.app(scope, bounded_receive, send)
-            finally:
-                if owner is not None:
-                    self._owners.discard(owner)
+            async with self._owner_turn(owner, what), _slot(slots, what, self.clock):
+                await self.app(scope, bounded_receive, send)
         except ClientDisconnect:
             # The client went away (or its body stalled and the server closed it) while its body
             # was read: no one to answer, and nothing wrong with the server to log.

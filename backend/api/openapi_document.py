@@ -1032,8 +1032,9 @@ def _image_paths() -> dict[str, Schema]:
         },
         "429": _json(
             _schema("Error"),
-            "This account already has an upload in progress (`too_many_requests`): one at a "
-            "time per account. Retry once it has finished.",
+            "This account's earlier upload did not finish within this request's budget "
+            "(`too_many_requests`): one upload at a time per account, the next waits its "
+            "turn. Retry once it has finished.",
             headers=retry_after,
         ),
         "503": _json(

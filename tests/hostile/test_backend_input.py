@@ -368,7 +368,8 @@ async def test_uploads_stalled_in_every_slot_leave_others_a_503_within_the_budge
 
 
 async def test_one_account_has_one_upload_at_a_time(budget_port: int) -> None:
-    # One account's stalled uploads took every slot (on main: a fifth upload, anyone's, hung).
+    # One account's stalled uploads took every slot (on main: a fifth upload, anyone's, hung);
+    # its next upload now waits its turn within the budget, then is a 429.
     hog, other = await _player_token(budget_port), await _player_token(budget_port)
     async with _stalled_uploads(budget_port, [hog]):
         status, headers, body, _ = await _refusal(budget_port, _upload_head(hog, len(PNG)), [PNG])
