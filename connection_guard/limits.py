@@ -93,11 +93,12 @@ class ConnectionRegistry(Generic[C]):
     """The connections one server holds, in the order they started waiting.
 
     A connection is *waiting* from when it is made, and again after each response, until the
-    headers of its next request are complete; otherwise it is *busy*. Waiting connections cost
-    the server nothing but their descriptor, so when the cap is reached the one that has waited
-    longest is evicted to admit the new one; a real client's connection waits for milliseconds,
-    an attacker's for as long as it can. Only when every held connection is busy is the new one
-    refused.
+    headers of its next request are complete, and while the server waits for the body of a
+    request (each chunk moves it to the back of the line); otherwise it is *busy*. Waiting
+    connections cost the server little but their descriptor, so when the cap is reached the
+    one that has waited longest is evicted to admit the new one; a real client's connection
+    waits for milliseconds, an attacker's for as long as it can. Only when every held
+    connection is busy is the new one refused.
     """
 
     def __init__(

@@ -1023,7 +1023,7 @@ def _image_paths() -> dict[str, Schema]:
         },
     }
     retry_after = {"Retry-After": _ref("headers", "RetryAfter")}
-    upload_errors = {
+    upload_errors: dict[str, Schema] = {
         **_standard("401", "403", "404", "413", "415"),
         "408": {
             "description": "The body stopped arriving: no byte for the server's header timeout "
