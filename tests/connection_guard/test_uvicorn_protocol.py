@@ -54,6 +54,9 @@ async def serving(header_timeout: float) -> AsyncIterator[Served]:
         async def chunks() -> AsyncIterator[bytes]:
             while True:
                 yield b"x" * 65536
+                # Once the client is gone uvicorn's send returns at once: without a suspension
+                # point this loop would never let the disconnect cancel it.
+                await asyncio.sleep(0)
 
         return StreamingResponse(chunks())
 
