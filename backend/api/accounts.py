@@ -150,24 +150,22 @@ def _device_cookies(state: AppState) -> DeviceCookies:
 
 
 def _throttled(verdict: Verdict, reason: str) -> ApiError:
-    seconds = verdict.retry_after
-    unit = "second" if seconds == 1 else "seconds"
-    return ApiError(
-        429,
-        "too_many_attempts",
-        f"{reason} Try again in {seconds} {unit}.",
-        headers={"Retry-After": str(seconds)},
-        extra={"retry_after": seconds},
-    )
+    return _retry_later(429, "too_many_attempts", f"{reason} Try again in", verdict.retry_after)
 
 
 def _busy(busy: HashingBusy) -> ApiError:
-    seconds = busy.retry_after
+    return _retry_later(
+        503, "overloaded", "Too many logins at once; try again in", busy.retry_after
+    )
+
+
+def _retry_later(status: int, code: str, lead: str, seconds: int) -> ApiError:
+    """An answer that says when to come back, in its text, its body and ``Retry-After``."""
     unit = "second" if seconds == 1 else "seconds"
     return ApiError(
-        503,
-        "overloaded",
-        f"Too many logins at once; try again in {seconds} {unit}.",
+        status,
+        code,
+        f"{lead} {seconds} {unit}.",
         headers={"Retry-After": str(seconds)},
         extra={"retry_after": seconds},
     )
