@@ -14,13 +14,12 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from monitor.store.errors import StoreURLError
 from monitor.store.schema import metadata
 
+__all__ = ["StoreURLError", "async_url", "create_schema", "open_engine", "thread_engine"]
+
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
-
-
-class StoreURLError(ValueError):
-    """The storage URL names a database the monitor cannot use."""
 
 
 def async_url(url: str) -> URL:

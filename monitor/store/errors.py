@@ -1,0 +1,70 @@
+"""What can go wrong with the monitor's store, in the store's own words.
+
+The SQL adapters translate their driver's errors into these at their edge
+(:mod:`monitor.store.sql.failures`), so the daemon, the TUI and the status page catch
+``StoreError`` and its kinds and never a database library's exceptions.
+
+Messages say what is wrong and what to do about it; they never name a host, a user or a password
+(a TUI banner and a log line show them as they are). The driver's own error stays attached as
+``__cause__`` for a traceback.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (the base of every store error)."""
+
+
+class StoreURLError(StoreError, ValueError):
+    """The storage URL names a database the monitor cannot use."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or is failing (refused connection, wrong login, locked or
+    unreadable file, out of connections): usually passes; worth retrying later."""
+
+
+class StoreNotInitialised(StoreError):
+    """The store has no tables: the monitor has never run against it. Readers show an empty
+    history; ``questcity monitor`` creates them on its first start."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or "the store has no tables yet: run `questcity monitor` with this config first"
+        )
+
+
+class StoreSchemaMismatch(StoreError):
+    """The store's schema is not the one this program was written for.
+
+    ``store_is_older``: the store needs upgrading (``questcity store upgrade --config …``);
+    otherwise this program is older than the store and must be upgraded itself (never the
+    store taken back)."""
+
+    def __init__(
+        self,
+        *,
+        store_revision: str | None,
+        code_revision: str | None,
+        store_is_older: bool,
+        config: str | None = None,
+    ) -> None:
+        self.store_revision = store_revision
+        self.code_revision = code_revision
+        self.store_is_older = store_is_older
+        self.config = config
+        store = store_revision or "none"
+        code = code_revision or "none"
+        if store_is_older:
+            command = f"questcity store upgrade --config {config or 'monitor.toml'}"
+            message = (
+                f"the store's schema (revision {store}) is older than this program's ({code}): "
+                f"run `{command}`"
+            )
+        else:
+            message = (
+                f"the store's schema (revision {store}) is newer than this program's ({code}): "
+                "this program is older than the store; upgrade questcity"
+            )
+        super().__init__(message)
