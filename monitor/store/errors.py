@@ -54,17 +54,18 @@ class StoreSchemaMismatch(StoreError):
         self.code_revision = code_revision
         self.store_is_older = store_is_older
         self.config = config
-        store = store_revision or "none"
-        code = code_revision or "none"
+        known = store_revision is not None or code_revision is not None
+        revisions = (
+            f" (the store at revision {store_revision or 'none'}, this program at "
+            f"{code_revision or 'none'})"
+        )
+        shown = revisions if known else ""
         if store_is_older:
             command = f"questcity store upgrade --config {config or 'monitor.toml'}"
-            message = (
-                f"the store's schema (revision {store}) is older than this program's ({code}): "
-                f"run `{command}`"
-            )
+            message = f"the store's schema is older than this program{shown}: run `{command}`"
         else:
             message = (
-                f"the store's schema (revision {store}) is newer than this program's ({code}): "
-                "this program is older than the store; upgrade questcity"
+                f"the store's schema is newer than this program{shown}: this program is older "
+                "than the store; upgrade questcity (never take the store back)"
             )
         super().__init__(message)
