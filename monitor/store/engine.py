@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from monitor.store.errors import StoreURLError
-from monitor.store.schema import metadata
 
 __all__ = ["StoreURLError", "async_url", "create_schema", "open_engine", "thread_engine"]
 
@@ -78,6 +77,8 @@ def thread_engine(url: str) -> Engine | None:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables (the schema only grows; new columns come with a migration)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+    """Bring the store's schema to this program's revision: every migration on a new store, the
+    missing ones on an older store (:func:`monitor.store.migrate.upgrade_store`)."""
+    from monitor.store.migrate import upgrade_store  # (Alembic only for the writers that call this)
+
+    await upgrade_store(engine)

@@ -1,0 +1,156 @@
+"""The store's schema by Alembic migrations (:mod:`monitor.store.migrations`): applying them, and
+checking that a store is at the revision this program was written for.
+
+Writers (the daemon at start, the TUI, ``questcity store upgrade``) upgrade; readers that never
+write (the status page) check, and get :class:`~monitor.store.errors.StoreNotInitialised` or
+:class:`~monitor.store.errors.StoreSchemaMismatch` rather than a missing table mid-read.
+
+A store made before the migrations existed has no version table; its tables say which revision
+it is at (:func:`recognised_revision`), and it is stamped there and upgraded in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "monitor_alembic_version"
+"""Not Alembic's default ``alembic_version``: the backend keeps its own revision there, and the
+store and the backend's database may be one PostgreSQL database."""
+
+_LOCK = 0x6D6F6E69746F72  # "monitor": one upgrade of a PostgreSQL store at a time
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUpgrade:
+    before: str | None
+    """The store's revision before: None for a store with no tables."""
+    after: str
+    recognised: bool
+    """Whether ``before`` was read from the tables of a store made before the migrations."""
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+@cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The revision this program's store schema is at."""
+    head = _script().get_current_head()
+    assert head is not None  # (there are revisions, in one line)
+    return head
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _script().walk_revisions()}
+
+
+def recognised_revision(tables: Collection[str]) -> str | None:
+    """The revision of a store made before the migrations existed, from the tables it has (None:
+    before every revision, and the first one's tables that are missing get made)."""
+    if "day_strips_v2" in tables:
+        return "0003"
+    if "component_states" in tables:
+        return "0002"
+    if "revisions" in tables:
+        return "0001"
+    return None
+
+
+async def upgrade_store(engine: AsyncEngine) -> StoreUpgrade:
+    """Bring the store to this program's revision, in one transaction (all of it or nothing); a
+    no-op when it is there. Raises :class:`StoreSchemaMismatch` for a store at a revision this
+    program does not know (a newer program's), which it leaves as it is."""
+
+    def run(connection: Connection) -> StoreUpgrade:
+        if connection.dialect.name == "postgresql":
+            # Two daemons starting at once: the second waits, then finds the store upgraded.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        before = _stored_revision(connection)
+        recognised = False
+        tables: set[str] = set()
+        if before is None:
+            tables = set(inspect(connection).get_table_names())
+            if "checks" in tables:  # made before the migrations
+                recognised = True
+                before = recognised_revision(tables)
+                if before is not None:
+                    command.stamp(config, before)
+        elif before not in known_revisions():
+            raise StoreSchemaMismatch(
+                store_revision=before, code_revision=head_revision(), store_is_older=False
+            )
+        command.upgrade(config, "head")
+        if recognised and "component_states" in tables:
+            # An older TUI made this table without filling it (its daemon filled it at start).
+            from monitor.store.migrations.states import backfill_states
+
+            backfill_states(connection)
+        return StoreUpgrade(before=before, after=head_revision(), recognised=recognised)
+
+    async with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless one is open: open it, and take the
+            # write lock first, so a second writer waits (busy_timeout) instead of failing half-way.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return await connection.run_sync(run)
+
+
+async def store_revision(engine: AsyncEngine) -> str | None:
+    """The store's revision as its version table says (None: no version table, or empty)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_stored_revision)
+
+
+async def check_store(engine: AsyncEngine, *, config: str | None = None) -> None:
+    """Raise unless the store is at this program's revision (for readers, which never upgrade):
+    :class:`StoreNotInitialised` for a store with no tables, :class:`StoreSchemaMismatch` for one
+    older (its message names ``questcity store upgrade --config CONFIG``) or newer."""
+    async with engine.connect() as connection:
+        await connection.run_sync(check_revision, config)
+
+
+def check_revision(connection: Connection, config: str | None = None) -> None:
+    """:func:`check_store` on a synchronous connection (a reader's worker thread)."""
+    revision = _stored_revision(connection)
+    head = head_revision()
+    if revision == head:
+        return
+    if revision is None:
+        tables = set(inspect(connection).get_table_names())
+        if "checks" not in tables:
+            raise StoreNotInitialised()
+        revision = recognised_revision(tables)
+    raise StoreSchemaMismatch(
+        store_revision=revision,
+        code_revision=head,
+        store_is_older=revision is None or revision in known_revisions(),
+        config=config,
+    )
+
+
+def _stored_revision(connection: Connection) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
