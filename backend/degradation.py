@@ -2,6 +2,7 @@
 
 - :class:`LastGoodCache` keeps the last good answer of cacheable reads, so that while the database
   is unreachable those reads answer 200 with the copy, marked ``X-QuestCity-Degraded: database``.
+  How old a copy is comes from the injected clock (the app's own), like every other age here.
 - :func:`unavailable` turns a dependency failure into the 503 a client sees: a JSON body naming the
   service, and ``Retry-After`` (the breaker's own estimate when it is open).
 """
@@ -9,15 +10,14 @@
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from backend.api.errors import ApiError
 from backend.db.errors import DatabaseUnavailable, PoolExhausted
+from backend.errors import ApiError
 from backend.storage import ObjectStoreError, ObjectStoreNotConfigured, ObjectStoreUnavailable
-from shared.resilience import CircuitBreakerOpenError
+from shared.resilience import SYSTEM_CLOCK, CircuitBreakerOpenError, Clock
 
 DEGRADED_HEADER = "X-QuestCity-Degraded"
 
@@ -41,17 +41,19 @@ _SERVICE_WORDS = {"database": "The database", "s3": "File storage"}
 class Cached:
     payload: object
     stored_at: float
+    """The cache's monotonic clock when the payload was stored (:meth:`LastGoodCache.age`)."""
 
 
 class LastGoodCache:
     """A bounded LRU of the last good payload per read."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._entries: OrderedDict[Hashable, Cached] = OrderedDict()
         self._max = max_entries
+        self._clock = clock
 
     def put(self, key: Hashable, payload: object) -> None:
-        self._entries[key] = Cached(payload, time.time())
+        self._entries[key] = Cached(payload, self._clock.monotonic())
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -61,6 +63,10 @@ class LastGoodCache:
         if entry is not None:
             self._entries.move_to_end(key)
         return entry
+
+    def age(self, entry: Cached) -> float:
+        """Seconds since ``entry`` was stored, by the cache's clock."""
+        return self._clock.monotonic() - entry.stored_at
 
     def drop(self, key: Hashable) -> None:
         self._entries.pop(key, None)

@@ -1,7 +1,9 @@
 """Errors as the API shows them: JSON ``{"error": code, "message": text}`` with a stable code.
 
-Handlers raise :class:`ApiError`; nothing else reaches a client. An unexpected exception becomes a
-500 with a generic body (the details go to the log only): never a stack trace or a host name.
+Handlers raise :class:`~backend.errors.ApiError` (defined at the bottom of the backend, so that the
+services below this layer may raise it too; re-exported here); nothing else reaches a client. An
+unexpected exception becomes a 500 with a generic body (the details go to the log only): never a
+stack trace or a host name.
 """
 
 from __future__ import annotations
@@ -13,25 +15,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from backend.errors import ApiError
+
+__all__ = [
+    "ApiError",
+    "api_error_handler",
+    "error_response",
+    "http_exception_handler",
+    "unexpected_error_handler",
+]
+
 logger = logging.getLogger("backend.api")
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        extra: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-        self.extra = dict(extra or {})
 
 
 def error_response(

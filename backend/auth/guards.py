@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from backend.api.errors import ApiError
 from backend.auth.tokens import Claims, InvalidTokenError, Role, TokenService
+from backend.errors import ApiError
 
 REALM = "questcity"
 _CHALLENGE = f'Bearer realm="{REALM}"'
