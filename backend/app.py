@@ -36,6 +36,7 @@ from backend.db import migrate
 from backend.db.database import Database
 from backend.db.engine import create_engine, create_probe_engine
 from backend.db.gate import PoolGate
+from backend.degradation import LastGoodCache
 from backend.observability import Metrics, RequestMetricsMiddleware
 from backend.request_budget import RequestBudgetMiddleware, budget_spent_handler
 from backend.resilience import database_dependency, s3_dependency
@@ -106,6 +107,7 @@ def create_app(
         metrics=metrics,
         database=database,
         defences=AccountDefences.create(clock.monotonic, clock=clock),
+        cache=LastGoodCache(clock=clock),
     )
     database.attach(
         database_dependency(settings).bind(
@@ -167,7 +169,7 @@ def create_app(
 async def _start(state: AppState) -> list[asyncio.Task[None]]:
     settings = state.settings
     keys = await asyncio.to_thread(load_or_create_keys, settings.keys_dir)
-    state.tokens = TokenService(keys, issuer=settings.token_issuer)
+    state.tokens = TokenService(keys, issuer=settings.token_issuer, clock=state.clock)
     state.lifecycle.keys_ready = True
     if state.store is not None:
         await _open_store(state.store)

@@ -33,10 +33,11 @@ class AppState:
     database: Database
     defences: AccountDefences
     """Login and registration throttles and the password-hashing slots."""
+    cache: LastGoodCache
+    """Last good answers, aged on :attr:`clock` (so ``create_app`` makes it)."""
     tokens: TokenService | None = None
     store: ObjectStore | None = None
     s3: GuardedDependency | None = None
-    cache: LastGoodCache = field(default_factory=LastGoodCache)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     background: Background = field(default_factory=Background)
 

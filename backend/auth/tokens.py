@@ -3,7 +3,10 @@
 Verification pins the algorithm, so neither ``alg: none`` nor an HS256 token "signed" with our
 public key as the HMAC secret (the classic key-confusion attack) is ever considered. PyJWT checks
 the signature, the issuer and that the claims are present; expiry is checked here against the
-injected clock, because PyJWT only knows the wall clock and tests must not sleep.
+injected :class:`~shared.resilience.Clock` (the app's own, from ``create_app``), because PyJWT only
+knows the system's wall clock and tests must not sleep. ``exp``, ``iat`` and ``nbf`` are seconds
+since the epoch by definition (RFC 7519), so this is the one decision taken on ``clock.wall()``:
+a token is judged against the time the minting machine wrote into it.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 import jwt
 
 from backend.auth.keys import KeyPair
+from shared.resilience import SYSTEM_CLOCK, Clock
 
 ALGORITHM = "RS256"
 DEFAULT_LEEWAY = 30.0
@@ -72,7 +75,7 @@ class TokenService:
         keys: KeyPair,
         *,
         issuer: str = "questcity",
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         leeway: float = DEFAULT_LEEWAY,
     ) -> None:
         if not issuer:
@@ -98,7 +101,7 @@ class TokenService:
         role = Role(role)  # a plain "admin" works too; anything else is a ValueError
         if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
             raise ValueError(f"ttl must be a whole number of seconds above 0, not {ttl!r}")
-        now = int(self._clock())
+        now = int(self._clock.wall())
         payload = {
             "iss": self._issuer,
             "sub": sub,
@@ -148,7 +151,7 @@ class TokenService:
             raise InvalidTokenError("unknown role")
         exp = _numeric_date(payload["exp"])
         iat = _numeric_date(payload["iat"])
-        now = self._clock()
+        now = self._clock.wall()
         if exp <= now - self._leeway:
             raise InvalidTokenError("token expired")
         if iat > now + self._leeway:

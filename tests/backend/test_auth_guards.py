@@ -17,13 +17,14 @@ from starlette.routing import Route
 from backend.api.errors import ApiError, api_error_handler
 from backend.auth.guards import authorize, bearer_claims, require_role
 from backend.auth.tokens import Claims, Role, TokenService
+from shared.resilience.testing import FakeClock
 from tests.backend.auth_support import shared_key_pair, stranger_key_pair
 
 NOW = 1_700_000_000.0
 
 
 def tokens() -> TokenService:
-    return TokenService(shared_key_pair(), clock=lambda: NOW)
+    return TokenService(shared_key_pair(), clock=FakeClock(wall_start=NOW))
 
 
 def make_app(service: TokenService) -> Starlette:
@@ -96,7 +97,7 @@ async def test_garbage_token_is_401_invalid_token(client: httpx.AsyncClient, val
 async def test_refusal_reason_is_public_and_the_token_is_not_echoed(
     client: httpx.AsyncClient,
 ) -> None:
-    foreign = TokenService(stranger_key_pair(), clock=lambda: NOW)
+    foreign = TokenService(stranger_key_pair(), clock=FakeClock(wall_start=NOW))
     headers = bearer(Role.ADMIN, service=foreign)
 
     response = await client.post("/admin", headers=headers)
@@ -109,7 +110,7 @@ async def test_refusal_reason_is_public_and_the_token_is_not_echoed(
 
 
 async def test_expired_token_is_401_token_expired() -> None:
-    expired = TokenService(shared_key_pair(), clock=lambda: NOW - 3600)
+    expired = TokenService(shared_key_pair(), clock=FakeClock(wall_start=NOW - 3600))
     async with client_for(make_app(tokens())) as client:
         response = await client.get("/whoami", headers=bearer(Role.PLAYER, service=expired))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -9,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backend.app import create_app
 from backend.auth.tokens import (
     DEFAULT_LEEWAY,
     MAX_TOKEN_LENGTH,
@@ -17,6 +20,8 @@ from backend.auth.tokens import (
     Role,
     TokenService,
 )
+from backend.settings import Settings
+from shared.resilience.testing import FakeClock
 from tests.backend.auth_support import (
     hs256_token,
     segment,
@@ -26,23 +31,20 @@ from tests.backend.auth_support import (
 )
 
 NOW = 1_700_000_000.0
+"""The injected clock's wall time; the machine's own clock is years later, and never consulted."""
 
 
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+def set_wall(clock: FakeClock, when: float) -> None:
+    clock.jump_wall(when - clock.wall())
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(wall_start=NOW)
 
 
 @pytest.fixture
-def service(clock: Clock) -> TokenService:
+def service(clock: FakeClock) -> TokenService:
     return TokenService(shared_key_pair(), clock=clock)
 
 
@@ -85,7 +87,7 @@ def test_token_header_and_claims_are_as_designed(service: TokenService) -> None:
     assert payload["role"] == "operator"
 
 
-def test_custom_issuer_round_trips_and_is_enforced(clock: Clock) -> None:
+def test_custom_issuer_round_trips_and_is_enforced(clock: FakeClock) -> None:
     ours = TokenService(shared_key_pair(), issuer="questcity-staging", clock=clock)
     prod = TokenService(shared_key_pair(), clock=clock)
     token = ours.mint("a", Role.PLAYER, ttl=60)
@@ -124,26 +126,50 @@ def test_tampered_payload_is_refused(service: TokenService) -> None:
     assert refusal(service, tampered) == "invalid signature"
 
 
-def test_expired_token_is_refused_after_the_leeway(service: TokenService, clock: Clock) -> None:
+def test_expired_token_is_refused_after_the_leeway(service: TokenService, clock: FakeClock) -> None:
     token = service.mint("user-1", Role.PLAYER, ttl=60)
 
-    clock.now = NOW + 60 + DEFAULT_LEEWAY - 1
+    set_wall(clock, NOW + 60 + DEFAULT_LEEWAY - 1)
     assert service.verify(token).sub == "user-1"  # clock skew is forgiven...
-    clock.now = NOW + 60 + DEFAULT_LEEWAY
+    set_wall(clock, NOW + 60 + DEFAULT_LEEWAY)
     assert refusal(service, token) == "token expired"  # ...up to the leeway
 
 
-def test_token_issued_in_the_future_is_refused(service: TokenService, clock: Clock) -> None:
+def test_token_issued_in_the_future_is_refused(service: TokenService, clock: FakeClock) -> None:
     token = service.mint("user-1", Role.PLAYER, ttl=3600)
-    clock.now = NOW - DEFAULT_LEEWAY - 1
+    set_wall(clock, NOW - DEFAULT_LEEWAY - 1)
 
     assert refusal(service, token) == "token not yet valid"
 
 
-def test_not_before_in_the_future_is_refused(service: TokenService) -> None:
-    token = signed(claims_dict(nbf=int(NOW) + 600))
+def test_not_before_is_judged_by_the_injected_clock(
+    service: TokenService, clock: FakeClock
+) -> None:
+    token = signed(claims_dict(nbf=int(NOW) + 600, exp=int(NOW) + 3600))
 
     assert refusal(service, token) == "token not yet valid"
+    set_wall(clock, NOW + 600 - DEFAULT_LEEWAY)
+    assert service.verify(token).sub == "user-1"
+
+
+def test_the_machines_own_clock_is_never_consulted(service: TokenService) -> None:
+    # Valid by the machine's clock (years after NOW), expired long ago by the injected one...
+    real_now = int(time.time())
+    assert real_now > NOW + 3600
+    live = signed(claims_dict(iat=real_now - 60, exp=real_now + 3600))
+    assert refusal(service, live) == "token not yet valid"
+    # ...and a token the injected clock finds valid is accepted although it expired for the
+    # machine: expiry and "not yet valid" are both judged on the injected clock alone.
+    assert service.verify(signed(claims_dict())).sub == "user-1"
+
+
+def test_mint_stamps_the_injected_clocks_time(service: TokenService, clock: FakeClock) -> None:
+    set_wall(clock, NOW + 1234)
+    payload = jwt.decode(
+        service.mint("user-1", Role.PLAYER, ttl=60), options={"verify_signature": False}
+    )
+
+    assert (payload["iat"], payload["exp"]) == (int(NOW) + 1234, int(NOW) + 1234 + 60)
 
 
 def test_wrong_issuer_is_refused(service: TokenService) -> None:
@@ -216,7 +242,7 @@ def test_unsigned_garbage_payload_fails_on_the_signature_first(service: TokenSer
 def test_any_text_is_either_valid_or_refused_never_a_crash(
     text: str, position: int, splice: str
 ) -> None:
-    service = TokenService(shared_key_pair(), clock=lambda: NOW)
+    service = TokenService(shared_key_pair(), clock=FakeClock(wall_start=NOW))
     valid = service.mint("user-1", Role.PLAYER, ttl=60)
     cut = position % len(valid)
     # Random text, and a real token with a few characters swapped: almost-valid input is where
@@ -256,3 +282,18 @@ def test_roles() -> None:
     assert not Role.OPERATOR.satisfies(Role.ADMIN)
     assert not Role.ADMIN.satisfies(Role.PLAYER)
     assert not Role.PLAYER.satisfies(Role.OPERATOR)
+
+
+async def test_the_app_mints_and_judges_tokens_on_its_own_clock(tmp_path: Path) -> None:
+    clock = FakeClock(wall_start=NOW)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'q.db'}", keys_dir=tmp_path / "keys"
+    )
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        tokens: TokenService = app.state.questcity.token_service()
+        token = tokens.mint("ops", Role.OPERATOR, ttl=60)
+        assert jwt.decode(token, options={"verify_signature": False})["iat"] == int(NOW)
+
+        clock.jump_wall(60 + DEFAULT_LEEWAY)
+        assert refusal(tokens, token) == "token expired"
