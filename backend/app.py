@@ -37,12 +37,12 @@ from backend.db.database import Database
 from backend.db.engine import create_engine, create_probe_engine
 from backend.db.gate import PoolGate
 from backend.degradation import LastGoodCache
-from backend.observability import Metrics, RequestMetricsMiddleware
+from backend.observability import Metrics, RequestMetricsMiddleware, classify_outcome
 from backend.request_budget import RequestBudgetMiddleware, budget_spent_handler
 from backend.resilience import database_dependency, s3_dependency
 from backend.settings import Settings
 from backend.state import AppState
-from backend.storage import ObjectStore, S3ObjectStore
+from backend.storage import ObjectStorage, ObjectStore, S3ObjectStore
 from shared.resilience import (
     SYSTEM_CLOCK,
     Clock,
@@ -51,6 +51,7 @@ from shared.resilience import (
     PolicyRegistry,
     RequestDeadlineError,
     RetryConfig,
+    as_process_defaults,
 )
 
 logger = logging.getLogger("backend")
@@ -126,21 +127,31 @@ def create_app(
             read_timeout=settings.s3_timeout,
         )
     if store is not None:
-        state.store = store
-        state.s3 = s3_dependency(settings).bind(
-            check=store.ping,
-            checker=checker,
-            registry=registry,
-            observer=metrics.observer,
+
+        def count_s3(operation: str, error: BaseException | None) -> None:
+            metrics.record_s3_operation(operation, classify_outcome(error))
+
+        storage = ObjectStorage(store, count=count_s3)
+        storage.attach(
+            s3_dependency(settings).bind(
+                check=storage.ping,
+                checker=checker,
+                registry=registry,
+                observer=metrics.observer,
+            )
         )
+        state.storage = storage
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = await _start(state)
-        try:
-            yield
-        finally:
-            await _stop(state, tasks)
+        # While it runs, the seed's accessors (get_circuit_breaker, @circuit_breaker,
+        # get_health_checker) reach this app's breakers and checks.
+        with as_process_defaults(registry=registry, checker=checker):
+            tasks = await _start(state)
+            try:
+                yield
+            finally:
+                await _stop(state, tasks)
 
     app = Starlette(
         routes=routes(),
@@ -171,24 +182,17 @@ async def _start(state: AppState) -> list[asyncio.Task[None]]:
     keys = await asyncio.to_thread(load_or_create_keys, settings.keys_dir)
     state.tokens = TokenService(keys, issuer=settings.token_issuer, clock=state.clock)
     state.lifecycle.keys_ready = True
-    if state.store is not None:
-        await _open_store(state.store)
+    if state.storage is not None:
+        await state.storage.start()
     await state.checker.start()
     loop = asyncio.get_running_loop()
     tasks = [
         loop.create_task(_migrate_until_done(state), name="migrations"),
         loop.create_task(_first_round(state), name="first-health-round"),
     ]
-    if state.store is not None:
+    if state.storage is not None:
         tasks.append(loop.create_task(_ensure_bucket(state), name="ensure-bucket"))
     return tasks
-
-
-async def _open_store(store: ObjectStore) -> None:
-    # Opening a client contacts nothing; an S3 outage at start-up must not stop the backend.
-    starter = getattr(store, "start", None)
-    if starter is not None:
-        await starter()
 
 
 async def _stop(state: AppState, tasks: list[asyncio.Task[None]]) -> None:
@@ -198,8 +202,8 @@ async def _stop(state: AppState, tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     await state.background.close()
     await state.checker.stop()
-    if state.store is not None:
-        await state.store.close()
+    if state.storage is not None:
+        await state.storage.close()
     await state.database.close()
 
 
@@ -221,6 +225,6 @@ async def _first_round(state: AppState) -> None:
 
 
 async def _ensure_bucket(state: AppState) -> None:
-    store = state.store
-    assert store is not None
-    await _until_done(state, "bucket", store.ensure_bucket)
+    storage = state.storage
+    assert storage is not None
+    await _until_done(state, "bucket", storage.ensure_bucket)

@@ -14,9 +14,9 @@ from backend.background import Background
 from backend.db.database import Database
 from backend.degradation import LastGoodCache
 from backend.lifecycle import Lifecycle
-from backend.observability import Metrics, classify_outcome
+from backend.observability import Metrics
 from backend.settings import Settings
-from backend.storage import ObjectStore, ObjectStoreNotConfigured
+from backend.storage import ObjectStorage, ObjectStore, ObjectStoreNotConfigured
 from shared.resilience import Clock, GuardedDependency, HealthChecker, PolicyRegistry
 
 P = ParamSpec("P")
@@ -36,11 +36,23 @@ class AppState:
     cache: LastGoodCache
     """Last good answers, aged on :attr:`clock` (so ``create_app`` makes it)."""
     tokens: TokenService | None = None
-    store: ObjectStore | None = None
-    s3: GuardedDependency | None = None
+    storage: ObjectStorage | None = None
+    """Object storage through the ``s3`` dependency; None when it is not configured."""
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     background: Background = field(default_factory=Background)
 
+    @property
+    def store(self) -> ObjectStore | None:
+        """The bare object store (no retry, breaker or count); :attr:`storage` is what to call."""
+        return None if self.storage is None else self.storage.store
+
+    @property
+    def s3(self) -> GuardedDependency | None:
+        """The ``s3`` dependency, when object storage is configured."""
+        return None if self.storage is None else self.storage.guarded
+
+    # Thin delegates kept while the API modules move to ``state.storage`` (issue #12); new code
+    # calls :attr:`storage` directly.
     async def s3_call(
         self,
         operation: str,
@@ -49,8 +61,8 @@ class AppState:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """An S3 operation through the ``s3`` dependency (retried), counted by outcome."""
-        return await self._s3(operation, True, fn, *args, **kwargs)
+        """:meth:`ObjectStorage.call <backend.storage.ObjectStorage.call>`."""
+        return await self._storage().call(operation, fn, *args, **kwargs)
 
     async def s3_call_once(
         self,
@@ -60,40 +72,22 @@ class AppState:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """As :meth:`s3_call`, without retries (for reads that have a fallback)."""
-        return await self._s3(operation, False, fn, *args, **kwargs)
+        """:meth:`ObjectStorage.call_once <backend.storage.ObjectStorage.call_once>`."""
+        return await self._storage().call_once(operation, fn, *args, **kwargs)
 
-    async def _s3(
-        self,
-        operation: str,
-        retried: bool,
-        fn: Callable[P, Awaitable[T]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> T:
-        s3 = self.s3
-        if s3 is None:
+    def _storage(self) -> ObjectStorage:
+        if self.storage is None:
             raise ObjectStoreNotConfigured("object storage is not configured")
-        try:
-            if retried:
-                result = await s3.call(fn, *args, **kwargs)
-            else:
-                result = await s3.call_once(fn, *args, **kwargs)
-        except BaseException as error:
-            self.metrics.record_s3_operation(operation, classify_outcome(error))
-            raise
-        self.metrics.record_s3_operation(operation, "success")
-        return result
+        return self.storage
 
     def forget_object(self, key: str) -> None:
         """Remove a replaced or orphaned image from storage, later and on a best-effort basis."""
-        store = self.store
-        if store is None or self.s3 is None:
+        storage = self.storage
+        if storage is None:
             return
 
         async def delete() -> None:
-            await self.s3_call("delete_object", store.delete, key)
+            await storage.delete(key)
 
         self.background.spawn("delete-object", delete)
 

@@ -1,6 +1,8 @@
-"""Object storage for the backend: the port, its S3 adapter, image checks and the placeholder.
+"""Object storage for the backend: the port, its S3 adapter, the guarded gateway the application
+calls (:class:`ObjectStorage`), image checks and the placeholder.
 
-The core imports from here; only the composition root builds an :class:`S3ObjectStore`.
+The core imports from here; only the composition root builds an :class:`S3ObjectStore` and the
+:class:`ObjectStorage` around it.
 """
 
 from backend.storage.images import (
@@ -12,6 +14,7 @@ from backend.storage.images import (
     sniff_image,
     validate_image,
 )
+from backend.storage.object_storage import ObjectStorage
 from backend.storage.object_store import (
     InMemoryObjectStore,
     ObjectNotFound,
@@ -32,6 +35,7 @@ __all__ = [
     "ImageTooLarge",
     "InMemoryObjectStore",
     "ObjectNotFound",
+    "ObjectStorage",
     "ObjectStore",
     "ObjectStoreError",
     "ObjectStoreNotConfigured",
