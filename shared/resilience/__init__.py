@@ -17,7 +17,9 @@ from shared.resilience.circuit_breaker import (
     StateChange,
 )
 from shared.resilience.clock import SYSTEM_CLOCK, Clock, SystemClock
+from shared.resilience.compose import call_path, compose
 from shared.resilience.decorators import circuit_breaker, retry_with_backoff
+from shared.resilience.defaults import as_process_defaults
 from shared.resilience.dependency import Dependency, DependencyObserver, GuardedDependency
 from shared.resilience.errors import (
     CallTimeoutError,
@@ -87,7 +89,10 @@ __all__ = [
     "StateChange",
     "SystemClock",
     "UnknownServiceError",
+    "as_process_defaults",
+    "call_path",
     "circuit_breaker",
+    "compose",
     "default_registry",
     "get_circuit_breaker",
     "get_health_checker",

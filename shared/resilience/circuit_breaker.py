@@ -27,6 +27,11 @@ dependency: it counts as cancelled.
 
 Everything runs on the event loop's thread, so state changes need no lock, and none is held while
 the protected call runs. Time is read from an injected monotonic clock.
+
+What runs around the breaker (a retry) composes with it through :meth:`CircuitBreaker.call_path`
+(see :mod:`shared.resilience.compose`); this module knows nothing of retries. It is longer than
+the house's ~500 lines on purpose: the hot call path and the state machine share the breaker's
+private state, and keeping them in one class is what keeps a call in one frame.
 """
 
 from __future__ import annotations
@@ -50,7 +55,6 @@ from shared.resilience.deadline import (
 from shared.resilience.errors import CallTimeoutError, CircuitBreakerOpenError, RequestDeadlineError
 from shared.resilience.matching import ExceptionMatcher, as_predicate
 from shared.resilience.request_deadline import current_deadline
-from shared.resilience.retry import RetryPolicy
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -194,6 +198,39 @@ class BreakerMetrics:
 StateListener = Callable[[StateChange], None]
 
 
+class BreakerCall(Protocol):
+    """``await path(fn, *args, **kwargs)``: a call path through a breaker (and what it composes)."""
+
+    def __call__(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, T]: ...
+
+
+class FailureHandler(Protocol):
+    """What a composed call path does with a call that failed in the breaker (see
+    :meth:`CircuitBreaker.call_path`): return the call's result after all (a retry), or raise.
+
+    ``started`` is when the failed call started, on the breaker's clock, or None when the breaker
+    did not read the clock for it (no timeout and no deadline to keep).
+    """
+
+    def __call__(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        error: Exception,
+        started: float | None,
+    ) -> Awaitable[T]: ...
+
+
+class CallCounter(Protocol):
+    """Counts the calls made through a path (a retry budget's ``calls``: retries are allowed in
+    proportion to them)."""
+
+    calls: int
+
+
 @dataclass(slots=True)
 class _Window:
     """The outcomes of the last ``size`` calls, with running counts (O(1) per call)."""
@@ -261,11 +298,142 @@ class CircuitBreaker:
         self._transitions = 0
         self._last_transition_at: float | None = None
 
-        self.call: BreakerCall = make_call(self, None)
+        self.call: BreakerCall = self.call_path()
         """``await breaker.call(fn, *args, **kwargs)``: run ``fn`` under the breaker; raises
         :class:`CircuitBreakerOpenError` when refused."""
 
     # -- the call path --------------------------------------------------------------------------
+
+    def call_path(
+        self, *, on_failure: FailureHandler | None = None, count: CallCounter | None = None
+    ) -> BreakerCall:
+        """A call path through this breaker, for composing it with what runs around it.
+
+        ``path(fn, *args, **kwargs)`` runs ``fn`` exactly as :attr:`call` does (:attr:`call` is
+        ``call_path()``), and besides:
+
+        - each call adds one to ``count.calls`` when ``count`` is given;
+        - a call that fails once admitted (its error, timeout included, already counted by the
+          breaker) is handed to ``on_failure(fn, args, kwargs, error, started)`` when given, and
+          the call's outcome is what that returns or raises. A call refused before it starts is
+          not handed on (an open breaker's :class:`CircuitBreakerOpenError`, a spent request
+          deadline's :class:`RequestDeadlineError`), nor is cancellation from outside.
+
+        This is the hot path: every query and every S3 call runs through it. It is a closure
+        rather than a method so that its constants are cell loads and no bound method is made per
+        call, and the deadline watch's bookkeeping is inlined (two dict operations). Composing
+        through ``on_failure`` rather than around the path keeps a retried call's first attempt
+        in this one frame (:mod:`shared.resilience.compose`).
+        """
+        breaker = self
+        closed = CircuitState.CLOSED
+        guarded = self._call_guarded
+        watch = self._watch
+        monotonic = self._now
+
+        async def call_slow(
+            fn: Callable[P, Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> T:
+            """HALF_OPEN, OPEN, windowed: admission, permits, slow calls (:meth:`_call_guarded`)."""
+            now = monotonic()
+            breaker._admit(now)
+            if on_failure is None:
+                return await guarded(fn, args, kwargs, now)
+            try:
+                return await guarded(fn, args, kwargs, now)
+            except RequestDeadlineError as exc:
+                if exc.timeout == 0.0:
+                    raise  # not started: nothing to hand on
+                error: Exception = exc
+            except Exception as exc:
+                error = exc
+            return await on_failure(fn, args, kwargs, error, now)
+
+        if not self._timeout:
+
+            async def call_unbounded(
+                fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+            ) -> T:
+                if count is not None:
+                    count.calls += 1
+                if (
+                    breaker._state is not closed
+                    or breaker._window is not None
+                    or current_deadline() != math.inf
+                ):
+                    return await call_slow(fn, args, kwargs)
+                generation = breaker._generation
+                try:
+                    result = await fn(*args, **kwargs)
+                except asyncio.CancelledError:
+                    breaker._cancelled += 1
+                    raise
+                except Exception as exc:
+                    breaker._record_error(exc, generation)
+                    if on_failure is None:
+                        raise
+                    error = exc
+                else:
+                    breaker._successes += 1
+                    if breaker._consecutive_failures and generation == breaker._generation:
+                        breaker._consecutive_failures = 0
+                    return result
+                return await on_failure(fn, args, kwargs, error, None)
+
+            return call_unbounded
+
+        entries = watch.entries
+        request_deadline = current_deadline
+        timeout = self._timeout
+
+        async def call(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+            if count is not None:
+                count.calls += 1
+            if breaker._state is not closed or breaker._window is not None:
+                return await call_slow(fn, args, kwargs)
+            generation = breaker._generation
+            fired = False
+            now = monotonic()
+            deadline = now + timeout
+            limit = request_deadline()
+            if limit < deadline:
+                if limit <= now:
+                    raise RequestDeadlineError(breaker.name, 0.0)
+                deadline = limit
+            try:
+                awaitable = fn(*args, **kwargs)
+                if type(awaitable) is not CoroutineType:
+                    awaitable = as_coroutine(awaitable)
+                entries[awaitable] = deadline
+                if now > watch.tick_due:
+                    watch.arm(now)
+                try:
+                    result = await awaitable
+                finally:
+                    del entries[awaitable]
+                    fired = bool(watch.fired) and watch.take_fired(awaitable)
+            except asyncio.CancelledError:
+                if not (fired and no_outside_cancellation()):
+                    breaker._cancelled += 1
+                    raise
+                error: Exception = breaker._cut_short(
+                    generation, deadline - now if deadline < now + timeout else None
+                )
+                if on_failure is None:
+                    raise error from None
+            except Exception as exc:
+                breaker._record_error(exc, generation)
+                if on_failure is None:
+                    raise
+                error = exc
+            else:
+                breaker._successes += 1
+                if breaker._consecutive_failures and generation == breaker._generation:
+                    breaker._consecutive_failures = 0
+                return result
+            return await on_failure(fn, args, kwargs, error, now)
+
+        return call
 
     async def _call_guarded(
         self,
@@ -521,117 +689,6 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self.name!r}, state={self._state.value})"
-
-
-class BreakerCall(Protocol):
-    def __call__(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Coroutine[Any, Any, T]: ...
-
-
-def make_call(breaker: CircuitBreaker, policy: RetryPolicy | None) -> BreakerCall:
-    """The breaker's call path, with ``policy``'s retries around it when one is given.
-
-    This is the hot path: every query and every S3 call runs through it. It is a closure rather
-    than a method so that its constants are cell loads and no bound method is made per call, and
-    the deadline watch's bookkeeping is inlined (two dict operations). With a ``policy``
-    (``retry(breaker(timeout(fn)))``) the first attempt runs in this same frame, which is only
-    right when the breaker's ``timeout`` ends that attempt before the policy's deadline and the
-    policy has no ``attempt_timeout`` (``GuardedDependency`` checks this); the policy then need
-    not watch it. Later attempts go through ``policy`` around ``breaker.call``.
-    """
-    closed = CircuitState.CLOSED
-    guarded = breaker._call_guarded
-    watch = breaker._watch
-    if not breaker._timeout:
-        if policy is not None:
-            raise ValueError("a fused retry needs a breaker with a timeout")
-
-        async def call_unbounded(
-            fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-        ) -> T:
-            if (
-                breaker._state is not closed
-                or breaker._window is not None
-                or current_deadline() != math.inf
-            ):
-                now = breaker._now()
-                breaker._admit(now)
-                return await guarded(fn, args, kwargs, now)
-            generation = breaker._generation
-            try:
-                result = await fn(*args, **kwargs)
-            except asyncio.CancelledError:
-                breaker._cancelled += 1
-                raise
-            except Exception as exc:
-                breaker._record_error(exc, generation)
-                raise
-            breaker._successes += 1
-            if breaker._consecutive_failures and generation == breaker._generation:
-                breaker._consecutive_failures = 0
-            return result
-
-        return call_unbounded
-
-    entries = watch.entries
-    monotonic = breaker._now
-    request_deadline = current_deadline
-    timeout = breaker._timeout
-    budget = policy.budget if policy is not None else None
-
-    async def call(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        if breaker._state is not closed or breaker._window is not None:
-            if policy is not None:
-                return await policy.call(breaker.call, fn, *args, **kwargs)
-            now = monotonic()
-            breaker._admit(now)
-            return await guarded(fn, args, kwargs, now)
-        if budget is not None:
-            budget.calls += 1
-        generation = breaker._generation
-        fired = False
-        now = monotonic()
-        deadline = now + timeout
-        limit = request_deadline()
-        if limit < deadline:
-            if limit <= now:
-                raise RequestDeadlineError(breaker.name, 0.0)
-            deadline = limit
-        try:
-            awaitable = fn(*args, **kwargs)
-            if type(awaitable) is not CoroutineType:
-                awaitable = as_coroutine(awaitable)
-            entries[awaitable] = deadline
-            if now > watch.tick_due:
-                watch.arm(now)
-            try:
-                result = await awaitable
-            finally:
-                del entries[awaitable]
-                fired = bool(watch.fired) and watch.take_fired(awaitable)
-        except asyncio.CancelledError:
-            if not (fired and no_outside_cancellation()):
-                breaker._cancelled += 1
-                raise
-            error: Exception = breaker._cut_short(
-                generation, deadline - now if deadline < now + timeout else None
-            )
-            if policy is None:
-                raise error from None
-        except Exception as exc:
-            breaker._record_error(exc, generation)
-            if policy is None:
-                raise
-            error = exc
-        else:
-            breaker._successes += 1
-            if breaker._consecutive_failures and generation == breaker._generation:
-                breaker._consecutive_failures = 0
-            return result
-        return await policy.retry_after_failure(breaker.call, (fn, *args), kwargs, error, now)
-
-    return call
 
 
 def _log_transition(change: StateChange) -> None:

@@ -30,8 +30,8 @@ from shared.resilience.circuit_breaker import (
     CircuitBreaker,
     CircuitBreakerConfig,
     StateChange,
-    make_call,
 )
+from shared.resilience.compose import call_path
 from shared.resilience.health_check import DetailsProvider, HealthCheck, HealthChecker
 from shared.resilience.health_report import CheckResult, HealthStatus, ServiceHealth
 from shared.resilience.registry import PolicyRegistry, default_registry
@@ -124,7 +124,7 @@ class GuardedDependency:
         self.breaker = breaker
         self.retry_policy = retry_policy
         self._checker = checker
-        self.call: BreakerCall = _guarded_call(breaker, retry_policy)
+        self.call: BreakerCall = call_path(retry=retry_policy, breaker=breaker)
         """``await dependency.call(fn, *args, **kwargs)``: run an operation that is safe to
         repeat, as ``retry(breaker(timeout(fn)))``."""
 
@@ -149,24 +149,3 @@ class GuardedDependency:
 
     def health(self) -> ServiceHealth:
         return self._checker.get_service_metrics(self.spec.name)
-
-
-def _guarded_call(breaker: CircuitBreaker, policy: RetryPolicy | None) -> BreakerCall:
-    if policy is None:
-        return breaker.call
-    bound = breaker.config.timeout
-    retry = policy.config
-    if (
-        bound is not None
-        and retry.attempt_timeout is None
-        and (retry.timeout is None or bound <= retry.timeout)
-    ):
-        # The breaker's bound ends every first attempt before the retry deadline, so the breaker
-        # may run it in its own frame (see make_call).
-        return make_call(breaker, policy)
-    breaker_call = breaker.call
-
-    async def layered(fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await policy.call(breaker_call, fn, *args, **kwargs)
-
-    return layered

@@ -307,12 +307,30 @@ def _flips(history: deque[CheckResult]) -> int:
     return sum(1 for a, b in itertools.pairwise(recent) if a.ok != b.ok)
 
 
-_default_checker: HealthChecker | None = None
+_own_checker: HealthChecker | None = None
+_installed: list[tuple[object, HealthChecker]] = []
 
 
 def get_health_checker() -> HealthChecker:
-    """The process's health checker, made on first use (nothing starts until ``start()``)."""
-    global _default_checker
-    if _default_checker is None:
-        _default_checker = HealthChecker()
-    return _default_checker
+    """The process's health checker: the one installed last by :func:`install_default_checker`
+    and not yet withdrawn (a running backend's), else the process's own, made on first use
+    (nothing starts until ``start()``)."""
+    global _own_checker
+    if _installed:
+        return _installed[-1][1]
+    if _own_checker is None:
+        _own_checker = HealthChecker()
+    return _own_checker
+
+
+def install_default_checker(checker: HealthChecker) -> Callable[[], None]:
+    """Make ``checker`` what :func:`get_health_checker` returns until the returned function is
+    called; installations stack as :func:`~shared.resilience.registry.install_default_registry`'s
+    do."""
+    token = object()
+    _installed.append((token, checker))
+
+    def withdraw() -> None:
+        _installed[:] = [entry for entry in _installed if entry[0] is not token]
+
+    return withdraw

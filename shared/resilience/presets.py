@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from shared.resilience import registry as _registry
 from shared.resilience.budget import RetryBudgetConfig
 from shared.resilience.circuit_breaker import CircuitBreakerConfig
-from shared.resilience.registry import default_registry
+from shared.resilience.registry import PolicyRegistry, default_registry
 from shared.resilience.retry import RetryConfig, RetryPolicy
 
 P = ParamSpec("P")
@@ -48,14 +49,17 @@ S3_CIRCUIT_BREAKER_CONFIG = CircuitBreakerConfig(
 )
 
 
-_policies: dict[str, RetryPolicy] = {}
+_policies: dict[str, tuple[PolicyRegistry, RetryPolicy]] = {}
 
 
 def _preset_policy(name: str, config: RetryConfig) -> RetryPolicy:
-    policy = _policies.get(name)
-    if policy is None:
-        policy = _policies[name] = default_registry().retry_policy(name, config)
-    return policy
+    # Made from the default registry of the moment: inside a running backend, the backend's
+    # (its clock, and the budget of the name shared with its own calls).
+    cached = _policies.get(name)
+    if cached is None or cached[0] is not _registry.active:
+        registry = default_registry()
+        cached = _policies[name] = (registry, registry.retry_policy(name, config))
+    return cached[1]
 
 
 async def retry_database_operation(

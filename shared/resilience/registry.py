@@ -1,13 +1,15 @@
 """Breakers and retry budgets by name, so every caller of "database" shares one of each.
 
 A process has one :func:`default_registry`; tests and embedders make their own
-:class:`PolicyRegistry` (with a fake clock) and pass it in.
+:class:`PolicyRegistry` (with a fake clock) and pass it in. An application installs its registry as
+the process's default while it runs (:func:`shared.resilience.defaults.as_process_defaults`), so
+that :func:`get_circuit_breaker` and the decorators reach its breakers.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from shared.resilience.budget import RetryBudget, RetryBudgetConfig
 from shared.resilience.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
@@ -68,17 +70,47 @@ class PolicyRegistry:
         return iter(list(self._budgets.items()))
 
 
-_default: PolicyRegistry | None = None
+_own: PolicyRegistry | None = None
+_installed: list[tuple[object, PolicyRegistry]] = []
+
+active: PolicyRegistry | None = None
+"""What :func:`default_registry` returns (None until first needed). Read, never assigned, by
+code that follows the default on every call (the decorators): one global load, no call."""
 
 
 def default_registry() -> PolicyRegistry:
-    """The process's registry, made on first use (no work at import time)."""
-    global _default
-    if _default is None:
-        _default = PolicyRegistry()
-    return _default
+    """The process's registry: the one installed last by :func:`install_default_registry` and not
+    yet withdrawn (a running backend's), else the process's own, made on first use."""
+    global _own, active
+    if active is None:
+        _own = PolicyRegistry()
+        active = _own
+    return active
+
+
+def install_default_registry(registry: PolicyRegistry) -> Callable[[], None]:
+    """Make ``registry`` the process's default until the returned function is called.
+
+    Installations stack: while several are in place the latest one is the default, and
+    withdrawing one (in any order) leaves the latest of the others, or the process's own.
+    """
+    token = object()
+    _installed.append((token, registry))
+    _refresh()
+
+    def withdraw() -> None:
+        _installed[:] = [entry for entry in _installed if entry[0] is not token]
+        _refresh()
+
+    return withdraw
+
+
+def _refresh() -> None:
+    global active
+    active = _installed[-1][1] if _installed else _own
 
 
 def get_circuit_breaker(name: str, config: CircuitBreakerConfig | None = None) -> CircuitBreaker:
-    """The process's breaker called ``name`` (made with ``config``, or defaults, on first use)."""
+    """The process's breaker called ``name`` (made with ``config``, or defaults, on first use),
+    from :func:`default_registry`: inside a running backend, the backend's own breaker."""
     return default_registry().circuit_breaker(name, config)

@@ -222,10 +222,11 @@ class RetryPolicy:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         error: Exception,
-        started: float,
+        started: float | None,
     ) -> T:
-        """Carry on from a first attempt that failed with ``error`` (for fused call paths that ran
-        the first attempt themselves); raises ``error`` when it is not worth retrying."""
+        """Carry on from a first attempt that failed with ``error``, made by the caller itself
+        (:func:`shared.resilience.compose.call_path`): the overall deadline counts from
+        ``started`` (from now when None). Raises ``error`` when it is not worth retrying."""
         if _never_retried(error) or not self._retryable(error):
             raise error
         return await self._retry(fn, args, kwargs, error, started)

@@ -11,7 +11,7 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import pytest
 from hypothesis import settings
@@ -32,8 +32,11 @@ from shared.resilience import (
     RetryConfig,
     RetryPolicy,
 )
-from shared.resilience.circuit_breaker import BreakerCall, make_call
+from shared.resilience.circuit_breaker import BreakerCall
+from shared.resilience.compose import call_path
 from shared.resilience.testing import FakeClock
+
+T = TypeVar("T")
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 
@@ -286,18 +289,40 @@ class PlainCallMachine(BreakerMachine):
 
 
 class FusedRetryCallMachine(BreakerMachine):
-    """``make_call(breaker, policy)``: the first attempt runs in the breaker's frame. The policy
-    allows one attempt, so a failure is given up on at once and reaches the caller."""
+    """``call_path(retry=policy, breaker=breaker)`` with a bounded breaker: the first attempt runs
+    in the breaker's frame. The policy allows one attempt, so a failure is given up on at once and
+    reaches the caller."""
 
     def call_path(self, breaker: CircuitBreaker) -> BreakerCall:
         policy = RetryPolicy(
             RetryConfig(max_attempts=1, timeout=30.0), name="model", clock=self.clock
         )
-        return make_call(breaker, policy)
+        return call_path(retry=policy, breaker=breaker)
+
+
+class HandedOnFailureMachine(BreakerMachine):
+    """``breaker.call_path(on_failure=...)``, with and without the breaker's timeout: a handler
+    that raises what it is given must leave the breaker exactly as ``breaker.call`` does."""
+
+    timeouts = (10.0, None)
+
+    def call_path(self, breaker: CircuitBreaker) -> BreakerCall:
+        def raise_it(
+            fn: Callable[..., Awaitable[T]],
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+            error: Exception,
+            started: float | None,
+        ) -> Awaitable[T]:
+            raise error
+
+        return breaker.call_path(on_failure=raise_it)
 
 
 @pytest.mark.parametrize(
-    "machine", [PlainCallMachine, FusedRetryCallMachine], ids=["breaker.call", "fused-retry"]
+    "machine",
+    [PlainCallMachine, FusedRetryCallMachine, HandedOnFailureMachine],
+    ids=["breaker.call", "fused-retry", "on-failure"],
 )
 def test_breaker_behaves_like_the_model(machine: type[BreakerMachine]) -> None:
     run_state_machine_as_test(
