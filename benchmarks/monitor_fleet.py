@@ -523,8 +523,9 @@ async def build_history(path: Path) -> None:
     from sqlalchemy import insert
 
     from benchmarks._history import synthetic_rollup
-    from monitor.store import Component, HistoryWriter, create_schema, open_engine
+    from monitor.store import Component, create_schema, open_engine
     from monitor.store.schema import rollups
+    from monitor.store.writer import HistoryWriter
 
     engine = open_engine(f"sqlite:///{path}")
     await create_schema(engine)

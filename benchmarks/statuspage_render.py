@@ -47,7 +47,6 @@ from benchmarks._history import synthetic_rollup
 from monitor.store import (
     CheckRecord,
     Component,
-    HistoryWriter,
     IncidentEvent,
     ServiceSample,
     Status,
@@ -55,6 +54,7 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.schema import rollups
+from monitor.store.writer import HistoryWriter
 
 NOW = 1_747_224_000.0  # 2025-05-14 12:00 UTC: fixed, so every run renders the same page
 DAY = 86_400

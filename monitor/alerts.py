@@ -23,10 +23,10 @@ from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
     HistoryReader,
-    HistoryWriter,
     ServiceSample,
     Status,
 )
+from monitor.store.writer import HistoryWriter
 
 Key = tuple[str, str, str]  # rule, target, service
 

@@ -33,10 +33,10 @@ from monitor.store import (
     CheckRecord,
     Component,
     HistoryReader,
-    HistoryWriter,
     create_schema,
     open_engine,
 )
+from monitor.store.writer import HistoryWriter
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 logger = logging.getLogger("monitor")

@@ -11,11 +11,11 @@ from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
     HistoryReader,
-    HistoryWriter,
     IncidentEvent,
     IncidentState,
     Status,
 )
+from monitor.store.writer import HistoryWriter
 
 logger = logging.getLogger("monitor.incidents")
 

@@ -1,10 +1,22 @@
 """The monitor's history store: check results, roll-ups, incidents and alerts.
 
-Writers (the daemon; the TUI for resets and notes) use :class:`HistoryWriter`; readers (the TUI,
-the status page) use :class:`HistoryReader` and the values in :mod:`monitor.store.models`.
+A port with adapters. Readers (the TUI, the status page) are written against
+:class:`~monitor.store.ports.HistoryRead`, served by :class:`HistoryReader`; the writer (the
+daemon; the TUI for checks, resets and notes) against :class:`~monitor.store.ports.HistoryWrite`,
+served by :class:`monitor.store.writer.HistoryWriter`, which is imported from its own module: this
+package exposes the read side, the values (:mod:`monitor.store.models`) and the errors
+(:mod:`monitor.store.errors`) only, so a reader never loads the write side. Whatever the database
+raises reaches callers as a :class:`StoreError`.
 """
 
-from monitor.store.engine import StoreURLError, create_schema, open_engine
+from monitor.store.engine import create_schema, open_engine
+from monitor.store.errors import (
+    StoreError,
+    StoreNotInitialised,
+    StoreSchemaMismatch,
+    StoreUnavailable,
+    StoreURLError,
+)
 from monitor.store.models import (
     TARGET_COMPONENT,
     Alert,
@@ -22,8 +34,8 @@ from monitor.store.models import (
     Status,
     UptimeBar,
 )
-from monitor.store.reader import HistoryReader
-from monitor.store.writer import HistoryWriter
+from monitor.store.ports import HistoryRead, HistoryWrite
+from monitor.store.reader import HistoryReader, open_reader
 
 __all__ = [
     "TARGET_COMPONENT",
@@ -33,8 +45,9 @@ __all__ = [
     "CheckRecord",
     "Component",
     "ComponentState",
+    "HistoryRead",
     "HistoryReader",
-    "HistoryWriter",
+    "HistoryWrite",
     "Incident",
     "IncidentEvent",
     "IncidentState",
@@ -42,8 +55,13 @@ __all__ = [
     "LatestCheck",
     "ServiceSample",
     "Status",
+    "StoreError",
+    "StoreNotInitialised",
+    "StoreSchemaMismatch",
     "StoreURLError",
+    "StoreUnavailable",
     "UptimeBar",
     "create_schema",
     "open_engine",
+    "open_reader",
 ]

@@ -28,7 +28,8 @@ from textual.worker import WorkerState
 
 from monitor.config import MonitorConfig, Target
 from monitor.probe import probe
-from monitor.store import HistoryReader, HistoryWriter, Incident, IncidentState, Status
+from monitor.store import HistoryReader, Incident, IncidentState, Status
+from monitor.store.writer import HistoryWriter
 from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark
 from monitor.tui.formatting import clock_time, millis
 from monitor.tui.messages import StoreChanged

@@ -182,8 +182,9 @@ async def _session(config: MonitorConfig) -> None:
     import httpx
     from sqlalchemy.exc import SQLAlchemyError
 
-    from monitor.store import HistoryWriter, create_schema, open_engine
+    from monitor.store import create_schema, open_engine
     from monitor.store.reader import open_reader
+    from monitor.store.writer import HistoryWriter
     from monitor.tui.app import MonitorApp
 
     writing = open_engine(config.storage_url)

@@ -19,7 +19,8 @@ import pytest
 
 from backend.storage import PLACEHOLDER_PNG
 from monitor.config import load_config
-from monitor.store import HistoryReader, HistoryWriter, open_engine
+from monitor.store import HistoryReader, open_engine
+from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
 from monitor.tui.screens.confirm import ConfirmModal
 from monitor.tui.widgets.components import ComponentsTable

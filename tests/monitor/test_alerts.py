@@ -17,12 +17,12 @@ from monitor.store import (
     Alert,
     CheckRecord,
     HistoryReader,
-    HistoryWriter,
     ServiceSample,
     Status,
     create_schema,
     open_engine,
 )
+from monitor.store.writer import HistoryWriter
 from shared.resilience.testing import FakeClock, settle, waits_disabled
 
 T0 = 1_800_000_000.0

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from monitor.store import HistoryWriter, create_schema, open_engine
+from monitor.store import create_schema, open_engine
+from monitor.store.writer import HistoryWriter
 from statuspage.app import create_app
 from tests.statuspage.scenarios import NOW
 

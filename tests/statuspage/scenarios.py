@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from monitor.store import (
     CheckRecord,
     Component,
-    HistoryWriter,
     IncidentEvent,
     ServiceSample,
     Status,
 )
+from monitor.store.writer import HistoryWriter
 
 NOW = 1_747_224_000.0  # 2025-05-14 12:00:00 UTC
 DAY = 86_400.0

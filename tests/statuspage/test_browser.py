@@ -19,7 +19,8 @@ import pytest
 import uvicorn
 from playwright.sync_api import ConsoleMessage, Page
 
-from monitor.store import HistoryWriter, create_schema, open_engine
+from monitor.store import create_schema, open_engine
+from monitor.store.writer import HistoryWriter
 from statuspage.app import create_app
 from tests.statuspage.scenarios import NOW, Scenario, hostile, open_incident
 from tests.support.browser import chromium

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.store import HistoryReader, HistoryWriter, create_schema, open_engine
+from monitor.store import HistoryReader, create_schema, open_engine
 from monitor.store.engine import thread_engine
+from monitor.store.writer import HistoryWriter
 from tests.monitor.store.support import Store, plain_postgres_url, sqlite_url
 from tests.support import PostgresServer
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.store import CheckRecord, HistoryReader, HistoryWriter, ServiceSample, Status
+from monitor.store import CheckRecord, HistoryReader, ServiceSample, Status
+from monitor.store.writer import HistoryWriter
 from tests.support import PostgresServer
 
 HOUR = 3600.0

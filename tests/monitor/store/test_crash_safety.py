@@ -31,7 +31,8 @@ WRITER = textwrap.dedent(
     import asyncio
     import sys
 
-    from monitor.store import CheckRecord, HistoryWriter, ServiceSample, Status, open_engine
+    from monitor.store import CheckRecord, ServiceSample, Status, open_engine
+    from monitor.store.writer import HistoryWriter
 
     STATUSES = [Status.HEALTHY, Status.DEGRADED, Status.UNHEALTHY, Status.UNREACHABLE]
 

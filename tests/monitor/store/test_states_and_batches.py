@@ -10,22 +10,70 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, event, func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
     Component,
     ComponentState,
-    HistoryWriter,
     Status,
+    StoreError,
+    StoreUnavailable,
 )
 from monitor.store.schema import checks, component_states, revisions
-from shared.resilience.testing import FakeClock, settle
+from monitor.store.writer import HistoryWriter
+from monitor.store.writing.checks import Pending
+from shared.resilience.testing import FakeClock
 from tests.monitor.store.support import DAY0, Store, check, sample
 
 POLL = 10.0
 """Seconds before a test that waits on the writer gives up (it should settle at once)."""
+
+
+class _Queue(list[Pending]):
+    """The writer's queue of checks, telling a test the moment a check is handed over to it:
+    the waiting test is woken before anything the hand-over started (the flusher) runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def append(self, pending: Pending) -> None:
+        super().append(pending)
+        self.total += 1
+        for count, waiter in self._waiters:
+            if self.total >= count and not waiter.done():
+                waiter.set_result(None)
+
+    async def until(self, count: int) -> None:
+        """Wait until ``count`` checks in all have been handed to the writer."""
+        if self.total >= count:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((count, waiter))
+        async with asyncio.timeout(POLL):
+            await waiter
+
+
+class _WindowClock(FakeClock):
+    """A fake clock that says when the writer's batch window has begun (its flusher sleeps)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window_open = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.window_open.set()
+        await super().sleep(seconds)
+
+
+def _watch(writer: HistoryWriter) -> _Queue:
+    queue = _Queue()
+    writer._pending = queue
+    return queue
+
 
 # -- component states ---------------------------------------------------------------------------
 
@@ -180,7 +228,9 @@ async def test_a_bad_check_does_not_sink_the_others_in_its_batch(store: Store) -
     )
 
     assert results[:2] == good[:2]
-    assert isinstance(results[2], IntegrityError)  # its stand-in has no target either
+    # Its stand-in has no target either: the database refused it, as a store error.
+    assert isinstance(results[2], StoreError) and not isinstance(results[2], StoreUnavailable)
+    assert isinstance(results[2].__cause__, Exception)
     assert results[3:] == good[2:]
     assert await _stored_checks(store) == 5
 
@@ -222,8 +272,9 @@ async def test_a_value_the_store_cannot_hold_fails_only_its_own_check(store: Sto
 
 
 async def test_a_caller_that_gives_up_still_has_its_check_written(store: Store) -> None:
+    queue = _watch(store.writer)
     task = asyncio.create_task(store.writer.record_check(check(DAY0)))
-    await asyncio.sleep(0)  # the check is handed over
+    await queue.until(1)  # the check is handed over
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -250,7 +301,7 @@ async def test_a_failing_database_fails_the_batch_without_retrying_check_by_chec
     )
 
     assert attempts == [4]
-    assert all(isinstance(r, OperationalError) for r in results)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
 
 
 async def test_a_writer_cancelled_mid_batch_leaves_no_caller_waiting(store: Store) -> None:
@@ -261,10 +312,12 @@ async def test_a_writer_cancelled_mid_batch_leaves_no_caller_waiting(store: Stor
         await asyncio.Event().wait()
 
     store.writer._write_checks = stuck  # type: ignore[method-assign]
+    queue = _watch(store.writer)
     callers = [asyncio.create_task(store.writer.record_check(check(DAY0 + n))) for n in range(3)]
     await started.wait()
-    late = asyncio.create_task(store.writer.record_check(check(DAY0 + 9)))  # still pending
-    await asyncio.sleep(0)
+    late = asyncio.create_task(store.writer.record_check(check(DAY0 + 9)))
+    await queue.until(4)  # handed over while the first three are being written
+    assert len(queue) == 1
     flusher = store.writer._flusher
     assert flusher is not None
     flusher.cancel()
@@ -279,8 +332,9 @@ async def test_a_writer_cancelled_mid_batch_leaves_no_caller_waiting(store: Stor
 async def test_a_writer_cancelled_before_it_ran_does_not_block_later_checks(
     store: Store,
 ) -> None:
+    queue = _watch(store.writer)
     first = asyncio.create_task(store.writer.record_check(check(DAY0)))
-    await asyncio.sleep(0)  # handed over; the flusher task exists but has not run
+    await queue.until(1)  # handed over; the flusher task exists but has not run
     flusher = store.writer._flusher
     assert flusher is not None
     flusher.cancel()
@@ -293,14 +347,16 @@ async def test_a_writer_cancelled_before_it_ran_does_not_block_later_checks(
 
 
 async def test_a_batch_window_gathers_checks_that_arrive_apart(store: Store) -> None:
-    clock = FakeClock()
+    clock = _WindowClock()
     writer = HistoryWriter(store.engine, batch_window=0.05, clock=clock)
+    queue = _watch(writer)
     with _commits(store) as commits:
         first = asyncio.create_task(writer.record_check(check(DAY0)))
-        await settle()
+        await clock.window_open.wait()
         second = asyncio.create_task(writer.record_check(check(DAY0 + 1)))
-        await settle()
+        await queue.until(2)
         assert commits == []  # the window is still open
+        assert len(queue) == 2
         await clock.advance(0.05)
         await asyncio.wait_for(asyncio.gather(first, second), timeout=POLL)
 

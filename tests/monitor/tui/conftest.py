@@ -16,7 +16,8 @@ from textual.pilot import Pilot
 from textual.worker import WorkerState
 
 from monitor.config import MonitorConfig
-from monitor.store import HistoryReader, HistoryWriter, open_engine
+from monitor.store import HistoryReader, open_engine
+from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
 from shared.resilience.testing import FakeClock
 from tests.monitor.tui.history import ADMIN_ENV, ADMIN_TOKEN, NOW, build_history, make_config

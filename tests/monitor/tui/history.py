@@ -18,13 +18,13 @@ from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
     Component,
-    HistoryWriter,
     IncidentEvent,
     ServiceSample,
     Status,
     create_schema,
     open_engine,
 )
+from monitor.store.writer import HistoryWriter
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 HOUR = 3600.0

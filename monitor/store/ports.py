@@ -1,0 +1,129 @@
+"""The store's two ports: what its readers may ask (:class:`HistoryRead`) and what its writer
+may do (:class:`HistoryWrite`).
+
+The SQL adapters are :class:`monitor.store.reader.HistoryReader` and
+:class:`monitor.store.writer.HistoryWriter`; code that uses the store is written against these
+protocols, and catches :class:`monitor.store.errors.StoreError` (every method may raise one)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from monitor.store.models import (
+    TARGET_COMPONENT,
+    Alert,
+    BarSeries,
+    CheckRecord,
+    Component,
+    ComponentState,
+    Incident,
+    IncidentEvent,
+    IncidentState,
+    LatencyPoint,
+    LatestCheck,
+    Status,
+    UptimeBar,
+)
+
+
+class HistoryRead(Protocol):
+    """Reads of the store; each is one read, and may raise a ``StoreError``."""
+
+    # -- catalogue
+    async def targets(self) -> list[str]: ...
+    async def components(self) -> list[Component]: ...
+    async def last_change(self) -> float: ...
+
+    # -- checks and current states
+    async def states(self) -> dict[tuple[str, str], ComponentState]: ...
+    async def latest(self, target: str) -> LatestCheck | None: ...
+    async def service_since(self, target: str, service: str, status: Status) -> float | None: ...
+    async def recent_latencies(
+        self, target: str, service: str = TARGET_COMPONENT, *, limit: int = 30
+    ) -> list[float | None]: ...
+
+    # -- roll-ups and day strips
+    async def bars(
+        self,
+        target: str,
+        service: str = TARGET_COMPONENT,
+        *,
+        period: str = "day",
+        count: int = 90,
+        now: float,
+    ) -> list[UptimeBar]: ...
+    async def bars_many(
+        self,
+        components: Sequence[tuple[str, str]],
+        *,
+        period: str = "day",
+        count: int = 90,
+        now: float,
+    ) -> dict[tuple[str, str], list[UptimeBar]]: ...
+    async def series_many(
+        self,
+        components: Sequence[tuple[str, str]],
+        *,
+        period: str = "day",
+        count: int = 90,
+        now: float,
+    ) -> dict[tuple[str, str], BarSeries]: ...
+    async def uptime(
+        self, target: str, service: str = TARGET_COMPONENT, *, seconds: float, now: float
+    ) -> float | None: ...
+    async def latency_series(
+        self, target: str, service: str = TARGET_COMPONENT, *, hours: int = 24, now: float
+    ) -> list[LatencyPoint]: ...
+    async def latency_series_many(
+        self, components: Sequence[tuple[str, str]], *, hours: int = 24, now: float
+    ) -> dict[tuple[str, str], list[LatencyPoint]]: ...
+
+    # -- incidents and alerts
+    async def incidents(
+        self,
+        *,
+        state: IncidentState | None = None,
+        since: float | None = None,
+        limit: int = 50,
+        with_events: bool = False,
+        and_open: bool = False,
+    ) -> list[Incident]: ...
+    async def incident(self, incident_id: int) -> Incident | None: ...
+    async def alerts(self, *, active_only: bool = True, limit: int = 100) -> list[Alert]: ...
+
+
+class HistoryWrite(Protocol):
+    """Writes to the store; each may raise a ``StoreError``."""
+
+    # -- checks (with their roll-ups and component states)
+    async def record_check(
+        self, record: CheckRecord, *, new_components: Sequence[Component] = ()
+    ) -> CheckRecord: ...
+    async def flush(self) -> None: ...
+
+    # -- incidents
+    async def open_incident(
+        self, target: str, service: str, status: Status, at: float, title: str
+    ) -> int: ...
+    async def add_event(self, incident_id: int, event: IncidentEvent) -> None: ...
+    async def resolve_incident(self, incident_id: int, at: float, text: str) -> None: ...
+    async def record_reset(
+        self, target: str, service: str, actor: str, previous_state: str, at: float
+    ) -> int | None: ...
+    async def add_note(
+        self, incident_id: int, text: str, *, public: bool, actor: str | None, at: float
+    ) -> None: ...
+
+    # -- alerts
+    async def fire_alert(
+        self, rule: str, target: str, service: str, summary: str, at: float
+    ) -> int: ...
+    async def resolve_alert(self, alert_id: int, at: float) -> None: ...
+
+    # -- catalogue and retention
+    async def sync_components(self, catalogue: Sequence[Component]) -> None: ...
+    async def compact_day_strips(self, now: float) -> int: ...
+    async def apply_retention(
+        self, now: float, *, raw_days: float, hourly_days: float, daily_days: float
+    ) -> dict[str, int]: ...

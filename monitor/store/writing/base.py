@@ -1,0 +1,102 @@
+"""What every write shares: the engine, the dialect's upsert, the revision counter, and the
+funnels (:meth:`WriteBase._begin`, :meth:`WriteBase._connect`) through which a write reaches the
+database and its errors come back as :mod:`monitor.store.errors` (the adapter's edge)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from monitor.store.failures import DRIVER_ERRORS, translate
+from monitor.store.models import Component
+from monitor.store.schema import components, revisions
+from shared.resilience import SYSTEM_CLOCK, Clock
+
+if TYPE_CHECKING:
+    from monitor.store.writing.checks import Pending
+
+DAY = 86400
+
+
+class WriteBase:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        batch_window: float = 0.0,
+        max_batch: int = 500,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._dialect = engine.dialect.name
+        self.batch_window = batch_window
+        self.max_batch = max_batch
+        # The group commit's queue (:mod:`monitor.store.writing.checks`).
+        self._pending: list[Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction, committed on the way out; the store's errors translated."""
+        try:
+            async with self.engine.begin() as connection:
+                yield connection
+        except DRIVER_ERRORS as error:
+            raise translate(error) from error
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads before a write; the store's errors translated."""
+        try:
+            async with self.engine.connect() as connection:
+                yield connection
+        except DRIVER_ERRORS as error:
+            raise translate(error) from error
+
+    def _insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which has ON CONFLICT."""
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    async def _revise(self, connection: AsyncConnection, name: str) -> None:
+        """Count a write that adds no row with a fresh id, for ``HistoryReader.last_change``."""
+        statement = self._insert(revisions).values(name=name, value=1)
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["name"], set_={"value": revisions.c.value + 1}
+            )
+        )
+
+    async def _upsert_components(
+        self, connection: AsyncConnection, catalogue: Sequence[Component]
+    ) -> None:
+        """Add or update catalogue rows (a sync, and services a check discovered)."""
+        if not catalogue:
+            return
+        statement = self._insert(components)
+        await connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["target", "service"],
+                set_={
+                    "display_name": statement.excluded.display_name,
+                    "group_name": statement.excluded.group_name,
+                    "position": statement.excluded.position,
+                },
+            ),
+            [
+                {
+                    "target": c.target,
+                    "service": c.service,
+                    "display_name": c.display_name,
+                    "group_name": c.group,
+                    "position": c.position,
+                }
+                for c in catalogue
+            ],
+        )

@@ -1,0 +1,33 @@
+"""Writes of the component catalogue (display names, groups, order) from the daemon's config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+
+from monitor.store.models import Component
+from monitor.store.schema import components
+from monitor.store.writing.base import WriteBase
+
+
+class CatalogueWrites(WriteBase):
+    async def sync_components(self, catalogue: Sequence[Component]) -> None:
+        """Replace the catalogue of components (display names, groups, order).
+
+        Upserts and deletes of the rows that differ, not DELETE-all then INSERT: two syncs at
+        once (two daemons starting) must not trip over each other's rows."""
+        keep = {(c.target, c.service) for c in catalogue}
+        async with self._begin() as connection:
+            existing = (
+                await connection.execute(select(components.c.target, components.c.service))
+            ).all()
+            for target, service in existing:
+                if (target, service) not in keep:
+                    await connection.execute(
+                        delete(components).where(
+                            components.c.target == target, components.c.service == service
+                        )
+                    )
+            await self._upsert_components(connection, catalogue)
+            await self._revise(connection, "catalogue")
