@@ -16,8 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# [storage] is read by the store's own settings (the status page reads it there too).
+from monitor.store.settings import DEFAULT_STORAGE_URL as DEFAULT_STORAGE_URL
+from monitor.store.settings import Retention as Retention
+from monitor.store.settings import StorageSettingsError, storage_settings
+
 DEFAULT_PATH = Path("monitor.toml")
-DEFAULT_STORAGE_URL = "sqlite:///./var/monitor.db"
 
 
 class ConfigError(ValueError):
@@ -56,13 +60,6 @@ def _env(name: str | None, environ: Mapping[str, str] | None) -> str | None:
         return None
     value = (os.environ if environ is None else environ).get(name, "").strip()
     return value or None
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    raw_days: float = 7.0
-    hourly_days: float = 35.0
-    daily_days: float = 400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,17 +211,10 @@ class _Parser:
                 raise self.fail(
                     key, f"unknown section; expected one of {', '.join(sorted(known))}", show=False
                 )
-        storage = self.table(data, "storage")
-        url = self.text(storage, "storage.url", default=DEFAULT_STORAGE_URL)
-        if not url.startswith(("sqlite:///", "postgresql://", "postgresql+asyncpg://")):
-            raise self.fail(
-                "storage.url", "use sqlite:///PATH or postgresql://USER:PASS@HOST/DB", url
-            )
-        retention = Retention(
-            raw_days=self.positive(storage, "storage.retention_raw_days", 7.0, most=3650),
-            hourly_days=self.positive(storage, "storage.retention_hourly_days", 35.0, most=3650),
-            daily_days=self.positive(storage, "storage.retention_daily_days", 400.0, most=36500),
-        )
+        try:
+            storage = storage_settings(self.table(data, "storage"))
+        except StorageSettingsError as error:
+            raise self.fail(error.key, error.problem, error.value) from None
         raw_targets = data.get("targets", [])
         if not isinstance(raw_targets, list) or not raw_targets:
             raise self.fail(
@@ -239,9 +229,9 @@ class _Parser:
         alerts = self.table(data, "alerts")
         return MonitorConfig(
             path=self.path,
-            storage_url=url,
+            storage_url=storage.url,
             targets=targets,
-            retention=retention,
+            retention=storage.retention,
             incidents=IncidentRules(
                 open_after=self.count(incidents, "incidents.open_after", 2),
                 resolve_after=self.count(incidents, "incidents.resolve_after", 3),

@@ -1,8 +1,9 @@
 """``questcity statuspage [--config monitor.toml] [--host 127.0.0.1] [--port 8082]``.
 
 The page needs one thing from ``monitor.toml``: ``[storage] url`` (the daemon writes the component
-catalogue into the store). It reads that key itself, with :mod:`tomllib`, so it imports nothing of
-the monitor but the store's read side.
+catalogue into the store). It reads the ``[storage]`` table through the store's own settings
+(:mod:`monitor.store.settings`, as the monitor does), so it imports nothing of the monitor but
+the store's read side.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import tomllib
 from pathlib import Path
 
 from connection_guard import ConnectionLimits, LimitsError, raise_open_files_limit
+from monitor.store.settings import DEFAULT_STORAGE_URL as DEFAULT_STORAGE_URL
+from monitor.store.settings import StorageSettingsError, storage_settings
 
 DEFAULT_CONFIG = Path("monitor.toml")
-DEFAULT_STORAGE_URL = "sqlite:///./var/monitor.db"
-"""What the monitor uses when ``[storage] url`` is not set."""
 
 
 class ConfigError(ValueError):
@@ -34,13 +35,10 @@ def storage_url(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read it: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    storage = data.get("storage", {})
-    if not isinstance(storage, dict):
-        raise ConfigError(f"{path}: storage: must be a table ([storage])")
-    url = storage.get("url", DEFAULT_STORAGE_URL)
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"{path}: storage.url: must be a URL such as {DEFAULT_STORAGE_URL!r}")
-    return url.strip()
+    try:
+        return storage_settings(data.get("storage", {})).url
+    except StorageSettingsError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,7 +86,7 @@ def run_statuspage(args: argparse.Namespace) -> int:
     import uvicorn
 
     from connection_guard.uvicorn_protocol import uvicorn_options
-    from monitor.store.engine import StoreURLError, open_engine
+    from monitor.store import StoreURLError, open_engine
     from statuspage.app import create_app
 
     try:

@@ -7,9 +7,17 @@ served by :class:`monitor.store.writer.HistoryWriter`, which is imported from it
 package exposes the read side, the values (:mod:`monitor.store.models`) and the errors
 (:mod:`monitor.store.errors`) only, so a reader never loads the write side. Whatever the database
 raises reaches callers as a :class:`StoreError`.
+
+The values, the errors and the ports are plain Python; what needs SQLAlchemy (the reader, the
+engine) is imported on first use, so ``monitor.store.settings`` and ``monitor.store.errors`` stay
+cheap to import (a config check, a migration script).
 """
 
-from monitor.store.engine import create_schema, open_engine
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from monitor.store.errors import (
     StoreError,
     StoreNotInitialised,
@@ -35,7 +43,17 @@ from monitor.store.models import (
     UptimeBar,
 )
 from monitor.store.ports import HistoryRead, HistoryWrite
-from monitor.store.reader import HistoryReader, open_reader
+
+if TYPE_CHECKING:
+    from monitor.store.engine import create_schema, open_engine
+    from monitor.store.reader import HistoryReader, open_reader
+
+_LAZY = {
+    "HistoryReader": "monitor.store.reader",
+    "open_reader": "monitor.store.reader",
+    "create_schema": "monitor.store.engine",
+    "open_engine": "monitor.store.engine",
+}
 
 __all__ = [
     "TARGET_COMPONENT",
@@ -65,3 +83,12 @@ __all__ = [
     "open_engine",
     "open_reader",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
