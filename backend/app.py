@@ -26,6 +26,7 @@ from backend.api.common import JSON_BODY_LIMIT
 from backend.api.errors import (
     ApiError,
     api_error_handler,
+    budget_spent_handler,
     http_exception_handler,
     unexpected_error_handler,
 )
@@ -38,7 +39,7 @@ from backend.db.engine import create_engine, create_probe_engine
 from backend.db.gate import PoolGate
 from backend.degradation import LastGoodCache
 from backend.observability import Metrics, RequestMetricsMiddleware, classify_outcome
-from backend.request_budget import RequestBudgetMiddleware, budget_spent_handler
+from backend.request_budget import RequestBudgetMiddleware
 from backend.resilience import database_dependency, s3_dependency
 from backend.settings import Settings
 from backend.state import AppState

@@ -8,21 +8,17 @@ its answer within the budget, not just after it. It arms no timer: the deadline 
 context variable, read by the breakers, retries and the pool gate on their way. A dependency call
 the deadline cuts short raises :class:`~shared.resilience.RequestDeadlineError` (a
 ``TimeoutError``), which the routes already answer as 503 with ``Retry-After`` naming the service;
-:func:`budget_spent_handler` answers it the same way wherever a route did not. Lifespan and
-WebSocket scopes get no deadline.
+:func:`backend.api.errors.budget_spent_handler` answers it the same way wherever a route did not.
+Lifespan and WebSocket scopes get no deadline.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.api.errors import api_error_handler
-from backend.degradation import unavailable
-from shared.resilience import SYSTEM_CLOCK, Clock, RequestDeadlineError, request_deadline
+from shared.resilience import SYSTEM_CLOCK, Clock, request_deadline
 
 ANSWER_RESERVE = 0.1
 """Seconds of the budget kept back for answering (a tenth of the budget when that is less)."""
@@ -56,9 +52,3 @@ def budget_from_now(seconds: float, *, clock: Clock) -> AbstractContextManager[f
     (a slow phone would otherwise reach S3 with nothing left, and its 503 blame S3); a body too
     slow overall is the server's body progress deadline's to end, with a 408."""
     return request_deadline(for_dependencies(seconds), clock=clock, restart=True)
-
-
-async def budget_spent_handler(request: Request, exc: Exception) -> Response:
-    """The 503 for a request whose budget ran out waiting on a dependency no route caught."""
-    assert isinstance(exc, RequestDeadlineError)
-    return await api_error_handler(request, unavailable(exc.name, exc))

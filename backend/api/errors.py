@@ -15,11 +15,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from backend.degradation import unavailable
 from backend.errors import ApiError
+from shared.resilience import RequestDeadlineError
 
 __all__ = [
     "ApiError",
     "api_error_handler",
+    "budget_spent_handler",
     "error_response",
     "http_exception_handler",
     "unexpected_error_handler",
@@ -44,6 +47,13 @@ def error_response(
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message, headers=exc.headers, extra=exc.extra)
+
+
+async def budget_spent_handler(request: Request, exc: Exception) -> Response:
+    """The 503 for a request whose budget (:mod:`backend.request_budget`) ran out waiting on a
+    dependency no route caught."""
+    assert isinstance(exc, RequestDeadlineError)
+    return await api_error_handler(request, unavailable(exc.name, exc))
 
 
 _HTTP_CODES = {

@@ -12,6 +12,7 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.auth.usernames import username_key
 from backend.db import repositories as repo
 from backend.db.database import Database
 from backend.db.errors import Conflict
@@ -25,7 +26,7 @@ _LEFT_FOR_LATER: tuple[type[BaseException], ...] = (Conflict, SQLAlchemyError, *
 async def fill_missing(database: Database, limit: int = 1000) -> int:
     """Fill up to ``limit`` missing username keys; how many were filled (0 if the fill failed)."""
     try:
-        filled = await database.write(repo.fill_missing_username_keys, limit)
+        filled = await database.write(repo.fill_missing_username_keys, username_key, limit)
     except _LEFT_FOR_LATER as error:
         logger.warning(
             "could not fill missing username keys now (%s); the next start or registration will",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -111,18 +112,19 @@ USERNAME_KEY_LENGTH = 255
 """The column's length; a longer key (NFKC can lengthen a name) is stored as ``#<id>``."""
 
 
-async def fill_missing_username_keys(session: AsyncSession, limit: int = 1000) -> int:
+async def fill_missing_username_keys(
+    session: AsyncSession, key_of: Callable[[str], str], limit: int = 1000
+) -> int:
     """Give up to ``limit`` accounts that have no username key their key; how many were filled.
 
     Pods older than the key (during a rolling upgrade past migration 0002) insert accounts with
-    ``''``. Each gets :func:`backend.auth.usernames.username_key` of its name, oldest first, or,
-    when an account already holds that key (or the key is too long), ``#<its id>``, as migration
-    0002 did: it keeps logging in with its name exactly as registered. On PostgreSQL concurrent
-    fills take turns (a transaction-scoped advisory lock), so two of them never pick the same key
-    for two rows.
+    ``''``. Each gets ``key_of`` its name (:func:`backend.auth.usernames.username_key`, passed
+    in by the caller: the username rule is auth's, which this layer does not import), oldest
+    first, or, when an account already holds that key (or the key is too long), ``#<its id>``, as
+    migration 0002 did: it keeps logging in with its name exactly as registered. On PostgreSQL
+    concurrent fills take turns (a transaction-scoped advisory lock), so two of them never pick
+    the same key for two rows.
     """
-    from backend.auth.usernames import username_key  # the db layer's one use of auth
-
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(func.pg_advisory_xact_lock(_FILL_LOCK)))
     rows = (
@@ -135,7 +137,7 @@ async def fill_missing_username_keys(session: AsyncSession, limit: int = 1000) -
     ).all()
     if not rows:
         return 0
-    wanted = {user_id: username_key(name) for user_id, name in rows}
+    wanted = {user_id: key_of(name) for user_id, name in rows}
     taken = set(
         await session.scalars(
             select(User.username_key).where(User.username_key.in_(set(wanted.values())))

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.request_budget import RequestBudgetMiddleware, budget_spent_handler
+from backend.api.errors import budget_spent_handler
+from backend.request_budget import RequestBudgetMiddleware
 from backend.settings import Settings, SettingsError
 from shared.resilience import CircuitState, RequestDeadlineError, remaining
 from shared.resilience.testing import FakeClock
