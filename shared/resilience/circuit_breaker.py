@@ -331,14 +331,11 @@ class CircuitBreaker:
         watch = self._watch
         monotonic = self._now
 
-        async def call_slow(
-            fn: Callable[P, Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        async def guarded_handing_on(
+            fn: Callable[P, Awaitable[T]], args: tuple[Any, ...], kwargs: dict[str, Any], now: float
         ) -> T:
-            """HALF_OPEN, OPEN, windowed: admission, permits, slow calls (:meth:`_call_guarded`)."""
-            now = monotonic()
-            breaker._admit(now)
-            if on_failure is None:
-                return await guarded(fn, args, kwargs, now)
+            """:meth:`_call_guarded`, with a failure handed to ``on_failure``."""
+            assert on_failure is not None
             try:
                 return await guarded(fn, args, kwargs, now)
             except RequestDeadlineError as exc:
@@ -348,6 +345,10 @@ class CircuitBreaker:
             except Exception as exc:
                 error = exc
             return await on_failure(fn, args, kwargs, error, now)
+
+        # HALF_OPEN, OPEN and windowed breakers take the guarded path (admission, permits, slow
+        # calls); without a handler it runs in the path's own frame, as a refusal then does.
+        guarded_path = guarded if on_failure is None else guarded_handing_on
 
         if not self._timeout:
 
@@ -361,7 +362,9 @@ class CircuitBreaker:
                     or breaker._window is not None
                     or current_deadline() != math.inf
                 ):
-                    return await call_slow(fn, args, kwargs)
+                    now = monotonic()
+                    breaker._admit(now)
+                    return await guarded_path(fn, args, kwargs, now)
                 generation = breaker._generation
                 try:
                     result = await fn(*args, **kwargs)
@@ -390,7 +393,9 @@ class CircuitBreaker:
             if count is not None:
                 count.calls += 1
             if breaker._state is not closed or breaker._window is not None:
-                return await call_slow(fn, args, kwargs)
+                now = monotonic()
+                breaker._admit(now)
+                return await guarded_path(fn, args, kwargs, now)
             generation = breaker._generation
             fired = False
             now = monotonic()
