@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from monitor.store.reader import open_reader
 from statuspage import api, feeds, svg
-from statuspage.cache import Clock, Generation, PageCache, StoreUnavailable
+from statuspage.cache import Clock, Generation, PageCache, PageUnavailable
 from statuspage.html import Renderer
 from statuspage.model import Board, GroupView, PageInfo
 from statuspage.responses import (
@@ -92,7 +92,7 @@ class StatusPage:
         try:
             generation = await cache.current()
             output = generation.outputs.get(name) or await generation.output(name, make)
-        except StoreUnavailable:
+        except PageUnavailable:
             output = self.unavailable
         return output.response(headers)
 

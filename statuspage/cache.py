@@ -8,7 +8,8 @@ generation if the token moved, the hour turned (bars and the 24 h line shift) or
 stale. One request at a time refreshes; the rest wait for it or use the current generation.
 
 If the store cannot be read, the last generation keeps being served (and the failure logged);
-without one, :class:`StoreUnavailable` is raised (the app answers 503).
+without one, :class:`PageUnavailable` is raised (the app answers 503). "Cannot be read" is any
+:class:`monitor.store.errors.StoreError`: the store's adapter translates its database's errors.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from monitor.store.errors import StoreError
 from statuspage.model import Board, ComponentHistory, IncidentView
 from statuspage.responses import Output
 from statuspage.source import StoreSource
@@ -26,11 +26,10 @@ from statuspage.source import StoreSource
 logger = logging.getLogger("statuspage")
 
 Clock = Callable[[], float]
-_STORE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 _INCIDENT_MEMO = 256
 
 
-class StoreUnavailable(Exception):
+class PageUnavailable(Exception):
     """The store cannot be read and nothing has been read from it before."""
 
 
@@ -60,8 +59,8 @@ class Generation:
                 if self._history is None:
                     try:
                         self._history = await self._source.history(self.board)
-                    except _STORE_ERRORS as error:
-                        raise StoreUnavailable(str(error)) from error
+                    except StoreError as error:
+                        raise PageUnavailable(str(error)) from error
         return self._history
 
     async def incident(self, incident_id: int) -> IncidentView | None:
@@ -69,8 +68,8 @@ class Generation:
             return self._incidents[incident_id]
         try:
             incident = await self._source.incident(incident_id, self.board)
-        except _STORE_ERRORS as error:
-            raise StoreUnavailable(str(error)) from error
+        except StoreError as error:
+            raise PageUnavailable(str(error)) from error
         if len(self._incidents) < _INCIDENT_MEMO:
             self._incidents[incident_id] = incident
         return incident
@@ -124,9 +123,9 @@ class PageCache:
             token = await self._source.change_token()
             if generation is None or generation.token != token or not generation.fits(now):
                 generation = Generation(token, await self._source.board(now), self._source)
-        except _STORE_ERRORS as error:
+        except StoreError as error:
             if generation is None:
-                raise StoreUnavailable(str(error)) from error
+                raise PageUnavailable(str(error)) from error
             logger.warning(
                 "cannot read the monitor's store; serving what was read before: %r",
                 error,

@@ -1,26 +1,27 @@
 """Reading the monitor's store: the status page's only door to the monitor.
 
-Everything goes through :class:`monitor.store.reader.HistoryReader`.
+Everything goes through the store's read port (:class:`monitor.store.ports.HistoryRead`), and
+what goes wrong comes back as :mod:`monitor.store.errors`.
 
 The long history is read through the reader's ``series_many`` and ``latency_series_many``: one
 query for all components, not one per component.
 
-A store whose tables do not exist yet (the monitor never ran) reads as empty.
+A store whose tables do not exist yet (the monitor never ran: ``StoreNotInitialised``) reads as
+empty.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy.exc import DBAPIError
-
+from monitor.store.errors import StoreNotInitialised
 from monitor.store.models import (
     TARGET_COMPONENT,
     Component,
     IncidentState,
     Status,
 )
-from monitor.store.reader import HistoryReader
+from monitor.store.ports import HistoryRead
 from statuspage.model import (
     Board,
     ComponentHistory,
@@ -40,18 +41,10 @@ LATENCY_HOURS = 24
 INCIDENT_LIMIT = 50
 
 
-def missing_schema(error: BaseException) -> bool:
-    """The store has no tables yet: SQLite's "no such table", PostgreSQL's undefined table."""
-    message = str(error).lower()
-    return isinstance(error, DBAPIError) and (
-        "no such table" in message or ("relation" in message and "does not exist" in message)
-    )
-
-
 class StoreSource:
     def __init__(
         self,
-        reader: HistoryReader,
+        reader: HistoryRead,
         page: PageInfo,
         *,
         stale_after: float,
@@ -64,18 +57,14 @@ class StoreSource:
         """Grows whenever a check, an incident event or an alert is written."""
         try:
             return await self.reader.last_change()
-        except DBAPIError as error:
-            if missing_schema(error):
-                return 0.0
-            raise
+        except StoreNotInitialised:
+            return 0.0
 
     async def board(self, now: float) -> Board:
         try:
             return await self._board(now)
-        except DBAPIError as error:
-            if missing_schema(error):
-                return Board(self.page, now, None, (), (), self.stale_after)
-            raise
+        except StoreNotInitialised:
+            return Board(self.page, now, None, (), (), self.stale_after)
 
     async def _board(self, now: float) -> Board:
         # Three independent reads at once, each on its own pooled connection.
@@ -130,10 +119,8 @@ class StoreSource:
     async def incident(self, incident_id: int, board: Board) -> IncidentView | None:
         try:
             incident = await self.reader.incident(incident_id)
-        except DBAPIError as error:
-            if missing_schema(error):
-                return None
-            raise
+        except StoreNotInitialised:
+            return None
         if incident is None:
             return None
         components: dict[tuple[str, str], ComponentView] = {c.key: c for c in board.components}

@@ -7,9 +7,8 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
-from monitor.store import HistoryReader, Status
+from monitor.store import HistoryReader, Status, StoreUnavailable
 from statuspage.source import StoreSource
 from tests.statuspage.conftest import Client, Store
 from tests.statuspage.scenarios import API, DAY, EU, HEALTHY_SERVICES, NOW, SCENARIOS, check
@@ -201,7 +200,7 @@ async def test_store_down_serves_the_last_page(
     await check(store.writer, API, NOW - 1, Status.HEALTHY, 40.0, HEALTHY_SERVICES)
 
     async def broken(self: StoreSource) -> float:
-        raise OperationalError("SELECT", {}, Exception("disk I/O error"))
+        raise StoreUnavailable("cannot use the store: disk I/O error")
 
     async with client() as http:
         first = await http.get("/")
@@ -216,7 +215,7 @@ async def test_store_down_from_the_start_is_a_503(
     store: Store, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(self: StoreSource) -> float:
-        raise OperationalError("SELECT", {}, Exception("unable to open database file"))
+        raise StoreUnavailable("cannot use the store: unable to open database file")
 
     monkeypatch.setattr(StoreSource, "change_token", broken)
     async with client() as http:
