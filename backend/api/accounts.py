@@ -24,6 +24,10 @@ from starlette.routing import Route
 
 from backend.api.common import invalid, json_object
 from backend.api.errors import ApiError
+from backend.api.models.accounts import AccessToken, Credentials, NewAccount, User
+from backend.api.models.errors import Error
+from backend.api.operations import Operation, Reply, errors, operation
+from backend.api.validation import validated
 from backend.auth import Role, username_keys
 from backend.auth.device_cookie import (
     COOKIE_NAME,
@@ -32,13 +36,13 @@ from backend.auth.device_cookie import (
     SECRET_PURPOSE,
     DeviceCookies,
 )
-from backend.auth.passwords import HashingBusy, check_new_password
+from backend.auth.passwords import HashingBusy
 from backend.auth.throttle import Verdict
-from backend.auth.usernames import check_new_username, display_form, username_key
+from backend.auth.usernames import display_form, username_key
 from backend.db import repositories as repo
 from backend.db.errors import Conflict
 from backend.degradation import DEPENDENCY_FAILURES, unavailable
-from backend.domain import InvalidInput, parse_credentials
+from backend.domain import InvalidInput
 from backend.state import AppState, app_state
 
 _LIMIT_MESSAGES = {
@@ -51,27 +55,39 @@ _LIMIT_MESSAGES = {
 }
 
 
+@operation(
+    Operation(
+        "register",
+        "Create an account",
+        "accounts",
+        {
+            201: Reply("The account was created.", User, links=("getUserAvatar",)),
+            409: Reply("The username is taken (`username_taken`).", Error),
+            429: "TooManyAttempts",
+            **errors(400, 413, 422, 503),
+        },
+        body=NewAccount,
+        body_description="The new account's credentials.",
+    )
+)
 async def register(request: Request) -> Response:
     state = app_state(request)
     defences = state.defences
+    body = await json_object(request)
     try:
-        username, password = parse_credentials(await json_object(request))
+        validated(Credentials, body)
     except InvalidInput as error:
         raise invalid(error) from None
     client = _client(request)
     verdict = defences.registrations.check(client)
     if not verdict.allowed:
         raise _throttled(verdict, "Too many accounts were registered from your network.")
-    problems = {
-        field: problem
-        for field, problem in (
-            ("username", check_new_username(username)),
-            ("password", check_new_password(password)),
-        )
-        if problem is not None
-    }
-    if problems:
-        raise invalid(InvalidInput(problems))
+    # A new account's rules are checked after the throttle, which counts attempts, not names.
+    try:
+        account = validated(NewAccount, body)
+    except InvalidInput as error:
+        raise invalid(error) from None
+    username, password = account.username, account.password
     defences.registrations.count(client)
     try:
         password_hash = await defences.hashing.hash(password)
@@ -91,13 +107,33 @@ async def register(request: Request) -> Response:
     return JSONResponse({"id": user.id, "username": user.username}, status_code=201)
 
 
+@operation(
+    Operation(
+        "createToken",
+        "Log in: get an access token",
+        "accounts",
+        {
+            200: Reply("A player's access token.", AccessToken),
+            401: "Unauthorized",
+            429: "TooManyAttempts",
+            **errors(400, 413, 422, 503),
+        },
+        description="401 (`invalid_credentials`) for an unknown user or a wrong password alike. "
+        "Failed logins are throttled per account and client (429); a successful login sets a "
+        "`questcity_device` cookie, with which this device still gets in while others are "
+        "throttled for the account.",
+        body=Credentials,
+        body_description="The account's credentials.",
+    )
+)
 async def token(request: Request) -> Response:
     state = app_state(request)
     defences = state.defences
     try:
-        username, password = parse_credentials(await json_object(request))
+        credentials = validated(Credentials, await json_object(request))
     except InvalidInput as error:
         raise invalid(error) from None
+    username, password = credentials.username, credentials.password
     key = username_key(username)
     cookies = _device_cookies(state)
     device = cookies.device_for(request.cookies.get(COOKIE_NAME), key, state.clock.wall())

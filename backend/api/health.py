@@ -10,6 +10,18 @@ from starlette.routing import Route
 
 from backend.api.common import staff_claims
 from backend.api.errors import ApiError
+from backend.api.models.health import (
+    BreakerReset,
+    HealthDetailed,
+    HealthJson,
+    HealthSummary,
+    Liveness,
+    NotReady,
+    Ready,
+    ServiceHealth,
+    UnconfiguredService,
+)
+from backend.api.operations import Operation, Reply, errors, operation
 from backend.auth import Role
 from backend.observability import render
 from backend.state import AppState, app_state
@@ -17,7 +29,30 @@ from shared.resilience import HEALTH_JSON_MEDIA_TYPE, UnknownServiceError
 
 audit = logging.getLogger("backend.audit")
 
+_STAFF = (
+    "Needs an operator or admin token (unless the server runs with "
+    "`QUESTCITY_HEALTH_DETAILS=public`)."
+)
+_SERVICE = {"name": "A dependency's name: `database` or `s3`."}
 
+
+def _summary(description: str) -> Reply:
+    return Reply(description, HealthSummary, alternatives={HEALTH_JSON_MEDIA_TYPE: HealthJson})
+
+
+@operation(
+    Operation(
+        "getHealth",
+        "Overall health",
+        "health",
+        {
+            200: _summary("Healthy or degraded: the API can serve."),
+            503: _summary("Unhealthy: a critical dependency is down."),
+        },
+        description="The seed's JSON; `application/health+json` (the IETF format) when the "
+        "request's `Accept` asks for it.",
+    )
+)
 async def overall(request: Request) -> Response:
     """Anyone's: the seed's counts. The IETF format's per-service checks (names, latencies) are
     details, shown only to whom ``/detailed`` would show them (DESIGN §6)."""
@@ -42,10 +77,30 @@ def _may_see_details(request: Request, state: AppState) -> bool:
     return True
 
 
+@operation(
+    Operation(
+        "getLiveness",
+        "Liveness probe",
+        "health",
+        {200: Reply("The process serves requests.", Liveness)},
+        description="Depends on no outside service.",
+    )
+)
 async def live(request: Request) -> Response:
     return JSONResponse({"status": "alive"})
 
 
+@operation(
+    Operation(
+        "getReadiness",
+        "Readiness probe",
+        "health",
+        {
+            200: Reply("Start-up is complete and not draining.", Ready),
+            503: Reply("Starting up or shutting down.", NotReady),
+        },
+    )
+)
 async def ready(request: Request) -> Response:
     reason = app_state(request).lifecycle.not_ready_reason
     if reason is None:
@@ -71,6 +126,16 @@ def _not_configured(state: AppState) -> dict[str, object]:
     }
 
 
+@operation(
+    Operation(
+        "getHealthDetailed",
+        "Every service's health and figures",
+        "health",
+        {200: Reply("Every service in detail.", HealthDetailed), **errors(401, 403)},
+        description=_STAFF,
+        security="bearer",
+    )
+)
 async def detailed(request: Request) -> Response:
     state = app_state(request)
     _details_allowed(request, state)
@@ -80,6 +145,20 @@ async def detailed(request: Request) -> Response:
     return JSONResponse(document)
 
 
+@operation(
+    Operation(
+        "getServiceHealth",
+        "One service's health and figures",
+        "health",
+        {
+            200: Reply("The service in detail.", (ServiceHealth, UnconfiguredService)),
+            **errors(401, 403, 404),
+        },
+        description=_STAFF,
+        path=_SERVICE,
+        security="bearer",
+    )
+)
 async def service(request: Request) -> Response:
     state = app_state(request)
     _details_allowed(request, state)
@@ -93,6 +172,17 @@ async def service(request: Request) -> Response:
         raise ApiError(404, "unknown_service", f"There is no service called {name!r}.") from None
 
 
+@operation(
+    Operation(
+        "resetCircuitBreaker",
+        "Close a service's circuit breaker",
+        "health",
+        {200: Reply("The breaker is closed.", BreakerReset), **errors(401, 403, 404)},
+        description="Needs an admin token. Written to the log as an audit line.",
+        path=_SERVICE,
+        security="bearer",
+    )
+)
 async def reset(request: Request) -> Response:
     state = app_state(request)
     claims = staff_claims(request, Role.ADMIN)
@@ -120,6 +210,24 @@ async def reset(request: Request) -> Response:
     )
 
 
+@operation(
+    Operation(
+        "getMetrics",
+        "Prometheus metrics",
+        "health",
+        {
+            200: Reply(
+                "The Prometheus text exposition format.",
+                {"type": "string"},
+                media=("text/plain",),
+            ),
+            **errors(401, 403),
+        },
+        description="Public by default; with `QUESTCITY_METRICS_PUBLIC=false` it needs an "
+        "operator or admin token (401/403 otherwise).",
+        security="optional",
+    )
+)
 async def metrics(request: Request) -> Response:
     state = app_state(request)
     if not state.settings.metrics_public:

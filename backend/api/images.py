@@ -25,6 +25,9 @@ from starlette.types import Scope
 from backend.api.body_limits import BodyAllowance
 from backend.api.common import claims_of, player_claims
 from backend.api.errors import ApiError
+from backend.api.models.errors import Error, ServiceUnavailableError
+from backend.api.models.images import AvatarUploaded, CoverUploaded
+from backend.api.operations import Operation, RawBody, Reply, Schema, errors, operation
 from backend.api.routing import path_id, resource
 from backend.auth import Claims, Role
 from backend.db import repositories as repo
@@ -34,6 +37,7 @@ from backend.state import AppState, app_state
 from backend.storage import (
     PLACEHOLDER_CONTENT_TYPE,
     PLACEHOLDER_PNG,
+    ImageKind,
     ImageTooLarge,
     ObjectNotFound,
     ObjectStoreNotConfigured,
@@ -142,6 +146,47 @@ def _placeholder(kind: Kind) -> Response:
     )
 
 
+_IMAGE_TYPES = tuple(kind.content_type for kind in ImageKind)
+_BYTES: Schema = {"type": "string", "format": "binary"}
+_UPLOAD = RawBody(
+    "The image's bytes. Its type is judged by its leading bytes, not by `Content-Type`: a body "
+    "whose first bytes are no accepted image is refused (415) before the rest is read. At most "
+    "four uploads are handled at once, one per account; more wait their turn, within the "
+    "request's budget, before their bodies are read. The budget for storing the image counts "
+    "from the body's last byte.",
+    _IMAGE_TYPES,
+    _BYTES,
+)
+_IMAGE = Reply(
+    "The image (the placeholder PNG, marked, while file storage is down or not configured).",
+    _BYTES,
+    media=_IMAGE_TYPES,
+    headers=("Degraded", "CacheControl", "ETag", "ContentTypeOptions", "ContentDisposition"),
+)
+_UPLOAD_ERRORS: dict[int, Reply | str] = {
+    **errors(401, 403, 404, 413, 415),
+    408: Reply(
+        "The body stopped arriving: no byte for the server's header timeout "
+        "(`QUESTCITY_HEADER_TIMEOUT`). The connection is closed.",
+        {"type": "string"},
+        media=("text/plain",),
+    ),
+    429: Reply(
+        "This account's earlier upload did not finish within this request's budget "
+        "(`too_many_requests`): one upload at a time per account, the next waits its turn. "
+        "Retry once it has finished.",
+        Error,
+        headers=("RetryAfter",),
+    ),
+    503: Reply(
+        "A dependency cannot store the upload now (`service` names it; nothing was written), or "
+        "every upload slot stayed taken for the request's budget (`uploads_busy`).",
+        (ServiceUnavailableError, Error),
+        headers=("RetryAfter",),
+    ),
+}
+
+
 KeyReader = Callable[[AsyncSession, str], Awaitable[tuple[bool, str | None]]]
 
 
@@ -174,6 +219,18 @@ def _mark_stale(response: Response, stale: bool) -> Response:
     return response
 
 
+@operation(
+    Operation(
+        "putQuestCover",
+        "Upload a quest's cover image",
+        "images",
+        {200: Reply("Stored.", CoverUploaded), **_UPLOAD_ERRORS},
+        description="Only the quest's author or an admin (403 otherwise).",
+        body=_UPLOAD,
+        path={"id": "The quest's id."},
+        security="bearer",
+    )
+)
 async def put_cover(request: Request) -> Response:
     state = app_state(request)
     claims = claims_of(request)
@@ -208,6 +265,16 @@ async def _require_quest_owner(state: AppState, claims: Claims, quest_id: str) -
         raise ApiError(403, "forbidden", "Only the quest's author or an admin may change it.")
 
 
+@operation(
+    Operation(
+        "getQuestCover",
+        "A quest's cover image",
+        "images",
+        {200: _IMAGE, **errors(404, 503)},
+        description="404 for an unknown quest and for a quest without a cover.",
+        path={"id": "The quest's id."},
+    )
+)
 async def get_cover(request: Request) -> Response:
     state = app_state(request)
     quest_id = path_id(request)
@@ -215,6 +282,18 @@ async def get_cover(request: Request) -> Response:
     return _mark_stale(await _serve(state, "cover", key, "This quest has no cover image."), stale)
 
 
+@operation(
+    Operation(
+        "putMyAvatar",
+        "Upload the caller's avatar",
+        "images",
+        {200: Reply("Stored.", AvatarUploaded), **_UPLOAD_ERRORS},
+        description="The token must be a player's (staff tokens have no account): 403 otherwise; "
+        "404 when the token's account no longer exists.",
+        body=_UPLOAD,
+        security="bearer",
+    )
+)
 async def put_avatar(request: Request) -> Response:
     state = app_state(request)
     claims = player_claims(request)
@@ -234,6 +313,16 @@ async def put_avatar(request: Request) -> Response:
     return JSONResponse({"user_id": claims.sub, "avatar_url": f"/api/v1/users/{claims.sub}/avatar"})
 
 
+@operation(
+    Operation(
+        "getUserAvatar",
+        "A user's avatar",
+        "images",
+        {200: _IMAGE, **errors(404, 503)},
+        description="404 for an unknown user and for a user without an avatar.",
+        path={"id": "The user's id."},
+    )
+)
 async def get_avatar(request: Request) -> Response:
     state = app_state(request)
     user_id = path_id(request)

@@ -24,19 +24,24 @@ from backend.api.common import (
     request_fingerprint,
 )
 from backend.api.errors import ApiError
+from backend.api.models.errors import Error
+from backend.api.models.quests import (
+    Completion,
+    NewQuest,
+    Quest,
+    QuestPage,
+    QuestPatch,
+    QuestQuery,
+    quest_json,
+)
+from backend.api.operations import Operation, Reply, errors, operation
 from backend.api.routing import path_id, resource
+from backend.api.validation import validated
 from backend.auth import Claims, Role
 from backend.db import repositories as repo
 from backend.db.errors import Conflict
 from backend.degradation import DEPENDENCY_FAILURES, unavailable
-from backend.domain import (
-    Cursor,
-    InvalidInput,
-    parse_city_filter,
-    parse_limit,
-    parse_quest,
-    parse_quest_patch,
-)
+from backend.domain import Cursor, InvalidInput
 from backend.state import AppState, app_state
 
 
@@ -44,29 +49,72 @@ def _not_found(quest_id: str) -> ApiError:
     return ApiError(404, "not_found", f"There is no quest {quest_id!r}.")
 
 
+_QUEST_ID = {"id": "The quest's id."}
+_PLAYER_ONLY = "The token must be a player's (staff tokens have no account): 403 otherwise."
+_NEXT = (
+    "getQuest",
+    "updateQuest",
+    "deleteQuest",
+    "completeQuest",
+    "putQuestCover",
+    "getQuestCover",
+)
+_REPEATED = "(or, for a repeated `Idempotency-Key`, the first answer again)"
+
+
+@operation(
+    Operation(
+        "listQuests",
+        "List quests, newest first",
+        "quests",
+        {
+            200: Reply(
+                "A page of quests (a kept copy while the database is down).",
+                QuestPage,
+                headers=("Degraded",),
+            ),
+            **errors(422, 503),
+        },
+        query=QuestQuery,
+    )
+)
 async def list_quests(request: Request) -> Response:
     state = app_state(request)
-    params = request.query_params
     try:
-        limit = parse_limit(params.get("limit"))
-        city = parse_city_filter(params.get("city"))
-        cursor_text = params.get("cursor") or None
+        query = validated(QuestQuery, request.query_params)
+        city = query.city or None
+        cursor_text = query.cursor or None
         after = Cursor.decode(cursor_text) if cursor_text else None
     except InvalidInput as error:
         raise invalid(error) from None
+    limit = query.limit
     key = ("quests", city, limit, cursor_text)
     try:
         items, next_cursor = await state.database.read(repo.list_quests, city, limit, after)
     except DEPENDENCY_FAILURES as error:
         return _stale_or_unavailable(state, key, error)
     payload = {
-        "items": [q.to_json() for q in items],
+        "items": [quest_json(q) for q in items],
         "next_cursor": next_cursor.encode() if next_cursor else None,
     }
     state.cache.put(key, payload)
     return JSONResponse(payload)
 
 
+@operation(
+    Operation(
+        "getQuest",
+        "Read a quest",
+        "quests",
+        {
+            200: Reply(
+                "The quest (a kept copy while the database is down).", Quest, headers=("Degraded",)
+            ),
+            **errors(404, 503),
+        },
+        path=_QUEST_ID,
+    )
+)
 async def get_quest(request: Request) -> Response:
     state = app_state(request)
     quest_id = path_id(request)
@@ -78,7 +126,7 @@ async def get_quest(request: Request) -> Response:
     if quest is None:
         state.cache.drop(key)
         raise _not_found(quest_id)
-    payload = quest.to_json()
+    payload = quest_json(quest)
     state.cache.put(key, payload)
     return JSONResponse(payload)
 
@@ -90,22 +138,61 @@ def _stale_or_unavailable(state: AppState, key: Hashable, error: BaseException) 
     return degraded_json(cached.payload, "database")
 
 
+@operation(
+    Operation(
+        "createQuest",
+        "Create a quest",
+        "quests",
+        {
+            201: Reply(
+                f"The quest was created {_REPEATED}.",
+                Quest,
+                headers=("IdempotencyKey",),
+                links=_NEXT,
+            ),
+            **errors(400, 401, 403, 413, 422, 503),
+        },
+        description=_PLAYER_ONLY,
+        body=NewQuest,
+        body_description="The new quest.",
+        headers=("IdempotencyKey",),
+        security="bearer",
+    )
+)
 async def create_quest(request: Request) -> Response:
     state = app_state(request)
     claims = player_claims(request)
     body = await json_object(request)
     try:
-        data = parse_quest(body)
+        data = validated(NewQuest, body).domain()
     except InvalidInput as error:
         raise invalid(error) from None
 
     async def create(session: AsyncSession) -> tuple[int, dict[str, object]]:
         quest = await repo.create_quest(session, claims.sub, data)
-        return 201, quest.to_json()
+        return 201, quest_json(quest)
 
     return await _write(request, state, claims, body, create)
 
 
+@operation(
+    Operation(
+        "completeQuest",
+        "Complete a quest",
+        "quests",
+        {
+            201: Reply(
+                f"The completion was recorded {_REPEATED}.", Completion, headers=("IdempotencyKey",)
+            ),
+            409: Reply("You have completed this quest already (`conflict`).", Error),
+            **errors(400, 401, 403, 404, 422, 503),
+        },
+        description=f"{_PLAYER_ONLY} The request has no body.",
+        path=_QUEST_ID,
+        headers=("IdempotencyKey",),
+        security="bearer",
+    )
+)
 async def complete_quest(request: Request) -> Response:
     state = app_state(request)
     claims = player_claims(request)
@@ -176,12 +263,28 @@ async def _authorise_owner(state: AppState, claims: Claims, quest_id: str) -> No
         raise ApiError(403, "forbidden", "Only the quest's author or an admin may change it.")
 
 
+@operation(
+    Operation(
+        "updateQuest",
+        "Change a quest",
+        "quests",
+        {
+            200: Reply("The updated quest.", Quest),
+            **errors(400, 401, 403, 404, 413, 422, 503),
+        },
+        description="Only the quest's author or an admin may change it (403 otherwise).",
+        body=QuestPatch,
+        body_description="The fields to change.",
+        path=_QUEST_ID,
+        security="bearer",
+    )
+)
 async def update_quest(request: Request) -> Response:
     state = app_state(request)
     claims = claims_of(request)
     quest_id = path_id(request)
     try:
-        patch = parse_quest_patch(await json_object(request))
+        patch = validated(QuestPatch, await json_object(request)).domain()
     except InvalidInput as error:
         raise invalid(error) from None
     await _authorise_owner(state, claims, quest_id)
@@ -191,11 +294,22 @@ async def update_quest(request: Request) -> Response:
         raise unavailable("database", error) from None
     if quest is None:
         raise _not_found(quest_id)
-    payload = quest.to_json()
+    payload = quest_json(quest)
     state.cache.put(("quest", quest_id), payload)
     return JSONResponse(payload)
 
 
+@operation(
+    Operation(
+        "deleteQuest",
+        "Delete a quest",
+        "quests",
+        {204: Reply("The quest is gone."), **errors(401, 403, 404, 503)},
+        description="Only the quest's author or an admin may delete it (403 otherwise).",
+        path=_QUEST_ID,
+        security="bearer",
+    )
+)
 async def delete_quest(request: Request) -> Response:
     state = app_state(request)
     claims = claims_of(request)

@@ -17,6 +17,8 @@ from backend.domain import ID_MAX, storable
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+_TABLES: dict[Callable[..., object], dict[str, Endpoint]] = {}
+
 
 def resource(path: str, **handlers: Endpoint) -> Route:
     """A route for ``path`` whose handlers are keyed by method: ``resource(p, GET=f, PUT=g)``."""
@@ -28,7 +30,16 @@ def resource(path: str, **handlers: Endpoint) -> Route:
         return await table[request.method](request)
 
     dispatch.__name__ = "_".join(h.__name__ for h in handlers.values())
+    _TABLES[dispatch] = table
     return Route(path, dispatch, methods=list(table))
+
+
+def handlers(route: Route) -> dict[str, Callable[..., object]]:
+    """Method → handler of ``route`` (a :func:`resource` or a plain ``Route``), HEAD left out."""
+    table = _TABLES.get(route.endpoint)
+    if table is None:
+        table = dict.fromkeys(route.methods or (), route.endpoint)
+    return {method: handler for method, handler in table.items() if method != "HEAD"}
 
 
 def path_id(request: Request, name: str = "id") -> str:

@@ -25,6 +25,7 @@ stored in ``users.username_key``: it then needs a migration that recomputes the 
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 USERNAME_MAX = 64
@@ -215,3 +216,26 @@ def _letter_scripts(name: str) -> set[str]:
         script = unicodedata.name(char, "").partition(" ")[0]
         scripts.add(_SCRIPT_ALIASES.get(script, script))
     return scripts
+
+
+def name_characters() -> tuple[list[int], list[int]]:
+    """The code points a new name may hold, and those it may start with, one at a time: each
+    that stays letters, digits (and marks) or ``_ - .`` once canonical, without invisible ones.
+
+    A projection of :func:`check_new_username` for the OpenAPI document's pattern (a name with
+    any other character is refused); about half a second, so call it once.
+    """
+    allowed: list[int] = []
+    starts: list[int] = []
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if unicodedata.category(char) in {"Cn", "Cs", "Co"}:
+            continue
+        name = canonical(char)
+        if name and all(
+            _allowed(c) and not _invisible(c) and unicodedata.category(c) != "Cf" for c in name
+        ):
+            allowed.append(code)
+            if _allowed_start(name[0]):
+                starts.append(code)
+    return allowed, starts
