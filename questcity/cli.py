@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     from monitor.tui.cli import add_commands as tui_commands
     from questcity.chaos import add_commands as chaos_commands
     from questcity.down import add_commands as down_commands
+    from questcity.store import add_commands as store_commands
     from questcity.up import add_commands as up_commands
     from statuspage.cli import add_commands as statuspage_commands
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     down_commands(commands)
     backend_commands(commands)
     monitor_commands(commands)
+    store_commands(commands)
     statuspage_commands(commands)
     tui_commands(commands)
     chaos_commands(commands)

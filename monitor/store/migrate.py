@@ -3,7 +3,8 @@ checking that a store is at the revision this program was written for.
 
 Writers (the daemon at start, the TUI, ``questcity store upgrade``) upgrade; readers that never
 write (the status page) check, and get :class:`~monitor.store.errors.StoreNotInitialised` or
-:class:`~monitor.store.errors.StoreSchemaMismatch` rather than a missing table mid-read.
+:class:`~monitor.store.errors.StoreSchemaMismatch` rather than a missing table mid-read. A
+database's own errors leave as :mod:`monitor.store.errors` ones (:mod:`monitor.store.failures`).
 
 A store made before the migrations existed has no version table; its tables say which revision
 it is at (:func:`recognised_revision`), and it is stamped there and upgraded in place.
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
+from monitor.store.failures import DRIVER_ERRORS, translate
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "monitor_alembic_version"
@@ -110,43 +112,72 @@ async def upgrade_store(engine: AsyncEngine) -> StoreUpgrade:
             backfill_states(connection)
         return StoreUpgrade(before=before, after=head_revision(), recognised=recognised)
 
-    async with engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            # pysqlite runs DDL outside any transaction unless one is open: open it, and take the
-            # write lock first, so a second writer waits (busy_timeout) instead of failing half-way.
-            await connection.exec_driver_sql("BEGIN IMMEDIATE")
-        return await connection.run_sync(run)
+    try:
+        async with engine.begin() as connection:
+            if connection.dialect.name == "sqlite":
+                # pysqlite runs DDL outside any transaction unless one is open: open it, and take
+                # the write lock first, so a second writer waits (busy_timeout) rather than
+                # failing half-way.
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return await connection.run_sync(run)
+    except DRIVER_ERRORS as error:
+        raise translate(error) from error
 
 
-async def store_revision(engine: AsyncEngine) -> str | None:
-    """The store's revision as its version table says (None: no version table, or empty)."""
-    async with engine.connect() as connection:
-        return await connection.run_sync(_stored_revision)
+@dataclass(frozen=True, slots=True)
+class StoreRevision:
+    revision: str | None
+    """As the version table says, or as the tables say (``recognised``); None for a store with
+    no tables, or one of the very first version (before revision 0001)."""
+    recognised: bool
+    """Made before the migrations: no version table, and ``revision`` read from its tables."""
+    initialised: bool
+    """Whether the store has tables at all."""
+
+
+async def store_revision(engine: AsyncEngine) -> StoreRevision:
+    """Which revision the store is at, without changing it."""
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_revision_of)
+    except DRIVER_ERRORS as error:
+        raise translate(error) from error
+
+
+def _revision_of(connection: Connection) -> StoreRevision:
+    revision = _stored_revision(connection)
+    if revision is not None:
+        return StoreRevision(revision, recognised=False, initialised=True)
+    tables = set(inspect(connection).get_table_names())
+    if "checks" not in tables:
+        return StoreRevision(None, recognised=False, initialised=False)
+    return StoreRevision(recognised_revision(tables), recognised=True, initialised=True)
 
 
 async def check_store(engine: AsyncEngine, *, config: str | None = None) -> None:
     """Raise unless the store is at this program's revision (for readers, which never upgrade):
     :class:`StoreNotInitialised` for a store with no tables, :class:`StoreSchemaMismatch` for one
     older (its message names ``questcity store upgrade --config CONFIG``) or newer."""
-    async with engine.connect() as connection:
-        await connection.run_sync(check_revision, config)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(check_revision, config)
+    except DRIVER_ERRORS as error:
+        raise translate(error) from error
 
 
 def check_revision(connection: Connection, config: str | None = None) -> None:
     """:func:`check_store` on a synchronous connection (a reader's worker thread)."""
-    revision = _stored_revision(connection)
+    found = _revision_of(connection)
     head = head_revision()
-    if revision == head:
+    if found.revision == head and not found.recognised:
         return
-    if revision is None:
-        tables = set(inspect(connection).get_table_names())
-        if "checks" not in tables:
-            raise StoreNotInitialised()
-        revision = recognised_revision(tables)
+    if not found.initialised:
+        raise StoreNotInitialised()
     raise StoreSchemaMismatch(
-        store_revision=revision,
+        # (a store from before the migrations has no revision of its own yet)
+        store_revision=None if found.recognised else found.revision,
         code_revision=head,
-        store_is_older=revision is None or revision in known_revisions(),
+        store_is_older=found.recognised or found.revision in known_revisions(),
         config=config,
     )
 

@@ -1,0 +1,102 @@
+"""``questcity store``: the monitor's history store. ``upgrade`` applies its migrations (what the
+daemon does at start, for an operator who upgrades before starting it, or a store that only the
+status page reads); ``current`` prints the revision it is at."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from monitor.config import DEFAULT_PATH, ConfigError, load_config
+
+T = TypeVar("T")
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    store = commands.add_parser("store", help="the monitor's history store (migrations)")
+    store_commands = store.add_subparsers(dest="store_command", metavar="COMMAND", required=True)
+    upgrade = store_commands.add_parser(
+        "upgrade", help="apply the store's migrations; print its revision before and after"
+    )
+    current = store_commands.add_parser("current", help="print the store's revision")
+    for command, handler in ((upgrade, run_upgrade), (current, run_current)):
+        command.add_argument(
+            "--config",
+            type=Path,
+            default=DEFAULT_PATH,
+            help="monitor.toml naming the store in [storage] url (default: ./monitor.toml)",
+        )
+        command.set_defaults(handler=handler)
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from monitor.store.migrate import upgrade_store
+
+    done = _on_store(args, "upgrade", upgrade_store)
+    if done is None:
+        return 2
+    new = done.before is None and not done.recognised
+    before = _shown(done.before, recognised=done.recognised, initialised=not new)
+    print(f"store revision before: {before}")
+    print(f"store revision after: {done.after} (head)")
+    return 0
+
+
+def run_current(args: argparse.Namespace) -> int:
+    from monitor.store.migrate import head_revision, known_revisions, store_revision
+
+    found = _on_store(args, "current", store_revision)
+    if found is None:
+        return 2
+    shown = _shown(found.revision, recognised=found.recognised, initialised=found.initialised)
+    head = head_revision()
+    if found.revision == head and not found.recognised:
+        print(f"store revision: {shown} (head)")
+    elif found.revision is not None and found.revision not in known_revisions():
+        print(f"store revision: {shown} (newer than this program's {head}: upgrade questcity)")
+    else:
+        command = f"questcity store upgrade --config {args.config}"
+        print(f"store revision: {shown} (this program's is {head}: run `{command}`)")
+    return 0
+
+
+def _on_store(args: argparse.Namespace, name: str, action: Callable[..., Awaitable[T]]) -> T | None:
+    """``action(engine)`` on the store ``args.config`` names; None (after saying why on stderr)
+    for a bad config or a store that cannot be reached or used."""
+    from monitor.store.engine import open_engine
+    from monitor.store.errors import StoreError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"questcity store {name}: {error}", file=sys.stderr)
+        return None
+
+    async def run() -> T:
+        engine = open_engine(config.storage_url)
+        try:
+            return await action(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except StoreError as error:
+        print(
+            f"questcity store {name}: {error} (the store named by [storage] url in {args.config})",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _shown(revision: str | None, *, recognised: bool, initialised: bool) -> str:
+    if not initialised:
+        return "none (no tables yet)"
+    if recognised:
+        # A store made before the migrations: its tables say where it is.
+        return f"{revision or 'before 0001'} (no version table; recognised from its tables)"
+    return revision or "none"
