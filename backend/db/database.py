@@ -5,6 +5,10 @@ dependency's retry and breaker, and the error translation.
   ``Idempotency-Key``) go through ``retry(breaker(timeout(...)))``.
 - :meth:`Database.write` goes through ``breaker(timeout(...))`` only: when a commit's outcome is
   unknown (the connection died after COMMIT was sent), repeating it blindly could apply it twice.
+
+Object storage has the same shape (:class:`backend.storage.ObjectStorage`): made from its adapter,
+wired to its dependency by the composition root with :meth:`~Database.attach`, a retried form and
+a once-only form; handlers never touch a breaker or a retry policy themselves.
 """
 
 from __future__ import annotations
