@@ -22,11 +22,11 @@ from monitor.notifiers import AlertNotice, Dispatcher
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
-    HistoryReader,
+    HistoryRead,
+    HistoryWrite,
     ServiceSample,
     Status,
 )
-from monitor.store.writer import HistoryWriter
 
 Key = tuple[str, str, str]  # rule, target, service
 
@@ -38,7 +38,7 @@ class _Firing:
 
 
 class AlertEngine:
-    def __init__(self, rules: AlertRules, writer: HistoryWriter, dispatcher: Dispatcher) -> None:
+    def __init__(self, rules: AlertRules, writer: HistoryWrite, dispatcher: Dispatcher) -> None:
         self._rules = rules
         self._writer = writer
         self._dispatcher = dispatcher
@@ -46,7 +46,7 @@ class AlertEngine:
         self._firing: dict[Key, _Firing] = {}
         self._samples: dict[tuple[str, str], deque[tuple[float, ServiceSample]]] = {}
 
-    async def resume(self, reader: HistoryReader) -> None:
+    async def resume(self, reader: HistoryRead) -> None:
         for alert in await reader.alerts(active_only=True, limit=1000):
             self._firing[(alert.rule, alert.target, alert.service)] = _Firing(
                 alert.id, alert.summary

@@ -10,12 +10,12 @@ from monitor.config import IncidentRules, MonitorConfig
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
-    HistoryReader,
+    HistoryRead,
+    HistoryWrite,
     IncidentEvent,
     IncidentState,
     Status,
 )
-from monitor.store.writer import HistoryWriter
 
 logger = logging.getLogger("monitor.incidents")
 
@@ -36,13 +36,13 @@ class _Component:
 
 
 class IncidentTracker:
-    def __init__(self, config: MonitorConfig, writer: HistoryWriter) -> None:
+    def __init__(self, config: MonitorConfig, writer: HistoryWrite) -> None:
         self._config = config
         self._rules: IncidentRules = config.incidents
         self._writer = writer
         self._components: dict[tuple[str, str], _Component] = {}
 
-    async def resume(self, reader: HistoryReader) -> None:
+    async def resume(self, reader: HistoryRead) -> None:
         """Pick up the incidents left open by a previous run."""
         for incident in await reader.incidents(state=IncidentState.OPEN, limit=1000):
             component = self._component(incident.target, incident.service)

@@ -17,7 +17,6 @@ from datetime import datetime, tzinfo
 from typing import ClassVar
 
 import httpx
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -28,8 +27,15 @@ from textual.worker import WorkerState
 
 from monitor.config import MonitorConfig, Target
 from monitor.probe import probe
-from monitor.store import HistoryReader, Incident, IncidentState, Status
-from monitor.store.writer import HistoryWriter
+from monitor.store import (
+    HistoryRead,
+    HistoryWrite,
+    Incident,
+    IncidentState,
+    Status,
+    StoreError,
+    StoreNotInitialised,
+)
 from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark
 from monitor.tui.formatting import clock_time, millis
 from monitor.tui.messages import StoreChanged
@@ -72,8 +78,8 @@ class MonitorApp(App[None]):
         self,
         config: MonitorConfig,
         *,
-        reader: HistoryReader,
-        writer: HistoryWriter,
+        reader: HistoryRead,
+        writer: HistoryWrite,
         http: httpx.AsyncClient | None = None,
         clock: Clock = SYSTEM_CLOCK,
         environ: Mapping[str, str] | None = None,
@@ -142,7 +148,7 @@ class MonitorApp(App[None]):
             if not force and change == self._seen_change:
                 return
             overview = await self.loader.load(self.clock.wall())
-        except SQLAlchemyError as error:
+        except StoreError as error:
             self.store_error = describe_store_error(error)
             for screen in self.screen_stack:
                 if isinstance(screen, MainScreen):
@@ -254,7 +260,7 @@ class MonitorApp(App[None]):
             incident_id = await self.writer.record_reset(
                 target.name, service, self.actor, outcome.previous_state or "unknown", at
             )
-        except SQLAlchemyError as error:
+        except StoreError as error:
             message += f" It could not be written to the history ({type(error).__name__})."
         else:
             if incident_id is not None:
@@ -281,7 +287,7 @@ class MonitorApp(App[None]):
             result += f" ({record.error})"
         try:
             await self.writer.record_check(record)
-        except SQLAlchemyError as error:
+        except StoreError as error:
             self.tell(
                 f"Checked {target.title}: {result}, but could not write it to the history "
                 f"({type(error).__name__}).",
@@ -331,7 +337,7 @@ class MonitorApp(App[None]):
             await self.writer.add_note(
                 incident.id, draft.text, public=draft.public, actor=self.actor, at=self.clock.wall()
             )
-        except SQLAlchemyError as error:
+        except StoreError as error:
             self.tell(
                 f"The note could not be written to the history ({type(error).__name__}).", "error"
             )
@@ -353,14 +359,11 @@ def default_actor(environ: Mapping[str, str] | None = None) -> str:
         return "on-call"
 
 
-def describe_store_error(error: SQLAlchemyError) -> str:
-    detail = str(getattr(error, "orig", None) or error).splitlines()[0][:160]
-    if isinstance(error, OperationalError) and "no such table" in detail:
-        return (
-            "The history has no tables yet: run questcity monitor with this config first "
-            f"({detail})."
-        )
-    return f"Cannot read the history ({type(error).__name__}: {detail}). Retrying."
+def describe_store_error(error: StoreError) -> str:
+    if isinstance(error, StoreNotInitialised):
+        return "The history has no tables yet: run questcity monitor with this config first."
+    detail = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+    return f"Cannot read the history ({detail}). Retrying."
 
 
 def _local_zone() -> tzinfo:

@@ -180,9 +180,8 @@ def _terminal(config: MonitorConfig) -> int:
 
 async def _session(config: MonitorConfig) -> None:
     import httpx
-    from sqlalchemy.exc import SQLAlchemyError
 
-    from monitor.store import create_schema, open_engine
+    from monitor.store import StoreError, create_schema, open_engine
     from monitor.store.reader import open_reader
     from monitor.store.writer import HistoryWriter
     from monitor.tui.app import MonitorApp
@@ -191,7 +190,7 @@ async def _session(config: MonitorConfig) -> None:
     try:
         # Before the daemon's first run, an empty history; if even that fails, the app shows
         # why the store cannot be read, and keeps retrying.
-        with contextlib.suppress(SQLAlchemyError):
+        with contextlib.suppress(StoreError):
             await create_schema(writing)
         writer = HistoryWriter(writing)
         async with open_reader(config.storage_url) as reader, httpx.AsyncClient() as http:

@@ -15,7 +15,7 @@ from monitor.store import (
     TARGET_COMPONENT,
     Alert,
     ComponentState,
-    HistoryReader,
+    HistoryRead,
     Incident,
     IncidentState,
     LatencyPoint,
@@ -157,7 +157,7 @@ class OverviewLoader:
     """Reads the main screen's figures for every configured target."""
 
     def __init__(
-        self, reader: HistoryReader, config: MonitorConfig, *, uptime_ttl: float = 60.0
+        self, reader: HistoryRead, config: MonitorConfig, *, uptime_ttl: float = 60.0
     ) -> None:
         self.reader = reader
         self.config = config
@@ -298,7 +298,7 @@ class Detail:
         return pool if isinstance(pool, dict) else value
 
 
-async def load_detail(reader: HistoryReader, row: ComponentRow, now: float) -> Detail:
+async def load_detail(reader: HistoryRead, row: ComponentRow, now: float) -> Detail:
     incidents = [
         incident
         for incident in await reader.incidents(limit=200, with_events=True)

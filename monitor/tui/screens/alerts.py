@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from monitor.store import Alert, AlertState
+from monitor.store import Alert, AlertState, StoreError
 from monitor.tui.formatting import DASH, duration, plain, timestamp
 from monitor.tui.messages import StoreChanged
 
@@ -48,7 +47,7 @@ class AlertsScreen(Screen[None]):
     async def reload(self) -> None:
         try:
             alerts = await self.monitor.reader.alerts(active_only=False, limit=200)
-        except SQLAlchemyError as error:
+        except StoreError as error:
             self.monitor.tell(f"Could not read the alerts: {type(error).__name__}", "error")
             return
         self.show(alerts)

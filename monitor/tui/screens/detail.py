@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Sparkline, Static
 
+from monitor.store import StoreError
 from monitor.tui.data import ComponentRow, Detail, load_detail
 from monitor.tui.formatting import duration, millis, percent, plain, since, timestamp
 from monitor.tui.messages import StoreChanged
@@ -87,7 +87,7 @@ class DetailScreen(Screen[None]):
     async def reload(self) -> None:
         try:
             detail = await load_detail(self.monitor.reader, self.row, self.monitor.clock.wall())
-        except SQLAlchemyError as error:
+        except StoreError as error:
             self.monitor.tell(f"Could not read the history: {type(error).__name__}", "error")
             return
         self.show(detail)

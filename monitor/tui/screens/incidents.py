@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from monitor.store import Incident, IncidentState
+from monitor.store import Incident, IncidentState, StoreError
 from monitor.tui.formatting import duration, plain, timestamp
 from monitor.tui.messages import StoreChanged
 from monitor.tui.timeline import incidents_text
@@ -64,7 +63,7 @@ class IncidentsScreen(Screen[None]):
     async def reload(self) -> None:
         try:
             incidents = await self.monitor.reader.incidents(limit=200, with_events=True)
-        except SQLAlchemyError as error:
+        except StoreError as error:
             self.monitor.tell(f"Could not read the incidents: {type(error).__name__}", "error")
             return
         self.show(incidents)
