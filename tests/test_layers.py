@@ -20,6 +20,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import grimp
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("shared", "connection_guard", "backend", "monitor", "statuspage", "questcity")
 MAX_LINES = 500
@@ -35,7 +37,7 @@ def contracts() -> list[dict[str, object]]:
 
 def test_import_contracts_are_kept() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", _LINT_IMPORTS, "--no-cache"],
+        [sys.executable, "-c", _LINT_IMPORTS, "--no-cache", "--no-logo"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -57,6 +59,20 @@ def test_every_part_is_under_contract() -> None:
 
     assert roots == set(SHIPPED)
     assert [set(c["ancestors"]) for c in acyclic] == [set(SHIPPED)]  # type: ignore[call-overload]
+
+
+def test_the_policy_library_needs_only_the_standard_library() -> None:
+    # The resilience-stdlib contract names today's third-party packages; this catches a new one.
+    graph = grimp.build_graph("shared", include_external_packages=True)
+    outside = {
+        f"{imported} (from {importer})"
+        for importer in graph.find_descendants("shared.resilience")
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if not imported.startswith("shared.")
+        and imported.split(".")[0] not in sys.stdlib_module_names
+    }
+
+    assert sorted(outside) == []
 
 
 def test_every_backend_module_has_a_layer() -> None:
