@@ -103,9 +103,9 @@ class MonitorDaemon:
         self._running: set[asyncio.Task[object]] = set()
 
     async def prepare(self) -> None:
-        """Create the schema, write the component catalogue, pick up open incidents and alerts."""
+        """Upgrade the store's schema (its migrations), write the component catalogue, pick up
+        open incidents and alerts."""
         await create_schema(self.engine)
-        await self.writer.backfill_states()
         await self.writer.sync_components(self._catalogue)
         await self.incidents.resume(self.reader)
         await self.alerts.resume(self.reader)

@@ -41,7 +41,6 @@ class ReadBase:
         # Each component's strip as read last, and decoded: a strip's text changes once a day
         # (the daemon's rebuild) and a status page reads them every few seconds.
         self._strips: dict[tuple[str, str], tuple[str, BarSeries]] = {}
-        self._strip_table = False
 
     async def _read(self, read: Callable[[Connection], T]) -> T:
         try:

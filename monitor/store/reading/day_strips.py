@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from monitor.store.models import BarSeries, UptimeBar
@@ -28,13 +28,6 @@ class DayStripReads(ReadBase):
     def clear_memos(self) -> None:
         """Forget decoded strips (a benchmark's first read after start)."""
         self._strips.clear()
-
-    def _has_strip_table(self, connection: Connection) -> bool:
-        """False in a store whose daemon has not been upgraded yet (its roll-ups answer alone);
-        asked until the table is there."""
-        if not self._strip_table:
-            self._strip_table = inspect(connection).has_table(day_strips.name)
-        return self._strip_table
 
     def _strip(self, key: tuple[str, str], text: str) -> BarSeries:
         """The strip ``text`` decoded (only read: see :func:`_overlay`)."""
@@ -75,7 +68,7 @@ class DayStripReads(ReadBase):
         def read(connection: Connection) -> dict[tuple[str, str], BarSeries]:
             found = {key: BarSeries.blank(first, length, count) for key in components}
             covered: dict[tuple[str, str], int] = {}
-            if period == "day" and count <= STRIP_DAYS and self._has_strip_table(connection):
+            if period == "day" and count <= STRIP_DAYS:
                 strips = connection.execute(
                     select(
                         day_strips.c.target,

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,8 +27,7 @@ from monitor.store.batch import (
     state_rows,
 )
 from monitor.store.failures import DRIVER_ERRORS, translate
-from monitor.store.models import TARGET_COMPONENT, CheckRecord, Component, Status
-from monitor.store.reader import HistoryReader
+from monitor.store.models import CheckRecord, Component, Status
 from monitor.store.schema import checks, component_states, rollups, service_checks
 from monitor.store.writing.base import WriteBase
 
@@ -197,31 +196,6 @@ class CheckWrites(WriteBase):
                 batch,
             )
 
-    async def backfill_states(self) -> int:
-        """Fill ``component_states`` from the raw checks of a store written before it existed
-        (a no-op once it holds anything); the number of components filled in."""
-        async with self.engine.connect() as connection:
-            if await connection.scalar(select(func.count()).select_from(component_states)):
-                return 0
-            targets = [r[0] for r in await connection.execute(select(checks.c.target).distinct())]
-        reader = HistoryReader(self.engine)
-        rows: list[Row] = []
-        for target in targets:
-            latest = await reader.latest(target)
-            if latest is None:
-                continue
-            at = latest.record.at
-            rows.append(_state(target, TARGET_COMPONENT, latest.record.status, latest.since, at))
-            for sample in latest.record.services:
-                since = await reader.service_since(target, sample.service, sample.status)
-                rows.append(_state(target, sample.service, sample.status, since, at))
-        if rows:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    self._insert(component_states).on_conflict_do_nothing(), rows
-                )
-        return len(rows)
-
 
 @dataclass(frozen=True, slots=True)
 class Pending:
@@ -289,13 +263,3 @@ def _settle(future: asyncio.Future[CheckRecord], outcome: CheckRecord | BaseExce
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
-
-
-def _state(target: str, service: str, status: Status, since: float | None, at: float) -> Row:
-    return {
-        "target": target,
-        "service": service,
-        "status": status.value,
-        "since": at if since is None else since,
-        "checked_at": at,
-    }

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import event, insert, select
 
 from monitor.store import TARGET_COMPONENT, Status
 from monitor.store.reader import STRIP_DAYS, settled_day
@@ -150,21 +150,3 @@ async def test_a_strip_that_starts_inside_the_window(store: Store) -> None:
 
     assert many == await _by_bars(store, KEYS)
     assert [bar.checks > 0 for bar in many[KEYS[0]]] == [False] * 49 + [True] * 39 + [False] * 2
-
-
-async def test_a_store_without_the_strip_table_reads_the_rollups(store: Store) -> None:
-    """A daemon not upgraded yet has not made the table: the roll-ups answer alone, and the
-    table is used once it is there."""
-    await _write_days(store, KEYS, range(101))
-    async with store.engine.begin() as connection:
-        await connection.run_sync(day_strips.drop)
-
-    assert await store.reader.bars_many(KEYS, count=90, now=NOW) == await _by_bars(store, KEYS)
-
-    async with store.engine.begin() as connection:
-        await connection.run_sync(day_strips.create)
-    await store.writer.compact_day_strips(NOW)
-    expected = await _by_bars(store, KEYS)
-    async with store.engine.begin() as connection:  # the settled days now only in the strips
-        await connection.execute(delete(rollups).where(rollups.c.start <= settled_day(NOW)))
-    assert await store.reader.bars_many(KEYS, count=90, now=NOW) == expected

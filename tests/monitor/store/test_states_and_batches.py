@@ -21,6 +21,7 @@ from monitor.store import (
     StoreError,
     StoreUnavailable,
 )
+from monitor.store.migrations.states import backfill_states
 from monitor.store.schema import checks, component_states, revisions
 from monitor.store.writer import HistoryWriter
 from monitor.store.writing.checks import Pending
@@ -159,7 +160,9 @@ async def test_targets_are_the_checked_targets(store: Store) -> None:
     assert await store.reader.targets() == ["api", "web"]
 
 
-async def test_backfill_fills_states_of_a_store_from_before_they_existed(store: Store) -> None:
+async def test_the_migrations_fill_states_of_a_store_from_before_they_existed(
+    store: Store,
+) -> None:
     await store.writer.record_check(
         check(DAY0, services=(sample("database"), sample("s3", Status.UNHEALTHY)))
     )
@@ -171,11 +174,13 @@ async def test_backfill_fills_states_of_a_store_from_before_they_existed(store: 
     async with store.engine.begin() as connection:  # as an older version left the store
         await connection.execute(delete(component_states))
 
-    filled = await store.writer.backfill_states()
+    async with store.engine.begin() as connection:
+        filled = await connection.run_sync(backfill_states)
 
     assert filled == 4
     assert await store.reader.states() == before
-    assert await store.writer.backfill_states() == 0  # once only
+    async with store.engine.begin() as connection:
+        assert await connection.run_sync(backfill_states) == 0  # once only
 
 
 # -- group commit -------------------------------------------------------------------------------
