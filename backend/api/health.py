@@ -114,7 +114,7 @@ def _details_allowed(request: Request, state: AppState) -> None:
 
 
 def _not_configured(state: AppState) -> dict[str, object]:
-    if state.s3 is not None:
+    if state.storage is not None:
         return {}
     return {
         "s3": {

@@ -84,13 +84,13 @@ async def _store(state: AppState, kind: Kind, owner: str, data: bytes) -> str:
         raise ApiError(413, "payload_too_large", str(error)) from None
     except UnsupportedImage as error:
         raise ApiError(415, "unsupported_media_type", str(error)) from None
-    store = state.store
-    if store is None or state.s3 is None:
+    storage = state.storage
+    if storage is None:
         raise unavailable("s3", ObjectStoreNotConfigured())
     key = object_key(kind, owner, image)
     try:
         # A new, unique key: putting it twice is harmless, so the upload may be retried.
-        await state.s3_call("put_object", store.put, key, data, image.content_type)
+        await storage.put(key, data, image.content_type)
     except DEPENDENCY_FAILURES as error:
         raise unavailable("s3", error) from None
     return key
@@ -107,12 +107,12 @@ def _served_headers(kind: Kind, extension: str) -> dict[str, str]:
 async def _serve(state: AppState, kind: Kind, key: str | None, missing: str) -> Response:
     if key is None:
         raise ApiError(404, "not_found", missing)
-    store = state.store
-    if store is None or state.s3 is None:
+    storage = state.storage
+    if storage is None:
         return _placeholder(kind)
     try:
         # Not retried: with a placeholder to fall back on, waiting out retries helps nobody.
-        stored = await state.s3_call_once("get_object", store.get, key)
+        stored = await storage.get_once(key)
     except ObjectNotFound:
         raise ApiError(404, "not_found", missing) from None
     except DEPENDENCY_FAILURES:

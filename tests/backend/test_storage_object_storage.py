@@ -15,7 +15,6 @@ from backend.storage import (
     InMemoryObjectStore,
     ObjectNotFound,
     ObjectStorage,
-    ObjectStoreNotConfigured,
     ObjectStoreUnavailable,
 )
 from shared.resilience import S3_RETRY_CONFIG, HealthChecker, PolicyRegistry
@@ -111,7 +110,7 @@ def app_state(tmp_path: Path, store: InMemoryObjectStore | None) -> AppState:
 async def test_the_app_counts_s3_operations_in_its_metrics(tmp_path: Path) -> None:
     store = InMemoryObjectStore()
     state = app_state(tmp_path, store)
-    assert state.storage is not None and state.store is store and state.s3 is not None
+    assert state.storage is not None and state.storage.store is store
     await state.storage.put("covers/a.png", b"png", "image/png")
     with pytest.raises(ObjectNotFound):
         await state.storage.get_once("covers/b.png")
@@ -124,10 +123,8 @@ async def test_the_app_counts_s3_operations_in_its_metrics(tmp_path: Path) -> No
     assert (sample("put_object", "success"), sample("get_object", "ignored")) == (1.0, 1.0)
 
 
-async def test_without_object_storage_the_old_helpers_say_not_configured(tmp_path: Path) -> None:
+async def test_without_object_storage_there_is_nothing_to_forget(tmp_path: Path) -> None:
     state = app_state(tmp_path, None)
-    assert (state.storage, state.store, state.s3) == (None, None, None)
+    assert state.storage is None
 
-    with pytest.raises(ObjectStoreNotConfigured):
-        await state.s3_call("get_object", InMemoryObjectStore().get, "k")
-    state.forget_object("k")  # nothing to forget from: no error, nothing spawned
+    state.forget_object("k")  # no error, and nothing spawned

@@ -535,8 +535,8 @@ async def test_an_object_that_is_not_an_image_is_never_served_as_what_it_claims(
     quest_id = await _quest_with_cover(api_with_s3)
     state = api_with_s3.state
     _, key = await state.database.read(repo.get_cover_key, quest_id)
-    assert key is not None and state.store is not None
-    await state.store.put(key, b"<html><script>alert(1)</script></html>", "text/html")
+    assert key is not None and state.storage is not None
+    await state.storage.store.put(key, b"<html><script>alert(1)</script></html>", "text/html")
     response = await api_with_s3.client.get(f"/api/v1/quests/{quest_id}/cover")
     assert response.headers["content-type"] == "image/png"
     assert b"<script>" not in response.content
