@@ -128,3 +128,15 @@ async def test_without_object_storage_there_is_nothing_to_forget(tmp_path: Path)
     assert state.storage is None
 
     state.forget_object("k")  # no error, and nothing spawned
+
+
+async def test_a_forgotten_object_is_deleted_in_the_background(tmp_path: Path) -> None:
+    store = InMemoryObjectStore()
+    state = app_state(tmp_path, store)
+    assert state.storage is not None
+    await state.storage.put("covers/old.png", b"png", "image/png")
+
+    state.forget_object("covers/old.png")
+    await state.background.close()
+
+    assert store.objects == {}
