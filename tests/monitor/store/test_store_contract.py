@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, event, func, insert, select, text
 
 from monitor.store import (
     TARGET_COMPONENT,
@@ -250,13 +251,28 @@ async def test_concurrent_catalogue_syncs_do_not_collide(
         racing = asyncio.create_task(store.writer.sync_components(second))
         if store.backend == "postgresql":
             await _until_waiting_on_a_lock(store)
-        else:  # SQLite: it waits for the write lock (busy_timeout) whenever it gets there
-            for _ in range(20):
-                await asyncio.sleep(0)
+        else:  # SQLite: it has read the rows and waits for the write lock (busy_timeout)
+            await _until_it_writes(store, "INSERT INTO components")
         await transaction.commit()
     await racing
 
     assert await store.reader.components() == second
+
+
+async def _until_it_writes(store: Store, statement: str) -> None:
+    """Wait until a statement starting with ``statement`` is sent (it is then about to wait
+    for the lock, or to take it)."""
+    sent = asyncio.Event()
+
+    def before(connection: Any, cursor: Any, text: str, *rest: Any) -> None:
+        if text.startswith(statement):
+            sent.set()
+
+    event.listen(store.engine.sync_engine, "before_cursor_execute", before)
+    try:
+        await asyncio.wait_for(sent.wait(), 10.0)
+    finally:
+        event.remove(store.engine.sync_engine, "before_cursor_execute", before)
 
 
 async def _until_waiting_on_a_lock(store: Store) -> None:
