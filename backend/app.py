@@ -126,6 +126,7 @@ def create_app(
             settings,
             connect_timeout=min(2.0, settings.s3_timeout),
             read_timeout=settings.s3_timeout,
+            clock=clock,
         )
     if store is not None:
 

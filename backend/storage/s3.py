@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
@@ -46,6 +46,7 @@ from backend.storage.object_store import (
     ObjectStoreUnavailable,
     StoredObject,
 )
+from shared.resilience import SYSTEM_CLOCK, Clock
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -115,6 +116,7 @@ class S3ObjectStore:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         for label, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
             if not (value > 0 and math.isfinite(value)):
@@ -128,6 +130,7 @@ class S3ObjectStore:
         self._access_key = access_key
         self._secret_key = secret_key
         self._region = region
+        self._clock = clock
         self._config = AioConfig(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
@@ -153,6 +156,7 @@ class S3ObjectStore:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> S3ObjectStore:
         """The store the settings describe; :class:`ObjectStoreNotConfigured` when they describe
         none (``QUESTCITY_S3_ENDPOINT_URL`` unset)."""
@@ -173,6 +177,7 @@ class S3ObjectStore:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=max_pool_connections,
+            clock=clock,
         )
 
     def __repr__(self) -> str:
@@ -249,7 +254,7 @@ class S3ObjectStore:
                 Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
             )
         except DRIVER_ERRORS as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc, clock=self._clock) from None
 
     async def get(self, key: str) -> StoredObject:
         client = self._require_client()
@@ -258,7 +263,7 @@ class S3ObjectStore:
             async with response["Body"] as body:
                 data = await body.read()
         except DRIVER_ERRORS as exc:
-            raise translate_error(exc, key=key) from None
+            raise translate_error(exc, key=key, clock=self._clock) from None
         return StoredObject(
             data=data,
             content_type=response.get("ContentType") or "application/octet-stream",
@@ -270,7 +275,7 @@ class S3ObjectStore:
         try:
             await client.delete_object(Bucket=self._bucket, Key=key)
         except DRIVER_ERRORS as exc:
-            error = translate_error(exc, key=key)
+            error = translate_error(exc, key=key, clock=self._clock)
             if isinstance(error, ObjectNotFound):
                 return  # some servers answer 404 where S3 answers 204: gone either way
             raise error from None
@@ -280,7 +285,7 @@ class S3ObjectStore:
         try:
             await client.head_bucket(Bucket=self._bucket)
         except DRIVER_ERRORS as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc, clock=self._clock) from None
 
     async def ensure_bucket(self) -> None:
         client = self._require_client()
@@ -289,9 +294,9 @@ class S3ObjectStore:
             return
         except ClientError as exc:
             if _status(exc) != 404:
-                raise translate_error(exc) from None
+                raise translate_error(exc, clock=self._clock) from None
         except DRIVER_ERRORS as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc, clock=self._clock) from None
         try:
             if self._region == "us-east-1":
                 await client.create_bucket(Bucket=self._bucket)
@@ -305,13 +310,13 @@ class S3ObjectStore:
                 )
         except ClientError as exc:
             if _code(exc) not in _BUCKET_EXISTS_CODES:
-                raise translate_error(exc) from None
+                raise translate_error(exc, clock=self._clock) from None
             # Created meanwhile (another replica starting), or owned by someone else: only a
             # successful HEAD says which.
             await self.ping()
             return
         except DRIVER_ERRORS as exc:
-            raise translate_error(exc) from None
+            raise translate_error(exc, clock=self._clock) from None
         logger.info(
             "object store: created bucket %r",
             self._bucket,
@@ -335,17 +340,20 @@ def _drop_expect_continue(request: AWSPreparedRequest, **kwargs: object) -> None
 # -- exception translation -----------------------------------------------------------------------
 
 
-def translate_error(exc: BaseException, *, key: str | None = None) -> ObjectStoreError:
+def translate_error(
+    exc: BaseException, *, key: str | None = None, clock: Clock = SYSTEM_CLOCK
+) -> ObjectStoreError:
     """The :mod:`~backend.storage.object_store` error for a driver exception.
 
     ``key`` is the object the call was about (None for bucket-level calls): a 404 then means that
     object is missing rather than the bucket. Messages hold the driver's error class or the S3
-    error code and HTTP status only.
+    error code and HTTP status only. A ``Retry-After`` given as an HTTP date is counted from
+    ``clock.wall()`` (the date is wall time by definition).
     """
     if isinstance(exc, ObjectStoreError):
         return exc
     if isinstance(exc, ClientError):
-        return _translate_client_error(exc, key)
+        return _translate_client_error(exc, key, clock)
     kind = type(exc).__name__
     if isinstance(exc, _UNAVAILABLE_DRIVER_ERRORS):
         reason = _os_reason(exc)
@@ -354,7 +362,7 @@ def translate_error(exc: BaseException, *, key: str | None = None) -> ObjectStor
     return ObjectStoreError(f"object store error: {kind}")
 
 
-def _translate_client_error(exc: ClientError, key: str | None) -> ObjectStoreError:
+def _translate_client_error(exc: ClientError, key: str | None, clock: Clock) -> ObjectStoreError:
     code = _code(exc)
     status = _status(exc)
     if code == "NoSuchBucket" or (key is None and status == 404):
@@ -369,7 +377,7 @@ def _translate_client_error(exc: ClientError, key: str | None) -> ObjectStoreErr
         or (status is not None and status >= 500 and status != 501)
     ):
         return ObjectStoreUnavailable(
-            f"object store unavailable: {label}", retry_after=_retry_after(exc)
+            f"object store unavailable: {label}", retry_after=_retry_after(exc, clock)
         )
     return ObjectStoreError(f"object store error: {label}")
 
@@ -395,7 +403,7 @@ def _label(code: str, status: int | None) -> str:
     return f"{code} (HTTP {status})"
 
 
-def _retry_after(exc: ClientError) -> float | None:
+def _retry_after(exc: ClientError, clock: Clock) -> float | None:
     """Seconds from the response's ``Retry-After`` header (delta-seconds or an HTTP date)."""
     metadata: Mapping[str, Any] = exc.response.get("ResponseMetadata") or {}
     headers: Mapping[str, str] = metadata.get("HTTPHeaders") or {}
@@ -412,7 +420,7 @@ def _retry_after(exc: ClientError) -> float | None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
+        seconds = when.timestamp() - clock.wall()
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 

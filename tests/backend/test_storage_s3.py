@@ -37,6 +37,7 @@ from backend.storage import (
 )
 from backend.storage.s3 import translate_error
 from shared.resilience import RetryConfig, RetryPolicy
+from shared.resilience.testing import FakeClock
 from tests.backend.object_store_contract import ObjectStoreContract
 from tests.support import FaultProxy, S3Server
 
@@ -520,6 +521,17 @@ def test_translation_reads_retry_after_as_an_http_date() -> None:
     assert isinstance(translated, ObjectStoreUnavailable)
     assert translated.retry_after is not None
     assert 25 < translated.retry_after <= 30
+
+
+def test_an_http_date_retry_after_is_counted_from_the_injected_clock() -> None:
+    clock = FakeClock(wall_start=1_700_000_000.0)
+    when = datetime.fromtimestamp(1_700_000_000 + 42, UTC)
+    error = client_error("SlowDown", 503, {"Retry-After": format_datetime(when, usegmt=True)})
+
+    translated = translate_error(error, clock=clock)
+
+    assert isinstance(translated, ObjectStoreUnavailable)
+    assert translated.retry_after == 42.0
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "soon", "nan", "inf"])
