@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of every route, served at ``GET /openapi.json`` (DESIGN §7).
+"""The OpenAPI 3.1 document of every route, served at ``GET /openapi.json``
+(docs/ARCHITECTURE.md §7).
 
 Built, not written: the paths from the running app's route table, each operation from its
 handler's declaration (:mod:`backend.api.operations`), every body's schema from its pydantic model

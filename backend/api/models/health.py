@@ -1,4 +1,5 @@
-"""The health API's answers (DESIGN §6), from the values :mod:`shared.resilience` reports.
+"""The health API's answers (docs/ARCHITECTURE.md §6), from the values :mod:`shared.resilience`
+reports.
 
 ``shared.resilience`` stays free of pydantic; these models describe what its reports'
 ``summary()``, ``detailed()``, ``health_json()`` and ``as_dict()`` hold.
