@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -219,7 +220,13 @@ async def openapi_endpoint(request: Request) -> Response:
     app = request.app
     served = _SERVED.get(app)
     if served is None:
-        document = openapi_document(app.routes)
-        served = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        # About a second of work (the username rule's patterns scan all of Unicode): in a thread,
+        # so the probes and other requests are still answered meanwhile.
+        served = await run_in_threadpool(_serialised, app.routes)
         _SERVED[app] = served
     return Response(served, media_type="application/json")
+
+
+def _serialised(routes: Sequence[BaseRoute]) -> bytes:
+    document = openapi_document(routes)
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
