@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from backend.api.models.accounts import Credentials, NewAccount
 from backend.api.models.base import Request
+from backend.api.models.fields import SPACES
 from backend.api.models.quests import NewQuest, QuestPatch, QuestQuery
 from backend.api.openapi import openapi_document
 from backend.api.validation import validated
@@ -238,3 +240,7 @@ async def test_a_title_longer_than_the_limit_as_sent_is_refused(tmp_path: Path) 
         created = await api.client.post("/api/v1/quests", json=body, headers=api.auth())
         assert created.status_code == 201, created.text
         assert created.json()["title"] == "t" * TITLE_MAX
+
+
+def test_the_spaces_are_what_strip_trims() -> None:
+    assert [c for c in range(sys.maxunicode + 1) if chr(c).isspace()] == list(SPACES)

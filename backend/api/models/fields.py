@@ -74,11 +74,26 @@ def char_class(codes: list[int], *, negate: bool = False) -> str:
     return f"[{'^' if negate else ''}{parts}]"
 
 
-@functools.cache
+SPACES: tuple[int, ...] = (
+    *range(0x09, 0x0E),
+    *range(0x1C, 0x21),
+    0x85,
+    0xA0,
+    0x1680,
+    *range(0x2000, 0x200B),
+    0x2028,
+    0x2029,
+    0x202F,
+    0x205F,
+    0x3000,
+)
+"""What ``str.strip`` trims (``str.isspace``; a test checks the list against all of Unicode, which
+is too slow to scan at every start). Spelled out: regex engines disagree on ``\\s`` (ECMA-262
+counts U+FEFF; Python counts U+001C-U+001F and U+0085, as ``str.strip`` does)."""
+
+
 def _spaces() -> tuple[int, ...]:
-    """What ``str.strip`` trims. Spelled out: regex engines disagree on ``\\s`` (ECMA-262 counts
-    U+FEFF; Python counts U+001C-U+001F and U+0085, as ``str.strip`` does)."""
-    return tuple(c for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    return SPACES
 
 
 NO_NUL = "^[^\\u0000]*$"
