@@ -6,7 +6,7 @@ import asyncio
 import base64
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -25,6 +25,16 @@ from backend.auth.passwords import (
 )
 from shared.resilience import request_deadline
 from shared.resilience.testing import FakeClock
+from tests.support.polling import eventually
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait until ``condition()`` holds (the slots' worker threads run on their own time)."""
+
+    async def holds() -> bool:
+        return condition()
+
+    await eventually(holds, what, within=10.0, every=0.001)
 
 
 @pytest.fixture(scope="module")
@@ -177,15 +187,19 @@ async def test_async_variants_run_off_the_event_loop_thread(
     assert threading.get_ident() not in threads
 
 
-async def test_async_hashing_leaves_the_loop_free() -> None:
-    ticks = 0
-    task = asyncio.create_task(hash_password_async("slow on purpose"))
-    while not task.done():
-        ticks += 1
-        await asyncio.sleep(0)
+async def test_async_hashing_leaves_the_loop_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The hash ends only once the loop has run something else: were it run on the loop's
+    # thread, the loop could not, and the hash would give up waiting.
+    loop_ran = threading.Event()
 
-    assert task.result().startswith("scrypt$")
-    assert ticks > 1  # the loop kept running other work while scrypt ran
+    def hash_after_the_loop_ran(password: str) -> str:
+        return "scrypt$done" if loop_ran.wait(5) else "the loop was blocked"
+
+    monkeypatch.setattr(passwords, "hash_password", hash_after_the_loop_ran)
+    task = asyncio.create_task(hash_password_async("in a thread"))
+    asyncio.get_running_loop().call_soon(loop_ran.set)
+
+    assert await task == "scrypt$done"
 
 
 # -- new passwords (NIST SP 800-63B) -----------------------------------------------------------
@@ -245,8 +259,7 @@ async def test_hashing_slots_run_at_most_their_limit_at_once(
     monkeypatch.setattr(passwords, "verify_password", slow_verify)
     slots = HashingSlots(2)
     tasks = [asyncio.create_task(slots.verify("x", "h")) for _ in range(6)]
-    for _ in range(50):
-        await asyncio.sleep(0)
+    await until(lambda: slots.running + slots.waiting == 6, "every caller to take or await a slot")
     assert (slots.running, slots.waiting) == (2, 4)
     release.set()
     assert await asyncio.gather(*tasks) == [True] * 6
@@ -272,8 +285,7 @@ async def test_a_cancelled_caller_keeps_its_slot_until_the_thread_is_done(
     with pytest.raises(asyncio.CancelledError):
         await first
     second = asyncio.create_task(slots.hash("y"))
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await until(lambda: slots.running + slots.waiting == 2, "the second caller to arrive")
     assert (slots.running, slots.waiting) == (1, 1)  # scrypt still runs for the first
     release.set()
     assert await second == "h"
@@ -297,11 +309,11 @@ async def test_urgent_hashes_go_before_the_queue(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(passwords, "verify_password", gated_verify)
     slots = HashingSlots(1)
     first = asyncio.create_task(slots.verify("first", "h"))
-    await asyncio.sleep(0)
+    await until(lambda: slots.running == 1, "the first hash to take the slot")
     guesses = [asyncio.create_task(slots.verify(f"guess-{n}", "h")) for n in (1, 2)]
-    await asyncio.sleep(0)
+    await until(lambda: slots.waiting == 2, "both guesses to queue")
     owner = asyncio.create_task(slots.verify("owner", "h", urgent=True))
-    await asyncio.sleep(0)
+    await until(lambda: slots.waiting == 3, "the owner to queue after the guesses")
     assert (slots.running, slots.waiting) == (1, 3)
     for gate in gates.values():
         gate.set()
@@ -322,7 +334,7 @@ async def test_a_waiter_cancelled_in_the_queue_gives_up_its_place(
     slots = HashingSlots(1)
     running = asyncio.create_task(slots.verify("a", "h"))
     queued = asyncio.create_task(slots.verify("b", "h"))
-    await asyncio.sleep(0)
+    await until(lambda: (slots.running, slots.waiting) == (1, 1), "the second hash to queue")
     queued.cancel()
     with pytest.raises(asyncio.CancelledError):
         await queued
@@ -352,17 +364,14 @@ async def test_beyond_max_waiting_a_hash_is_refused_at_once(
 ) -> None:
     slots = HashingSlots(1, max_waiting=2)
     tasks = [asyncio.create_task(slots.verify(f"p{n}", "h")) for n in range(3)]
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await until(lambda: slots.running + slots.waiting == 3, "every caller to take or await a slot")
     assert (slots.running, slots.waiting) == (1, 2)
     with pytest.raises(HashingBusy) as refused:
         await asyncio.wait_for(slots.verify("one too many", "h"), 5)
     assert refused.value.retry_after >= 1
     # The owner's queue is separate: a flood of guesses does not fill it.
     owner = asyncio.create_task(slots.verify("owner", "h", urgent=True))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert slots.waiting == 3
+    await until(lambda: slots.waiting == 3, "the owner to queue past the full queue of guesses")
     blocked_verify.set()
     assert await asyncio.gather(*tasks, owner) == [True] * 4
 
@@ -373,23 +382,18 @@ async def test_a_hash_waits_no_longer_than_the_request_budget(
     clock = FakeClock()
     slots = HashingSlots(1, clock=clock)
     running = asyncio.create_task(slots.verify("first", "h"))
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await until(lambda: slots.running == 1, "the first hash to take the slot")
 
     async def in_a_request() -> bool:
         with request_deadline(2.0, clock=clock):
             return await slots.verify("second", "h")
 
     waiting = asyncio.create_task(in_a_request())
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert slots.waiting == 1
+    await until(lambda: slots.waiting == 1, "the second hash to queue")
     await clock.advance(1.9)
     assert not waiting.done()
     await clock.advance(0.1)
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert waiting.done(), "still waiting past the request's budget"
+    await until(waiting.done, "the queued hash to give up at the request's budget")
     with pytest.raises(HashingBusy):
         await waiting
     assert (slots.running, slots.waiting) == (1, 0)
