@@ -18,6 +18,7 @@ from backend.state import app_state
 
 JSON_BODY_LIMIT = 64 * 1024
 """Bytes a JSON request body may have; enforced while it streams in (``body_limits``)."""
+IDEMPOTENCY_KEY_MAX = 255
 
 
 async def json_object(request: Request) -> dict[str, object]:
@@ -57,9 +58,11 @@ def idempotency_key(request: Request) -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if not 1 <= len(key) <= 255 or not key.isprintable():
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not key.isprintable():
         raise ApiError(
-            400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable characters."
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
         )
     return key
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 
-from backend.api.common import JSON_BODY_LIMIT
+from backend.api.common import IDEMPOTENCY_KEY_MAX, JSON_BODY_LIMIT
 from backend.api.models.errors import (
     Error,
     PayloadTooLargeError,
@@ -19,8 +19,6 @@ from backend.api.operations import Reply, Schema
 from backend.api.strict_json import MAX_DEPTH, MAX_NUMBER_CHARS
 from backend.degradation import DEGRADED_HEADER
 from backend.settings import Settings
-
-IDEMPOTENCY_KEY_MAX = 255
 
 
 @functools.cache
@@ -40,7 +38,8 @@ def header_parameters() -> dict[str, Schema]:
             "name": "Idempotency-Key",
             "in": "header",
             "required": False,
-            "description": "1 to 255 printable characters, unique per intended write. A request "
+            "description": f"1 to {IDEMPOTENCY_KEY_MAX} printable characters, unique per intended "
+            "write. A request "
             "repeated with the same key gets the first answer again (and no second write); the "
             "same key with a different request is refused with 422.",
             "schema": {
@@ -111,7 +110,7 @@ def responses() -> dict[str, Reply]:
             "an unpaired surrogate escape); or it is JSON beyond the parser's bounds "
             f"(`json_too_complex`: arrays and objects nested more than {MAX_DEPTH} deep, or a "
             f"number literal longer than {MAX_NUMBER_CHARS} characters); or the "
-            "`Idempotency-Key` header is not 1 to 255 printable characters "
+            f"`Idempotency-Key` header is not 1 to {IDEMPOTENCY_KEY_MAX} printable characters "
             "(`invalid_idempotency_key`).",
             Error,
         ),
