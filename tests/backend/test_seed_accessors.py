@@ -73,8 +73,11 @@ def settings_for(tmp_path: Path, keys_dir: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[AppState]:
-    app = create_app(settings, clock=FakeClock(), object_store=InMemoryObjectStore())
+async def running(
+    settings: Settings, store: InMemoryObjectStore | None = None
+) -> AsyncIterator[AppState]:
+    store = store if store is not None else InMemoryObjectStore()
+    app = create_app(settings, clock=FakeClock(), object_store=store)
     async with app.router.lifespan_context(app):
         state: AppState = app.state.questcity
         yield state
@@ -101,11 +104,18 @@ async def test_get_circuit_breaker_is_the_apps_breaker_while_it_runs(
 async def test_get_health_checker_answers_from_the_apps_checks(
     tmp_path: Path, keys_dir: Path, outer: tuple[PolicyRegistry, HealthChecker]
 ) -> None:
-    async with running(settings_for(tmp_path, keys_dir)) as state:
+    store = InMemoryObjectStore()
+    async with running(settings_for(tmp_path, keys_dir), store) as state:
         checker = get_health_checker()
         assert checker is state.checker
         await state.checker.wait_first_round()
         assert checker.is_service_available("database")  # on main: UnknownServiceError
+        assert checker.is_service_available("s3")
+
+        store.unavailable = True  # S3 goes down: the app's checks find out
+        for _ in range(3):  # the app's S3 check is unhealthy after three failures in a row
+            await state.checker.check_now("s3")
+        assert not get_health_checker().is_service_available("s3")
 
         state.registry.circuit_breaker("database").force_open()
         assert not get_health_checker().is_service_available("database")
