@@ -12,7 +12,8 @@ itself. Both :meth:`Dependency.bind <shared.resilience.dependency.Dependency.bin
     fetch = compose(fetch_rows, retry=policy, breaker=breaker)
     rows = await fetch(query)
 
-Nested naively, a successful call runs through four coroutine frames and two deadline watches.
+Nested naively, a successful call runs through five coroutine frames of the two policies and is
+watched twice (the retry's deadline, the breaker's timeout).
 When the breaker's ``timeout`` ends every attempt before the retry's deadline (and the retry has
 no ``attempt_timeout`` of its own), the retry need not watch the first attempt at all: the first
 attempt then runs in the breaker's own frame (:meth:`CircuitBreaker.call_path`) and only a failure

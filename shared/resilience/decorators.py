@@ -7,8 +7,9 @@ Without a ``registry`` argument a decorated function follows the process's defau
 backend's breaker of its name once the backend has installed its registry, and through the
 process's own again after. It checks on every call (one global load) and rebinds only when the
 default changed. Its ``circuit_breaker`` and ``retry_policy`` attributes name what it calls through
-now. A breaker of a name the default registry already holds with another configuration is the
-registry's usual error, raised by the first call after the change.
+now. When the new default registry holds a breaker of the same name with another configuration,
+calls raise the registry's usual ``ValueError`` (one configuration per name) rather than run
+under a second opinion.
 
 ``@retry_with_backoff`` directly over ``@circuit_breaker`` is not nested: the pair becomes one
 :func:`~shared.resilience.compose.call_path`, ``retry(breaker(timeout(call)))``, as cheap as
