@@ -1,5 +1,9 @@
 """The history tables (SQLAlchemy Core). Times are float seconds since the epoch: roll-up periods
-are then plain integer division, identically on SQLite and PostgreSQL."""
+are then plain integer division, identically on SQLite and PostgreSQL.
+
+The tables as the newest migration leaves them. A change here comes with a revision in
+``monitor/store/migrations/versions/`` (``test_migrations`` checks that the two agree); stores
+are made and upgraded by those, never from this module (:mod:`monitor.store.migrate`)."""
 
 from __future__ import annotations
 
@@ -146,10 +150,8 @@ day_strips = Table(
 row, packed columns (:mod:`monitor.store.strips`), rebuilt once a day: a 90-day view of 50
 components reads 50 of these and a few days of roll-ups, not 4,500 rows.
 
-``_v2``: the first version kept a JSON list per day in ``day_strips``. That table is neither read
-nor written any more, so a status page of the first version goes on reading it during an upgrade
-(past a strip's last day it reads the roll-ups, so its bars stay right); drop it once every
-reader is upgraded."""
+``_v2``: the first version kept a JSON list per day in ``day_strips``, which stores of that
+version still hold and nothing reads or writes any more (revision 0003 says why the name stays)."""
 
 revisions = Table(
     "revisions",

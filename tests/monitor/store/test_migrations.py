@@ -5,6 +5,7 @@ in place, its history intact; a store of a newer program is refused; ``questcity
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sqlite3
 import subprocess
@@ -160,6 +161,19 @@ async def test_upgrading_twice_changes_nothing(engine: AsyncEngine, empty_url: s
 
     assert again == StoreUpgrade(before=head_revision(), after=head_revision(), recognised=False)
     assert {name: await count(engine, name) for name in TABLES} == before
+
+
+async def test_two_writers_starting_at_once_upgrade_the_store_once(
+    engine: AsyncEngine, empty_url: str
+) -> None:
+    other = open_engine(empty_url)
+    try:
+        done = await asyncio.gather(upgrade_store(engine), upgrade_store(other))
+    finally:
+        await other.dispose()
+
+    assert sorted(d.before or "" for d in done) == ["", head_revision()]  # the second waited
+    assert await table_names(engine) == TABLES
 
 
 async def test_a_reader_is_told_a_store_has_no_tables(engine: AsyncEngine) -> None:
