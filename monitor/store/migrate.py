@@ -27,11 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
 from monitor.store.failures import DRIVER_ERRORS, translate
+from monitor.store.migrations import VERSION_TABLE
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-VERSION_TABLE = "monitor_alembic_version"
-"""Not Alembic's default ``alembic_version``: the backend keeps its own revision there, and the
-store and the backend's database may be one PostgreSQL database."""
 
 _LOCK = 0x6D6F6E69746F72  # "monitor": one upgrade of a PostgreSQL store at a time
 

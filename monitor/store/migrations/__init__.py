@@ -4,3 +4,7 @@ A migration freezes the tables it touches (its own ``sa.Table`` definitions, nev
 :mod:`monitor.store.schema`, which moves on), so that it still does what it did once the schema
 has grown past it.
 """
+
+VERSION_TABLE = "monitor_alembic_version"
+"""Not Alembic's default ``alembic_version``: the backend keeps its own revision there, and the
+store and the backend's database may be one PostgreSQL database."""

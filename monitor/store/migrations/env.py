@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from monitor.store.migrate import VERSION_TABLE
+from monitor.store.migrations import VERSION_TABLE
 from monitor.store.schema import metadata
 
 connection: Connection | None = context.config.attributes.get("connection")

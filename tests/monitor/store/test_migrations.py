@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.store import HistoryReader, create_schema, open_engine
 from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
 from monitor.store.migrate import (
-    VERSION_TABLE,
     StoreUpgrade,
     check_store,
     head_revision,
     upgrade_store,
 )
+from monitor.store.migrations import VERSION_TABLE
 from monitor.store.models import (
     TARGET_COMPONENT,
     AlertState,
