@@ -499,12 +499,20 @@ async def test_stop_during_a_probe_logs_no_error(
 
     await daemon.stop()
     stopped = not scheduler.running
-    for _ in range(10):  # let whatever stop() left scheduled run
-        await asyncio.sleep(0)
-    slow.release.set()
+    slow.release.set()  # a probe that stop() left running goes on now, and logs what it meets
+    await until(loop_quiet, "whatever stop() left running or scheduled to end")
 
     assert stopped
     assert logged() == []
+
+
+async def loop_quiet() -> bool:
+    """Whether no task but the test's own is left, once every callback queued so far has run."""
+    loop = asyncio.get_running_loop()
+    queued_so_far: asyncio.Future[None] = loop.create_future()
+    loop.call_soon(queued_so_far.set_result, None)  # callbacks run in order: this one comes last
+    await queued_so_far
+    return asyncio.all_tasks() == {asyncio.current_task()}
 
 
 _STOP_MID_WRITE = textwrap.dedent(
