@@ -39,6 +39,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
     done = _on_store(args, "upgrade", upgrade_store)
     if done is None:
         return 2
+    assert not isinstance(done, _NoFile)
     new = done.before is None and not done.recognised
     before = _shown(done.before, recognised=done.recognised, initialised=not new)
     print(f"store revision before: {before}")
@@ -49,9 +50,13 @@ def run_upgrade(args: argparse.Namespace) -> int:
 def run_current(args: argparse.Namespace) -> int:
     from monitor.store.migrate import head_revision, known_revisions, store_revision
 
-    found = _on_store(args, "current", store_revision)
+    found = _on_store(args, "current", store_revision, read_only=True)
     if found is None:
         return 2
+    if found is _NO_FILE:
+        print("store revision: none (no store file yet)")
+        return 0
+    assert not isinstance(found, _NoFile)
     shown = _shown(found.revision, recognised=found.recognised, initialised=found.initialised)
     head = head_revision()
     if found.revision == head and not found.recognised:
@@ -64,9 +69,25 @@ def run_current(args: argparse.Namespace) -> int:
     return 0
 
 
-def _on_store(args: argparse.Namespace, name: str, action: Callable[..., Awaitable[T]]) -> T | None:
+class _NoFile:
+    """What a read-only look at a SQLite store finds when its file does not exist."""
+
+
+_NO_FILE = _NoFile()
+
+
+def _on_store(
+    args: argparse.Namespace,
+    name: str,
+    action: Callable[..., Awaitable[T]],
+    *,
+    read_only: bool = False,
+) -> T | _NoFile | None:
     """``action(engine)`` on the store ``args.config`` names; None (after saying why on stderr)
-    for a bad config or a store that cannot be reached or used."""
+    for a bad config or a store that cannot be reached or used. ``read_only``: a SQLite file
+    that is not there is not made (:data:`_NO_FILE` instead)."""
+    from sqlalchemy.engine import make_url
+
     from monitor.store.engine import open_engine
     from monitor.store.errors import StoreError
 
@@ -75,9 +96,13 @@ def _on_store(args: argparse.Namespace, name: str, action: Callable[..., Awaitab
     except ConfigError as error:
         print(f"questcity store {name}: {error}", file=sys.stderr)
         return None
+    url = make_url(config.storage_url)
+    sqlite_file = url.database if url.get_backend_name() == "sqlite" else None
+    if read_only and sqlite_file and not Path(sqlite_file).exists():
+        return _NO_FILE
 
     async def run() -> T:
-        engine = open_engine(config.storage_url)
+        engine = open_engine(config.storage_url, read_only=read_only)
         try:
             return await action(engine)
         finally:

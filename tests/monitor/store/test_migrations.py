@@ -1,7 +1,8 @@
 """The store's migrations (:mod:`monitor.store.migrate`) on SQLite and a real PostgreSQL: a new
 store gets every one; a store as an older monitor left it (``fixtures/``: today's main before the
-migrations, 944ebc5, and the very first shape, 81b1c09) is recognised by its tables and upgraded
-in place, its history intact; a store of a newer program is refused; ``questcity store``."""
+migrations, 944ebc5; ce5b50d, strips of the first form; the very first shape, 81b1c09) is
+recognised by its tables and upgraded in place, its history intact; a store of a newer program
+is refused; ``questcity store``."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ from tests.support import PostgresServer
 FIXTURES = Path(__file__).with_name("fixtures")
 TODAYS_MAIN = "944ebc5"
 """The last version before the migrations: every table, no version table."""
+STRIPS_V1 = "ce5b50d"
+"""Strips as JSON in ``day_strips`` (which no version since reads), no ``day_strips_v2``."""
 FIRST = "81b1c09"
 """The first version: no component states, no strips, no ``revisions`` counters."""
 TABLES = {t.name for t in metadata.sorted_tables} | {VERSION_TABLE}
@@ -185,7 +188,9 @@ async def test_a_reader_is_told_a_store_has_no_tables(engine: AsyncEngine) -> No
 # -- a store from before the migrations ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("version", "recognised_as"), [(TODAYS_MAIN, "0003"), (FIRST, None)])
+@pytest.mark.parametrize(
+    ("version", "recognised_as"), [(TODAYS_MAIN, "0003"), (STRIPS_V1, "0002"), (FIRST, None)]
+)
 async def test_an_old_store_upgrades_in_place(
     engine: AsyncEngine, empty_url: str, version: str, recognised_as: str | None
 ) -> None:
@@ -194,7 +199,7 @@ async def test_an_old_store_upgrades_in_place(
     done = await upgrade_store(engine)
 
     assert done == StoreUpgrade(before=recognised_as, after=head_revision(), recognised=True)
-    assert await table_names(engine) == TABLES
+    assert await table_names(engine) - {"day_strips"} == TABLES  # (ce5b50d's JSON strips stay)
     await check_store(engine)
     reader = HistoryReader(engine)
     assert await reader.states() == STATES  # kept, or filled from the checks
@@ -337,6 +342,15 @@ async def test_store_upgrade_upgrades_an_old_store_and_says_so(
     ]
     assert now.stdout == f"store revision: {head_revision()} (head)\n"
     await check_store(engine)
+
+
+def test_store_current_makes_no_store(tmp_path: Path) -> None:
+    path = config(tmp_path, sqlite_url(tmp_path / "var" / "monitor.db"))
+
+    current = questcity("store", "current", "--config", str(path), cwd=tmp_path)
+
+    assert (current.returncode, current.stdout) == (0, "store revision: none (no store file yet)\n")
+    assert not (tmp_path / "var").exists()
 
 
 def test_store_upgrade_with_a_bad_config_or_no_store_says_why(tmp_path: Path) -> None:
