@@ -101,6 +101,16 @@ async def test_a_reset_of_an_unknown_service_is_404(api: Harness) -> None:
     assert "no-such-service" in response.json()["message"]
 
 
+async def test_a_non_admin_is_refused_before_learning_whether_a_service_exists(
+    api: Harness,
+) -> None:
+    response = await api.client.post(
+        RESET.format("no-such-service"), headers=token(api, Role.OPERATOR, "mallory")
+    )
+
+    assert response.status_code == 403, response.text
+
+
 async def test_an_admin_reset_closes_an_open_breaker(api: Harness) -> None:
     breaker = await open_breaker(api)
 
