@@ -1,7 +1,7 @@
 """What can go wrong with the monitor's store, in the store's own words.
 
 The SQL adapters translate their driver's errors into these at their edge
-(:mod:`monitor.store.sql.failures`), so the daemon, the TUI and the status page catch
+(:mod:`monitor.store.failures`), so the daemon, the TUI and the status page catch
 ``StoreError`` and its kinds and never a database library's exceptions.
 
 Messages say what is wrong and what to do about it; they never name a host, a user or a password
