@@ -26,8 +26,9 @@ class StoreUnavailable(StoreError):
 
 
 class StoreNotInitialised(StoreError):
-    """The store has no tables: the monitor has never run against it. Readers show an empty
-    history; ``questcity monitor`` creates them on its first start."""
+    """The store lacks a table this program reads: the monitor has never run against it (or,
+    for a store of an older version, not since this program was installed). Readers show an
+    empty history; ``questcity monitor`` creates the tables when it starts."""
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(
