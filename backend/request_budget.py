@@ -1,5 +1,6 @@
-"""The request budget (``QUESTCITY_REQUEST_TIMEOUT``, DESIGN §4): a deadline set where a request
-enters, which every policy the request meets honours (:mod:`shared.resilience.request_deadline`).
+"""The request budget (``QUESTCITY_REQUEST_TIMEOUT``, ARCHITECTURE §4): a deadline set where a
+request enters, which every policy the request meets honours
+(:mod:`shared.resilience.request_deadline`).
 
 A plain ASGI middleware, outermost, so the budget counts from the request's arrival. The
 dependencies get the budget less :data:`ANSWER_RESERVE`: the time to notice the deadline (the

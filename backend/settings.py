@@ -1,7 +1,7 @@
 """Backend settings, read from the environment (and a ``.env`` file) once, at the composition root.
 
-Names and defaults are DESIGN §4. A bad value is refused at start-up with a message that names the
-variable, what is wrong, and what to write instead.
+Names and defaults are ARCHITECTURE §4. A bad value is refused at start-up with a message that
+names the variable, what is wrong, and what to write instead.
 """
 
 from __future__ import annotations

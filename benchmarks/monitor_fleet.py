@@ -19,7 +19,8 @@ Each candidate runs for ``--duration`` in a process of its own, pinned to CPU 0:
   interval late is skipped (as APScheduler's grace time does), and counted as missed;
 - **daemon as shipped**: the real :class:`~monitor.daemon.MonitorDaemon` (APScheduler
   ``AsyncIOScheduler``, the probe, the SQLite store in WAL mode with group commit, incidents,
-  alerts), every target naming its two services in the config as DESIGN.md's example does;
+  alerts), every target naming its two services in the config as the example in
+  docs/ARCHITECTURE.md §9 does;
 - ``daemon-discover``: the same with no services named, so that each target's first check adds
   its services to the catalogue;
 - ``bare-together`` (not run by default): bare polling with every target due at the same instant
@@ -103,9 +104,9 @@ MODES = {
 }
 DEFAULT_MODES = ("bare", "daemon", "daemon-discover")
 SERVICES = {"database": "Quests and accounts", "s3": "Photos"}
-"""Named in every target's config, as in DESIGN.md's example: the catalogue is complete at start,
-so no check has to add services to it (``MonitorDaemon._discover``), except in the
-``-discover`` mode."""
+"""Named in every target's config, as in the example in docs/ARCHITECTURE.md §9: the catalogue is
+complete at start, so no check has to add services to it (``MonitorDaemon._discover``),
+except in the ``-discover`` mode."""
 
 
 # -- the fleet ------------------------------------------------------------------------------------

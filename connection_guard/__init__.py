@@ -16,9 +16,9 @@ backend answering ``/live``. This package gives a server three bounds:
 :mod:`connection_guard.asyncio_protocol` under any asyncio server such as aiohttp (the TUI server).
 
 Why a package of its own: the backend and the status page both serve through uvicorn and may not
-import each other (DESIGN §2), and ``shared.resilience`` is the standard-library policy library,
-not a place for a uvicorn subclass. This package imports no part of QuestCity, so every part may
-use it without changing the direction of any dependency.
+import each other (ARCHITECTURE §2), and ``shared.resilience`` is the standard-library policy
+library, not a place for a uvicorn subclass. This package imports no part of QuestCity, so
+every part may use it without changing the direction of any dependency.
 """
 
 from connection_guard.limits import (

@@ -1,4 +1,4 @@
-"""Accounts: register and log in (DESIGN §7).
+"""Accounts: register and log in (ARCHITECTURE §7).
 
 Both routes are throttled per client before any password is hashed, so a refused attempt costs
 a dictionary look-up, and hashing runs in bounded slots (:mod:`backend.auth.defences`). Logins are

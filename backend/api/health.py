@@ -1,4 +1,4 @@
-"""The health API (DESIGN §6): probes read the background checker's results and never wait."""
+"""The health API (ARCHITECTURE §6): probes read the background checker's results and never wait."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _summary(description: str) -> Reply:
 )
 async def overall(request: Request) -> Response:
     """Anyone's: the seed's counts. The IETF format's per-service checks (names, latencies) are
-    details, shown only to whom ``/detailed`` would show them (DESIGN §6)."""
+    details, shown only to whom ``/detailed`` would show them (ARCHITECTURE §6)."""
     state = app_state(request)
     report = state.checker.report()
     if HEALTH_JSON_MEDIA_TYPE in request.headers.get("accept", ""):

@@ -1,4 +1,4 @@
-"""Quest covers and user avatars in S3 (DESIGN §7, §8).
+"""Quest covers and user avatars in S3 (ARCHITECTURE §7, §8).
 
 Uploads are checked by size (413) and content (415), stored under keys the server makes, and
 answer 503 with ``Retry-After`` while storage is down. Downloads fall back to a placeholder image

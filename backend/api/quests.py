@@ -1,4 +1,4 @@
-"""Quests: list, read, create, update, delete, complete (DESIGN §7).
+"""Quests: list, read, create, update, delete, complete (ARCHITECTURE §7).
 
 Reads answer from the last good copy, marked ``X-QuestCity-Degraded: database``, when the database
 cannot answer. Creates and completions carrying an ``Idempotency-Key`` are recorded with their

@@ -1,4 +1,4 @@
-"""``questcity token``: mint a staff token signed with the backend's key (DESIGN §3).
+"""``questcity token``: mint a staff token signed with the backend's key (ARCHITECTURE §3).
 
 Only the staff roles are offered here; players get their tokens from ``POST /api/v1/auth/token``.
 Arguments are checked before the keys directory is touched, so a typo creates nothing on disk.

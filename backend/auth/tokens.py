@@ -1,4 +1,6 @@
-"""JWT access tokens: RS256 only, claims ``sub``, ``role``, ``exp``, ``iat``, ``iss`` (DESIGN §6).
+"""JWT access tokens: RS256 only; claims ``sub``, ``role``, ``exp``, ``iat``, ``iss``.
+
+The claims are ARCHITECTURE §6.
 
 Verification pins the algorithm, so neither ``alg: none`` nor an HS256 token "signed" with our
 public key as the HMAC secret (the classic key-confusion attack) is ever considered. PyJWT checks

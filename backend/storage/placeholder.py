@@ -1,4 +1,4 @@
-"""The image served in place of a cover or avatar while S3 is down (DESIGN §8).
+"""The image served in place of a cover or avatar while S3 is down (ARCHITECTURE §8).
 
 A 64×64 PNG drawn here with ``zlib`` and ``struct``: a muted teal square with a lighter sun and
 hill, the usual "picture" sign. Built once at import; no files, no I/O.

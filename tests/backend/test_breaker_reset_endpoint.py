@@ -1,4 +1,5 @@
-"""``POST /api/v1/health/services/{name}/reset`` (DESIGN §6): an admin closes a breaker by hand.
+"""``POST /api/v1/health/services/{name}/reset`` (ARCHITECTURE §6): an admin closes a
+breaker by hand.
 
 Only an admin token may (401 without a valid token, 403 for any other role), an unknown service
 is a 404, and every reset is written to the log as an audit line: who reset which breaker, from

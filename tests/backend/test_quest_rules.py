@@ -1,4 +1,4 @@
-"""The quest rules by example, through HTTP (DESIGN §7): who may change a quest, how the list
+"""The quest rules by example, through HTTP (ARCHITECTURE §7): who may change a quest, how the list
 pages, and what completing a quest records.
 
 Each test names one rule. The backend runs in-process on SQLite (paging also on a real

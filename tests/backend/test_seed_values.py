@@ -1,6 +1,6 @@
 """The seed's configuration values, pinned where they take effect.
 
-The seed (``RESILIENCE.en.md``, section "Configuration"; DESIGN §4 and §5 repeat it) says::
+The seed (its "Configuration" section; docs/ARCHITECTURE.md §4 and §5 repeat it) says::
 
   PostgreSQL pool: pool_size=20, max_overflow=30, pool_timeout=30, pool_recycle=3600,
   pool_pre_ping=True.

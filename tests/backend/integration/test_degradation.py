@@ -1,4 +1,4 @@
-"""DESIGN §8 against real servers: what players see while PostgreSQL or S3 is down, and after.
+"""ARCHITECTURE §8 against real servers: what players see while PostgreSQL or S3 is down, and after.
 
 In every scenario: no HTTP 500; writes answer 503 with ``Retry-After`` (fast once the breaker is
 open); cached reads answer 200 marked stale; image reads fall back to the placeholder; recovery
