@@ -7,14 +7,17 @@ layers), the same two nested by hand (a wrapper the retry decorator cannot see t
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import functools
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import shared.resilience
 from shared.resilience import (
     CircuitBreakerConfig,
     CircuitBreakerOpenError,
@@ -265,3 +268,14 @@ async def test_a_breaker_decorator_clashing_with_the_installed_breaker_says_so()
     ):
         await call()
     assert service.calls == 0
+
+
+def test_the_breaker_module_knows_nothing_of_retries() -> None:
+    """Composition lives in compose.py; the breaker offers call_path(on_failure=...) instead."""
+    source = Path(shared.resilience.__file__).with_name("circuit_breaker.py").read_text()
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+    }
+    assert not {"shared.resilience.retry", "shared.resilience.compose"} & imported
