@@ -19,8 +19,9 @@ Latin, which none of them resembles.
 
 The standard library has no Script property; a letter's Unicode name begins with its script
 (``LATIN SMALL LETTER A``, ``CYRILLIC SMALL LETTER A``, ``CJK UNIFIED IDEOGRAPH-4E00``), which
-is exact for the letters of every script in use. Changing :func:`username_key` changes what is
-stored in ``users.username_key``: it then needs a migration that recomputes the column.
+is exact for the letters of every script in use but a few marks of Japanese writing (ー, 々),
+which :data:`_SCRIPT_ALIASES` places in the Han family. Changing :func:`username_key` changes
+what is stored in ``users.username_key``: it then needs a migration that recomputes the column.
 """
 
 from __future__ import annotations
@@ -110,7 +111,20 @@ MAX_MARKS = 4
 every script's written words, too few to stack marks over a neighbour (Zalgo text)."""
 
 _HAN_FAMILY = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"})
-_SCRIPT_ALIASES = {"HALFWIDTH": "KATAKANA"}  # e.g. HALFWIDTH KATAKANA LETTER A before NFKC
+_SCRIPT_ALIASES = {
+    "HALFWIDTH": "KATAKANA",  # e.g. HALFWIDTH KATAKANA LETTER A before NFKC
+    # Letters of Japanese text whose names do not begin with a script. Unicode's Script for them
+    # is Han or Common (ー: Common, with Script_Extensions Hiragana and Katakana): each counts
+    # with the Han family, not as a script of its own, nor as one that goes with any script
+    # (Иванー stays refused).
+    "KATAKANA-HIRAGANA": "KATAKANA",  # ー U+30FC PROLONGED SOUND MARK
+    "IDEOGRAPHIC": "CJK",  # 々 U+3005 ITERATION MARK, 〆 U+3006 CLOSING MARK
+    "VERTICAL IDEOGRAPHIC": "CJK",  # 〻 U+303B ITERATION MARK
+    "VERTICAL KANA": "HIRAGANA",  # 〱 to 〵 U+3031-3035 REPEAT MARKs
+    "MASU": "CJK",  # 〼 U+303C MASU MARK
+}
+"""The script a letter's name begins with (one word, or two where one would also name
+letters of other scripts: VERTICAL TILDE is no Japanese mark) -> the script it counts as."""
 
 
 def display_form(username: str) -> str:
@@ -213,9 +227,17 @@ def _letter_scripts(name: str) -> set[str]:
     for char in name:
         if unicodedata.category(char)[0] != "L":
             continue  # digits, marks and separators go with any script
-        script = unicodedata.name(char, "").partition(" ")[0]
-        scripts.add(_SCRIPT_ALIASES.get(script, script))
+        scripts.add(_script(char))
     return scripts
+
+
+def _script(letter: str) -> str:
+    words = unicodedata.name(letter, "").split(" ")
+    for length in (2, 1):
+        alias = _SCRIPT_ALIASES.get(" ".join(words[:length]))
+        if alias is not None:
+            return alias
+    return words[0]
 
 
 def name_characters() -> tuple[list[int], list[int]]:

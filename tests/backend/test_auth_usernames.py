@@ -126,5 +126,49 @@ def test_combining_marks_only_on_a_letter_and_few(name: str, problem: str) -> No
     assert found is not None and problem in found, found
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u6771\u4eac\u30bf\u30ef\u30fc",  # 東京タワー: ー, the prolonged sound mark (Common)
+        "\u30e9\u30fc\u30e1\u30f3",  # ラーメン: ー among Katakana
+        "\u3089\u30fc\u3081\u3093",  # らーめん: ー among Hiragana
+        "\uff97\uff70\uff92\uff9d",  # ﾗｰﾒﾝ: halfwidth, ｰ becomes ー
+        "\u4f50\u3005\u6728",  # 佐々木: 々, the ideographic iteration mark
+        "\u3006\u5207",  # 〆切: 〆, the ideographic closing mark
+        "\u3053\u309d\u308d",  # こゝろ: ゝ, the Hiragana iteration mark
+        "\u3044\u3059\u309e",  # いすゞ: ゞ, its voiced form
+        "\u30b5\u30fd\u30ad",  # サヽキ: ヽ, the Katakana iteration mark
+        "\u30df\u30b9\u30fe",  # ミスヾ: ヾ, its voiced form
+        "\u6642\u3005\u30e9\u30fc\u30e1\u30f3",  # 時々ラーメン: Han, 々, Katakana, ー
+        "\u3072\u3068\u3031",  # ひと〱: a vertical kana repeat mark
+        "\u4eba\u303b",  # 人〻: the vertical ideographic iteration mark
+        "tokyo_\u6771\u4eac\u30bf\u30ef\u30fc",  # beside Latin, as the family may be
+    ],
+)
+def test_japanese_names_with_the_prolonged_sound_and_iteration_marks_are_one_script(
+    name: str,
+) -> None:
+    assert check_new_username(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        # The Japanese marks count with the Japanese scripts only, not with any script.
+        ("\u0418\u0432\u0430\u043d\u30fc", "(Cyrillic and Katakana)"),  # Иванー
+        ("\u0418\u0432\u0430\u043d\u3005", "(Cjk and Cyrillic)"),  # Иван々
+        ("\u03b1\u03b2\u30fd", "(Greek and Katakana)"),
+        # and do not make a Cyrillic-and-Latin name acceptable.
+        ("\u0430lice\u30fc", "Cyrillic"),
+        ("\u0430lice\u3005", "Cyrillic"),
+        ("\u0456van\u4f50\u3005\u6728", "Cyrillic"),
+    ],
+)
+def test_the_japanese_marks_do_not_let_other_scripts_mix(name: str, problem: str) -> None:
+    found = check_new_username(name)
+    assert found is not None and "mixes letters of different scripts" in found, found
+    assert problem in found, found
+
+
 def test_display_form_keeps_case_and_undoes_width() -> None:
     assert display_form(" \uff21lice ") == "Alice"
