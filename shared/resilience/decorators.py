@@ -7,9 +7,13 @@ Without a ``registry`` argument a decorated function follows the process's defau
 backend's breaker of its name once the backend has installed its registry, and through the
 process's own again after. It checks on every call (one global load) and rebinds only when the
 default changed. Its ``circuit_breaker`` and ``retry_policy`` attributes name what it calls through
-now. When the new default registry holds a breaker of the same name with another configuration,
-calls raise the registry's usual ``ValueError`` (one configuration per name) rather than run
-under a second opinion.
+now. When the new default registry already holds a breaker of the same name with another
+configuration (code written as the seed shows it, ``@circuit_breaker("database",
+DATABASE_CIRCUIT_BREAKER_CONFIG)``, inside a backend whose database breaker has its own timeout),
+calls go through that breaker and a warning says once that the decorator's configuration is not
+the one in force: one breaker per name, and a call that raised instead would fail in production
+for a line of configuration. A clash in the registry the function is decorated against is still
+an error, at decoration time.
 
 ``@retry_with_backoff`` directly over ``@circuit_breaker`` is not nested: the pair becomes one
 :func:`~shared.resilience.compose.call_path`, ``retry(breaker(timeout(call)))``, as cheap as
@@ -19,7 +23,9 @@ under a second opinion.
 from __future__ import annotations
 
 import functools
+import logging
 import random
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -28,6 +34,8 @@ from shared.resilience.circuit_breaker import BreakerCall, CircuitBreaker, Circu
 from shared.resilience.compose import call_path
 from shared.resilience.registry import PolicyRegistry, default_registry
 from shared.resilience.retry import RetryConfig, RetryPolicy
+
+logger = logging.getLogger("shared.resilience.circuit_breaker")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -173,13 +181,37 @@ def circuit_breaker(
 ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[Any, Any, T]]]:
     """Send the decorated coroutine function's calls through the breaker called ``name``."""
 
-    def breaker_of(reg: PolicyRegistry) -> CircuitBreaker:
+    def strict(reg: PolicyRegistry) -> CircuitBreaker:
+        return reg.circuit_breaker(name, config)
+
+    def following(reg: PolicyRegistry) -> CircuitBreaker:
+        existing = reg.find_circuit_breaker(name)
+        if existing is not None and config is not None and existing.config != config:
+            _warn_once(reg, name)
+            return existing
         return reg.circuit_breaker(name, config)
 
     # Made now, as before: a configuration clash is an error at decoration time.
-    breaker_of(registry if registry is not None else default_registry())
+    strict(registry if registry is not None else default_registry())
 
     def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+        breaker_of = strict if registry is not None else following
         return PolicyBinding(fn, registry, breaker_of=breaker_of).wrap(fn)
 
     return decorate
+
+
+_warned: weakref.WeakKeyDictionary[PolicyRegistry, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _warn_once(registry: PolicyRegistry, name: str) -> None:
+    names = _warned.setdefault(registry, set())
+    if name in names:
+        return
+    names.add(name)
+    logger.warning(
+        "circuit breaker %r already exists in the installed registry with another configuration; "
+        "decorated calls go through it and the decorator's configuration is not used",
+        name,
+        extra={"event": "breaker_config_ignored", "breaker": name},
+    )

@@ -20,6 +20,7 @@ from backend.settings import Settings
 from backend.state import AppState
 from backend.storage import InMemoryObjectStore
 from shared.resilience import (
+    DATABASE_CIRCUIT_BREAKER_CONFIG,
     CircuitBreakerOpenError,
     CircuitState,
     HealthChecker,
@@ -52,6 +53,15 @@ with as_process_defaults(registry=_IMPORT_TIME, checker=HealthChecker()):
     async def seed_style_retried_query() -> str:
         calls.append("retried")
         raise ConnectionRefusedError(111, "Connection refused")
+
+
+# As the seed writes it, with the preset: decorated in a process whose own "database" breaker
+# (made by the first use) has that preset.
+with as_process_defaults(registry=PolicyRegistry(), checker=HealthChecker()):
+
+    @circuit_breaker("database", DATABASE_CIRCUIT_BREAKER_CONFIG)
+    async def seed_style_configured_query() -> str:
+        return "configured"
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +201,17 @@ async def test_two_apps_at_once_the_latest_running_one_is_the_default(
     outer_registry, outer_checker = outer
     assert default_registry() is outer_registry
     assert get_health_checker() is outer_checker
+
+
+async def test_a_decorator_with_the_seeds_preset_goes_through_the_apps_breaker(
+    tmp_path: Path, keys_dir: Path, outer: tuple[PolicyRegistry, HealthChecker]
+) -> None:
+    """The app's database breaker has its own timeout and failure rule, so the preset differs:
+    the call still runs, through the app's one breaker of that name."""
+    async with running(settings_for(tmp_path, keys_dir)) as state:
+        app_database = state.registry.circuit_breaker("database")
+        assert app_database.config != DATABASE_CIRCUIT_BREAKER_CONFIG
+        before = app_database.metrics.successful_calls
+        assert await seed_style_configured_query() == "configured"
+        assert seed_style_configured_query.circuit_breaker is app_database  # type: ignore[attr-defined]
+        assert app_database.metrics.successful_calls == before + 1

@@ -256,18 +256,30 @@ async def test_decorators_follow_the_default_registry_installed_after_them() -> 
     assert default_registry() is not second
 
 
-async def test_a_breaker_decorator_clashing_with_the_installed_breaker_says_so() -> None:
+async def test_a_breaker_decorator_clashing_with_the_installed_breaker_uses_it_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seed-style ``@circuit_breaker("database", PRESET)`` inside an app whose breaker differs:
+    one breaker per name, the app's, and one warning (not an error on every call)."""
     service = Service()
     with as_process_defaults(registry=PolicyRegistry(FakeClock()), checker=HealthChecker()):
         call = circuit_breaker("db", BREAKER)(service)
     app = PolicyRegistry(FakeClock())
-    app.circuit_breaker("db", CircuitBreakerConfig(failure_threshold=1))
-    with (
-        as_process_defaults(registry=app, checker=HealthChecker()),
-        pytest.raises(ValueError, match="another configuration"),
-    ):
-        await call()
-    assert service.calls == 0
+    in_force = app.circuit_breaker("db", CircuitBreakerConfig(failure_threshold=1))
+    with as_process_defaults(registry=app, checker=HealthChecker()):
+        assert await call() == "ok"
+        assert await call() == "ok"
+        assert call.circuit_breaker is in_force  # type: ignore[attr-defined]
+    assert in_force.metrics.successful_calls == 2
+    warnings = [r for r in caplog.records if getattr(r, "event", None) == "breaker_config_ignored"]
+    assert len(warnings) == 1 and "'db'" in warnings[0].getMessage()
+
+
+def test_a_breaker_decorator_clashing_in_its_own_registry_is_an_error_at_once() -> None:
+    reg = PolicyRegistry(FakeClock())
+    reg.circuit_breaker("db", CircuitBreakerConfig(failure_threshold=1))
+    with pytest.raises(ValueError, match="another configuration"):
+        circuit_breaker("db", BREAKER, registry=reg)
 
 
 def test_the_breaker_module_knows_nothing_of_retries() -> None:
