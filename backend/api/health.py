@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.api.common import staff_claims
+from backend.api.common import claims_of, staff_claims
 from backend.api.errors import ApiError
 from backend.api.models.health import (
     BreakerReset,
@@ -22,7 +22,7 @@ from backend.api.models.health import (
     UnconfiguredService,
 )
 from backend.api.operations import Operation, Reply, errors, operation
-from backend.auth import Role
+from backend.auth import Claims, Role, require_role
 from backend.observability import render
 from backend.state import AppState, app_state
 from shared.resilience import HEALTH_JSON_MEDIA_TYPE, UnknownServiceError
@@ -178,15 +178,23 @@ async def service(request: Request) -> Response:
         "Close a service's circuit breaker",
         "health",
         {200: Reply("The breaker is closed.", BreakerReset), **errors(401, 403, 404)},
-        description="Needs an admin token. Written to the log as an audit line.",
+        description="Needs an admin token. Written to the log as an audit line, and so is a "
+        "refusal (403); a missing or invalid token (401) is not.",
         path=_SERVICE,
         security="bearer",
     )
 )
 async def reset(request: Request) -> Response:
     state = app_state(request)
-    claims = staff_claims(request, Role.ADMIN)
+    # A 401 (no token, or one we did not sign) is not audited: it names nobody, and anyone can
+    # send a flood of them. A 403 names a real account reaching for an admin's power.
+    claims = claims_of(request)
     name = request.path_params["name"]
+    try:
+        require_role(claims, Role.ADMIN)
+    except ApiError:
+        _audit_refusal(claims, name)
+        raise
     breaker = state.registry.find_circuit_breaker(name)
     if breaker is None or name not in state.checker.services():
         raise ApiError(404, "unknown_service", f"There is no service called {name!r}.")
@@ -207,6 +215,23 @@ async def reset(request: Request) -> Response:
     )
     return JSONResponse(
         {"service": name, "state": breaker.state.value, "previous_state": previous.value}
+    )
+
+
+def _audit_refusal(claims: Claims, name: str) -> None:
+    # The name is the caller's, not necessarily a service's: quoted (repr) in the message, so a
+    # line break in it cannot begin a forged line in a plain-text log.
+    audit.warning(
+        "circuit breaker reset of %r refused to %s (role %s)",
+        name,
+        claims.sub,
+        claims.role.value,
+        extra={
+            "event": "breaker_reset_refused",
+            "breaker": name,
+            "actor": claims.sub,
+            "role": claims.role.value,
+        },
     )
 
 

@@ -3,7 +3,9 @@ breaker by hand.
 
 Only an admin token may (401 without a valid token, 403 for any other role), an unknown service
 is a 404, and every reset is written to the log as an audit line: who reset which breaker, from
-which state. The backend runs in-process on SQLite, driven through httpx's ASGI transport.
+which state. A refused one (403) is written too, as who asked with what role for which service;
+a 401 is not (anyone can send those, and a flood of them would fill the audit log). The
+backend runs in-process on SQLite, driven through httpx's ASGI transport.
 """
 
 from __future__ import annotations
@@ -59,23 +61,31 @@ def audit_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == AUDIT_LOGGER]
 
 
-async def test_a_reset_without_a_token_is_401_and_the_breaker_stays_open(api: Harness) -> None:
+async def test_a_reset_without_a_token_is_401_and_the_breaker_stays_open(
+    api: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     breaker = await open_breaker(api)
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
 
     response = await api.client.post(RESET.format("database"))
 
     assert response.status_code == 401, response.text
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert breaker.state is CircuitState.OPEN
+    assert audit_lines(caplog) == []  # anonymous: nobody to name, and a flood would fill the log
 
 
-async def test_a_reset_with_a_token_we_did_not_sign_is_401(api: Harness) -> None:
+async def test_a_reset_with_a_token_we_did_not_sign_is_401(
+    api: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     breaker = await open_breaker(api)
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
 
     response = await api.client.post(RESET.format("database"), headers=api.auth("not.a.token"))
 
     assert response.status_code == 401, response.text
     assert breaker.state is CircuitState.OPEN
+    assert audit_lines(caplog) == []
 
 
 @pytest.mark.parametrize("role", [Role.OPERATOR, Role.PLAYER], ids=["operator", "player"])
@@ -90,7 +100,18 @@ async def test_a_reset_by_anyone_but_an_admin_is_403_and_the_breaker_stays_open(
     assert response.status_code == 403, response.text
     assert response.json()["error"] == "forbidden"
     assert breaker.state is CircuitState.OPEN
-    assert audit_lines(caplog) == []
+    [record] = audit_lines(caplog)
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        f"circuit breaker reset of 'database' refused to mallory (role {role.value})"
+    )
+    line = json.loads(JsonFormatter().format(record))  # as the log pipeline receives it
+    assert {k: line[k] for k in ("event", "breaker", "actor", "role")} == {
+        "event": "breaker_reset_refused",
+        "breaker": "database",
+        "actor": "mallory",
+        "role": role.value,
+    }
 
 
 async def test_a_reset_of_an_unknown_service_is_404(api: Harness) -> None:
@@ -110,6 +131,25 @@ async def test_a_non_admin_is_refused_before_learning_whether_a_service_exists(
     )
 
     assert response.status_code == 403, response.text
+
+
+async def test_a_refused_reset_of_any_name_is_audited_with_the_name_asked_for_quoted(
+    api: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    asked = "no-such\nservice"  # a line break in the path must not start a forged log line
+
+    response = await api.client.post(
+        RESET.format("no-such%0Aservice"), headers=token(api, Role.OPERATOR, "mallory")
+    )
+
+    assert response.status_code == 403, response.text
+    [record] = audit_lines(caplog)
+    assert record.getMessage() == (
+        "circuit breaker reset of 'no-such\\nservice' refused to mallory (role operator)"
+    )
+    assert "\n" not in record.getMessage()
+    assert json.loads(JsonFormatter().format(record))["breaker"] == asked
 
 
 async def test_an_admin_reset_closes_an_open_breaker(api: Harness) -> None:
