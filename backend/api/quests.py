@@ -283,11 +283,13 @@ async def update_quest(request: Request) -> Response:
     state = app_state(request)
     claims = claims_of(request)
     quest_id = path_id(request)
+    # Who may change the quest before what the body says: a caller who may not change it gets
+    # its 403 (or 404), not a 400/422 that would teach it the validation rules.
+    await _authorise_owner(state, claims, quest_id)
     try:
         patch = validated(QuestPatch, await json_object(request)).domain()
     except InvalidInput as error:
         raise invalid(error) from None
-    await _authorise_owner(state, claims, quest_id)
     try:
         quest = await state.database.write(repo.update_quest, quest_id, patch)
     except DEPENDENCY_FAILURES as error:

@@ -169,6 +169,72 @@ async def test_patch_without_a_token_is_401_and_changes_nothing(api: Harness) ->
     assert (await current(api, quest)).json() == before
 
 
+# Who may change the quest is decided before the body is read: someone who may not change it
+# learns nothing of the validation rules, and a quest that is not there is a 404 whatever was sent.
+BAD_BODIES = [
+    pytest.param({"points": -1}, id="invalid-field"),
+    pytest.param({"title": "x" * 1_000}, id="too-long-title"),
+    pytest.param(["not", "an", "object"], id="not-an-object"),
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES)
+async def test_another_player_sending_a_bad_patch_is_403_not_422(
+    api: Harness, body: object
+) -> None:
+    author, other = await new_player(api), await new_player(api)
+    quest = await quest_by(api, author)
+    before = (await current(api, quest)).json()
+
+    response = await api.client.patch(f"{QUESTS}/{quest['id']}", json=body, headers=other.auth)
+
+    assert response.status_code == 403, response.text
+    assert response.json()["error"] == "forbidden"
+    assert "fields" not in response.json()
+    assert (await current(api, quest)).json() == before
+
+
+async def test_another_player_sending_a_patch_that_is_not_json_is_403_not_400(
+    api: Harness,
+) -> None:
+    author, other = await new_player(api), await new_player(api)
+    quest = await quest_by(api, author)
+
+    response = await api.client.patch(
+        f"{QUESTS}/{quest['id']}",
+        content=b"{not json",
+        headers={**other.auth, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize("body", BAD_BODIES)
+async def test_a_bad_patch_of_a_quest_that_is_not_there_is_404(api: Harness, body: object) -> None:
+    response = await api.client.patch(
+        f"{QUESTS}/{uuid.uuid4()}", json=body, headers=(await new_player(api)).auth
+    )
+
+    assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"), [({"points": -1}, "points"), ({"title": "x" * 1_000}, "title")]
+)
+async def test_the_author_sending_a_bad_patch_is_told_which_field_is_wrong(
+    api: Harness, body: dict[str, object], field: str
+) -> None:
+    author = await new_player(api)
+    quest = await quest_by(api, author)
+    before = (await current(api, quest)).json()
+
+    response = await api.client.patch(f"{QUESTS}/{quest['id']}", json=body, headers=author.auth)
+
+    assert response.status_code == 422, response.text
+    assert names_the_field(response, field), response.text
+    assert (await current(api, quest)).json() == before
+
+
 async def test_the_author_may_delete_their_own_quest(api: Harness) -> None:
     author = await new_player(api)
     quest = await quest_by(api, author)
