@@ -301,6 +301,9 @@ async def quest_owner(session: AsyncSession, quest_id: str) -> str | None:
 
 
 async def complete_quest(session: AsyncSession, quest_id: str, user_id: str) -> dict[str, object]:
+    """Record ``user_id``'s completion of the quest; LookupError when there is no such quest
+    (also when it is deleted between the read and the insert), :class:`Conflict` when the user
+    completed it already."""
     quest = await session.get(Quest, quest_id)
     if quest is None:
         raise LookupError(quest_id)
@@ -310,8 +313,13 @@ async def complete_quest(session: AsyncSession, quest_id: str, user_id: str) -> 
     session.add(completion)
     try:
         await session.flush()
-    except IntegrityError:
-        raise Conflict("You have completed this quest already.") from None
+    except IntegrityError as error:
+        kind, name = _refused_constraint(error)
+        if kind == "unique" and name in (None, "uq_completion_quest_user"):
+            raise Conflict("You have completed this quest already.") from None
+        if kind == "foreign key" and name in (None, "completions_quest_id_fkey"):
+            raise LookupError(quest_id) from None  # deleted since it was read
+        raise
     return {
         "id": completion.id,
         "quest_id": quest_id,
@@ -319,6 +327,42 @@ async def complete_quest(session: AsyncSession, quest_id: str, user_id: str) -> 
         "points": completion.points,
         "completed_at": completion.created_at.isoformat(),
     }
+
+
+# The constraint an IntegrityError reports, told by the driver's code rather than its message:
+# PostgreSQL's SQLSTATE (asyncpg names the constraint too: `completions_quest_id_fkey` is the
+# name PostgreSQL gives migration 0001's unnamed foreign key) and SQLite's extended result code.
+# SQLite names no constraint; `completions` has one UNIQUE besides its primary key (whose code
+# differs), so there 2067 is the completion pair. SQLite enforces foreign keys only under
+# `PRAGMA foreign_keys=ON`, which `backend.db.engine` sets on every connection.
+_SQLSTATES = {"23505": "unique", "23503": "foreign key"}
+_SQLITE_CODES = {2067: "unique", 787: "foreign key", 1555: "primary key"}  # SQLITE_CONSTRAINT_*
+
+
+def _refused_constraint(error: IntegrityError) -> tuple[str, str | None]:
+    """(``"unique"``, ``"foreign key"``, ``"primary key"`` or ``"other"``; the constraint's name
+    when the driver gives it) for what refused the write. On PostgreSQL a primary key is a
+    ``"unique"`` named ``<table>_pkey``.
+
+    A completion's other foreign key, its user, holds while the user's token does: the backend
+    deletes no account. On SQLite an account deleted by hand would make its next completion a
+    404, as the two foreign keys are not told apart there."""
+    causes: list[BaseException] = []
+    current: object = error
+    while isinstance(current, BaseException) and current not in causes:
+        causes.append(current)
+        current = getattr(current, "orig", None) or current.__cause__
+    name = next(
+        (n for c in causes if isinstance(n := getattr(c, "constraint_name", None), str)), None
+    )
+    for cause in causes:
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("23"):
+            return _SQLSTATES.get(sqlstate, "other"), name
+        code = getattr(cause, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            return _SQLITE_CODES.get(code, "other"), None
+    return "other", None
 
 
 # -- idempotency -------------------------------------------------------------------------------

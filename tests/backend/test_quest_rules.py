@@ -12,11 +12,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import Role
+from backend.db.models import Quest
 from backend.settings import Settings
 from tests.backend.integration.conftest import Harness, running
 from tests.support import FaultProxy, PostgresServer
@@ -380,8 +383,9 @@ async def test_completing_a_quest_records_it_for_that_player_with_the_quests_poi
 
 
 async def test_completing_the_same_quest_again_is_a_409_and_earns_nothing_more(
-    api: Harness,
+    any_db_api: Harness,
 ) -> None:
+    api = any_db_api
     quest = await quest_by(api, await new_player(api))
     player = await new_player(api)
     assert (await complete(api, quest, player)).status_code == 201
@@ -426,6 +430,40 @@ async def test_completing_an_unknown_quest_is_a_404(api: Harness) -> None:
     response = await complete(api, {"id": str(uuid.uuid4())}, player)
 
     assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize("key", [None, "complete-gone"], ids=["no-key", "idempotency-key"])
+async def test_a_quest_deleted_after_the_completion_read_it_is_a_404_not_a_409(
+    any_db_api: Harness, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    """The completion reads the quest, then inserts; a delete committed in between makes the
+    insert break the foreign key, which is "no such quest", not "completed already"."""
+    api = any_db_api
+    author, player = await new_player(api), await new_player(api)
+    quest = await quest_by(api, author)
+    read = AsyncSession.get
+    deletes: list[int] = []
+
+    async def read_then_lose_the_race(
+        session: AsyncSession, entity: Any, ident: Any, **options: Any
+    ) -> Any:
+        found = await read(session, entity, ident, **options)
+        if entity is Quest and ident == quest["id"] and not deletes:
+            # The author's delete, a request of its own, lands after the read.
+            gone = await api.client.delete(f"{QUESTS}/{quest['id']}", headers=author.auth)
+            deletes.append(gone.status_code)
+        return found
+
+    monkeypatch.setattr(AsyncSession, "get", read_then_lose_the_race)
+
+    response = await complete(api, quest, player, key=key)
+
+    assert deletes == [204], "the race did not happen: the test proves nothing"
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "not_found"
+    monkeypatch.undo()
+    retried = await complete(api, quest, player, key=key)  # nothing was recorded under the key
+    assert retried.status_code == 404, retried.text
 
 
 async def test_completing_a_quest_needs_a_player_token(api: Harness) -> None:
