@@ -29,22 +29,40 @@ def config_or_exit(path: Path) -> MonitorConfig:
 
 def run_monitor(args: argparse.Namespace) -> int:
     from monitor.daemon import MonitorDaemon
+    from monitor.store import StoreError
     from shared.resilience.jsonlog import configure_logging
 
     config = config_or_exit(args.config)
     configure_logging()
 
-    async def main() -> None:
-        daemon = MonitorDaemon(config)
+    async def main() -> StoreError | None:
+        """Run until SIGINT or SIGTERM; the store error that kept the daemon from starting (a
+        store it cannot reach, or one a newer program migrated), if one did."""
+        try:
+            daemon = MonitorDaemon(config)
+        except StoreError as error:
+            return error
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await daemon.start()
+        try:
+            await daemon.start()
+        except StoreError as error:
+            await daemon.stop()  # (nothing was scheduled: closes the client and the engine)
+            return error
         try:
             await stop.wait()
         finally:
             await daemon.stop()
+        return None
 
-    asyncio.run(main())
+    failed = asyncio.run(main())
+    if failed is not None:
+        # Its message names no host or password (monitor.store.errors), so it is safe to print.
+        print(
+            f"questcity: {failed} (the store named by [storage] url in {args.config})",
+            file=sys.stderr,
+        )
+        return 2
     return 0

@@ -169,28 +169,31 @@ def _serve(args: argparse.Namespace, config: MonitorConfig) -> int:
 
 
 def _terminal(config: MonitorConfig) -> int:
-    from monitor.store import StoreURLError
+    from monitor.store import StoreError
 
     try:
         asyncio.run(_session(config))
-    except StoreURLError as error:
-        return _fail(str(error))
+    except StoreError as error:
+        # Its message names no host or password (monitor.store.errors), so it is safe to print.
+        return _fail(f"{error} (the store named by [storage] url in {config.path})")
     return 0
 
 
 async def _session(config: MonitorConfig) -> None:
     import httpx
 
-    from monitor.store import StoreError, create_schema, open_engine
+    from monitor.store import StoreUnavailable, create_schema, open_engine
     from monitor.store.reader import open_reader
     from monitor.store.writer import HistoryWriter
     from monitor.tui.app import MonitorApp
 
     writing = open_engine(config.storage_url)
     try:
-        # Before the daemon's first run, an empty history; if even that fails, the app shows
-        # why the store cannot be read, and keeps retrying.
-        with contextlib.suppress(StoreError):
+        # Before the daemon's first run, an empty history. A store that cannot be reached now
+        # may be by the next reload: the app shows why it cannot read it, and keeps retrying.
+        # Any other store error (a store a newer program migrated, which this one must not
+        # write to) ends the session before it starts.
+        with contextlib.suppress(StoreUnavailable):
             await create_schema(writing)
         writer = HistoryWriter(writing)
         async with open_reader(config.storage_url) as reader, httpx.AsyncClient() as http:
