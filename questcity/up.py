@@ -12,6 +12,10 @@ proxies and the servers, PostgreSQL with a fast shutdown. Should ``up`` die with
 (SIGKILL, a crash), its watchdog (:mod:`questcity.watchdog`) does the same. Each process is recorded
 in ``./var/up/stack.json`` (:mod:`questcity.record`) the moment it starts, so the next ``up`` can
 tell a stack still running here, and name the command that stops it (``questcity down``).
+
+What each process is told (the backend's environment, the tokens, ``monitor.toml``) is in
+:mod:`questcity.stack_settings`; the socket ``questcity chaos`` talks to, in
+:mod:`questcity.chaos_control`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -33,7 +36,8 @@ from typing import TextIO
 
 import httpx
 
-from questcity.chaos import CONTROL_SOCKET, FAULTS, handle
+from questcity.chaos import CONTROL_SOCKET, FAULTS
+from questcity.chaos_control import serve_control
 from questcity.embedded.faultproxy import FaultProxy
 from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServer, find_bin_dir
 from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
@@ -41,6 +45,7 @@ from questcity.embedded.s3 import S3Server, WeedNotInstalledError
 from questcity.invocation import current_prefix
 from questcity.processes import group_leaders, record_of, remove_paths, sweep_groups
 from questcity.record import RECORD_PATH, StackRecord
+from questcity.stack_settings import backend_env, mint_tokens, write_monitor_config
 
 VAR = Path("var")
 RUN_DIR = VAR / "up"
@@ -128,8 +133,10 @@ class LocalStack:
         s3_url = await self._start_s3()
         self._checkpoint()
         await self._start_backend(database_url, s3_url)
-        self._mint_tokens()
-        config = self._write_monitor_config()
+        self.env.update(mint_tokens(self.env))
+        config = write_monitor_config(
+            RUN_DIR / "monitor.toml", backend_port=self.ports.backend, interval=self.health_interval
+        )
         await self._spawn("monitor", ["monitor", "--config", str(config)], STAGE_WATCHERS)
         await self._spawn(
             "statuspage",
@@ -273,17 +280,13 @@ class LocalStack:
 
     async def _start_backend(self, database_url: str, s3_url: str) -> None:
         assert self.s3 is not None
-        self.env = {
-            "QUESTCITY_DATABASE_URL": database_url,
-            "QUESTCITY_S3_ENDPOINT_URL": s3_url,
-            "QUESTCITY_S3_ACCESS_KEY": self.s3.access_key,
-            "QUESTCITY_S3_SECRET_KEY": self.s3.secret_key,
-            "QUESTCITY_S3_REGION": self.s3.region,
-            "QUESTCITY_KEYS_DIR": str(VAR / "keys"),
-            "QUESTCITY_HEALTH_INTERVAL": str(self.health_interval),
-            "QUESTCITY_DB_TIMEOUT": "2",
-            "QUESTCITY_S3_TIMEOUT": "2",
-        }
+        self.env = backend_env(
+            database_url,
+            s3_url,
+            self.s3,
+            keys_dir=VAR / "keys",
+            health_interval=self.health_interval,
+        )
         self.say("• backend: starting…")
         await self._spawn(
             "backend",
@@ -296,46 +299,6 @@ class LocalStack:
         self.urls["backend API"] = f"{base}/api/v1/"
         self.urls["health"] = f"{base}/api/v1/health/"
         self.urls["OpenAPI"] = f"{base}/openapi.json"
-
-    def _mint_tokens(self) -> None:
-        from backend.auth import mint_token_command
-        from backend.settings import Settings
-
-        settings = Settings.from_mapping(self.env)
-        month = 30 * 24 * 3600
-        self.env["QUESTCITY_MONITOR_TOKEN"] = mint_token_command(
-            settings, "operator", month, "questcity-up-monitor"
-        )
-        self.env["QUESTCITY_ADMIN_TOKEN"] = mint_token_command(
-            settings, "admin", month, "questcity-up-on-call"
-        )
-
-    def _write_monitor_config(self) -> Path:
-        path = RUN_DIR / "monitor.toml"
-        interval = self.health_interval
-        path.write_text(
-            f"""# Written by `questcity up`; edit a copy for your own monitor.
-[storage]
-url = "sqlite:///./var/monitor.db"
-
-[incidents]
-open_after = 2
-resolve_after = 2
-
-[[targets]]
-name = "questcity-api"
-url = "http://127.0.0.1:{self.ports.backend}"
-interval = {interval}
-timeout = {min(interval * 0.75, 1.5)}
-token_env = "QUESTCITY_MONITOR_TOKEN"
-admin_token_env = "QUESTCITY_ADMIN_TOKEN"
-display_name = "QuestCity API"
-group = "QuestCity"
-services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
-""",
-            encoding="utf-8",
-        )
-        return path
 
     async def _spawn(
         self, name: str, argv: list[str], stage: int, *, port: int | None = None
@@ -387,23 +350,11 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
         )
 
     async def _start_control(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            CONTROL_SOCKET.unlink()
-        self.control = await asyncio.start_unix_server(self._control, path=str(CONTROL_SOCKET))
+        self.control = await serve_control(self.proxies, on_fault=self._fault_set)
 
-    async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = json.loads(await reader.readline())
-            if not isinstance(request, dict):
-                raise ValueError("expected a JSON object")
-            answer = await asyncio.to_thread(handle, self.proxies, request)
-            if answer.get("ok") and "mode" in answer and self.headless:
-                self.say(f"chaos: {request.get('service')} {answer['mode']}")
-        except ValueError as error:
-            answer = {"ok": False, "error": str(error)}
-        writer.write(json.dumps(answer).encode() + b"\n")
-        await writer.drain()
-        writer.close()
+    def _fault_set(self, service: str, mode: str) -> None:
+        if self.headless:  # (with the TUI in the foreground, a printed line would garble it)
+            self.say(f"chaos: {service} {mode}")
 
     # -- run and stop --------------------------------------------------------------------------
 
