@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from monitor.store.errors import StoreURLError
+from monitor.store.errors import StoreUnavailable, StoreURLError
 
 __all__ = ["StoreURLError", "async_url", "create_schema", "open_engine", "thread_engine"]
 
@@ -38,7 +38,7 @@ def open_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(parsed.database)
     engine = create_async_engine(parsed, connect_args={"timeout": 30})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -63,7 +63,7 @@ def thread_engine(url: str) -> Engine | None:
     parsed = async_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None  # (an in-memory database is private to its connection)
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(parsed.database)
     # Connections move between the reader's worker threads, one thread at a time.
     engine = create_engine(
         parsed.set(drivername="sqlite+pysqlite"), connect_args={"check_same_thread": False}
@@ -82,3 +82,14 @@ async def create_schema(engine: AsyncEngine) -> None:
     from monitor.store.migrate import upgrade_store  # (Alembic only for the writers that call this)
 
     await upgrade_store(engine)
+
+
+def _make_folder(database: str) -> None:
+    folder = Path(database).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreUnavailable(
+            f"the folder of the SQLite store cannot be made: {folder}: "
+            f"{error.strerror or type(error).__name__}; check [storage] url"
+        ) from None

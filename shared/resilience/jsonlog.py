@@ -34,6 +34,7 @@ NOISY_LOGGERS: tuple[str, ...] = (
     "asyncio",
     "aiosqlite",
     "httpcore",
+    "alembic",  # a line per plugin and per migration context at every start
 )
 """Libraries whose debug (and info) output drowns the application's; set to WARNING."""
 

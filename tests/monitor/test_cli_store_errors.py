@@ -147,3 +147,22 @@ def test_the_tui_refuses_a_store_of_a_newer_program_in_one_line(
     ]
     assert done.stdout == ""  # the app never started
     assert stamped(newer_store) == NEWER
+
+
+def test_a_sqlite_store_whose_folder_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    """A file where the store's folder should be: the folder cannot be made."""
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f'[storage]\nurl = "sqlite:///{tmp_path}/blocked/var/monitor.db"\n\n'
+        '[[targets]]\nname = "api"\nurl = "http://127.0.0.1:9"\ninterval = 10\ntimeout = 5\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "questcity", "store", "upgrade", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "folder of the SQLite store cannot be made" in done.stderr
