@@ -11,9 +11,10 @@ now. When the new default registry already holds a breaker of the same name with
 configuration (code written as the seed shows it, ``@circuit_breaker("database",
 DATABASE_CIRCUIT_BREAKER_CONFIG)``, inside a backend whose database breaker has its own timeout),
 calls go through that breaker and a warning says once that the decorator's configuration is not
-the one in force: one breaker per name, and a call that raised instead would fail in production
-for a line of configuration. A clash in the registry the function is decorated against is still
-an error, at decoration time.
+the one in force (:meth:`PolicyRegistry.breaker_in_force`): one breaker per name, and a call that
+raised instead would fail in production over a line of configuration. The same holds when the
+function is decorated while such a registry is installed. Only with an explicit ``registry=`` is
+a clash an error, at decoration time.
 
 ``@retry_with_backoff`` directly over ``@circuit_breaker`` is not nested: the pair becomes one
 :func:`~shared.resilience.compose.call_path`, ``retry(breaker(timeout(call)))``, as cheap as
@@ -23,9 +24,7 @@ an error, at decoration time.
 from __future__ import annotations
 
 import functools
-import logging
 import random
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -34,8 +33,6 @@ from shared.resilience.circuit_breaker import BreakerCall, CircuitBreaker, Circu
 from shared.resilience.compose import call_path
 from shared.resilience.registry import PolicyRegistry, default_registry
 from shared.resilience.retry import RetryConfig, RetryPolicy
-
-logger = logging.getLogger("shared.resilience.circuit_breaker")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -185,33 +182,14 @@ def circuit_breaker(
         return reg.circuit_breaker(name, config)
 
     def following(reg: PolicyRegistry) -> CircuitBreaker:
-        existing = reg.find_circuit_breaker(name)
-        if existing is not None and config is not None and existing.config != config:
-            _warn_once(reg, name)
-            return existing
-        return reg.circuit_breaker(name, config)
+        return reg.breaker_in_force(name, config)
 
-    # Made now, as before: a configuration clash is an error at decoration time.
-    strict(registry if registry is not None else default_registry())
+    # Given a registry, a configuration clash is an error, at once. Following the process's
+    # default, the breaker in force wins, with a warning (PolicyRegistry.breaker_in_force).
+    breaker_of = strict if registry is not None else following
+    breaker_of(registry if registry is not None else default_registry())
 
     def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-        breaker_of = strict if registry is not None else following
         return PolicyBinding(fn, registry, breaker_of=breaker_of).wrap(fn)
 
     return decorate
-
-
-_warned: weakref.WeakKeyDictionary[PolicyRegistry, set[str]] = weakref.WeakKeyDictionary()
-
-
-def _warn_once(registry: PolicyRegistry, name: str) -> None:
-    names = _warned.setdefault(registry, set())
-    if name in names:
-        return
-    names.add(name)
-    logger.warning(
-        "circuit breaker %r already exists in the installed registry with another configuration; "
-        "decorated calls go through it and the decorator's configuration is not used",
-        name,
-        extra={"event": "breaker_config_ignored", "breaker": name},
-    )

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -309,6 +310,7 @@ def _flips(history: deque[CheckResult]) -> int:
 
 _own_checker: HealthChecker | None = None
 _installed: list[tuple[object, HealthChecker]] = []
+_installing = threading.Lock()  # as registry._installing: apps may start in several threads
 
 
 def get_health_checker() -> HealthChecker:
@@ -328,9 +330,11 @@ def install_default_checker(checker: HealthChecker) -> Callable[[], None]:
     called; installations stack as :func:`~shared.resilience.registry.install_default_registry`'s
     do."""
     token = object()
-    _installed.append((token, checker))
+    with _installing:
+        _installed.append((token, checker))
 
     def withdraw() -> None:
-        _installed[:] = [entry for entry in _installed if entry[0] is not token]
+        with _installing:
+            _installed[:] = [entry for entry in _installed if entry[0] is not token]
 
     return withdraw

@@ -8,7 +8,9 @@ that :func:`get_circuit_breaker` and the decorators reach its breakers.
 
 from __future__ import annotations
 
+import logging
 import random
+import threading
 from collections.abc import Callable, Iterator
 
 from shared.resilience.budget import RetryBudget, RetryBudgetConfig
@@ -16,12 +18,15 @@ from shared.resilience.circuit_breaker import CircuitBreaker, CircuitBreakerConf
 from shared.resilience.clock import SYSTEM_CLOCK, Clock
 from shared.resilience.retry import RetryConfig, RetryPolicy
 
+logger = logging.getLogger("shared.resilience.circuit_breaker")
+
 
 class PolicyRegistry:
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self.clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
         self._budgets: dict[str, RetryBudget] = {}
+        self._warned: set[str] = set()
 
     def circuit_breaker(
         self, name: str, config: CircuitBreakerConfig | None = None
@@ -63,6 +68,30 @@ class PolicyRegistry:
     def find_circuit_breaker(self, name: str) -> CircuitBreaker | None:
         return self._breakers.get(name)
 
+    def breaker_in_force(
+        self, name: str, config: CircuitBreakerConfig | None = None
+    ) -> CircuitBreaker:
+        """The breaker called ``name`` as the seed's accessors ask for it: made with ``config`` on
+        first use; if it exists with another configuration, that one (the configuration in
+        force, e.g. a running backend's) with a warning, once per name, instead of an error.
+
+        The accessors are called from code written against the seed, often at import time and
+        before a backend installs its registry; raising there would fail every call in
+        production over a line of configuration, and a second breaker would not protect anything.
+        """
+        breaker = self._breakers.get(name)
+        if breaker is None or config is None or config == breaker.config:
+            return self.circuit_breaker(name, config)
+        if name not in self._warned:
+            self._warned.add(name)
+            logger.warning(
+                "circuit breaker %r already exists with another configuration; calls go through "
+                "it and the configuration asked for is not used",
+                name,
+                extra={"event": "breaker_config_ignored", "breaker": name},
+            )
+        return breaker
+
     def circuit_breakers(self) -> Iterator[CircuitBreaker]:
         return iter(list(self._breakers.values()))
 
@@ -72,6 +101,9 @@ class PolicyRegistry:
 
 _own: PolicyRegistry | None = None
 _installed: list[tuple[object, PolicyRegistry]] = []
+_installing = threading.Lock()
+"""Apps may start and stop from several threads (one event loop each, e.g. test servers):
+installing and withdrawing must not lose each other's entries. Readers take no lock."""
 
 active: PolicyRegistry | None = None
 """What :func:`default_registry` returns (None until first needed). Read, never assigned, by
@@ -95,12 +127,14 @@ def install_default_registry(registry: PolicyRegistry) -> Callable[[], None]:
     withdrawing one (in any order) leaves the latest of the others, or the process's own.
     """
     token = object()
-    _installed.append((token, registry))
-    _refresh()
+    with _installing:
+        _installed.append((token, registry))
+        _refresh()
 
     def withdraw() -> None:
-        _installed[:] = [entry for entry in _installed if entry[0] is not token]
-        _refresh()
+        with _installing:
+            _installed[:] = [entry for entry in _installed if entry[0] is not token]
+            _refresh()
 
     return withdraw
 
@@ -112,5 +146,7 @@ def _refresh() -> None:
 
 def get_circuit_breaker(name: str, config: CircuitBreakerConfig | None = None) -> CircuitBreaker:
     """The process's breaker called ``name`` (made with ``config``, or defaults, on first use),
-    from :func:`default_registry`: inside a running backend, the backend's own breaker."""
-    return default_registry().circuit_breaker(name, config)
+    from :func:`default_registry`: inside a running backend, the backend's own breaker. Asked
+    for with another configuration than the existing breaker's, it is still that breaker, and
+    a warning says so once (:meth:`PolicyRegistry.breaker_in_force`)."""
+    return default_registry().breaker_in_force(name, config)

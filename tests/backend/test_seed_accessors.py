@@ -215,3 +215,19 @@ async def test_a_decorator_with_the_seeds_preset_goes_through_the_apps_breaker(
         assert await seed_style_configured_query() == "configured"
         assert seed_style_configured_query.circuit_breaker is app_database  # type: ignore[attr-defined]
         assert app_database.metrics.successful_calls == before + 1
+
+
+async def test_seed_style_code_run_while_the_app_runs_reaches_its_breaker(
+    tmp_path: Path, keys_dir: Path, outer: tuple[PolicyRegistry, HealthChecker]
+) -> None:
+    """A module imported late (while the backend serves) and asking with the seed's preset."""
+    async with running(settings_for(tmp_path, keys_dir)) as state:
+        app_database = state.registry.circuit_breaker("database")
+        assert get_circuit_breaker("database", DATABASE_CIRCUIT_BREAKER_CONFIG) is app_database
+
+        @circuit_breaker("database", DATABASE_CIRCUIT_BREAKER_CONFIG)
+        async def late() -> str:
+            return "late"
+
+        assert await late() == "late"
+        assert late.circuit_breaker is app_database  # type: ignore[attr-defined]

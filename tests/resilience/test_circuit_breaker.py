@@ -763,15 +763,23 @@ def test_registry_refuses_a_second_config_for_a_name(clock: FakeClock) -> None:
     assert breaker.config.failure_threshold == 3
 
 
-def test_get_circuit_breaker_shares_the_process_breaker_of_a_name() -> None:
+def test_get_circuit_breaker_shares_the_process_breaker_of_a_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     name = f"test-breaker-{uuid.uuid4()}"
     config = CircuitBreakerConfig(failure_threshold=2)
     breaker = get_circuit_breaker(name, config)
     assert get_circuit_breaker(name) is breaker
     assert get_circuit_breaker(name, config) is breaker
     assert default_registry().find_circuit_breaker(name) is breaker
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "breaker_config_ignored"]
+    # Another configuration: still the one breaker of that name (never a second opinion), and
+    # a warning that the configuration asked for is not the one in force.
+    assert get_circuit_breaker(name, CircuitBreakerConfig(failure_threshold=3)) is breaker
+    assert breaker.config.failure_threshold == 2
+    assert [r for r in caplog.records if getattr(r, "event", None) == "breaker_config_ignored"]
     with pytest.raises(ValueError, match="already exists with another configuration"):
-        get_circuit_breaker(name, CircuitBreakerConfig(failure_threshold=3))
+        default_registry().circuit_breaker(name, CircuitBreakerConfig(failure_threshold=3))
 
 
 async def test_decorator_keeps_the_function_and_calls_through_the_named_breaker(

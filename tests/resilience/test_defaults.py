@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.resilience import (
     DATABASE_RETRY_CONFIG,
+    CircuitBreakerConfig,
     HealthChecker,
     PolicyRegistry,
     as_process_defaults,
@@ -42,7 +45,23 @@ def test_get_circuit_breaker_reads_the_installed_registry() -> None:
     breaker = app.circuit_breaker("payments")
     with as_process_defaults(registry=app, checker=HealthChecker()):
         assert get_circuit_breaker("payments") is breaker
+    assert get_circuit_breaker("payments") is not breaker, "the process's own again, once withdrawn"
     assert app.find_circuit_breaker("payments") is breaker
+
+
+def test_get_circuit_breaker_with_another_configuration_is_the_one_in_force(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = PolicyRegistry()
+    breaker = app.circuit_breaker("payments", CircuitBreakerConfig(failure_threshold=7))
+    with as_process_defaults(registry=app, checker=HealthChecker()):
+        for _ in range(3):
+            assert get_circuit_breaker("payments", CircuitBreakerConfig(failure_threshold=2)) is (
+                breaker
+            )
+    assert breaker.config.failure_threshold == 7
+    ignored = [r for r in caplog.records if getattr(r, "event", None) == "breaker_config_ignored"]
+    assert len(ignored) == 1
 
 
 async def test_the_preset_retries_use_the_installed_registrys_clock_and_budget() -> None:
