@@ -14,6 +14,7 @@ need one).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import weakref
@@ -22,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -204,7 +206,10 @@ def openapi_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
     )
 
 
-_SERVED: weakref.WeakKeyDictionary[object, bytes] = weakref.WeakKeyDictionary()
+_SERVED: weakref.WeakKeyDictionary[object, bytes | asyncio.Task[bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per app: its document, or the build of it under way that every request meanwhile awaits."""
 
 
 @_operation(
@@ -217,16 +222,44 @@ _SERVED: weakref.WeakKeyDictionary[object, bytes] = weakref.WeakKeyDictionary()
 )
 async def openapi_endpoint(request: Request) -> Response:
     """The document of the app serving the request, built on its first request."""
-    app = request.app
-    served = _SERVED.get(app)
-    if served is None:
-        # About a second of work (the username rule's patterns scan all of Unicode): in a thread,
-        # so the probes and other requests are still answered meanwhile.
-        served = await run_in_threadpool(_serialised, app.routes)
-        _SERVED[app] = served
-    return Response(served, media_type="application/json")
+    return Response(await _served(request.app), media_type="application/json")
 
 
-def _serialised(routes: Sequence[BaseRoute]) -> bytes:
+async def _served(app: Starlette) -> bytes:
+    """The app's document, built once however many requests ask before it is ready.
+
+    A build takes about a second and a hundred megabytes (the username rule's patterns scan all
+    of Unicode), and the endpoint is public: one build per waiting request would let anyone
+    exhaust a fresh replica. It runs in a thread so the probes and other requests are still
+    answered meanwhile. A failed build is forgotten, so the next request tries again.
+    """
+    entry = _SERVED.get(app)
+    if isinstance(entry, bytes):
+        return entry
+    loop = asyncio.get_running_loop()
+    if entry is None or _stale(entry, loop):
+        entry = loop.create_task(run_in_threadpool(serialised_document, app.routes))
+        _SERVED[app] = entry
+    try:
+        # Shielded: a request that goes away does not cancel the build the others await.
+        served = await asyncio.shield(entry)
+    except Exception:
+        if _SERVED.get(app) is entry:
+            del _SERVED[app]
+        raise
+    _SERVED[app] = served
+    return served
+
+
+def _stale(build: asyncio.Task[bytes], loop: asyncio.AbstractEventLoop) -> bool:
+    """A build no request can use: one that failed while no request awaited it, or one still
+    running in an event loop other than this one (an app served by a second loop, as tests do)."""
+    if build.done():
+        return build.cancelled() or build.exception() is not None
+    return build.get_loop() is not loop
+
+
+def serialised_document(routes: Sequence[BaseRoute]) -> bytes:
+    """The document as served: compact JSON. The one build :func:`openapi_endpoint` runs."""
     document = openapi_document(routes)
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()

@@ -10,8 +10,8 @@ then trimmed, so the document's ``maxLength`` is exactly the rule the server app
 
 from __future__ import annotations
 
-import functools
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -145,9 +145,18 @@ class Pattern:
         return schema
 
 
-@functools.cache
+_PATTERNS: dict[Callable[[], str], str] = {}
+_PATTERNS_LOCK = threading.Lock()
+
+
 def _built(build: Callable[[], str]) -> str:
-    return build()
+    # Under a lock, not functools.cache: documents of several apps may be built at once in worker
+    # threads, and each would build the same second-long pattern too. Not built at import: that
+    # would add a second to every start of every program that imports the models.
+    with _PATTERNS_LOCK:
+        if build not in _PATTERNS:
+            _PATTERNS[build] = build()
+        return _PATTERNS[build]
 
 
 def _rule(check: Callable[[str], str | None]) -> AfterValidator:
