@@ -8,15 +8,25 @@ query for all components, not one per component.
 
 A store whose tables do not exist yet (the monitor never ran: ``StoreNotInitialised``) reads as
 empty.
+
+A status page is upgraded on its own, before or after the monitor, in a rolling deploy, so it
+reads stores of older schemas without upgrading them (it never writes). The reader answers the
+90 days from the roll-ups where a store has no day strips yet; if the long history cannot be read
+at all (a table still missing, or a column: ``StoreSchemaMismatch``), the page keeps serving the
+current statuses with empty bars, not a 503: the statuses are what a visitor came for. A store
+whose statuses themselves cannot be read is unavailable (503) as ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
 
-from monitor.store.errors import StoreNotInitialised
+from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
 from monitor.store.models import (
     TARGET_COMPONENT,
+    BarSeries,
     Component,
     IncidentState,
     Status,
@@ -34,9 +44,11 @@ from statuspage.model import (
 )
 
 Key = tuple[str, str]
+T = TypeVar("T")
 """(target, service) of a component."""
 
 HISTORY_DAYS = 90
+DAY = 86400
 LATENCY_HOURS = 24
 INCIDENT_LIMIT = 50
 
@@ -108,13 +120,22 @@ class StoreSource:
         components = board.components
         # Two queries at once: each runs on its own connection (and, on SQLite, its own thread).
         days, latency = await asyncio.gather(
-            self.reader.series_many([c.key for c in components], count=HISTORY_DAYS, now=now),
-            self.reader.latency_series_many(
-                [c.key for c in components if c.is_target], hours=LATENCY_HOURS, now=now
+            _unless_older(
+                self.reader.series_many([c.key for c in components], count=HISTORY_DAYS, now=now)
+            ),
+            _unless_older(
+                self.reader.latency_series_many(
+                    [c.key for c in components if c.is_target], hours=LATENCY_HOURS, now=now
+                )
             ),
         )
+        first = (int(now // DAY) - (HISTORY_DAYS - 1)) * DAY
         start = int(now // 3600) * 3600 - (LATENCY_HOURS - 1) * 3600.0
-        return {c.id: build_history(days[c.key], latency.get(c.key, []), start) for c in components}
+        blank = BarSeries.blank(first, DAY, HISTORY_DAYS)  # only read
+        return {
+            c.id: build_history(days.get(c.key, blank), latency.get(c.key, []), start)
+            for c in components
+        }
 
     async def incident(self, incident_id: int, board: Board) -> IncidentView | None:
         try:
@@ -125,3 +146,14 @@ class StoreSource:
             return None
         components: dict[tuple[str, str], ComponentView] = {c.key: c for c in board.components}
         return build_incident(incident, components)
+
+
+async def _unless_older(
+    read: Awaitable[Mapping[Key, T]],
+) -> Mapping[Key, T]:
+    """What ``read`` answers; nothing for a store of an older schema (no bars rather than no
+    page: see the module's docstring)."""
+    try:
+        return await read
+    except (StoreNotInitialised, StoreSchemaMismatch):
+        return {}

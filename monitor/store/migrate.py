@@ -1,9 +1,13 @@
 """The store's schema by Alembic migrations (:mod:`monitor.store.migrations`): applying them, and
 checking that a store is at the revision this program was written for.
 
-Writers (the daemon at start, the TUI, ``questcity store upgrade``) upgrade; readers that never
-write (the status page) check, and get :class:`~monitor.store.errors.StoreNotInitialised` or
-:class:`~monitor.store.errors.StoreSchemaMismatch` rather than a missing table mid-read. A
+Writers (the daemon at start, the TUI, ``questcity store upgrade``) upgrade. Readers that never
+write (the status page) neither upgrade nor check: a rolling deploy upgrades a status page on its
+own, before or after the monitor, so it reads a store of an older schema as it finds it, and what
+it lacks reaches it from the read itself as :class:`~monitor.store.errors.StoreNotInitialised` (a
+table) or :class:`~monitor.store.errors.StoreSchemaMismatch` (a column), which it works around
+(:mod:`monitor.store.reading.day_strips`, :mod:`statuspage.source`). :func:`check_store` is for the
+tests; ``questcity store current`` reports a store's revision with :func:`store_revision`. A
 database's own errors leave as :mod:`monitor.store.errors` ones (:mod:`monitor.store.failures`).
 
 A store made before the migrations existed has no version table; its tables say which revision
@@ -153,7 +157,7 @@ def _revision_of(connection: Connection) -> StoreRevision:
 
 
 async def check_store(engine: AsyncEngine, *, config: str | None = None) -> None:
-    """Raise unless the store is at this program's revision (for readers, which never upgrade):
+    """Raise unless the store is at this program's revision (the tests' check; no reader calls it):
     :class:`StoreNotInitialised` for a store with no tables, :class:`StoreSchemaMismatch` for one
     older (its message names ``questcity store upgrade --config CONFIG``) or newer."""
     try:

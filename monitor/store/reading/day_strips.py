@@ -1,5 +1,9 @@
 """Reads of many components' daily figures at once (a status page's 90 days of 50): each
-component's day strip (:mod:`monitor.store.strips`), topped up from the roll-ups."""
+component's day strip (:mod:`monitor.store.strips`), topped up from the roll-ups.
+
+A store the daemon has not upgraded yet (before revision 0003) has no ``day_strips_v2``, and a
+status page is upgraded on its own in a rolling deploy: there the roll-ups answer alone, as they
+did before the strips (the same figures, only slower)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from monitor.store.errors import StoreNotInitialised
 from monitor.store.models import BarSeries, UptimeBar
 from monitor.store.reading.base import DAY, PERIODS, ReadBase
 from monitor.store.reading.rollups import ROLLUP_FIGURES
@@ -65,10 +70,10 @@ class DayStripReads(ReadBase):
         last = int(now // length) * length
         first = last - (count - 1) * length
 
-        def read(connection: Connection) -> dict[tuple[str, str], BarSeries]:
+        def read(connection: Connection, use_strips: bool) -> dict[tuple[str, str], BarSeries]:
             found = {key: BarSeries.blank(first, length, count) for key in components}
             covered: dict[tuple[str, str], int] = {}
-            if period == "day" and count <= STRIP_DAYS:
+            if use_strips:
                 strips = connection.execute(
                     select(
                         day_strips.c.target,
@@ -97,7 +102,16 @@ class DayStripReads(ReadBase):
                     series.put(start, checks_, up, worst, latency_sum, latency_count)
             return found
 
-        return await self._read(read)
+        with_strips = period == "day" and count <= STRIP_DAYS
+        try:
+            return await self._read(lambda connection: read(connection, with_strips))
+        except StoreNotInitialised:
+            if not with_strips:
+                raise
+        # No strip table (if the roll-ups are missing too, the read below raises in turn). Asked
+        # again on every read, on a connection of its own (a failed statement spoils a PostgreSQL
+        # transaction), so the strips are read as soon as the daemon has upgraded the store.
+        return await self._read(lambda connection: read(connection, False))
 
 
 def _overlay(series: BarSeries, strip: BarSeries) -> None:
