@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from monitor.config import DEFAULT_PATH, ConfigError, load_config
+from monitor.config import DEFAULT_PATH
 
 T = TypeVar("T")
 
@@ -86,29 +86,29 @@ def _on_store(
     """``action(engine)`` on the store ``args.config`` names; None (after saying why on stderr)
     for a bad config or a store that cannot be reached or used. ``read_only``: a SQLite file
     that is not there is not made (:data:`_NO_FILE` instead)."""
-    from sqlalchemy.engine import make_url
-
-    from monitor.store.engine import open_engine
+    from monitor.store.engine import open_engine, sqlite_file
     from monitor.store.errors import StoreError
+    from statuspage.cli import ConfigError, storage_url
 
+    # Only [storage] (as the status page reads it): a status page's host may keep a monitor.toml
+    # with nothing else, and the store is all these commands touch.
     try:
-        config = load_config(args.config)
+        url = storage_url(args.config)
     except ConfigError as error:
         print(f"questcity store {name}: {error}", file=sys.stderr)
         return None
-    url = make_url(config.storage_url)
-    sqlite_file = url.database if url.get_backend_name() == "sqlite" else None
-    if read_only and sqlite_file and not Path(sqlite_file).exists():
-        return _NO_FILE
 
     async def run() -> T:
-        engine = open_engine(config.storage_url, read_only=read_only)
+        engine = open_engine(url, read_only=read_only)
         try:
             return await action(engine)
         finally:
             await engine.dispose()
 
     try:
+        sqlite_path = sqlite_file(url)
+        if read_only and sqlite_path and not Path(sqlite_path).exists():
+            return _NO_FILE
         return asyncio.run(run())
     except StoreError as error:
         print(

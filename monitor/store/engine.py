@@ -16,7 +16,14 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from monitor.store.errors import StoreUnavailable, StoreURLError
 
-__all__ = ["StoreURLError", "async_url", "create_schema", "open_engine", "thread_engine"]
+__all__ = [
+    "StoreURLError",
+    "async_url",
+    "create_schema",
+    "open_engine",
+    "sqlite_file",
+    "thread_engine",
+]
 
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -30,6 +37,16 @@ def async_url(url: str) -> URL:
             "postgresql://USER:PASSWORD@HOST/DB"
         )
     return parsed.set(drivername=_DRIVERS[backend])
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite URL names; None for PostgreSQL or an in-memory database (for callers
+    outside the store, which import nothing of SQLAlchemy). Raises :class:`StoreURLError` as
+    :func:`async_url` does."""
+    parsed = async_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
 
 
 def open_engine(url: str, *, read_only: bool = False) -> AsyncEngine:

@@ -353,6 +353,24 @@ def test_store_current_makes_no_store(tmp_path: Path) -> None:
     assert not (tmp_path / "var").exists()
 
 
+def test_store_commands_need_only_storage(tmp_path: Path) -> None:
+    """A status page's host may keep a monitor.toml of [storage] alone (no [[targets]])."""
+    path = tmp_path / "monitor.toml"
+    path.write_text(f'[storage]\nurl = "{sqlite_url(tmp_path / "var" / "monitor.db")}"\n')
+
+    before = questcity("store", "current", "--config", str(path), cwd=tmp_path)
+    upgrade = questcity("store", "upgrade", "--config", str(path), cwd=tmp_path)
+    after = questcity("store", "current", "--config", str(path), cwd=tmp_path)
+
+    assert (before.returncode, upgrade.returncode, after.returncode) == (0, 0, 0), upgrade.stderr
+    assert before.stdout == "store revision: none (no store file yet)\n"
+    assert upgrade.stdout.splitlines() == [
+        "store revision before: none (no tables yet)",
+        f"store revision after: {head_revision()} (head)",
+    ]
+    assert after.stdout == f"store revision: {head_revision()} (head)\n"
+
+
 def test_store_upgrade_with_a_bad_config_or_no_store_says_why(tmp_path: Path) -> None:
     missing = questcity("store", "upgrade", "--config", "nope.toml", cwd=tmp_path)
     path = config(tmp_path, "postgresql://monitor:hunter2@127.0.0.1:9/monitor")
