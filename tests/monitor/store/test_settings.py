@@ -55,15 +55,25 @@ def test_refusals_name_the_key(table: object, key: str, problem: str) -> None:
     assert problem in str(raised.value)
 
 
-def test_the_monitor_and_the_status_page_read_the_same_url(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("storage", "url", "retention"),
+    [
+        ("", "sqlite:///./var/monitor.db", Retention(7, 35, 400)),
+        (
+            '[storage]\nurl = "sqlite:///./var/other.db"\nretention_raw_days = 2\n',
+            "sqlite:///./var/other.db",
+            Retention(2, 35, 400),
+        ),
+    ],
+    ids=["no-storage", "storage"],
+)
+def test_the_monitor_and_the_status_page_read_the_same_storage(
+    tmp_path: Path, storage: str, url: str, retention: Retention
+) -> None:
     config = tmp_path / "monitor.toml"
-    for storage in ("", '[storage]\nurl = "sqlite:///./var/other.db"\nretention_raw_days = 2\n'):
-        config.write_text(storage + TARGET)
-        monitor = parse_config(config.read_text(), config)
-        assert storage_url(config) == monitor.storage_url
-        assert (
-            monitor.retention
-            == storage_settings(
-                {} if not storage else {"url": "sqlite:///x", "retention_raw_days": 2}
-            ).retention
-        )
+    config.write_text(storage + TARGET)
+
+    monitor = parse_config(config.read_text(), config)
+
+    assert (monitor.storage_url, monitor.retention) == (url, retention)
+    assert storage_url(config) == url
