@@ -31,7 +31,7 @@ from monitor.store.migrate import (
     head_revision,
     upgrade_store,
 )
-from monitor.store.migrations import VERSION_TABLE
+from monitor.store.migrations import HEAD_REVISION, VERSION_TABLE
 from monitor.store.models import (
     TARGET_COMPONENT,
     AlertState,
@@ -384,3 +384,29 @@ def test_store_upgrade_with_a_bad_config_or_no_store_says_why(tmp_path: Path) ->
         assert "Traceback" not in run.stderr
         assert run.stdout == ""
     assert "hunter2" not in unreachable.stderr
+
+
+def test_the_head_written_down_is_alembics_head() -> None:
+    assert head_revision() == HEAD_REVISION
+
+
+def test_a_store_already_at_head_is_opened_without_alembic(tmp_path: Path) -> None:
+    """Every daemon start and every `tui --serve` tab prepares the store: when there is nothing
+    to do, Alembic (~0.35 s to import) stays unloaded."""
+    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    program = (
+        "import asyncio, sys\n"
+        "from monitor.store.engine import create_schema, open_engine\n"
+        "async def main():\n"
+        f"    engine = open_engine({url!r})\n"
+        "    await create_schema(engine)\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    first = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "True", "a new store is migrated"
+    again = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "False", "a store at head needs no Alembic"
