@@ -14,7 +14,6 @@ overall deadline ends it); the test waits on that real I/O, never on a timer of 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +27,7 @@ from monitor.store import IncidentState, Status
 from monitor.store.reader import open_reader
 from monitor.store.schema import checks
 from tests.hostile.target_farm import TARGETS, TargetFarm
-from tests.monitor.store.support import plain_postgres_url, sqlite_url
-from tests.support import PostgresServer
+from tests.monitor.store.support import empty_store_url, sqlite_url
 from tests.support.polling import eventually
 
 TIMEOUT = 0.5
@@ -63,16 +61,7 @@ async def farm() -> AsyncIterator[TargetFarm]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "monitor.db")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"monitor_{uuid.uuid4().hex[:16]}"
-    server.create_database(name)
-    try:
-        yield plain_postgres_url(server, name)
-    finally:
-        server.drop_database(name)
+    yield from empty_store_url(request, tmp_path)
 
 
 def _config(tmp_path: Path, url: str, farm: TargetFarm) -> MonitorConfig:

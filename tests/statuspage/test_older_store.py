@@ -9,7 +9,6 @@ statuses and the 90 days from the roll-ups. Driven through the real app, on SQLi
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,11 +16,10 @@ import pytest
 
 from monitor.store import open_engine
 from monitor.store.migrate import upgrade_store
+from tests.monitor.store.fixtures import load
 from tests.monitor.store.fixtures.generate import NOW
-from tests.monitor.store.support import plain_postgres_url, sqlite_url
-from tests.monitor.store.test_migrations import load
+from tests.monitor.store.support import empty_store_url, sqlite_url
 from tests.statuspage.conftest import serving
-from tests.support.postgres import PostgresServer
 
 OLD = "ce5b50d"
 """A monitor before the day strips' second form (revision 0002: no ``day_strips_v2``)."""
@@ -31,16 +29,7 @@ PATHS = ("/", "/badge/api.svg", "/badge/database.svg", "/api/v2/summary.json")
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "monitor.db")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"monitor_{uuid.uuid4().hex[:16]}"
-    server.create_database(name)
-    try:
-        yield plain_postgres_url(server, name)
-    finally:
-        server.drop_database(name)
+    yield from empty_store_url(request, tmp_path)
 
 
 @pytest.fixture

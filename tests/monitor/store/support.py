@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,6 +44,21 @@ def sqlite_url(path: Path) -> str:
 def plain_postgres_url(server: PostgresServer, database: str) -> str:
     """``open_engine`` wants ``postgresql://``; the server hands out ``postgresql+asyncpg://``."""
     return server.url_for(database=database).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """For a fixture parametrised ``["sqlite", "postgresql"]``: the URL of an empty store, a new
+    SQLite file or a new database on the session's PostgreSQL server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "monitor.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"monitor_{uuid.uuid4().hex[:16]}"
+    server.create_database(name)
+    try:
+        yield plain_postgres_url(server, name)
+    finally:
+        server.drop_database(name)
 
 
 def sample(

@@ -7,11 +7,8 @@ is refused; ``questcity store``."""
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, MetaData, func, inspect, select, table, text
+from sqlalchemy import func, inspect, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,11 +38,10 @@ from monitor.store.models import (
 )
 from monitor.store.schema import metadata
 from monitor.store.writer import HistoryWriter
+from tests.monitor.store.fixtures import load
 from tests.monitor.store.fixtures.generate import DAY, NOW, check
-from tests.monitor.store.support import plain_postgres_url, sqlite_url
-from tests.support import PostgresServer
+from tests.monitor.store.support import empty_store_url, sqlite_url
 
-FIXTURES = Path(__file__).with_name("fixtures")
 TODAYS_MAIN = "944ebc5"
 """The last version before the migrations: every table, no version table."""
 STRIPS_V1 = "ce5b50d"
@@ -67,16 +63,7 @@ STATES = {
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL naming an empty store: a new SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path / "monitor.db")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"monitor_{uuid.uuid4().hex[:16]}"
-    server.create_database(name)
-    try:
-        yield plain_postgres_url(server, name)
-    finally:
-        server.drop_database(name)
+    yield from empty_store_url(request, tmp_path)
 
 
 @pytest.fixture
@@ -84,44 +71,6 @@ async def engine(empty_url: str) -> AsyncIterator[AsyncEngine]:
     engine = open_engine(empty_url)
     yield engine
     await engine.dispose()
-
-
-async def load(engine: AsyncEngine, url: str, version: str) -> None:
-    """Make the store at ``url`` as monitor ``version`` left it: its SQLite file as dumped, or on
-    PostgreSQL that version's tables (as its ``create_all`` made them) with the same rows."""
-    dump = (FIXTURES / f"store_{version}.sql").read_text()
-    if engine.dialect.name == "sqlite":
-        file = sqlite3.connect(url.removeprefix("sqlite:///"))
-        file.executescript(dump)
-        file.close()
-        return
-    tables: MetaData = importlib.import_module(
-        f"tests.monitor.store.fixtures.schema_{version}"
-    ).metadata
-    source = sqlite3.connect(":memory:")
-    source.executescript(dump)
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(_copy, tables, source)
-    finally:
-        source.close()
-
-
-def _copy(connection: Connection, tables: MetaData, source: sqlite3.Connection) -> None:
-    tables.create_all(connection)
-    for each in tables.sorted_tables:
-        cursor = source.execute(f'SELECT * FROM "{each.name}"')
-        names = [d[0] for d in cursor.description]
-        flags = [c.name for c in each.columns if isinstance(c.type, Boolean)]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor]
-        for row in rows:
-            row.update({flag: bool(row[flag]) for flag in flags})
-        if not rows:
-            continue
-        connection.execute(each.insert(), rows)
-        if "id" in each.c:  # the serial goes on after the rows, as it did for the old monitor
-            serial = f"pg_get_serial_sequence('{each.name}', 'id')"
-            connection.execute(text(f"SELECT setval({serial}, max(id)) FROM {each.name}"))
 
 
 async def table_names(engine: AsyncEngine) -> set[str]:
