@@ -61,7 +61,7 @@ async def farm() -> AsyncIterator[TargetFarm]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_store_url(request, tmp_path)
+    yield from empty_store_url(request.param, request, tmp_path)
 
 
 def _config(tmp_path: Path, url: str, farm: TargetFarm) -> MonitorConfig:

@@ -29,7 +29,7 @@ PATHS = ("/", "/badge/api.svg", "/badge/database.svg", "/api/v2/summary.json")
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_store_url(request, tmp_path)
+    yield from empty_store_url(request.param, request, tmp_path)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ every implementation.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -18,8 +17,7 @@ import pytest
 from monitor.store import HistoryReader, create_schema, open_engine
 from monitor.store.engine import thread_engine
 from monitor.store.writer import HistoryWriter
-from tests.monitor.store.support import Store, plain_postgres_url, sqlite_url
-from tests.support import PostgresServer
+from tests.monitor.store.support import Store, empty_store_url
 
 BACKENDS = ("sqlite", "sqlite-threaded", "postgresql")
 
@@ -33,16 +31,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL naming an empty store: a new SQLite file, or a new PostgreSQL database."""
-    if backend.startswith("sqlite"):
-        yield sqlite_url(tmp_path / "monitor.db")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"monitor_{uuid.uuid4().hex[:16]}"
-    server.create_database(name)
-    try:
-        yield plain_postgres_url(server, name)
-    finally:
-        server.drop_database(name)
+    yield from empty_store_url(backend, request, tmp_path)
 
 
 @pytest.fixture

@@ -46,10 +46,10 @@ def plain_postgres_url(server: PostgresServer, database: str) -> str:
     return server.url_for(database=database).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def empty_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """For a fixture parametrised ``["sqlite", "postgresql"]``: the URL of an empty store, a new
-    SQLite file or a new database on the session's PostgreSQL server (dropped afterwards)."""
-    if request.param == "sqlite":
+def empty_store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """For a fixture to ``yield from``: the URL of an empty store, a new SQLite file (``backend``
+    ``sqlite…``) or a new database on the session's PostgreSQL server (dropped afterwards)."""
+    if backend.startswith("sqlite"):
         yield sqlite_url(tmp_path / "monitor.db")
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")

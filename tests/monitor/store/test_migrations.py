@@ -63,7 +63,7 @@ STATES = {
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL naming an empty store: a new SQLite file, or a new PostgreSQL database."""
-    yield from empty_store_url(request, tmp_path)
+    yield from empty_store_url(request.param, request, tmp_path)
 
 
 @pytest.fixture
