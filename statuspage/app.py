@@ -175,7 +175,7 @@ def _routes(page: StatusPage) -> list[Route]:
         document("components.json", api.components_json),
         document("incidents.json", api.incidents_json),
         Route("/history.atom", history_atom, methods=["GET"]),
-        Route("/badge/{component}.svg", badge, methods=["GET"]),
+        Route("/badge/{component:path}.svg", badge, methods=["GET"]),  # keys hold a "/"
     ]
 
 

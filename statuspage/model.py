@@ -72,6 +72,13 @@ class ComponentView:
     """When the component entered its current condition (None without data)."""
 
     @property
+    def public_key(self) -> str:
+        """``TARGET`` for a target itself, ``TARGET/SERVICE`` for one of its services."""
+        if self.service == TARGET_COMPONENT:
+            return self.target
+        return f"{self.target}/{self.service}"
+
+    @property
     def key(self) -> tuple[str, str]:
         return (self.target, self.service)
 
@@ -179,12 +186,13 @@ class Board:
         return tuple(i for i in self.incidents if not i.open and i.updated_at >= cutoff)
 
     def component(self, key: str) -> ComponentView | GroupView | None:
-        """A component or group by id, or a component by the slug of its name."""
+        """A component or group by id; a component by its key (``TARGET`` or
+        ``TARGET/SERVICE``, as the CLI, the TUI and alerts name it) or by the slug of its name."""
         for group in self.groups:
             if group.id is not None and group.id == key:
                 return group
             for component in group.components:
-                if key in (component.id, component.slug):
+                if key in (component.id, component.slug, component.public_key):
                     return component
         return None
 

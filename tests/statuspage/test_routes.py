@@ -7,22 +7,24 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.statuspage.conftest import Client, Store
-from tests.statuspage.scenarios import SCENARIOS
+from tests.statuspage.scenarios import API, SCENARIOS
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-async def test_badge_by_id_and_by_name(store: Store, client: Client) -> None:
+async def test_badge_by_id_by_key_and_by_name(store: Store, client: Client) -> None:
     await SCENARIOS["partial_outage"](store.writer)
     async with client() as http:
         components = (await http.get("/api/v2/components.json")).json()["components"]
         images = next(c for c in components if c["name"] == "Images")
         by_id = await http.get(f"/badge/{images['id']}.svg")
         by_name = await http.get("/badge/images.svg")
+        by_key = await http.get(f"/badge/{API}/s3.svg")  # the key the CLI and the TUI use
         group = next(c for c in components if c["group"])
         group_badge = await http.get(f"/badge/{group['id']}.svg")
-    assert by_id.status_code == by_name.status_code == group_badge.status_code == 200
-    assert by_id.content == by_name.content
+    assert by_id.status_code == by_name.status_code == by_key.status_code == 200
+    assert group_badge.status_code == 200
+    assert by_id.content == by_name.content == by_key.content
     assert by_id.headers["content-type"] == "image/svg+xml; charset=utf-8"
     assert by_id.headers["cache-control"] == "public, max-age=60"
     svg = ET.fromstring(by_id.content)
