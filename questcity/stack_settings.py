@@ -8,6 +8,9 @@ they are told.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from questcity.embedded.s3 import S3Server
@@ -52,12 +55,62 @@ def mint_tokens(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+_MARK = (
+    "# Written by questcity up (sha256 {digest}); edit freely, or delete it to have it rewritten"
+)
+_MARK_PATTERN = re.compile(r"# Written by questcity up \(sha256 ([0-9a-f]{64})\)")
+
+
+@dataclass(frozen=True)
+class PlacedConfig:
+    path: Path
+    """The ``monitor.toml`` the stack's processes are given."""
+    kept: Path | None = None
+    """The user's own ``monitor.toml``, left as it was (``path`` is then the stack's own)."""
+
+
+def place_monitor_config(
+    directory: Path, run_dir: Path, *, backend_port: int, interval: float
+) -> PlacedConfig:
+    """Write the stack's ``monitor.toml`` as ``directory/monitor.toml``, where every command
+    looks by default (ARCHITECTURE §3), unless a file there is the user's: then it stays byte
+    for byte and the stack's goes to ``run_dir/monitor.toml`` instead.
+
+    A file is ``up``'s own only if its first line is the mark ``up`` writes and the sha256 there
+    matches the rest of the file: a file ``up`` wrote and nobody changed since. Such a file is
+    rewritten (the ports may differ from the last run). Anything else is the user's, an edited
+    generated file included: an edit is work, and rewriting it would throw that work away
+    without a word, while keeping it costs one printed line and a ``--config``. To have an
+    edited file rewritten, delete it (the mark says so).
+    """
+    own = directory / "monitor.toml"
+    if own.exists() or own.is_symlink():
+        try:
+            ours = _written_by_up(own.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            ours = False
+        if not ours:
+            stack = write_monitor_config(
+                run_dir / "monitor.toml", backend_port=backend_port, interval=interval
+            )
+            return PlacedConfig(stack, kept=own)
+    return PlacedConfig(write_monitor_config(own, backend_port=backend_port, interval=interval))
+
+
+def _written_by_up(text: str) -> bool:
+    first, _, rest = text.partition("\n")
+    mark = _MARK_PATTERN.fullmatch(first.split(";", 1)[0])
+    return mark is not None and mark.group(1) == _digest(rest)
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def write_monitor_config(path: Path, *, backend_port: int, interval: float) -> Path:
     """``monitor.toml`` for watching the stack's backend on ``backend_port`` every
-    ``interval`` seconds, written at ``path``."""
-    path.write_text(
-        f"""# Written by `questcity up`; edit a copy for your own monitor.
-[storage]
+    ``interval`` seconds, written at ``path`` under the mark that makes it ``up``'s own."""
+    body = f"""[storage]
 url = "sqlite:///./var/monitor.db"
 
 [incidents]
@@ -74,7 +127,6 @@ admin_token_env = "QUESTCITY_ADMIN_TOKEN"
 display_name = "QuestCity API"
 group = "QuestCity"
 services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
-""",
-        encoding="utf-8",
-    )
+"""
+    path.write_text(_MARK.format(digest=_digest(body)) + "\n" + body, encoding="utf-8")
     return path
