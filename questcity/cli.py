@@ -1,7 +1,10 @@
 """The ``questcity`` command: one entry point that hands each sub-command to its part.
 
-Parts are imported only when their command runs, so ``questcity --help`` stays fast and a part's
-dependencies are needed only by the commands that use them.
+Building the parser imports each part's command module (its ``add_commands``), so those modules
+import only what defining the commands needs; the rest (the web frameworks, the store's
+SQLAlchemy, botocore, httpx, Textual) is imported by the function that runs the command. So
+``questcity --help`` and ``questcity chaos status`` stay fast, and a part's dependencies are needed
+only by the commands that use them (tests/test_cli_imports.py holds this).
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ async def test_the_drill(stack: Stack) -> None:
 
 async def reset_from_the_tui(stack: Stack, admin_token: str, service: str) -> str:
     """Press `r` on the service in the on-call TUI, answer Yes, and return what the TUI said."""
-    config = load_config(stack.cwd / "var" / "up" / "monitor.toml")
+    config = load_config(stack.cwd / "monitor.toml")  # where up writes it in a fresh directory
     engine = open_engine(f"sqlite:///{stack.cwd}/var/monitor.db")
     try:
         async with httpx.AsyncClient(timeout=10.0) as http:

@@ -1,0 +1,426 @@
+"""The stack ``questcity up`` (:mod:`questcity.up`) runs: :class:`LocalStack` starts each
+process in order, records it in ``./var/up/stack.json`` as it starts, and stops them stage by
+stage.
+
+Imported only when ``up`` runs: it brings httpx and botocore (through :mod:`questcity.embedded.s3`),
+which every other ``questcity`` command would otherwise pay for at start (:mod:`questcity.cli`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from questcity.chaos import CONTROL_SOCKET, FAULTS
+from questcity.chaos_control import serve_control
+from questcity.embedded.faultproxy import FaultProxy
+from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServer, find_bin_dir
+from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
+from questcity.embedded.s3 import S3Server, WeedNotInstalledError
+from questcity.processes import group_leaders, record_of, remove_paths, sweep_groups
+from questcity.record import RECORD_PATH, StackRecord
+from questcity.stack_settings import backend_env, mint_tokens, place_monitor_config
+
+VAR = Path("var")
+RUN_DIR = VAR / "up"
+READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+# Stop order, lowest first: whatever watches the stack goes before what it watches.
+STAGE_TUI, STAGE_WATCHERS, STAGE_BACKEND, STAGE_SERVERS = range(4)
+
+
+class StackError(Exception):
+    """A one-line reason the stack cannot start, and what to do about it."""
+
+
+class Interrupted(Exception):
+    """A stop was asked for (a signal) while the stack was starting."""
+
+
+@dataclass
+class Ports:
+    backend: int = 8000
+    statuspage: int = 8082
+    tui: int = 8081
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+    log: Path | None
+    stage: int
+
+
+@dataclass
+class LocalStack:
+    ports: Ports = field(default_factory=Ports)
+    serve_tui: bool = False
+    use_postgres: bool | None = None
+    """None: PostgreSQL when its binaries are installed, SQLite otherwise."""
+    health_interval: float = 2.0
+    headless: bool = True
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    prefix: str = "questcity"
+    """How the user runs ``questcity`` here (``uv run questcity``…), for the hints we print."""
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    s3: S3Server | None = None
+    postgres: PostgresServer | None = None
+    proxies: dict[str, FaultProxy] = field(default_factory=dict)
+    children: list[Child] = field(default_factory=list)
+    control: asyncio.AbstractServer | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+    config: Path = Path("monitor.toml")
+    """The ``monitor.toml`` everything the stack starts is given (:meth:`_place_config`)."""
+    env: dict[str, str] = field(default_factory=dict)
+    record: StackRecord | None = None
+    watchdog: subprocess.Popen[bytes] | None = None
+    lifeline: int | None = None
+    """The write end of the watchdog's pipe: only this process holds it, so it closes when
+    this process ends, however it ends."""
+
+    def say(self, text: str) -> None:
+        with contextlib.suppress(OSError):  # the terminal is gone (SIGHUP): stop all the same
+            print(text, file=self.out, flush=True)
+
+    def _checkpoint(self) -> None:
+        if self.stopping.is_set():
+            raise Interrupted
+
+    # -- start ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._refuse_a_running_stack()
+        wanted = {"backend": self.ports.backend, "status page": self.ports.statuspage}
+        if self.serve_tui:
+            wanted["TUI in a browser"] = self.ports.tui
+        for what, port in wanted.items():
+            if not _port_free(port):
+                raise StackError(
+                    f"port {port} (for the {what}) is in use; stop what uses it, or pick another "
+                    f"with --{what.split()[0].replace('status', 'statuspage')}-port"
+                )
+        (RUN_DIR / "logs").mkdir(parents=True, exist_ok=True)
+        self._place_config()
+        self._start_watchdog()
+        database_url = await self._start_database()
+        self._checkpoint()
+        s3_url = await self._start_s3()
+        self._checkpoint()
+        await self._start_backend(database_url, s3_url)
+        self.env.update(mint_tokens(self.env))
+        config = self.config
+        await self._spawn("monitor", ["monitor", "--config", str(config)], STAGE_WATCHERS)
+        await self._spawn(
+            "statuspage",
+            ["statuspage", "--config", str(config), "--port", str(self.ports.statuspage)],
+            STAGE_WATCHERS,
+            port=self.ports.statuspage,
+        )
+        await self._wait_http(
+            "status page", f"http://127.0.0.1:{self.ports.statuspage}/", "statuspage"
+        )
+        self.urls["status page"] = f"http://127.0.0.1:{self.ports.statuspage}/"
+        if self.serve_tui:
+            await self._spawn(
+                "tui-serve",
+                ["tui", "--serve", "--config", str(config), "--port", str(self.ports.tui)],
+                STAGE_WATCHERS,
+                port=self.ports.tui,
+            )
+            await self._wait_http(
+                "TUI server", f"http://127.0.0.1:{self.ports.tui}/", "tui-serve", accept=(200, 401)
+            )
+            self.urls["TUI in a browser"] = f"http://127.0.0.1:{self.ports.tui}/"
+        await self._start_control()
+        self.say("")
+        for what, url in self.urls.items():
+            self.say(f"  {what:<18} {url}")
+        self.say(f"  {'logs':<18} {RUN_DIR / 'logs'}/")
+        self.say(f"  {'chaos drills':<18} {self.prefix} chaos database|s3 {'|'.join(FAULTS)}")
+        self.say(f"  {'faults now':<18} {self.prefix} chaos status")
+        self.say(f"  {'stop':<18} Ctrl-C here, or {self.prefix} down")
+
+    def _place_config(self) -> None:
+        """./monitor.toml, where every command looks by default, unless the user's own is there
+        (then the stack's own under var/up/, and one line naming the --config to pass)."""
+        placed = place_monitor_config(
+            Path("."), RUN_DIR, backend_port=self.ports.backend, interval=self.health_interval
+        )
+        self.config = placed.path
+        if placed.kept is not None:
+            self.say(
+                f"• monitor.toml: {placed.kept} is yours, so it stays as it is; this stack's is "
+                f"{placed.path}: `{self.prefix} tui|store|statuspage --config {placed.path}`"
+            )
+
+    def _refuse_a_running_stack(self) -> None:
+        """Name a stack still running here (its record says so) and how to stop it; delete a
+        stale record (its processes gone, their pids perhaps reused)."""
+        record = StackRecord.load(RECORD_PATH)
+        if record is None:
+            with contextlib.suppress(FileNotFoundError):
+                RECORD_PATH.unlink()  # unreadable: a stack that died writing it
+            return
+        if record.up.alive:
+            raise StackError(
+                f"a stack is already running in this directory (questcity up, pid "
+                f"{record.up.pid}, started {record.started()}); stop it with Ctrl-C in its "
+                f"terminal, or `{self.prefix} down`"
+            )
+        if alive := record.alive():
+            raise StackError(
+                f"a stack from an earlier run (started {record.started()}) is still running "
+                f"here: {', '.join(p.describe() for p in alive)}; stop it with "
+                f"`{self.prefix} down`"
+            )
+        remove_paths(path for p in record.processes for path in p.cleanup)
+        remove_paths(record.cleanup)
+        record.delete()
+
+    def _start_watchdog(self) -> None:
+        read_end, write_end = os.pipe()  # not inheritable: no other child holds the write end
+        log = (RUN_DIR / "logs" / "watchdog.log").open("ab")
+        try:
+            self.watchdog = subprocess.Popen(
+                [sys.executable, "-m", "questcity.watchdog", str(RECORD_PATH.resolve())],
+                stdin=read_end,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # out of reach of the terminal's hang-up
+            )
+        finally:
+            os.close(read_end)
+            log.close()
+        self.lifeline = write_end
+        self.record = StackRecord(
+            up=record_of("questcity up", os.getpid()),
+            watchdog=record_of("watchdog", self.watchdog.pid),
+            cleanup=[str(CONTROL_SOCKET.resolve())],
+            path=RECORD_PATH,
+        )
+        self.record.save()
+
+    def _recording(
+        self, name: str, server: EmbeddedServer, signal_name: str
+    ) -> Callable[[ManagedProcess], None]:
+        def record(process: ManagedProcess) -> None:
+            if self.record is not None and process.pid is not None:
+                self.record.add(
+                    record_of(
+                        name,
+                        process.pid,
+                        stage=STAGE_SERVERS,
+                        signal=signal_name,
+                        cleanup=server.owned_paths(),
+                    )
+                )
+
+        return record
+
+    async def _start_database(self) -> str:
+        use_postgres = self.use_postgres
+        if use_postgres is None:
+            try:
+                find_bin_dir()
+                use_postgres = True
+            except PostgresNotInstalledError:
+                use_postgres = False
+        if not use_postgres:
+            self.say(
+                "• database: SQLite at var/questcity.db (PostgreSQL server binaries not "
+                "found; install Debian's `postgresql` package to use PostgreSQL)"
+            )
+            return "sqlite+aiosqlite:///./var/questcity.db"
+        self.say("• database: starting a throwaway PostgreSQL cluster…")
+        # As root the server runs as `postgres`, which may not be able to reach ./var (under
+        # /root, say): its throwaway cluster then lives in the system's temporary directory.
+        server = PostgresServer(parent=None if os.geteuid() == 0 else RUN_DIR.resolve())
+        server.on_process_start = self._recording("PostgreSQL", server, "SIGINT")
+        self.postgres = server
+        try:
+            await asyncio.to_thread(server.start)
+        except (ServerStartError, PostgresNotInstalledError) as error:
+            raise StackError(f"PostgreSQL did not start: {error}") from None
+        proxy = FaultProxy(server.address, name="database").start()
+        self.proxies["database"] = proxy
+        self.say(
+            f"  ready (PostgreSQL on {server.host}:{server.port}, via fault proxy "
+            f"{proxy.address[1]})"
+        )
+        return server.url_for(address=proxy.address)
+
+    async def _start_s3(self) -> str:
+        self.say("• S3: starting SeaweedFS…")
+        server = S3Server(parent=RUN_DIR.resolve())
+        server.on_process_start = self._recording("SeaweedFS", server, "SIGTERM")
+        self.s3 = server
+        try:
+            await asyncio.to_thread(server.start)
+        except (ServerStartError, WeedNotInstalledError) as error:
+            raise StackError(f"the S3 server did not start: {error}") from None
+        proxy = FaultProxy(server.address, name="s3").start()
+        self.proxies["s3"] = proxy
+        self.say(f"  ready (S3 on {server.endpoint_url}, via fault proxy {proxy.address[1]})")
+        return proxy.url()
+
+    async def _start_backend(self, database_url: str, s3_url: str) -> None:
+        assert self.s3 is not None
+        self.env = backend_env(
+            database_url,
+            s3_url,
+            self.s3,
+            keys_dir=VAR / "keys",
+            health_interval=self.health_interval,
+        )
+        self.say("• backend: starting…")
+        await self._spawn(
+            "backend",
+            ["backend", "--port", str(self.ports.backend)],
+            STAGE_BACKEND,
+            port=self.ports.backend,
+        )
+        base = f"http://127.0.0.1:{self.ports.backend}"
+        await self._wait_http("backend", f"{base}/api/v1/health/ready", "backend")
+        self.urls["backend API"] = f"{base}/api/v1/"
+        self.urls["health"] = f"{base}/api/v1/health/"
+        self.urls["OpenAPI"] = f"{base}/openapi.json"
+
+    async def _spawn(
+        self, name: str, argv: list[str], stage: int, *, port: int | None = None
+    ) -> Child:
+        log = RUN_DIR / "logs" / f"{name}.log"
+        handle = log.open("ab")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "questcity",
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=handle,
+            stderr=handle,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        handle.close()
+        return self._adopt(Child(name, process, log, stage), port)
+
+    def _adopt(self, child: Child, port: int | None = None) -> Child:
+        self.children.append(child)
+        if self.record is not None:
+            self.record.add(record_of(child.name, child.process.pid, stage=child.stage, port=port))
+        return child
+
+    async def _wait_http(
+        self, what: str, url: str, child_name: str, *, accept: tuple[int, ...] = (200,)
+    ) -> None:
+        child = next(c for c in self.children if c.name == child_name)
+        deadline = time.monotonic() + READY_TIMEOUT
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                self._checkpoint()
+                if child.process.returncode is not None:
+                    raise StackError(
+                        f"the {what} exited at start-up; its log: {child.log}\n"
+                        + (_tail(child.log) if child.log is not None else "")
+                    )
+                try:
+                    if (await client.get(url)).status_code in accept:
+                        self.say(f"  {what} ready")
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise StackError(
+            f"the {what} was not ready within {READY_TIMEOUT:.0f} s; its log: {child.log}"
+        )
+
+    async def _start_control(self) -> None:
+        self.control = await serve_control(self.proxies, on_fault=self._fault_set)
+
+    def _fault_set(self, service: str, mode: str) -> None:
+        if self.headless:  # (with the TUI in the foreground, a printed line would garble it)
+            self.say(f"chaos: {service} {mode}")
+
+    # -- run and stop --------------------------------------------------------------------------
+
+    async def run_tui(self) -> int:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "questcity",
+            "tui",
+            "--config",
+            str(self.config),
+            env={**os.environ, **self.env},
+        )
+        self._adopt(Child("tui", process, None, STAGE_TUI))
+        return await process.wait()
+
+    async def stop(self) -> None:
+        """Stop everything, stage by stage; then delete the record and let the watchdog go."""
+        if self.control is not None:
+            self.control.close()
+            with contextlib.suppress(FileNotFoundError):
+                CONTROL_SOCKET.unlink()
+        for stage in sorted({child.stage for child in self.children}):
+            await self._stop_children([c for c in self.children if c.stage == stage])
+        for proxy in self.proxies.values():
+            await asyncio.to_thread(proxy.close)
+        for server in (self.s3, self.postgres):
+            if server is not None:
+                await asyncio.to_thread(server.close)
+        if self.record is not None:
+            self.record.delete()
+        if self.lifeline is not None:
+            os.close(self.lifeline)
+            self.lifeline = None
+        if self.watchdog is not None:
+            await asyncio.to_thread(self.watchdog.wait, STOP_TIMEOUT)
+
+    async def _stop_children(self, children: list[Child]) -> None:
+        running = [c.process.pid for c in children if c.process.returncode is None]
+        leaders = group_leaders(running)
+        for child in children:
+            if child.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                await asyncio.wait_for(child.process.wait(), timeout=STOP_TIMEOUT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.kill()
+                await child.process.wait()
+        sweep_groups(leaders)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,105 @@
+"""`questcity up` writes its monitor.toml where every command looks by default (./monitor.toml),
+but never over a file the user wrote: then it uses its own under var/up/ and says which
+`--config` to pass.
+
+Started cheaply: `up --headless --sqlite` with no SeaweedFS binary ($QUESTCITY_TEST_WEED naming
+none) places its config, then stops at the S3 server with one line and exit 1; what it wrote
+stays.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from questcity.embedded.ports import free_port
+from questcity.embedded.s3 import BINARY_ENV
+
+S3_REFUSAL = "questcity up: the S3 server did not start"
+
+
+def _up(cwd: Path, backend_port: int) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "questcity",
+            "up",
+            "--headless",
+            "--sqlite",
+            "--backend-port",
+            str(backend_port),
+            "--statuspage-port",
+            str(free_port()),
+        ],
+        cwd=cwd,
+        env={**os.environ, BINARY_ENV: str(cwd / "no-weed-here")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # Got as far as the S3 server: the config was placed before it.
+    assert done.returncode == 1
+    assert done.stderr.startswith(S3_REFUSAL), done.stderr
+    return done
+
+
+def _questcity(cwd: Path, *words: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "questcity", *words],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _config_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in done.stdout.splitlines() if "monitor.toml" in line]
+
+
+def test_a_fresh_directory_gets_monitor_toml_that_commands_read_by_default(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    done = _up(tmp_path, port)
+    written = tmp_path / "monitor.toml"
+    assert written.read_text().startswith("# Written by questcity up (sha256 ")
+    assert f'url = "http://127.0.0.1:{port}"' in written.read_text()
+    assert _config_lines(done) == []  # nothing to say: it is where everything looks
+    current = _questcity(tmp_path, "store", "current")
+    assert (current.returncode, current.stderr) == (0, "")
+    assert current.stdout == "store revision: none (no store file yet)\n"
+
+
+def test_a_users_own_monitor_toml_is_left_byte_for_byte_and_the_config_to_pass_named(
+    tmp_path: Path,
+) -> None:
+    mine = b'# mine\n[storage]\nurl = "sqlite:///./var/mine.db"\n'
+    (tmp_path / "monitor.toml").write_bytes(mine)
+    port = free_port()
+    done = _up(tmp_path, port)
+    assert (tmp_path / "monitor.toml").read_bytes() == mine
+    stacks = tmp_path / "var" / "up" / "monitor.toml"
+    assert f'url = "http://127.0.0.1:{port}"' in stacks.read_text()
+    [line] = _config_lines(done)
+    assert line.startswith("• monitor.toml: monitor.toml is yours, so it stays as it is;")
+    assert line.endswith("tui|store|statuspage --config var/up/monitor.toml`")
+
+
+def test_up_rewrites_its_own_file_but_keeps_one_edited_since(tmp_path: Path) -> None:
+    _up(tmp_path, free_port())
+    config = tmp_path / "monitor.toml"
+    second = free_port()
+    _up(tmp_path, second)
+    assert f'url = "http://127.0.0.1:{second}"' in config.read_text()  # unchanged: rewritten
+
+    edited = config.read_bytes().replace(b"open_after = 2", b"open_after = 3")
+    config.write_bytes(edited)
+    done = _up(tmp_path, free_port())
+    assert config.read_bytes() == edited
+    assert len(_config_lines(done)) == 1
