@@ -29,6 +29,7 @@ from tests.backend.auth_support import (
     stranger_key_pair,
     unsigned_token,
 )
+from tests.support.polling import eventually
 
 NOW = 1_700_000_000.0
 """The injected clock's wall time; the machine's own clock is years later, and never consulted."""
@@ -291,6 +292,12 @@ async def test_the_app_mints_and_judges_tokens_on_its_own_clock(tmp_path: Path) 
     )
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
+        lifecycle = app.state.questcity.lifecycle
+
+        async def migrated() -> bool:  # (not ended while aiosqlite still runs the migrations)
+            return bool(lifecycle.migrated)
+
+        await eventually(migrated, "the start-up migrations are applied")
         tokens: TokenService = app.state.questcity.token_service()
         token = tokens.mint("ops", Role.OPERATOR, ttl=60)
         assert jwt.decode(token, options={"verify_signature": False})["iat"] == int(NOW)

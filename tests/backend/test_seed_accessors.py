@@ -33,6 +33,7 @@ from shared.resilience import (
 )
 from shared.resilience.health_check import get_health_checker
 from shared.resilience.testing import FakeClock, waits_disabled
+from tests.support.polling import eventually
 
 # Decorated at import time, long before any app starts, and following the process's default
 # registry. A throwaway default stands in for the process's own here, so that this module leaves
@@ -90,6 +91,13 @@ async def running(
     app = create_app(settings, clock=FakeClock(), object_store=store)
     async with app.router.lifespan_context(app):
         state: AppState = app.state.questcity
+
+        async def ready() -> bool:
+            return state.lifecycle.ready
+
+        # Not before: a test that ends while the start-up migrations run on SQLite leaves
+        # aiosqlite's thread posting their result to a loop pytest has closed by then.
+        await eventually(ready, "the app is ready (keys, migrations, first round of checks)")
         yield state
 
 
