@@ -112,27 +112,47 @@ async def test_a_failed_build_is_tried_again_by_the_next_request(
     assert build.calls == 2
 
 
-def test_a_slow_pattern_is_built_once_when_documents_are_built_in_threads_at_once() -> None:
+class WatchedLock:
+    """The memo's lock, telling when the thread called ``second`` asks for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.second_asks = threading.Event()
+
+    def __enter__(self) -> None:
+        if threading.current_thread().name == "second":
+            self.second_asks.set()
+        self.lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def test_a_slow_pattern_is_built_once_when_documents_are_built_in_threads_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Documents of several apps built at once (each in its own worker thread) share one build of
     each slow pattern: a second thread asking while the first builds waits for its result."""
+    watched = WatchedLock()
+    monkeypatch.setattr(fields, "_PATTERNS_LOCK", watched)
     calls: list[str] = []
-    second_asked = threading.Event()
-
-    def slow_pattern() -> str:
-        calls.append("built")
-        if len(calls) == 1:
-            threading.Thread(target=ask, name="second").start()
-            # Only a wait can show the second thread does not build too; bounded and short.
-            second_asked.wait(timeout=0.3)
-        return "^x$"
-
     answers: list[str] = []
 
     def ask() -> None:
         answers.append(fields._built(slow_pattern))
-        second_asked.set()
+
+    second = threading.Thread(target=ask, name="second")
+
+    def slow_pattern() -> str:
+        calls.append("built")
+        if len(calls) == 1:
+            second.start()
+            # The build ends only once the second thread is at the memo's door.
+            assert watched.second_asks.wait(timeout=10), "the second thread never asked"
+        return "^x$"
 
     assert fields._built(slow_pattern) == "^x$"
-    assert second_asked.wait(timeout=10)
+    second.join(timeout=10)
+    assert not second.is_alive()
     assert answers == ["^x$"]
     assert calls == ["built"]
