@@ -16,6 +16,7 @@ from shared.resilience import (
     S3_CIRCUIT_BREAKER_CONFIG,
     S3_RETRY_CONFIG,
     Dependency,
+    GuardedDependency,
 )
 
 _INFRASTRUCTURE = (ConnectionError, TimeoutError)
@@ -51,3 +52,21 @@ def s3_dependency(settings: Settings) -> Dependency:
         check_timeout=min(5.0, settings.s3_timeout),
         slow_after=2.0,
     )
+
+
+class DependencyGateway:
+    """The one object through which the backend reaches a dependency (``Database``,
+    ``ObjectStorage``): it owns the bound :class:`Dependency`, which the composition root makes
+    after the gateway exists, because the dependency's health check is the gateway's own method."""
+
+    _guarded: GuardedDependency | None = None
+
+    def attach(self, guarded: GuardedDependency) -> None:
+        """Wire the bound dependency (``create_app`` does, once)."""
+        self._guarded = guarded
+
+    @property
+    def guarded(self) -> GuardedDependency:
+        if self._guarded is None:
+            raise RuntimeError(f"{type(self).__name__}.attach() was not called")
+        return self._guarded

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backend.db.engine import pool_figures
 from backend.db.errors import translated
 from backend.db.gate import PoolGate
-from shared.resilience import GuardedDependency
+from backend.resilience import DependencyGateway
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,24 +31,13 @@ T = TypeVar("T")
 Work = Callable[Concatenate[AsyncSession, P], Awaitable[T]]
 
 
-class Database:
+class Database(DependencyGateway):
     def __init__(self, engine: AsyncEngine, gate: PoolGate, probe: AsyncEngine) -> None:
         self.engine = engine
         self.gate = gate
         self._probe = probe
         self._abandoned: set[asyncio.Future[Any]] = set()
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._guarded: GuardedDependency | None = None
-
-    def attach(self, guarded: GuardedDependency) -> None:
-        """Wire the ``database`` dependency (made by the composition root from this object)."""
-        self._guarded = guarded
-
-    @property
-    def guarded(self) -> GuardedDependency:
-        if self._guarded is None:
-            raise RuntimeError("Database.attach() was not called")
-        return self._guarded
 
     async def read(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         async with self.gate:

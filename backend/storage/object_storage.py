@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from backend.resilience import DependencyGateway
 from backend.storage.object_store import ObjectStore, StoredObject
-from shared.resilience import GuardedDependency
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,21 +32,10 @@ def _count_nothing(operation: str, error: BaseException | None) -> None:
     pass
 
 
-class ObjectStorage:
+class ObjectStorage(DependencyGateway):
     def __init__(self, store: ObjectStore, *, count: Count = _count_nothing) -> None:
         self.store = store
         self._count = count
-        self._guarded: GuardedDependency | None = None
-
-    def attach(self, guarded: GuardedDependency) -> None:
-        """Wire the ``s3`` dependency (made by the composition root from this object)."""
-        self._guarded = guarded
-
-    @property
-    def guarded(self) -> GuardedDependency:
-        if self._guarded is None:
-            raise RuntimeError("ObjectStorage.attach() was not called")
-        return self._guarded
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self.call("put_object", self.store.put, key, data, content_type)
