@@ -1,14 +1,14 @@
 """The store's schema by Alembic migrations (:mod:`monitor.store.migrations`): applying them, and
-checking that a store is at the revision this program was written for.
+reading which revision a store is at.
 
 Writers (the daemon at start, the TUI, ``questcity store upgrade``) upgrade. Readers that never
 write (the status page) neither upgrade nor check: a rolling deploy upgrades a status page on its
 own, before or after the monitor, so it reads a store of an older schema as it finds it, and what
 it lacks reaches it from the read itself as :class:`~monitor.store.errors.StoreNotInitialised` (a
 table) or :class:`~monitor.store.errors.StoreSchemaMismatch` (a column), which it works around
-(:mod:`monitor.store.reading.day_strips`, :mod:`statuspage.source`). :func:`check_store` is for the
-tests; ``questcity store current`` reports a store's revision with :func:`store_revision`. A
-database's own errors leave as :mod:`monitor.store.errors` ones (:mod:`monitor.store.failures`).
+(:mod:`monitor.store.reading.day_strips`, :mod:`statuspage.source`). ``questcity store
+current`` reports a store's revision with :func:`store_revision`. A database's own errors leave
+as :mod:`monitor.store.errors` ones (:mod:`monitor.store.failures`).
 
 A store made before the migrations existed has no version table; its tables say which revision
 it is at (:func:`recognised_revision`), and it is stamped there and upgraded in place.
@@ -29,7 +29,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
+from monitor.store.errors import StoreSchemaMismatch
 from monitor.store.failures import DRIVER_ERRORS, translate
 from monitor.store.migrations import VERSION_TABLE
 
@@ -154,34 +154,6 @@ def _revision_of(connection: Connection) -> StoreRevision:
     if "checks" not in tables:
         return StoreRevision(None, recognised=False, initialised=False)
     return StoreRevision(recognised_revision(tables), recognised=True, initialised=True)
-
-
-async def check_store(engine: AsyncEngine, *, config: str | None = None) -> None:
-    """Raise unless the store is at this program's revision (the tests' check; no reader calls it):
-    :class:`StoreNotInitialised` for a store with no tables, :class:`StoreSchemaMismatch` for one
-    older (its message names ``questcity store upgrade --config CONFIG``) or newer."""
-    try:
-        async with engine.connect() as connection:
-            await connection.run_sync(check_revision, config)
-    except DRIVER_ERRORS as error:
-        raise translate(error) from error
-
-
-def check_revision(connection: Connection, config: str | None = None) -> None:
-    """:func:`check_store` on a synchronous connection (a reader's worker thread)."""
-    found = _revision_of(connection)
-    head = head_revision()
-    if found.revision == head and not found.recognised:
-        return
-    if not found.initialised:
-        raise StoreNotInitialised()
-    raise StoreSchemaMismatch(
-        # (a store from before the migrations has no revision of its own yet)
-        store_revision=None if found.recognised else found.revision,
-        code_revision=head,
-        store_is_older=found.recognised or found.revision in known_revisions(),
-        config=config,
-    )
 
 
 def _stored_revision(connection: Connection) -> str | None:

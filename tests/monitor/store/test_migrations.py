@@ -24,8 +24,9 @@ from monitor.store import HistoryReader, create_schema, open_engine
 from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
 from monitor.store.migrate import (
     StoreUpgrade,
-    check_store,
     head_revision,
+    known_revisions,
+    store_revision,
     upgrade_store,
 )
 from monitor.store.migrations import HEAD_REVISION, VERSION_TABLE
@@ -58,6 +59,25 @@ STATES = {
     ("web", TARGET_COMPONENT): ComponentState(Status.UNREACHABLE, NOW - 600, NOW - 300),
 }
 """What the fixtures' checks say (``fixtures/generate.py``)."""
+
+
+async def check_store(engine: AsyncEngine, *, config: str | None = None) -> None:
+    """Raise unless the store is at this program's revision: :class:`StoreNotInitialised` for a
+    store with no tables, :class:`StoreSchemaMismatch` for one older (its message names
+    ``questcity store upgrade --config CONFIG``) or newer."""
+    found = await store_revision(engine)
+    head = head_revision()
+    if found.revision == head and not found.recognised:
+        return
+    if not found.initialised:
+        raise StoreNotInitialised()
+    raise StoreSchemaMismatch(
+        # (a store from before the migrations has no revision of its own yet)
+        store_revision=None if found.recognised else found.revision,
+        code_revision=head,
+        store_is_older=found.recognised or found.revision in known_revisions(),
+        config=config,
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
