@@ -42,6 +42,9 @@ async def test_badge_by_id_by_key_and_by_name(store: Store, client: Client) -> N
     "path",
     [
         "/badge/nope.svg",
+        "/badge/questcity-api/nope.svg",
+        "/badge/" + "a/" * 2000 + ".svg",  # keys hold a "/": any depth is one lookup, then 404
+        "/badge/%3Cscript%3E/s3.svg",
         "/badge/.svg",
         "/badge/images.png",
         "/incidents/999",
