@@ -40,6 +40,9 @@ class Target:
     group: str = "Services"
     services: Mapping[str, str] = field(default_factory=dict)
     """Display names of the target's services (``database = "Quests and accounts"``)."""
+    replicas: tuple[str, ...] = ()
+    """The target's replicas (ARCHITECTURE §9): base URLs, or ``dns:NAME:PORT`` for every
+    address NAME resolves to, looked up each interval. Empty: one replica, at ``url``."""
 
     @property
     def title(self) -> str:

@@ -238,3 +238,64 @@ class Alert:
     summary: str
     started_at: float
     resolved_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """Which backend process answered: ``instance`` in ``/detailed`` (ARCHITECTURE §6)."""
+
+    id: str
+    started_at: float | None
+    """When that process started (seconds since the epoch), if it said."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaCheck:
+    """One probe of one replica of a target: its own figures, never mixed with another's."""
+
+    replica: str
+    """The replica's address, ``host:port`` of its base URL (``10.0.0.5:8000``): its key
+    within the target. No scheme, no user info, no path."""
+    record: CheckRecord
+    """What this replica alone answered (``record.target`` is the target's name)."""
+    instance: Instance | None = None
+    """None when the replica did not say (no token, an older backend, unreachable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaState:
+    """A replica as its latest check saw it (the TUI's replica rows)."""
+
+    target: str
+    replica: str
+    instance: Instance | None
+    status: Status
+    since: float
+    """When its status last changed to what it is now."""
+    checked_at: float
+    latency_ms: float | None
+    error: str | None
+    services: tuple[ServiceSample, ...]
+    retired_at: float | None = None
+    """Set when the replica left the target's replica set (gone from DNS, or from the config):
+    retired, not down."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderLease:
+    """The monitors' leadership lease (ARCHITECTURE §9): who leads, under which fencing epoch."""
+
+    holder: str
+    """The leading monitor's id; empty when the last leader released the lease on stopping."""
+    epoch: int
+    """The fencing token: one more at every change of leader. A write of a monitor whose
+    epoch is not the current one is refused."""
+    beat: int
+    """Counts renewals; a standby watches it move (on its own clock, so the monitors' clocks
+    need not agree)."""
+    acquired_at: float
+    """When ``holder`` took the lease (its own wall clock; for people)."""
+    renewed_at: float
+    """When it last renewed (its own wall clock; for people)."""
+    ttl: float
+    """Seconds without a renewal after which a standby takes over."""
