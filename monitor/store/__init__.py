@@ -19,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from monitor.store.errors import (
+    LeaseLost,
     StoreError,
     StoreNotInitialised,
     StoreSchemaMismatch,
@@ -77,6 +78,7 @@ __all__ = [
     "LatencyPoint",
     "LatestCheck",
     "LeaderLease",
+    "LeaseLost",
     "ReplicaCheck",
     "ReplicaState",
     "ServiceSample",

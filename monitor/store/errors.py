@@ -16,6 +16,15 @@ class StoreError(Exception):
     """The store could not do what was asked (the base of every store error)."""
 
 
+class LeaseLost(StoreError):
+    """This monitor no longer leads: another took the leadership lease (a higher fencing epoch),
+    or it was released. A write fenced by the old lease is refused whole, nothing of it stored;
+    the monitor stops writing and goes back to standing by (ARCHITECTURE §9)."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or "this monitor no longer leads")
+
+
 class StoreURLError(StoreError, ValueError):
     """The storage URL names a database the monitor cannot use."""
 

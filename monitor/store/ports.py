@@ -22,6 +22,9 @@ from monitor.store.models import (
     IncidentState,
     LatencyPoint,
     LatestCheck,
+    LeaderLease,
+    ReplicaCheck,
+    ReplicaState,
     Status,
     UptimeBar,
 )
@@ -92,15 +95,28 @@ class HistoryRead(Protocol):
     async def incident(self, incident_id: int) -> Incident | None: ...
     async def alerts(self, *, active_only: bool = True, limit: int = 100) -> list[Alert]: ...
 
+    # -- the fleet: replicas and the leader
+    async def replicas(
+        self, target: str | None = None, *, include_retired: bool = False
+    ) -> list[ReplicaState]: ...
+    async def leader(self) -> LeaderLease | None: ...
+
 
 class HistoryWrite(Protocol):
     """Writes to the store; each may raise a ``StoreError``."""
 
     # -- checks (with their roll-ups and component states)
     async def record_check(
-        self, record: CheckRecord, *, new_components: Sequence[Component] = ()
+        self,
+        record: CheckRecord,
+        *,
+        replicas: Sequence[ReplicaCheck] = (),
+        new_components: Sequence[Component] = (),
     ) -> CheckRecord: ...
     async def flush(self) -> None: ...
+
+    # -- replicas (their checks go with the target's, in ``record_check``)
+    async def retire_replicas(self, target: str, replicas: Sequence[str], at: float) -> None: ...
 
     # -- incidents
     async def open_incident(

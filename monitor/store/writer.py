@@ -12,20 +12,27 @@ from __future__ import annotations
 
 from monitor.store.ports import HistoryWrite
 from monitor.store.writing.alerts import AlertWrites
+from monitor.store.writing.base import Fence
 from monitor.store.writing.catalogue import CatalogueWrites
 from monitor.store.writing.checks import REFUSED, CheckWrites, refused_check
 from monitor.store.writing.incidents import IncidentWrites
+from monitor.store.writing.replicas import ReplicaWrites
 from monitor.store.writing.retention import RetentionWrites
 
-__all__ = ["REFUSED", "HistoryWriter", "refused_check"]
+__all__ = ["REFUSED", "Fence", "HistoryWriter", "refused_check"]
 
 
-class HistoryWriter(CheckWrites, IncidentWrites, AlertWrites, CatalogueWrites, RetentionWrites):
-    """Writes to the store: ``HistoryWriter(engine, batch_window=..., max_batch=..., clock=...)``.
+class HistoryWriter(
+    CheckWrites, ReplicaWrites, IncidentWrites, AlertWrites, CatalogueWrites, RetentionWrites
+):
+    """Writes to the store: ``HistoryWriter(engine, batch_window=..., max_batch=..., clock=...,
+    fence=...)``.
 
     Checks are group-committed (:class:`~monitor.store.writing.checks.CheckWrites`); each other
     write is one transaction. Every method raises a :class:`~monitor.store.errors.StoreError`
-    if the store fails it."""
+    if the store fails it. With a ``fence`` (:data:`~monitor.store.writing.base.Fence`) every
+    transaction runs it first, and one it refuses raises
+    :class:`~monitor.store.errors.LeaseLost` with nothing written."""
 
 
 def _implements_the_port(writer: HistoryWriter) -> HistoryWrite:

@@ -1,11 +1,11 @@
-"""What every write shares: the engine, the dialect's upsert, the revision counter, and the
-funnels (:meth:`WriteBase._begin`, :meth:`WriteBase._connect`) through which a write reaches the
-database and its errors come back as :mod:`monitor.store.errors` (the adapter's edge)."""
+"""What every write shares: the engine, the dialect's upsert, the revision counter, the fence, and
+the funnels (:meth:`WriteBase._begin`, :meth:`WriteBase._connect`) through which a write reaches
+the database and its errors come back as :mod:`monitor.store.errors` (the adapter's edge)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
 DAY = 86400
 
+Fence = Callable[[AsyncConnection], Awaitable[None]]
+"""Run first in every write transaction, on its connection: raises
+:class:`~monitor.store.errors.LeaseLost` when the monitor no longer leads, so that nothing of the
+transaction is stored (:meth:`monitor.store.leases.LeaseStore.fence`). On PostgreSQL it holds the
+lease row ``FOR SHARE`` until the transaction ends: a takeover waits for the write in flight, and
+once it has committed no write under the old epoch gets through."""
+
 
 class WriteBase:
     def __init__(
@@ -32,9 +39,11 @@ class WriteBase:
         batch_window: float = 0.0,
         max_batch: int = 500,
         clock: Clock = SYSTEM_CLOCK,
+        fence: Fence | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
+        self.fence = fence
         self._dialect = engine.dialect.name
         self.batch_window = batch_window
         self.max_batch = max_batch
@@ -44,12 +53,21 @@ class WriteBase:
 
     @asynccontextmanager
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction, committed on the way out; the store's errors translated."""
+        """A fenced transaction, committed on the way out; the store's errors translated."""
         try:
-            async with self.engine.begin() as connection:
+            async with self._fenced() as connection:
                 yield connection
         except DRIVER_ERRORS as error:
             raise translate(error) from error
+
+    @asynccontextmanager
+    async def _fenced(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that starts with the fence (if any), committed on the way out; the
+        database's errors as it raised them (for the check writes, which decide on them)."""
+        async with self.engine.begin() as connection:
+            if self.fence is not None:
+                await self.fence(connection)
+            yield connection
 
     @asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:

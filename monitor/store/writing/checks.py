@@ -27,7 +27,7 @@ from monitor.store.batch import (
     state_rows,
 )
 from monitor.store.failures import DRIVER_ERRORS, translate
-from monitor.store.models import CheckRecord, Component, Status
+from monitor.store.models import CheckRecord, Component, ReplicaCheck, Status
 from monitor.store.schema import checks, component_states, rollups, service_checks
 from monitor.store.writing.base import WriteBase
 
@@ -39,17 +39,23 @@ class CheckWrites(WriteBase):
     thousand. ``record_check`` still returns only once its check is committed."""
 
     async def record_check(
-        self, record: CheckRecord, *, new_components: Sequence[Component] = ()
+        self,
+        record: CheckRecord,
+        *,
+        replicas: Sequence[ReplicaCheck] = (),
+        new_components: Sequence[Component] = (),
     ) -> CheckRecord:
-        """Store ``record`` with its roll-up increments and component states, and add
-        ``new_components`` (services the check found) to the catalogue in the same transaction;
-        return once it has committed (raise a ``StoreError`` if it could not be). A caller that
-        gives up does not take its check out of the batch.
+        """Store ``record`` with its roll-up increments and component states, its ``replicas``'
+        own checks (each replica's raw row and latest state), and add ``new_components``
+        (services the check found) to the catalogue, all in the same transaction; return once it
+        has committed (raise a ``StoreError`` if it could not be; ``LeaseLost`` if the writer's
+        fence found that this monitor no longer leads). A caller that gives up does not take its
+        check out of the batch.
 
         Returns the check as stored: ``record``, or, if the database refused a value in it, the
         failed check stored in its place (:func:`refused_check`, without the new components)."""
         future: asyncio.Future[CheckRecord] = asyncio.get_running_loop().create_future()
-        self._pending.append(Pending(record, tuple(new_components), future))
+        self._pending.append(Pending(record, tuple(new_components), future, tuple(replicas)))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="history-writer")
             self._flusher.add_done_callback(self._flusher_done)
@@ -131,7 +137,7 @@ class CheckWrites(WriteBase):
         """One transaction; raises what the database raised, untranslated (see the module)."""
         records = [pending.record for pending in batch]
         added = [c for pending in batch for c in pending.new_components]
-        async with self.engine.begin() as connection:
+        async with self._fenced() as connection:
             ids = (
                 await connection.execute(
                     insert(checks).returning(checks.c.id, sort_by_parameter_order=True),
@@ -204,6 +210,7 @@ class Pending:
     record: CheckRecord
     new_components: tuple[Component, ...]
     future: asyncio.Future[CheckRecord]
+    replicas: tuple[ReplicaCheck, ...] = ()
 
 
 REFUSED = "answer out of range"
