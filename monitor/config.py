@@ -4,10 +4,15 @@ Read by ``questcity monitor`` and ``questcity tui``. A bad file is refused befor
 with an error naming the file, the line and the key, and what would be right::
 
     monitor.toml:7: targets[0].interval: must be a number of seconds greater than 0, got "ten"
+
+Over 500 lines, for a reason: it is one parser of one file, every key's check beside the others
+and all of them sharing the one error machinery (:meth:`_Parser.fail` finds the line); split by
+table, each piece would be a few checks and an import of that machinery.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -15,6 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # [storage] is read by the store's own settings (the status page reads it there too).
 from monitor.store.settings import DEFAULT_STORAGE_URL as DEFAULT_STORAGE_URL
@@ -22,6 +28,12 @@ from monitor.store.settings import Retention as Retention
 from monitor.store.settings import StorageSettingsError, storage_settings
 
 DEFAULT_PATH = Path("monitor.toml")
+MAX_REPLICAS = 64
+"""Replicas one target may name, and addresses one ``dns:`` entry may bring (each is probed,
+stored and drawn on its own every interval)."""
+DNS_PREFIX = "dns:"
+DEFAULT_DNS_PORT = 53
+MAX_LEASE_TTL = 300.0
 
 
 class ConfigError(ValueError):
@@ -102,12 +114,47 @@ class MonitorConfig:
     incidents: IncidentRules = field(default_factory=IncidentRules)
     alerts: AlertRules = field(default_factory=AlertRules)
     notifiers: tuple[Notifier, ...] = (Notifier("log"),)
+    dns_nameservers: tuple[tuple[str, int], ...] = ()
+    """``[dns] nameservers``: (address, port) of the servers ``dns:`` replicas are resolved
+    with; empty: the system's (``/etc/resolv.conf``)."""
+    lease_ttl: float | None = None
+    """``[monitor] lease_ttl``: seconds without a renewal after which a standby monitor takes
+    over; None: derived from the shortest target interval."""
 
     def target(self, name: str) -> Target:
         for target in self.targets:
             if target.name == name:
                 return target
         raise KeyError(name)
+
+
+def replica_key(url: str) -> str:
+    """The key of the replica at base URL ``url``: ``host:port``, the port explicit (80/443 by
+    scheme), an IPv6 host bracketed (``[::1]:8000``); no scheme, user info or path."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def is_host_name(name: str) -> bool:
+    """A DNS name a resolver can be asked about: dot-separated labels of letters, digits and
+    inner hyphens, at most 63 characters each and 253 in all (a trailing dot allowed)."""
+    name = name[:-1] if name.endswith(".") else name
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def dns_replica(entry: str) -> tuple[str, int] | None:
+    """(NAME, PORT) of a ``dns:NAME:PORT`` entry; None if ``entry`` is not one."""
+    if not entry.startswith(DNS_PREFIX):
+        return None
+    name, _, port = entry[len(DNS_PREFIX) :].rpartition(":")
+    if not is_host_name(name) or not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    return name.lower(), int(port)
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -208,7 +255,7 @@ class _Parser:
         return start + 1 if section is not None else None
 
     def config(self, data: dict[str, object]) -> MonitorConfig:
-        known = {"storage", "targets", "incidents", "alerts", "notifiers"}
+        known = {"storage", "targets", "incidents", "alerts", "notifiers", "dns", "monitor"}
         for key in data:
             if key not in known:
                 raise self.fail(
@@ -230,6 +277,13 @@ class _Parser:
                 raise self.fail(f"targets[{n}].name", "names must be unique", name)
         incidents = self.table(data, "incidents")
         alerts = self.table(data, "alerts")
+        monitor = self.table(data, "monitor")
+        self.known_keys(monitor, "monitor", {"lease_ttl"})
+        lease_ttl = (
+            None
+            if monitor.get("lease_ttl") is None
+            else self.positive(monitor, "monitor.lease_ttl", 0.0, least=1.0, most=MAX_LEASE_TTL)
+        )
         return MonitorConfig(
             path=self.path,
             storage_url=storage.url,
@@ -248,7 +302,18 @@ class _Parser:
                 unreachable_for=self.seconds(alerts, "alerts.unreachable_for", 60.0),
             ),
             notifiers=self.notifiers(data.get("notifiers", [{"type": "log"}])),
+            dns_nameservers=self.nameservers(self.table(data, "dns")),
+            lease_ttl=lease_ttl,
         )
+
+    def known_keys(self, table: Mapping[str, object], where: str, known: set[str]) -> None:
+        for key in table:
+            if key not in known:
+                raise self.fail(
+                    f"{where}.{key}",
+                    "unknown key; expected one of " + ", ".join(sorted(known)),
+                    show=False,
+                )
 
     def table(self, data: Mapping[str, object], name: str) -> dict[str, object]:
         value = data.get(name, {})
@@ -268,17 +333,27 @@ class _Parser:
         return None if table.get(key) is None else self.text(table, where)
 
     def positive(
-        self, table: Mapping[str, object], where: str, default: float, *, most: float
+        self,
+        table: Mapping[str, object],
+        where: str,
+        default: float,
+        *,
+        most: float,
+        least: float | None = None,
     ) -> float:
-        """A number in (0, most]: an absurd value (``1e300``) would overflow the scheduler's and
-        the store's time arithmetic long after start-up, so it is refused here."""
+        """A number in (0, most] (or [least, most]): an absurd value (``1e300``) would overflow
+        the scheduler's and the store's time arithmetic long after start-up, so it is refused
+        here."""
         value = table.get(where.rsplit(".", 1)[-1], default)
         if (
             isinstance(value, bool)
             or not isinstance(value, _NUMBER)
-            or not (math.isfinite(value) and 0 < value <= most)
+            or not math.isfinite(value)
+            or not (least <= value if least is not None else value > 0)
+            or not value <= most
         ):
-            raise self.fail(where, f"must be a number greater than 0 and at most {most:g}", value)
+            lower = f"from {least:g} to" if least is not None else "greater than 0 and at most"
+            raise self.fail(where, f"must be a number {lower} {most:g}", value)
         return float(value)
 
     def seconds(
@@ -321,6 +396,7 @@ class _Parser:
             "display_name",
             "group",
             "services",
+            "replicas",
         }
         for key in raw:
             if key not in known:
@@ -352,8 +428,9 @@ class _Parser:
                 'must map service names to display names, e.g. { database = "Quests" }',
                 services,
             )
+        name = self.text(raw, f"{where}.name")
         return Target(
-            name=self.text(raw, f"{where}.name"),
+            name=name,
             url=url.rstrip("/"),
             interval=interval,
             timeout=timeout,
@@ -362,7 +439,84 @@ class _Parser:
             display_name=self.optional_text(raw, f"{where}.display_name"),
             group=self.optional_text(raw, f"{where}.group") or "Services",
             services=dict(services),
+            replicas=self.replicas(raw.get("replicas"), f"{where}.replicas", name),
         )
+
+    def replicas(self, raw: object, where: str, target: str) -> tuple[str, ...]:
+        """A target's ``replicas``: 1 to MAX_REPLICAS base URLs or ``dns:NAME:PORT`` entries,
+        no two with the same key (the same host and port twice would be probed and stored as
+        one replica)."""
+        if raw is None:
+            return ()
+        example = '["http://10.0.0.5:8000", "dns:questcity-api-headless:8000"]'
+        if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_REPLICAS:
+            raise self.fail(
+                where,
+                f"{target}'s replicas must be a list of 1 to {MAX_REPLICAS} entries, "
+                f"e.g. {example}",
+                raw if not isinstance(raw, list) else f"{len(raw)} entries",
+            )
+        entries: list[str] = []
+        seen: dict[str, int] = {}
+        for n, entry in enumerate(raw, start=1):
+            if not isinstance(entry, str):
+                raise self.fail(
+                    where, f"{target}'s replica {n} must be a string, e.g. {example}", entry
+                )
+            entry = entry.strip()
+            if entry.startswith(DNS_PREFIX):
+                found = dns_replica(entry)
+                if found is None:
+                    raise self.fail(
+                        where,
+                        f"{target}'s replica {n} must be dns:NAME:PORT, NAME a host name and "
+                        "PORT from 1 to 65535, e.g. "
+                        '"dns:questcity-api-headless.default.svc.cluster.local:8000"',
+                        entry,
+                    )
+                key = f"{DNS_PREFIX}{found[0]}:{found[1]}"
+                entry = key
+            else:
+                problem = _replica_url_problem(entry)
+                if problem:
+                    raise self.fail(
+                        where,
+                        f"{target}'s replica {n} must be an http:// or https:// base URL "
+                        f'({problem}), e.g. "http://10.0.0.5:8000", or dns:NAME:PORT',
+                        entry,
+                    )
+                entry = entry.rstrip("/")
+                key = replica_key(entry)
+            if key in seen:
+                raise self.fail(
+                    where,
+                    f"{target}'s replicas {seen[key]} and {n} are the same replica ({key}); "
+                    "name each once",
+                    show=False,
+                )
+            seen[key] = n
+            entries.append(entry)
+        return tuple(entries)
+
+    def nameservers(self, table: Mapping[str, object]) -> tuple[tuple[str, int], ...]:
+        """``[dns] nameservers``: IP addresses, each with an optional port (53 by default)."""
+        self.known_keys(table, "dns", {"nameservers"})
+        raw = table.get("nameservers", [])
+        where = "dns.nameservers"
+        example = '["10.0.0.10", "127.0.0.1:5353", "[::1]:53"]'
+        if not isinstance(raw, list) or len(raw) > 8:
+            raise self.fail(where, f"must be a list of at most 8 addresses, e.g. {example}", raw)
+        servers: list[tuple[str, int]] = []
+        for entry in raw:
+            server = _nameserver(entry) if isinstance(entry, str) else None
+            if server is None:
+                raise self.fail(
+                    where,
+                    f"each must be an IP address with an optional :PORT, e.g. {example}",
+                    entry,
+                )
+            servers.append(server)
+        return tuple(servers)
 
     def notifiers(self, raw: object) -> tuple[Notifier, ...]:
         if not isinstance(raw, list):
@@ -385,3 +539,42 @@ class _Parser:
             else:
                 raise self.fail(f"{where}.type", 'must be "log" or "webhook"', kind)
         return tuple(result)
+
+
+def _replica_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a replica's base URL, or None."""
+    if not re.match(r"^https?://[^/\s]+", url):
+        return "no scheme and host"
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        return "no user or password in it: tokens come from token_env"
+    if parts.query or parts.fragment:
+        return "no query or fragment"
+    try:
+        port = parts.port
+    except ValueError:
+        return "a port from 1 to 65535"
+    if port == 0 or not parts.hostname:
+        return "a host and a port from 1 to 65535"
+    return None
+
+
+def _nameserver(entry: str) -> tuple[str, int] | None:
+    """(address, port) of ``10.0.0.10``, ``127.0.0.1:5353``, ``::1`` or ``[::1]:5353``."""
+    entry = entry.strip()
+    host, port = entry, str(DEFAULT_DNS_PORT)
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                return None
+            port = rest[1:]
+    elif entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return None
+    return str(address), int(port)

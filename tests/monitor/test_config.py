@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import ConfigError, load_config, parse_config
+from monitor.config import ConfigError, load_config, parse_config, replica_key
 
 GOOD = """\
 [storage]
@@ -165,3 +165,99 @@ def test_a_huge_value_is_quoted_short_in_the_message() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config(GOOD.replace("interval = 10", f'interval = "{"x" * 100_000}"'))
     assert len(str(raised.value)) < 200
+
+
+FLEET = GOOD.replace(
+    'services = { database = "Quests and accounts", s3 = "Photos" }',
+    'services = { database = "Quests and accounts", s3 = "Photos" }\n'
+    'replicas = ["http://10.0.0.5:8000/", "https://[::1]", "dns:API-Headless.svc.local:8000"]',
+)
+
+
+def test_replicas_nameservers_and_lease_ttl_parse() -> None:
+    text = FLEET + '\n[dns]\nnameservers = ["127.0.0.1:5353", "10.0.0.10", "[::1]:54"]\n'
+    config = parse_config(text + "\n[monitor]\nlease_ttl = 7.5\n", Path("monitor.toml"))
+    assert config.targets[0].replicas == (
+        "http://10.0.0.5:8000",
+        "https://[::1]",
+        "dns:api-headless.svc.local:8000",
+    )
+    assert config.dns_nameservers == (("127.0.0.1", 5353), ("10.0.0.10", 53), ("::1", 54))
+    assert config.lease_ttl == 7.5
+    plain = parse_config(GOOD, Path("monitor.toml"))
+    assert (plain.targets[0].replicas, plain.dns_nameservers, plain.lease_ttl) == ((), (), None)
+
+
+def test_replica_keys_are_host_and_port() -> None:
+    assert replica_key("http://10.0.0.5:8000/prefix") == "10.0.0.5:8000"
+    assert replica_key("https://API.example.org") == "api.example.org:443"
+    assert replica_key("http://[::1]:8000") == "[::1]:8000"
+    assert replica_key("http://backend.test") == "backend.test:80"
+
+
+@pytest.mark.parametrize(
+    ("replicas", "message"),
+    [
+        (
+            '"http://10.0.0.5:8000"',
+            "monitor.toml:14: targets[0].replicas: questcity-api's replicas must be a list of "
+            "1 to 64 entries",
+        ),
+        ("[]", "questcity-api's replicas must be a list of 1 to 64 entries"),
+        (
+            "[" + ", ".join(f'"http://10.0.0.{n}:8000"' for n in range(65)) + "]",
+            "questcity-api's replicas must be a list of 1 to 64 entries, e.g. ",
+        ),
+        ("[5]", "questcity-api's replica 1 must be a string"),
+        (
+            '["http://a:1", "dns:api"]',
+            "monitor.toml:14: targets[0].replicas: questcity-api's replica 2 must be "
+            "dns:NAME:PORT, NAME a host name and PORT from 1 to 65535, e.g. "
+            "\"dns:questcity-api-headless.default.svc.cluster.local:8000\", got 'dns:api'",
+        ),
+        ('["dns:api:0"]', "replica 1 must be dns:NAME:PORT"),
+        ('["dns:api:65536"]', "replica 1 must be dns:NAME:PORT"),
+        ('["dns:bad_name:80"]', "replica 1 must be dns:NAME:PORT"),
+        ('["dns:-api:80"]', "replica 1 must be dns:NAME:PORT"),
+        ('["10.0.0.5:8000"]', "replica 1 must be an http:// or https:// base URL (no scheme"),
+        ('["http://u:p@10.0.0.5"]', "(no user or password in it: tokens come from token_env)"),
+        ('["http://10.0.0.5:99999"]', "(a port from 1 to 65535)"),
+        ('["http://10.0.0.5?x=1"]', "(no query or fragment)"),
+        (
+            '["http://10.0.0.5:8000", "http://10.0.0.5:8000/"]',
+            "questcity-api's replicas 1 and 2 are the same replica (10.0.0.5:8000); name each once",
+        ),
+        ('["http://a", "http://A:80"]', "replicas 1 and 2 are the same replica (a:80)"),
+        ('["dns:a:80", "dns:A:80"]', "replicas 1 and 2 are the same replica (dns:a:80)"),
+    ],
+)
+def test_a_bad_replica_says_which_target_and_what_to_write(replicas: str, message: str) -> None:
+    text = GOOD.replace(
+        'services = { database = "Quests and accounts", s3 = "Photos" }',
+        f'services = {{ database = "Quests and accounts", s3 = "Photos" }}\nreplicas = {replicas}',
+    )
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, Path("monitor.toml"))
+    assert message in str(raised.value)
+    assert len(str(raised.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            '[dns]\nnameservers = ["ns.example.org"]',
+            "dns.nameservers: each must be an IP address with an optional :PORT",
+        ),
+        ('[dns]\nnameservers = ["10.0.0.1:0"]', "each must be an IP address"),
+        ('[dns]\nnameservers = "10.0.0.1"', "dns.nameservers: must be a list of at most 8"),
+        ("[dns]\nserver = 1", "dns.server: unknown key; expected one of nameservers"),
+        ("[monitor]\nlease_ttl = 0.5", "monitor.lease_ttl: must be a number from 1 to 300"),
+        ("[monitor]\nlease_ttl = 301", "monitor.lease_ttl: must be a number from 1 to 300"),
+        ("[monitor]\nlease = 3", "monitor.lease: unknown key; expected one of lease_ttl"),
+    ],
+)
+def test_bad_dns_and_monitor_sections_are_named(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(GOOD + "\n" + extra + "\n", Path("monitor.toml"))
+    assert message in str(raised.value)
