@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,9 +28,21 @@ from questcity.embedded.faultproxy import FaultProxy
 from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServer, find_bin_dir
 from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
 from questcity.embedded.s3 import S3Server, WeedNotInstalledError
-from questcity.processes import group_leaders, record_of, remove_paths, sweep_groups
+from questcity.fleet import MONITOR_DATABASE, BackendReplica, Fleet
+from questcity.preflight import (
+    StackError,
+    refuse_a_running_stack,
+    refuse_monitors_without_postgres,
+    refuse_ports_in_use,
+)
+from questcity.processes import group_leaders, record_of, sweep_groups
 from questcity.record import RECORD_PATH, StackRecord
-from questcity.stack_settings import backend_env, mint_tokens, place_monitor_config
+from questcity.stack_settings import (
+    DEFAULT_STORE,
+    backend_env,
+    mint_tokens,
+    place_monitor_config,
+)
 
 VAR = Path("var")
 RUN_DIR = VAR / "up"
@@ -40,10 +51,6 @@ STOP_TIMEOUT = 15.0
 
 # Stop order, lowest first: whatever watches the stack goes before what it watches.
 STAGE_TUI, STAGE_WATCHERS, STAGE_BACKEND, STAGE_SERVERS = range(4)
-
-
-class StackError(Exception):
-    """A one-line reason the stack cannot start, and what to do about it."""
 
 
 class Interrupted(Exception):
@@ -77,6 +84,8 @@ class LocalStack:
     prefix: str = "questcity"
     """How the user runs ``questcity`` here (``uv run questcity``…), for the hints we print."""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    fleet: Fleet = field(default_factory=Fleet)
+    """How many backend replicas and monitors (:mod:`questcity.fleet`)."""
 
     s3: S3Server | None = None
     postgres: PostgresServer | None = None
@@ -86,6 +95,8 @@ class LocalStack:
     urls: dict[str, str] = field(default_factory=dict)
     config: Path = Path("monitor.toml")
     """The ``monitor.toml`` everything the stack starts is given (:meth:`_place_config`)."""
+    monitor_store: str = DEFAULT_STORE
+    """The store the monitors write and the status page and TUI read (:meth:`_start_database`)."""
     env: dict[str, str] = field(default_factory=dict)
     record: StackRecord | None = None
     watchdog: subprocess.Popen[bytes] | None = None
@@ -104,27 +115,26 @@ class LocalStack:
     # -- start ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._refuse_a_running_stack()
-        wanted = {"backend": self.ports.backend, "status page": self.ports.statuspage}
-        if self.serve_tui:
-            wanted["TUI in a browser"] = self.ports.tui
-        for what, port in wanted.items():
-            if not _port_free(port):
-                raise StackError(
-                    f"port {port} (for the {what}) is in use; stop what uses it, or pick another "
-                    f"with --{what.split()[0].replace('status', 'statuspage')}-port"
-                )
+        refuse_a_running_stack(self.prefix)
+        refuse_monitors_without_postgres(self.fleet, use_postgres=self.use_postgres)
+        refuse_ports_in_use(self._ports_wanted())
         (RUN_DIR / "logs").mkdir(parents=True, exist_ok=True)
-        self._place_config()
         self._start_watchdog()
         database_url = await self._start_database()
+        self._place_config()  # (after the database: a shared monitor store lives in its cluster)
         self._checkpoint()
         s3_url = await self._start_s3()
         self._checkpoint()
-        await self._start_backend(database_url, s3_url)
+        await self._start_backends(database_url, s3_url)
         self.env.update(mint_tokens(self.env))
         config = self.config
-        await self._spawn("monitor", ["monitor", "--config", str(config)], STAGE_WATCHERS)
+        for member in self.fleet.monitor_members():
+            await self._spawn(
+                member.name,
+                ["monitor", "--config", str(config)],
+                STAGE_WATCHERS,
+                env={"QUESTCITY_MONITOR_ID": member.monitor_id},
+            )
         await self._spawn(
             "statuspage",
             ["statuspage", "--config", str(config), "--port", str(self.ports.statuspage)],
@@ -150,6 +160,9 @@ class LocalStack:
         self.say("")
         for what, url in self.urls.items():
             self.say(f"  {what:<18} {url}")
+        if self.fleet.shared_store:
+            monitors = ", ".join(m.monitor_id for m in self.fleet.monitor_members())
+            self.say(f"  {'monitors':<18} {monitors}: one leads, the others stand by")
         self.say(f"  {'logs':<18} {RUN_DIR / 'logs'}/")
         self.say(f"  {'chaos drills':<18} {self.prefix} chaos database|s3 {'|'.join(FAULTS)}")
         self.say(f"  {'faults now':<18} {self.prefix} chaos status")
@@ -159,7 +172,12 @@ class LocalStack:
         """./monitor.toml, where every command looks by default, unless the user's own is there
         (then the stack's own under var/up/, and one line naming the --config to pass)."""
         placed = place_monitor_config(
-            Path("."), RUN_DIR, backend_port=self.ports.backend, interval=self.health_interval
+            Path("."),
+            RUN_DIR,
+            backend_port=self.ports.backend,
+            interval=self.health_interval,
+            replica_ports=[b.port for b in self.fleet.backends(self.ports.backend)],
+            storage_url=self.monitor_store,
         )
         self.config = placed.path
         if placed.kept is not None:
@@ -168,29 +186,16 @@ class LocalStack:
                 f"{placed.path}: `{self.prefix} tui|store|statuspage --config {placed.path}`"
             )
 
-    def _refuse_a_running_stack(self) -> None:
-        """Name a stack still running here (its record says so) and how to stop it; delete a
-        stale record (its processes gone, their pids perhaps reused)."""
-        record = StackRecord.load(RECORD_PATH)
-        if record is None:
-            with contextlib.suppress(FileNotFoundError):
-                RECORD_PATH.unlink()  # unreadable: a stack that died writing it
-            return
-        if record.up.alive:
-            raise StackError(
-                f"a stack is already running in this directory (questcity up, pid "
-                f"{record.up.pid}, started {record.started()}); stop it with Ctrl-C in its "
-                f"terminal, or `{self.prefix} down`"
-            )
-        if alive := record.alive():
-            raise StackError(
-                f"a stack from an earlier run (started {record.started()}) is still running "
-                f"here: {', '.join(p.describe() for p in alive)}; stop it with "
-                f"`{self.prefix} down`"
-            )
-        remove_paths(path for p in record.processes for path in p.cleanup)
-        remove_paths(record.cleanup)
-        record.delete()
+    def _ports_wanted(self) -> list[tuple[str, int]]:
+        several = self.fleet.replicas > 1
+        wanted = [
+            (f"backend {b.instance}" if several else "backend", b.port)
+            for b in self.fleet.backends(self.ports.backend)
+        ]
+        wanted.append(("status page", self.ports.statuspage))
+        if self.serve_tui:
+            wanted.append(("TUI in a browser", self.ports.tui))
+        return wanted
 
     def _start_watchdog(self) -> None:
         read_end, write_end = os.pipe()  # not inheritable: no other child holds the write end
@@ -262,6 +267,12 @@ class LocalStack:
             f"  ready (PostgreSQL on {server.host}:{server.port}, via fault proxy "
             f"{proxy.address[1]})"
         )
+        if self.fleet.shared_store:
+            # Not through the fault proxy: `chaos database down` fails the backend's database,
+            # the drill's subject, and must not blind the monitors that watch it fail.
+            await asyncio.to_thread(server.create_database, MONITOR_DATABASE)
+            self.monitor_store = server.url_for(database=MONITOR_DATABASE)
+            self.say(f"  monitor store: database {MONITOR_DATABASE} in the same cluster")
         return server.url_for(address=proxy.address)
 
     async def _start_s3(self) -> str:
@@ -278,7 +289,9 @@ class LocalStack:
         self.say(f"  ready (S3 on {server.endpoint_url}, via fault proxy {proxy.address[1]})")
         return proxy.url()
 
-    async def _start_backend(self, database_url: str, s3_url: str) -> None:
+    async def _start_backends(self, database_url: str, s3_url: str) -> None:
+        """The first replica alone, then the others together: the first one creates the key
+        pair and migrates the database; the others find both done (no two first starts race)."""
         assert self.s3 is not None
         self.env = backend_env(
             database_url,
@@ -287,21 +300,43 @@ class LocalStack:
             keys_dir=VAR / "keys",
             health_interval=self.health_interval,
         )
-        self.say("• backend: starting…")
-        await self._spawn(
-            "backend",
-            ["backend", "--port", str(self.ports.backend)],
-            STAGE_BACKEND,
-            port=self.ports.backend,
-        )
-        base = f"http://127.0.0.1:{self.ports.backend}"
-        await self._wait_http("backend", f"{base}/api/v1/health/ready", "backend")
-        self.urls["backend API"] = f"{base}/api/v1/"
-        self.urls["health"] = f"{base}/api/v1/health/"
+        first, *others = self.fleet.backends(self.ports.backend)
+        several = bool(others)
+        self.say("• backend: starting…" if not several else "• backend: starting api-1…")
+        await self._start_backend(first, several)
+        if several:
+            self.say(f"• backend: starting {', '.join(b.instance for b in others)}…")
+            await asyncio.gather(*(self._start_backend(b, several) for b in others))
+        base = first.base_url
+        if several:
+            for backend in self.fleet.backends(self.ports.backend):
+                self.urls[f"backend {backend.instance}"] = f"{backend.base_url}/api/v1/"
+            for backend in self.fleet.backends(self.ports.backend):
+                self.urls[f"health {backend.instance}"] = f"{backend.base_url}/api/v1/health/"
+        else:
+            self.urls["backend API"] = f"{base}/api/v1/"
+            self.urls["health"] = f"{base}/api/v1/health/"
         self.urls["OpenAPI"] = f"{base}/openapi.json"
 
+    async def _start_backend(self, backend: BackendReplica, several: bool) -> None:
+        await self._spawn(
+            backend.name,
+            ["backend", "--port", str(backend.port)],
+            STAGE_BACKEND,
+            port=backend.port,
+            env={"QUESTCITY_INSTANCE_ID": backend.instance},
+        )
+        what = f"backend {backend.instance}" if several else "backend"
+        await self._wait_http(what, f"{backend.base_url}/api/v1/health/ready", backend.name)
+
     async def _spawn(
-        self, name: str, argv: list[str], stage: int, *, port: int | None = None
+        self,
+        name: str,
+        argv: list[str],
+        stage: int,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> Child:
         log = RUN_DIR / "logs" / f"{name}.log"
         handle = log.open("ab")
@@ -313,7 +348,7 @@ class LocalStack:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=handle,
             stderr=handle,
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(env or {})},
             start_new_session=True,
         )
         handle.close()
@@ -407,16 +442,6 @@ class LocalStack:
                     child.process.kill()
                 await child.process.wait()
         sweep_groups(leaders)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _tail(path: Path, lines: int = 15) -> str:

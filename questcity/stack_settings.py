@@ -8,8 +8,11 @@ they are told.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +58,9 @@ def mint_tokens(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+DEFAULT_STORE = "sqlite:///./var/monitor.db"
+"""One monitor's store: a SQLite file beside the stack."""
+
 _MARK = (
     "# Written by questcity up (sha256 {digest}); edit freely, or delete it to have it rewritten"
 )
@@ -70,7 +76,13 @@ class PlacedConfig:
 
 
 def place_monitor_config(
-    directory: Path, run_dir: Path, *, backend_port: int, interval: float
+    directory: Path,
+    run_dir: Path,
+    *,
+    backend_port: int,
+    interval: float,
+    replica_ports: Sequence[int] = (),
+    storage_url: str = DEFAULT_STORE,
 ) -> PlacedConfig:
     """Write the stack's ``monitor.toml`` as ``directory/monitor.toml``, where every command
     looks by default (ARCHITECTURE §3), unless a file there is the user's: then it stays byte
@@ -82,7 +94,16 @@ def place_monitor_config(
     generated file included: an edit is work, and rewriting it would throw that work away
     without a word, while keeping it costs one printed line and a ``--config``. To have an
     edited file rewritten, delete it (the mark says so).
+
+    ``replica_ports`` and ``storage_url``: as :func:`write_monitor_config` takes them.
     """
+    write = functools.partial(
+        write_monitor_config,
+        backend_port=backend_port,
+        interval=interval,
+        replica_ports=replica_ports,
+        storage_url=storage_url,
+    )
     own = directory / "monitor.toml"
     if own.exists() or own.is_symlink():
         try:
@@ -90,11 +111,8 @@ def place_monitor_config(
         except (OSError, UnicodeDecodeError):
             ours = False
         if not ours:
-            stack = write_monitor_config(
-                run_dir / "monitor.toml", backend_port=backend_port, interval=interval
-            )
-            return PlacedConfig(stack, kept=own)
-    return PlacedConfig(write_monitor_config(own, backend_port=backend_port, interval=interval))
+            return PlacedConfig(write(run_dir / "monitor.toml"), kept=own)
+    return PlacedConfig(write(own))
 
 
 def _written_by_up(text: str) -> bool:
@@ -107,11 +125,26 @@ def _digest(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def write_monitor_config(path: Path, *, backend_port: int, interval: float) -> Path:
+def write_monitor_config(
+    path: Path,
+    *,
+    backend_port: int,
+    interval: float,
+    replica_ports: Sequence[int] = (),
+    storage_url: str = DEFAULT_STORE,
+) -> Path:
     """``monitor.toml`` for watching the stack's backend on ``backend_port`` every
-    ``interval`` seconds, written at ``path`` under the mark that makes it ``up``'s own."""
+    ``interval`` seconds, written at ``path`` under the mark that makes it ``up``'s own.
+
+    With more than one of ``replica_ports`` the target lists them all as its ``replicas`` (its
+    ``url`` stays the first one's: what a single-URL reader of the file still finds);
+    ``storage_url`` is the store every monitor, the status page and the TUI share."""
+    replicas = ""
+    if len(replica_ports) > 1:
+        urls = ", ".join(_toml_string(f"http://127.0.0.1:{port}") for port in replica_ports)
+        replicas = f"replicas = [{urls}]\n"
     body = f"""[storage]
-url = "sqlite:///./var/monitor.db"
+url = {_toml_string(storage_url)}
 
 [incidents]
 open_after = 2
@@ -120,7 +153,7 @@ resolve_after = 2
 [[targets]]
 name = "questcity-api"
 url = "http://127.0.0.1:{backend_port}"
-interval = {interval}
+{replicas}interval = {interval}
 timeout = {min(interval * 0.75, 1.5)}
 token_env = "QUESTCITY_MONITOR_TOKEN"
 admin_token_env = "QUESTCITY_ADMIN_TOKEN"
@@ -130,3 +163,8 @@ services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
 """
     path.write_text(_MARK.format(digest=_digest(body)) + "\n" + body, encoding="utf-8")
     return path
+
+
+def _toml_string(text: str) -> str:
+    """``text`` as a TOML basic string (JSON's escapes are TOML's for these characters)."""
+    return json.dumps(text, ensure_ascii=True)

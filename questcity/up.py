@@ -5,6 +5,11 @@ installed (SQLite otherwise), each behind a fault proxy (``questcity chaos``); t
 monitor daemon watching it with tokens minted for it; the status page; then the TUI in the
 foreground.
 
+A fleet on one machine (:mod:`questcity.fleet`): ``--replicas N`` runs N backend processes
+(``api-1``…, on consecutive ports, one key directory, database and bucket), all of them the
+monitor's target's ``replicas``; ``--monitors M`` runs M monitors (``monitor-1``…) sharing a
+PostgreSQL store, one leading.
+
 Everything it starts dies with it, however it dies. Quitting the TUI, Ctrl-C, SIGTERM or SIGHUP (a
 closed terminal) stops everything in order: the TUI, the monitor and the status page first (so
 nothing publishes an outage that is only the stack going down), then the backend, then the fault
@@ -28,6 +33,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from questcity.fleet import MAX_MONITORS, MAX_REPLICAS, Fleet
+
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = commands.add_parser("up", help="the whole local stack, then the TUI")
@@ -38,10 +45,35 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     up.add_argument(
         "--sqlite", action="store_true", help="use SQLite even when PostgreSQL is installed"
     )
+    up.add_argument(
+        "--replicas",
+        type=_count("--replicas", MAX_REPLICAS),
+        default=1,
+        help=f"backend processes, on consecutive ports from --backend-port (1-{MAX_REPLICAS})",
+    )
+    up.add_argument(
+        "--monitors",
+        type=_count("--monitors", MAX_MONITORS),
+        default=1,
+        help=f"monitor daemons, one leading (1-{MAX_MONITORS}; more than 1 needs PostgreSQL)",
+    )
     up.add_argument("--backend-port", type=int, default=8000)
     up.add_argument("--statuspage-port", type=int, default=8082)
     up.add_argument("--tui-port", type=int, default=8081)
     up.set_defaults(handler=run_up)
+
+
+def _count(option: str, most: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"{option} must be 1 to {most}, got {text!r}")
+        return value
+
+    return parse
 
 
 def run_up(args: argparse.Namespace) -> int:
@@ -50,9 +82,11 @@ def run_up(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace) -> int:
     from questcity.invocation import current_prefix
-    from questcity.local_stack import Interrupted, LocalStack, Ports, StackError
+    from questcity.local_stack import Interrupted, LocalStack, Ports
+    from questcity.preflight import StackError
 
     stack = LocalStack(
+        fleet=Fleet(args.replicas, args.monitors),
         ports=Ports(args.backend_port, args.statuspage_port, args.tui_port),
         serve_tui=args.serve_tui,
         use_postgres=False if args.sqlite else None,
