@@ -38,7 +38,12 @@ from backend.db.database import Database
 from backend.db.engine import create_engine, create_probe_engine
 from backend.db.gate import PoolGate
 from backend.degradation import LastGoodCache
-from backend.observability import Metrics, RequestMetricsMiddleware, classify_outcome
+from backend.observability import (
+    BackendInstance,
+    Metrics,
+    RequestMetricsMiddleware,
+    classify_outcome,
+)
 from backend.request_budget import RequestBudgetMiddleware
 from backend.resilience import database_dependency, s3_dependency
 from backend.settings import Settings
@@ -54,6 +59,7 @@ from shared.resilience import (
     RetryConfig,
     as_process_defaults,
 )
+from shared.resilience.jsonlog import log_fields
 
 logger = logging.getLogger("backend")
 
@@ -85,6 +91,7 @@ def create_app(
     object_store: ObjectStore | None = None,
 ) -> Starlette:
     """The ASGI application. Nothing is opened until its lifespan starts."""
+    instance = BackendInstance.starting_now(settings.instance_id, clock)
     registry = PolicyRegistry(clock)
     checker = HealthChecker(clock=clock)
     metrics = Metrics(CollectorRegistry(), policies=registry, checker=checker)
@@ -147,8 +154,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # While it runs, the seed's accessors (get_circuit_breaker, @circuit_breaker,
-        # get_health_checker) reach this app's breakers and checks.
-        with as_process_defaults(registry=registry, checker=checker):
+        # get_health_checker) reach this app's breakers and checks, and every JSON log line
+        # names this process.
+        with (
+            as_process_defaults(registry=registry, checker=checker),
+            log_fields(instance=instance.id),
+        ):
             tasks = await _start(state)
             try:
                 yield
@@ -176,6 +187,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.questcity = state
+    app.state.instance = instance
     return app
 
 

@@ -8,15 +8,34 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PREFIX = "QUESTCITY_"
 
+INSTANCE_ID_MAX = 100
+# It leaves the process (/detailed, log lines, the monitor's store and screen): nothing in it may
+# be markup, a path, a line break or a shell word.
+_INSTANCE_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{INSTANCE_ID_MAX}}}")
+_INSTANCE_ID_RULE = (
+    f"use 1 to {INSTANCE_ID_MAX} letters, digits, '.', '_', ':' or '-', for example api-2"
+)
+
 
 class SettingsError(ValueError):
     """A setting has a value the backend cannot use."""
+
+
+def default_instance_id(hostname: str | None = None, pid: int | None = None) -> str:
+    """``<hostname>-<pid>``, made to fit the instance id's rule whatever the host is called:
+    characters outside the safe set become ``-`` and a long host name is cut, never the pid."""
+    host = socket.gethostname() if hostname is None else hostname
+    suffix = f"-{os.getpid() if pid is None else pid}"
+    host = re.sub(r"[^A-Za-z0-9._:-]", "-", host)[: INSTANCE_ID_MAX - len(suffix)] or "backend"
+    return host + suffix
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +81,10 @@ class Settings:
     max_connections: int = 1024
     """Connections held at once. Beyond it the oldest idle one is closed to make room, or the new
     one gets a 503 when all are busy; lowered to fit the process's open-file limit."""
+    instance_id: str = field(default_factory=default_instance_id)
+    """This replica's name in ``/detailed``, the logs and the monitor (``<hostname>-<pid>`` by
+    default: a container's or pod's host name is already its own). It leaves the process, so
+    it is held to a safe set of characters and a length."""
 
     @property
     def s3_configured(self) -> bool:
@@ -120,11 +143,20 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}HEADER_TIMEOUT=inf: give a number of seconds, for example 10"
             )
+        if not _INSTANCE_ID.fullmatch(self.instance_id):
+            raise SettingsError(f"{PREFIX}INSTANCE_ID={self.instance_id!r}: {_INSTANCE_ID_RULE}")
         if self.s3_endpoint_url and not (self.s3_access_key and self.s3_secret_key):
             raise SettingsError(
                 f"{PREFIX}S3_ENDPOINT_URL is set, so {PREFIX}S3_ACCESS_KEY and "
                 f"{PREFIX}S3_SECRET_KEY are needed too"
             )
+
+
+def _instance_id(raw: str) -> str:
+    value = raw.strip()
+    if not _INSTANCE_ID.fullmatch(value):
+        raise ValueError(_INSTANCE_ID_RULE)
+    return value
 
 
 def _positive_float(raw: str) -> float:
@@ -208,6 +240,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "header_timeout": _positive_float,
     "keepalive_timeout": _positive_int,
     "max_connections": _positive_int,
+    "instance_id": _instance_id,
 }
 
 

@@ -23,7 +23,7 @@ from backend.api.models.health import (
 )
 from backend.api.operations import Operation, Reply, errors, operation
 from backend.auth import Claims, Role, require_role
-from backend.observability import render
+from backend.observability import instance_of, render
 from backend.state import AppState, app_state
 from shared.resilience import HEALTH_JSON_MEDIA_TYPE, UnknownServiceError
 
@@ -142,6 +142,7 @@ async def detailed(request: Request) -> Response:
     document = state.checker.report(with_details=True).detailed()
     document["checks"] = {**document["checks"], **_not_configured(state)}  # type: ignore[dict-item]
     document["ready"] = state.lifecycle.ready
+    document["instance"] = instance_of(request).as_dict()
     return JSONResponse(document)
 
 
@@ -193,23 +194,27 @@ async def reset(request: Request) -> Response:
     try:
         require_role(claims, Role.ADMIN)
     except ApiError:
-        _audit_refusal(claims, name)
+        _audit_refusal(claims, name, instance_of(request).id)
         raise
     breaker = state.registry.find_circuit_breaker(name)
     if breaker is None or name not in state.checker.services():
         raise ApiError(404, "unknown_service", f"There is no service called {name!r}.")
     previous = breaker.state
     breaker.reset(reason=f"reset by {claims.sub}")
+    instance = instance_of(request).id
+    # Breakers are per process: the line names which replica's breaker the actor closed.
     audit.warning(
-        "circuit breaker %s reset by %s (was %s)",
+        "circuit breaker %s reset by %s on %s (was %s)",
         name,
         claims.sub,
+        instance,
         previous.value,
         extra={
             "event": "breaker_reset",
             "breaker": name,
             "actor": claims.sub,
             "role": claims.role.value,
+            "instance": instance,
             "previous_state": previous.value,
         },
     )
@@ -218,7 +223,7 @@ async def reset(request: Request) -> Response:
     )
 
 
-def _audit_refusal(claims: Claims, name: str) -> None:
+def _audit_refusal(claims: Claims, name: str, instance: str) -> None:
     # The name is the caller's, not necessarily a service's: quoted (repr) in the message, so a
     # line break in it cannot begin a forged line in a plain-text log.
     audit.warning(
@@ -231,6 +236,7 @@ def _audit_refusal(claims: Claims, name: str) -> None:
             "breaker": name,
             "actor": claims.sub,
             "role": claims.role.value,
+            "instance": instance,
         },
     )
 

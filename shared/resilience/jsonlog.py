@@ -9,22 +9,24 @@ The policy library logs through :mod:`logging` with structured ``extra`` fields 
      "message": "database: attempt 1 of 3 failed (ConnectionRefusedError); retrying in 0.250 s",
      "event": "retry", "policy": "database", "attempt": 1, "max_attempts": 3, "wait": 0.25, ...}
 
-:func:`configure_logging` installs it on the root logger, once, at the composition root.
+:func:`configure_logging` installs it on the root logger, once, at the composition root;
+:func:`log_fields` then adds what names the process (``instance``) to every line it writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import PurePath
 from typing import TextIO
 
-__all__ = ["NOISY_LOGGERS", "JsonFormatter", "configure_logging"]
+__all__ = ["NOISY_LOGGERS", "JsonFormatter", "configure_logging", "log_fields"]
 
 NOISY_LOGGERS: tuple[str, ...] = (
     "aiobotocore",
@@ -60,7 +62,15 @@ class JsonFormatter(logging.Formatter):
     give-up note) and ``traceback`` (the full text, JSON-escaped so the record stays one line);
     ``stack`` for ``stack_info``. An ``extra`` key that collides with one of these is kept under
     ``extra_<key>``. Values JSON cannot encode are written as strings; formatting never raises.
+
+    ``fields`` come after the core four on every line (the process's identity, named once:
+    one dict merge a line, nothing for callers to pass); a record's own ``extra`` of the same
+    name wins.
     """
+
+    def __init__(self, *, fields: Mapping[str, object] | None = None) -> None:
+        super().__init__()
+        self.fields: Mapping[str, object] = _checked_fields(fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         try:
@@ -83,6 +93,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        payload.update(self.fields)
         for key, value in record.__dict__.items():
             if key in _STANDARD_ATTRS:
                 continue
@@ -102,6 +113,13 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         return payload
+
+
+def _checked_fields(fields: Mapping[str, object]) -> dict[str, object]:
+    clashes = sorted(set(fields) & {*_CORE_FIELDS, *_EXCEPTION_FIELDS})
+    if clashes:
+        raise ValueError(f"log fields {clashes} would hide a standard key of every line")
+    return dict(fields)
 
 
 def _rfc3339(created: float) -> str:
@@ -184,3 +202,25 @@ def configure_logging(
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
     return handler
+
+
+@contextlib.contextmanager
+def log_fields(**fields: object) -> Iterator[None]:
+    """While the block runs, every line of the handler :func:`configure_logging` installed
+    carries ``fields`` (``with log_fields(instance="api-2"):`` around a server's life).
+
+    Nothing changes without that handler (a test capturing records its own way). Blocks nest:
+    an inner one adds to the outer's fields, and each puts back what it found.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _JsonHandler)), None)
+    formatter = handler.formatter if handler is not None else None
+    if not isinstance(formatter, JsonFormatter):
+        yield
+        return
+    previous = formatter.fields
+    formatter.fields = {**previous, **_checked_fields(fields)}
+    try:
+        yield
+    finally:
+        formatter.fields = previous

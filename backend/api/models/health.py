@@ -79,6 +79,21 @@ class UnconfiguredService(Answer):
     reason: str
 
 
+class Instance(Answer):
+    """Which backend process answered (each replica has its own breakers and counters)."""
+
+    id: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="`QUESTCITY_INSTANCE_ID`: by default the host name and the process id.",
+    )
+    started_at: float = Field(
+        description="When the process started, in seconds since the epoch (as `timestamp`): "
+        "a new value means a restart, its counters from zero."
+    )
+
+
 class HealthDetailed(Answer):
     status: Literal["healthy", "degraded", "unhealthy"]
     timestamp: float = Field(description="Seconds since the epoch.")
@@ -86,6 +101,7 @@ class HealthDetailed(Answer):
     message: str
     checks: dict[str, ServiceHealth | UnconfiguredService]
     ready: bool = Field(description="What `/api/v1/health/ready` answers.")
+    instance: Instance
 
 
 class HealthCheckEntry(Answer):
