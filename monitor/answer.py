@@ -14,8 +14,9 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
-from monitor.store.models import ServiceSample, Status
+from monitor.store.models import Instance, ServiceSample, Status
 
 MAX_SERVICES = 64
 """Services one target may report. QuestCity's backend has a handful; each one is a component on
@@ -33,6 +34,11 @@ MAX_TEXT = 200
 """Characters kept of a string in ``details`` (after control characters are dropped)."""
 MAX_DETAIL_KEYS = 32
 MAX_DETAIL_DEPTH = 4
+MAX_INSTANCE_ID = 100
+"""Characters of an instance id (the backend's ``QUESTCITY_INSTANCE_ID`` has at most as many)."""
+MAX_TIMESTAMP_TEXT = 64
+LATEST_START = 2**33
+"""An epoch second past the year 2200 is not when a running process started."""
 
 OUT_OF_RANGE = "answer out of range"
 INVALID_JSON = "invalid JSON"
@@ -104,6 +110,49 @@ def services(document: Mapping[str, object]) -> tuple[ServiceSample, ...]:
             )
         )
     return tuple(samples)
+
+
+def instance(document: Mapping[str, object]) -> Instance | None:
+    """Which process answered (``instance`` in ``/detailed``), or None when it did not say or
+    said something unusable. Never refuses the check: the instance is a label, not a figure.
+
+    ``id``: at most :data:`MAX_INSTANCE_ID` printable characters (no control, format or
+    separator characters other than a space: it is shown on screens and stored as a key), else
+    no instance at all. ``started_at``: seconds since the epoch, or an ISO-8601 time (one without
+    a zone is UTC); anything else is None."""
+    raw = document.get("instance")
+    if not isinstance(raw, dict):
+        return None
+    name = raw.get("id")
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= MAX_INSTANCE_ID
+        or not name.isprintable()
+        or not name.strip()
+    ):
+        return None
+    return Instance(id=name, started_at=_started_at(raw.get("started_at")))
+
+
+def _started_at(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value) if not isinstance(value, int) or abs(value) < 2**53 else math.nan
+    elif isinstance(value, str) and len(value) <= MAX_TIMESTAMP_TEXT:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            seconds = moment.timestamp()
+        except (OverflowError, ValueError, OSError):
+            return None
+    else:
+        return None
+    return seconds if math.isfinite(seconds) and 0 <= seconds < LATEST_START else None
 
 
 def _milliseconds(value: object) -> float | None:

@@ -1,4 +1,6 @@
-"""One check of one target: read its health API over HTTP and turn the answer into a record.
+"""One check of one target's replica: read its health API over HTTP and turn the answer into a
+record (:func:`probe`, at the target's ``url`` unless a ``base_url`` is given), and with it the
+instance that answered (:func:`probe_replica`).
 
 A failed probe (refused, timed out, garbage, a 5xx without the health JSON) is data: it becomes a
 record with status ``unreachable`` and a sanitised error class, never an exception, so the daemon
@@ -21,8 +23,8 @@ from typing import Any
 import httpx
 
 from monitor import answer
-from monitor.config import Target
-from monitor.store.models import CheckRecord, Status
+from monitor.config import Target, replica_key
+from monitor.store.models import CheckRecord, Instance, ReplicaCheck, Status
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 SUMMARY_PATH = "/api/v1/health/"
@@ -45,16 +47,45 @@ class _Refused(Exception):
 
 
 async def probe(
-    client: httpx.AsyncClient, target: Target, *, token: str | None, clock: Clock = SYSTEM_CLOCK
+    client: httpx.AsyncClient,
+    target: Target,
+    *,
+    token: str | None,
+    clock: Clock = SYSTEM_CLOCK,
+    base_url: str | None = None,
 ) -> CheckRecord:
+    """One check of the target's replica at ``base_url`` (by default the target's ``url``)."""
+    record, _instance = await _probe(client, target, token, clock, base_url or target.url)
+    return record
+
+
+async def probe_replica(
+    client: httpx.AsyncClient,
+    target: Target,
+    base_url: str,
+    *,
+    token: str | None,
+    clock: Clock = SYSTEM_CLOCK,
+    key: str | None = None,
+) -> ReplicaCheck:
+    """One check of one replica of ``target``, with the instance that answered (if it said)."""
+    record, instance = await _probe(client, target, token, clock, base_url)
+    return ReplicaCheck(key or replica_key(base_url), record, instance)
+
+
+async def _probe(
+    client: httpx.AsyncClient, target: Target, token: str | None, clock: Clock, base_url: str
+) -> tuple[CheckRecord, Instance | None]:
     at = clock.wall()
     started = clock.monotonic()
 
-    def failed(http_status: int | None, error: str) -> CheckRecord:
-        return _failed(target, at, clock.monotonic() - started, http_status, error)
+    def failed(http_status: int | None, error: str) -> tuple[CheckRecord, None]:
+        return _failed(target, at, clock.monotonic() - started, http_status, error), None
 
     try:
-        fetched = await _within_deadline(_fetch(client, target, token), target.timeout, clock)
+        fetched = await _within_deadline(
+            _fetch(client, target, base_url, token), target.timeout, clock
+        )
     except TimeoutError:
         return failed(None, TIMEOUT)
     except httpx.TimeoutException:
@@ -76,7 +107,7 @@ async def probe(
         services = answer.services(document)
     except answer.AnswerRejected as rejected:
         return failed(http_status, rejected.reason)
-    return CheckRecord(
+    record = CheckRecord(
         target=target.name,
         at=at,
         status=status,
@@ -85,6 +116,7 @@ async def probe(
         error=None,
         services=services,
     )
+    return record, answer.instance(document)
 
 
 async def _within_deadline(
@@ -106,20 +138,22 @@ async def _within_deadline(
     return task.result()
 
 
-async def _fetch(client: httpx.AsyncClient, target: Target, token: str | None) -> tuple[int, bytes]:
+async def _fetch(
+    client: httpx.AsyncClient, target: Target, base_url: str, token: str | None
+) -> tuple[int, bytes]:
     # httpx's timeout stays as a per-step backstop; the overall deadline is the caller's.
     timeout = httpx.Timeout(target.timeout)
     if token:
         fetched = await _get(
             client,
-            target.url + DETAILED_PATH,
+            base_url + DETAILED_PATH,
             timeout,
             {"Authorization": f"Bearer {token}"},
             fallback_on=(401, 403, 404),
         )
         if fetched is not None:
             return fetched
-    fetched = await _get(client, target.url + SUMMARY_PATH, timeout, {}, fallback_on=())
+    fetched = await _get(client, base_url + SUMMARY_PATH, timeout, {}, fallback_on=())
     assert fetched is not None
     return fetched
 

@@ -12,8 +12,8 @@ import pytest
 
 from monitor import answer
 from monitor.config import Target
-from monitor.probe import MAX_ANSWER_BYTES, probe
-from monitor.store import Status
+from monitor.probe import MAX_ANSWER_BYTES, probe, probe_replica
+from monitor.store import Instance, Status
 from shared.resilience.testing import FakeClock, settle
 
 TARGET = Target("api", "http://api.test", interval=10.0, timeout=4.0)
@@ -186,3 +186,60 @@ async def test_a_compressed_answer_is_refused_rather_than_inflated() -> None:
 
     assert seen == ["identity"]
     assert (record.status, record.error) == (Status.UNREACHABLE, "answer compressed")
+
+
+async def test_a_replica_is_probed_at_its_own_base_url_with_the_instance_it_named() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        document = {
+            "status": "healthy",
+            "checks": {},
+            "instance": {"id": "api-7f9c-1234", "started_at": "2027-01-15T08:00:00Z"},
+        }
+        return httpx.Response(200, json=document)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
+        record = await probe(client, TARGET, token="t", base_url="http://10.0.0.5:8000")
+        checked = await probe_replica(client, TARGET, "http://[fd00::7]:8000", token="t")
+    assert seen == [
+        "http://10.0.0.5:8000/api/v1/health/detailed",
+        "http://[fd00::7]:8000/api/v1/health/detailed",
+    ]
+    assert (record.target, record.status) == ("api", Status.HEALTHY)
+    assert checked.replica == "[fd00::7]:8000"
+    assert checked.record.target == "api"
+    assert checked.instance == Instance("api-7f9c-1234", 1_800_000_000.0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"id": "api-1", "started_at": 1_800_000_000.5}, Instance("api-1", 1_800_000_000.5)),
+        (
+            {"id": "api-1", "started_at": "2027-01-15T08:00:00+00:00"},
+            Instance("api-1", 1_800_000_000.0),
+        ),
+        ({"id": "api-1", "started_at": "2027-01-15T08:00:00"}, Instance("api-1", 1_800_000_000.0)),
+        ({"id": "api-1", "started_at": "yesterday"}, Instance("api-1", None)),
+        ({"id": "api-1", "started_at": "9" * 100_000}, Instance("api-1", None)),
+        ({"id": "api-1", "started_at": float("nan")}, Instance("api-1", None)),
+        ({"id": "api-1", "started_at": 10**400}, Instance("api-1", None)),
+        ({"id": "api-1", "started_at": -5}, Instance("api-1", None)),
+        ({"id": "api-1", "started_at": True}, Instance("api-1", None)),
+        ({"id": "api-1"}, Instance("api-1", None)),
+        ({"id": "x" * 100}, Instance("x" * 100, None)),
+        ({"id": "x" * 101, "started_at": 1.0}, None),
+        ({"id": "api\x1b[31m", "started_at": 1.0}, None),
+        ({"id": "api\u202e1", "started_at": 1.0}, None),
+        ({"id": "api\n1"}, None),
+        ({"id": ""}, None),
+        ({"id": "   "}, None),
+        ({"id": 5}, None),
+        ("api-1", None),
+        (None, None),
+    ],
+)
+def test_the_instance_is_read_bounded_and_hostile(raw: object, expected: Instance | None) -> None:
+    assert answer.instance({"status": "healthy", "instance": raw}) == expected
