@@ -8,11 +8,12 @@ batch in time order, so a batch of any size costs one statement per table.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.store.models import TARGET_COMPONENT, CheckRecord, Status
+from monitor.store.models import TARGET_COMPONENT, CheckRecord, ReplicaCheck, ServiceSample, Status
 
 HOUR = 3600
 DAY = 86400
@@ -124,6 +125,125 @@ def state_rows(records: Sequence[CheckRecord]) -> StateRows:
                 row["since"] = record.at
                 changed.add(key)
             row["checked_at"] = record.at
+    return StateRows(
+        continuing=[row for key, row in folded.items() if key not in changed],
+        changed=[row for key, row in folded.items() if key in changed],
+    )
+
+
+# -- replicas -----------------------------------------------------------------------------------
+
+MAX_KEY = 200
+"""Replica keys, instance ids and errors are stored cut at this many characters (their columns'
+width): they come from outside (DNS, a target's answer)."""
+MAX_SERVICES_JSON = 64 * 1024
+"""A replica's services as JSON, at most this many characters: past it their details are
+dropped (the figures kept), then the samples that do not fit (never the check itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaBatch:
+    """A check's replicas, with the name of the target they belong to."""
+
+    target: str
+    replicas: Sequence[ReplicaCheck]
+
+
+def services_json(services: Sequence[ServiceSample]) -> str:
+    """``services`` as compact JSON, details and all, within :data:`MAX_SERVICES_JSON`."""
+    entries = [_service_entry(s, details=True) for s in services]
+    encoded = _compact(entries)
+    if len(encoded) <= MAX_SERVICES_JSON:
+        return encoded
+    entries = [_service_entry(s, details=False) for s in services]
+    while entries and len(encoded := _compact(entries)) > MAX_SERVICES_JSON:
+        entries.pop()
+    return encoded if entries else "[]"
+
+
+def _service_entry(sample: ServiceSample, *, details: bool) -> dict[str, object]:
+    return {
+        "service": sample.service,
+        "status": sample.status.value,
+        "response_ms": sample.response_ms,
+        "consecutive_failures": sample.consecutive_failures,
+        "breaker_state": sample.breaker_state,
+        "details": sample.details if details else {},
+    }
+
+
+def _compact(entries: list[dict[str, object]]) -> str:
+    return json.dumps(entries, separators=(",", ":"), default=str)
+
+
+def _bounded(value: str | None) -> str | None:
+    return None if value is None else value[:MAX_KEY]
+
+
+def _measure(value: float | None) -> float | None:
+    """A figure a column can take, or None (as :func:`monitor.store.writing.checks.refused_check`
+    keeps only those): a replica's odd figure must not sink its target's check."""
+    return value if value is not None and math.isfinite(value) and 0 <= value < 1e12 else None
+
+
+def _time(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) and abs(value) < 1e12 else None
+
+
+def _http_status(value: int | None) -> int | None:
+    return value if value is not None and 100 <= value <= 999 else None
+
+
+def _replica_fields(target: str, replica: ReplicaCheck) -> Row:
+    record = replica.record
+    instance = replica.instance
+    return {
+        "target": target,
+        "replica": replica.replica[:MAX_KEY],
+        "instance_id": _bounded(instance.id) if instance is not None else None,
+        "instance_started_at": _time(instance.started_at) if instance is not None else None,
+        "status": record.status.value,
+        "latency_ms": _measure(record.latency_ms),
+        "error": _bounded(record.error),
+        "services": services_json(record.services),
+    }
+
+
+def replica_check_rows(batches: Iterable[ReplicaBatch]) -> list[Row]:
+    """One ``replica_checks`` row per replica of each check."""
+    return [
+        {
+            **_replica_fields(batch.target, replica),
+            "at": replica.record.at,
+            "http_status": _http_status(replica.record.http_status),
+        }
+        for batch in batches
+        for replica in batch.replicas
+    ]
+
+
+def replica_state_rows(batches: Iterable[ReplicaBatch]) -> StateRows:
+    """Each replica's latest state after ``batches``, folded in time order like
+    :func:`state_rows`: ``since`` moves only when its status changes; a replica seen is not
+    retired (any more)."""
+    ordered = sorted(
+        ((batch.target, replica) for batch in batches for replica in batch.replicas),
+        key=lambda pair: pair[1].record.at,
+    )
+    folded: dict[tuple[str, str], Row] = {}
+    changed: set[tuple[str, str]] = set()
+    for target, replica in ordered:
+        fields = _replica_fields(target, replica)
+        key = (target, fields["replica"])
+        at = replica.record.at
+        row = folded.get(key)
+        if row is None:
+            folded[key] = {**fields, "since": at, "checked_at": at, "retired_at": None}
+            continue
+        if row["status"] != fields["status"]:
+            row["since"] = at
+            changed.add(key)
+        row.update(fields, checked_at=at)
     return StateRows(
         continuing=[row for key, row in folded.items() if key not in changed],
         changed=[row for key, row in folded.items() if key in changed],

@@ -161,3 +161,58 @@ revisions = Table(
 )
 """Counters for writes that add no row with a fresh id (a resolved alert, a new catalogue), so
 that ``HistoryReader.last_change`` moves for them too."""
+
+replica_checks = Table(
+    "replica_checks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target", String(200), nullable=False),
+    Column("replica", String(200), nullable=False),
+    Column("instance_id", String(200)),
+    Column("instance_started_at", Float),
+    Column("at", Float, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("latency_ms", Float),
+    Column("http_status", Integer),
+    Column("error", String(200)),
+    Column("services", Text, nullable=False),
+    Index("ix_replica_checks_target_replica_at", "target", "replica", "at"),
+    Index("ix_replica_checks_at", "at"),
+)
+"""Each replica's own check, written with its target's (aggregate) check in one transaction: the
+per-replica figures, never mixed. ``services``: its samples as compact JSON
+(:func:`monitor.store.batch.services_json`). Kept as long as the raw checks."""
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("target", String(200), primary_key=True),
+    Column("replica", String(200), primary_key=True),
+    Column("instance_id", String(200)),
+    Column("instance_started_at", Float),
+    Column("status", String(20), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("checked_at", Float, nullable=False),
+    Column("latency_ms", Float),
+    Column("error", String(200)),
+    Column("services", Text, nullable=False),
+    Column("retired_at", Float),
+)
+"""Each replica's latest state, upserted with its check (the TUI's replica rows); ``retired_at``
+set when it left its target's replica set, cleared when it is seen again."""
+
+LEADER = "leader"
+"""The name of the leadership lease's row."""
+
+monitor_lease = Table(
+    "monitor_lease",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("beat", BigInteger, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("renewed_at", Float, nullable=False),
+    Column("ttl", Float, nullable=False),
+)
+"""The monitors' leadership lease, one row (``name = 'leader'``): :mod:`monitor.store.leases`."""

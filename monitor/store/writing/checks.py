@@ -19,16 +19,26 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.store.batch import (
+    ReplicaBatch,
     Row,
     StateRows,
     check_row,
+    replica_check_rows,
+    replica_state_rows,
     rollup_rows,
     service_rows,
     state_rows,
 )
 from monitor.store.failures import DRIVER_ERRORS, translate
 from monitor.store.models import CheckRecord, Component, ReplicaCheck, Status
-from monitor.store.schema import checks, component_states, rollups, service_checks
+from monitor.store.schema import (
+    checks,
+    component_states,
+    replica_checks,
+    replicas,
+    rollups,
+    service_checks,
+)
 from monitor.store.writing.base import WriteBase
 
 
@@ -137,6 +147,7 @@ class CheckWrites(WriteBase):
         """One transaction; raises what the database raised, untranslated (see the module)."""
         records = [pending.record for pending in batch]
         added = [c for pending in batch for c in pending.new_components]
+        fleet = [ReplicaBatch(p.record.target, p.replicas) for p in batch if p.replicas]
         async with self._fenced() as connection:
             ids = (
                 await connection.execute(
@@ -153,6 +164,9 @@ class CheckWrites(WriteBase):
                 await connection.execute(insert(service_checks), services)
             await self._bump_rollups(connection, rollup_rows(records))
             await self._update_states(connection, state_rows(records))
+            if fleet:
+                await connection.execute(insert(replica_checks), replica_check_rows(fleet))
+                await self._update_replicas(connection, replica_state_rows(fleet))
             if added:
                 await self._upsert_components(connection, added)
                 await self._revise(connection, "catalogue")
@@ -198,6 +212,39 @@ class CheckWrites(WriteBase):
                     },
                     # A check written late (older than the state) does not move it back.
                     where=component_states.c.checked_at <= excluded.checked_at,
+                ),
+                batch,
+            )
+
+    async def _update_replicas(self, connection: AsyncConnection, rows: StateRows) -> None:
+        """Each replica's latest state: ``since`` kept while its status holds; seen again, a
+        retired replica is not retired any more."""
+        for batch, keep_since in ((rows.continuing, True), (rows.changed, False)):
+            if not batch:
+                continue
+            statement = self._insert(replicas)
+            excluded = statement.excluded
+            since = (
+                case((replicas.c.status == excluded.status, replicas.c.since), else_=excluded.since)
+                if keep_since
+                else excluded.since
+            )
+            await connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["target", "replica"],
+                    set_={
+                        "instance_id": excluded.instance_id,
+                        "instance_started_at": excluded.instance_started_at,
+                        "status": excluded.status,
+                        "since": since,
+                        "checked_at": excluded.checked_at,
+                        "latency_ms": excluded.latency_ms,
+                        "error": excluded.error,
+                        "services": excluded.services,
+                        "retired_at": None,
+                    },
+                    # A check written late (older than the state) does not move it back.
+                    where=replicas.c.checked_at <= excluded.checked_at,
                 ),
                 batch,
             )

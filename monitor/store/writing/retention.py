@@ -3,12 +3,19 @@ and the daily rebuild of day strips (:mod:`monitor.store.strips`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from monitor.store.models import BarSeries
 from monitor.store.reading.day_strips import STRIP_DAYS, settled_day
 from monitor.store.reading.rollups import ROLLUP_FIGURES
-from monitor.store.schema import checks, day_strips, rollups, service_checks
+from monitor.store.schema import (
+    checks,
+    day_strips,
+    replica_checks,
+    replicas,
+    rollups,
+    service_checks,
+)
 from monitor.store.strips import encode as strip_json
 from monitor.store.writing.base import DAY, WriteBase
 
@@ -65,13 +72,25 @@ class RetentionWrites(WriteBase):
     async def apply_retention(
         self, now: float, *, raw_days: float, hourly_days: float, daily_days: float
     ) -> dict[str, int]:
-        """Delete raw checks, hourly and daily roll-ups older than their windows."""
+        """Delete raw checks (the targets' and their replicas'), hourly and daily roll-ups older
+        than their windows, and the rows of replicas retired (or not seen) for longer than the
+        raw checks are kept: nothing of them would be left to show."""
         removed: dict[str, int] = {}
         async with self._begin() as connection:
             cutoff = now - raw_days * DAY
             await connection.execute(delete(service_checks).where(service_checks.c.at < cutoff))
             result = await connection.execute(delete(checks).where(checks.c.at < cutoff))
             removed["checks"] = result.rowcount
+            result = await connection.execute(
+                delete(replica_checks).where(replica_checks.c.at < cutoff)
+            )
+            removed["replica_checks"] = result.rowcount
+            result = await connection.execute(
+                delete(replicas).where(
+                    or_(replicas.c.retired_at < cutoff, replicas.c.checked_at < cutoff)
+                )
+            )
+            removed["replicas"] = result.rowcount
             for period, days in (("hour", hourly_days), ("day", daily_days)):
                 result = await connection.execute(
                     delete(rollups).where(

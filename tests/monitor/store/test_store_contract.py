@@ -785,7 +785,13 @@ async def test_retention_removes_only_rows_older_than_their_windows(store: Store
     removed = await store.writer.apply_retention(now, raw_days=7, hourly_days=30, daily_days=60)
 
     # raw: 7 days; hourly roll-ups: 30 days; daily roll-ups: 60 days.
-    assert removed == {"checks": 4, "hour_rollups": 2 * 2, "day_rollups": 1 * 2}
+    assert removed == {
+        "checks": 4,
+        "replica_checks": 0,
+        "replicas": 0,
+        "hour_rollups": 2 * 2,
+        "day_rollups": 1 * 2,
+    }
     assert await store.reader.recent_latencies("api") == [6.0, 1.0, 0.01]
     assert await store.reader.recent_latencies("api", "database") == [6.0, 1.0, 0.01]
     assert await _count(store, "service_checks") == 3
