@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.alerts import AlertEngine
 from monitor.config import AlertRules
@@ -17,6 +18,9 @@ from monitor.store import (
     Alert,
     CheckRecord,
     HistoryReader,
+    Instance,
+    LeaseLost,
+    ReplicaCheck,
     ServiceSample,
     Status,
     create_schema,
@@ -155,6 +159,106 @@ async def test_s3_failure_rate_from_the_breaker_counters(
         "s3_failure_rate",
         "api/s3: 42% of S3 operations failing",
     )
+
+
+async def test_a_counter_that_falls_was_reset_and_only_rises_after_it_count(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    """A restart the backend did not name (an older backend, no ``instance``): its counter falls
+    to 0. That is no refusal, and a refusal of the new process is one, though it is below the
+    window's first figure."""
+    writer, reader = store
+    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    await run(
+        engine, [record(t, sample("database", details={"exhausted_total": 40})) for t in (0, 10)]
+    )
+    await run(engine, [record(20, sample("database", details={"exhausted_total": 0}))])
+    assert await reader.alerts() == []
+    await run(engine, [record(30, sample("database", details={"exhausted_total": 1}))])
+    (alert,) = await reader.alerts()
+    assert alert.rule == "db_pool_exhausted"
+
+
+async def test_one_replica_named_is_the_target_as_before(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    """A target without ``replicas`` is one replica, at its url: its summaries say nothing of
+    replicas."""
+    writer, reader = store
+    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    for t, refused in ((0, 40), (10, 41)):
+        check = record(t, sample("database", details={"exhausted_total": refused}))
+        await engine.observe(check, [ReplicaCheck("127.0.0.1:8000", check, Instance("w", T0))])
+    (alert,) = await reader.alerts()
+    assert alert.summary == "api/database: connection pool exhausted"
+
+
+class Lease:
+    """The fence of a monitor that may lose its lease: refuses every write while lost."""
+
+    def __init__(self) -> None:
+        self.lost = False
+
+    async def __call__(self, connection: AsyncConnection) -> None:
+        if self.lost:
+            raise LeaseLost()
+
+
+async def test_a_lost_lease_stops_a_transition_whole_and_a_later_check_retries_it(
+    tmp_path: Path,
+) -> None:
+    engine_ = open_engine(f"sqlite:///{tmp_path}/fenced.db")
+    await create_schema(engine_)
+    lease = Lease()
+    writer, reader = HistoryWriter(engine_, fence=lease), HistoryReader(engine_)
+    sink = Recording()
+    dispatcher = Dispatcher([sink])
+    engine = AlertEngine(AlertRules(window=60.0), writer, dispatcher)
+    pool = [record(t, sample("database", details={"exhausted_total": 40 + t})) for t in (0, 10, 20)]
+    try:
+        await run(engine, pool[:1])
+        lease.lost = True
+        with pytest.raises(LeaseLost):
+            await engine.observe(pool[1])
+        await dispatcher.drain()
+        assert sink.notices == [], "nobody paged for what the store did not take"
+        assert engine.firing == {}
+        assert await reader.alerts() == []
+
+        lease.lost = False  # (a monitor leading again; the daemon would be a fresh one)
+        await run(engine, pool[2:])
+        assert [(n.rule, n.state) for n in sink.notices] == [("db_pool_exhausted", "firing")]
+        assert len(await reader.alerts(active_only=True)) == 1
+
+        calm = [record(t, sample("database", details={"exhausted_total": 60})) for t in (90, 100)]
+        lease.lost = True
+        with pytest.raises(LeaseLost):
+            await engine.observe(calm[0])
+        await dispatcher.drain()
+        assert list(engine.firing) == [("db_pool_exhausted", "api", "database")], "not resolved"
+        assert len(sink.notices) == 1
+        lease.lost = False
+        await run(engine, calm[1:])
+        assert [n.state for n in sink.notices] == ["firing", "resolved"]
+        assert await reader.alerts(active_only=True) == []
+    finally:
+        await engine_.dispose()
+
+
+async def test_a_new_leader_resumes_a_firing_alert_without_announcing_it_again(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    writer, reader = store
+    first, second = Recording(), Recording()
+    opened = [record(t, sample("database", breaker="open")) for t in range(0, 310, 10)]
+    await run(AlertEngine(AlertRules(), writer, Dispatcher([first])), opened)
+    assert [n.state for n in first.notices] == ["firing"]
+    successor = AlertEngine(AlertRules(), writer, Dispatcher([second]))
+    await successor.resume(reader)
+    await run(successor, [record(t, sample("database", breaker="open")) for t in (320, 330)])
+    assert second.notices == []
+    await run(successor, [record(340, sample("database"))])
+    assert [n.state for n in second.notices] == ["resolved"]
 
 
 async def test_a_dead_webhook_receiver_does_not_stall_checks() -> None:
