@@ -1,0 +1,352 @@
+"""The leadership lease: compare-and-swap, renewal, release, and the fence on every write; on
+SQLite and PostgreSQL alike, and what only PostgreSQL can show (monitors racing on one row, a
+takeover waiting for a write in flight) on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from monitor.store import (
+    HistoryReader,
+    LeaderLease,
+    LeaseLost,
+    ReplicaCheck,
+    Status,
+    StoreError,
+    create_schema,
+    open_engine,
+)
+from monitor.store import leases as lease_module
+from monitor.store.leases import LeaseStore
+from monitor.store.schema import checks, incidents, replica_checks
+from monitor.store.writer import HistoryWriter
+from tests.monitor.store.support import DAY0, check, empty_store_url
+from tests.support.polling import eventually
+
+TTL = 3.0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from empty_store_url(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from empty_store_url("postgresql", request, tmp_path)
+
+
+async def _engine(url: str) -> AsyncEngine:
+    engine = open_engine(url)
+    await create_schema(engine)
+    return engine
+
+
+@pytest.fixture
+async def engine(url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await _engine(url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = await _engine(pg_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def other(engine: AsyncEngine, url: str) -> AsyncIterator[AsyncEngine]:
+    """A second monitor's engine on the same store (its own connections)."""
+    second = open_engine(url)
+    yield second
+    await second.dispose()
+
+
+async def _count(engine: AsyncEngine, table: object) -> int:
+    async with engine.connect() as connection:
+        query = select(func.count()).select_from(table)  # type: ignore[arg-type]
+        return int(await connection.scalar(query) or 0)
+
+
+# -- acquire, renew, release ---------------------------------------------------------------------
+
+
+async def test_the_first_monitor_takes_an_empty_lease(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+    assert await store.read() is None
+    assert await HistoryReader(engine).leader() is None
+
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+
+    assert lease == LeaderLease("m1", 1, 0, DAY0, DAY0, TTL)
+    assert await store.read() == lease
+    assert await HistoryReader(engine).leader() == lease
+    # A second monitor that also saw no lease loses: the row is there now.
+    assert await store.acquire("m2", ttl=TTL, now=DAY0 + 1, expected=None) is None
+    assert await store.read() == lease
+
+
+async def test_renewing_counts_beats_while_the_lease_is_ours(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+
+    once = await store.renew(lease, now=DAY0 + 1)
+    twice = await store.renew(lease, now=DAY0 + 2)
+
+    assert once == LeaderLease("m1", 1, 1, DAY0, DAY0 + 1, TTL)
+    assert twice == LeaderLease("m1", 1, 2, DAY0, DAY0 + 2, TTL)
+    assert await HistoryReader(engine).leader() == twice
+
+
+async def test_a_takeover_needs_the_lease_as_it_was_seen(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+    seen = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert seen is not None
+    renewed = await store.renew(seen, now=DAY0 + 1)  # the leader is alive: the beat moved
+
+    assert await store.acquire("m2", ttl=TTL, now=DAY0 + 2, expected=seen) is None
+
+    taken = await store.acquire("m2", ttl=TTL * 2, now=DAY0 + 5, expected=renewed)
+    assert taken == LeaderLease("m2", 2, 0, DAY0 + 5, DAY0 + 5, TTL * 2)
+    # The deposed leader finds out when it renews.
+    assert await store.renew(seen, now=DAY0 + 6) is None
+    assert await store.read() == taken
+
+
+async def test_a_released_lease_is_taken_under_the_next_epoch(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    before = await HistoryReader(engine).last_change()
+
+    await store.release(lease, now=DAY0 + 1)
+
+    released = await store.read()
+    assert released == LeaderLease("", 1, 0, DAY0, DAY0 + 1, TTL)
+    assert await HistoryReader(engine).last_change() > before  # the TUI sees it at once
+    assert await store.renew(lease, now=DAY0 + 2) is None
+    taken = await store.acquire("m1", ttl=TTL, now=DAY0 + 3, expected=released)
+    assert taken == LeaderLease("m1", 2, 0, DAY0 + 3, DAY0 + 3, TTL)
+
+
+async def test_releasing_a_lease_lost_already_changes_nothing(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+    old = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert old is not None
+    new = await store.acquire("m2", ttl=TTL, now=DAY0 + 5, expected=old)
+
+    await store.release(old, now=DAY0 + 6)
+
+    assert await store.read() == new
+
+
+async def test_a_long_monitor_id_is_cut_to_its_column(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+
+    lease = await store.acquire("m" * 1000, ttl=TTL, now=DAY0, expected=None)
+
+    assert lease is not None and lease.holder == "m" * 200
+    assert await store.read() == lease
+    assert await store.renew(lease, now=DAY0 + 1) is not None
+
+
+def test_lease_lost_is_a_store_error_in_plain_words() -> None:
+    assert isinstance(LeaseLost(), StoreError)
+    assert str(LeaseLost()) == "this monitor no longer leads"
+
+
+# -- the fence -------------------------------------------------------------------------------------
+
+
+async def test_a_deposed_leaders_writes_are_refused(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    writer = HistoryWriter(engine, fence=store.fence(lease))
+    await writer.record_check(check(DAY0))
+    await writer.open_incident("api", "", Status.UNHEALTHY, DAY0, "API down")
+    await store.renew(lease, now=DAY0 + 1)  # (a renewal does not lose it)
+    await writer.record_check(check(DAY0 + 1))
+
+    renewed = await store.read()
+    assert await store.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=renewed) is not None
+
+    with pytest.raises(LeaseLost):
+        await writer.record_check(check(DAY0 + 10))
+    with pytest.raises(LeaseLost):
+        await writer.open_incident("web", "", Status.UNHEALTHY, DAY0 + 10, "Web down")
+    with pytest.raises(LeaseLost):
+        await writer.retire_replicas("api", ["10.0.0.5:8000"], DAY0 + 10)
+    assert await _count(engine, checks) == 2
+    assert await _count(engine, incidents) == 1
+
+
+async def test_a_released_lease_fences_its_old_holder(engine: AsyncEngine) -> None:
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    writer = HistoryWriter(engine, fence=store.fence(lease))
+
+    await store.release(lease, now=DAY0 + 1)
+
+    with pytest.raises(LeaseLost):
+        await writer.record_check(check(DAY0 + 2))
+
+
+async def test_a_fenced_group_commit_is_refused_as_a_whole(engine: AsyncEngine) -> None:
+    """Checks of many targets queued for one transaction, with their replicas: after a
+    takeover not one of them is stored, and each caller is told ``LeaseLost``."""
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    writer = HistoryWriter(engine, fence=store.fence(lease))
+    await store.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease)
+    records = [check(DAY0 + n, target=f"t{n}") for n in range(30)]
+
+    results = await asyncio.gather(
+        *(writer.record_check(r, replicas=[ReplicaCheck("10.0.0.5:8000", r)]) for r in records),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(r, LeaseLost) for r in results), results
+    assert await _count(engine, checks) == 0
+    assert await _count(engine, replica_checks) == 0
+
+
+async def test_the_new_leaders_writes_go_through(engine: AsyncEngine, other: AsyncEngine) -> None:
+    first = await LeaseStore(engine).acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert first is not None
+    second_store = LeaseStore(other)
+    second = await second_store.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=first)
+    assert second is not None
+
+    writer = HistoryWriter(other, fence=second_store.fence(second))
+    await writer.record_check(check(DAY0 + 10))
+
+    assert await _count(engine, checks) == 1
+
+
+# -- PostgreSQL: monitors racing on the one row ---------------------------------------------------
+
+
+async def test_of_two_monitors_taking_over_the_same_lease_exactly_one_wins(
+    pg: AsyncEngine, pg_url: str
+) -> None:
+    """Both queue on the row (held by a fenced write in flight); when it is free the first
+    takes the lease and the second finds it changed."""
+    stores = [LeaseStore(pg)] + [LeaseStore(open_engine(pg_url)) for _ in range(2)]
+    try:
+        seen = await stores[0].acquire("m0", ttl=TTL, now=DAY0, expected=None)
+        assert seen is not None
+        for round_ in range(3):
+            async with pg.begin() as in_flight:
+                await stores[0].fence(seen)(in_flight)
+                takeovers = [
+                    asyncio.create_task(
+                        s.acquire(f"m{n}", ttl=TTL, now=DAY0 + round_, expected=seen)
+                    )
+                    for n, s in enumerate(stores[1:], start=1)
+                ]
+                await eventually(lambda: _waiting_on_locks(pg, 2), "both takeovers waiting")
+            won = [lease for lease in await asyncio.gather(*takeovers) if lease is not None]
+            assert len(won) == 1, won
+            assert won[0].epoch == seen.epoch + 1
+            assert await stores[0].read() == won[0]
+            seen = won[0]
+    finally:
+        for s in stores[1:]:
+            await s.engine.dispose()
+
+
+async def test_of_two_monitors_taking_an_empty_lease_exactly_one_wins(
+    pg: AsyncEngine, pg_url: str
+) -> None:
+    engines = [open_engine(pg_url) for _ in range(8)]
+    try:
+        taken = await asyncio.gather(
+            *(
+                LeaseStore(e).acquire(f"m{n}", ttl=TTL, now=DAY0, expected=None)
+                for n, e in enumerate(engines)
+            )
+        )
+    finally:
+        for e in engines:
+            await e.dispose()
+
+    won = [lease for lease in taken if lease is not None]
+    assert len(won) == 1 and won[0].epoch == 1
+    assert await LeaseStore(pg).read() == won[0]
+
+
+async def test_a_takeover_waits_for_the_write_in_flight_then_fences_it_out(
+    pg: AsyncEngine, pg_url: str
+) -> None:
+    store = LeaseStore(pg)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    fence = store.fence(lease)
+    standby = LeaseStore(open_engine(pg_url))
+    try:
+        async with pg.begin() as in_flight:  # what HistoryWriter's transactions do
+            await fence(in_flight)
+            takeover = asyncio.create_task(
+                standby.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease)
+            )
+            await eventually(lambda: _waiting_on_locks(pg, 1), "the takeover waiting")
+            assert not takeover.done()
+            await in_flight.execute(checks.insert().values(target="api", at=DAY0, status="healthy"))
+        taken = await takeover
+    finally:
+        await standby.engine.dispose()
+
+    assert taken is not None and taken.epoch == 2
+    assert await _count(pg, checks) == 1  # the write in flight was the old leader's, rightly
+    async with pg.begin() as late:
+        with pytest.raises(LeaseLost):
+            await fence(late)
+
+
+async def test_a_leader_gone_mid_write_does_not_hold_the_lease_for_ever(
+    pg: AsyncEngine, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader whose host vanished with a fenced transaction open: PostgreSQL ends its
+    session once it has sat idle for the limit the fence set, and the takeover goes through."""
+    monkeypatch.setattr(lease_module, "MIN_WAIT", 0.0)
+    store = LeaseStore(pg)
+    lease = await store.acquire("m1", ttl=0.3, now=DAY0, expected=None)
+    assert lease is not None
+    standby = LeaseStore(open_engine(pg_url))
+    try:
+        async with pg.connect() as vanished:
+            await vanished.begin()
+            await store.fence(lease)(vanished)  # ... and then nothing: the leader is gone
+
+            taken = await asyncio.wait_for(
+                standby.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease), timeout=10
+            )
+
+            assert taken is not None and taken.holder == "m2"
+            with pytest.raises(Exception):  # noqa: B017,PT011 (its session was ended)
+                await vanished.execute(text("SELECT 1"))
+    finally:
+        await standby.engine.dispose()
+
+
+async def _waiting_on_locks(engine: AsyncEngine, count: int) -> bool:
+    async with engine.connect() as connection:
+        waiting = await connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return int(waiting or 0) >= count
