@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from backend.cli import add_commands as backend_commands
     from monitor.cli import add_commands as monitor_commands
     from monitor.tui.cli import add_commands as tui_commands
+    from questcity.breaker import add_commands as breaker_commands
     from questcity.chaos import add_commands as chaos_commands
     from questcity.down import add_commands as down_commands
     from questcity.store import add_commands as store_commands
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_commands(commands)
     statuspage_commands(commands)
     tui_commands(commands)
+    breaker_commands(commands)
     chaos_commands(commands)
     return parser
 

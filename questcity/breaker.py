@@ -1,0 +1,123 @@
+"""``questcity breaker reset TARGET SERVICE``: close a breaker on every replica of a target.
+
+Breaker state is per process: a target run as three replicas has three breakers per service, and
+a reset must reach each of them (:mod:`monitor.reset`). The replicas are the ones the monitor
+checks (the target's ``url``, its ``replicas`` list, or what ``dns:NAME:PORT`` resolves to now);
+the admin token comes from the target's ``admin_token_env``. Nothing is asked interactively, so a
+script can call it::
+
+    $ questcity breaker reset questcity-api s3
+    10.0.0.5:8000  ok      open → closed
+    10.0.0.6:8000  FAILED  refused the token (401: missing, invalid or expired); …
+
+One line per replica on stdout, a summary on stderr; exit 0 only if every replica answered 200
+with its new state, 1 if any did not, 2 if nothing could be tried (a bad config, an unknown
+target, no token, DNS failing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.config import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from monitor.config import MonitorConfig, Target
+    from monitor.reset import ReplicaOutcome
+
+COMMAND = "questcity breaker reset"
+MAX_NAME_SHOWN = 60
+"""Characters shown of a target name the caller typed that is not in the config."""
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    breaker = commands.add_parser("breaker", help="circuit breakers of a target's replicas")
+    breaker_commands = breaker.add_subparsers(
+        dest="breaker_command", metavar="COMMAND", required=True
+    )
+    reset = breaker_commands.add_parser(
+        "reset",
+        help="close SERVICE's breaker on every replica of TARGET (admin token from the "
+        "target's admin_token_env); exit 0 only if every replica did",
+    )
+    reset.add_argument("target", metavar="TARGET", help="the target's name in monitor.toml")
+    reset.add_argument("service", metavar="SERVICE", help="the service, e.g. database or s3")
+    reset.add_argument(
+        "--config", type=Path, default=DEFAULT_PATH, help="monitor.toml (default: ./monitor.toml)"
+    )
+    reset.set_defaults(handler=run_reset)
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    from monitor.cli import config_or_exit
+
+    config = config_or_exit(args.config)
+    target = _target_or_exit(config, args.target)
+    token = target.admin_token()
+    if token is None:
+        raise _refused(_no_token(target, args.config))
+    outcomes = asyncio.run(_reset(config, target, args.service, token))
+    from monitor.reset import reset_summary
+
+    width = max((len(outcome.replica) for outcome in outcomes), default=0)
+    for outcome in outcomes:
+        print(_line(outcome, width))
+    print(
+        f"{COMMAND}: {args.service} of {target.title}: {reset_summary(outcomes)}", file=sys.stderr
+    )
+    return 0 if outcomes and all(outcome.ok for outcome in outcomes) else 1
+
+
+async def _reset(
+    config: MonitorConfig, target: Target, service: str, token: str
+) -> list[ReplicaOutcome]:
+    import httpx
+
+    from monitor.discovery import Discovery, DiscoveryError
+    from monitor.reset import reset_everywhere
+
+    try:
+        replicas = await Discovery(config.dns_nameservers).replicas(target)
+    except DiscoveryError as error:
+        raise _refused(f"cannot find the replicas of {target.name}: {error}") from None
+    async with httpx.AsyncClient() as client:
+        return await reset_everywhere(client, target, service, token, replicas)
+
+
+def _line(outcome: ReplicaOutcome, width: int) -> str:
+    word = "ok" if outcome.ok else "FAILED"
+    reason = outcome.reason or outcome.message
+    instance = f"  (instance {outcome.instance})" if outcome.instance else ""
+    return f"{outcome.replica:<{width}}  {word:<6}  {reason}{instance}"
+
+
+def _target_or_exit(config: MonitorConfig, name: str) -> Target:
+    for target in config.targets:
+        if target.name == name:
+            return target
+    shown = repr(name if len(name) <= MAX_NAME_SHOWN else name[: MAX_NAME_SHOWN - 1] + "…")
+    known = ", ".join(target.name for target in config.targets)
+    raise _refused(f"no target called {shown} in {config.path}; its targets: {known}")
+
+
+def _no_token(target: Target, path: Path) -> str:
+    if target.admin_token_env is None:
+        return (
+            f"target {target.name} has no admin token: add admin_token_env = "
+            f'"QUESTCITY_ADMIN_TOKEN" to its [[targets]] table in {path}, then '
+            "export QUESTCITY_ADMIN_TOKEN=$(questcity token --role admin)"
+        )
+    return (
+        f"${target.admin_token_env} (the admin token of {target.name}) is not set: "
+        f"export {target.admin_token_env}=$(questcity token --role admin)"
+    )
+
+
+def _refused(message: str) -> SystemExit:
+    """Say why nothing was tried, on stderr; the exit to raise (2)."""
+    print(f"{COMMAND}: {message}", file=sys.stderr)
+    return SystemExit(2)
