@@ -1,11 +1,18 @@
-"""The deployment files: compose.yaml, the Dockerfile, deploy/ (monitor.toml, k8s, prometheus).
+"""The deployment files: compose.yaml, the Dockerfile, deploy/ (monitor.toml, haproxy.cfg, k8s,
+prometheus).
 
 No container runs on these machines. compose.yaml is resolved by ``docker-compose config``
 (Debian's ``docker-compose``) and its result read back; the alerts are checked and unit-tested by
 ``promtool`` (Debian's ``prometheus``); the Dockerfile and the Kubernetes manifests are read. The
 checks tie each file to the code it deploys — every backend setting, the health endpoints, the
-metric names, the TUI's authentication — so that a rename there fails here. A missing
-``docker-compose`` or ``promtool`` fails these tests (scripts/ensure-system-deps installs both).
+metric names, the TUI's authentication, the monitor's config parser — so that a rename there
+fails here. A missing ``docker-compose`` or ``promtool`` fails these tests
+(scripts/ensure-system-deps installs both).
+
+The fleet (ARCHITECTURE §11): compose runs two backend replicas behind one published port and
+two monitors on one store; Kubernetes gains a headless Service and a monitor Deployment of two.
+Both monitor configs name the replicas by DNS, and the names are tied here to the services that
+answer them.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from backend.auth.keys import PRIVATE_KEY_FILE
 from backend.observability import Metrics, render
 from backend.settings import PREFIX, Settings
-from monitor.config import parse_config
+from monitor.config import dns_replica, parse_config
+from monitor.leadership import MONITOR_ID_ENV
 from monitor.tui.serve import PASSWORD_ENV, check_bind, credentials_from
 from shared.resilience import CircuitBreakerConfig, PolicyRegistry
 from shared.resilience.health_report import CheckResult
@@ -41,8 +49,11 @@ COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 MONITOR_TOML = ROOT / "deploy" / "monitor.toml"
+HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
 K8S_BACKEND = ROOT / "deploy" / "k8s" / "backend.yaml"
 K8S_CONFIGMAP = ROOT / "deploy" / "k8s" / "configmap.yaml"
+K8S_MONITOR = ROOT / "deploy" / "k8s" / "monitor.yaml"
+K8S_README = ROOT / "deploy" / "k8s" / "README.md"
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 ALERTS_TEST = ROOT / "deploy" / "prometheus" / "alerts_test.yml"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -63,7 +74,10 @@ SECRET_NAME = re.compile(r"(PASSWORD|SECRET|SECRET_KEY|_TOKEN)$")
 FROM_ENVIRONMENT = re.compile(r"\$\{[A-Z][A-Z0-9_]*(:\?[^}]*|:?-)\}")
 
 BACKEND_SERVICES = ("backend", "migrate")
-USER_FACING_PORTS = {"backend": 8000, "tui": 8081, "statuspage": 8082}
+USER_FACING_PORTS = {"api": 8000, "tui": 8081, "statuspage": 8082}
+PER_PROCESS_SETTINGS = {PREFIX + "INSTANCE_ID"}
+"""Settings each process must pick for itself: never one value for every replica."""
+POSTGRES_MAX_CONNECTIONS = 100  # the default of the postgres images and of most servers
 HEALTH_LIVE = "/api/v1/health/live"
 HEALTH_READY = "/api/v1/health/ready"
 MONITOR_TOML_IN_CONTAINER = "/etc/questcity/monitor.toml"
@@ -203,6 +217,7 @@ def test_compose_config_accepts_the_file(compose: dict[str, Any]) -> None:
         "minio-init",
         "migrate",
         "backend",
+        "api",
         "monitor",
         "tui",
         "statuspage",
@@ -220,8 +235,10 @@ def test_compose_config_refuses_to_start_without_a_secret(tmp_path: Path, missin
 def test_backend_gets_every_setting_with_a_production_value(compose: dict[str, Any]) -> None:
     for name in BACKEND_SERVICES:
         env = environment(services(compose)[name])
-        missing = backend_setting_names() - env.keys()
+        missing = backend_setting_names() - PER_PROCESS_SETTINGS - env.keys()
         assert not missing, f"{name}: settings missing from compose.yaml: {sorted(missing)}"
+        # One value here would give every replica the same name.
+        assert not PER_PROCESS_SETTINGS & env.keys(), name
         # What the backend makes of them: valid, and the production choices.
         settings = Settings.from_mapping(env)
         assert settings.database_url.startswith("postgresql+asyncpg://")
@@ -285,6 +302,7 @@ def test_health_checks_use_the_right_endpoints(compose: dict[str, Any]) -> None:
     assert "/minio/health/live" in healthcheck_test(svc["minio"])
     backend_check = healthcheck_test(svc["backend"])
     assert f"http://127.0.0.1:8000{HEALTH_LIVE}" in backend_check
+    assert f"http://127.0.0.1:8000{HEALTH_LIVE}" in healthcheck_test(svc["api"])
     assert "/api/v2/status.json" in healthcheck_test(svc["statuspage"])
     assert "8081" in healthcheck_test(svc["tui"])
     for name, service in svc.items():
@@ -359,12 +377,13 @@ def test_no_secret_is_written_in_compose_yaml(compose_raw: dict[str, Any]) -> No
 
 
 def test_containers_run_locked_down(compose: dict[str, Any]) -> None:
-    for name in ("migrate", "backend", "monitor", "tui", "statuspage"):
+    for name in ("migrate", "backend", "api", "monitor", "tui", "statuspage"):
         service = services(compose)[name]
         assert service.get("read_only") is True, name
         assert service.get("cap_drop") == ["ALL"], name
         assert "no-new-privileges:true" in service.get("security_opt", []), name
-        assert service.get("init") is True, name
+        if name != "api":  # HAProxy's image is its own PID 1; ours run under tini
+            assert service.get("init") is True, name
 
 
 def test_tui_is_served_with_authentication(compose: dict[str, Any]) -> None:
@@ -413,6 +432,108 @@ def test_monitor_toml_watches_the_compose_backend(compose: dict[str, Any]) -> No
     tui_env = environment(services(compose)["tui"])
     assert target.token_env in monitor_env and target.token_env in tui_env
     assert target.admin_token_env in tui_env
+
+
+def test_monitor_toml_probes_every_backend_replica_by_compose_dns(compose: dict[str, Any]) -> None:
+    config = parse_config(MONITOR_TOML.read_text(encoding="utf-8"), MONITOR_TOML)
+    (target,) = config.targets
+    (entry,) = target.replicas
+    # Compose's DNS answers a service's name with every one of its containers' addresses.
+    name, port = dns_replica(entry) or pytest.fail(f"{entry!r} is not dns:NAME:PORT")
+    backend = services(compose)[name]
+    assert int(command_option(backend["command"], "--port")) == port
+
+
+# -- the fleet in compose.yaml ----------------------------------------------------------------
+
+
+def replicas_of(service: Mapping[str, Any]) -> int:
+    return int(service.get("deploy", {}).get("replicas", 1))
+
+
+def haproxy_sections(text: str) -> dict[str, list[str]]:
+    """haproxy.cfg as {section header: its lines}, comments and blank lines left out."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line.strip():
+            continue
+        if not raw[0].isspace():
+            header = " ".join(line.split())
+            assert header not in sections, f"two sections {header!r}"
+            current = sections[header] = []
+        else:
+            assert current is not None, f"{raw!r} before the first section"
+            current.append(" ".join(line.split()))
+    return sections
+
+
+def directive(lines: list[str], keyword: str) -> list[str]:
+    """The words after ``keyword`` on the one line that starts with it."""
+    found = [line.split()[len(keyword.split()) :] for line in lines if line.startswith(keyword)]
+    assert len(found) == 1, f"{keyword}: {len(found)} lines"
+    return found[0]
+
+
+def test_compose_runs_backend_replicas_each_with_its_own_name(compose: dict[str, Any]) -> None:
+    backend = services(compose)["backend"]
+    assert replicas_of(backend) >= 2
+    # Host ports cannot be shared by replicas: the api front holds the published one.
+    assert not backend.get("ports")
+    # Each replica's default id is its container's host name (and pid): not one name for all.
+    assert "hostname" not in backend and "container_name" not in backend
+
+
+def test_backend_replicas_fit_in_postgresqls_connections(compose: dict[str, Any]) -> None:
+    backend = services(compose)["backend"]
+    settings = Settings.from_mapping(environment(backend))
+    per_replica = settings.db_pool_size + settings.db_max_overflow
+    # The replicas, one more being recreated, and room for the migration job and psql.
+    assert (replicas_of(backend) + 1) * per_replica + 5 <= POSTGRES_MAX_CONNECTIONS
+
+
+def test_the_published_api_port_balances_over_every_ready_replica(compose: dict[str, Any]) -> None:
+    svc = services(compose)
+    api, backend = svc["api"], svc["backend"]
+    mounts = {_volume_target(v): _volume_source(v) for v in api["volumes"]}
+    assert Path(mounts["/usr/local/etc/haproxy/haproxy.cfg"]).resolve() == HAPROXY_CFG
+    [(_, _, container_port)] = published_ports(api)
+
+    config = haproxy_sections(HAPROXY_CFG.read_text(encoding="utf-8"))
+    assert directive(config["frontend api"], "bind") == [f":{container_port}"]
+    assert directive(config["frontend api"], "default_backend") == ["replicas"]
+    # Layer 4: the backend keeps its own limits, and X-Forwarded-For passes unchanged.
+    assert directive(config["defaults"], "mode") == ["tcp"]
+    replicas = config["backend replicas"]
+    _, slots, address = directive(replicas, "server-template")
+    assert address == f"backend:{command_option(backend['command'], '--port')}"
+    assert int(slots) >= replicas_of(backend) + 2, "room to --scale"
+    # Found by compose's DNS and looked up again: a new or replaced replica joins by itself.
+    defaults = directive(replicas, "default-server")
+    assert defaults[defaults.index("resolvers") + 1] == "docker"
+    assert "parse-resolv-conf" in config["resolvers docker"]
+    # Only ready replicas get connections: a starting or draining one (503) is left out.
+    assert "check" in defaults
+    send = directive(replicas, "http-check send")
+    assert send[send.index("uri") + 1] == HEALTH_READY
+    assert directive(replicas, "http-check expect") == ["status", "200"]
+    assert "option httpchk" in replicas
+
+
+def test_compose_runs_two_monitors_on_one_postgresql_store(compose: dict[str, Any]) -> None:
+    monitor = services(compose)["monitor"]
+    assert replicas_of(monitor) == 2
+    # Each monitor's id is its own host name and pid: one value would name both the same.
+    assert MONITOR_ID_ENV not in environment(monitor)
+    assert "hostname" not in monitor and "container_name" not in monitor
+    # Both read one monitor.toml (one service), hence one store, and it is PostgreSQL: a second
+    # monitor on a SQLite file is refused.
+    mounts = {_volume_target(v): _volume_source(v) for v in monitor["volumes"]}
+    assert Path(mounts[MONITOR_TOML_IN_CONTAINER]).resolve() == MONITOR_TOML
+    config = parse_config(MONITOR_TOML.read_text(encoding="utf-8"), MONITOR_TOML)
+    assert urlsplit(config.storage_url).scheme.startswith("postgresql")
+    assert urlsplit(config.storage_url).hostname in services(compose)
 
 
 # -- Dockerfile -------------------------------------------------------------------------------
@@ -527,15 +648,51 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
 # -- deploy/k8s -------------------------------------------------------------------------------
 
 
+BACKEND_APP = "questcity-backend"
+HEADLESS_SERVICE = "questcity-backend-headless"
+MONITOR_APP = "questcity-monitor"
+
+
 @pytest.fixture(scope="module")
-def k8s() -> dict[str, dict[str, Any]]:
-    documents = load_yaml_documents(K8S_BACKEND) + load_yaml_documents(K8S_CONFIGMAP)
-    by_kind: dict[str, dict[str, Any]] = {}
+def k8s_objects() -> dict[tuple[str, str], dict[str, Any]]:
+    """Every object of deploy/k8s by (kind, name)."""
+    documents = [
+        *load_yaml_documents(K8S_BACKEND),
+        *load_yaml_documents(K8S_CONFIGMAP),
+        *load_yaml_documents(K8S_MONITOR),
+    ]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
     for document in documents:
-        assert document["kind"] not in by_kind, f"two {document['kind']}s"
-        by_kind[document["kind"]] = document
-    assert set(by_kind) == {"Deployment", "Service", "PodDisruptionBudget", "ConfigMap"}
-    return by_kind
+        key = (document["kind"], document["metadata"]["name"])
+        assert key not in found, f"two {key}"
+        found[key] = document
+    assert set(found) == {
+        ("Deployment", BACKEND_APP),
+        ("Service", BACKEND_APP),
+        ("Service", HEADLESS_SERVICE),
+        ("PodDisruptionBudget", BACKEND_APP),
+        ("ConfigMap", BACKEND_APP),
+        ("Deployment", MONITOR_APP),
+        ("PodDisruptionBudget", MONITOR_APP),
+        ("ConfigMap", MONITOR_APP),
+    }
+    return found
+
+
+def app_objects(objects: Mapping[tuple[str, str], dict[str, Any]], app: str) -> dict[str, Any]:
+    """One app's objects by kind (its Service is the one called after it)."""
+    return {kind: document for (kind, name), document in objects.items() if name == app}
+
+
+@pytest.fixture(scope="module")
+def k8s(k8s_objects: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The backend's objects by kind."""
+    return app_objects(k8s_objects, BACKEND_APP)
+
+
+@pytest.fixture(scope="module")
+def k8s_monitor(k8s_objects: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return app_objects(k8s_objects, MONITOR_APP)
 
 
 def pod_spec(k8s: Mapping[str, Any]) -> dict[str, Any]:
@@ -545,6 +702,7 @@ def pod_spec(k8s: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def container(k8s: Mapping[str, Any], name: str = "backend") -> dict[str, Any]:
+    """The container ``name`` of the app's Deployment (``k8s``: one app's objects by kind)."""
     found = [c for c in pod_spec(k8s)["containers"] if c["name"] == name]
     assert len(found) == 1, name
     result = found[0]
@@ -628,7 +786,14 @@ def test_k8s_every_setting_comes_from_the_configmap_or_the_secret(
         if "secretKeyRef" in e.get("valueFrom", {})
     }
     assert {"PGPASSWORD", "QUESTCITY_S3_SECRET_KEY"} <= from_secret.keys()
-    provided = set(configmap["data"]) | set(from_secret)
+    from_pod = {
+        e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]
+        for e in backend.get("env", [])
+        if "fieldRef" in e.get("valueFrom", {})
+    }
+    # Each replica is named after its pod: unique, and what kubectl shows.
+    assert from_pod == {PREFIX + "INSTANCE_ID": "metadata.name"}
+    provided = set(configmap["data"]) | set(from_secret) | set(from_pod)
     assert backend_setting_names() <= provided
     for name in configmap["data"]:
         assert not SECRET_NAME.search(name), f"{name} belongs in the Secret"
@@ -688,6 +853,118 @@ def test_k8s_pod_is_locked_down(k8s: dict[str, dict[str, Any]]) -> None:
 def test_k8s_service_reaches_the_http_port(k8s: dict[str, dict[str, Any]]) -> None:
     (port,) = k8s["Service"]["spec"]["ports"]
     assert port["targetPort"] in {p["name"] for p in container(k8s)["ports"]}
+
+
+def apply_namespace() -> str:
+    """The namespace backend.yaml's instructions apply into (``kubectl -n NS apply``)."""
+    found = re.search(r"kubectl -n (\S+) apply", K8S_BACKEND.read_text(encoding="utf-8"))
+    assert found, "backend.yaml says which namespace to apply into"
+    return found.group(1)
+
+
+def test_k8s_headless_service_answers_with_every_ready_backend_pod(
+    k8s_objects: dict[tuple[str, str], dict[str, Any]], k8s: dict[str, dict[str, Any]]
+) -> None:
+    headless = k8s_objects[("Service", HEADLESS_SERVICE)]["spec"]
+    assert headless["clusterIP"] == "None"  # DNS answers with the pods, not one balanced IP
+    assert headless["publishNotReadyAddresses"] is False  # starting or draining: retired
+    # The same pods as the ordinary Service and the Deployment.
+    assert headless["selector"] == k8s["Service"]["spec"]["selector"]
+    labels = k8s["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert headless["selector"].items() <= labels.items()
+    (port,) = headless["ports"]
+    assert port["targetPort"] in {p["name"] for p in container(k8s)["ports"]}
+    assert port["port"] == 8000
+
+
+def monitor_config_of(k8s_monitor: Mapping[str, Any]) -> Any:
+    """The ConfigMap's monitor.toml, through the monitor's own parser."""
+    path = Path(command_option(container(k8s_monitor, "monitor")["args"], "--config"))
+    text = k8s_monitor["ConfigMap"]["data"][path.name]
+    return parse_config(text, path)
+
+
+def test_k8s_monitor_probes_every_replica_through_the_headless_service(
+    k8s_objects: dict[tuple[str, str], dict[str, Any]], k8s_monitor: dict[str, dict[str, Any]]
+) -> None:
+    config = monitor_config_of(k8s_monitor)
+    (target,) = config.targets
+    (entry,) = target.replicas
+    name, port = dns_replica(entry) or pytest.fail(f"{entry!r} is not dns:NAME:PORT")
+    headless = k8s_objects[("Service", HEADLESS_SERVICE)]
+    assert name == f"{HEADLESS_SERVICE}.{apply_namespace()}.svc.cluster.local"
+    assert port == headless["spec"]["ports"][0]["port"]
+    monitor = container(k8s_monitor, "monitor")
+    env_names = {e["name"] for e in monitor.get("env", [])}
+    assert target.token_env in env_names
+
+
+def test_k8s_runs_two_monitors_on_one_postgresql_store(
+    k8s_monitor: dict[str, dict[str, Any]],
+) -> None:
+    spec = k8s_monitor["Deployment"]["spec"]
+    assert spec["replicas"] == 2
+    labels = spec["template"]["metadata"]["labels"]
+    for selector in (
+        spec["selector"]["matchLabels"],
+        k8s_monitor["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+    ):
+        assert selector.items() <= labels.items()
+    # A drain never takes both at once; a rolling update starts the new standby first.
+    assert 1 <= k8s_monitor["PodDisruptionBudget"]["spec"]["minAvailable"] < spec["replicas"]
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # One store for both, PostgreSQL (a second monitor on a SQLite file is refused), its
+    # password from a Secret and never in the URL.
+    storage = urlsplit(monitor_config_of(k8s_monitor).storage_url)
+    assert storage.scheme.startswith("postgresql") and storage.password is None
+    monitor = container(k8s_monitor, "monitor")
+    env = {e["name"]: e.get("valueFrom", {}) for e in monitor["env"]}
+    assert "secretKeyRef" in env["PGPASSWORD"]
+    # Each monitor is named after its pod in the lease, its logs and the TUI.
+    assert env[MONITOR_ID_ENV] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert monitor["args"][0] == "monitor"
+
+
+def test_k8s_monitor_reads_its_config_from_the_configmap(
+    k8s_monitor: dict[str, dict[str, Any]],
+) -> None:
+    spec = k8s_monitor["Deployment"]["spec"]["template"]["spec"]
+    monitor = container(k8s_monitor, "monitor")
+    config_path = Path(command_option(monitor["args"], "--config"))
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    (mount,) = [m for m in monitor["volumeMounts"] if Path(m["mountPath"]) == config_path.parent]
+    source = volumes[mount["name"]]["configMap"]
+    assert source["name"] == k8s_monitor["ConfigMap"]["metadata"]["name"]
+    assert {"key": config_path.name, "path": config_path.name} in source["items"]
+
+
+def test_k8s_monitor_pod_is_locked_down(
+    k8s: dict[str, dict[str, Any]], k8s_monitor: dict[str, dict[str, Any]]
+) -> None:
+    spec = k8s_monitor["Deployment"]["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] == dockerfile_uid()
+    # The lease is in PostgreSQL: no Kubernetes API access needed.
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
+    monitor = container(k8s_monitor, "monitor")
+    security = monitor["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert monitor["resources"]["requests"] and monitor["resources"]["limits"]["memory"]
+    assert monitor["image"] == container(k8s)["image"]
+    # A stopping leader finishes its checks and releases the lease before the SIGKILL.
+    assert spec["terminationGracePeriodSeconds"] >= 15
+
+
+def test_k8s_readme_explains_discovery_and_takeover() -> None:
+    text = K8S_README.read_text(encoding="utf-8")
+    assert HEADLESS_SERVICE in text
+    assert "clusterIP: None" in text and "publishNotReadyAddresses: false" in text
+    assert "takeover" in text.lower() and "ttl" in text
+    for name in ("backend.yaml", "configmap.yaml", "monitor.yaml"):
+        assert name in text
 
 
 # -- deploy/prometheus ------------------------------------------------------------------------
