@@ -47,14 +47,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     up.add_argument(
         "--replicas",
-        type=_count("--replicas", MAX_REPLICAS),
+        type=_count(MAX_REPLICAS),
         default=1,
+        metavar="N",
         help=f"backend processes, on consecutive ports from --backend-port (1-{MAX_REPLICAS})",
     )
     up.add_argument(
         "--monitors",
-        type=_count("--monitors", MAX_MONITORS),
+        type=_count(MAX_MONITORS),
         default=1,
+        metavar="M",
         help=f"monitor daemons, one leading (1-{MAX_MONITORS}; more than 1 needs PostgreSQL)",
     )
     up.add_argument("--backend-port", type=int, default=8000)
@@ -63,14 +65,14 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     up.set_defaults(handler=run_up)
 
 
-def _count(option: str, most: int) -> Callable[[str], int]:
+def _count(most: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = 0
         if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"{option} must be 1 to {most}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be 1 to {most}, got {text!r}")
         return value
 
     return parse
