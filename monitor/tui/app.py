@@ -3,16 +3,17 @@
 It reads the store on a timer (only re-rendering when something new was written) and never starts
 a scheduler of its own: the daemon (``questcity monitor``) checks the targets, and textual-serve
 may run one copy of this app per browser tab. Its own writes are the on-call actions: a breaker
-reset (through the backend's health API, then into the incident timeline), a check on demand, and
-notes on incidents. Every dependency is injected, so tests drive it with a temporary store, a mock
-HTTP transport and a frozen clock.
+reset (through the health API of every replica of the target, then into the incident timeline),
+a check on demand, and notes on incidents. Every dependency is injected, so tests drive it with a
+temporary store, a mock HTTP transport and a frozen clock.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from typing import ClassVar
 
@@ -26,7 +27,9 @@ from textual.screen import Screen
 from textual.worker import WorkerState
 
 from monitor.config import MonitorConfig, Target
+from monitor.discovery import Discovery, DiscoveryError, Replica
 from monitor.probe import probe
+from monitor.reset import ReplicaOutcome, reset_everywhere, reset_summary
 from monitor.store import (
     HistoryRead,
     HistoryWrite,
@@ -38,8 +41,8 @@ from monitor.store import (
 )
 from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark
 from monitor.tui.formatting import clock_time, millis
-from monitor.tui.messages import StoreChanged
-from monitor.tui.reset import reset_breaker, unavailable_reason
+from monitor.tui.messages import LeadershipChanged, StoreChanged
+from monitor.tui.resetting import outcome_line, reset_question, unavailable_reason
 from monitor.tui.screens import (
     AlertsScreen,
     ConfirmModal,
@@ -49,6 +52,7 @@ from monitor.tui.screens import (
     MainScreen,
     NoteDraft,
     NoteModal,
+    ResetOutcomesModal,
 )
 from shared.resilience import SYSTEM_CLOCK, Clock
 
@@ -86,6 +90,7 @@ class MonitorApp(App[None]):
         actor: str | None = None,
         tz: tzinfo | None = None,
         refresh_interval: float = 2.0,
+        discovery: Discovery | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -97,6 +102,7 @@ class MonitorApp(App[None]):
         self.tz = tz or _local_zone()
         self.refresh_interval = refresh_interval
         self.loader = OverviewLoader(reader, config)
+        self.discovery = discovery or Discovery(config.dns_nameservers)
         self.overview: Overview | None = None
         self.store_error: str | None = None
         self.resets: dict[tuple[str, str], ResetMark] = {}
@@ -146,6 +152,7 @@ class MonitorApp(App[None]):
         try:
             change = await self.reader.last_change()
             if not force and change == self._seen_change:
+                await self._reload_leadership()
                 return
             overview = await self.loader.load(self.clock.wall())
         except StoreError as error:
@@ -160,6 +167,18 @@ class MonitorApp(App[None]):
         self.overview = overview.with_resets(self.resets)
         for screen in self.screen_stack:
             screen.post_message(StoreChanged(self.overview))
+
+    async def _reload_leadership(self) -> None:
+        if self.overview is None:
+            return
+        now = self.clock.wall()
+        has_checks = any(row.checked_at is not None for row in self.overview.rows)
+        lead = await self.loader.load_leadership(now, has_checks=has_checks)
+        if lead == self.overview.leadership:
+            return
+        self.overview = replace(self.overview, leadership=lead)
+        for screen in self.screen_stack:
+            screen.post_message(LeadershipChanged(lead, now))
 
     # -- telling the operator ------------------------------------------------------------------
 
@@ -219,7 +238,7 @@ class MonitorApp(App[None]):
         yield SystemCommand("Incidents", "Incidents and their timelines", self.action_incidents)
         yield SystemCommand("Help", "Keys and what the marks mean", self.action_help)
 
-    # -- r: reset a breaker --------------------------------------------------------------------
+    # -- r: reset a breaker on every replica --------------------------------------------------
 
     def action_reset(self) -> None:
         row = self.selected_row()
@@ -234,31 +253,69 @@ class MonitorApp(App[None]):
         if token is None:
             self.tell(unavailable_reason(target), "warning", timeout=20)
             return
+        self.ask_reset(target, row, token)
+
+    @work(exclusive=True, group="reset")
+    async def ask_reset(self, target: Target, row: ComponentRow, token: str) -> None:
+        """Resolve the target's replicas now (the question says how many the reset touches),
+        then ask."""
+        try:
+            replicas = await self.discovery.replicas(target)
+        except DiscoveryError as error:
+            self.tell(
+                f"Nothing was reset: the replicas of {target.title} could not be resolved "
+                f"({error.message}). Try again when DNS answers.",
+                "error",
+                timeout=20,
+            )
+            return
+        if not replicas:
+            self.tell(f"Nothing was reset: {target.title} has no replica now.", "warning")
+            return
         state = row.shown_breaker or "unknown"
-        question = (
-            f"Reset the circuit breaker of {row.title} ({row.service}) on {target.title} "
-            f"({target.url})?\n\nIts breaker is {state} now (last check). The backend closes "
-            "it at once and lets calls through again."
-        )
+        spread = row.spread
+        if spread is not None and spread.state != "closed":
+            state = f"{spread.state} on {spread.count}/{spread.total} replicas"
+        question = reset_question(row.service, row.title, target, replicas, state)
 
         def answered(confirmed: bool | None) -> None:
             if confirmed:
-                self.run_reset(target, row.service, row.title, token)
+                self.run_reset(target, row.service, row.title, token, replicas)
 
         self.push_screen(ConfirmModal("Reset circuit breaker?", question), answered)
 
     @work(exclusive=True, group="reset")
-    async def run_reset(self, target: Target, service: str, title: str, token: str) -> None:
-        outcome = await reset_breaker(self.http, target, service, token)
-        if not outcome.ok or outcome.state is None:
-            self.tell(outcome.message, "error", timeout=20)
+    async def run_reset(
+        self, target: Target, service: str, title: str, token: str, replicas: Sequence[Replica]
+    ) -> None:
+        outcomes = await reset_everywhere(
+            self.http, target, service, token, replicas, clock=self.clock
+        )
+        done = [outcome for outcome in outcomes if outcome.ok and outcome.state is not None]
+        where = f"{title} on {target.title}"
+        headline = f"Breaker of {where}: {reset_summary(outcomes)}."
+        if len(outcomes) == 1:
+            headline = f"Breaker of {where}: {outcomes[0].message}."
+        if len(outcomes) > 1:
+            self.push_screen(
+                ResetOutcomesModal(
+                    f"Reset {service} on {target.title}",
+                    headline,
+                    [(outcome_line(outcome), outcome.ok) for outcome in outcomes],
+                )
+            )
+        if not done:
+            self.tell(f"Nothing was reset. {headline}", "error", timeout=20)
             return
         at = self.clock.wall()
-        self.resets[(target.name, service)] = ResetMark(outcome.state, at)
-        message = outcome.message
+        state = done[0].state or "closed"
+        self.resets[(target.name, service)] = ResetMark(
+            state, at, frozenset(outcome.replica for outcome in done)
+        )
+        message = headline
         try:
             incident_id = await self.writer.record_reset(
-                target.name, service, self.actor, outcome.previous_state or "unknown", at
+                target.name, service, self.actor, _previous_state(done), at
             )
         except StoreError as error:
             message += f" It could not be written to the history ({type(error).__name__})."
@@ -267,7 +324,8 @@ class MonitorApp(App[None]):
                 message += f" Logged on incident #{incident_id}."
             else:
                 message += f" {title} has no open incident to log it on."
-        self.tell(message)
+        partial = len(done) < len(outcomes)
+        self.tell(message, "warning" if partial else "information", timeout=20 if partial else 8)
         self.refresh_now()
 
     # -- c: check now --------------------------------------------------------------------------
@@ -345,6 +403,13 @@ class MonitorApp(App[None]):
         shown = "public: also on the status page" if draft.public else "internal"
         self.tell(f"Note added to incident #{incident.id} ({shown}).")
         self.refresh_now()
+
+
+def _previous_state(done: Sequence[ReplicaOutcome]) -> str:
+    """The worst state the reset found (what the incident timeline says it "was")."""
+    order = {"open": 2, "half_open": 1, "closed": 0}
+    states = [outcome.previous_state or "unknown" for outcome in done]
+    return max(states, key=lambda state: order.get(state, 1))
 
 
 def default_actor(environ: Mapping[str, str] | None = None) -> str:

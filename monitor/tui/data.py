@@ -3,11 +3,16 @@
 Screens render these values and never query the store themselves; :class:`OverviewLoader` and
 :func:`load_detail` are the only readers. Uptime figures read roll-ups and change slowly, so they
 are cached for a minute: a refresh after each new check costs a few indexed queries per component.
+
+A target with several replicas also gets a :class:`ReplicaRow` per replica, read in one query for
+every target, and its service rows carry each replica's own breaker state (the aggregate's is the
+worst of them; the table says how many agree). Replica addresses, instance ids and the leading
+monitor's id come from outside: they are made one bounded line here, where they enter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from monitor.config import MonitorConfig, Target
@@ -19,15 +24,138 @@ from monitor.store import (
     Incident,
     IncidentState,
     LatencyPoint,
+    LeaderLease,
+    ReplicaState,
     Status,
     UptimeBar,
 )
+from monitor.tui.formatting import bounded
 
 HOUR = 3600.0
 DAY = 86400.0
 UPTIME_WINDOWS = (DAY, 7 * DAY, 30 * DAY)
 STALE_AFTER_INTERVALS = 3
 """A target whose last check is older than this many intervals has stale figures."""
+STALE_LEASE_TTLS = 2
+"""The lease is stale (no monitor leads) once its last renewal is this many ttls old."""
+MAX_REPLICA_SHOWN = 48
+"""Characters shown of a replica's address (``[ipv6]:port`` fits)."""
+MAX_INSTANCE_SHOWN = 48
+"""Characters shown of a backend's instance id."""
+MAX_MONITOR_SHOWN = 48
+"""Characters shown of a monitor's id."""
+MAX_ERROR_SHOWN = 200
+BREAKER_RANK = {"closed": 0, "half_open": 1, "open": 2}
+"""Worse is higher; an unknown word ranks with half-open (not closed, not known to be open)."""
+
+
+def breaker_rank(state: str) -> int:
+    return BREAKER_RANK.get(state, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSpread:
+    """The worst breaker state among a service's replicas, and on how many of them it holds."""
+
+    state: str
+    count: int
+    total: int
+
+
+def breaker_spread(states: Sequence[str]) -> BreakerSpread | None:
+    if not states:
+        return None
+    worst = max(states, key=breaker_rank)
+    return BreakerSpread(worst, sum(state == worst for state in states), len(states))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaRow:
+    """One replica of a target as its latest check saw it (its own figures, never mixed)."""
+
+    target: str
+    replica: str
+    """The store's key (``host:port``): the row's identity, never shown as it is."""
+    label: str
+    """The address as shown: one bounded line."""
+    instance: str | None
+    """The answering process's id as shown (bounded), if it said."""
+    started_at: float | None
+    status: Status
+    latency_ms: float | None
+    since: float
+    checked_at: float
+    error: str | None
+    breakers: tuple[tuple[str, str], ...] = ()
+    """(service, breaker state) from this replica's own samples."""
+    reset_services: frozenset[str] = frozenset()
+    """Services whose breaker a reset from here closed on this replica, not yet seen by a check."""
+
+    @property
+    def key(self) -> str:
+        # A component's key is ``target::service``; this one cannot be mistaken for it (target
+        # names come from the config, which allows no control characters).
+        return f"replica\x1f{self.target}\x1f{self.replica}"
+
+    @property
+    def worst_breaker(self) -> tuple[str, str] | None:
+        """(service, state) of the breaker in the worst state; None when it reported none."""
+        if not self.breakers:
+            return None
+        return max(self.breakers, key=lambda pair: breaker_rank(pair[1]))
+
+    def matches(self, needle: str) -> bool:
+        words = (self.label, self.instance or "", self.status.value)
+        return any(needle in word.lower() for word in words)
+
+
+def replica_row(state: ReplicaState) -> ReplicaRow:
+    instance = state.instance
+    instance_id = bounded(instance.id, MAX_INSTANCE_SHOWN) if instance is not None else ""
+    return ReplicaRow(
+        target=state.target,
+        replica=state.replica,
+        label=bounded(state.replica, MAX_REPLICA_SHOWN),
+        instance=instance_id or None,
+        started_at=instance.started_at if instance is not None else None,
+        status=state.status,
+        latency_ms=state.latency_ms,
+        since=state.since,
+        checked_at=state.checked_at,
+        error=bounded(state.error, MAX_ERROR_SHOWN) if state.error else None,
+        breakers=tuple(
+            (sample.service, sample.breaker_state)
+            for sample in state.services
+            if sample.breaker_state is not None
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Leadership:
+    """Which monitor leads, for the header: ``stale`` when none does (or none can be seen to)."""
+
+    holder: str
+    """The leader's id as shown (bounded); '' when the last leader released the lease, or when
+    no monitor ever took it."""
+    since: float | None
+    """When the holder took the lease; None when there is no lease."""
+    renewed_age: float | None
+    """Seconds since the last renewal on this TUI's clock (never negative: clocks differ)."""
+    ttl: float | None
+    stale: bool
+
+
+def leadership(lease: LeaderLease | None, now: float, *, has_checks: bool) -> Leadership | None:
+    """The header's value; None when there is nothing to say (no lease, no check yet)."""
+    if lease is None:
+        if not has_checks:
+            return None
+        return Leadership("", None, None, None, stale=True)
+    age = max(0.0, now - lease.renewed_at)
+    holder = bounded(lease.holder, MAX_MONITOR_SHOWN)
+    stale = not holder or age > STALE_LEASE_TTLS * lease.ttl
+    return Leadership(holder, lease.acquired_at, age, lease.ttl, stale=stale)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +177,11 @@ class ComponentRow:
     details: Mapping[str, object] = field(default_factory=dict)
     reset_to: str | None = None
     """The breaker state a reset from this TUI answered, until a newer check shows the state."""
+    replica_breakers: tuple[tuple[str, str], ...] = ()
+    """A service of a target with replica rows: (replica, breaker state) from each replica's own
+    sample; empty for a one-replica target (whose row reads as it always has)."""
+    replicas_reset: int = 0
+    """Replicas whose breaker a reset from here closed, not yet seen by a check."""
 
     @property
     def key(self) -> str:
@@ -62,6 +195,11 @@ class ComponentRow:
     def shown_breaker(self) -> str | None:
         return self.reset_to or self.breaker
 
+    @property
+    def spread(self) -> BreakerSpread | None:
+        """How the replicas' breakers stand (None for a one-replica target)."""
+        return breaker_spread([state for _, state in self.replica_breakers])
+
     def matches_name(self, needle: str) -> bool:
         return any(needle in word.lower() for word in (self.target, self.service, self.title))
 
@@ -74,6 +212,8 @@ class ComponentRow:
 class ResetMark:
     state: str
     at: float
+    replicas: frozenset[str] = frozenset()
+    """The replicas that answered the reset (empty: the target's only one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +224,9 @@ class Overview:
     open_incidents: tuple[Incident, ...] = ()
     stale: tuple[str, ...] = ()
     """Titles of targets whose last check is old (is the daemon running?)."""
+    replicas: Mapping[str, tuple[ReplicaRow, ...]] = field(default_factory=dict)
+    """Replica rows of each target that has them (several replicas, or ``replicas`` set)."""
+    leadership: Leadership | None = None
 
     def row(self, key: str) -> ComponentRow | None:
         return next((row for row in self.rows if row.key == key), None)
@@ -96,14 +239,52 @@ class Overview:
         return next((i for i in self.open_incidents if i.target == target), None)
 
     def with_resets(self, resets: Mapping[tuple[str, str], ResetMark]) -> Overview:
-        """Rows whose breaker was reset from here after their last check show the answered state."""
+        """Rows whose breaker was reset from here after their last check show the answered state
+        (on a target with replicas, on the replicas that answered it)."""
+        if not resets:
+            return self
         rows = []
         for row in self.rows:
             mark = resets.get((row.target, row.service))
             if mark is not None and (row.checked_at is None or row.checked_at <= mark.at):
-                row = replace(row, reset_to=mark.state)
+                row = _reset_row(row, mark)
             rows.append(row)
-        return replace(self, rows=tuple(rows))
+        replicas = {
+            target: tuple(_reset_replica(replica, resets) for replica in members)
+            for target, members in self.replicas.items()
+        }
+        return replace(self, rows=tuple(rows), replicas=replicas)
+
+
+def _reset_row(row: ComponentRow, mark: ResetMark) -> ComponentRow:
+    if not row.replica_breakers:
+        return replace(row, reset_to=mark.state)
+    breakers = tuple(
+        (replica, mark.state if replica in mark.replicas else state)
+        for replica, state in row.replica_breakers
+    )
+    reset = sum(replica in mark.replicas for replica, _ in row.replica_breakers)
+    everywhere = reset == len(breakers)
+    return replace(
+        row,
+        replica_breakers=breakers,
+        replicas_reset=reset,
+        reset_to=mark.state if everywhere else None,
+    )
+
+
+def _reset_replica(replica: ReplicaRow, resets: Mapping[tuple[str, str], ResetMark]) -> ReplicaRow:
+    breakers, done = [], set()
+    for service, state in replica.breakers:
+        mark = resets.get((replica.target, service))
+        if mark is not None and replica.replica in mark.replicas and replica.checked_at <= mark.at:
+            breakers.append((service, mark.state))
+            done.add(service)
+        else:
+            breakers.append((service, state))
+    if not done:
+        return replica
+    return replace(replica, breakers=tuple(breakers), reset_services=frozenset(done))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +353,16 @@ class OverviewLoader:
         rows: list[ComponentRow] = []
         stale: list[str] = []
         states = await self.reader.states()
+        fleet = self._fleet(await self.reader.replicas())
         for target in self.config.targets:
             target_rows = await self._target_rows(
                 target, catalogue.get(target.name, []), states, now
             )
+            members = fleet.get(target.name, ())
+            if target.replicas or len(members) > 1:
+                target_rows = _with_replica_breakers(target_rows, members)
+            else:
+                fleet.pop(target.name, None)
             checked_at = target_rows[0].checked_at
             if checked_at is not None and now - checked_at > STALE_AFTER_INTERVALS * max(
                 target.interval, 1.0
@@ -183,13 +370,29 @@ class OverviewLoader:
                 stale.append(target.title)
             rows.extend(target_rows)
         open_incidents = await self.reader.incidents(state=IncidentState.OPEN, limit=200)
+        has_checks = any(row.checked_at is not None for row in rows)
         return Overview(
             now=now,
             rows=tuple(rows),
             alerts=tuple(await self.reader.alerts(active_only=True)),
             open_incidents=tuple(open_incidents),
             stale=tuple(stale),
+            replicas=fleet,
+            leadership=leadership(await self.reader.leader(), now, has_checks=has_checks),
         )
+
+    async def load_leadership(self, now: float, *, has_checks: bool) -> Leadership | None:
+        """The header alone: read on every tick, since a lease that stops moving writes nothing
+        that :meth:`HistoryRead.last_change` would see."""
+        return leadership(await self.reader.leader(), now, has_checks=has_checks)
+
+    @staticmethod
+    def _fleet(states: Sequence[ReplicaState]) -> dict[str, tuple[ReplicaRow, ...]]:
+        grouped: dict[str, list[ReplicaRow]] = {}
+        for state in states:
+            if state.retired_at is None:
+                grouped.setdefault(state.target, []).append(replica_row(state))
+        return {target: tuple(members) for target, members in grouped.items()}
 
     async def _target_rows(
         self,
@@ -271,6 +474,21 @@ class OverviewLoader:
         ]
         self._uptime[(target, service)] = (now, tuple(values))
         return values[0], values[1], values[2]
+
+
+def _with_replica_breakers(
+    rows: list[ComponentRow], replicas: Sequence[ReplicaRow]
+) -> list[ComponentRow]:
+    """Each service row with every replica's own breaker state for it (the replicas that
+    reported the service with a breaker)."""
+    states: dict[str, list[tuple[str, str]]] = {}
+    for replica in replicas:
+        for service, state in replica.breakers:
+            states.setdefault(service, []).append((replica.replica, state))
+    return [
+        row if row.is_target else replace(row, replica_breakers=tuple(states.get(row.service, ())))
+        for row in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)

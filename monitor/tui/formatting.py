@@ -79,3 +79,11 @@ def plain(text: str, style: str = "") -> Text:
     a Label or a Static is read as Rich markup: ``[/]`` in a service name crashed the screen and
     ``[@click=app.quit]`` became an action."""
     return Text(text, style=style)
+
+
+def bounded(text: str, limit: int) -> str:
+    """Text from outside (a replica's address, an instance or monitor id) as one short line: no
+    control character or line break reaches the terminal, and at most ``limit`` characters (the
+    last an ellipsis when cut), so one long id cannot push a table's columns or a banner apart."""
+    line = " ".join("".join(c if c.isprintable() else " " for c in text[: limit * 4]).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

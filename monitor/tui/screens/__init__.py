@@ -1,5 +1,5 @@
 """The TUI's screens: main (every target), detail (one service), alerts, incidents, help, and the
-confirm and note modals."""
+confirm, note and reset outcomes modals."""
 
 from monitor.tui.screens.alerts import AlertsScreen
 from monitor.tui.screens.confirm import ConfirmModal
@@ -8,6 +8,7 @@ from monitor.tui.screens.help import HelpScreen
 from monitor.tui.screens.incidents import IncidentsScreen
 from monitor.tui.screens.main import MainScreen
 from monitor.tui.screens.note import NoteDraft, NoteModal
+from monitor.tui.screens.outcomes import ResetOutcomesModal
 
 __all__ = [
     "AlertsScreen",
@@ -18,4 +19,5 @@ __all__ = [
     "MainScreen",
     "NoteDraft",
     "NoteModal",
+    "ResetOutcomesModal",
 ]

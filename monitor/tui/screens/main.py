@@ -1,4 +1,5 @@
-"""The main screen: the banner, every target and its services, and the alerts firing."""
+"""The main screen: the banner, who leads, every target with its services and replicas, and the
+alerts firing."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from textual.widgets import DataTable, Footer, Input, Static
 from monitor.store import Alert
 from monitor.tui.data import ComponentRow, Overview, summarize
 from monitor.tui.formatting import duration
-from monitor.tui.messages import StoreChanged
-from monitor.tui.widgets.banner import Banner
-from monitor.tui.widgets.components import COMPACT_BELOW, ComponentsTable
+from monitor.tui.messages import LeadershipChanged, StoreChanged
+from monitor.tui.widgets.banner import Banner, LeaderLine
+from monitor.tui.widgets.components import COMPACT_BELOW, ComponentsTable, ReplicaHeading
 
 if TYPE_CHECKING:
     from monitor.tui.app import MonitorApp
@@ -30,6 +31,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="main.filter"),
         Binding("enter", "detail", "Detail", id="main.detail"),
+        Binding("space", "toggle_replicas", "Replicas", id="main.replicas"),
         Binding("escape", "clear_filter", "Clear filter", id="main.clear_filter", show=False),
     ]
 
@@ -44,6 +46,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Banner("Loading the store…", id="banner")
+        yield LeaderLine("", id="leader")
         yield Static("", id="readonly")
         yield Static("", id="last-result")
         yield Input(placeholder="Filter: target, service, status or breaker state", id="filter")
@@ -54,6 +57,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        self.query_one(LeaderLine).display = False
         self.query_one(ComponentsTable).focus()
         self.watch(self.monitor, "last_result", self._show_last_result)
         self._show_readonly()
@@ -67,9 +71,20 @@ class MainScreen(Screen[None]):
     def on_store_changed(self, message: StoreChanged) -> None:
         self.show(message.overview)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_replicas":
+            # In the footer only where there is something to fold.
+            return self.overview is not None and bool(self.overview.replicas)
+        return True
+
+    def on_leadership_changed(self, message: LeadershipChanged) -> None:
+        self.query_one(LeaderLine).show(message.leadership, self.monitor.tz, message.now)
+
     def show(self, overview: Overview) -> None:
         self.overview = overview
         self.query_one(Banner).show(summarize(overview))
+        self.query_one(LeaderLine).show(overview.leadership, self.monitor.tz, overview.now)
+        self.refresh_bindings()
         self._render_table()
         self._show_alerts(overview.alerts, overview.now)
 
@@ -137,7 +152,14 @@ class MainScreen(Screen[None]):
         self._render_table()
         self.query_one(ComponentsTable).focus()
 
+    def action_toggle_replicas(self) -> None:
+        if not self.query_one(ComponentsTable).toggle_replicas():
+            self.notify("Only targets with several replicas fold (space).", timeout=3)
+
     def action_detail(self) -> None:
+        if isinstance(self.query_one(ComponentsTable).selected_entry(), ReplicaHeading):
+            self.action_toggle_replicas()
+            return
         row = self.selected_row()
         if row is not None:
             self.monitor.open_detail(row)

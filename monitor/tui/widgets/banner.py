@@ -1,12 +1,16 @@
-"""The overall banner: one headline in the colour of the worst state, and what is wrong."""
+"""The overall banner: one headline in the colour of the worst state, and what is wrong; under it
+the leadership line: which monitor leads, or, loudly, that none does."""
 
 from __future__ import annotations
+
+from datetime import datetime, tzinfo
 
 from rich.text import Text
 from textual.widgets import Static
 
 from monitor.store import Status
-from monitor.tui.data import Summary
+from monitor.tui.data import Leadership, Summary
+from monitor.tui.formatting import duration
 
 _CLASSES = {
     Status.HEALTHY: "-healthy",
@@ -54,3 +58,53 @@ class Banner(Static):
             self.remove_class(name)
         self.add_class("-error")
         self.update(Text("✖ STORE UNAVAILABLE", style="bold") + Text("\n" + message))
+
+
+NOBODY_LEADS = "NO MONITOR IS LEADING"
+
+
+def leadership_text(lead: Leadership, tz: tzinfo, now: float) -> Text:
+    """``monitor mon-a leads since 22:01:05``, or why no monitor leads (the holder's id is
+    outside text: always a ``Text``, never markup)."""
+    if not lead.stale and lead.since is not None:
+        moment = datetime.fromtimestamp(lead.since, tz)
+        today = moment.date() == datetime.fromtimestamp(now, tz).date()
+        at = f"{moment:%H:%M:%S}" if today else f"{moment:%m-%d %H:%M:%S}"
+        return Text.assemble("monitor ", (lead.holder, "bold"), f" leads since {at}")
+    text = Text(f"⚠ {NOBODY_LEADS}", style="bold")
+    if lead.renewed_age is None:
+        text.append(
+            " — no monitor has taken this store's lease: is questcity monitor running with "
+            "this config?"
+        )
+    elif not lead.holder:
+        text.append(f" — the last leader released the lease {duration(lead.renewed_age)} ago")
+    else:
+        text.append(f" — last lease renewed {duration(lead.renewed_age)} ago by ")
+        text.append(lead.holder, style="bold")
+        text.append(": checks and alerts have stopped")
+    return text
+
+
+class LeaderLine(Static):
+    """The leadership line; hidden while there is nothing to say (no lease and no check)."""
+
+    DEFAULT_CSS = """
+    LeaderLine {
+        height: auto;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    LeaderLine.-stale {
+        background: $error;
+        color: $text;
+        text-style: bold;
+    }
+    """
+
+    def show(self, lead: Leadership | None, tz: tzinfo, now: float) -> None:
+        self.display = lead is not None
+        if lead is None:
+            return
+        self.set_class(lead.stale, "-stale")
+        self.update(leadership_text(lead, tz, now))

@@ -1,13 +1,20 @@
-"""The main screen's table: one row per target and per service, in the config's order.
+"""The main screen's table: one row per target and per service, in the config's order, and under
+a target with several replicas a heading row (``▾ 3 replicas``) and one row per replica.
 
 Two layouts: wide (120 columns and more) with a column per figure, and compact (an 80-column
 terminal) with the three uptimes in one cell and short "since" durations. The cursor stays on the
-same component across refreshes and filtering.
+same row across refreshes and filtering. Replica rows fold under their heading (space, or enter
+on the heading); a target's folding is kept across refreshes, and starts folded when it has more
+than :data:`EXPANDED_UP_TO` replicas.
+
+A refresh that leaves the same rows in the same order (the common case: new figures, nothing
+added or folded) rewrites only the cells whose content changed, in place: the table is not
+rebuilt, so a fleet of a thousand replicas redraws in milliseconds and the scroll position holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
@@ -15,14 +22,19 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-from monitor.tui.data import ComponentRow, Overview
-from monitor.tui.formatting import DASH, millis, since
+from monitor.store import TARGET_COMPONENT, Status
+from monitor.tui.data import ComponentRow, Overview, ReplicaRow
+from monitor.tui.formatting import DASH, duration, millis, since
 from monitor.tui.widgets.sparkline import spark
-from monitor.tui.widgets.status import breaker_text, status_text
+from monitor.tui.widgets.status import breaker_text, spread_text, status_text
 from monitor.tui.widgets.uptime import uptime_text, uptime_triple
 
 COMPACT_BELOW = 120
 """Terminal widths under this get the compact layout."""
+EXPANDED_UP_TO = 5
+"""A target with more replicas than this starts with its replica rows folded."""
+BREAKER_WIDEST = 18
+"""The wide breaker column grows to fit ``half-open on 12/64`` and no further."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,25 +70,82 @@ COMPACT = (
 """Compact widths include the one-cell gap (the compact table has no cell padding)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicaHeading:
+    """The row that folds a target's replica rows: ``▾ 3 replicas`` and the worst of them."""
+
+    target: str
+    replicas: tuple[ReplicaRow, ...]
+    expanded: bool
+
+    @property
+    def key(self) -> str:
+        return heading_key(self.target)
+
+
+def heading_key(target: str) -> str:
+    return f"replicas\x1f{target}"
+
+
+def target_key(target: str) -> str:
+    return ComponentRow(target, TARGET_COMPONENT, "", Status.UNKNOWN).key
+
+
+Entry = ComponentRow | ReplicaHeading | ReplicaRow
+Cells = tuple[Text, ...]
+
+
 def visible_rows(rows: Sequence[ComponentRow], needle: str) -> list[ComponentRow]:
     """Rows matching ``needle``, each with its target's row for context; a target matched by
     name brings all its services."""
+    return [
+        entry
+        for entry in visible_entries(rows, {}, needle, lambda target, count: False)
+        if isinstance(entry, ComponentRow)
+    ]
+
+
+def visible_entries(
+    rows: Sequence[ComponentRow],
+    replicas: Mapping[str, tuple[ReplicaRow, ...]],
+    needle: str,
+    expanded: Callable[[str, int], bool],
+) -> list[Entry]:
+    """The table's rows in order: each target, its services, then (if it has replicas) the
+    heading and, unless folded, the replicas. A filter shows the rows that match it with their
+    target's row; a replica that matches shows even when its target is folded."""
     needle = needle.strip().lower()
-    if not needle:
-        return list(rows)
-    shown: list[ComponentRow] = []
     groups: dict[str, list[ComponentRow]] = {}
     for row in rows:
         groups.setdefault(row.target, []).append(row)
-    for members in groups.values():
+    shown: list[Entry] = []
+    for target, members in groups.items():
         head, services = members[0], members[1:]
-        if head.matches_name(needle):
-            shown.extend(members)
-            continue
-        hits = [row for row in services if row.matches(needle)]
-        if hits or head.matches(needle):
-            shown.extend([head, *hits])
+        fleet = replicas.get(target, ())
+        unfolded = bool(fleet) and expanded(target, len(fleet))
+        if not needle or head.matches_name(needle):
+            picked, fleet_shown = services, list(fleet) if unfolded else []
+        else:
+            picked = [row for row in services if row.matches(needle)]
+            fleet_shown = [replica for replica in fleet if replica.matches(needle)]
+            if not (picked or fleet_shown or head.matches(needle)):
+                continue
+        shown.append(head)
+        shown.extend(picked)
+        if fleet:
+            shown.append(ReplicaHeading(target, fleet, unfolded))
+            shown.extend(fleet_shown)
     return shown
+
+
+class _Expanded:
+    """Whether a target's replicas are unfolded: the operator's choice, else by their count."""
+
+    def __init__(self) -> None:
+        self.choices: dict[str, bool] = {}
+
+    def __call__(self, target: str, count: int) -> bool:
+        return self.choices.get(target, count <= EXPANDED_UP_TO)
 
 
 class ComponentsTable(DataTable[Text | str]):
@@ -90,88 +159,231 @@ class ComponentsTable(DataTable[Text | str]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.tz = tz
         self.compact: bool | None = None
+        self.breaker_width = 0
         self.keys: list[str] = []
+        self.entries: dict[str, Entry] = {}
         self.rows_by_key: dict[str, ComponentRow] = {}
+        self.expanded = _Expanded()
+        self._cells: dict[str, Cells] = {}
+        self._last: tuple[Overview, str] | None = None
 
-    def selected(self) -> ComponentRow | None:
+    # -- what is selected ---------------------------------------------------------------------
+
+    def selected_entry(self) -> Entry | None:
         if not self.keys or not 0 <= self.cursor_row < len(self.keys):
             return None
-        return self.rows_by_key.get(self.keys[self.cursor_row])
+        return self.entries.get(self.keys[self.cursor_row])
+
+    def selected(self) -> ComponentRow | None:
+        """The selected component; on a replica row or a heading, the replicas' target."""
+        entry = self.selected_entry()
+        if entry is None or isinstance(entry, ComponentRow):
+            return entry
+        return self.rows_by_key.get(target_key(entry.target))
+
+    def toggle_replicas(self) -> bool:
+        """Fold or unfold the replicas of the selected row's target; False if it has none."""
+        entry = self.selected_entry()
+        if entry is None or self._last is None:
+            return False
+        fleet = self._last[0].replicas.get(entry.target, ())
+        if not fleet:
+            return False
+        unfolded = self.expanded(entry.target, len(fleet))
+        self.expanded.choices[entry.target] = not unfolded
+        if unfolded and isinstance(entry, ReplicaRow):
+            # The cursor's row is folding away: it lands on the heading.
+            self.move_cursor(row=self.keys.index(heading_key(entry.target)), animate=False)
+        overview, needle = self._last
+        self.show(overview, needle, compact=bool(self.compact))
+        return True
+
+    # -- drawing ------------------------------------------------------------------------------
 
     def show(self, overview: Overview, needle: str, *, compact: bool) -> None:
-        previous = self.selected()
-        if compact != self.compact:
-            self.compact = compact
+        self._last = (overview, needle)
+        entries = visible_entries(overview.rows, overview.replicas, needle, self.expanded)
+        cells = [self._cells_of(entry, overview.now, compact) for entry in entries]
+        breaker_width = self._breaker_width(cells, compact)
+        keys = [entry.key for entry in entries]
+        self.entries = {entry.key: entry for entry in entries}
+        self.rows_by_key = {e.key: e for e in entries if isinstance(e, ComponentRow)}
+        if (compact, breaker_width) == (self.compact, self.breaker_width) and keys == self.keys:
+            self._update_in_place(keys, cells)
+            return
+        previous = self.keys[self.cursor_row] if 0 <= self.cursor_row < len(self.keys) else None
+        if (compact, breaker_width) != (self.compact, self.breaker_width):
+            self.compact, self.breaker_width = compact, breaker_width
             self.clear(columns=True)
             self.cell_padding = 0 if compact else 1
-            for column in COMPACT if compact else WIDE:
+            for column in self._columns():
                 self.add_column(column.label, key=column.key, width=column.width)
         else:
             self.clear()
-        rows = visible_rows(overview.rows, needle)
-        self.keys = [row.key for row in rows]
-        self.rows_by_key = {row.key: row for row in rows}
-        for row in rows:
-            cells = (
-                self._compact_cells(row, overview.now)
-                if compact
-                else self._wide_cells(row, overview.now)
-            )
-            self.add_row(*cells, key=row.key)
-        if previous is not None and previous.key in self.rows_by_key:
-            self.move_cursor(row=self.keys.index(previous.key), animate=False)
+        self.keys = keys
+        self._cells = {}
+        for key, row in zip(keys, cells, strict=True):
+            self._cells[key] = row
+            self.add_row(*row, key=key)
+        if previous is not None and previous in self.entries:
+            self.move_cursor(row=keys.index(previous), animate=False)
+
+    def _update_in_place(self, keys: list[str], cells: list[Cells]) -> None:
+        columns = [column.key for column in self._columns()]
+        for key, row in zip(keys, cells, strict=True):
+            before = self._cells.get(key, ())
+            for n, cell in enumerate(row):
+                if n >= len(before) or not _same(before[n], cell):
+                    self.update_cell(key, columns[n], cell)
+            self._cells[key] = row
+
+    def _columns(self) -> tuple[Column, ...]:
+        if self.compact:
+            return COMPACT
+        width = max(WIDE[2].width, self.breaker_width)
+        return (*WIDE[:2], Column("breaker", "Breaker", width), *WIDE[3:])
+
+    def _breaker_width(self, cells: list[Cells], compact: bool) -> int:
+        """The wide breaker column as wide as its longest ``open on 2/3`` (one-replica targets
+        keep the width they always had)."""
+        if compact:
+            return COMPACT[2].width
+        longest = max((row[2].cell_len for row in cells), default=0)
+        return min(max(WIDE[2].width, longest), BREAKER_WIDEST)
 
     def cell_text(self, key: str, column: str) -> str:
         """The plain text of one cell (for tests and the command palette)."""
-        columns = [c.key for c in (COMPACT if self.compact else WIDE)]
+        columns = [c.key for c in self._columns()]
         value = self.get_cell_at(Coordinate(self.keys.index(key), columns.index(column)))
         return value.plain if isinstance(value, Text) else str(value)
+
+    # -- cells --------------------------------------------------------------------------------
+
+    def _cells_of(self, entry: Entry, now: float, compact: bool) -> Cells:
+        if isinstance(entry, ComponentRow):
+            return self._compact_cells(entry, now) if compact else self._wide_cells(entry, now)
+        if isinstance(entry, ReplicaHeading):
+            cells = self._heading_cells(entry, compact)
+        else:
+            cells = self._replica_cells(entry, now, compact)
+        return _cropped(cells) if compact else tuple(cells)
 
     def _component(self, row: ComponentRow) -> Text:
         if row.is_target:
             return Text(row.title, style="bold")
         return Text(f"  {row.title}")
 
-    def _breaker(self, row: ComponentRow) -> Text:
+    def _breaker(self, row: ComponentRow, compact: bool) -> Text:
         if row.is_target:
             return Text("")
-        return breaker_text(row.shown_breaker, reset=row.reset_to is not None)
+        spread = row.spread
+        if spread is None:
+            return breaker_text(row.shown_breaker, reset=row.reset_to is not None)
+        return spread_text(spread, reset=row.replicas_reset > 0, compact=compact)
 
     def _fails(self, row: ComponentRow) -> Text:
         if row.failures is None:
             return Text(DASH, style="dim")
         return Text(str(row.failures), style="bold red" if row.failures else "")
 
-    def _wide_cells(self, row: ComponentRow, now: float) -> list[Text | str]:
+    def _wide_cells(self, row: ComponentRow, now: float) -> Cells:
         day, week, month = row.uptime
-        return [
+        return (
             self._component(row),
             status_text(row.status),
-            self._breaker(row),
+            self._breaker(row, compact=False),
             Text(millis(row.response_ms), justify="right"),
             spark(row.recent, 20),
             uptime_text(day),
             uptime_text(week),
             uptime_text(month),
             self._fails(row),
-            since(row.since, self.tz, now, compact=False),
+            Text(since(row.since, self.tz, now, compact=False)),
             Text(row.error or "", style="red"),
+        )
+
+    def _compact_cells(self, row: ComponentRow, now: float) -> Cells:
+        return _cropped(
+            [
+                self._component(row),
+                status_text(row.status),
+                self._breaker(row, compact=True),
+                Text(millis(row.response_ms)),
+                spark(row.recent, 7),
+                uptime_triple(row.uptime),
+                self._fails(row),
+                Text(since(row.since, self.tz, now, compact=True)),
+            ]
+        )
+
+    def _heading_cells(self, heading: ReplicaHeading, compact: bool) -> list[Text]:
+        count = len(heading.replicas)
+        fold = "▾" if heading.expanded else "▸"
+        label = Text(f"  {fold} {count} replica{'s' if count != 1 else ''}", style="italic")
+        worst = max((r.status for r in heading.replicas), key=lambda s: s.severity)
+        bad: dict[Status, int] = {}
+        for replica in heading.replicas:
+            if replica.status not in (Status.HEALTHY, Status.UNKNOWN):
+                bad[replica.status] = bad.get(replica.status, 0) + 1
+        summary = Text(
+            ", ".join(f"{n}/{count} {status.value}" for status, n in bad.items()), style="red"
+        )
+        blank = Text("")
+        if compact:
+            return [label, status_text(worst), blank, blank, blank, summary, blank, blank]
+        return [label, status_text(worst), *[blank] * 8, summary]
+
+    def _replica_cells(self, replica: ReplicaRow, now: float, compact: bool) -> list[Text]:
+        label = Text(f"    {replica.label}", style="cyan")
+        label.truncate(
+            (COMPACT if compact else WIDE)[0].width - (1 if compact else 0), overflow="ellipsis"
+        )
+        instance = Text(replica.instance or DASH, style="" if replica.instance else "dim")
+        if replica.started_at is not None:
+            instance.append(f" · up {duration(now - replica.started_at)}", style="dim")
+        breaker = self._replica_breaker(replica)
+        status = status_text(replica.status)
+        latency = Text(millis(replica.latency_ms), justify="right")
+        blank = Text("")
+        if compact:
+            shown_since = Text(since(replica.since, self.tz, now, compact=True))
+            return [label, status, breaker, latency, blank, instance, blank, shown_since]
+        return [
+            label,
+            status,
+            breaker,
+            latency,
+            instance,
+            blank,
+            blank,
+            blank,
+            blank,
+            Text(since(replica.since, self.tz, now, compact=False)),
+            Text(replica.error or "", style="red"),
         ]
 
-    def _compact_cells(self, row: ComponentRow, now: float) -> list[Text | str]:
-        cells: list[Text] = [
-            self._component(row),
-            status_text(row.status),
-            self._breaker(row),
-            Text(millis(row.response_ms)),
-            spark(row.recent, 7),
-            uptime_triple(row.uptime),
-            self._fails(row),
-            Text(since(row.since, self.tz, now, compact=True)),
-        ]
-        # No cell padding here: crop each cell one short of its column, keeping a gap.
-        cropped: list[Text | str] = []
-        for column, cell in zip(COMPACT, cells, strict=True):
-            cell.truncate(column.width - 1, overflow="ellipsis")
-            cropped.append(cell)
-        return cropped
+    def _replica_breaker(self, replica: ReplicaRow) -> Text:
+        """``closed`` when all its breakers are, else the worst one with its service's name."""
+        worst = replica.worst_breaker
+        if worst is None:
+            return Text(DASH, style="dim")
+        service, state = worst
+        reset = service in replica.reset_services
+        if state == "closed":
+            return breaker_text("closed", reset=bool(replica.reset_services))
+        text = Text(f"{service} ")
+        return text.append_text(breaker_text(state, reset=reset))
+
+
+def _cropped(cells: list[Text]) -> Cells:
+    # No cell padding in the compact layout: crop each cell one short of its column, keeping a gap.
+    for column, cell in zip(COMPACT, cells, strict=True):
+        cell.truncate(column.width - 1, overflow="ellipsis")
+    return tuple(cells)
+
+
+def _same(a: Text, b: Text) -> bool:
+    """Equal as shown: rich's ``Text.__eq__`` ignores the base style (a status's colour)."""
+    return (
+        a.plain == b.plain and a.style == b.style and a.spans == b.spans and a.justify == b.justify
+    )

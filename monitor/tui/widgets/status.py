@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from monitor.store import Status
+from monitor.tui.data import BreakerSpread
 
 _LOOK: dict[Status, tuple[str, str]] = {
     Status.HEALTHY: ("●", "bold green"),
@@ -34,6 +35,23 @@ def breaker_text(state: str | None, *, reset: bool = False) -> Text:
         return Text("—", style="dim")
     word, style = _BREAKER.get(state, (state, "bold"))
     text = Text(word, style=style)
+    if reset:
+        text.append(" ↺", style="bold cyan")
+    return text
+
+
+_SPREAD_WORD = {"open": "open", "half_open": "half-open"}
+
+
+def spread_text(spread: BreakerSpread, *, reset: bool = False, compact: bool = False) -> Text:
+    """A service's breaker across its replicas: ``closed`` when every one is, else the worst
+    state and on how many: ``open on 2/3``, ``half-open on 1/3`` (compact: ``open 2/3``)."""
+    if spread.state == "closed":
+        return breaker_text("closed", reset=reset)
+    word = _SPREAD_WORD.get(spread.state, spread.state)
+    _, style = _BREAKER.get(spread.state, (spread.state, "bold"))
+    on = " " if compact else " on "
+    text = Text(f"{word}{on}{spread.count}/{spread.total}", style=style)
     if reset:
         text.append(" ↺", style="bold cyan")
     return text

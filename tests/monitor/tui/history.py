@@ -7,11 +7,14 @@ same on every run and every machine.
   the last 8 checks with the breaker OPEN for the last 5; an open incident and a firing alert.
 - ``questcity-eu`` (QuestCity EU, no admin token configured): image storage degraded for the last
   4 checks with its breaker half-open; an old resolved incident.
+- The leadership lease: ``monitor-a`` has led for three hours and renewed 2 s before NOW.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import MonitorConfig, parse_config
 from monitor.store import (
@@ -24,9 +27,12 @@ from monitor.store import (
     create_schema,
     open_engine,
 )
+from monitor.store.leases import LeaseStore
 from monitor.store.writer import HistoryWriter
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+LEADER = "monitor-a"
+LEASE_TTL = 7.5
 HOUR = 3600.0
 DAY = 86400.0
 ADMIN_ENV = "QC_TEST_ADMIN_TOKEN"
@@ -134,8 +140,18 @@ async def build_history(url: str) -> None:
         await _long_history(writer)
         await _recent(writer)
         await _incidents_and_alerts(writer)
+        await lead(engine, LEADER, since=NOW - 3 * HOUR, renewed=NOW - 2)
     finally:
         await engine.dispose()
+
+
+async def lead(engine: AsyncEngine, holder: str, *, since: float, renewed: float) -> None:
+    """``holder`` takes the lease at ``since`` (from whoever held it) and renews it at
+    ``renewed``."""
+    leases = LeaseStore(engine)
+    lease = await leases.acquire(holder, ttl=LEASE_TTL, now=since, expected=await leases.read())
+    assert lease is not None
+    assert await leases.renew(lease, now=renewed) is not None
 
 
 async def _long_history(writer: HistoryWriter) -> None:

@@ -176,8 +176,9 @@ async def test_reset_posts_with_the_admin_token_and_logs_the_reset(
         await settle(pilot)
         modal = app.screen
         assert isinstance(modal, ConfirmModal)
-        assert "Database (database) on QuestCity API" in modal.question
-        assert "OPEN" in modal.question or "open now" in modal.question
+        assert modal.question.startswith("Reset database on 1 replica of QuestCity API?")
+        assert "open now" in modal.question
+        assert "api.questcity.test:80" in modal.question
         assert requests == []  # nothing before the answer
         await pilot.click("#yes")
         await settle(pilot)
@@ -258,7 +259,7 @@ def _unreachable(request: httpx.Request) -> httpx.Response:
 @pytest.mark.parametrize(
     ("answer", "said"),
     [
-        (lambda request: _refused(401), "refused the admin token"),
+        (lambda request: _refused(401), "refused the token (401"),
         (lambda request: _refused(403), "needs the admin role"),
         (lambda request: _refused(404), "no breaker called 'database'"),
         (lambda request: httpx.Response(500, json={"message": "boom"}), "answered 500: boom"),

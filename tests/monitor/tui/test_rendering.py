@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC
 
-import httpx
 import pytest
 
 from monitor.config import Target
 from monitor.store import Status
 from monitor.tui.data import ComponentRow, Overview, ResetMark, summarize
 from monitor.tui.formatting import duration, millis, percent, since
-from monitor.tui.reset import reset_breaker, reset_url, unavailable_reason
+from monitor.tui.resetting import unavailable_reason
 from monitor.tui.widgets.sparkline import spark
 from monitor.tui.widgets.status import breaker_text, status_text
 
@@ -86,32 +85,8 @@ def test_a_reset_shows_until_a_newer_check() -> None:
 TARGET = Target("api", "http://api.test", admin_token_env="ADMIN")
 
 
-def test_reset_url_quotes_the_service() -> None:
-    assert reset_url(TARGET, "a/b") == "http://api.test/api/v1/health/services/a%2Fb/reset"
-
-
 def test_unavailable_reason_says_how_to_enable() -> None:
     assert "$ADMIN is not set" in unavailable_reason(TARGET)
     assert 'admin_token_env = "QUESTCITY_ADMIN_TOKEN"' in unavailable_reason(
         Target("api", "http://api.test")
     )
-
-
-async def test_reset_timeout_is_explained() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as client:
-        outcome = await reset_breaker(client, TARGET, "database", "token")
-    assert not outcome.ok
-    assert "did not answer within 5 s" in outcome.message
-
-
-async def test_reset_with_unexpected_json_is_not_a_success() -> None:
-    def odd(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, text="<html>proxy login</html>")
-
-    async with httpx.AsyncClient(transport=httpx.MockTransport(odd)) as client:
-        outcome = await reset_breaker(client, TARGET, "database", "token")
-    assert not outcome.ok
-    assert "without the expected JSON" in outcome.message
