@@ -4,6 +4,16 @@ One APScheduler 3.x ``AsyncIOScheduler`` job per target (``max_instances=1``, ``
 ``misfire_grace_time`` of one interval, first run at start), and one hourly retention job. A
 check that fails is data; nothing a target does can stop the daemon.
 
+A target's run is one round over its replicas (ARCHITECTURE §9): discover them (a ``dns:``
+entry is looked up again; on a failed lookup the last known set stands, so a DNS hiccup never
+retires anything), probe each concurrently under the daemon's probe limit, aggregate
+(:mod:`monitor.aggregate`), and store the aggregate with every replica's own check in one
+transaction; replicas that left the set are retired. A fleet of replicas changes nothing in the
+scheduling: still one job per target, its replicas probed within it.
+
+Under a leadership lease every write is fenced (``fence``): a write refused because another
+monitor leads raises ``LeaseLost``, which stops this daemon's checks and calls ``on_lease_lost``.
+
 The first runs are staggered: targets that share an interval start at most ``PHASE_STEP`` apart
 and spread evenly over the interval when there are many. Started at one instant, a thousand
 checks queue in the HTTP client's connection pool, time out there and are stored as failures of
@@ -15,28 +25,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
-from monitor.config import MonitorConfig, Target
+from monitor.config import MonitorConfig, Target, dns_replica, replica_key
+from monitor.discovery import Discovery, DiscoveryError, Replica
 from monitor.incidents import IncidentTracker
 from monitor.notifiers import Dispatcher, build_sinks
-from monitor.probe import probe
+from monitor.probe import probe_replica
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
     Component,
     HistoryReader,
+    LeaseLost,
+    ReplicaCheck,
+    Status,
     create_schema,
     open_engine,
 )
-from monitor.store.writer import HistoryWriter
+from monitor.store.writer import Fence, HistoryWriter
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 logger = logging.getLogger("monitor")
@@ -59,6 +75,10 @@ to 33 % of a core); nothing a person could notice at 10 s intervals."""
 POSITIONS_PER_TARGET = 10_000
 """Catalogue positions are blocks per target, so a discovered service slots in behind its
 target's others without renumbering (and rewriting) the rest of the catalogue."""
+NOT_LEADING = "this monitor no longer leads"
+DISCOVERY_FAILED = "replicas unknown: DNS lookup failed"
+"""The round's error when a target's replicas could not be looked up and none were known yet
+(no host names: the error is shown beyond operators)."""
 
 
 class MonitorDaemon:
@@ -71,12 +91,27 @@ class MonitorDaemon:
         environ: Mapping[str, str] | None = None,
         max_concurrent_checks: int = MAX_CONCURRENT_CHECKS,
         write_window: float = WRITE_WINDOW,
+        fence: Fence | None = None,
+        on_lease_lost: Callable[[], None] | None = None,
+        discovery: Discovery | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.environ = environ
         self.engine = open_engine(config.storage_url)
-        self.writer = HistoryWriter(self.engine, batch_window=write_window, clock=clock)
+        self.writer = HistoryWriter(
+            self.engine, batch_window=write_window, clock=clock, fence=fence
+        )
+        self.discovery = discovery or Discovery(config.dns_nameservers)
+        self.on_lease_lost = on_lease_lost
+        self.lease_lost = False
+        """Set once a fenced write found that another monitor leads; no check runs after it."""
+        self.replica_sets: dict[str, list[Replica]] = {}
+        """Each target's replicas as last discovered (kept while a lookup fails)."""
+        self._stored_replicas: dict[str, set[str]] = {}
+        """Each target's replica keys live (not retired) in the store: those that leave are
+        retired."""
+        self._discovery_errors: dict[str, str] = {}
         self.reader = HistoryReader(self.engine)
         self.client = httpx.AsyncClient(
             transport=transport,
@@ -109,6 +144,10 @@ class MonitorDaemon:
         await self.writer.sync_components(self._catalogue)
         await self.incidents.resume(self.reader)
         await self.alerts.resume(self.reader)
+        names = {t.name for t in self.config.targets}
+        for state in await self.reader.replicas():
+            if state.target in names:
+                self._stored_replicas.setdefault(state.target, set()).add(state.replica)
 
     async def start(self) -> None:
         await self.prepare()
@@ -172,13 +211,20 @@ class MonitorDaemon:
                 self._running.discard(task)
 
     async def _check(self, target: Target) -> CheckRecord:
-        async with self._probes:
-            record = await probe(
-                self.client, target, token=target.token(self.environ), clock=self.clock
-            )
+        at = self.clock.wall()
+        if self.lease_lost:  # a run that started as the scheduler was being paused
+            return CheckRecord(target.name, at, Status.UNKNOWN, None, None, NOT_LEADING)
+        replicas = await self._replicas(target)
+        if replicas is None:
+            record = CheckRecord(target.name, at, Status.UNREACHABLE, None, None, DISCOVERY_FAILED)
+            checks: list[ReplicaCheck] = []
+        else:
+            token = target.token(self.environ)
+            checks = list(await asyncio.gather(*(self._probe(target, r, token) for r in replicas)))
+            record = aggregate(target.name, at, checks)
         try:
             added = self._discover(target, record)
-            stored = await self.writer.record_check(record, new_components=added)
+            stored = await self.writer.record_check(record, replicas=checks, new_components=added)
             if stored is record:
                 self._known.update((c.target, c.service) for c in added)
                 if added:
@@ -191,8 +237,12 @@ class MonitorDaemon:
                     extra={"event": "check_refused", "target": target.name},
                 )
                 record = stored
+            if replicas is not None:
+                await self._retire(target, {c.replica for c in checks}, at)
             await self.incidents.observe(record)
-            await self.alerts.observe(record)
+            await self.alerts.observe(record, checks)
+        except LeaseLost:
+            self._lost_lease()
         except Exception:
             # The store is ours, not the target's: say so loudly, and keep checking.
             logger.exception(
@@ -202,6 +252,87 @@ class MonitorDaemon:
             )
         self.checks += 1
         return record
+
+    async def _probe(self, target: Target, replica: Replica, token: str | None) -> ReplicaCheck:
+        async with self._probes:
+            return await probe_replica(
+                self.client, target, replica.url, token=token, clock=self.clock, key=replica.key
+            )
+
+    async def _replicas(self, target: Target) -> list[Replica] | None:
+        """The target's replicas this round: as discovered now, else as last known (from this
+        run, or from the store's live rows), else None (never known: nothing to probe)."""
+        try:
+            found = await self.discovery.replicas(target)
+        except DiscoveryError as error:
+            if self._discovery_errors.get(target.name) != error.message:
+                self._discovery_errors[target.name] = error.message
+                logger.warning(
+                    "%s: %s; checking the replicas last known",
+                    target.name,
+                    error.message,
+                    extra={"event": "discovery_failed", "target": target.name},
+                )
+            known = self.replica_sets.get(target.name)
+            if known is None:
+                known = self._from_store(target)
+            return known
+        if self._discovery_errors.pop(target.name, None) is not None:
+            logger.info(
+                "%s: replicas discovered again",
+                target.name,
+                extra={"event": "discovery_recovered", "target": target.name},
+            )
+        previous = self.replica_sets.get(target.name)
+        if previous is not None and previous != found:
+            logger.info(
+                "%s: %d replica(s), was %d",
+                target.name,
+                len(found),
+                len(previous),
+                extra={"event": "replicas_changed", "target": target.name},
+            )
+        self.replica_sets[target.name] = found
+        return found
+
+    def _from_store(self, target: Target) -> list[Replica] | None:
+        """Replicas the store last saw live (a restart during a DNS outage keeps probing them):
+        a static entry at its own URL, a discovered one at the target's scheme and its key."""
+        keys = self._stored_replicas.get(target.name)
+        if not keys:
+            return None
+        static = {
+            replica_key(entry): entry for entry in target.replicas if dns_replica(entry) is None
+        }
+        scheme = urlsplit(target.url).scheme or "http"
+        return sorted(Replica(key, static.get(key, f"{scheme}://{key}")) for key in keys)
+
+    async def _retire(self, target: Target, keys: set[str], at: float) -> None:
+        """Retire the replicas that left the target's set since the store last saw them."""
+        left = self._stored_replicas.get(target.name, set()) - keys
+        if left:
+            await self.writer.retire_replicas(target.name, sorted(left), at)
+            logger.info(
+                "%s: %d replica(s) retired",
+                target.name,
+                len(left),
+                extra={"event": "replicas_retired", "target": target.name},
+            )
+        self._stored_replicas[target.name] = keys
+
+    def _lost_lease(self) -> None:
+        """Another monitor leads: say so once, stop checking, tell whoever runs this daemon."""
+        if self.lease_lost:
+            return
+        self.lease_lost = True
+        logger.warning(
+            "this monitor no longer leads; it stops checking",
+            extra={"event": "lease_lost"},
+        )
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+        if self.on_lease_lost is not None:
+            self.on_lease_lost()
 
     def _discover(self, target: Target, record: CheckRecord) -> list[Component]:
         """Services the config does not name still get a place (and a title) in the catalogue:
@@ -237,6 +368,14 @@ class MonitorDaemon:
         return pending
 
     async def apply_retention(self) -> None:
+        if self.lease_lost:
+            return
+        try:
+            await self._apply_retention()
+        except LeaseLost:
+            self._lost_lease()
+
+    async def _apply_retention(self) -> None:
         retention = self.config.retention
         with self._tracked():
             removed = await self.writer.apply_retention(
@@ -258,7 +397,12 @@ class MonitorDaemon:
         is disposed under it; a check is short (its probe has a timeout), so waiting is cheap."""
         if self.scheduler is not None:
             self.scheduler.pause()
+            # A run the scheduler submitted just before the pause starts on the next turn of the
+            # loop: let it register, or shutdown() would cancel it mid-check.
+            await asyncio.sleep(0)
             late = await self._within(set(self._running), grace)
+            while not late and self._running:
+                late = await self._within(set(self._running), grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)

@@ -41,6 +41,7 @@ from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
     Component,
+    ReplicaCheck,
     Status,
     create_schema,
     open_engine,
@@ -357,10 +358,13 @@ async def test_discovery_writes_only_the_new_components_and_only_once(tmp_path: 
     record_check = daemon.writer.record_check
 
     async def counting(
-        record: CheckRecord, *, new_components: Sequence[Component] = ()
+        record: CheckRecord,
+        *,
+        replicas: Sequence[ReplicaCheck] = (),
+        new_components: Sequence[Component] = (),
     ) -> CheckRecord:
         calls.append([c.service for c in new_components])
-        return await record_check(record, new_components=new_components)
+        return await record_check(record, replicas=replicas, new_components=new_components)
 
     async def no_full_sync(catalogue: Sequence[Component]) -> None:
         raise AssertionError("the whole catalogue rewritten")
