@@ -47,7 +47,7 @@ from monitor.store import (
 
 Key = tuple[str, str, str]  # rule, target, service
 Condition = tuple[str, str]  # rule, service: a key within one replica
-Window = deque[tuple[float, ServiceSample]]
+Window = deque["_Point"]
 
 NAMED_REPLICAS = 3
 """A summary names at most this many replicas, then says how many more."""
@@ -76,6 +76,28 @@ class _Held:
     replica: str
     label: str
     finding: _Finding
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """One sample of a service, reduced to what the rules read (read out of its details once,
+    when it enters the window, not at every check it stays in it)."""
+
+    at: float
+    failing: bool
+    refused: float | None
+    """The database pool's ``exhausted_total``, if reported."""
+    calls: tuple[float, float] | None
+    """The breaker's (failed + rejected, all) calls, if reported."""
+
+    @classmethod
+    def of(cls, sample: ServiceSample, at: float) -> _Point:
+        return cls(
+            at,
+            sample.status is Status.UNHEALTHY or bool(sample.consecutive_failures),
+            _counter(sample, "details", "exhausted_total"),
+            _breaker_calls(sample),
+        )
 
 
 @dataclass
@@ -181,14 +203,14 @@ class AlertEngine:
                     f"{rules.breaker_open_for / 60:g} min",
                     rules.breaker_open_for,
                 )
-            failed = sum(1 for _, s in window if _check_failing(s))
+            failed = sum(1 for point in window if point.failing)
             if len(window) >= 3 and failed / len(window) > rules.check_failure_rate:
                 findings[("health_check_failure_rate", service)] = _Finding(
                     f"{target}/{service}: {failed} of the last {len(window)} health checks failed",
                     0.0,
                     failed / len(window),
                 )
-            refused = _rise(_counter(s, "details", "exhausted_total") for _, s in window)
+            refused = _rise(point.refused for point in window)
             if refused:
                 findings[("db_pool_exhausted", service)] = _Finding(
                     f"{target}/{service}: connection pool exhausted",
@@ -220,7 +242,7 @@ def _follow(known: dict[str, _Replica], check: ReplicaCheck, window: float) -> _
             state.windows.clear()
             state.process = process
     # A service this replica stopped reporting keeps no samples past the window.
-    for service in [s for s, w in state.windows.items() if not w or w[-1][0] < at - window]:
+    for service in [s for s, w in state.windows.items() if not w or w[-1].at < at - window]:
         del state.windows[service]
     # An unreachable replica says nothing of its process: its windows stay those of the last
     # process that did, and an answer from the same process continues them.
@@ -229,8 +251,8 @@ def _follow(known: dict[str, _Replica], check: ReplicaCheck, window: float) -> _
 
 def _window(state: _Replica, sample: ServiceSample, now: float, span: float) -> Window:
     window = state.windows.setdefault(sample.service, deque())
-    window.append((now, sample))
-    while window and window[0][0] < now - span:
+    window.append(_Point.of(sample, now))
+    while window and window[0].at < now - span:
         window.popleft()
     return window
 
@@ -252,10 +274,6 @@ def _summary(where: list[_Held], replicas: int) -> str:
     return f"{worst.finding.summary} on {len(where)}/{replicas} replicas ({named})"
 
 
-def _check_failing(sample: ServiceSample) -> bool:
-    return sample.status is Status.UNHEALTHY or bool(sample.consecutive_failures)
-
-
 def _counter(sample: ServiceSample, *path: str) -> float | None:
     value: object = sample.details
     for key in path:
@@ -272,16 +290,17 @@ def _rise(values: Iterable[float | None]) -> float:
     return sum(max(0.0, later - earlier) for earlier, later in pairwise(known))
 
 
-def _breaker_failure_rate(window: Window) -> float | None:
-    def totals(sample: ServiceSample) -> tuple[float, float] | None:
-        bad = [_counter(sample, "circuit_breaker", k) for k in ("failed_calls", "rejected_calls")]
-        good = _counter(sample, "circuit_breaker", "successful_calls")
-        if good is None or None in bad:
-            return None
-        failures = sum(b for b in bad if b is not None)
-        return failures, failures + good
+def _breaker_calls(sample: ServiceSample) -> tuple[float, float] | None:
+    bad = [_counter(sample, "circuit_breaker", k) for k in ("failed_calls", "rejected_calls")]
+    good = _counter(sample, "circuit_breaker", "successful_calls")
+    if good is None or None in bad:
+        return None
+    failures = sum(b for b in bad if b is not None)
+    return failures, failures + good
 
-    known = [t for t in (totals(s) for _, s in window) if t is not None]
+
+def _breaker_failure_rate(window: Window) -> float | None:
+    known = [point.calls for point in window if point.calls is not None]
     failures = calls = 0.0
     for (failed_before, calls_before), (failed_after, calls_after) in pairwise(known):
         if failed_after < failed_before or calls_after < calls_before:
