@@ -2,7 +2,7 @@
 on loopback; and the time of the 90-day query of 50 services.
 
     uv run python -m benchmarks.monitor_fleet [--targets 1000] [--interval 10] [--duration 120]
-        [--rounds 1] [--query-repeats 15] [--profile DIR]
+        [--replicas N] [--rounds 1] [--query-repeats 15] [--profile DIR]
 
 The fleet is one uvicorn process, pinned to CPU 1, answering the backend's detailed health JSON
 (two services with breaker counters and pool figures, ~1.5 kB) on one port of 1,000 loopback
@@ -23,6 +23,11 @@ Each candidate runs for ``--duration`` in a process of its own, pinned to CPU 0:
   docs/ARCHITECTURE.md §9 does;
 - ``daemon-discover``: the same with no services named, so that each target's first check adds
   its services to the catalogue;
+- ``daemon-replicas`` (run when ``--replicas N`` is over 1): the daemon as shipped on the same
+  fleet grouped into ``targets / N`` targets of N replicas each (static replica URLs, so no DNS
+  in the measurement): 100 targets × 10 replicas against the 1,000 single-replica targets of
+  ``daemon``, on the same endpoints in the same run. Its checks are the targets' rounds (each
+  stores the aggregate and the N replicas' own rows); its failed probes are replica checks;
 - ``bare-together`` (not run by default): bare polling with every target due at the same instant
   and httpx's default limits, which is how the daemon scheduled its first runs before they were
   staggered.
@@ -42,7 +47,8 @@ The 90-day query: 50 components (10 targets, each itself and 4 services) with 91
 new engine (new connection) for every repeat; warm: one engine, after one run. Baseline: one plain
 ``sqlite3`` SELECT of the same 4,500 daily rows on a new connection. p50 over ``--query-repeats``.
 
-Targets (issue 4): no missed checks, daemon CPU ≤ 50 % of one core on average, RSS ≤ 200 MB.
+Targets (issue 4): no missed checks, daemon CPU ≤ 50 % of one core on average, RSS ≤ 200 MB;
+(issue 13) 100 targets × 10 replicas at 10 s: no missed checks, ≤ 40 % of a core.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ SUMMARY = "/api/v1/health/"
 DAEMON_CPU = 0
 FLEET_CPU = 1
 TARGET_CPU_PERCENT = 50.0
+TARGET_REPLICAS_CPU_PERCENT = 40.0
 TARGET_RSS_MB = 200.0
 DAY = 86_400
 HOUR = 3_600
@@ -101,6 +108,7 @@ MODES = {
     "bare-together": "bare polling, all targets due together, httpx's default limits",
     "daemon": "**daemon as shipped**",
     "daemon-discover": "daemon as shipped, services not named in the config",
+    "daemon-replicas": "**daemon as shipped, targets of --replicas replicas**",
 }
 DEFAULT_MODES = ("bare", "daemon", "daemon-discover")
 SERVICES = {"database": "Quests and accounts", "s3": "Photos"}
@@ -290,6 +298,8 @@ class Outcome:
     late_ms: list[float]
     run_ms: list[float]
     errors: int = 0
+    replica_rows: int | None = None
+    """Replica checks stored in the window (``daemon-replicas``)."""
 
 
 def phases(targets: int, interval: float, together: bool) -> list[float]:
@@ -387,7 +397,12 @@ async def run_bare(targets: list[str], interval: float, duration: float, togethe
 
 
 async def run_daemon(
-    targets: list[str], interval: float, duration: float, db: Path, discover: bool
+    targets: list[str],
+    interval: float,
+    duration: float,
+    db: Path,
+    discover: bool,
+    replicas: int = 1,
 ) -> Outcome:
     from apscheduler.events import (
         EVENT_JOB_ERROR,
@@ -404,21 +419,24 @@ async def run_daemon(
     from monitor.config import MonitorConfig, Notifier, Target
     from monitor.daemon import MonitorDaemon
     from monitor.store import Status
-    from monitor.store.schema import checks
+    from monitor.store.schema import checks, replica_checks
 
+    # With replicas, each target is a group of ``replicas`` endpoints of the fleet.
+    groups = [targets[n : n + replicas] for n in range(0, len(targets), replicas)]
     config = MonitorConfig(
         path=db.with_suffix(".toml"),
         storage_url=f"sqlite:///{db}",
         targets=tuple(
             Target(
                 f"target-{n:04d}",
-                url,
+                group[0],
                 interval=interval,
                 timeout=5.0,
                 token_env=TOKEN_ENV,
                 services={} if discover else SERVICES,
+                replicas=tuple(group) if replicas > 1 else (),
             )
-            for n, url in enumerate(targets)
+            for n, group in enumerate(groups)
         ),
         notifiers=(Notifier("log"),),
     )
@@ -477,11 +495,20 @@ async def run_daemon(
         failed = await connection.scalar(
             select(func.count()).where(window, checks.c.status == Status.UNREACHABLE.value)
         )
+        replica_rows = None
+        if replicas > 1:
+            in_window = replica_checks.c.at < wall_started + duration
+            replica_rows = await connection.scalar(select(func.count()).where(in_window))
+            failed = await connection.scalar(
+                select(func.count()).where(
+                    in_window, replica_checks.c.status == Status.UNREACHABLE.value
+                )
+            )
     missed = daemon.missed
     await daemon.stop()
     return Outcome(
         candidate=MODES["daemon-discover" if discover else "daemon"],
-        due=due(phases(len(targets), interval, False), interval, duration),
+        due=due(phases(len(groups), interval, False), interval, duration),
         done=done,
         stored=int(stored or 0),
         failed_probes=int(failed or 0),
@@ -494,6 +521,7 @@ async def run_daemon(
         late_ms=late,
         run_ms=took,
         errors=counts["errors"],
+        replica_rows=None if replica_rows is None else int(replica_rows),
     )
 
 
@@ -505,7 +533,8 @@ def candidate_main(args: argparse.Namespace) -> None:
         outcome = asyncio.run(run_bare(targets, args.interval, args.duration, together))
     else:
         discover = args.mode.endswith("-discover")
-        run = run_daemon(targets, args.interval, args.duration, Path(args.db), discover)
+        replicas = args.replicas if args.mode == "daemon-replicas" else 1
+        run = run_daemon(targets, args.interval, args.duration, Path(args.db), discover, replicas)
         outcome = asyncio.run(run)
     outcome.candidate = MODES[args.mode]
     print(json.dumps(outcome.__dict__), flush=True)
@@ -619,6 +648,8 @@ def _run_candidate(
         str(args.interval),
         "--duration",
         str(args.duration),
+        "--replicas",
+        str(args.replicas),
         "--db",
         str(workdir / f"monitor-{mode}-{round_number}.db"),
     ]
@@ -666,9 +697,15 @@ def report(
     args: argparse.Namespace,
 ) -> str:
     med = statistics.median
+    grouped = (
+        f" (daemon-replicas: {args.targets // args.replicas:,} targets × {args.replicas} "
+        "replicas on the same endpoints)"
+        if args.replicas > 1
+        else ""
+    )
     lines = [
-        f"{args.targets:,} targets, interval {args.interval:g} s, {args.duration:g} s per run, "
-        f"{args.rounds} round(s); load average at the end {load_average()}",
+        f"{args.targets:,} targets{grouped}, interval {args.interval:g} s, {args.duration:g} s "
+        f"per run, {args.rounds} round(s); load average at the end {load_average()}",
         "",
         "| candidate | checks done / due | stored | failed probes | missed | "
         "of which refused, still running | CPU % of a core (avg) | "
@@ -698,7 +735,11 @@ def report(
             f"{med(fleet_cpu[label]):.1f} |"
         )
     lines.append("")
-    for ours, baseline in (("daemon", "bare"), ("daemon-discover", "bare")):
+    for ours, baseline in (
+        ("daemon", "bare"),
+        ("daemon-discover", "bare"),
+        ("daemon-replicas", "daemon"),
+    ):
         if ours in outcomes and baseline in outcomes:
             cpu = med([r.cpu_percent for r in outcomes[ours]])
             cpu -= med([r.cpu_percent for r in outcomes[baseline]])
@@ -707,7 +748,7 @@ def report(
             lines.append(
                 f"- {ours} over {baseline}: CPU {cpu:+.1f} points of a core, RSS {rss:+.1f} MB."
             )
-    for mode in ("daemon", "daemon-discover"):
+    for mode in ("daemon", "daemon-discover", "daemon-replicas"):
         if not outcomes.get(mode):
             continue
         runs = outcomes[mode]
@@ -717,11 +758,16 @@ def report(
         shortfall = med([r.due - (r.stored or 0) for r in runs])
         failed = med([r.failed_probes for r in runs])
         checks_ok = skipped == 0 and shortfall <= 0 and failed == 0
+        most = TARGET_REPLICAS_CPU_PERCENT if mode == "daemon-replicas" else TARGET_CPU_PERCENT
+        rows = ""
+        if mode == "daemon-replicas":
+            stored_rows = med([r.replica_rows or 0 for r in runs])
+            rows = f", {stored_rows:,.0f} replica checks stored ({args.replicas} per check)"
         lines.append(
             f"- Targets, {mode}: no missed checks — {skipped:,.0f} missed, "
             f"{shortfall:,.0f} due checks not stored, {failed:,.0f} failed probes of a healthy "
-            f"fleet ({verdict(checks_ok)}); CPU ≤ {TARGET_CPU_PERCENT:g} % — {cpu:.1f} % "
-            f"({verdict(cpu <= TARGET_CPU_PERCENT)}); RSS ≤ {TARGET_RSS_MB:g} MB — "
+            f"fleet{rows} ({verdict(checks_ok)}); CPU ≤ {most:g} % — {cpu:.1f} % "
+            f"({verdict(cpu <= most)}); RSS ≤ {TARGET_RSS_MB:g} MB — "
             f"{rss:.1f} MB ({verdict(rss <= TARGET_RSS_MB)})."
         )
     lines += [
@@ -754,6 +800,12 @@ def main() -> None:
         sub.add_argument("--targets", type=int, default=1000)
         sub.add_argument("--interval", type=float, default=10.0)
         sub.add_argument("--duration", type=float, default=120.0)
+        sub.add_argument(
+            "--replicas",
+            type=int,
+            default=1,
+            help="also run daemon-replicas: targets/N targets of N replicas on the same fleet",
+        )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
         "--modes",
@@ -779,6 +831,10 @@ def main() -> None:
         argv = [sys.executable, "-m", "benchmarks.monitor_fleet", "fleet", "--port", str(port)]
         argv += ["--addresses", str(args.targets)]
         modes = args.modes.split(",")
+        if args.replicas > 1 and "daemon-replicas" not in modes:
+            modes.append("daemon-replicas")
+        if args.targets % args.replicas:
+            raise SystemExit("--targets must be a multiple of --replicas")
         outcomes: dict[str, list[Outcome]] = {mode: [] for mode in modes}
         fleet_cpu: dict[str, list[float]] = {mode: [] for mode in modes}
         with ServerProcess("fleet", pinned(argv, FLEET_CPU), port=port, workdir=workdir) as server:
