@@ -4,7 +4,8 @@ entry looked up again (a Kubernetes headless Service answers with one address pe
 A DNS answer is outside input: only A and AAAA addresses are kept (dnspython's answer holds the
 asked name's records of the asked type, CNAMEs followed; anything else in the message is ignored),
 they are parsed as IP addresses, deduplicated, sorted by key and cut at :data:`MAX_REPLICAS`. A
-lookup is bounded in time (the smaller of the discovery's timeout and the target's).
+lookup is bounded in time (the smaller of the discovery's timeout and the target's). dnspython
+is imported at the first lookup.
 
 NXDOMAIN and an empty answer mean "no replicas" (the Service has no ready pod): an empty list. A
 lookup that times out or that no server answers properly raises :class:`DiscoveryError`, which
@@ -18,16 +19,14 @@ import ipaddress
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import dns.asyncresolver
-import dns.exception
-import dns.nameserver
-import dns.rdatatype
-import dns.resolver
 
 from monitor.config import MAX_REPLICAS as MAX_REPLICAS
 from monitor.config import Target, dns_replica, replica_key
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 __all__ = ["MAX_REPLICAS", "Discovery", "DiscoveryError", "Replica", "replica_key"]
 
@@ -108,6 +107,10 @@ class Discovery:
     async def _query(
         self, resolver: dns.asyncresolver.Resolver, name: str, kind: str, lifetime: float
     ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        import dns.exception
+        import dns.rdatatype
+        import dns.resolver
+
         wanted = dns.rdatatype.A if kind == "A" else dns.rdatatype.AAAA
         try:
             answer = await resolver.resolve(
@@ -149,6 +152,12 @@ class Discovery:
         without one (no ``/etc/resolv.conf``) is a DiscoveryError, not a crash at start."""
         if self._resolver is not None:
             return self._resolver
+        # dnspython is imported on first use: ``Replica`` alone (the reset, the TUI's rows)
+        # should not cost its import.
+        import dns.asyncresolver
+        import dns.exception
+        import dns.nameserver
+
         try:
             resolver = dns.asyncresolver.Resolver(configure=not self.nameservers)
         except dns.exception.DNSException:
