@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import time
 import uuid
@@ -25,6 +26,8 @@ import httpx
 import pytest
 
 from backend.auth.cli import mint_token_command
+from backend.db import migrate
+from backend.db.engine import create_engine
 from backend.settings import Settings
 from monitor.config import Target
 from monitor.discovery import Replica
@@ -117,7 +120,16 @@ async def running_fleet(
         for n, port in enumerate(ports)
     ]
     replicas = [Replica(f"127.0.0.1:{port}", f"http://127.0.0.1:{port}") for port in ports]
-    settings = Settings(keys_dir=keys_dir)
+    # As a deployment does before it starts its replicas: the keys made (by minting the tokens)
+    # and the database migrated once, so the three start at once without racing to do either.
+    settings = Settings(database_url=env["QUESTCITY_DATABASE_URL"], keys_dir=keys_dir)
+    admin_token = mint_token_command(settings, "admin", 600, "on-call")
+    operator_token = mint_token_command(settings, "operator", 600, "monitor")
+    engine = create_engine(settings)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
 
@@ -131,20 +143,13 @@ async def running_fleet(
 
                 await eventually(answers, f"{replica.key} ready", within=60)
 
-            # The first alone: it makes the keys and migrates the database; then the others.
-            processes[0].start()
-            await ready(replicas[0])
-            for process in processes[1:]:
+            for process in processes:
                 process.start()
-            await asyncio.gather(*(ready(replica) for replica in replicas[1:]))
-        yield Fleet(
-            replicas,
-            processes,
-            admin_token=mint_token_command(settings, "admin", 600, "on-call"),
-            operator_token=mint_token_command(settings, "operator", 600, "monitor"),
-            tmp_path=tmp_path,
-        )
+            await asyncio.gather(*(ready(replica) for replica in replicas))
+        yield Fleet(replicas, processes, admin_token, operator_token, tmp_path)
     finally:
+        for process in processes:  # all told at once, then each awaited
+            process.send_signal(signal.SIGTERM)
         for process in processes:
             process.stop(timeout=10)
 
@@ -268,14 +273,15 @@ def ok(request: httpx.Request) -> httpx.Response:
 
 
 class Endless(httpx.AsyncByteStream):
-    """A body that never ends; counts what was taken of it."""
+    """A body as good as endless (16 MiB, so a reader without a bound ends too, and fails the
+    test rather than hang it); counts what was taken of it."""
 
     def __init__(self) -> None:
         self.sent = 0
         self.closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
+        while self.sent < 16 * 1024 * 1024:
             self.sent += 8192
             yield b"[" * 8192
 
@@ -317,6 +323,16 @@ async def test_an_answer_declared_too_large_is_not_read() -> None:
 
     assert outcomes[0].reason == "answered 200 with more than 64 KiB"
     assert endless.sent == 0
+    assert outcomes[1].ok
+
+
+async def test_a_compressed_answer_is_refused_not_inflated() -> None:
+    headers = {"Content-Encoding": "gzip"}
+    outcomes = await reset_with(
+        by_host(a=lambda request: httpx.Response(200, headers=headers, content=b"\x1f\x8b"), b=ok)
+    )
+
+    assert outcomes[0].reason == "answered 200 compressed (a plain answer was asked for)"
     assert outcomes[1].ok
 
 
