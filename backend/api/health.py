@@ -179,8 +179,10 @@ async def service(request: Request) -> Response:
         "Close a service's circuit breaker",
         "health",
         {200: Reply("The breaker is closed.", BreakerReset), **errors(401, 403, 404)},
-        description="Needs an admin token. Written to the log as an audit line, and so is a "
-        "refusal (403); a missing or invalid token (401) is not.",
+        description="Needs an admin token. Closes the breaker of the process that answers "
+        "(named in `instance`): each replica has its own. Written to the log as an audit line "
+        "naming the token's subject and the instance, and so is a refusal (403); a missing or "
+        "invalid token (401) is not.",
         path=_SERVICE,
         security="bearer",
     )
@@ -219,7 +221,13 @@ async def reset(request: Request) -> Response:
         },
     )
     return JSONResponse(
-        {"service": name, "state": breaker.state.value, "previous_state": previous.value}
+        {
+            "service": name,
+            "state": breaker.state.value,
+            "previous_state": previous.value,
+            # Which replica's breaker this was: a reset through a balancer closes one of several.
+            "instance": instance_of(request).as_dict(),
+        }
     )
 
 

@@ -3,9 +3,9 @@
 Breaker state and counters belong to one process, so every reader must know which process
 answered and whether it restarted: the id (default ``<hostname>-<pid>``; an override is held to a
 safe, bounded set of characters) and the start time (the app's clock at ``create_app``) are in
-``/detailed`` for staff, never in the public summary; every JSON log line and the breaker reset's
-audit line name the instance. The backend runs in-process on SQLite through httpx's ASGI
-transport.
+``/detailed`` for staff and in a breaker reset's answer, never in the public summary; every JSON
+log line and the breaker reset's audit line name the instance. The backend runs in-process on
+SQLite through httpx's ASGI transport.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from backend.api.models.health import HealthDetailed
+from backend.api.models.health import BreakerReset, HealthDetailed
 from backend.app import create_app
 from backend.auth import Role
 from backend.settings import INSTANCE_ID_MAX, Settings, SettingsError, default_instance_id
@@ -197,6 +197,15 @@ async def test_the_reset_audit_line_names_the_actor_and_the_instance(
         "instance": INSTANCE,
         "breaker": "database",
     }
+
+
+async def test_the_reset_answer_says_whose_breaker_it_closed(api: Api) -> None:
+    response = await api.client.post(RESET, headers=api.auth(Role.ADMIN))
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["instance"] == {"id": INSTANCE, "started_at": STARTED_AT}
+    BreakerReset.model_validate(body)
 
 
 async def test_a_refused_reset_names_the_instance_too(

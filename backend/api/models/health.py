@@ -143,3 +143,4 @@ class BreakerReset(Answer):
     service: str
     state: CircuitState
     previous_state: CircuitState
+    instance: Instance = Field(description="The process whose breaker this was.")
