@@ -209,42 +209,48 @@ def _replica_fields(target: str, replica: ReplicaCheck) -> Row:
     }
 
 
-def replica_check_rows(batches: Iterable[ReplicaBatch]) -> list[Row]:
+@dataclass(frozen=True, slots=True)
+class ReplicaRows:
+    checks: list[Row]
     """One ``replica_checks`` row per replica of each check."""
-    return [
-        {
-            **_replica_fields(batch.target, replica),
-            "at": replica.record.at,
-            "http_status": _http_status(replica.record.http_status),
-        }
+    states: StateRows
+    """Each replica's latest state after the batch."""
+
+
+def replica_rows(batches: Iterable[ReplicaBatch]) -> ReplicaRows:
+    """The replicas' raw rows, and their latest states folded in time order like
+    :func:`state_rows`: ``since`` moves only when a replica's status changes; a replica seen is
+    not retired (any more). Each replica's fields are made once, for both."""
+    seen = [
+        (replica.record, _replica_fields(batch.target, replica))
         for batch in batches
         for replica in batch.replicas
     ]
-
-
-def replica_state_rows(batches: Iterable[ReplicaBatch]) -> StateRows:
-    """Each replica's latest state after ``batches``, folded in time order like
-    :func:`state_rows`: ``since`` moves only when its status changes; a replica seen is not
-    retired (any more)."""
-    ordered = sorted(
-        ((batch.target, replica) for batch in batches for replica in batch.replicas),
-        key=lambda pair: pair[1].record.at,
-    )
+    checks = [
+        {**fields, "at": record.at, "http_status": _http_status(record.http_status)}
+        for record, fields in seen
+    ]
     folded: dict[tuple[str, str], Row] = {}
     changed: set[tuple[str, str]] = set()
-    for target, replica in ordered:
-        fields = _replica_fields(target, replica)
-        key = (target, fields["replica"])
-        at = replica.record.at
+    for record, fields in sorted(seen, key=lambda pair: pair[0].at):
+        key = (fields["target"], fields["replica"])
         row = folded.get(key)
         if row is None:
-            folded[key] = {**fields, "since": at, "checked_at": at, "retired_at": None}
+            folded[key] = {
+                **fields,
+                "since": record.at,
+                "checked_at": record.at,
+                "retired_at": None,
+            }
             continue
         if row["status"] != fields["status"]:
-            row["since"] = at
+            row["since"] = record.at
             changed.add(key)
-        row.update(fields, checked_at=at)
-    return StateRows(
-        continuing=[row for key, row in folded.items() if key not in changed],
-        changed=[row for key, row in folded.items() if key in changed],
+        row.update(fields, checked_at=record.at)
+    return ReplicaRows(
+        checks,
+        StateRows(
+            continuing=[row for key, row in folded.items() if key not in changed],
+            changed=[row for key, row in folded.items() if key in changed],
+        ),
     )

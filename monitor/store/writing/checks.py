@@ -23,8 +23,7 @@ from monitor.store.batch import (
     Row,
     StateRows,
     check_row,
-    replica_check_rows,
-    replica_state_rows,
+    replica_rows,
     rollup_rows,
     service_rows,
     state_rows,
@@ -165,8 +164,9 @@ class CheckWrites(WriteBase):
             await self._bump_rollups(connection, rollup_rows(records))
             await self._update_states(connection, state_rows(records))
             if fleet:
-                await connection.execute(insert(replica_checks), replica_check_rows(fleet))
-                await self._update_replicas(connection, replica_state_rows(fleet))
+                rows = replica_rows(fleet)
+                await connection.execute(insert(replica_checks), rows.checks)
+                await self._update_replicas(connection, rows.states)
             if added:
                 await self._upsert_components(connection, added)
                 await self._revise(connection, "catalogue")
