@@ -23,17 +23,15 @@ import asyncio
 import json
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
 
 from monitor.answer import BREAKER_STATE
 from monitor.config import Target
+from monitor.discovery import Replica
 from shared.resilience import SYSTEM_CLOCK, Clock
-
-if TYPE_CHECKING:  # the values only: DNS's resolver is not loaded for a reset
-    from monitor.discovery import Replica
 
 RESET_PATH = "/api/v1/health/services/{name}/reset"
 MAX_ANSWER_BYTES = 64 * 1024
@@ -131,8 +129,8 @@ async def _reset_one(
     replica: Replica,
     clock: Clock,
 ) -> ReplicaOutcome:
-    def failed(reason: str, instance: str | None = None) -> ReplicaOutcome:
-        return _outcome(replica, instance, False, reason)
+    def failed(reason: str) -> ReplicaOutcome:
+        return _outcome(replica, None, False, reason)
 
     try:
         status, body = await _within(_post(client, target, service, token, replica), target, clock)
