@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from monitor.store import (
     HistoryReader,
+    LeaderLease,
     Status,
     StoreError,
     StoreNotInitialised,
@@ -27,6 +28,7 @@ from monitor.store import (
     open_reader,
 )
 from monitor.store.failures import translate
+from monitor.store.leases import LeaseStore
 from monitor.store.writer import HistoryWriter
 from statuspage.app import create_app
 from tests.monitor.store.support import DAY0, check, sqlite_url
@@ -63,6 +65,8 @@ async def test_a_store_without_tables_reads_as_not_initialised(
             "series_many": reader.series_many([("api", "")], now=DAY0),
             "incidents": reader.incidents(with_events=True),
             "alerts": reader.alerts(),
+            "replicas": reader.replicas(),
+            "leader": reader.leader(),
         }
         for name, read in reads.items():
             with pytest.raises(StoreNotInitialised) as raised:
@@ -83,6 +87,10 @@ async def test_writing_to_a_store_without_tables_is_not_initialised(store_url: s
             await writer.fire_alert("breaker_open", "api", "database", "open", DAY0)
         with pytest.raises(StoreNotInitialised):
             await writer.apply_retention(DAY0, raw_days=1, hourly_days=1, daily_days=1)
+        with pytest.raises(StoreNotInitialised):
+            await writer.retire_replicas("api", ["10.0.0.5:8000"], DAY0)
+        with pytest.raises(StoreNotInitialised):
+            await LeaseStore(engine).acquire("m1", ttl=3.0, now=DAY0, expected=None)
     finally:
         await engine.dispose()
 
@@ -140,11 +148,20 @@ async def test_an_unreachable_store_is_unavailable(backend: str, tmp_path: Path)
     try:
         with pytest.raises(StoreUnavailable) as written:
             await asyncio.wait_for(HistoryWriter(engine).record_check(check(DAY0)), 30)
+        # A leader that cannot reach the store has not lost its lease (a fenced write, a
+        # renewal): it cannot tell yet.
+        leases = LeaseStore(engine)
+        lease = LeaderLease("m1", 1, 0, DAY0, DAY0, 3.0)
+        fenced = HistoryWriter(engine, fence=leases.fence(lease))
+        with pytest.raises(StoreUnavailable) as fence:
+            await asyncio.wait_for(fenced.record_check(check(DAY0)), 30)
+        with pytest.raises(StoreUnavailable) as renewal:
+            await asyncio.wait_for(leases.renew(lease, now=DAY0), 30)
     finally:
         await engine.dispose()
         await _driver_threads_finished()
 
-    for raised in (read.value, written.value):
+    for raised in (read.value, written.value, fence.value, renewal.value):
         message = str(raised)
         assert SECRET not in message and "127.0.0.1" not in message and "monitor:" not in message
         if backend == "postgresql":
