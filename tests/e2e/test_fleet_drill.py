@@ -18,8 +18,10 @@ monitors, the status page, each as `up` starts them.
 
 from __future__ import annotations
 
+import html
 import itertools
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.config import MonitorConfig
 from monitor.store import HistoryReader, open_engine
+from monitor.store.errors import StoreNotInitialised
 from monitor.store.models import LeaderLease, ReplicaState
 from monitor.store.schema import checks
 from monitor.store.writer import HistoryWriter
@@ -83,7 +86,10 @@ async def _kill_the_leader(
 
     async def somebody_leads() -> bool:
         nonlocal lease
-        lease = await reader.leader()
+        try:
+            lease = await reader.leader()
+        except StoreNotInitialised:  # the monitors are still migrating it
+            return False
         return lease is not None and lease.holder in ("monitor-1", "monitor-2")
 
     await eventually(somebody_leads, "a monitor leads", within=30.0, every=0.2)
@@ -235,8 +241,6 @@ def _tui(
 
 def _screen_text(app: MonitorApp) -> str:
     """What the screen shows, as plain text (its SVG screenshot's text, unescaped)."""
-    import html
-    import re
-
     svg = app.export_screenshot()
-    return html.unescape(" ".join(re.findall(r">([^<>]*)</text>", svg))).replace("\xa0", " ")
+    text = html.unescape("".join(re.findall(r">([^<>]*)</text>", svg)))
+    return re.sub(r"\s+", " ", text)
