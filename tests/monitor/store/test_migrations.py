@@ -20,8 +20,9 @@ from sqlalchemy import func, inspect, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.store import HistoryReader, create_schema, open_engine
+from monitor.store import HistoryReader, ReplicaCheck, create_schema, open_engine
 from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
+from monitor.store.leases import LeaseStore
 from monitor.store.migrate import (
     StoreUpgrade,
     head_revision,
@@ -194,8 +195,12 @@ async def test_an_old_store_upgrades_in_place(
         (1, 1, Status.HEALTHY),
     ]
     # And the store takes new history: ids go on where the old monitor left them.
-    await writer.record_check(check("web", NOW, Status.HEALTHY, {}))
+    web = check("web", NOW, Status.HEALTHY, {})
+    await writer.record_check(web, replicas=[ReplicaCheck("10.0.0.5:8000", web)])
     assert (await reader.states())[("web", TARGET_COMPONENT)].status is Status.HEALTHY
+    assert [(r.target, r.replica) for r in await reader.replicas()] == [("web", "10.0.0.5:8000")]
+    lease = await LeaseStore(engine).acquire("m1", ttl=3.0, now=NOW, expected=None)
+    assert lease is not None and await reader.leader() == lease
     await writer.open_incident("api", "", Status.DEGRADED, NOW, "Slow")
     assert len(await reader.incidents()) == 3
 
