@@ -160,7 +160,13 @@ async def test_an_admin_reset_closes_an_open_breaker(api: Harness) -> None:
     )
 
     assert response.status_code == 200, response.text
-    assert response.json() == {"service": "database", "state": "closed", "previous_state": "open"}
+    body = response.json()
+    assert body == {
+        "service": "database",
+        "state": "closed",
+        "previous_state": "open",
+        "instance": {"id": api.settings.instance_id, "started_at": body["instance"]["started_at"]},
+    }
     assert breaker.state is CircuitState.CLOSED
 
 
@@ -174,7 +180,9 @@ async def test_a_reset_writes_an_audit_line_naming_who_which_breaker_and_its_sta
 
     [record] = audit_lines(caplog)
     assert record.levelno == logging.WARNING
-    assert record.getMessage() == "circuit breaker database reset by alice (was open)"
+    assert record.getMessage() == (
+        f"circuit breaker database reset by alice on {api.settings.instance_id} (was open)"
+    )
     line = json.loads(JsonFormatter().format(record))  # as the log pipeline receives it
     assert {k: line[k] for k in ("event", "breaker", "actor", "role", "previous_state")} == {
         "event": "breaker_reset",

@@ -7,8 +7,8 @@ replica the name ``backend`` resolves to, stops sending to one whose /ready says
 draining), and follows the DNS answer as replicas come and go — what `--scale` and a recreated
 container need.
 
-HAProxy is a system package (Debian: ``apt-get install haproxy``); without it this test is
-skipped, naming the package.
+HAProxy is a system package (Debian's ``haproxy``, installed by scripts/ensure-system-deps);
+without it this test fails, naming the package.
 """
 
 from __future__ import annotations
@@ -109,9 +109,12 @@ class Front:
 
 @pytest.fixture
 async def front(tmp_path: Path) -> AsyncIterator[Front]:
-    haproxy = shutil.which("haproxy")
+    haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/sbin")
     if haproxy is None:
-        pytest.skip("haproxy is not installed (Debian: apt-get install haproxy)")
+        pytest.fail(
+            "haproxy is missing: bash scripts/ensure-system-deps installs it (Debian: haproxy)",
+            pytrace=False,
+        )
     replica_port, front_port = free_port(), free_port()
     replicas = {
         ip: Replica(f"replica-{ip.rsplit('.', 1)[1]}")
