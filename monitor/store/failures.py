@@ -9,7 +9,8 @@ Decided by type and code, not by message, wherever the driver gives one:
 - PostgreSQL (asyncpg): the SQLSTATE. ``42P01`` (undefined table) is
   :class:`StoreNotInitialised`; ``42703`` (undefined column) a store older than the code; classes
   ``08`` (connection), ``28`` (login), ``3D`` (no such database), ``53`` (resources), ``57``
-  (shutting down), ``58`` (system) are :class:`StoreUnavailable`.
+  (shutting down), ``58`` (system) are :class:`StoreUnavailable`, and so is ``55P03`` (a
+  ``lock_timeout`` ran out).
 - SQLite: sqlite3 reports a missing table as the generic ``SQLITE_ERROR`` (the code of a syntax
   error too), so "no such table" is told by its message — here, once. Any other
   ``OperationalError`` (locked, busy, cannot open, disk I/O, read-only) is unavailability.
@@ -41,6 +42,9 @@ in SQLAlchemy's, or as ``OSError`` while connecting)."""
 
 UNDEFINED_TABLE = "42P01"
 UNDEFINED_COLUMN = "42703"
+LOCK_NOT_AVAILABLE = "55P03"
+"""A ``lock_timeout`` ran out (a takeover of the leadership lease waiting for the old leader's
+writes, :mod:`monitor.store.leases`): passes, like the unavailability classes below."""
 _UNAVAILABLE_CLASSES = {
     "08": "cannot connect to PostgreSQL",
     "28": "PostgreSQL refused the login (check the user and password of [storage] url)",
@@ -78,6 +82,8 @@ def _postgres(error: BaseException, sqlstate: str) -> StoreError:
         return StoreNotInitialised()
     if sqlstate == UNDEFINED_COLUMN:
         return StoreSchemaMismatch(store_revision=None, code_revision=None, store_is_older=True)
+    if sqlstate == LOCK_NOT_AVAILABLE:
+        return StoreUnavailable(f"PostgreSQL timed out waiting for a lock (SQLSTATE {sqlstate})")
     words = _UNAVAILABLE_CLASSES.get(sqlstate[:2])
     if words is not None:
         return StoreUnavailable(f"{words} (SQLSTATE {sqlstate})")

@@ -19,6 +19,7 @@ from monitor.store import (
     ReplicaCheck,
     Status,
     StoreError,
+    StoreUnavailable,
     create_schema,
     open_engine,
 )
@@ -339,6 +340,29 @@ async def test_a_leader_gone_mid_write_does_not_hold_the_lease_for_ever(
                 await vanished.execute(text("SELECT 1"))
     finally:
         await standby.engine.dispose()
+
+
+async def test_a_takeover_gives_up_waiting_on_a_row_held_for_too_long(
+    pg: AsyncEngine, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The row held by a session that is not idle (a statement running for ever): the takeover
+    waits for :func:`~monitor.store.leases.lock_wait`, then says the store is unavailable (the
+    standby tries again at its next poll)."""
+    monkeypatch.setattr(lease_module, "MIN_WAIT", 0.0)
+    store = LeaseStore(pg)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    standby = LeaseStore(open_engine(pg_url))
+    try:
+        async with pg.begin() as holding:
+            await holding.execute(text("SELECT 1 FROM monitor_lease FOR SHARE"))
+            with pytest.raises(StoreUnavailable, match="waiting for a lock"):
+                await asyncio.wait_for(
+                    standby.acquire("m2", ttl=0.2, now=DAY0 + 9, expected=lease), timeout=10
+                )
+    finally:
+        await standby.engine.dispose()
+    assert await store.read() == lease
 
 
 async def _waiting_on_locks(engine: AsyncEngine, count: int) -> bool:

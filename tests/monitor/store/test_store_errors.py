@@ -191,6 +191,7 @@ class _PgError(Exception):
         ("3D000", StoreUnavailable, "does not exist"),
         ("53300", StoreUnavailable, "out of resources"),
         ("57P01", StoreUnavailable, "shutting down"),
+        ("55P03", StoreUnavailable, "waiting for a lock"),
         ("23505", StoreError, "refused the operation (SQLSTATE 23505)"),
     ],
 )
