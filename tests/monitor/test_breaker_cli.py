@@ -86,7 +86,10 @@ async def test_the_command_resets_every_replica_and_exits_1_when_one_is_down(
         ran = await breaker_reset("questcity-api", "s3", config=config, token=fleet.admin_token)
 
         assert ran.code == 0, ran
-        assert ran.out == [f"{key}  ok      open → closed" for key in keys]
+        reset = {
+            key: f"{key}  ok      open → closed  (instance {fleet.instances[key]})" for key in keys
+        }
+        assert ran.out == [reset[key] for key in keys]
         assert ran.err == "questcity breaker reset: s3 of questcity-api: reset on 3/3 replicas\n"
         assert await fleet.breaker_states(client, "s3") == ["closed"] * 3
 
@@ -98,9 +101,7 @@ async def test_the_command_resets_every_replica_and_exits_1_when_one_is_down(
 
         assert ran.code == 1, ran
         failed = f"{down.key}  FAILED  could not be reached (connection refused)"
-        assert ran.out == [
-            failed if key == down.key else f"{key}  ok      open → closed" for key in keys
-        ]
+        assert ran.out == [failed if key == down.key else reset[key] for key in keys]
         assert ran.err == (
             "questcity breaker reset: s3 of questcity-api: reset on 2/3: "
             f"{down.key} could not be reached (connection refused)\n"

@@ -54,6 +54,11 @@ class Fleet:
     operator_token: str
     tmp_path: Path
 
+    @property
+    def instances(self) -> dict[str, str]:
+        """Each replica's ``QUESTCITY_INSTANCE_ID``, by key."""
+        return {replica.key: f"replica-{n}" for n, replica in enumerate(self.replicas)}
+
     def target(self) -> Target:
         return Target(
             "questcity-api",
@@ -193,9 +198,10 @@ async def test_one_reset_closes_the_breaker_on_every_replica_at_once(
         assert [outcome.replica for outcome in outcomes] == keys
         assert all(outcome.ok for outcome in outcomes), [o.message for o in outcomes]
         assert {(o.previous_state, o.state) for o in outcomes} == {("open", "closed")}
-        for outcome in outcomes:
-            assert outcome.message.startswith(outcome.replica)
-            assert outcome.message.endswith("open → closed")
+        # Each names the process that answered (the backend's reset answer carries it).
+        assert [outcome.message for outcome in outcomes] == [
+            f"{key} (instance {fleet.instances[key]}) reset: open → closed" for key in keys
+        ]
         assert reset_summary(outcomes) == "reset on 3/3 replicas"
 
 
@@ -220,6 +226,7 @@ async def test_a_replica_down_fails_alone_and_refusals_are_put_in_words(
         assert [(o.ok, o.previous_state, o.state) for o in by_key.values()] == [
             (True, "open", "closed")
         ] * 2
+        assert [o.instance for o in by_key.values()] == [fleet.instances[k] for k in by_key]
         live = [replica for replica in fleet.replicas if replica is not down]
         assert await fleet.breaker_states(client, "s3", live) == ["closed", "closed"]
         assert reset_summary(outcomes) == (
