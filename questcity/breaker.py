@@ -96,12 +96,12 @@ def _line(outcome: ReplicaOutcome, width: int) -> str:
 
 
 def _target_or_exit(config: MonitorConfig, name: str) -> Target:
-    for target in config.targets:
-        if target.name == name:
-            return target
-    shown = repr(name if len(name) <= MAX_NAME_SHOWN else name[: MAX_NAME_SHOWN - 1] + "…")
-    known = ", ".join(target.name for target in config.targets)
-    raise _refused(f"no target called {shown} in {config.path}; its targets: {known}")
+    try:
+        return config.target(name)
+    except KeyError:
+        shown = repr(name if len(name) <= MAX_NAME_SHOWN else name[: MAX_NAME_SHOWN - 1] + "…")
+        known = ", ".join(target.name for target in config.targets)
+        raise _refused(f"no target called {shown} in {config.path}; its targets: {known}") from None
 
 
 def _no_token(target: Target, path: Path) -> str:
