@@ -176,8 +176,16 @@ def _compact(entries: list[dict[str, object]]) -> str:
     return json.dumps(entries, separators=(",", ":"), default=str)
 
 
+def stored_text(value: str) -> str:
+    """``value`` as a replica's text column holds it: cut to :data:`MAX_KEY` characters, without
+    NUL (which PostgreSQL's text cannot hold) or what UTF-8 cannot encode (a lone surrogate),
+    so that a replica's row is never what the database refuses."""
+    cleaned = value.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+    return cleaned[:MAX_KEY]
+
+
 def _bounded(value: str | None) -> str | None:
-    return None if value is None else value[:MAX_KEY]
+    return None if value is None else stored_text(value)
 
 
 def _measure(value: float | None) -> float | None:
@@ -199,7 +207,7 @@ def _replica_fields(target: str, replica: ReplicaCheck) -> Row:
     instance = replica.instance
     return {
         "target": target,
-        "replica": replica.replica[:MAX_KEY],
+        "replica": stored_text(replica.replica),
         "instance_id": _bounded(instance.id) if instance is not None else None,
         "instance_started_at": _time(instance.started_at) if instance is not None else None,
         "status": record.status.value,

@@ -136,7 +136,9 @@ class CheckWrites(WriteBase):
                     continue
             stand_in = refused_check(pending.record)
             try:
-                await self._write_checks([Pending(stand_in, (), pending.future)])
+                # Its replicas' rows are bounded and cleaned (they cannot be what was refused):
+                # they still show which replica answered what.
+                await self._write_checks([Pending(stand_in, (), pending.future, pending.replicas)])
             except Exception as again:
                 _settle(pending.future, again)
             else:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import update
 
-from monitor.store.batch import MAX_KEY
+from monitor.store.batch import stored_text
 from monitor.store.schema import replicas as replica_states
 from monitor.store.writing.base import WriteBase
 
@@ -19,7 +19,7 @@ class ReplicaWrites(WriteBase):
     async def retire_replicas(self, target: str, replicas: Sequence[str], at: float) -> None:
         """Mark ``replicas`` of ``target`` retired at ``at``: they left its replica set (gone
         from DNS, or from the config). One retired already keeps its first retirement time."""
-        keys = sorted({key[:MAX_KEY] for key in replicas})
+        keys = sorted({stored_text(key) for key in replicas})
         if not keys:
             return
         async with self._begin() as connection:

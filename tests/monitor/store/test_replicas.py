@@ -19,6 +19,7 @@ from monitor.store import (
 )
 from monitor.store.batch import MAX_SERVICES_JSON
 from monitor.store.schema import checks, replica_checks
+from monitor.store.writer import refused_check
 from tests.monitor.store.support import DAY, DAY0, Store, check, sample
 
 A, B, C = "10.0.0.5:8000", "10.0.0.6:8000", "[::1]:8000"
@@ -300,6 +301,35 @@ async def test_odd_figures_of_a_replica_do_not_sink_its_targets_check(store: Sto
     [found] = await store.reader.replicas()
     assert found.latency_ms is None
     assert (await replica_check_rows(store))[0][6:8] == (None, None)
+
+
+async def test_text_a_database_cannot_hold_is_left_out(store: Store) -> None:
+    """NUL (PostgreSQL's text refuses it) and a lone surrogate (UTF-8 cannot encode it)."""
+    key = "10.0.0.5:8000\x00\ud800"
+
+    await record(
+        store, DAY0, replica(key, DAY0, instance=Instance("a\x00b\udfff", None), error="x\x00")
+    )
+
+    [found] = await store.reader.replicas()
+    assert (found.replica, found.instance, found.error) == (A, Instance("ab", None), "x")
+    assert await count(store, checks) == 1
+
+
+async def test_a_refused_check_keeps_its_replicas_rows(store: Store) -> None:
+    """The target's check holds a number no column takes (stored as a failed check in its
+    place): its replicas' rows, bounded, are written all the same."""
+    hostile = (sample("database", consecutive_failures=10**30),)
+    aggregate = check(DAY0, services=hostile)
+
+    stored = await store.writer.record_check(
+        aggregate, replicas=[replica(A, DAY0, services=hostile), replica(B, DAY0)]
+    )
+
+    assert stored == refused_check(aggregate)
+    found = await states(store)
+    assert sorted(found) == [A, B]
+    assert found[A].services[0].consecutive_failures == 10**30  # (in its JSON, as it came)
 
 
 async def test_services_past_the_size_cap_lose_their_details_first(store: Store) -> None:
