@@ -811,7 +811,13 @@ async def test_retention_removes_only_rows_older_than_their_windows(store: Store
 async def test_retention_on_an_empty_store_removes_nothing(store: Store) -> None:
     removed = await store.writer.apply_retention(DAY0, raw_days=7, hourly_days=35, daily_days=400)
 
-    assert removed == {"checks": 0, "hour_rollups": 0, "day_rollups": 0}
+    assert removed == {
+        "checks": 0,
+        "replica_checks": 0,
+        "replicas": 0,
+        "hour_rollups": 0,
+        "day_rollups": 0,
+    }
 
 
 # -- scale --------------------------------------------------------------------------------------
