@@ -175,8 +175,8 @@ async def _heal_and_reset_from_the_tui(
             outcome = app.last_result
         after = [await _s3_breaker_of(http, url, operator) for url in stack.backends]
         assert time.monotonic() < recovery_due
-    assert f"{REPLICAS}/{REPLICAS}" in outcome, outcome
     assert [b["state"] for b in after] == ["closed"] * REPLICAS, after
+    assert f"{REPLICAS}/{REPLICAS}" in outcome, outcome
 
 
 async def _status_page_shows_components_not_replicas(stack: FleetStack) -> None:
