@@ -97,8 +97,8 @@ async def _kill_the_leader(
     await _wait_for_checks(engine, 3)  # the leader is checking
     leader = stack.recorded(lease.holder)
     assert leader.alive
+    killed_at = time.time()  # (read first: the takeover is timed from no later than the kill)
     os.kill(leader.pid, signal.SIGKILL)
-    killed_at = time.time()
 
     successor: LeaderLease | None = None
 
