@@ -316,6 +316,41 @@ async def test_a_takeover_waits_for_the_write_in_flight_then_fences_it_out(
             await fence(late)
 
 
+async def test_a_takeover_waits_for_a_history_writers_write_in_flight(
+    pg: AsyncEngine, pg_url: str
+) -> None:
+    """The same through ``HistoryWriter``: its write is held mid-transaction (after its fence,
+    at a row another transaction holds); the takeover waits for it; once the takeover has
+    committed, the writer's next write is refused."""
+    store = LeaseStore(pg)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    writer = HistoryWriter(pg, fence=store.fence(lease))
+    await writer.record_check(check(DAY0), replicas=[ReplicaCheck("10.0.0.5:8000", check(DAY0))])
+    await writer.retire_replicas("api", ["10.0.0.5:8000"], DAY0 + 1)  # (its counter row exists)
+    standby = LeaseStore(open_engine(pg_url))
+    try:
+        async with pg.begin() as blocker:
+            await blocker.execute(
+                text("SELECT 1 FROM revisions WHERE name = 'replicas' FOR UPDATE")
+            )
+            write = asyncio.create_task(writer.retire_replicas("api", ["10.0.0.6:8000"], DAY0 + 2))
+            await eventually(lambda: _waiting_on_locks(pg, 1), "the write held mid-way")
+            takeover = asyncio.create_task(
+                standby.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease)
+            )
+            await eventually(lambda: _waiting_on_locks(pg, 2), "the takeover waiting for it")
+            assert not write.done() and not takeover.done()
+        await write  # it went through: it was in flight under the lease
+        taken = await takeover
+    finally:
+        await standby.engine.dispose()
+
+    assert taken is not None and taken.epoch == 2
+    with pytest.raises(LeaseLost):
+        await writer.retire_replicas("api", ["10.0.0.7:8000"], DAY0 + 10)
+
+
 async def test_a_leader_gone_mid_write_does_not_hold_the_lease_for_ever(
     pg: AsyncEngine, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
