@@ -1,6 +1,9 @@
 """The stack ``questcity up`` (:mod:`questcity.up`) runs: :class:`LocalStack` starts each
 process in order, records it in ``./var/up/stack.json`` as it starts, and stops them stage by
-stage.
+stage. Its :class:`~questcity.fleet.Fleet` says how many backend replicas (the first started
+alone: it makes the key pair and migrates the database the others then find) and monitors (more
+than one: on a ``questcity_monitor`` database in the same PostgreSQL cluster, reached directly,
+not through the fault proxy ``chaos`` fails the backend's database with).
 
 Imported only when ``up`` runs: it brings httpx and botocore (through :mod:`questcity.embedded.s3`),
 which every other ``questcity`` command would otherwise pay for at start (:mod:`questcity.cli`).
