@@ -39,6 +39,7 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.overview: Overview | None = None
         self.needle = ""
+        self._foldable = False
 
     @property
     def monitor(self) -> MonitorApp:
@@ -74,7 +75,7 @@ class MainScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_replicas":
             # In the footer only where there is something to fold.
-            return self.overview is not None and bool(self.overview.replicas)
+            return self._foldable
         return True
 
     def on_leadership_changed(self, message: LeadershipChanged) -> None:
@@ -84,7 +85,9 @@ class MainScreen(Screen[None]):
         self.overview = overview
         self.query_one(Banner).show(summarize(overview))
         self.query_one(LeaderLine).show(overview.leadership, self.monitor.tz, overview.now)
-        self.refresh_bindings()
+        if bool(overview.replicas) != self._foldable:
+            self._foldable = bool(overview.replicas)
+            self.refresh_bindings()  # the footer is recomposed: only when "space" comes or goes
         self._render_table()
         self._show_alerts(overview.alerts, overview.now)
 
