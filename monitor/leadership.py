@@ -47,10 +47,12 @@ logger = logging.getLogger("monitor.leadership")
 MONITOR_ID_ENV = "QUESTCITY_MONITOR_ID"
 MAX_MONITOR_ID = 64
 """Characters of a monitor id kept: it is stored in the lease and shown in the TUI's header."""
-TTL_SHARE = 0.75
-"""The derived ttl as a share of the shortest target interval: a standby's takeover (ttl and a
-poll after the leader's last renewal) then comes within about one interval of it."""
-MIN_TTL = 1.0
+TTL_SHARE = 0.6
+"""The derived ttl as a share of the shortest target interval. The longest gap in the history
+across a takeover is the leader's last interval, then ttl and a poll (1.25 ttl) before the
+standby's first check, then its start-up: 0.6 keeps that at 1.75 intervals and a few tenths of a
+second, within the two intervals promised (ARCHITECTURE §11)."""
+MIN_TTL = 0.5
 MAX_DERIVED_TTL = 60.0
 DEFAULT_INTERVAL = 10.0
 STEP_DOWN_GRACE = 1.0
@@ -74,7 +76,7 @@ def monitor_id(environ: Mapping[str, str] | None = None) -> str:
 
 
 def lease_ttl(config: MonitorConfig) -> float:
-    """``[monitor] lease_ttl`` if set; else 0.75 × the shortest target interval, 1 s to 60 s."""
+    """``[monitor] lease_ttl`` if set; else 0.6 × the shortest target interval, 0.5 s to 60 s."""
     if config.lease_ttl is not None:
         return config.lease_ttl
     shortest = min((target.interval for target in config.targets), default=DEFAULT_INTERVAL)

@@ -42,7 +42,8 @@ INTERVAL = 2.0
 KILL_TTL = 1.0
 """The lease's ttl for the kill -9 test: a takeover within ttl + ttl/4 of the last renewal, so
 the history's gap (an interval before the kill at most, then the takeover and the first check)
-stays within two intervals. (0.75 × the interval, the default, leaves ~0.1 s for a start.)"""
+stays within two intervals with room for a start-up on a loaded machine (the default, 0.6 × the
+interval, leaves 0.5 s at this interval)."""
 STOP_TTL = 8.0
 """The lease's ttl for the SIGTERM test: long, so a takeover within ttl/4 can only be the
 release's doing."""
