@@ -36,6 +36,8 @@ DAY = 86400.0
 UPTIME_WINDOWS = (DAY, 7 * DAY, 30 * DAY)
 STALE_AFTER_INTERVALS = 3
 """A target whose last check is older than this many intervals has stale figures."""
+SUMMARY_NAMED = 6
+"""Targets the banner names; the rest are counted."""
 STALE_LEASE_TTLS = 2
 """The lease is stale (no monitor leads) once its last renewal is this many ttls old."""
 MAX_REPLICA_SHOWN = 48
@@ -305,26 +307,28 @@ def summarize(overview: Overview) -> Summary:
             "No checks in the store yet: is `questcity monitor` running with this config?",
         )
     worst = max((row.status for row in checked), key=lambda s: s.severity)
-    parts = []
-    for target in overview.rows:
-        if not target.is_target or target.status in (Status.HEALTHY, Status.UNKNOWN):
-            continue
-        services = [
-            f"{row.title} {row.status.value}"
-            for row in overview.rows
-            if row.target == target.target
-            and not row.is_target
-            and row.status not in (Status.HEALTHY, Status.UNKNOWN)
-        ]
-        parts.append(
-            f"{target.title} {target.status.value}"
-            + (f" ({', '.join(services)})" if services else "")
-        )
+    troubled: dict[str, list[str]] = {}
+    for row in overview.rows:
+        if not row.is_target and row.status not in (Status.HEALTHY, Status.UNKNOWN):
+            troubled.setdefault(row.target, []).append(f"{row.title} {row.status.value}")
+    named = [
+        f"{row.title} {row.status.value}"
+        + (f" ({', '.join(troubled[row.target])})" if row.target in troubled else "")
+        for row in overview.rows
+        if row.is_target and row.status not in (Status.HEALTHY, Status.UNKNOWN)
+    ]
+    # A fleet in trouble must not push the table off the screen: a few named, the rest counted.
+    parts = named[:SUMMARY_NAMED]
+    if len(named) > SUMMARY_NAMED:
+        parts.append(f"{len(named) - SUMMARY_NAMED} more targets not healthy")
     if overview.alerts:
         count = len(overview.alerts)
         parts.append(f"{count} alert{'s' if count != 1 else ''} firing")
     if overview.stale:
-        parts.append(f"no recent check of {', '.join(overview.stale)}: is the daemon running?")
+        stale = ", ".join(overview.stale[:SUMMARY_NAMED])
+        if len(overview.stale) > SUMMARY_NAMED:
+            stale += f" and {len(overview.stale) - SUMMARY_NAMED} more"
+        parts.append(f"no recent check of {stale}: is the daemon running?")
     if worst is Status.HEALTHY:
         headline = "ALL SYSTEMS OPERATIONAL"
     elif worst is Status.DEGRADED:

@@ -40,6 +40,7 @@ class MainScreen(Screen[None]):
         self.overview: Overview | None = None
         self.needle = ""
         self._foldable = False
+        self._alerts_shown: str | None = None
 
     @property
     def monitor(self) -> MonitorApp:
@@ -121,7 +122,9 @@ class MainScreen(Screen[None]):
                 text.append(alert.summary, style="")
             if len(alerts) > ALERTS_SHOWN:
                 text.append(f"\n… {len(alerts) - ALERTS_SHOWN} more: press a", style="dim")
-        self.query_one("#alerts", Static).update(text)
+        if text.plain != self._alerts_shown:
+            self._alerts_shown = text.plain
+            self.query_one("#alerts", Static).update(text)
 
     def _show_readonly(self) -> None:
         missing = [t.title for t in self.monitor.config.targets if not self.monitor.can_reset(t)]

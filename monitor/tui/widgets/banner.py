@@ -44,7 +44,12 @@ class Banner(Static):
     Banner.-error { background: $error-darken-3; }
     """
 
+    _shown: Summary | None = None
+
     def show(self, summary: Summary) -> None:
+        if summary == self._shown:
+            return  # an update re-lays the screen out: not at every refresh for nothing
+        self._shown = summary
         for name in (*_CLASSES.values(), "-error"):
             self.remove_class(name)
         self.add_class(_CLASSES[summary.level])
@@ -54,6 +59,7 @@ class Banner(Static):
         self.update(text)
 
     def show_error(self, message: str) -> None:
+        self._shown = None
         for name in _CLASSES.values():
             self.remove_class(name)
         self.add_class("-error")
@@ -102,9 +108,14 @@ class LeaderLine(Static):
     }
     """
 
+    _shown: Text | None = None
+
     def show(self, lead: Leadership | None, tz: tzinfo, now: float) -> None:
         self.display = lead is not None
         if lead is None:
             return
         self.set_class(lead.stale, "-stale")
-        self.update(leadership_text(lead, tz, now))
+        text = leadership_text(lead, tz, now)
+        if self._shown is None or text.plain != self._shown.plain:
+            self._shown = text
+            self.update(text)

@@ -90,3 +90,13 @@ def test_unavailable_reason_says_how_to_enable() -> None:
     assert 'admin_token_env = "QUESTCITY_ADMIN_TOKEN"' in unavailable_reason(
         Target("api", "http://api.test")
     )
+
+
+def test_a_fleet_in_trouble_is_counted_past_six_names() -> None:
+    rows = tuple(
+        ComponentRow(f"api-{n}", "", f"API {n}", Status.DEGRADED, checked_at=NOW) for n in range(9)
+    )
+    detail = summarize(Overview(NOW, rows)).detail
+    assert detail.startswith("API 0 degraded · API 1 degraded")
+    assert "API 5 degraded · 3 more targets not healthy" in detail
+    assert "API 6" not in detail
