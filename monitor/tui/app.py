@@ -39,7 +39,7 @@ from monitor.store import (
     StoreError,
     StoreNotInitialised,
 )
-from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark
+from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark, breaker_rank
 from monitor.tui.formatting import clock_time, millis
 from monitor.tui.messages import LeadershipChanged, StoreChanged
 from monitor.tui.resetting import outcome_line, reset_question, unavailable_reason
@@ -407,9 +407,8 @@ class MonitorApp(App[None]):
 
 def _previous_state(done: Sequence[ReplicaOutcome]) -> str:
     """The worst state the reset found (what the incident timeline says it "was")."""
-    order = {"open": 2, "half_open": 1, "closed": 0}
     states = [outcome.previous_state or "unknown" for outcome in done]
-    return max(states, key=lambda state: order.get(state, 1))
+    return max(states, key=breaker_rank)
 
 
 def default_actor(environ: Mapping[str, str] | None = None) -> str:

@@ -7,7 +7,7 @@ are cached for a minute: a refresh after each new check costs a few indexed quer
 A target with several replicas also gets a :class:`ReplicaRow` per replica, read in one query for
 every target, and its service rows carry each replica's own breaker state (the aggregate's is the
 worst of them; the table says how many agree). Replica addresses, instance ids and the leading
-monitor's id come from outside: they are made one bounded line here, where they enter.
+monitor's id come from outside: monitor.tui.fleet makes them one bounded line as they enter.
 """
 
 from __future__ import annotations
@@ -24,12 +24,34 @@ from monitor.store import (
     Incident,
     IncidentState,
     LatencyPoint,
-    LeaderLease,
     ReplicaState,
     Status,
     UptimeBar,
 )
-from monitor.tui.formatting import bounded
+from monitor.tui.fleet import (
+    BreakerSpread,
+    Leadership,
+    ReplicaRow,
+    breaker_rank,
+    breaker_spread,
+    leadership,
+    replica_row,
+)
+
+__all__ = [
+    "BreakerSpread",
+    "ComponentRow",
+    "Detail",
+    "Leadership",
+    "Overview",
+    "OverviewLoader",
+    "ReplicaRow",
+    "ResetMark",
+    "Summary",
+    "breaker_rank",
+    "load_detail",
+    "summarize",
+]
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -38,126 +60,6 @@ STALE_AFTER_INTERVALS = 3
 """A target whose last check is older than this many intervals has stale figures."""
 SUMMARY_NAMED = 6
 """Targets the banner names; the rest are counted."""
-STALE_LEASE_TTLS = 2
-"""The lease is stale (no monitor leads) once its last renewal is this many ttls old."""
-MAX_REPLICA_SHOWN = 48
-"""Characters shown of a replica's address (``[ipv6]:port`` fits)."""
-MAX_INSTANCE_SHOWN = 48
-"""Characters shown of a backend's instance id."""
-MAX_MONITOR_SHOWN = 48
-"""Characters shown of a monitor's id."""
-MAX_ERROR_SHOWN = 200
-BREAKER_RANK = {"closed": 0, "half_open": 1, "open": 2}
-"""Worse is higher; an unknown word ranks with half-open (not closed, not known to be open)."""
-
-
-def breaker_rank(state: str) -> int:
-    return BREAKER_RANK.get(state, 1)
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerSpread:
-    """The worst breaker state among a service's replicas, and on how many of them it holds."""
-
-    state: str
-    count: int
-    total: int
-
-
-def breaker_spread(states: Sequence[str]) -> BreakerSpread | None:
-    if not states:
-        return None
-    worst = max(states, key=breaker_rank)
-    return BreakerSpread(worst, sum(state == worst for state in states), len(states))
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaRow:
-    """One replica of a target as its latest check saw it (its own figures, never mixed)."""
-
-    target: str
-    replica: str
-    """The store's key (``host:port``): the row's identity, never shown as it is."""
-    label: str
-    """The address as shown: one bounded line."""
-    instance: str | None
-    """The answering process's id as shown (bounded), if it said."""
-    started_at: float | None
-    status: Status
-    latency_ms: float | None
-    since: float
-    checked_at: float
-    error: str | None
-    breakers: tuple[tuple[str, str], ...] = ()
-    """(service, breaker state) from this replica's own samples."""
-    reset_services: frozenset[str] = frozenset()
-    """Services whose breaker a reset from here closed on this replica, not yet seen by a check."""
-
-    @property
-    def key(self) -> str:
-        # A component's key is ``target::service``; this one cannot be mistaken for it (target
-        # names come from the config, which allows no control characters).
-        return f"replica\x1f{self.target}\x1f{self.replica}"
-
-    @property
-    def worst_breaker(self) -> tuple[str, str] | None:
-        """(service, state) of the breaker in the worst state; None when it reported none."""
-        if not self.breakers:
-            return None
-        return max(self.breakers, key=lambda pair: breaker_rank(pair[1]))
-
-    def matches(self, needle: str) -> bool:
-        words = (self.label, self.instance or "", self.status.value)
-        return any(needle in word.lower() for word in words)
-
-
-def replica_row(state: ReplicaState) -> ReplicaRow:
-    instance = state.instance
-    instance_id = bounded(instance.id, MAX_INSTANCE_SHOWN) if instance is not None else ""
-    return ReplicaRow(
-        target=state.target,
-        replica=state.replica,
-        label=bounded(state.replica, MAX_REPLICA_SHOWN),
-        instance=instance_id or None,
-        started_at=instance.started_at if instance is not None else None,
-        status=state.status,
-        latency_ms=state.latency_ms,
-        since=state.since,
-        checked_at=state.checked_at,
-        error=bounded(state.error, MAX_ERROR_SHOWN) if state.error else None,
-        breakers=tuple(
-            (sample.service, sample.breaker_state)
-            for sample in state.services
-            if sample.breaker_state is not None
-        ),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Leadership:
-    """Which monitor leads, for the header: ``stale`` when none does (or none can be seen to)."""
-
-    holder: str
-    """The leader's id as shown (bounded); '' when the last leader released the lease, or when
-    no monitor ever took it."""
-    since: float | None
-    """When the holder took the lease; None when there is no lease."""
-    renewed_age: float | None
-    """Seconds since the last renewal on this TUI's clock (never negative: clocks differ)."""
-    ttl: float | None
-    stale: bool
-
-
-def leadership(lease: LeaderLease | None, now: float, *, has_checks: bool) -> Leadership | None:
-    """The header's value; None when there is nothing to say (no lease, no check yet)."""
-    if lease is None:
-        if not has_checks:
-            return None
-        return Leadership("", None, None, None, stale=True)
-    age = max(0.0, now - lease.renewed_at)
-    holder = bounded(lease.holder, MAX_MONITOR_SHOWN)
-    stale = not holder or age > STALE_LEASE_TTLS * lease.ttl
-    return Leadership(holder, lease.acquired_at, age, lease.ttl, stale=stale)
 
 
 @dataclass(frozen=True, slots=True)

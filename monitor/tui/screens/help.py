@@ -15,7 +15,8 @@ from textual.widgets import Static
 KEYS = (
     ("↑ ↓", "move between targets and services"),
     ("enter", "detail of the selected service: latency chart, timeline, incidents, breaker, pool"),
-    ("r", "reset the selected service's circuit breaker (asks first; needs an admin token)"),
+    ("space", "fold or unfold the replica rows of the selected target (enter on ▸/▾ too)"),
+    ("r", "reset the selected service's breaker on every replica (asks first; admin token)"),
     ("c", "check the selected target now (writes the result to the history)"),
     ("n", "add a note to the open incident of the selected service"),
     ("/", "filter by target, service, status or breaker state (esc clears)"),
@@ -34,6 +35,9 @@ MARKS = (
     ("✖ unreachable", "red: the target's health API did not answer"),
     ("? unknown", "no check yet"),
     ("OPEN / half-open", "breaker state; ↺ = reset from here, not yet seen by a check"),
+    ("open on 2/3", "the worst breaker state among a service's replicas, and on how many"),
+    ("▾ 3 replicas", "each replica's own figures below it; ▸ = folded (space)"),
+    ("NO MONITOR IS LEADING", "the lease is older than 2 × its ttl: no check is being made"),
     ("▁▂▃▅▇", "response times of the recent checks, oldest first"),
     ("█ ▄ ▁ ·", "timeline blocks: served, degraded, down, no check"),
 )

@@ -16,12 +16,14 @@ thousand replicas refreshes in milliseconds (benchmarks/tui_fleet.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
@@ -33,10 +35,15 @@ from monitor.tui.widgets.sparkline import spark
 from monitor.tui.widgets.status import breaker_text, spread_text, status_text
 from monitor.tui.widgets.uptime import uptime_text, uptime_triple
 
+SegmentLines = list[list[Segment]]
+"""A drawn cell (as DataTable's own ``_render_cell`` returns it)."""
+
 COMPACT_BELOW = 120
 """Terminal widths under this get the compact layout."""
 EXPANDED_UP_TO = 5
 """A target with more replicas than this starts with its replica rows folded."""
+DRAWN_CELLS_KEPT = 4096
+"""Drawn cells kept for the next refresh (a few screens' worth; then the cache starts over)."""
 BREAKER_WIDEST = 18
 """The wide breaker column grows to fit ``half-open on 12/64`` and no further."""
 
@@ -169,6 +176,7 @@ class ComponentsTable(DataTable["LazyCell"]):
         self.rows_by_key: dict[str, ComponentRow] = {}
         self.expanded = _Expanded()
         self.now = 0.0
+        self._drawn: dict[Hashable, SegmentLines] = {}
         self._cells: dict[str, Cells] = {}
         self._last: tuple[Overview, str] | None = None
 
@@ -235,6 +243,47 @@ class ComponentsTable(DataTable["LazyCell"]):
             self.add_row(*(LazyCell(self, key, n, w) for n, w in enumerate(widths)), key=key)
         if previous is not None and previous in self.entries:
             self.move_cursor(row=keys.index(previous), animate=False)
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        """A cell drawn as before when its text is the same: the table drops every drawn cell
+        when any changes (its caches are keyed by a count of updates), and drawing the cells on
+        screen again was most of a refresh. Keyed by what the drawing depends on: the text, and
+        the position, width and highlight the table passes in. Other cells (the header) are
+        the table's own business."""
+        key = self.keys[row_index] if 0 <= row_index < len(self.keys) else None
+        if key is None or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        text = self.cells(key)[column_index]
+        cache_key = (
+            key,
+            row_index,
+            column_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            text.plain,
+            text.style,
+            tuple(text.spans),
+            text.justify,
+        )
+        lines = self._drawn.get(cache_key)
+        if lines is None:
+            if len(self._drawn) > DRAWN_CELLS_KEPT:
+                self._drawn.clear()
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._drawn[cache_key] = lines
+        return lines
 
     def cells(self, key: str) -> Cells:
         """The cells of row ``key`` as they are drawn now (built once per refresh, when first

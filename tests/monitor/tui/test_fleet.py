@@ -8,6 +8,8 @@ store's own writer, with a frozen clock and the backends behind an httpx MockTra
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -208,6 +210,12 @@ def leader_text(app: MonitorApp) -> str:
     return rendered.plain if isinstance(rendered, Text) else str(rendered)
 
 
+def drawn(app: MonitorApp) -> str:
+    """The screen as drawn (not the table's values: what reached the terminal)."""
+    svg = app.export_screenshot()
+    return html.unescape("".join(re.findall(r"<text[^>]*>(.*?)</text>", svg))).replace("\xa0", " ")
+
+
 async def select(app: MonitorApp, key: str) -> None:
     shown = table(app)
     shown.move_cursor(row=shown.keys.index(key), animate=False)
@@ -240,6 +248,7 @@ async def test_replica_rows_under_the_target_with_their_own_figures(fleet: Fleet
         assert shown.cell_text(heading_key(API), "error") == "2/3 degraded"
         # The service's breaker says how many replicas agree; the aggregate alone said "open".
         assert shown.cell_text(f"{API}::s3", "breaker") == "open on 2/3"
+        assert "open on 2/3" in drawn(app)
         assert shown.cell_text(f"{API}::database", "breaker") == "closed"
         # A one-replica target reads as it always has: no heading, no replica rows.
         assert heading_key(SOLO) not in shown.keys
@@ -416,6 +425,8 @@ async def test_reset_counts_the_replicas_and_lists_each_outcome(fleet: Fleet) ->
         assert isinstance(app.screen, MainScreen)
         # Until the next check: one replica still open (the one that refused), two reset here.
         assert table(app).cell_text(f"{API}::s3", "breaker") == "open on 1/3 ↺"
+        assert "open on 1/3" in drawn(app)
+        assert "open on 2/3" not in drawn(app)
         assert table(app).cell_text(replica_key(REPLICAS[0]), "breaker") == "closed ↺"
         assert table(app).cell_text(replica_key(REPLICAS[1]), "breaker") == "s3 OPEN"
         assert "reset on 2/3" in app.last_result
@@ -425,6 +436,7 @@ async def test_reset_counts_the_replicas_and_lists_each_outcome(fleet: Fleet) ->
         app.refresh_now()
         await settle(pilot)
         assert table(app).cell_text(f"{API}::s3", "breaker") == "open on 1/3"
+        assert "open on 1/3 ↺" not in drawn(app)
 
 
 async def test_reset_everywhere_shows_closed_on_all(fleet: Fleet) -> None:
