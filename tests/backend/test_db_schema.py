@@ -42,3 +42,27 @@ async def test_models_match_the_migrated_schema(database_url: str) -> None:
             assert await connection.run_sync(_differences) == []
     finally:
         await engine.dispose()
+
+
+async def test_replicas_starting_together_on_a_fresh_postgresql_migrate_it_once(
+    postgres_server: PostgresServer,
+) -> None:
+    """Three replicas of a deployment upgrade one fresh database at the same moment: each waits
+    for the first (an advisory lock) and then finds the schema at head, none fails half-way."""
+    import asyncio
+
+    name = f"qc_{uuid.uuid4().hex[:12]}"
+    postgres_server.create_database(name)
+    engines = [create_async_engine(postgres_server.url_for(database=name)) for _ in range(3)]
+    try:
+        results = await asyncio.gather(
+            *(migrate.upgrade(engine) for engine in engines), return_exceptions=True
+        )
+        assert [r for r in results if isinstance(r, BaseException)] == []
+        heads = {await migrate.current_revision(engine) for engine in engines}
+        assert len(heads) == 1 and None not in heads
+        async with engines[0].connect() as connection:
+            assert await connection.run_sync(_differences) == []
+    finally:
+        for engine in engines:
+            await engine.dispose()
