@@ -267,6 +267,7 @@ async def test_space_folds_the_replicas_and_a_refresh_keeps_them_folded(fleet: F
     app = fleet.app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        assert "open on 2/3" in drawn(app)
         await select(app, replica_key(REPLICAS[1]))
         await pilot.press("space")
         await settle(pilot)
@@ -279,6 +280,7 @@ async def test_space_folds_the_replicas_and_a_refresh_keeps_them_folded(fleet: F
         app.refresh_now()
         await settle(pilot)
         assert table(app).cell_text(f"{API}::s3", "breaker") == "closed"  # the refresh landed
+        assert "open on 2/3" not in drawn(app)  # and reached the screen
         assert "▸ 3 replicas" in row_texts(app)  # and the fold held
         assert not set(REPLICAS) & set(row_texts(app))
 
