@@ -238,6 +238,9 @@ class Alert:
     summary: str
     started_at: float
     resolved_at: float | None
+    notified: AlertState | None = None
+    """The state whose notice was handled (delivered, or given up on after retries); a notice
+    is owed while this is not ``state``."""
 
 
 @dataclass(frozen=True, slots=True)

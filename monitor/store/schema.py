@@ -113,6 +113,9 @@ alerts = Table(
     Column("summary", Text, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("resolved_at", Float),
+    # The outbox (#13): the state whose notice every sink took or gave up on; NULL or behind
+    # ``state`` = that notice is still owed, and a resuming monitor sends it.
+    Column("notified", String(10)),
     Index("ix_alerts_state", "state"),
 )
 

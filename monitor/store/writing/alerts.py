@@ -1,4 +1,4 @@
-"""Writes of alerts: fired, then resolved."""
+"""Writes of alerts: fired, then resolved, and each state's notice marked handled."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class AlertWrites(WriteBase):
                     summary=summary,
                     started_at=at,
                     resolved_at=None,
+                    notified=None,
                 )
             )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -35,3 +36,14 @@ class AlertWrites(WriteBase):
                 .values(state=AlertState.RESOLVED.value, resolved_at=at)
             )
             await self._revise(connection, "alerts")
+
+    async def mark_notified(self, alert_id: int, state: AlertState) -> None:
+        """Mark ``state``'s notice of the alert handled (fenced like every write). Only while
+        the alert is still in that state: a firing notice finished after the alert resolved
+        must not hide the resolved notice still owed."""
+        async with self._begin() as connection:
+            await connection.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.state == state.value)
+                .values(notified=state.value)
+            )

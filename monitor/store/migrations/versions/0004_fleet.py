@@ -1,8 +1,11 @@
 """The fleet (#13): each replica's own checks (``replica_checks``), each replica's latest state
-(``replicas``), and the monitors' leadership lease (``monitor_lease``).
+(``replicas``), the monitors' leadership lease (``monitor_lease``), and the alerts' outbox
+(``alerts.notified``: the state whose notice was handled).
 
 Created empty: a store's history so far is of single-replica targets, whose replica rows the
-daemon writes from its next check on (the target's own checks and states are unchanged).
+daemon writes from its next check on (the target's own checks and states are unchanged). The
+alerts already stored were announced (at most once) by the monitor that wrote them: they are
+marked notified, so the first monitor after the upgrade does not page them all again.
 
 Revision ID: 0004
 Revises: 0003
@@ -65,6 +68,9 @@ def upgrade() -> None:
         sa.Column("renewed_at", sa.Float, nullable=False),
         sa.Column("ttl", sa.Float, nullable=False),
     )
+
+    op.add_column("alerts", sa.Column("notified", sa.String(10)))
+    op.execute("UPDATE alerts SET notified = state")
 
 
 def downgrade() -> None:
