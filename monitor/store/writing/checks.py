@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, insert
+from sqlalchemy import and_, case, func, insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -220,14 +220,16 @@ class CheckWrites(WriteBase):
 
     async def _update_replicas(self, connection: AsyncConnection, rows: StateRows) -> None:
         """Each replica's latest state: ``since`` kept while its status holds; seen again, a
-        retired replica is not retired any more."""
+        retired replica is not retired any more, and its ``since`` starts again at this sighting
+        (a key is an address: a reused pod IP is another process, not the old one's status)."""
         for batch, keep_since in ((rows.continuing, True), (rows.changed, False)):
             if not batch:
                 continue
             statement = self._insert(replicas)
             excluded = statement.excluded
+            held = and_(replicas.c.status == excluded.status, replicas.c.retired_at.is_(None))
             since = (
-                case((replicas.c.status == excluded.status, replicas.c.since), else_=excluded.since)
+                case((held, replicas.c.since), else_=excluded.since)
                 if keep_since
                 else excluded.since
             )

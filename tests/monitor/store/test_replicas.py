@@ -252,7 +252,40 @@ async def test_a_replica_seen_again_after_retirement_is_not_retired(store: Store
     await record(store, DAY0 + 60, replica(A, DAY0 + 60))
 
     found = (await states(store))[A]
-    assert (found.retired_at, found.since, found.checked_at) == (None, DAY0, DAY0 + 60)
+    assert (found.retired_at, found.checked_at) == (None, DAY0 + 60)
+
+
+async def test_a_replica_seen_again_after_retirement_is_healthy_since_it_came_back(
+    store: Store,
+) -> None:
+    """A key is an address: a pod IP reused by another process, answering with the status the
+    old one had, is that status since it came back, not since the old pod's first check."""
+    await record(store, DAY0, replica(A, DAY0, instance=Instance("old", DAY0 - 100)))
+    await record(store, DAY0 + 10, replica(A, DAY0 + 10, instance=Instance("old", DAY0 - 100)))
+    await store.writer.retire_replicas("api", [A], DAY0 + 15)
+
+    await record(store, DAY0 + 60, replica(A, DAY0 + 60, instance=Instance("new", DAY0 + 50)))
+    await record(store, DAY0 + 70, replica(A, DAY0 + 70, instance=Instance("new", DAY0 + 50)))
+
+    found = (await states(store))[A]
+    assert (found.status, found.since, found.checked_at) == (Status.HEALTHY, DAY0 + 60, DAY0 + 70)
+
+
+async def test_a_replica_back_from_retirement_in_one_batch_is_since_its_first_check_back(
+    store: Store,
+) -> None:
+    await record(store, DAY0, replica(A, DAY0))
+    await store.writer.retire_replicas("api", [A], DAY0 + 5)
+
+    await asyncio.gather(
+        *(
+            store.writer.record_check(check(at), replicas=[replica(A, at)])
+            for at in (DAY0 + 70, DAY0 + 60)
+        )
+    )
+
+    found = (await states(store))[A]
+    assert (found.since, found.checked_at, found.retired_at) == (DAY0 + 60, DAY0 + 70, None)
 
 
 async def test_retiring_moves_last_change(store: Store) -> None:
