@@ -25,9 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,7 +52,7 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.writer import Fence, HistoryWriter
-from shared.resilience import SYSTEM_CLOCK, Clock
+from shared.resilience import SYSTEM_CLOCK, Clock, wait_within
 
 logger = logging.getLogger("monitor")
 
@@ -349,24 +348,6 @@ class MonitorDaemon:
     def _block(self, target: Target) -> int:
         return self.config.targets.index(target) * POSITIONS_PER_TARGET
 
-    async def _within(
-        self, tasks: Iterable[asyncio.Future[Any]], grace: float
-    ) -> set[asyncio.Future[Any]]:
-        """Wait for ``tasks`` for ``grace`` seconds of the daemon's clock; those still running."""
-        pending: set[asyncio.Future[Any]] = set(tasks)
-        if not pending:
-            return pending
-        timer = asyncio.ensure_future(self.clock.sleep(grace))
-        try:
-            while pending and not timer.done():
-                _done, pending = await asyncio.wait(
-                    {*pending, timer}, return_when=asyncio.FIRST_COMPLETED
-                )
-                pending.discard(timer)
-        finally:
-            timer.cancel()
-        return pending
-
     async def apply_retention(self) -> None:
         if self.lease_lost:
             return
@@ -400,9 +381,9 @@ class MonitorDaemon:
             # A run the scheduler submitted just before the pause starts on the next turn of the
             # loop: let it register, or shutdown() would cancel it mid-check.
             await asyncio.sleep(0)
-            late = await self._within(set(self._running), grace)
+            late = await wait_within(set(self._running), grace, self.clock)
             while not late and self._running:
-                late = await self._within(set(self._running), grace)
+                late = await wait_within(set(self._running), grace, self.clock)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -413,7 +394,7 @@ class MonitorDaemon:
         flushing = asyncio.ensure_future(self.writer.flush())
         try:
             # Checks that finished before the stop are written, unless the store is stuck.
-            if await self._within({flushing}, grace):
+            if await wait_within({flushing}, grace, self.clock):
                 flushing.cancel()
                 logger.error(
                     "the store did not take the last checks within %.0f s",

@@ -16,16 +16,12 @@ bounded (:mod:`monitor.answer`).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
-from typing import Any
-
 import httpx
 
 from monitor import answer
 from monitor.config import Target, replica_key
 from monitor.store.models import CheckRecord, Instance, ReplicaCheck, Status
-from shared.resilience import SYSTEM_CLOCK, Clock
+from shared.resilience import SYSTEM_CLOCK, Clock, within
 
 SUMMARY_PATH = "/api/v1/health/"
 DETAILED_PATH = "/api/v1/health/detailed"
@@ -83,9 +79,7 @@ async def _probe(
         return _failed(target, at, clock.monotonic() - started, http_status, error), None
 
     try:
-        fetched = await _within_deadline(
-            _fetch(client, target, base_url, token), target.timeout, clock
-        )
+        fetched = await within(_fetch(client, target, base_url, token), target.timeout, clock)
     except TimeoutError:
         return failed(None, TIMEOUT)
     except httpx.TimeoutException:
@@ -117,25 +111,6 @@ async def _probe(
         services=services,
     )
     return record, answer.instance(document)
-
-
-async def _within_deadline(
-    work: Coroutine[Any, Any, tuple[int, bytes]], seconds: float, clock: Clock
-) -> tuple[int, bytes]:
-    """``work``'s result, or TimeoutError once ``seconds`` of ``clock`` have passed (``work`` is
-    then cancelled and awaited, so its connection is closed before the check is recorded)."""
-    task = asyncio.ensure_future(work)
-    timer = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        timer.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, timer, return_exceptions=True)
-    if task.cancelled():
-        raise TimeoutError
-    return task.result()
 
 
 async def _fetch(

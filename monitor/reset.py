@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -31,7 +30,7 @@ import httpx
 from monitor.answer import BREAKER_STATE
 from monitor.config import Target
 from monitor.discovery import Replica
-from shared.resilience import SYSTEM_CLOCK, Clock
+from shared.resilience import SYSTEM_CLOCK, Clock, within
 
 RESET_PATH = "/api/v1/health/services/{name}/reset"
 MAX_ANSWER_BYTES = 64 * 1024
@@ -44,8 +43,6 @@ MAX_SERVICE_SHOWN = 64
 """Characters shown of the service name the caller asked for (it is echoed in a 404's words)."""
 MAX_SHOWN_FAILURES = 3
 """Failed replicas named in :func:`reset_summary`; the rest are counted."""
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +130,9 @@ async def _reset_one(
         return _outcome(replica, None, False, reason)
 
     try:
-        status, body = await _within(_post(client, target, service, token, replica), target, clock)
+        status, body = await within(
+            _post(client, target, service, token, replica), target.timeout, clock
+        )
     except TimeoutError:
         return failed(f"did not answer within {target.timeout:g} s")
     except httpx.TimeoutException:
@@ -217,7 +216,7 @@ async def _post(
     client: httpx.AsyncClient, target: Target, service: str, token: str, replica: Replica
 ) -> tuple[int, bytes]:
     headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
-    # httpx's timeout stays as a per-step backstop; the overall deadline is _within's.
+    # httpx's timeout stays as a per-step backstop; the overall deadline is within()'s.
     request = client.build_request(
         "POST",
         reset_url(replica.url, service),
@@ -241,23 +240,6 @@ async def _post(
         return status, bytes(body)
     finally:
         await response.aclose()
-
-
-async def _within(work: Awaitable[T], target: Target, clock: Clock) -> T:
-    """``work``'s result, or TimeoutError once ``target.timeout`` of ``clock`` has passed
-    (``work`` is then cancelled and awaited, so its connection is let go first)."""
-    task = asyncio.ensure_future(work)
-    timer = asyncio.ensure_future(clock.sleep(target.timeout))
-    try:
-        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        timer.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, timer, return_exceptions=True)
-    if task.cancelled():
-        raise TimeoutError
-    return task.result()
 
 
 # -- what is kept of an answer ----------------------------------------------------------------

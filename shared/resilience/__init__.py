@@ -52,6 +52,7 @@ from shared.resilience.request_deadline import (
 )
 from shared.resilience.retry import DEFAULT_RETRY_ON, RetryConfig, RetryDetails, RetryPolicy
 from shared.resilience.sanitize import sanitize_error
+from shared.resilience.timebox import wait_within, within
 
 __all__ = [
     "DATABASE_CIRCUIT_BREAKER_CONFIG",
@@ -103,4 +104,6 @@ __all__ = [
     "retry_s3_operation",
     "retry_with_backoff",
     "sanitize_error",
+    "wait_within",
+    "within",
 ]
