@@ -23,11 +23,18 @@ target's one replica, as before the fleet.
 
 An alert's transition is written first and announced after: a monitor that lost its leadership
 (``LeaseLost`` from the fenced write) neither pages anyone nor believes an alert fires that the
-store never took, so the next leader, resuming from the store, announces it exactly once.
+store never took. The store is also the notices' outbox: once a notice is handled (every sink
+delivered it or gave up), the engine marks it in the alert's row with a fenced write. A monitor
+that resumes — the next leader, or this one restarted — sends every notice still unmarked,
+firing or resolved, so a leader killed (or its node lost) before its webhook went out does not
+lose the page: notices are delivered at least once, a duplicate only when a leader dies between
+delivery and mark, and each carries an idempotency key for the receiver to drop it
+(:mod:`monitor.notifiers`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,13 +44,18 @@ from monitor.config import AlertRules
 from monitor.notifiers import AlertNotice, Dispatcher
 from monitor.store import (
     TARGET_COMPONENT,
+    AlertState,
     CheckRecord,
     HistoryRead,
     HistoryWrite,
+    LeaseLost,
     ReplicaCheck,
     ServiceSample,
     Status,
+    StoreError,
 )
+
+logger = logging.getLogger("monitor.alerts")
 
 Key = tuple[str, str, str]  # rule, target, service
 Condition = tuple[str, str]  # rule, service: a key within one replica
@@ -123,9 +135,50 @@ class AlertEngine:
         self._replicas: dict[str, dict[str, _Replica]] = {}
 
     async def resume(self, reader: HistoryRead) -> None:
+        """Take up the firing alerts from the store, and send the notices it still owes (their
+        sender died before marking them): each once more, marked when handled."""
         for alert in await reader.alerts(active_only=True, limit=1000):
             self._firing[(alert.rule, alert.target, alert.service)] = _Firing(
                 alert.id, alert.summary
+            )
+        for alert in await reader.unnotified_alerts():
+            at = alert.resolved_at if alert.resolved_at is not None else alert.started_at
+            self._announce(
+                AlertNotice(
+                    alert.rule,
+                    alert.target,
+                    alert.service,
+                    alert.state.value,
+                    alert.summary,
+                    at,
+                    alert.id,
+                )
+            )
+
+    def _announce(self, notice: AlertNotice) -> None:
+        self._dispatcher.dispatch(notice, self._mark)
+
+    async def _mark(self, notice: AlertNotice) -> None:
+        """Mark a handled notice in the outbox. Fenced: a deposed leader cannot mark, and its
+        successor sends the notice again (at least once, never lost)."""
+        if notice.alert_id is None:
+            return
+        try:
+            await self._writer.mark_notified(notice.alert_id, AlertState(notice.state))
+        except LeaseLost:
+            logger.info(
+                "alert notice sent but not marked: this monitor no longer leads",
+                extra={"event": "notify_unmarked", "rule": notice.rule, "cause": "LeaseLost"},
+            )
+        except StoreError as error:
+            logger.warning(
+                "alert notice sent but not marked: %s",
+                type(error).__name__,
+                extra={
+                    "event": "notify_unmarked",
+                    "rule": notice.rule,
+                    "cause": type(error).__name__,
+                },
             )
 
     @property
@@ -168,12 +221,12 @@ class AlertEngine:
                 alert_id = await self._writer.fire_alert(*key, summary, now)
                 # Firing once the store has it, and only then announced (see the docstring).
                 self._firing[key] = _Firing(alert_id, summary)
-                self._dispatcher.dispatch(AlertNotice(*key, "firing", summary, now))
+                self._announce(AlertNotice(*key, "firing", summary, now, alert_id))
         for key in [k for k in self._firing if k[1] == target and k not in holding]:
             firing = self._firing[key]
             await self._writer.resolve_alert(firing.alert_id, now)
             del self._firing[key]
-            self._dispatcher.dispatch(AlertNotice(*key, "resolved", firing.summary, now))
+            self._announce(AlertNotice(*key, "resolved", firing.summary, now, firing.alert_id))
 
     def _forget(self, known: dict[str, _Replica], present: set[str], now: float) -> None:
         """Replicas not in this round hold nothing (a replica out of the set is not judged);

@@ -2,11 +2,21 @@
 
 A webhook is sent in the background through the policy library (retry with backoff inside a
 circuit breaker per receiver), so a dead or slow receiver can never stall the checks.
+
+Delivery is at least once. The store keeps an outbox (``alerts.notified``): a notice is marked
+handled once every sink took it or gave up on it, and a monitor that resumes (a new leader after
+a takeover, or a restart) sends again every notice not marked. A monitor killed between the
+delivery and the mark therefore has its successor send that notice a second time — rarely, but
+a receiver must expect it: each notice carries a stable idempotency key, ``"id": "<alert
+id>:<state>"`` in the JSON body and the ``Idempotency-Key`` header, the same on every send of
+that notice, by which a receiver drops a duplicate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -34,6 +44,31 @@ class AlertNotice:
     state: str  # "firing" or "resolved"
     summary: str
     at: float
+    alert_id: int | None = None
+    """The stored alert's id (None only for a notice of no stored alert)."""
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: the same on every send of this notice, by any monitor."""
+        if self.alert_id is not None:
+            return f"{self.alert_id}:{self.state}"
+        return f"{self.rule}:{self.target}:{self.service}:{self.state}:{self.at:.3f}"
+
+    def payload(self) -> dict[str, object]:
+        """The webhook's JSON body."""
+        return {
+            "id": self.key,
+            "rule": self.rule,
+            "target": self.target,
+            "service": self.service,
+            "state": self.state,
+            "summary": self.summary,
+            "at": self.at,
+        }
+
+
+Done = Callable[["AlertNotice"], Awaitable[None]]
+"""Called once a notice is handled: every sink delivered it or gave up on it."""
 
 
 class AlertSink(Protocol):
@@ -48,7 +83,7 @@ class LogSink:
             "alert %s: %s",
             notice.state,
             notice.summary,
-            extra={"event": "alert", **asdict(notice)},
+            extra={"event": "alert", "key": notice.key, **asdict(notice)},
         )
 
 
@@ -80,7 +115,10 @@ class WebhookSink:
     async def _post(self, notice: AlertNotice) -> None:
         try:
             response = await self._client.post(
-                self._url, json=asdict(notice), timeout=self._timeout
+                self._url,
+                json=notice.payload(),
+                headers={"Idempotency-Key": notice.key},
+                timeout=self._timeout,
             )
         except httpx.HTTPError as error:
             raise WebhookError(type(error).__name__) from None
@@ -101,9 +139,24 @@ class Dispatcher:
         self._sinks = sinks
         self._tasks = BackgroundTasks()
 
-    def dispatch(self, notice: AlertNotice) -> None:
-        for sink in self._sinks:
-            self._tasks.spawn(self._send(sink, notice))
+    def dispatch(self, notice: AlertNotice, on_done: Done | None = None) -> None:
+        """Send ``notice`` to every sink at once, in the background; then, once each sink has
+        delivered it or given up (its retries spent), ``on_done(notice)``. A notice cut short
+        (the process killed, or cancelled at the end of :meth:`drain`) is never reported done."""
+        self._tasks.spawn(self._deliver(notice, on_done))
+
+    async def _deliver(self, notice: AlertNotice, on_done: Done | None) -> None:
+        await asyncio.gather(*(self._send(sink, notice) for sink in self._sinks))
+        if on_done is None:
+            return
+        try:
+            await on_done(notice)
+        except Exception as error:
+            logger.warning(
+                "alert notice not marked sent: %s",
+                type(error).__name__,
+                extra={"event": "notify_mark_failed", "rule": notice.rule},
+            )
 
     async def _send(self, sink: AlertSink, notice: AlertNotice) -> None:
         try:

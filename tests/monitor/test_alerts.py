@@ -251,7 +251,9 @@ async def test_a_new_leader_resumes_a_firing_alert_without_announcing_it_again(
     writer, reader = store
     first, second = Recording(), Recording()
     opened = [record(t, sample("database", breaker="open")) for t in range(0, 310, 10)]
-    await run(AlertEngine(AlertRules(), writer, Dispatcher([first])), opened)
+    leader = Dispatcher([first])
+    await run(AlertEngine(AlertRules(), writer, leader), opened)
+    await leader.drain()  # delivered, and so marked in the store's outbox
     assert [n.state for n in first.notices] == ["firing"]
     successor = AlertEngine(AlertRules(), writer, Dispatcher([second]))
     await successor.resume(reader)
@@ -287,19 +289,24 @@ async def test_a_dead_webhook_receiver_does_not_stall_checks() -> None:
 
 async def test_a_webhook_gets_the_notice_as_json() -> None:
     received: list[dict[str, object]] = []
+    keys: list[str | None] = []
 
     async def accept(request: httpx.Request) -> httpx.Response:
         import json
 
         received.append(json.loads(request.content))
+        keys.append(request.headers.get("Idempotency-Key"))
         return httpx.Response(204)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(accept)) as client:
         dispatcher = Dispatcher([WebhookSink("http://hooks.test/alert", client, timeout=1.0)])
-        dispatcher.dispatch(AlertNotice("breaker_open", "api", "database", "firing", "x", T0))
+        notice = AlertNotice("breaker_open", "api", "database", "firing", "x", T0, alert_id=7)
+        dispatcher.dispatch(notice)
         await asyncio.wait_for(dispatcher.drain(), timeout=5.0)
+    assert keys == ["7:firing"], "the idempotency key, for a receiver to drop a duplicate"
     assert received == [
         {
+            "id": "7:firing",
             "rule": "breaker_open",
             "target": "api",
             "service": "database",
