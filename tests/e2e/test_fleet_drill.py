@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,7 +39,7 @@ from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
 from monitor.tui.screens.confirm import ConfirmModal
 from monitor.tui.widgets.components import ComponentsTable
-from questcity.embedded.postgres import PostgresNotInstalledError, find_bin_dir
+from questcity.embedded.postgres import find_bin_dir
 from tests.monitor.tui.conftest import settle
 from tests.support.fleet import FleetStack, running_fleet
 from tests.support.polling import eventually
@@ -51,20 +50,11 @@ INTERVAL = 2.0
 """The check interval of the monitor.toml `up` writes (its health interval)."""
 
 
-def _postgres_installed() -> bool:
-    try:
-        find_bin_dir()
-    except PostgresNotInstalledError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(
-    not _postgres_installed(), reason="two monitors need PostgreSQL's server binaries"
-)
-
-
 async def test_the_fleet_drill(tmp_path: Path) -> None:
+    # Two monitors need PostgreSQL's server binaries. CI installs them (scripts/ensure-system-deps),
+    # so a machine without them fails here naming the package, as the postgres_server fixture
+    # does: this is the issue's "done when", never skipped quietly.
+    find_bin_dir()
     async with running_fleet(tmp_path, replicas=REPLICAS, monitors=2) as stack:
         config = stack.config()
         assert config.storage_url.startswith("postgresql")
