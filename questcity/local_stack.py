@@ -36,6 +36,7 @@ from questcity.preflight import (
     StackError,
     refuse_a_running_stack,
     refuse_monitors_without_postgres,
+    refuse_overlapping_ports,
     refuse_ports_in_use,
 )
 from questcity.processes import group_leaders, record_of, sweep_groups
@@ -120,7 +121,9 @@ class LocalStack:
     async def start(self) -> None:
         refuse_a_running_stack(self.prefix)
         refuse_monitors_without_postgres(self.fleet, use_postgres=self.use_postgres)
-        refuse_ports_in_use(self._ports_wanted())
+        wanted = self._ports_wanted()
+        refuse_overlapping_ports(wanted)
+        refuse_ports_in_use(wanted)
         (RUN_DIR / "logs").mkdir(parents=True, exist_ok=True)
         self._start_watchdog()
         database_url = await self._start_database()

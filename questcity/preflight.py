@@ -1,6 +1,7 @@
 """What ``questcity up`` checks before it starts anything: no stack of its own still running in
-this directory, every port it will serve free, PostgreSQL on this machine when several monitors
-must share a store. Each refusal is a :class:`StackError`: one line, saying what to do.
+this directory, every port it will serve free and none wanted twice, PostgreSQL on this machine
+when several monitors must share a store. Each refusal is a :class:`StackError`: one line,
+saying what to do.
 """
 
 from __future__ import annotations
@@ -61,16 +62,40 @@ def refuse_monitors_without_postgres(fleet: Fleet, *, use_postgres: bool | None)
         raise StackError(str(error)) from None
 
 
+_OPTIONS = {"backend": "backend", "status": "statuspage", "TUI": "tui"}
+"""The first word of a use in ``wanted`` → the option that moves its port (``--tui-port``)."""
+
+
+def refuse_overlapping_ports(wanted: Sequence[tuple[str, int]]) -> None:
+    """Two of the stack's own uses on one port (``--backend-port 8080 --replicas 3`` gives
+    api-3 8082, the status page's): each passes the free check alone, and the later one would
+    fail only after everything before it had started. ``wanted`` as for
+    :func:`refuse_ports_in_use`, in the order the stack starts them."""
+    first: dict[int, str] = {}
+    for what, port in wanted:
+        if port not in first:
+            first[port] = what
+            continue
+        clear = max(p for _, p in wanted) + 1  # past every port the stack wants
+        raise StackError(
+            f"port {port} would serve both the {first[port]} and the {what}; pass "
+            f"--{_option(what)}-port {clear}, or another --{_option(first[port])}-port"
+        )
+
+
 def refuse_ports_in_use(wanted: Sequence[tuple[str, int]]) -> None:
     """``wanted``: (what, port) pairs, ``what`` naming the option that moves it first
     (``backend api-2``: ``--backend-port``)."""
     for what, port in wanted:
         if not port_free(port):
-            option = what.split()[0].replace("status", "statuspage")
             raise StackError(
                 f"port {port} (for the {what}) is in use; stop what uses it, or pick another "
-                f"with --{option}-port"
+                f"with --{_option(what)}-port"
             )
+
+
+def _option(what: str) -> str:
+    return _OPTIONS[what.split()[0]]
 
 
 def port_free(port: int) -> bool:
