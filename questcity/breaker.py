@@ -12,7 +12,7 @@ script can call it::
 
 One line per replica on stdout, a summary on stderr; exit 0 only if every replica answered 200
 with its new state, 1 if any did not, 2 if nothing could be tried (a bad config, an unknown
-target, no token, DNS failing).
+target, no token, DNS failing, or no replica to reset: the name resolves to no address).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def run_reset(args: argparse.Namespace) -> int:
     print(
         f"{COMMAND}: {args.service} of {target.title}: {reset_summary(outcomes)}", file=sys.stderr
     )
-    return 0 if outcomes and all(outcome.ok for outcome in outcomes) else 1
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
 async def _reset(
@@ -84,6 +84,9 @@ async def _reset(
         replicas = await Discovery(config.dns_nameservers).replicas(target)
     except DiscoveryError as error:
         raise _refused(f"cannot find the replicas of {target.name}: {error}") from None
+    if not replicas:  # (only `dns:` can give none: a static target has its url at the least)
+        where = ", ".join(target.replicas) or target.url
+        raise _refused(f"no replicas of {target.name} to reset: {where} resolves to no address")
     async with httpx.AsyncClient() as client:
         return await reset_everywhere(client, target, service, token, replicas)
 

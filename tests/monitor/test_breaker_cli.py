@@ -4,7 +4,7 @@ Against three real backend processes (one key directory, one PostgreSQL database
 fault proxy): the three s3 breakers opened by S3 refusing are closed by one command, one line per
 replica and exit 0; with one replica down its line says FAILED and the command exits 1 while the
 others are still reset. What stops it before any request (exit 2): an unknown target, no admin
-token, DNS failing.
+token, DNS failing, a name that resolves to no address.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import httpx
 
 from tests.monitor.test_reset_fleet import ADMIN_ENV, open_every_breaker, running_fleet
 from tests.support import FaultProxy, PostgresServer, S3Server
+from tests.support.dns_server import DNSServer
 from tests.support.ports import free_port
 
 
@@ -166,6 +167,31 @@ async def test_dns_failing_is_refused_with_its_words(tmp_path: Path) -> None:
     ), ran.err
     assert ran.err.count("\n") == 1
     assert "Traceback" not in ran.err
+
+
+async def test_a_name_with_no_address_is_refused_as_nothing_to_reset(tmp_path: Path) -> None:
+    """An empty DNS answer (every pod gone, or the service not there yet) leaves nothing to try:
+    exit 2, as for DNS failing, never 1 ("some replica did not reset")."""
+    server = DNSServer()  # knows no name: NXDOMAIN, an empty answer
+    await server.start()
+    try:
+        config = write_config(
+            tmp_path,
+            ["dns:questcity-api-headless.test:8000"],
+            url="http://questcity-api.test:8000",
+            extra=f'[dns]\nnameservers = ["127.0.0.1:{server.port}"]\n',
+        )
+
+        ran = await breaker_reset("questcity-api", "s3", config=config)
+    finally:
+        server.stop()
+
+    assert server.questions  # it did look
+    assert (ran.code, ran.out) == (2, [])
+    assert ran.err == (
+        "questcity breaker reset: no replicas of questcity-api to reset: "
+        "dns:questcity-api-headless.test:8000 resolves to no address\n"
+    )
 
 
 async def test_a_bad_config_is_refused_before_anything(tmp_path: Path) -> None:
