@@ -55,6 +55,11 @@ class Target:
     replicas: tuple[str, ...] = ()
     """The target's replicas (ARCHITECTURE §9): base URLs, or ``dns:NAME:PORT`` for every
     address NAME resolves to, looked up each interval. Empty: one replica, at ``url``."""
+    expected_replicas: int | None = None
+    """How many replicas the target should have (our key, beside DESIGN's): a round that finds
+    fewer counts each missing one as unreachable in the aggregate. Kubernetes drops a
+    crash-looping pod from its headless Service's answer, so without it 2 of 3 pods down reads
+    as one healthy replica. None: a replica that left the set is retired, not down."""
 
     @property
     def title(self) -> str:
@@ -397,6 +402,7 @@ class _Parser:
             "group",
             "services",
             "replicas",
+            "expected_replicas",
         }
         for key in raw:
             if key not in known:
@@ -429,6 +435,7 @@ class _Parser:
                 services,
             )
         name = self.text(raw, f"{where}.name")
+        replicas = self.replicas(raw.get("replicas"), f"{where}.replicas", name, url)
         return Target(
             name=name,
             url=url.rstrip("/"),
@@ -439,13 +446,38 @@ class _Parser:
             display_name=self.optional_text(raw, f"{where}.display_name"),
             group=self.optional_text(raw, f"{where}.group") or "Services",
             services=dict(services),
-            replicas=self.replicas(raw.get("replicas"), f"{where}.replicas", name),
+            replicas=replicas,
+            expected_replicas=self.expected_replicas(raw, f"{where}.expected_replicas", replicas),
         )
 
-    def replicas(self, raw: object, where: str, target: str) -> tuple[str, ...]:
+    def expected_replicas(
+        self, table: Mapping[str, object], where: str, replicas: tuple[str, ...]
+    ) -> int | None:
+        """``expected_replicas``: 1 to MAX_REPLICAS, on a target whose replicas come (at least
+        in part) from ``dns:`` — a target's listed URLs are always all of its replicas."""
+        if "expected_replicas" not in table:
+            return None
+        value = table["expected_replicas"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REPLICAS:
+            raise self.fail(
+                where,
+                f"must be a whole number from 1 to {MAX_REPLICAS}: how many replicas the "
+                "target should have (e.g. the Deployment's replicas)",
+                value,
+            )
+        if not any(dns_replica(entry) is not None for entry in replicas):
+            raise self.fail(
+                where,
+                'counts the replicas a dns: entry finds; it needs replicas = ["dns:NAME:PORT"] '
+                "(replicas listed by URL are always all there)",
+                value,
+            )
+        return value
+
+    def replicas(self, raw: object, where: str, target: str, url: str) -> tuple[str, ...]:
         """A target's ``replicas``: 1 to MAX_REPLICAS base URLs or ``dns:NAME:PORT`` entries,
         no two with the same key (the same host and port twice would be probed and stored as
-        one replica)."""
+        one replica); ``dns:`` entries only on an http:// target (``url``)."""
         if raw is None:
             return ()
         example = '["http://10.0.0.5:8000", "dns:questcity-api-headless:8000"]'
@@ -472,6 +504,19 @@ class _Parser:
                         f"{target}'s replica {n} must be dns:NAME:PORT, NAME a host name and "
                         "PORT from 1 to 65535, e.g. "
                         '"dns:questcity-api-headless.default.svc.cluster.local:8000"',
+                        entry,
+                    )
+                if urlsplit(url).scheme.lower() == "https":
+                    # A discovered replica is probed at the target's scheme and the address
+                    # DNS gave: https://10.0.0.5:8000 has no certificate that names it, and the
+                    # operator token would go to whatever address the answer holds.
+                    raise self.fail(
+                        where,
+                        f"{target}'s replica {n} is dns:, but the target's url is https: a "
+                        "replica found by DNS is probed at https://ADDRESS:PORT, which no "
+                        "certificate names, and would be sent the token whatever address DNS "
+                        "returns; list the replicas' https:// URLs instead, or probe over "
+                        "http:// inside the cluster network",
                         entry,
                     )
                 key = f"{DNS_PREFIX}{found[0]}:{found[1]}"

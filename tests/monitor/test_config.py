@@ -261,3 +261,66 @@ def test_bad_dns_and_monitor_sections_are_named(extra: str, message: str) -> Non
     with pytest.raises(ConfigError) as raised:
         parse_config(GOOD + "\n" + extra + "\n", Path("monitor.toml"))
     assert message in str(raised.value)
+
+
+DNS_FLEET = GOOD.replace(
+    'services = { database = "Quests and accounts", s3 = "Photos" }',
+    'services = { database = "Quests and accounts", s3 = "Photos" }\n'
+    'replicas = ["dns:api-headless.svc.local:8000"]',
+)
+
+
+def expecting(value: str) -> str:
+    """DNS_FLEET with ``expected_replicas = value`` in its target."""
+    return DNS_FLEET.replace("[alerts]", f"expected_replicas = {value}\n\n[alerts]")
+
+
+def test_expected_replicas_parses_and_is_none_without_it() -> None:
+    config = parse_config(expecting("3"), Path("monitor.toml"))
+    assert config.targets[0].expected_replicas == 3
+    assert parse_config(DNS_FLEET, Path("monitor.toml")).targets[0].expected_replicas is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            expecting("0"),
+            "monitor.toml:16: targets[0].expected_replicas: must be a whole number from 1 to 64: "
+            "how many replicas the target should have",
+        ),
+        (expecting("65"), "must be a whole number from 1 to 64"),
+        (expecting('"3"'), "must be a whole number from 1 to 64"),
+        (expecting("true"), "must be a whole number from 1 to 64"),
+        (expecting("2.5"), "must be a whole number from 1 to 64"),
+        (
+            GOOD.replace("[alerts]", "expected_replicas = 3\n\n[alerts]"),
+            "expected_replicas: counts the replicas a dns: entry finds; it needs replicas = "
+            '["dns:NAME:PORT"]',
+        ),
+        (
+            expecting("3").replace('"dns:api-headless.svc.local:8000"', '"http://10.0.0.7:8000"'),
+            "counts the replicas a dns: entry finds",
+        ),
+    ],
+)
+def test_a_bad_expected_replicas_says_what_it_counts(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, Path("monitor.toml"))
+    assert message in str(raised.value)
+
+
+def test_dns_replicas_of_an_https_target_are_refused_with_what_to_do() -> None:
+    text = DNS_FLEET.replace('url = "http://127.0.0.1:8000"', 'url = "https://api.example.org"')
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, Path("monitor.toml"))
+    message = str(raised.value)
+    assert message.startswith("monitor.toml:14: targets[0].replicas: questcity-api's replica 1")
+    assert "which no certificate names" in message
+    assert "list the replicas' https:// URLs instead, or probe over http://" in message
+    assert len(message) < 500
+    # Listed https:// replicas of an https target stay fine; so do dns: ones of an http target.
+    listed = text.replace('"dns:api-headless.svc.local:8000"', '"https://api-1.example.org"')
+    assert parse_config(listed, Path("monitor.toml")).targets[0].replicas == (
+        "https://api-1.example.org",
+    )
