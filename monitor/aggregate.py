@@ -10,12 +10,19 @@ With ``n`` replicas probed and ``down`` of them unhealthy or unreachable:
   load balancer still has replicas that serve, but not all of them;
 - else ``healthy``.
 
+With the target's ``expected_replicas`` (Kubernetes drops a crash-looping pod from its headless
+Service's answer: 2 of 3 pods down would otherwise read as one healthy replica), ``n`` is at least
+that many, and each replica short of it counts as unreachable: one found of three expected is
+``unhealthy``, error "2/3 replicas missing". Its services are judged over the replicas that
+reported them (a missing replica reports nothing).
+
 Each service is judged by the same rule over the replicas that reported it. Its breaker state is
 the worst reported (open > half_open > closed), its consecutive failures the most, its response
 time the median, and its ``details`` empty: figures of different processes are never mixed (each
 replica's own live in its replica row). The target's latency is the median of the replicas that
 answered. Its error: when every replica is unreachable, their common error or "unreachable on
-n/n replicas"; when some are (the target unhealthy or degraded), "k/n replicas unreachable". Its
+n/n replicas"; when some are (the target unhealthy or degraded), "k/n replicas unreachable";
+replicas missing come first ("1/3 replicas missing; 1/3 replicas unreachable"). Its
 HTTP status is the one most replicas answered with.
 
 A pure function: the daemon calls it, and it is tested on its own.
@@ -37,23 +44,32 @@ is not known to be fine."""
 _UNKNOWN_BREAKER = 2
 
 
-def aggregate(target: str, at: float, replicas: Sequence[ReplicaCheck]) -> CheckRecord:
-    """The target's record at ``at`` from ``replicas`` (one check each, this round)."""
-    n = len(replicas)
-    if n == 0:
-        return CheckRecord(target, at, Status.UNREACHABLE, None, None, NO_REPLICAS)
+def aggregate(
+    target: str, at: float, replicas: Sequence[ReplicaCheck], expected: int | None = None
+) -> CheckRecord:
+    """The target's record at ``at`` from ``replicas`` (one check each, this round); with
+    ``expected`` (the target's ``expected_replicas``), each replica short of it counts as one
+    more unreachable replica."""
+    missing = max(0, (expected or 0) - len(replicas))
+    n = len(replicas) + missing
+    if not replicas:
+        error = f"{missing}/{n} replicas missing" if missing else NO_REPLICAS
+        return CheckRecord(target, at, Status.UNREACHABLE, None, None, error)
     if n == 1:
         return replicas[0].record
     records = [r.record for r in replicas]
-    status = judge([r.status for r in records])
+    status = judge([r.status for r in records] + [Status.UNREACHABLE] * missing)
     unreachable = sum(r.status is Status.UNREACHABLE for r in records)
-    error: str | None = None
-    if status is Status.UNREACHABLE:
-        errors = {r.error for r in records}
-        common = errors.pop() if len(errors) == 1 else None
-        error = common or f"unreachable on {unreachable}/{n} replicas"
+    errors: list[str] = []
+    if missing:
+        errors.append(f"{missing}/{n} replicas missing")
+    if unreachable == n:  # none missing, and not one reachable
+        common = {r.error for r in records}
+        errors.append(
+            (common.pop() if len(common) == 1 else None) or f"unreachable on {n}/{n} replicas"
+        )
     elif unreachable:
-        error = f"{unreachable}/{n} replicas unreachable"
+        errors.append(f"{unreachable}/{n} replicas unreachable")
     answered = [
         r.latency_ms
         for r in records
@@ -65,7 +81,7 @@ def aggregate(target: str, at: float, replicas: Sequence[ReplicaCheck]) -> Check
         status=status,
         latency_ms=statistics.median(answered) if answered else None,
         http_status=_most_common([r.http_status for r in records]),
-        error=error,
+        error="; ".join(errors) or None,
         services=_services(records),
     )
 

@@ -36,7 +36,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
 from monitor.config import MonitorConfig, Target, dns_replica, replica_key
-from monitor.discovery import Discovery, DiscoveryError, Replica
+from monitor.discovery import LOOKUP_SHARE, Discovery, DiscoveryError, Replica
 from monitor.incidents import IncidentTracker
 from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
@@ -52,7 +52,7 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.writer import Fence, HistoryWriter
-from shared.resilience import SYSTEM_CLOCK, Clock, wait_within
+from shared.resilience import SYSTEM_CLOCK, Clock, wait_within, within
 
 logger = logging.getLogger("monitor")
 
@@ -75,6 +75,11 @@ POSITIONS_PER_TARGET = 10_000
 """Catalogue positions are blocks per target, so a discovered service slots in behind its
 target's others without renumbering (and rewriting) the rest of the catalogue."""
 NOT_LEADING = "this monitor no longer leads"
+RETENTION_FIRST_AFTER = timedelta(minutes=5)
+"""The first retention run is at the first hour boundary at least this long after start: a
+monitor that just took over (or restarted) checks first, and however often leadership moves,
+the long retention runs once an hour, not once per new leader."""
+LOOKUP_TIMED_OUT = "DNS lookup timed out"
 DISCOVERY_FAILED = "replicas unknown: DNS lookup failed"
 """The round's error when a target's replicas could not be looked up and none were known yet
 (no host names: the error is shown beyond operators)."""
@@ -170,7 +175,7 @@ class MonitorDaemon:
             "interval",
             id=RETENTION_JOB,
             hours=1,
-            next_run_time=now,
+            next_run_time=first_retention(now),
             max_instances=1,
             coalesce=True,
             # A run the scheduler gets to late (its loop busy with checks) is still worth doing.
@@ -211,6 +216,7 @@ class MonitorDaemon:
 
     async def _check(self, target: Target) -> CheckRecord:
         at = self.clock.wall()
+        started = self.clock.monotonic()
         if self.lease_lost:  # a run that started as the scheduler was being paused
             return CheckRecord(target.name, at, Status.UNKNOWN, None, None, NOT_LEADING)
         replicas = await self._replicas(target)
@@ -219,8 +225,13 @@ class MonitorDaemon:
             checks: list[ReplicaCheck] = []
         else:
             token = target.token(self.environ)
-            checks = list(await asyncio.gather(*(self._probe(target, r, token) for r in replicas)))
-            record = aggregate(target.name, at, checks)
+            # One deadline for the round, the target's timeout (less than its interval: a check
+            # ends before the next is due): the probes get what the lookup left.
+            left = max(0.0, target.timeout - (self.clock.monotonic() - started))
+            checks = list(
+                await asyncio.gather(*(self._probe(target, r, token, left) for r in replicas))
+            )
+            record = aggregate(target.name, at, checks, target.expected_replicas)
         try:
             added = self._discover(target, record)
             stored = await self.writer.record_check(record, replicas=checks, new_components=added)
@@ -236,6 +247,12 @@ class MonitorDaemon:
                     extra={"event": "check_refused", "target": target.name},
                 )
                 record = stored
+                # Alerts judge what incidents judge: the failed check the store kept. The store
+                # cannot say which replica's value it refused, so every replica of the round is
+                # judged on it (each under its own key and instance, so their windows stay
+                # theirs); a single-replica target's one replica is that failed check, as before
+                # the fleet (its target_unreachable sees the failure).
+                checks = [ReplicaCheck(c.replica, stored, c.instance) for c in checks]
             if replicas is not None:
                 await self._retire(target, {c.replica for c in checks}, at)
             await self.incidents.observe(record)
@@ -252,24 +269,40 @@ class MonitorDaemon:
         self.checks += 1
         return record
 
-    async def _probe(self, target: Target, replica: Replica, token: str | None) -> ReplicaCheck:
+    async def _probe(
+        self, target: Target, replica: Replica, token: str | None, budget: float
+    ) -> ReplicaCheck:
+        # The wait for a probe slot is not counted: it is this monitor's load, not the target's,
+        # and a busy monitor's queue must not be stored as its targets' failures.
         async with self._probes:
             return await probe_replica(
-                self.client, target, replica.url, token=token, clock=self.clock, key=replica.key
+                self.client,
+                target,
+                replica.url,
+                token=token,
+                clock=self.clock,
+                key=replica.key,
+                budget=budget,
             )
 
     async def _replicas(self, target: Target) -> list[Replica] | None:
         """The target's replicas this round: as discovered now, else as last known (from this
         run, or from the store's live rows), else None (never known: nothing to probe)."""
         try:
-            found = await self.discovery.replicas(target)
-        except DiscoveryError as error:
-            if self._discovery_errors.get(target.name) != error.message:
-                self._discovery_errors[target.name] = error.message
+            lookup = self.discovery.replicas(target)
+            if any(dns_replica(entry) is not None for entry in target.replicas):
+                # Bounded on the daemon's clock too: the probes need the rest of the round.
+                found = await within(lookup, target.timeout * LOOKUP_SHARE, self.clock)
+            else:
+                found = await lookup
+        except (DiscoveryError, TimeoutError) as error:
+            message = error.message if isinstance(error, DiscoveryError) else LOOKUP_TIMED_OUT
+            if self._discovery_errors.get(target.name) != message:
+                self._discovery_errors[target.name] = message
                 logger.warning(
                     "%s: %s; checking the replicas last known",
                     target.name,
-                    error.message,
+                    message,
                     extra={"event": "discovery_failed", "target": target.name},
                 )
             known = self.replica_sets.get(target.name)
@@ -405,6 +438,14 @@ class MonitorDaemon:
             await self.dispatcher.drain()
             await self.client.aclose()
             await self.engine.dispose()
+
+
+def first_retention(now: datetime) -> datetime:
+    """The first retention run: the first whole hour at least RETENTION_FIRST_AFTER after
+    ``now`` (never at start: a new leader's first checks come first)."""
+    earliest = now + RETENTION_FIRST_AFTER
+    hour = earliest.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == earliest else hour + timedelta(hours=1)
 
 
 def first_runs(targets: Sequence[Target], now: datetime) -> dict[str, datetime]:

@@ -4,12 +4,16 @@ entry looked up again (a Kubernetes headless Service answers with one address pe
 A DNS answer is outside input: only A and AAAA addresses are kept (dnspython's answer holds the
 asked name's records of the asked type, CNAMEs followed; anything else in the message is ignored),
 they are parsed as IP addresses, deduplicated, sorted by key and cut at :data:`MAX_REPLICAS`. A
-lookup is bounded in time (the smaller of the discovery's timeout and the target's). dnspython
-is imported at the first lookup.
+lookup is bounded in time: the smaller of the discovery's timeout and :data:`LOOKUP_SHARE` of the
+target's (a check's lookup and probes share one deadline, the target's timeout; the daemon gives
+the probes what the lookup left). dnspython is imported at the first lookup.
 
 NXDOMAIN and an empty answer mean "no replicas" (the Service has no ready pod): an empty list. A
 lookup that times out or that no server answers properly raises :class:`DiscoveryError`, which
-the daemon answers by keeping the set it last knew — a DNS hiccup never retires replicas.
+the daemon answers by keeping the set it last knew — a DNS hiccup never retires replicas. A and
+AAAA are asked apart: when one fails and the other brought addresses, those are the answer (an
+IPv4-only cluster whose resolver times out on AAAA still has its replicas); when the other
+brought none, the lookup failed.
 """
 
 from __future__ import annotations
@@ -28,12 +32,24 @@ from monitor.config import Target, dns_replica, replica_key
 if TYPE_CHECKING:
     import dns.asyncresolver
 
-__all__ = ["MAX_REPLICAS", "Discovery", "DiscoveryError", "Replica", "replica_key"]
+__all__ = [
+    "LOOKUP_SHARE",
+    "MAX_REPLICAS",
+    "Discovery",
+    "DiscoveryError",
+    "Replica",
+    "replica_key",
+]
 
 logger = logging.getLogger("monitor")
 
 DEFAULT_TIMEOUT = 2.0
-"""Seconds a lookup may take, at most (it also never outlasts the target's own timeout)."""
+"""Seconds a lookup may take, at most (it also never outlasts LOOKUP_SHARE of the target's
+timeout)."""
+LOOKUP_SHARE = 0.5
+"""Of a target's timeout, the most its replicas' lookup may take: the lookup and the probes
+share the target's timeout (a check ends before the next is due), and the probes of the
+replicas last known still need the rest when DNS does not answer."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -76,7 +92,7 @@ class Discovery:
             else:
                 lookups.append(named)
         if lookups:
-            lifetime = min(self.timeout, target.timeout)
+            lifetime = min(self.timeout, target.timeout * LOOKUP_SHARE)
             scheme = urlsplit(target.url).scheme or "http"
             answers = await asyncio.gather(*(self._addresses(n, lifetime) for n, _ in lookups))
             for (name, port), addresses in zip(lookups, answers, strict=True):
@@ -97,12 +113,26 @@ class Discovery:
     async def _addresses(
         self, name: str, lifetime: float
     ) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-        """Every A and AAAA address ``name`` has now (both asked at once)."""
+        """Every A and AAAA address ``name`` has now (both asked at once); a family whose
+        lookup failed counts as empty if the other brought addresses."""
         resolver = self._resolver_now()
-        found = await asyncio.gather(
-            *(self._query(resolver, name, kind, lifetime) for kind in ("A", "AAAA"))
+        results = await asyncio.gather(
+            *(self._query(resolver, name, kind, lifetime) for kind in ("A", "AAAA")),
+            return_exceptions=True,
         )
-        return sorted({address for addresses in found for address in addresses}, key=_order)
+        found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+        failed: list[DiscoveryError] = []
+        for result in results:
+            if isinstance(result, DiscoveryError):
+                failed.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                found.update(result)
+        if failed and not found:
+            # Nothing to go on: "no replicas" here would retire every replica over a hiccup.
+            raise failed[0]
+        return sorted(found, key=_order)
 
     async def _query(
         self, resolver: dns.asyncresolver.Resolver, name: str, kind: str, lifetime: float

@@ -63,14 +63,21 @@ async def probe_replica(
     token: str | None,
     clock: Clock = SYSTEM_CLOCK,
     key: str | None = None,
+    budget: float | None = None,
 ) -> ReplicaCheck:
-    """One check of one replica of ``target``, with the instance that answered (if it said)."""
-    record, instance = await _probe(client, target, token, clock, base_url)
+    """One check of one replica of ``target``, with the instance that answered (if it said);
+    ``budget`` (default the target's timeout): seconds left of the check's deadline."""
+    record, instance = await _probe(client, target, token, clock, base_url, budget)
     return ReplicaCheck(key or replica_key(base_url), record, instance)
 
 
 async def _probe(
-    client: httpx.AsyncClient, target: Target, token: str | None, clock: Clock, base_url: str
+    client: httpx.AsyncClient,
+    target: Target,
+    token: str | None,
+    clock: Clock,
+    base_url: str,
+    budget: float | None = None,
 ) -> tuple[CheckRecord, Instance | None]:
     at = clock.wall()
     started = clock.monotonic()
@@ -79,7 +86,11 @@ async def _probe(
         return _failed(target, at, clock.monotonic() - started, http_status, error), None
 
     try:
-        fetched = await within(_fetch(client, target, base_url, token), target.timeout, clock)
+        fetched = await within(
+            _fetch(client, target, base_url, token),
+            target.timeout if budget is None else budget,
+            clock,
+        )
     except TimeoutError:
         return failed(None, TIMEOUT)
     except httpx.TimeoutException:

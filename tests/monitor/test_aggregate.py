@@ -186,3 +186,36 @@ def test_service_figures_are_worst_breaker_most_failures_and_median_time() -> No
 )
 def test_the_worst_breaker(states: tuple[str | None, ...], worst: str | None) -> None:
     assert worst_breaker(states) == worst
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected", "status", "error"),
+    [
+        ((H,), 3, U, "2/3 replicas missing"),  # 2 of 3 pods crash-looping: an outage
+        ((H, H), 3, D, "1/3 replicas missing"),
+        ((H, H, H), 3, H, None),
+        ((H, H, H, H), 3, H, None),  # more than expected (a rolling update): nothing missing
+        ((H, X), 3, U, "1/3 replicas missing; 1/3 replicas unreachable"),
+        ((X,), 2, X, "1/2 replicas missing; 1/2 replicas unreachable"),
+        ((), 3, X, "3/3 replicas missing"),
+        ((H,), 1, H, None),
+    ],
+)
+def test_replicas_short_of_the_expected_count_are_down(
+    statuses: tuple[Status, ...], expected: int, status: Status, error: str | None
+) -> None:
+    record = aggregate("api", AT, fleet(*statuses), expected=expected)
+    assert (record.status, record.error) == (status, error)
+
+
+def test_a_missing_replica_adds_no_figures() -> None:
+    found = [replica(1, H, latency=10.0, services=(sample("s3"),))]
+    record = aggregate("api", AT, found, expected=3)
+    assert (record.target, record.at, record.latency_ms, record.http_status) == (
+        "api",
+        AT,
+        10.0,
+        200,
+    )
+    assert [(s.service, s.status) for s in record.services] == [("s3", H)]
+    assert aggregate("api", AT, found) is found[0].record  # without expected: as before

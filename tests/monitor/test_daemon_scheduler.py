@@ -36,7 +36,7 @@ from apscheduler.events import (
 from sqlalchemy import func, insert, select
 
 from monitor.config import MonitorConfig, Notifier, Retention, Target
-from monitor.daemon import PHASE_STEP, RETENTION_JOB, MonitorDaemon, first_runs
+from monitor.daemon import PHASE_STEP, RETENTION_JOB, MonitorDaemon, first_retention, first_runs
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
@@ -247,7 +247,9 @@ async def test_a_due_run_is_checked_again(running: tuple[MonitorDaemon, Runs]) -
     assert daemon.missed == 0
 
 
-async def test_the_retention_job_runs_at_start(tmp_path: Path) -> None:
+async def test_the_retention_job_waits_for_an_hour_boundary_and_runs_when_due(
+    tmp_path: Path,
+) -> None:
     config = _config(tmp_path)
     engine = open_engine(config.storage_url)
     await create_schema(engine)
@@ -268,6 +270,15 @@ async def test_the_retention_job_runs_at_start(tmp_path: Path) -> None:
             1,
             True,
         )
+        # Not at start: a new leader checks first, and leaders coming and going do not each
+        # run the long retention; the checks themselves are due at once.
+        first = job.next_run_time
+        assert (first.minute, first.second, first.microsecond) == (0, 0, 0)
+        assert 5 * 60 <= first.timestamp() - now <= 65 * 60 + 5
+        await until(lambda: all_checked(daemon), "a check of every target at start")
+        assert runs.ends_of(RETENTION_JOB) == []
+
+        daemon.scheduler.modify_job(RETENTION_JOB, next_run_time=datetime.now(UTC))
 
         async def old_check_gone() -> bool:
             async with daemon.engine.connect() as connection:
@@ -278,6 +289,25 @@ async def test_the_retention_job_runs_at_start(tmp_path: Path) -> None:
     finally:
         await quiesce(runs)
         await daemon.stop()
+
+
+@pytest.mark.parametrize(
+    ("start", "first"),
+    [
+        ("10:00:00", "11:00:00"),
+        ("10:54:59", "11:00:00"),
+        ("10:55:00", "11:00:00"),
+        ("10:55:01", "12:00:00"),
+        ("23:59:00", "01:00:00"),
+    ],
+)
+def test_the_first_retention_is_the_first_whole_hour_five_minutes_on(
+    start: str, first: str
+) -> None:
+    now = datetime.fromisoformat(f"2026-12-06T{start}+00:00")
+    found = first_retention(now)
+    assert found.strftime("%H:%M:%S") == first
+    assert timedelta(minutes=5) <= found - now <= timedelta(minutes=65)
 
 
 async def test_the_retention_job_rebuilds_the_day_strips(tmp_path: Path) -> None:
@@ -438,8 +468,9 @@ def test_first_runs_are_staggered_and_spread_over_the_interval_when_many() -> No
 
 async def test_a_late_retention_run_still_runs(running: tuple[MonitorDaemon, Runs]) -> None:
     daemon, runs = running
-    await until(lambda: _true(runs.ends_of(RETENTION_JOB) != []), "retention at start")
     assert daemon.scheduler is not None
+    daemon.scheduler.modify_job(RETENTION_JOB, next_run_time=datetime.now(UTC))
+    await until(lambda: _true(runs.ends_of(RETENTION_JOB) != []), "a first retention run")
 
     # The next run, as a scheduler whose loop was busy for 5 s finds it.
     late = datetime.now(UTC) - timedelta(seconds=5)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -110,13 +111,51 @@ async def test_a_server_that_is_gone_is_a_discovery_error(server: DNSServer) -> 
         await finder.replicas(target("dns:api.test:8000"))
 
 
-async def test_the_lookup_never_outlasts_the_targets_timeout(server: DNSServer) -> None:
+async def test_the_lookup_takes_at_most_half_the_targets_timeout(server: DNSServer) -> None:
+    # The lookup and the probes share the target's timeout: the probes need the other half.
     server.mode = "silent"
-    quick = Target(name="t", url="http://x", interval=1, timeout=0.2, replicas=("dns:a.test:1",))
+    quick = Target(name="t", url="http://x", interval=1, timeout=0.6, replicas=("dns:a.test:1",))
     started = time.monotonic()
     with pytest.raises(DiscoveryError):
         await discovery(server, timeout=30).replicas(quick)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 0.55
+
+
+class QuietOnAAAA(DNSServer):
+    """Answers A questions; AAAA ones it answers SERVFAIL (``"servfail"``) or not at all."""
+
+    def __init__(self, aaaa: str) -> None:
+        super().__init__()
+        self.aaaa = aaaa
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        asked = dns.message.from_wire(data).question[0].rdtype
+        if asked == dns.rdatatype.AAAA and self.aaaa == "silent":
+            return
+        if asked == dns.rdatatype.AAAA:
+            response = dns.message.make_response(dns.message.from_wire(data))
+            response.set_rcode(dns.rcode.SERVFAIL)
+            assert self._transport is not None
+            self._transport.sendto(response.to_wire(), addr)
+            return
+        super().datagram_received(data, addr)
+
+
+@pytest.mark.parametrize("aaaa", ["servfail", "silent"])
+async def test_a_failed_aaaa_lookup_keeps_the_a_answer(aaaa: str) -> None:
+    server = QuietOnAAAA(aaaa)
+    server.records = {"api.test.": ["10.0.0.5", "10.0.0.6"]}
+    await server.start()
+    try:
+        found = await discovery(server, timeout=0.3).replicas(target("dns:api.test:8000"))
+        assert [r.key for r in found] == ["10.0.0.5:8000", "10.0.0.6:8000"]
+        # The A family answering nothing while AAAA fails is no answer at all, not "no
+        # replicas": the daemon keeps the set it knew.
+        server.records = {"api.test.": []}
+        with pytest.raises(DiscoveryError, match=r"\(AAAA\)"):
+            await discovery(server, timeout=0.3).replicas(target("dns:api.test:8000"))
+    finally:
+        server.stop()
 
 
 async def test_a_hostile_answer_is_capped_sorted_and_only_addresses(server: DNSServer) -> None:

@@ -5,20 +5,34 @@ a monitor that lost the lease stops writing."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from monitor.config import MonitorConfig, parse_config
-from monitor.daemon import DISCOVERY_FAILED, MonitorDaemon
-from monitor.discovery import Discovery
-from monitor.store import Instance, ReplicaState, Status, create_schema, open_engine
+from monitor.config import MonitorConfig, Target, parse_config
+from monitor.daemon import DISCOVERY_FAILED, LOOKUP_TIMED_OUT, MonitorDaemon
+from monitor.discovery import Discovery, Replica
+from monitor.store import (
+    TARGET_COMPONENT,
+    CheckRecord,
+    IncidentState,
+    Instance,
+    ReplicaState,
+    ServiceSample,
+    Status,
+    create_schema,
+    open_engine,
+)
 from monitor.store.leases import LeaseStore
 from monitor.store.schema import checks
+from monitor.store.writer import REFUSED
 from shared.resilience.testing import FakeClock
 from tests.monitor.fake_backend import FakeBackend, detailed
 from tests.monitor.store.support import empty_store_url
@@ -87,7 +101,14 @@ def clock() -> FakeClock:
     return FakeClock(wall_start=1_800_000_000.0)
 
 
-def fleet_config(store_url: str, dns_server: DNSServer) -> MonitorConfig:
+def fleet_config(
+    store_url: str,
+    dns_server: DNSServer,
+    *,
+    replicas: str = 'replicas = ["dns:api.test:8000"]',
+    tail: str = "",
+) -> MonitorConfig:
+    """The fleet's config; ``replicas``: the target's replica lines, ``tail``: more tables."""
     return parse_config(
         f"""
 [storage]
@@ -102,23 +123,32 @@ url = "http://api.test:8000"
 interval = 10
 timeout = 5
 token_env = "QUESTCITY_MONITOR_TOKEN"
-replicas = ["dns:api.test:8000"]
+{replicas}
+{tail}
 """,
         Path("monitor.toml"),
     )
 
 
 def new_daemon(
-    store_url: str, dns_server: DNSServer, fleet: Fleet, clock: FakeClock, **options: object
+    store_url: str,
+    dns_server: DNSServer,
+    fleet: Fleet,
+    clock: FakeClock,
+    *,
+    config: MonitorConfig | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    discovery: Discovery | None = None,
+    **options: object,
 ) -> MonitorDaemon:
-    config = fleet_config(store_url, dns_server)
+    config = config or fleet_config(store_url, dns_server)
     return MonitorDaemon(
         config,
         clock=clock,
         write_window=0.0,
-        transport=fleet.transport,
+        transport=transport or fleet.transport,
         environ=ENV,
-        discovery=Discovery(config.dns_nameservers, timeout=0.3),
+        discovery=discovery or Discovery(config.dns_nameservers, timeout=0.3),
         **options,  # type: ignore[arg-type]
     )
 
@@ -288,3 +318,177 @@ async def test_a_lost_lease_stops_the_writes_logged_once_without_a_trace(
     warnings = [r for r in caplog.records if getattr(r, "event", None) == "lease_lost"]
     assert len(warnings) == 1 and warnings[0].exc_info is None
     assert not [r for r in caplog.records if r.exc_info]
+
+
+# -- expected_replicas: pods gone from the answer count as down ----------------------------------
+
+
+async def test_pods_gone_from_dns_below_expected_replicas_are_an_outage(
+    store_url: str, dns_server: DNSServer, fleet: Fleet, clock: FakeClock
+) -> None:
+    # Kubernetes drops crash-looping pods from the headless Service's answer: 2 of 3 pods down
+    # must not read as one healthy replica.
+    config = fleet_config(
+        store_url,
+        dns_server,
+        replicas='replicas = ["dns:api.test:8000"]\nexpected_replicas = 3',
+    )
+    daemon = new_daemon(store_url, dns_server, fleet, clock, config=config)
+    await daemon.prepare()
+    try:
+        assert await round_(daemon, clock) is Status.HEALTHY
+        dns_server.records = {"api.test.": ["10.0.0.5"]}
+        assert await round_(daemon, clock) is Status.UNHEALTHY
+        assert await round_(daemon, clock) is Status.UNHEALTHY
+        latest = await daemon.reader.latest("questcity-api")
+        assert latest is not None and latest.record.error == "2/3 replicas missing"
+        [incident] = await daemon.reader.incidents()
+        assert (incident.target, incident.state, incident.impact) == (
+            "questcity-api",
+            IncidentState.OPEN,
+            Status.UNHEALTHY,
+        )
+        assert list(await states(daemon)) == KEYS[:1]  # the others' rows are retired all the same
+
+        dns_server.records = {"api.test.": []}  # every pod gone
+        assert await round_(daemon, clock) is Status.UNREACHABLE
+        latest = await daemon.reader.latest("questcity-api")
+        assert latest is not None and latest.record.error == "3/3 replicas missing"
+    finally:
+        await daemon.stop()
+
+
+# -- one deadline a round: the probes get what the lookup left -----------------------------------
+
+
+@pytest.fixture
+def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from empty_store_url("sqlite", request, tmp_path)
+
+
+class SlowDiscovery(Discovery):
+    """Answers the fleet's three replicas after ``delay`` seconds of the test's clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.delay = 0.0
+
+    async def replicas(self, target: Target) -> list[Replica]:
+        await self.clock.sleep(self.delay)
+        return [Replica(key, f"http://{key}") for key in KEYS]
+
+
+def hanging(clock: FakeClock) -> httpx.MockTransport:
+    """Replicas that accept the request and never answer (until the test's clock says so)."""
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await clock.sleep(3600)
+        return httpx.Response(200)
+
+    return httpx.MockTransport(hang)
+
+
+async def finished_at(check: asyncio.Future[Any], clock: FakeClock, deadline: float) -> None:
+    """The check has not ended just before ``deadline`` (of the clock) and ends at it: after the
+    last clock step it needs no more fake time, only its real store write."""
+    await clock.advance(deadline - 0.01 - clock.monotonic())
+    assert not check.done()
+    await clock.advance(0.01)
+    await asyncio.wait_for(check, BOUND)
+
+
+BOUND = 10.0
+"""Real seconds after which a broken test fails instead of hanging: a bound, never a wait."""
+
+
+async def test_a_slow_lookup_leaves_the_probes_only_the_rest_of_the_timeout(
+    sqlite_url: str, dns_server: DNSServer, fleet: Fleet, clock: FakeClock
+) -> None:
+    discovery = SlowDiscovery(clock)
+    discovery.delay = 2.0  # within the lookup's share (half of the 5 s timeout)
+    daemon = new_daemon(
+        sqlite_url, dns_server, fleet, clock, transport=hanging(clock), discovery=discovery
+    )
+    await daemon.prepare()
+    try:
+        started = clock.monotonic()
+        check = asyncio.ensure_future(daemon.check_target(daemon.config.targets[0]))
+        await finished_at(check, clock, started + 5.0)  # the target's timeout, not 2 + 5 s
+        assert check.result().status is Status.UNREACHABLE
+        rows = await states(daemon)
+        assert [(rows[k].error, rows[k].latency_ms) for k in KEYS] == [("timeout", 3000.0)] * 3
+    finally:
+        await daemon.stop()
+
+
+async def test_a_lookup_that_never_answers_is_cut_and_the_last_set_probed_in_time(
+    sqlite_url: str,
+    dns_server: DNSServer,
+    fleet: Fleet,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    discovery = SlowDiscovery(clock)
+    daemon = new_daemon(
+        sqlite_url, dns_server, fleet, clock, transport=hanging(clock), discovery=discovery
+    )
+    await daemon.prepare()
+    try:
+        check = asyncio.ensure_future(daemon.check_target(daemon.config.targets[0]))
+        await finished_at(check, clock, clock.monotonic() + 5.0)
+        discovery.delay = 3600.0  # DNS stops answering
+        started = clock.monotonic()
+        with caplog.at_level(logging.INFO, logger="monitor"):
+            check = asyncio.ensure_future(daemon.check_target(daemon.config.targets[0]))
+            await finished_at(check, clock, started + 5.0)
+        rows = await states(daemon)
+        assert list(rows) == KEYS  # the last known set, probed with the half the lookup left
+        assert [(rows[k].error, rows[k].latency_ms) for k in KEYS] == [("timeout", 2500.0)] * 3
+        failed = [r for r in caplog.records if getattr(r, "event", None) == "discovery_failed"]
+        assert [r.getMessage() for r in failed] == [
+            f"questcity-api: {LOOKUP_TIMED_OUT}; checking the replicas last known"
+        ]
+    finally:
+        await daemon.stop()
+
+
+# -- a check the store refuses: alerts judge what incidents judge --------------------------------
+
+
+@pytest.mark.parametrize("replicas", ["", 'replicas = ["dns:api.test:8000"]'])
+async def test_a_check_the_store_refuses_is_judged_by_alerts_as_stored(
+    sqlite_url: str,
+    dns_server: DNSServer,
+    fleet: Fleet,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    replicas: str,
+) -> None:
+    config = fleet_config(
+        sqlite_url, dns_server, replicas=replicas, tail="[alerts]\nunreachable_for = 0"
+    )
+    if not replicas:  # one replica: the target's url
+        fleet.backends["api.test"] = fleet.backends["10.0.0.5"]
+    daemon = new_daemon(sqlite_url, dns_server, fleet, clock, config=config)
+    await daemon.prepare()
+    writer = daemon.writer
+    record_check = writer.record_check
+
+    async def refused(record: CheckRecord, **options: Any) -> CheckRecord:
+        # A number no column takes: the real store refuses the check and keeps a failed one.
+        hostile = (ServiceSample("database", Status.HEALTHY, 5.0, 10**30, "closed", {}),)
+        return await record_check(dataclasses.replace(record, services=hostile), **options)
+
+    monkeypatch.setattr(writer, "record_check", refused)
+    try:
+        assert await round_(daemon, clock) is Status.UNREACHABLE  # the replicas answered fine
+        [alert] = await daemon.reader.alerts()
+        assert (alert.rule, alert.target, alert.service) == (
+            "target_unreachable",
+            "questcity-api",
+            TARGET_COMPONENT,
+        )
+        assert REFUSED in alert.summary
+    finally:
+        await daemon.stop()
