@@ -1,13 +1,30 @@
 """Zero false alerts from a healthy fleet (issue #13): three backend replicas of `questcity up
 --replicas 3`, each healthy now but each with its own past, watched by a monitor at a 0.5 s
-interval for at least 90 s of real time (at least 180 checks of each replica): no alert fires
+interval until it has checked each replica 100 times (50 s of real time): no alert fires
 (the alerts table stays empty and the log notifier says nothing) and no incident opens.
 
-Why 90 s at 0.5 s rather than "several minutes": the false alerts the issue reports come from
-comparing counters of one check with those of the check before it when the two came from
-different processes. What matters is how many such pairs each rule compares; 180 checks of each
-replica give 179 consecutive pairs per replica (537 over the fleet), as many as six minutes at
-`up`'s 2 s interval, and the whole test stays within two minutes of wall time.
+Why 100 checks at 0.5 s rather than "several minutes": the false alerts the issue reports come
+from comparing counters of one check with those of the check before it when the two came from
+different processes. What matters is how many such pairs each rule compares; 100 checks of each
+replica give 99 consecutive pairs per replica (297 over the fleet), as many as three and a third
+minutes at `up`'s 2 s interval, and the whole test takes under two minutes. A monitor that mixes
+the replicas' windows fires at its second check (checked by giving alerts.py one window for all
+replicas and no fresh window on a restart, in a copy of the tree: `s3_failure_rate` fired 0.7 s
+into the watch, "147% of S3 operations failing on 2/3 replicas").
+
+Why 0.5 s with a 0.45 s probe timeout, on a busy 2-core machine: a probe of `/detailed` takes
+tens of milliseconds, and the config refuses a timeout that is not less than the interval, so a
+generous timeout would mean a slow interval and a test of several minutes. A probe that does time
+out is not a false alert but a replica honestly seen as unreachable for one round, so the test
+does not ask every check to be healthy: it asks that most of each replica's checks are (the
+premise: the fleet was healthy while it was watched), and it judges what the issue is about —
+alerts and incidents. A timed-out probe cannot fire one: `target_unreachable` needs a minute of
+it, and an unreachable answer carries no counters. An incident reads statuses only, never
+counters, so mixing replicas cannot open one; the watch opens one after 6 rounds in a row (3 s)
+that are not healthy rather than 2, so that a stall of the machine is not taken for one. Its
+lease is long (`lease_ttl`, 10 s; it is the only monitor): with the ttl derived from 0.5 s, an
+event loop stalled at start-up lost the lease and rebuilt the daemon, and a rebuilt daemon starts
+every window afresh, which would hide mixed windows for a while.
 
 Why each replica needs a past: three fresh replicas all report zero failures, and mixing zeros
 with zeros raises nothing; so before the watch, with S3 failed for a moment, api-2 alone serves
@@ -29,7 +46,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -45,11 +61,15 @@ from tests.support.polling import eventually
 
 REPLICAS = 3
 INTERVAL = 0.5
-WATCH_AT_LEAST = 90.0
-"""Seconds of real time the fleet is watched, at the least."""
-CHECKS_AT_LEAST = 180
-"""Checks of each replica, at the least (WATCH_AT_LEAST / INTERVAL)."""
-WATCH_AT_MOST = 110.0
+TIMEOUT = 0.45
+"""The longest the config allows at this interval (a check must end before the next)."""
+CHECKS_AT_LEAST = 100
+"""Checks of each replica, at the least (50 s at INTERVAL)."""
+WATCH_AT_MOST = 150.0
+"""Seconds the watch may take: room for a monitor that manages one check in two on a busy
+machine (the test is about what the checks say, not how fast they come)."""
+OPEN_AFTER = 6
+"""Rounds in a row not healthy before the watch opens an incident (see the docstring)."""
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PHOTO_REQUESTS = 20
 
@@ -62,18 +82,13 @@ async def test_a_healthy_fleet_raises_no_alert(tmp_path: Path) -> None:
         log = tmp_path / "watch.log"
         monitor = _start_monitor(stack, config, log)
         try:
-            started = time.monotonic()
             counts: dict[str, int] = {}
 
             async def watched_long_enough() -> bool:
                 nonlocal counts
                 assert monitor.poll() is None, log.read_text()
                 counts = await _checks_per_replica(store)
-                return (
-                    time.monotonic() - started >= WATCH_AT_LEAST
-                    and len(counts) == REPLICAS
-                    and min(counts.values()) >= CHECKS_AT_LEAST
-                )
+                return len(counts) == REPLICAS and min(counts.values()) >= CHECKS_AT_LEAST
 
             await eventually(
                 watched_long_enough,
@@ -86,20 +101,18 @@ async def test_a_healthy_fleet_raises_no_alert(tmp_path: Path) -> None:
             await asyncio.to_thread(monitor.wait, 30)
         try:
             async with store.connect() as connection:
-                statuses: dict[str, int] = dict(
-                    (
-                        await connection.execute(
-                            select(replica_checks.c.status, func.count()).group_by(
-                                replica_checks.c.status
-                            )
-                        )
-                    ).all()
+                rows = await connection.execute(
+                    select(replica_checks.c.replica, func.count())
+                    .where(replica_checks.c.status == "healthy")
+                    .group_by(replica_checks.c.replica)
                 )
+                healthy = {str(replica): int(n) for replica, n in rows}
                 fired = (await connection.execute(select(alerts))).all()
                 opened = (await connection.execute(select(incidents))).all()
         finally:
             await store.dispose()
-    assert set(statuses) == {"healthy"}, statuses  # the premise: healthy all along
+    # The premise: the fleet was healthy while watched (most checks of each replica say so).
+    assert all(2 * healthy.get(replica, 0) > n for replica, n in counts.items()), (healthy, counts)
     assert fired == []
     assert opened == []
     notices = [line for line in log.read_text().splitlines() if _is_alert(line)]
@@ -169,10 +182,16 @@ name = "questcity-api"
 url = "{stack.backends[0]}"
 replicas = [{replicas}]
 interval = {INTERVAL}
-timeout = {INTERVAL * 0.9}
+timeout = {TIMEOUT}
 token_env = "QUESTCITY_MONITOR_TOKEN"
 display_name = "QuestCity API"
 services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
+
+[incidents]
+open_after = {OPEN_AFTER}
+
+[monitor]
+lease_ttl = 10
 
 [[notifiers]]
 type = "log"
