@@ -234,7 +234,11 @@ class MonitorDaemon:
             record = aggregate(target.name, at, checks, target.expected_replicas)
         try:
             added = self._discover(target, record)
-            stored = await self.writer.record_check(record, replicas=checks, new_components=added)
+            # A target without `replicas` is its one replica, and its own checks are that
+            # replica's history: rows of their own would double the writes of every check of a
+            # single-backend fleet (+6 points of a core at 1,000 targets) to say nothing new.
+            rows = checks if target.replicas else ()
+            stored = await self.writer.record_check(record, replicas=rows, new_components=added)
             if stored is record:
                 self._known.update((c.target, c.service) for c in added)
                 if added:

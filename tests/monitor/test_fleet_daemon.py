@@ -209,6 +209,27 @@ async def test_every_replica_is_stored_and_the_target_is_their_aggregate(
     assert rows["10.0.0.5:8000"].error == "connection refused"
 
 
+async def test_a_target_without_replicas_is_its_own_replica_and_writes_no_replica_rows(
+    store_url: str, dns_server: DNSServer, clock: FakeClock
+) -> None:
+    """One backend, one replica: its checks are the target's own, and no second row says it
+    again (a thousand single-backend targets would write twice as much for nothing)."""
+    fleet = Fleet(["api.test"])
+    fleet.set("api.test", detailed(status="degraded", s3="unhealthy", s3_breaker="open"))
+    daemon = new_daemon(
+        store_url, dns_server, fleet, clock, config=fleet_config(store_url, dns_server, replicas="")
+    )
+    await daemon.prepare()
+    try:
+        assert await round_(daemon, clock) is Status.DEGRADED
+        assert fleet.asked() == ["api.test:8000"]
+        latest = await daemon.reader.latest("questcity-api")
+        assert latest is not None and latest.record.status is Status.DEGRADED
+        assert await states(daemon, retired=True) == {}
+    finally:
+        await daemon.stop()
+
+
 async def test_a_replica_gone_from_dns_is_retired_not_down(
     daemon: MonitorDaemon, dns_server: DNSServer, fleet: Fleet, clock: FakeClock
 ) -> None:
