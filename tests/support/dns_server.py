@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, cast
 
 import dns.message
 import dns.name
@@ -53,8 +53,9 @@ class DNSServer(asyncio.DatagramProtocol):
             self._transport = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        # asyncio's selector loop hands a _SelectorDatagramTransport, which has sendto() but is
+        # not registered as a DatagramTransport subclass: an isinstance check would fail here.
+        self._transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         try:
