@@ -45,6 +45,10 @@ async def store(tmp_path: Path) -> AsyncIterator[tuple[HistoryWriter, HistoryRea
     engine = open_engine(f"sqlite:///{tmp_path}/alerts.db")
     await create_schema(engine)
     yield HistoryWriter(engine), HistoryReader(engine)
+    # The notices' marks are written in the background: let them end before the store closes.
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        await asyncio.wait(others, timeout=5.0)
     await engine.dispose()
 
 

@@ -33,6 +33,7 @@ from monitor.store import (
 from monitor.store.writer import HistoryWriter
 from shared.resilience.testing import FakeClock, settle
 from tests.monitor.store.support import empty_store_url
+from tests.support.polling import eventually
 
 T0 = 1_800_000_000.0
 OPEN_FOR = 30.0
@@ -57,6 +58,18 @@ class Stuck:
     async def send(self, notice: AlertNotice) -> None:
         self.started.append(notice)
         await self.go.wait()
+
+
+class Only:
+    """Passes notices of one state to ``sink``; takes the others at once."""
+
+    def __init__(self, state: str, sink: Stuck) -> None:
+        self.state = state
+        self.sink = sink
+
+    async def send(self, notice: AlertNotice) -> None:
+        if notice.state == self.state:
+            await self.sink.send(notice)
 
 
 class Lease:
@@ -175,23 +188,28 @@ async def test_a_resolved_notice_never_sent_is_sent_on_resume(
     assert (alert.state, alert.notified) == (AlertState.RESOLVED, AlertState.RESOLVED)
 
 
-async def test_a_firing_notice_done_after_the_resolve_does_not_hide_the_resolved_one(
+async def test_a_firing_notice_done_after_the_resolved_one_does_not_undo_its_mark(
     store: tuple[HistoryWriter, HistoryReader],
 ) -> None:
     writer, reader = store
-    stuck = Stuck()
-    leader = Dispatcher([stuck])
-    engine = AlertEngine(RULES, writer, leader)
+    slow = Stuck()  # the firing notice hangs at a slow receiver ...
+    dispatcher = Dispatcher([Only("firing", slow)])
+    engine = AlertEngine(RULES, writer, dispatcher)
     await fire(engine)
     await settle()
     await engine.observe(check(OPEN_FOR + 10, "closed"))
-    # Both in flight; the firing one is done first, then the leader dies before the resolved
-    # one's mark: the firing mark must not stand for the resolved notice.
+    await settle()
+
+    async def resolved_marked() -> bool:  # ... while the resolved one is handled and marked
+        return await reader.unnotified_alerts() == []
+
+    await eventually(resolved_marked, "the resolved notice marked", within=5.0, every=0.01)
+    slow.go.set()  # then the firing one is done, late: its mark must not stand for "resolved"
+    await dispatcher.drain()
+    assert [n.state for n in slow.started] == ["firing"]
     [alert] = await reader.alerts(active_only=False)
-    await writer.mark_notified(alert.id, AlertState.FIRING)
-    [owed] = await reader.unnotified_alerts()
-    assert owed.state is AlertState.RESOLVED
-    await die(leader)
+    assert (alert.state, alert.notified) == (AlertState.RESOLVED, AlertState.RESOLVED)
+    assert await reader.unnotified_alerts() == []
 
 
 async def test_a_deposed_leader_cannot_mark_and_does_not_crash(

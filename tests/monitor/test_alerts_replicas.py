@@ -4,6 +4,7 @@ holds. Synthetic rounds with explicit timestamps, on the real SQLite store."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -35,6 +36,10 @@ async def store(tmp_path: Path) -> AsyncIterator[tuple[HistoryWriter, HistoryRea
     engine = open_engine(f"sqlite:///{tmp_path}/alerts.db")
     await create_schema(engine)
     yield HistoryWriter(engine), HistoryReader(engine)
+    # The notices' marks are written in the background: let them end before the store closes.
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        await asyncio.wait(others, timeout=5.0)
     await engine.dispose()
 
 
