@@ -157,16 +157,16 @@ class Leadership:
                 taken = await self._stand_by(stop)
                 if taken is None:
                     break
-                lease, sent = taken
-                await self._lead(lease, stop, sent=sent)
+                lease, taken_at = taken
+                await self._lead(lease, stop, taken_at=taken_at)
         finally:
             self.role = "stopped"
 
     # -- standing by ----------------------------------------------------------------------------
 
     async def _stand_by(self, stop: asyncio.Event) -> tuple[LeaderLease, float] | None:
-        """Watch the lease until this monitor takes it (returned, with when it asked) or
-        ``stop`` is set (None)."""
+        """Watch the lease until this monitor takes it (returned, with when the takeover
+        returned) or ``stop`` is set (None)."""
         seen: tuple[str, int, int] | None = None
         since = self.clock.monotonic()
         announced = False
@@ -189,10 +189,13 @@ class Leadership:
                     self._announce("standby", current)
                     announced = True
                 if self._may_take_over(current, now - since):
-                    sent = self.clock.monotonic()
                     taken = await self._take_over(current)
                     if taken is not None:
-                        return taken, sent
+                        # The first renewal is due a ttl after the takeover RETURNED, not after
+                        # it was sent: on PostgreSQL it may have waited seconds for the old
+                        # leader's writes in flight, and no monitor could see the new epoch
+                        # before it committed, a moment ago.
+                        return taken, self.clock.monotonic()
                     # Another monitor won the swap (or the store failed): watch the lease anew.
                     seen, since = None, now
                 elif current is not None and current.holder:
@@ -225,14 +228,14 @@ class Leadership:
 
     # -- leading -------------------------------------------------------------------------------
 
-    async def _lead(self, lease: LeaderLease, stop: asyncio.Event, *, sent: float) -> None:
-        """Lead under ``lease`` (asked for at ``sent``) until ``stop`` is set (stop the daemon,
+    async def _lead(self, lease: LeaderLease, stop: asyncio.Event, *, taken_at: float) -> None:
+        """Lead under ``lease`` (taken at ``taken_at``) until ``stop`` is set (stop the daemon,
         then release) or the lease is lost (stop the daemon at once)."""
         self.lease = lease
         self.terms += 1
         self._announce("leader", lease)
         lost = asyncio.Event()
-        renewing = asyncio.ensure_future(self._keep_renewing(lost, renewed_at=sent))
+        renewing = asyncio.ensure_future(self._keep_renewing(lost, renewed_at=taken_at))
         failed: StoreError | None = None
         try:
             daemon: LeaderDaemon | None = None
@@ -278,8 +281,12 @@ class Leadership:
     async def _keep_renewing(self, lost: asyncio.Event, *, renewed_at: float) -> None:
         """Renew every ttl/3; set ``lost`` when the lease is taken or no renewal has succeeded
         for ttl since ``renewed_at`` (each renewal is cut off at that deadline: a store that
-        hangs is one that cannot be reached). Times are when a call was sent, not answered: a
-        standby saw the beat after that, so this monitor stops leading before it may take over."""
+        hangs is one that cannot be reached). A renewal's time is when it was sent, not answered:
+        a standby saw the beat after that, so this monitor stops leading before it may take over.
+        The first deadline counts from ``renewed_at``, when the takeover returned: a takeover
+        that waited for the old leader's writes must not cost the new leader its first renewal
+        (a standby sees the new epoch only once it committed; the fence covers the moment's
+        difference)."""
         while True:
             await self.clock.sleep(self.ttl / 3)
             lease = self.lease

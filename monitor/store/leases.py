@@ -14,13 +14,17 @@ Times are the caller's (``now`` from its clock): they are for people to read. Wh
 is decided by the standby watching epoch and beat on its own monotonic clock, never by comparing
 these times with another monitor's (``monitor.leadership``).
 
-On PostgreSQL the fence reads the row ``FOR SHARE``, held until the write's transaction ends: a
-takeover (an ``UPDATE`` of the row) waits for the writes in flight, and every write that starts
-after it committed finds the new epoch and is refused. The wait is bounded: the fenced
-transaction tells PostgreSQL to end its session if it sits idle mid-transaction for
-:func:`idle_limit` (a leader whose host vanished holds no lock for the hours TCP would take to
-notice), and a takeover waits for the row at most :func:`lock_wait`. On SQLite a second monitor
-on the same file is refused outright, and the fence is a plain check.
+On PostgreSQL the fence reads the row ``FOR KEY SHARE``, held until the write's transaction
+ends. A takeover or a release first locks the row ``FOR UPDATE``, which conflicts with it: they
+wait for the writes in flight, and every write that starts after them finds the new epoch (or no
+holder) and is refused. A renewal is a plain ``UPDATE`` of columns no key holds (``beat``,
+``renewed_at``), which does not conflict with ``KEY SHARE``: however long a write of the leader
+takes, its renewals go through meanwhile, so a long write never costs the leader its lease. The
+wait is bounded: the fenced transaction tells PostgreSQL to end its session if it sits idle
+mid-transaction for :func:`idle_limit` (a leader whose host vanished holds no lock for the hours
+TCP would take to notice), and a takeover waits for the row at most :func:`lock_wait`. On SQLite
+a second monitor on the same file is refused outright, and the fence is a plain check (a renewal
+waits for SQLite's one write lock: the writer keeps its transactions short, retention included).
 """
 
 from __future__ import annotations
@@ -95,10 +99,7 @@ class LeaseStore:
                 )
             else:
                 taken = LeaderLease(holder, expected.epoch + 1, 0, now, now, ttl)
-                if self._dialect == "postgresql":
-                    # Waits for the old leader's writes in flight (their fences hold the row FOR
-                    # SHARE), but not for ever.
-                    await _set_local(connection, "lock_timeout", lock_wait(ttl))
+                await self._wait_for_writes(connection, lock_wait(ttl))
                 result = await connection.execute(
                     update(monitor_lease)
                     .where(_THE_LEASE, *_still(expected), monitor_lease.c.beat == expected.beat)
@@ -130,6 +131,7 @@ class LeaseStore:
     async def release(self, lease: LeaderLease, *, now: float) -> None:
         """Give the lease up (a clean stop), if it is still ours: a standby takes it at once."""
         async with self._transaction() as connection:
+            await self._wait_for_writes(connection, lock_wait(lease.ttl))
             result = await connection.execute(
                 update(monitor_lease)
                 .where(_THE_LEASE, *_still(lease))
@@ -150,13 +152,23 @@ class LeaseStore:
             limit = str(round(idle_limit(lease) * 1000))
             query = query.add_columns(
                 func.set_config("idle_in_transaction_session_timeout", limit, literal(True))
-            ).with_for_update(read=True)
+            ).with_for_update(read=True, key_share=True)
 
         async def check(connection: AsyncConnection) -> None:
             if (await connection.execute(query)).first() is None:
                 raise LeaseLost()
 
         return check
+
+    async def _wait_for_writes(self, connection: AsyncConnection, most: float) -> None:
+        """On PostgreSQL, lock the row ``FOR UPDATE`` in ``connection``'s transaction: it waits
+        for the fenced writes in flight (``FOR KEY SHARE``), at most ``most`` seconds, and holds
+        off those that start until the epoch or holder changed here has committed. (The change
+        itself, an ``UPDATE`` of no key column, would not wait for them.)"""
+        if self._dialect != "postgresql":
+            return
+        await _set_local(connection, "lock_timeout", most)
+        await connection.execute(select(monitor_lease.c.name).where(_THE_LEASE).with_for_update())
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:

@@ -56,8 +56,12 @@ class Watched:
     store: LeaseStore
     events: list[str]
     name: str
+    clock: FakeClock
     failing: bool = False
     hanging: bool = False
+    takeover_takes: float = 0.0
+    """Seconds (on the clock) a takeover waits before it is made: on PostgreSQL it waits for
+    the old leader's writes in flight."""
     in_flight: int = 0
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -77,6 +81,8 @@ class Watched:
     async def acquire(
         self, holder: str, *, ttl: float, now: float, expected: LeaderLease | None
     ) -> LeaderLease | None:
+        if expected is not None and self.takeover_takes:
+            await self.clock.sleep(self.takeover_takes)
         return await self._call(
             lambda: self.store.acquire(holder, ttl=ttl, now=now, expected=expected)
         )
@@ -155,7 +161,7 @@ class World:
     async def monitor(
         self, name: str, *, sole: bool = False, stop_takes: float = 0.0, start: bool = True
     ) -> Monitor:
-        leases = Watched(await self.lease_store(), self.events, name)
+        leases = Watched(await self.lease_store(), self.events, name, self.clock)
         daemons: list[FakeDaemon] = []
 
         def daemon(fence: Fence, on_lease_lost: Callable[[], None]) -> FakeDaemon:
@@ -319,6 +325,27 @@ async def test_a_stopping_leader_keeps_renewing_while_its_daemon_finishes(world:
 
 def assert_not(leads: bool) -> None:
     assert not leads
+
+
+async def test_a_takeover_that_waited_long_does_not_cost_the_new_leader_its_first_renewal(
+    world: World,
+) -> None:
+    """A takeover that waited most of a ttl for the old leader's writes in flight: the new
+    leader's first renewal is due a ttl after the takeover returned, not after it was sent."""
+    store, _ = await ghost_lease(world)
+    standby = await world.monitor("b")
+    standby.leases.takeover_takes = 0.9 * TTL
+    await world.run_for(TTL + TTL / 4 + STEP)  # the ghost is dead: the takeover starts...
+    await world.run_for(TTL)  # ...and returns
+    assert standby.role() == "leader"
+
+    await world.run_for(3 * TTL, check=lambda: assert_leads(standby))
+    current = await store.read()
+    assert current is not None and current.holder == "b" and current.beat >= 5
+
+
+def assert_leads(monitor: Monitor) -> None:
+    assert monitor.role() == "leader" and monitor.leads(), monitor.leadership.role
 
 
 async def test_a_standby_that_wins_no_swap_keeps_standing_by(world: World) -> None:
@@ -502,6 +529,32 @@ def test_a_second_lock_on_a_sqlite_store_is_refused_naming_the_holder(tmp_path: 
         )
     with SQLiteStoreLock(database):  # released: the next monitor may start
         pass
+
+
+@pytest.mark.parametrize("link", ["file", "folder", "relative"])
+def test_one_sqlite_file_named_another_way_is_still_locked(
+    tmp_path: Path, link: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second monitor whose URL reaches the same file through a symlink (to the file, or to
+    its folder) or a relative path is refused all the same."""
+    (tmp_path / "data").mkdir()
+    database = tmp_path / "data" / "monitor.db"
+    database.touch()
+    if link == "file":
+        other = tmp_path / "link.db"
+        other.symlink_to(database)
+    elif link == "folder":
+        (tmp_path / "mounted").symlink_to(tmp_path / "data")
+        other = tmp_path / "mounted" / "monitor.db"
+    else:
+        monkeypatch.chdir(tmp_path)
+        other = Path("data/monitor.db")
+
+    first = lock_sqlite_store(f"sqlite:///{database}")
+    assert first is not None
+    with first, pytest.raises(StoreLocked) as refused:
+        lock_sqlite_store(f"sqlite:///{other}")
+    assert str(other) in str(refused.value)  # (the file as the refused monitor named it)
 
 
 def test_postgresql_and_in_memory_stores_take_no_lock() -> None:

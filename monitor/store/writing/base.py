@@ -27,8 +27,11 @@ Fence = Callable[[AsyncConnection], Awaitable[None]]
 """Run first in every write transaction, on its connection: raises
 :class:`~monitor.store.errors.LeaseLost` when the monitor no longer leads, so that nothing of the
 transaction is stored (:meth:`monitor.store.leases.LeaseStore.fence`). On PostgreSQL it holds the
-lease row ``FOR SHARE`` until the transaction ends: a takeover waits for the write in flight, and
-once it has committed no write under the old epoch gets through."""
+lease row ``FOR KEY SHARE`` until the transaction ends: a takeover waits for the write in flight,
+and once it has committed no write under the old epoch gets through; the leader's renewals do not
+wait for it. A write that may touch many rows is cut into short transactions, each fenced
+(:meth:`~monitor.store.writing.retention.RetentionWrites.apply_retention`): on SQLite a renewal
+waits for the one write lock."""
 
 
 class WriteBase:

@@ -3,7 +3,7 @@ and the daily rebuild of day strips (:mod:`monitor.store.strips`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_
 
 from monitor.store.models import BarSeries
 from monitor.store.reading.day_strips import STRIP_DAYS, settled_day
@@ -19,8 +19,22 @@ from monitor.store.schema import (
 from monitor.store.strips import encode as strip_json
 from monitor.store.writing.base import DAY, WriteBase
 
+RETENTION_CHUNK = 10_000
+"""Rows of one table deleted in one transaction at most. Retention of a week of a large fleet's
+replica checks is millions of rows: in one transaction it held SQLite's write lock (and, before
+fences took the lease row ``FOR KEY SHARE``, PostgreSQL's lease row) for seconds, longer than a
+lease renewal may wait, so the leader stepped down and the retention was rolled back, again at
+each term. A chunk of 10,000 rows takes tens of milliseconds."""
+SQLITE_PAUSE = 0.15
+"""Seconds between two chunks on SQLite: longer than SQLite's busy handler sleeps between two
+tries for the write lock (100 ms at most), so a renewal or a check waiting for the lock takes it
+before the next chunk does (back to back, the chunks would win it nearly every time)."""
+
 
 class RetentionWrites(WriteBase):
+    retention_chunk: int = RETENTION_CHUNK
+    """Rows per table per transaction of :meth:`apply_retention` (tests make it small)."""
+
     async def compact_day_strips(self, now: float) -> int:
         """Rebuild every component's :data:`~monitor.store.schema.day_strips` row from the daily
         roll-ups of its settled days, once a day (a no-op when they are current); the number of
@@ -74,28 +88,44 @@ class RetentionWrites(WriteBase):
     ) -> dict[str, int]:
         """Delete raw checks (the targets' and their replicas'), hourly and daily roll-ups older
         than their windows, and the rows of replicas retired (or not seen) for longer than the
-        raw checks are kept: nothing of them would be left to show."""
+        raw checks are kept: nothing of them would be left to show.
+
+        Rows go :attr:`retention_chunk` at a time, each chunk its own fenced transaction, so no
+        write holds the store for long. A retention cut short (the lease lost, the store gone)
+        keeps the chunks it committed: they were past their window anyway, and the next run
+        deletes the rest."""
+        cutoff = now - raw_days * DAY
         removed: dict[str, int] = {}
-        async with self._begin() as connection:
-            cutoff = now - raw_days * DAY
-            await connection.execute(delete(service_checks).where(service_checks.c.at < cutoff))
-            result = await connection.execute(delete(checks).where(checks.c.at < cutoff))
-            removed["checks"] = result.rowcount
-            result = await connection.execute(
-                delete(replica_checks).where(replica_checks.c.at < cutoff)
+        # A check's service rows first: they are the check's (and cascade with it otherwise,
+        # one row at a time).
+        await self._delete_in_chunks(service_checks, service_checks.c.at < cutoff)
+        removed["checks"] = await self._delete_in_chunks(checks, checks.c.at < cutoff)
+        removed["replica_checks"] = await self._delete_in_chunks(
+            replica_checks, replica_checks.c.at < cutoff
+        )
+        removed["replicas"] = await self._delete_in_chunks(
+            replicas, or_(replicas.c.retired_at < cutoff, replicas.c.checked_at < cutoff)
+        )
+        for period, days in (("hour", hourly_days), ("day", daily_days)):
+            removed[f"{period}_rollups"] = await self._delete_in_chunks(
+                rollups, rollups.c.period == period, rollups.c.start < now - days * DAY
             )
-            removed["replica_checks"] = result.rowcount
-            result = await connection.execute(
-                delete(replicas).where(
-                    or_(replicas.c.retired_at < cutoff, replicas.c.checked_at < cutoff)
-                )
-            )
-            removed["replicas"] = result.rowcount
-            for period, days in (("hour", hourly_days), ("day", daily_days)):
-                result = await connection.execute(
-                    delete(rollups).where(
-                        rollups.c.period == period, rollups.c.start < now - days * DAY
-                    )
-                )
-                removed[f"{period}_rollups"] = result.rowcount
         return removed
+
+    async def _delete_in_chunks(self, table: Table, *where: ColumnElement[bool]) -> int:
+        """Delete ``table``'s rows matching ``where``, a chunk of them per fenced transaction;
+        how many were deleted."""
+        chunk = max(self.retention_chunk, 1)
+        key = list(table.primary_key.columns)
+        chosen = select(*key).where(*where).limit(chunk)
+        matching = key[0].in_(chosen) if len(key) == 1 else tuple_(*key).in_(chosen)
+        statement = delete(table).where(matching)
+        total = 0
+        while True:
+            async with self._begin() as connection:
+                deleted = (await connection.execute(statement)).rowcount
+            total += deleted
+            if deleted < chunk:
+                return total
+            if self._dialect == "sqlite":
+                await self.clock.sleep(SQLITE_PAUSE)

@@ -5,7 +5,9 @@ takeover waiting for a write in flight) on a real server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from monitor.store import (
+    AlertState,
+    Component,
     HistoryReader,
+    IncidentEvent,
     LeaderLease,
     LeaseLost,
     ReplicaCheck,
@@ -25,9 +30,10 @@ from monitor.store import (
 )
 from monitor.store import leases as lease_module
 from monitor.store.leases import LeaseStore
-from monitor.store.schema import checks, incidents, replica_checks
+from monitor.store.ports import HistoryWrite
+from monitor.store.schema import checks, incidents, metadata, replica_checks
 from monitor.store.writer import HistoryWriter
-from tests.monitor.store.support import DAY0, check, empty_store_url
+from tests.monitor.store.support import DAY, DAY0, check, empty_store_url, sample
 from tests.support.polling import eventually
 
 TTL = 3.0
@@ -236,6 +242,123 @@ async def test_the_new_leaders_writes_go_through(engine: AsyncEngine, other: Asy
     assert await _count(engine, checks) == 1
 
 
+# -- the fence on every write of the port ------------------------------------------------------
+
+Write = Callable[[HistoryWriter], Awaitable[object]]
+
+
+async def _record_and_flush(writer: HistoryWriter) -> None:
+    """``flush`` settles the checks queued: they are refused (flush itself only waits)."""
+    queued = asyncio.ensure_future(writer.record_check(check(DAY0 + 10)))
+    await asyncio.sleep(0)  # (queued now)
+    await writer.flush()
+    await queued
+
+
+LATE = DAY0 + 10
+FENCED_WRITES: dict[str, Write] = {
+    "record_check": lambda w: w.record_check(
+        check(LATE, services=(sample("database"),)),
+        replicas=[ReplicaCheck("10.0.0.5:8000", check(LATE))],
+    ),
+    "flush": _record_and_flush,
+    "retire_replicas": lambda w: w.retire_replicas("api", ["10.0.0.5:8000"], LATE),
+    "open_incident": lambda w: w.open_incident("web", "", Status.UNHEALTHY, LATE, "Web down"),
+    "add_event": lambda w: w.add_event(
+        1, IncidentEvent(LATE, "state_change", Status.UNHEALTHY, "worse", True)
+    ),
+    "resolve_incident": lambda w: w.resolve_incident(1, LATE, "fixed"),
+    "record_reset": lambda w: w.record_reset("api", "database", "alice", "open", LATE),
+    "add_note": lambda w: w.add_note(1, "looking", public=False, actor="alice", at=LATE),
+    "fire_alert": lambda w: w.fire_alert("breaker_open", "web", "s3", "open", LATE),
+    "resolve_alert": lambda w: w.resolve_alert(1, LATE),
+    "mark_notified": lambda w: w.mark_notified(1, AlertState.FIRING),
+    "sync_components": lambda w: w.sync_components(
+        [Component("api", "cache", "Cache", "Production", 9)]
+    ),
+    "compact_day_strips": lambda w: w.compact_day_strips(DAY0 + 5 * DAY),
+    "apply_retention": lambda w: w.apply_retention(
+        DAY0 + 30 * DAY, raw_days=7, hourly_days=7, daily_days=7
+    ),
+}
+"""A write of each method of the writer's port, each one that would change the store (the
+rows it names exist: see :func:`_before_the_takeover`)."""
+
+
+def _port_writes() -> list[str]:
+    """Every public method of :class:`HistoryWrite`: a method added to the port without a case
+    above fails the test below."""
+    return sorted(
+        name
+        for name, member in vars(HistoryWrite).items()
+        if not name.startswith("_") and inspect.iscoroutinefunction(member)
+    )
+
+
+async def _before_the_takeover(writer: HistoryWriter) -> None:
+    """What the leader wrote while it led: rows for every write of :data:`FENCED_WRITES` to
+    change (incident 1 open on api/database, alert 1 firing, a replica, settled roll-ups)."""
+    await writer.record_check(
+        check(DAY0, services=(sample("database"),)),
+        replicas=[ReplicaCheck("10.0.0.5:8000", check(DAY0))],
+    )
+    await writer.open_incident("api", "database", Status.UNHEALTHY, DAY0, "DB down")
+    await writer.fire_alert("breaker_open", "api", "database", "open", DAY0)
+
+
+async def _everything(engine: AsyncEngine) -> dict[str, list[str]]:
+    async with engine.connect() as connection:
+        return {
+            table.name: sorted(repr(tuple(row)) for row in await connection.execute(table.select()))
+            for table in metadata.sorted_tables
+        }
+
+
+def test_every_write_of_the_port_has_a_fence_case() -> None:
+    assert set(_port_writes()) >= {"record_check", "apply_retention", "mark_notified"}
+    assert set(FENCED_WRITES) == set(_port_writes())
+
+
+@pytest.mark.parametrize("method", _port_writes())
+async def test_after_a_takeover_every_write_is_refused_and_writes_nothing(
+    engine: AsyncEngine, method: str
+) -> None:
+    write = FENCED_WRITES.get(method)
+    assert write is not None, f"HistoryWrite.{method} has no case in FENCED_WRITES"
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    writer = HistoryWriter(engine, fence=store.fence(lease))
+    await _before_the_takeover(writer)
+    assert await store.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease) is not None
+    before = await _everything(engine)
+
+    with pytest.raises(LeaseLost):
+        await write(writer)
+
+    assert await _everything(engine) == before
+
+
+async def test_the_fence_cases_write_under_the_lease(engine: AsyncEngine) -> None:
+    """The cases above are writes that change the store (a case that wrote nothing anyway
+    would pass them with no fence at all)."""
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    for method, write in FENCED_WRITES.items():
+        if method in ("resolve_incident", "resolve_alert"):
+            continue  # (they would close what the next cases write to)
+        writer = HistoryWriter(engine, fence=store.fence(lease))
+        await _before_the_takeover(writer)
+        before = await _everything(engine)
+        await write(writer)
+        assert await _everything(engine) != before, method
+    for method in ("resolve_incident", "resolve_alert"):
+        before = await _everything(engine)
+        await FENCED_WRITES[method](writer)
+        assert await _everything(engine) != before, method
+
+
 # -- PostgreSQL: monitors racing on the one row ---------------------------------------------------
 
 
@@ -314,6 +437,64 @@ async def test_a_takeover_waits_for_the_write_in_flight_then_fences_it_out(
     async with pg.begin() as late:
         with pytest.raises(LeaseLost):
             await fence(late)
+
+
+async def test_a_long_write_holds_off_a_takeover_but_not_the_leaders_renewals(
+    pg: AsyncEngine, pg_url: str
+) -> None:
+    """A fenced write held open longer than the ttl (a retention, a slow disk): the leader's
+    renewals go through meanwhile, each within a fraction of the ttl, so it is not deposed; a
+    takeover still waits for the write, and the write's fence fails once it has committed."""
+    store = LeaseStore(pg)
+    lease = await store.acquire("m1", ttl=1.0, now=DAY0, expected=None)
+    assert lease is not None
+    fence = store.fence(lease)
+    standby = LeaseStore(open_engine(pg_url))
+    try:
+        async with pg.begin() as in_flight:
+            await fence(in_flight)
+            await in_flight.execute(checks.insert().values(target="api", at=DAY0, status="healthy"))
+            renewed: LeaderLease | None = lease
+            held_since = time.monotonic()
+            while time.monotonic() - held_since < 1.5 * lease.ttl:
+                assert renewed is not None
+                renewed = await asyncio.wait_for(
+                    store.renew(renewed, now=DAY0 + 1), timeout=lease.ttl / 3
+                )
+                await asyncio.sleep(lease.ttl / 6)
+            assert renewed is not None and renewed.beat >= 5, renewed
+
+            takeover = asyncio.create_task(
+                standby.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=renewed)
+            )
+            await eventually(lambda: _waiting_on_locks(pg, 1), "the takeover waiting")
+            assert not takeover.done()
+        taken = await takeover
+    finally:
+        await standby.engine.dispose()
+
+    assert taken is not None and taken.epoch == 2
+    assert await _count(pg, checks) == 1
+    async with pg.begin() as late:
+        with pytest.raises(LeaseLost):
+            await fence(late)
+
+
+async def test_a_release_waits_for_the_write_in_flight(pg: AsyncEngine) -> None:
+    """A release, like a takeover, waits for the fenced write in flight: no write of the old
+    holder commits after it."""
+    store = LeaseStore(pg)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    fence = store.fence(lease)
+    async with pg.begin() as in_flight:
+        await fence(in_flight)
+        release = asyncio.create_task(store.release(lease, now=DAY0 + 1))
+        await eventually(lambda: _waiting_on_locks(pg, 1), "the release waiting")
+        assert not release.done()
+    await release
+    released = await store.read()
+    assert released is not None and released.holder == ""
 
 
 async def test_a_takeover_waits_for_a_history_writers_write_in_flight(
