@@ -7,7 +7,7 @@ lease on its way out).
 Two ``python -m questcity monitor`` processes share one real PostgreSQL store (a throwaway
 cluster from ``tests.support``, as the other benchmarks start theirs) and watch one target, a
 small HTTP server in this process answering the health summary, every ``--interval`` seconds,
-with the lease's ttl as shipped (0.75 × the interval). Each run: the leader stores a check, the
+with the lease's ttl as shipped (0.6 × the interval). Each run: the leader stores a check, the
 benchmark waits a random part of an interval (the kill lands anywhere between two checks), stops
 the leader (SIGKILL, or SIGTERM for the baseline), and polls the store's ``checks`` table every
 20 ms. The takeover time is from the signal to the time of the first check stored after it (its

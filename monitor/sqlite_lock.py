@@ -1,4 +1,5 @@
-"""One monitor per SQLite store: an ``flock`` on ``<db file>.lock``, held for the process's life.
+"""One monitor per SQLite store: an ``flock`` on ``<db file>.lock``, held for the process's life
+(the file's real path: symlinks resolved).
 
 A SQLite store is one file on one machine, so the leadership lease cannot make several monitors
 on it useful (ARCHITECTURE §11): a second one is refused before it touches the store. The kernel
@@ -50,7 +51,9 @@ class SQLiteStoreLock:
     def __init__(self, database: str) -> None:
         self.database = database
         """The store's file as ``[storage] url`` names it (shown in the refusal)."""
-        self.path = Path(database + LOCK_SUFFIX)
+        # Next to the file itself, whatever the URL's spelling: two monitors naming one file
+        # through a symlink, a symlinked folder or a relative path lock the same lock file.
+        self.path = Path(os.path.realpath(database) + LOCK_SUFFIX)
         self._fd: int | None = None
 
     @property
