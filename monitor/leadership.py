@@ -32,12 +32,12 @@ import math
 import os
 import re
 import socket
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from monitor.config import MAX_LEASE_TTL, MonitorConfig
 from monitor.store import LeaderLease, LeaseLost, StoreError, StoreUnavailable
-from shared.resilience import SYSTEM_CLOCK, Clock
+from shared.resilience import SYSTEM_CLOCK, Clock, within
 
 if TYPE_CHECKING:
     from monitor.store.writing.base import Fence
@@ -61,7 +61,6 @@ STOP_GRACE = 10.0
 """Seconds a stopping leader's daemon gets to finish its checks and flush (MonitorDaemon.stop)."""
 
 Role = Literal["starting", "standby", "leader", "stopped"]
-T = TypeVar("T")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:@-]+")
 
@@ -295,8 +294,8 @@ class Leadership:
             sent = self.clock.monotonic()
             left = renewed_at + self.ttl - sent
             try:
-                renewed = await self._within(
-                    self.leases.renew(lease, now=self.clock.wall()), max(left, 0.0)
+                renewed = await within(
+                    self.leases.renew(lease, now=self.clock.wall()), max(left, 0.0), self.clock
                 )
             except TimeoutError:
                 self._no_renewal(lease)
@@ -341,7 +340,7 @@ class Leadership:
         if lease is None:
             return
         try:
-            await self._within(self.leases.release(lease, now=self.clock.wall()), self.ttl)
+            await within(self.leases.release(lease, now=self.clock.wall()), self.ttl, self.clock)
         except (StoreError, TimeoutError) as error:
             # A standby takes over after ttl anyway; only the quick hand-over is missed.
             logger.warning(
@@ -368,22 +367,6 @@ class Leadership:
         finally:
             timer.cancel()
         return stop.is_set()
-
-    async def _within(self, call: Awaitable[T], seconds: float) -> T:
-        """``call``'s result; TimeoutError after ``seconds`` on the clock (``call`` cancelled)."""
-        task = asyncio.ensure_future(call)
-        timer = asyncio.ensure_future(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        if task.cancelled():
-            raise TimeoutError
-        return task.result()
 
     def _announce(self, role: Role, lease: LeaderLease | None, *, note: str = "") -> None:
         self.role = role
