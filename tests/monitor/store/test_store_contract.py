@@ -23,6 +23,8 @@ from monitor.store import (
     Status,
     UptimeBar,
 )
+from monitor.store.reading import checks as checks_module
+from monitor.store.reading.checks import ARMS_PER_STATEMENT
 from monitor.store.schema import checks, components, rollups, service_checks
 from tests.monitor.store.support import DAY, DAY0, HOUR, Store, check, sample
 from tests.support.polling import eventually
@@ -186,6 +188,89 @@ async def test_recent_latencies_are_the_latest_oldest_first(store: Store) -> Non
     assert await reader.recent_latencies("api", "database", limit=4) == [0.0, 4.0, 5.0, 6.0]
     assert await reader.recent_latencies("api", "s3") == []
     assert await reader.recent_latencies("nobody") == []
+
+
+# -- the TUI's batched reads: the same answers as one component at a time ------------------------
+
+
+@pytest.fixture(params=[2, ARMS_PER_STATEMENT], ids=["statements-of-2-arms", "one-statement"])
+def arms_per_statement(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Many components are read in statements of a few arms each: with 2 a read of five
+    components takes three statements, and each must be answered."""
+    arms = int(request.param)
+    monkeypatch.setattr(checks_module, "ARMS_PER_STATEMENT", arms)
+    return arms
+
+
+async def _write_fleet_history(store: Store) -> None:
+    """Three targets with histories of their own (written out of time order), services that
+    come and go, and statuses that change."""
+    runs = {
+        "api": ["healthy", "unhealthy", "unhealthy", "healthy", "healthy"],
+        "web": ["degraded", "degraded", "degraded"],
+        "jobs": ["unreachable", "healthy", "unreachable"],
+    }
+    for target, statuses in runs.items():
+        for n in reversed(range(len(statuses))):
+            services = (
+                sample("database", Status(statuses[n]), response_ms=float(n), details={"n": n}),
+                *((sample("s3", response_ms=None, breaker_state="open"),) if n % 2 else ()),
+            )
+            await store.writer.record_check(
+                check(
+                    DAY0 + 10 * n + len(target),
+                    Status(statuses[n]),
+                    target=target,
+                    latency_ms=None if n == 1 else 100.0 * n + len(target),
+                    services=services,
+                )
+            )
+
+
+async def test_latest_many_answers_as_latest_does_for_each_target(
+    store: Store, arms_per_statement: int
+) -> None:
+    await _write_fleet_history(store)
+    targets = ["api", "web", "nobody", "jobs", "api"]
+
+    many = await store.reader.latest_many(targets)
+
+    expected = {t: await store.reader.latest(t) for t in ("api", "web", "jobs")}
+    assert many == expected
+    assert "nobody" not in many
+    api = many["api"]
+    assert (api.record.status, api.since) == (Status.HEALTHY, DAY0 + 30 + 3)
+    assert [s.service for s in api.record.services] == ["database"]
+    assert [s.service for s in many["jobs"].record.services] == ["database"]
+    assert many["web"].since == DAY0 + 3
+    assert await store.reader.latest_many([]) == {}
+
+
+async def test_recent_latencies_many_answers_as_recent_latencies_does(
+    store: Store, arms_per_statement: int
+) -> None:
+    await _write_fleet_history(store)
+    components = [
+        ("api", TARGET_COMPONENT),
+        ("api", "database"),
+        ("api", "s3"),
+        ("web", TARGET_COMPONENT),
+        ("web", "cache"),
+        ("nobody", TARGET_COMPONENT),
+        ("jobs", "database"),
+    ]
+
+    for limit in (30, 2):
+        many = await store.reader.recent_latencies_many(components, limit=limit)
+        assert list(many) == components
+        for target, service in components:
+            one = await store.reader.recent_latencies(target, service, limit=limit)
+            assert many[(target, service)] == one, (target, service, limit)
+    many = await store.reader.recent_latencies_many(components)
+    assert many[("api", TARGET_COMPONENT)] == [3.0, None, 203.0, 303.0, 403.0]
+    assert many[("api", "s3")] == [None, None]
+    assert many[("web", "cache")] == [] and many[("nobody", TARGET_COMPONENT)] == []
+    assert await store.reader.recent_latencies_many([]) == {}
 
 
 # -- the component catalogue --------------------------------------------------------------------
