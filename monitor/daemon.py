@@ -434,7 +434,7 @@ class MonitorDaemon:
             if await wait_within({flushing}, grace, self.clock):
                 flushing.cancel()
                 logger.error(
-                    "the store did not take the last checks within %.0f s",
+                    "the store did not take the last checks within %.1f s",
                     grace,
                     extra={"event": "store_error"},
                 )

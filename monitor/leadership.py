@@ -52,7 +52,9 @@ TTL_SHARE = 0.6
 across a takeover is the leader's last interval, then ttl and a poll (1.25 ttl) before the
 standby's first check, then its start-up: 0.6 keeps that at 1.75 intervals and a few tenths of a
 second, within the two intervals promised (ARCHITECTURE §11)."""
-MIN_TTL = 0.5
+MIN_TTL = 1.0
+"""Below a second a leader is deposed by the first stall of its loop or its store (a GC pause, a
+slow commit): stability wins over the two-interval bound, which holds from 2 s intervals up."""
 MAX_DERIVED_TTL = 60.0
 DEFAULT_INTERVAL = 10.0
 STEP_DOWN_GRACE = 1.0
@@ -75,7 +77,7 @@ def monitor_id(environ: Mapping[str, str] | None = None) -> str:
 
 
 def lease_ttl(config: MonitorConfig) -> float:
-    """``[monitor] lease_ttl`` if set; else 0.6 × the shortest target interval, 0.5 s to 60 s."""
+    """``[monitor] lease_ttl`` if set; else 0.6 × the shortest target interval, 1 s to 60 s."""
     if config.lease_ttl is not None:
         return config.lease_ttl
     shortest = min((target.interval for target in config.targets), default=DEFAULT_INTERVAL)

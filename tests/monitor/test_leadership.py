@@ -510,7 +510,7 @@ def _config(*intervals: float, lease: float | None = None) -> MonitorConfig:
 def test_the_ttl_is_the_configured_one_else_six_tenths_of_the_shortest_interval() -> None:
     assert lease_ttl(_config(10, 4)) == pytest.approx(2.4)
     assert lease_ttl(_config(10)) == pytest.approx(6.0)
-    assert lease_ttl(_config(0.5)) == 0.5  # at least 0.5 s
+    assert lease_ttl(_config(0.5)) == 1.0  # at least 1 s
     assert lease_ttl(_config(600)) == 60.0  # at most 60 s
     assert lease_ttl(_config(10, lease=2.5)) == 2.5
 
