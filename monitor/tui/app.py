@@ -31,7 +31,6 @@ from monitor.discovery import Discovery, DiscoveryError, Replica
 from monitor.probe import probe
 from monitor.reset import ReplicaOutcome, reset_everywhere, reset_summary
 from monitor.store import (
-    HistoryRead,
     HistoryWrite,
     Incident,
     IncidentState,
@@ -39,7 +38,14 @@ from monitor.store import (
     StoreError,
     StoreNotInitialised,
 )
-from monitor.tui.data import ComponentRow, Overview, OverviewLoader, ResetMark, breaker_rank
+from monitor.tui.data import (
+    ComponentRow,
+    Overview,
+    OverviewLoader,
+    OverviewReads,
+    ResetMark,
+    breaker_rank,
+)
 from monitor.tui.formatting import clock_time, millis
 from monitor.tui.messages import LeadershipChanged, StoreChanged
 from monitor.tui.resetting import outcome_line, reset_question, unavailable_reason
@@ -82,7 +88,7 @@ class MonitorApp(App[None]):
         self,
         config: MonitorConfig,
         *,
-        reader: HistoryRead,
+        reader: OverviewReads,
         writer: HistoryWrite,
         http: httpx.AsyncClient | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -101,7 +107,7 @@ class MonitorApp(App[None]):
         self.actor = actor or default_actor(environ)
         self.tz = tz or _local_zone()
         self.refresh_interval = refresh_interval
-        self.loader = OverviewLoader(reader, config)
+        self.loader = OverviewLoader(reader, config, monotonic=clock.monotonic)
         self.discovery = discovery or Discovery(config.dns_nameservers)
         self.overview: Overview | None = None
         self.store_error: str | None = None
@@ -173,7 +179,7 @@ class MonitorApp(App[None]):
             return
         now = self.clock.wall()
         has_checks = any(row.checked_at is not None for row in self.overview.rows)
-        lead = await self.loader.load_leadership(now, has_checks=has_checks)
+        lead = await self.loader.load_leadership(has_checks=has_checks)
         if lead == self.overview.leadership:
             return
         self.overview = replace(self.overview, leadership=lead)

@@ -2,7 +2,8 @@
 
 Screens render these values and never query the store themselves; :class:`OverviewLoader` and
 :func:`load_detail` are the only readers. Uptime figures read roll-ups and change slowly, so they
-are cached for a minute: a refresh after each new check costs a few indexed queries per component.
+are cached for a minute. Every read is made for all the targets at once (a fleet's refresh is a
+dozen statements, not a few queries per component).
 
 A target with several replicas also gets a :class:`ReplicaRow` per replica, read in one query for
 every target, and its service rows carry each replica's own breaker state (the aggregate's is the
@@ -12,8 +13,10 @@ monitor's id come from outside: monitor.tui.fleet makes them one bounded line as
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from monitor.config import MonitorConfig, Target
 from monitor.store import (
@@ -24,6 +27,7 @@ from monitor.store import (
     Incident,
     IncidentState,
     LatencyPoint,
+    LatestCheck,
     ReplicaState,
     Status,
     UptimeBar,
@@ -31,12 +35,13 @@ from monitor.store import (
 from monitor.tui.fleet import (
     BreakerSpread,
     Leadership,
+    LeaseWatch,
     ReplicaRow,
     breaker_rank,
     breaker_spread,
-    leadership,
     replica_row,
 )
+from monitor.tui.uptimes import Uptimes, read_uptimes
 
 __all__ = [
     "BreakerSpread",
@@ -53,9 +58,6 @@ __all__ = [
     "summarize",
 ]
 
-HOUR = 3600.0
-DAY = 86400.0
-UPTIME_WINDOWS = (DAY, 7 * DAY, 30 * DAY)
 STALE_AFTER_INTERVALS = 3
 """A target whose last check is older than this many intervals has stale figures."""
 SUMMARY_NAMED = 6
@@ -240,29 +242,59 @@ def summarize(overview: Overview) -> Summary:
     return Summary(worst, headline, " · ".join(parts) or "Every check passed.")
 
 
+class OverviewReads(HistoryRead, Protocol):
+    """The store's read port and the batched reads the overview makes (the SQL adapter,
+    :class:`~monitor.store.reader.HistoryReader`, has both; they belong in
+    :class:`HistoryRead`, and this goes once they are there)."""
+
+    async def latest_many(self, targets: Sequence[str]) -> dict[str, LatestCheck]: ...
+    async def recent_latencies_many(
+        self, components: Sequence[tuple[str, str]], *, limit: int = 30
+    ) -> dict[tuple[str, str], list[float | None]]: ...
+
+
 class OverviewLoader:
-    """Reads the main screen's figures for every configured target."""
+    """Reads the main screen's figures for every configured target: a few reads, each for every
+    target at once (a fleet of 1,000 targets is the same dozen statements as one of ten, not
+    one query per component)."""
 
     def __init__(
-        self, reader: HistoryRead, config: MonitorConfig, *, uptime_ttl: float = 60.0
+        self,
+        reader: OverviewReads,
+        config: MonitorConfig,
+        *,
+        uptime_ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reader = reader
         self.config = config
         self.uptime_ttl = uptime_ttl
-        self._uptime: dict[tuple[str, str], tuple[float, tuple[float | None, ...]]] = {}
+        self.watch = LeaseWatch(monotonic)
+        self._uptime: dict[tuple[str, str], tuple[float, Uptimes]] = {}
 
     async def load(self, now: float) -> Overview:
         catalogue: dict[str, list[str]] = {}
         for component in await self.reader.components():
             if component.service != TARGET_COMPONENT:
                 catalogue.setdefault(component.target, []).append(component.service)
-        rows: list[ComponentRow] = []
-        stale: list[str] = []
         states = await self.reader.states()
         fleet = self._fleet(await self.reader.replicas())
+        latest = await self.reader.latest_many([target.name for target in self.config.targets])
+        checked = [
+            (name, service)
+            for name, found in latest.items()
+            for service in (TARGET_COMPONENT, *(s.service for s in found.record.services))
+        ]
+        figures = Figures(
+            states,
+            await self.reader.recent_latencies_many(checked),
+            await self._uptimes(checked, now),
+        )
+        rows: list[ComponentRow] = []
+        stale: list[str] = []
         for target in self.config.targets:
-            target_rows = await self._target_rows(
-                target, catalogue.get(target.name, []), states, now
+            target_rows = _target_rows(
+                target, catalogue.get(target.name, []), latest.get(target.name), figures
             )
             members = fleet.get(target.name, ())
             if target.replicas or len(members) > 1:
@@ -284,13 +316,13 @@ class OverviewLoader:
             open_incidents=tuple(open_incidents),
             stale=tuple(stale),
             replicas=fleet,
-            leadership=leadership(await self.reader.leader(), now, has_checks=has_checks),
+            leadership=self.watch.judge(await self.reader.leader(), has_checks=has_checks),
         )
 
-    async def load_leadership(self, now: float, *, has_checks: bool) -> Leadership | None:
+    async def load_leadership(self, *, has_checks: bool) -> Leadership | None:
         """The header alone: read on every tick, since a lease that stops moving writes nothing
         that :meth:`HistoryRead.last_change` would see."""
-        return leadership(await self.reader.leader(), now, has_checks=has_checks)
+        return self.watch.judge(await self.reader.leader(), has_checks=has_checks)
 
     @staticmethod
     def _fleet(states: Sequence[ReplicaState]) -> dict[str, tuple[ReplicaRow, ...]]:
@@ -300,86 +332,93 @@ class OverviewLoader:
                 grouped.setdefault(state.target, []).append(replica_row(state))
         return {target: tuple(members) for target, members in grouped.items()}
 
-    async def _target_rows(
-        self,
-        target: Target,
-        catalogued: list[str],
-        states: Mapping[tuple[str, str], ComponentState],
-        now: float,
-    ) -> list[ComponentRow]:
-        latest = await self.reader.latest(target.name)
-        if latest is None:
-            head = ComponentRow(target.name, TARGET_COMPONENT, target.title, Status.UNKNOWN)
-            services = [
-                ComponentRow(target.name, s, target.service_title(s), Status.UNKNOWN)
-                for s in catalogued
-            ]
-            return [head, *services]
-        record = latest.record
-        head = ComponentRow(
-            target=target.name,
-            service=TARGET_COMPONENT,
-            title=target.title,
-            status=record.status,
-            response_ms=record.latency_ms,
-            recent=tuple(await self.reader.recent_latencies(target.name)),
-            uptime=await self._uptimes(target.name, TARGET_COMPONENT, now),
-            since=latest.since,
-            checked_at=record.at,
-            error=record.error,
-        )
-        rows = [head]
-        seen = {sample.service: sample for sample in record.services}
-        order = catalogued + sorted(s for s in seen if s not in catalogued)
-        for service in order:
-            sample = seen.get(service)
-            if sample is None:
-                rows.append(
-                    ComponentRow(
-                        target.name,
-                        service,
-                        target.service_title(service),
-                        Status.UNKNOWN,
-                        checked_at=record.at,
-                    )
-                )
-                continue
-            last_error = sample.details.get("last_error") or sample.details.get("reason")
-            state = states.get((target.name, service))
+    async def _uptimes(
+        self, components: Sequence[tuple[str, str]], now: float
+    ) -> dict[tuple[str, str], Uptimes]:
+        """Each component's uptime over :data:`UPTIME_WINDOWS`, from a minute-old cache or else
+        read for all the components it lacks at once."""
+        cached = {
+            key: found[1]
+            for key in components
+            if (found := self._uptime.get(key)) is not None
+            and 0 <= now - found[0] < self.uptime_ttl
+        }
+        missing = [key for key in components if key not in cached]
+        if missing:
+            read = await read_uptimes(self.reader, missing, now)
+            self._uptime.update((key, (now, values)) for key, values in read.items())
+            cached.update(read)
+        return cached
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What the loader read for every component at once, for the rows to take theirs from."""
+
+    states: Mapping[tuple[str, str], ComponentState]
+    recent: Mapping[tuple[str, str], list[float | None]]
+    uptimes: Mapping[tuple[str, str], Uptimes]
+
+
+def _target_rows(
+    target: Target, catalogued: list[str], latest: LatestCheck | None, figures: Figures
+) -> list[ComponentRow]:
+    if latest is None:
+        head = ComponentRow(target.name, TARGET_COMPONENT, target.title, Status.UNKNOWN)
+        services = [
+            ComponentRow(target.name, s, target.service_title(s), Status.UNKNOWN)
+            for s in catalogued
+        ]
+        return [head, *services]
+    record = latest.record
+    head = ComponentRow(
+        target=target.name,
+        service=TARGET_COMPONENT,
+        title=target.title,
+        status=record.status,
+        response_ms=record.latency_ms,
+        recent=tuple(figures.recent.get((target.name, TARGET_COMPONENT), ())),
+        uptime=figures.uptimes.get((target.name, TARGET_COMPONENT), (None, None, None)),
+        since=latest.since,
+        checked_at=record.at,
+        error=record.error,
+    )
+    rows = [head]
+    seen = {sample.service: sample for sample in record.services}
+    order = catalogued + sorted(s for s in seen if s not in catalogued)
+    for service in order:
+        sample = seen.get(service)
+        if sample is None:
             rows.append(
                 ComponentRow(
-                    target=target.name,
-                    service=service,
-                    title=target.service_title(service),
-                    status=sample.status,
-                    breaker=sample.breaker_state,
-                    response_ms=sample.response_ms,
-                    recent=tuple(await self.reader.recent_latencies(target.name, service)),
-                    uptime=await self._uptimes(target.name, service, now),
-                    failures=sample.consecutive_failures,
-                    since=state.since
-                    if state is not None and state.status is sample.status
-                    else None,
+                    target.name,
+                    service,
+                    target.service_title(service),
+                    Status.UNKNOWN,
                     checked_at=record.at,
-                    error=str(last_error) if last_error else None,
-                    details=sample.details,
                 )
             )
-        return rows
-
-    async def _uptimes(
-        self, target: str, service: str, now: float
-    ) -> tuple[float | None, float | None, float | None]:
-        cached = self._uptime.get((target, service))
-        if cached is not None and 0 <= now - cached[0] < self.uptime_ttl:
-            day, week, month = cached[1]
-            return day, week, month
-        values = [
-            await self.reader.uptime(target, service, seconds=window, now=now)
-            for window in UPTIME_WINDOWS
-        ]
-        self._uptime[(target, service)] = (now, tuple(values))
-        return values[0], values[1], values[2]
+            continue
+        last_error = sample.details.get("last_error") or sample.details.get("reason")
+        state = figures.states.get((target.name, service))
+        rows.append(
+            ComponentRow(
+                target=target.name,
+                service=service,
+                title=target.service_title(service),
+                status=sample.status,
+                breaker=sample.breaker_state,
+                response_ms=sample.response_ms,
+                recent=tuple(figures.recent.get((target.name, service), ())),
+                uptime=figures.uptimes.get((target.name, service), (None, None, None)),
+                failures=sample.consecutive_failures,
+                since=state.since if state is not None and state.status is sample.status else None,
+                checked_at=record.at,
+                error=str(last_error) if last_error else None,
+                details=sample.details,
+            )
+        )
+    return rows
 
 
 def _with_replica_breakers(

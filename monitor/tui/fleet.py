@@ -7,14 +7,14 @@ other hosts): they are made one bounded line of printable characters here, where
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from monitor.store import LeaderLease, ReplicaState, Status
 from monitor.tui.formatting import bounded
 
 STALE_LEASE_TTLS = 2
-"""The lease is stale (no monitor leads) once its last renewal is this many ttls old."""
+"""The lease is stale (no monitor leads) once this TUI has not seen it move for this many ttls."""
 MAX_REPLICA_SHOWN = 48
 """Characters shown of a replica's address (``[ipv6]:port`` fits)."""
 MAX_INSTANCE_SHOWN = 48
@@ -116,20 +116,44 @@ class Leadership:
     """The leader's id as shown (bounded); '' when the last leader released the lease, or when
     no monitor ever took it."""
     since: float | None
-    """When the holder took the lease; None when there is no lease."""
-    renewed_age: float | None
-    """Seconds since the last renewal on this TUI's clock (never negative: clocks differ)."""
+    """When the holder took the lease (its own wall clock: for people); None when there is no
+    lease."""
+    quiet_for: float | None
+    """Seconds this TUI has watched the lease without seeing it move (on its own monotonic
+    clock: at least that long since the last renewal); None when there is no lease."""
     ttl: float | None
     stale: bool
 
 
-def leadership(lease: LeaderLease | None, now: float, *, has_checks: bool) -> Leadership | None:
-    """The header's value; None when there is nothing to say (no lease, no check yet)."""
-    if lease is None:
-        if not has_checks:
-            return None
-        return Leadership("", None, None, None, stale=True)
-    age = max(0.0, now - lease.renewed_at)
-    holder = bounded(lease.holder, MAX_MONITOR_SHOWN)
-    stale = not holder or age > STALE_LEASE_TTLS * lease.ttl
-    return Leadership(holder, lease.acquired_at, age, lease.ttl, stale=stale)
+class LeaseWatch:
+    """Judges whether a monitor leads the way a standby monitor does (ARCHITECTURE §11): by
+    watching the lease's (holder, epoch, beat) move on this process's own monotonic clock.
+
+    The lease's ``renewed_at`` is the leader's wall clock, and the clocks of the hosts need not
+    agree: compared with this host's, a TUI a few seconds ahead would always cry that no monitor
+    leads, and one behind would hide a dead one. A lease is stale once it has not moved for
+    ``STALE_LEASE_TTLS`` × its ttl on this clock; at start-up that takes as long (a lease first
+    seen counts as moved then). A released lease, or checks without any lease, is stale at once.
+    """
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self.monotonic = monotonic
+        self._seen: tuple[str, int, int] | None = None
+        self._moved_at = 0.0
+
+    def judge(self, lease: LeaderLease | None, *, has_checks: bool) -> Leadership | None:
+        """The header's value; None when there is nothing to say (no lease, no check yet)."""
+        now = self.monotonic()
+        if lease is None:
+            self._seen = None
+            if not has_checks:
+                return None
+            return Leadership("", None, None, None, stale=True)
+        state = (lease.holder, lease.epoch, lease.beat)
+        if state != self._seen:
+            self._seen, self._moved_at = state, now
+        quiet = max(0.0, now - self._moved_at)
+        holder = bounded(lease.holder, MAX_MONITOR_SHOWN)
+        ttl = max(0.0, lease.ttl)
+        stale = not holder or quiet > STALE_LEASE_TTLS * ttl
+        return Leadership(holder, lease.acquired_at, quiet, ttl, stale=stale)

@@ -70,24 +70,27 @@ NOBODY_LEADS = "NO MONITOR IS LEADING"
 
 
 def leadership_text(lead: Leadership, tz: tzinfo, now: float) -> Text:
-    """``monitor mon-a leads since 22:01:05``, or why no monitor leads (the holder's id is
-    outside text: always a ``Text``, never markup)."""
+    """``monitor mon-a leads since 22:01:05`` (the time the leader wrote: for people), or why no
+    monitor leads (the holder's id is outside text: always a ``Text``, never markup)."""
     if not lead.stale and lead.since is not None:
         moment = datetime.fromtimestamp(lead.since, tz)
         today = moment.date() == datetime.fromtimestamp(now, tz).date()
         at = f"{moment:%H:%M:%S}" if today else f"{moment:%m-%d %H:%M:%S}"
         return Text.assemble("monitor ", (lead.holder, "bold"), f" leads since {at}")
     text = Text(f"⚠ {NOBODY_LEADS}", style="bold")
-    if lead.renewed_age is None:
+    if lead.quiet_for is None:
         text.append(
             " — no monitor has taken this store's lease: is questcity monitor running with "
             "this config?"
         )
     elif not lead.holder:
-        text.append(f" — the last leader released the lease {duration(lead.renewed_age)} ago")
+        text.append(" — the last leader released the lease: checks and alerts have stopped")
     else:
-        text.append(f" — last lease renewed {duration(lead.renewed_age)} ago by ")
+        # How long this screen has watched the lease stand still (its own clock, never the
+        # leader's): at least that long since the last renewal.
+        text.append(" — ")
         text.append(lead.holder, style="bold")
+        text.append(f" has not renewed its lease for {duration(lead.quiet_for)}")
         text.append(": checks and alerts have stopped")
     return text
 

@@ -33,6 +33,7 @@ from monitor.store import (
     create_schema,
     open_engine,
 )
+from monitor.store.leases import LeaseStore
 from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
 from monitor.tui.screens import ConfirmModal, MainScreen, ResetOutcomesModal
@@ -329,12 +330,14 @@ async def test_the_leader_and_since_when(fleet: Fleet) -> None:
 
 
 async def test_a_lease_left_unrenewed_is_a_loud_warning_on_the_next_tick(fleet: Fleet) -> None:
+    """Stale once this screen has seen the lease stand still for 2 x ttl on its own clock (the
+    lease first seen at start counts as moved then), and leading again when it moves."""
     clock = FakeClock(wall_start=NOW)
     app = fleet.app(clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "leads since" in leader_text(app)
-        await clock.advance(2 * LEASE_TTL - 2 - 0.5)  # renewed 2 s before NOW: not yet 2 x ttl old
+        await clock.advance(2 * LEASE_TTL - 0.5)
         app._tick()
         await settle(pilot)
         assert "leads since" in leader_text(app)
@@ -342,10 +345,51 @@ async def test_a_lease_left_unrenewed_is_a_loud_warning_on_the_next_tick(fleet: 
         app._tick()  # nothing was written: only the lease is read again
         await settle(pilot)
         assert leader_text(app) == (
-            "⚠ NO MONITOR IS LEADING — last lease renewed 15s ago by monitor-a: checks and "
+            "⚠ NO MONITOR IS LEADING — monitor-a has not renewed its lease for 15s: checks and "
             "alerts have stopped"
         )
         assert app.screen.query_one(LeaderLine).has_class("-stale")
+
+        await renew(fleet, renewed=NOW - 3600)  # it moves (whatever time its clock wrote)
+        app._tick()
+        await settle(pilot)
+        assert leader_text(app) == "monitor monitor-a leads since 21:13:20"
+        assert not app.screen.query_one(LeaderLine).has_class("-stale")
+
+
+@pytest.mark.parametrize(
+    "skew",
+    [pytest.param(-3600.0, id="leader-an-hour-behind"), pytest.param(12.0, id="tui-12s-behind")],
+)
+async def test_the_leaders_clock_is_not_the_tuis(fleet: Fleet, skew: float) -> None:
+    """A leader whose clock wrote a renewal an hour old, or 12 s in this TUI's future, leads
+    while its lease moves, and is stale 2 x ttl after it stops, on this TUI's clock alone."""
+    clock = FakeClock(wall_start=NOW)
+    app = fleet.app(clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(8):
+            await renew(fleet, renewed=clock.wall() + skew)
+            app._tick()
+            await settle(pilot)
+            assert "leads since" in leader_text(app)
+            assert not app.screen.query_one(LeaderLine).has_class("-stale")
+            await clock.advance(LEASE_TTL / 3)
+        await clock.advance(2 * LEASE_TTL)
+        app._tick()
+        await settle(pilot)
+        assert leader_text(app).startswith("⚠ NO MONITOR IS LEADING — monitor-a has not renewed")
+
+
+async def renew(fleet: Fleet, *, renewed: float) -> None:
+    """The leading monitor renews its lease, writing ``renewed`` as its clock's time."""
+    engine = open_engine(fleet.engine_urls)
+    try:
+        leases = LeaseStore(engine)
+        lease = await leases.read()
+        assert lease is not None
+        assert await leases.renew(lease, now=renewed) is not None
+    finally:
+        await engine.dispose()
 
 
 async def test_checks_without_any_lease_are_a_loud_warning(tmp_path: Path) -> None:
