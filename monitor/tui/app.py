@@ -31,6 +31,7 @@ from monitor.discovery import Discovery, DiscoveryError, Replica
 from monitor.probe import probe
 from monitor.reset import ReplicaOutcome, reset_everywhere, reset_summary
 from monitor.store import (
+    HistoryRead,
     HistoryWrite,
     Incident,
     IncidentState,
@@ -42,7 +43,6 @@ from monitor.tui.data import (
     ComponentRow,
     Overview,
     OverviewLoader,
-    OverviewReads,
     ResetMark,
     breaker_rank,
 )
@@ -88,7 +88,7 @@ class MonitorApp(App[None]):
         self,
         config: MonitorConfig,
         *,
-        reader: OverviewReads,
+        reader: HistoryRead,
         writer: HistoryWrite,
         http: httpx.AsyncClient | None = None,
         clock: Clock = SYSTEM_CLOCK,

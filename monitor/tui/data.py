@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from monitor.config import MonitorConfig, Target
 from monitor.store import (
@@ -242,17 +241,6 @@ def summarize(overview: Overview) -> Summary:
     return Summary(worst, headline, " · ".join(parts) or "Every check passed.")
 
 
-class OverviewReads(HistoryRead, Protocol):
-    """The store's read port and the batched reads the overview makes (the SQL adapter,
-    :class:`~monitor.store.reader.HistoryReader`, has both; they belong in
-    :class:`HistoryRead`, and this goes once they are there)."""
-
-    async def latest_many(self, targets: Sequence[str]) -> dict[str, LatestCheck]: ...
-    async def recent_latencies_many(
-        self, components: Sequence[tuple[str, str]], *, limit: int = 30
-    ) -> dict[tuple[str, str], list[float | None]]: ...
-
-
 class OverviewLoader:
     """Reads the main screen's figures for every configured target: a few reads, each for every
     target at once (a fleet of 1,000 targets is the same dozen statements as one of ten, not
@@ -260,7 +248,7 @@ class OverviewLoader:
 
     def __init__(
         self,
-        reader: OverviewReads,
+        reader: HistoryRead,
         config: MonitorConfig,
         *,
         uptime_ttl: float = 60.0,
