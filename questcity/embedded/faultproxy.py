@@ -74,6 +74,11 @@ def _rst(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+def _close_accepted(accepting: asyncio.Future[tuple[socket.socket, Any]]) -> None:
+    if not accepting.cancelled() and accepting.exception() is None:
+        accepting.result()[0].close()
+
+
 class _Link:
     """A client connection, the upstream connection made for it, and the task serving both."""
 
@@ -297,8 +302,16 @@ class FaultProxy:
     async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            accepting = asyncio.ensure_future(loop.sock_accept(listener))
             try:
-                sock, _ = await loop.sock_accept(listener)
+                sock, _ = await asyncio.shield(accepting)
+            except asyncio.CancelledError:
+                # Refusing cancels this task; a connection accepted in the same turn would be
+                # dropped with the cancelled await, its socket left to the garbage collector
+                # (a ResourceWarning in whatever test runs then): close it instead.
+                accepting.cancel()
+                accepting.add_done_callback(_close_accepted)
+                raise
             except OSError:  # ECONNABORTED and the like: the next one may be fine
                 await asyncio.sleep(0.01)
                 continue

@@ -277,3 +277,23 @@ async def test_asyncpg_latency(pg_proxy: FaultProxy, pg_via_proxy: asyncpg.Conne
     assert await pg_via_proxy.fetchval("SELECT 1") == 1
 
     assert time.monotonic() - started >= 0.2  # a query and its answer: a chunk each way
+
+
+async def test_a_connection_accepted_as_refusing_cancels_the_accept_is_closed_not_leaked() -> None:
+    """Refusing cancels the accept loop; a connection the kernel handed over in the same turn is
+    closed by the loop's done-callback rather than left to the garbage collector."""
+    import socket as socket_module
+
+    from questcity.embedded.faultproxy import _close_accepted
+
+    loop = asyncio.get_running_loop()
+    accepted, peer = socket_module.socketpair()
+    done: asyncio.Future[tuple[socket_module.socket, object]] = loop.create_future()
+    done.set_result((accepted, None))
+    _close_accepted(done)
+    assert accepted.fileno() == -1  # closed
+    peer.close()
+
+    cancelled: asyncio.Future[tuple[socket_module.socket, object]] = loop.create_future()
+    cancelled.cancel()
+    _close_accepted(cancelled)  # nothing was accepted: nothing to close, no error
