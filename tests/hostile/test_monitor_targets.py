@@ -92,7 +92,11 @@ async def test_each_bad_target_fails_alone_and_the_healthy_one_is_recorded(
     finally:
         await daemon.stop()
 
-    assert farm.requests["drip"] == ROUNDS  # the farm was asked; the deadline ended each
+    # The farm was asked, and the deadline ended the drip. Not "== ROUNDS": the farm shares the
+    # event loop with ten hostile answers, and on a loaded machine a round's 0.5 s can run out
+    # before the farm has read the request's head (a CI run saw 1 of 2); that check still ends
+    # at its deadline with "timeout", which the reasons below assert.
+    assert 1 <= farm.requests["drip"] <= ROUNDS
     # Read back as the status page and the TUI do: on disk, in another engine.
     async with open_reader(store_url) as reader:
         healthy = await reader.latest("healthy")
