@@ -101,13 +101,28 @@ class AlertRules:
     """Seconds over which failure rates are computed."""
     pool_exhausted_for: float = 0.0
     unreachable_for: float = 60.0
+    hold_down: float = 30.0
+    """Seconds a firing alert's condition must stay clear before it resolves (one good check
+    in a flapping outage does not resolve and re-fire it)."""
+    token_expiry_warning: float = 3 * 86400.0
+    """A target's monitor token that expires sooner than this raises ``monitor_token_expiring``."""
 
 
 @dataclass(frozen=True, slots=True)
 class Notifier:
-    kind: str  # "log" or "webhook"
+    kind: str  # "log", "webhook" or "apprise"
     url: str | None = None
     timeout: float = 5.0
+    urls_env: str | None = None
+    """``apprise``: the environment variable holding its Apprise URLs (space-separated), so
+    that the secrets in them stay out of the file."""
+    repeat_every: float | None = None
+    """Seconds between reminders of an alert that fires and is not acknowledged (None: none)."""
+
+    def apprise_urls(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        """The Apprise URLs from ``urls_env`` (empty if it is unset or blank)."""
+        value = _env(self.urls_env, environ)
+        return value.split() if value else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +320,10 @@ class _Parser:
                 window=self.positive(alerts, "alerts.window", 300.0, most=_WEEK),
                 pool_exhausted_for=self.seconds(alerts, "alerts.pool_exhausted_for", 0.0),
                 unreachable_for=self.seconds(alerts, "alerts.unreachable_for", 60.0),
+                hold_down=self.seconds(alerts, "alerts.hold_down", 30.0, most=86400.0),
+                token_expiry_warning=self.seconds(
+                    alerts, "alerts.token_expiry_warning", 3 * 86400.0, most=365 * 86400.0
+                ),
             ),
             notifiers=self.notifiers(data.get("notifiers", [{"type": "log"}])),
             dns_nameservers=self.nameservers(self.table(data, "dns")),
@@ -572,17 +591,42 @@ class _Parser:
             if not isinstance(item, dict):
                 raise self.fail(where, "must be a table", item)
             kind = item.get("type")
+            repeat_every = (
+                None
+                if item.get("repeat_every") is None
+                else self.positive(item, f"{where}.repeat_every", 0.0, least=60.0, most=_WEEK)
+            )
+            timeout = self.positive(item, f"{where}.timeout", 5.0, most=300)
             if kind == "log":
-                result.append(Notifier("log"))
+                self.known_keys(item, where, {"type", "repeat_every"})
+                result.append(Notifier("log", repeat_every=repeat_every))
             elif kind == "webhook":
+                self.known_keys(item, where, {"type", "url", "timeout", "repeat_every"})
                 url = self.text(item, f"{where}.url")
                 if not re.match(r"^https?://", url):
                     raise self.fail(f"{where}.url", "must be an http:// or https:// URL", url)
+                result.append(Notifier("webhook", url, timeout, repeat_every=repeat_every))
+            elif kind == "apprise":
+                self.known_keys(item, where, {"type", "urls_env", "timeout", "repeat_every"})
+                if "url" in item or "urls" in item:
+                    raise self.fail(
+                        f"{where}.urls_env",
+                        "Apprise URLs hold secrets: name the environment variable that holds "
+                        'them, e.g. urls_env = "QUESTCITY_APPRISE_URLS"',
+                        show=False,
+                    )
+                urls_env = self.text(item, f"{where}.urls_env")
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", urls_env):
+                    raise self.fail(
+                        f"{where}.urls_env", "must be an environment variable's name", urls_env
+                    )
                 result.append(
-                    Notifier("webhook", url, self.positive(item, f"{where}.timeout", 5.0, most=300))
+                    Notifier(
+                        "apprise", timeout=timeout, urls_env=urls_env, repeat_every=repeat_every
+                    )
                 )
             else:
-                raise self.fail(f"{where}.type", 'must be "log" or "webhook"', kind)
+                raise self.fail(f"{where}.type", 'must be "log", "webhook" or "apprise"', kind)
         return tuple(result)
 
 

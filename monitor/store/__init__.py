@@ -35,6 +35,7 @@ from monitor.store.models import (
     Component,
     ComponentState,
     Incident,
+    IncidentComponent,
     IncidentEvent,
     IncidentState,
     Instance,
@@ -44,8 +45,11 @@ from monitor.store.models import (
     ReplicaCheck,
     ReplicaState,
     ServiceSample,
+    Silence,
     Status,
     UptimeBar,
+    component_key,
+    split_component_key,
 )
 from monitor.store.ports import HistoryRead, HistoryWrite
 
@@ -72,6 +76,7 @@ __all__ = [
     "HistoryReader",
     "HistoryWrite",
     "Incident",
+    "IncidentComponent",
     "IncidentEvent",
     "IncidentState",
     "Instance",
@@ -82,6 +87,7 @@ __all__ = [
     "ReplicaCheck",
     "ReplicaState",
     "ServiceSample",
+    "Silence",
     "Status",
     "StoreError",
     "StoreNotInitialised",
@@ -89,9 +95,11 @@ __all__ = [
     "StoreURLError",
     "StoreUnavailable",
     "UptimeBar",
+    "component_key",
     "create_schema",
     "open_engine",
     "open_reader",
+    "split_component_key",
 ]
 
 

@@ -49,6 +49,18 @@ TARGET_COMPONENT = ""
 """The service name under which a target's own reachability and overall status are kept."""
 
 
+def component_key(target: str, service: str) -> str:
+    """The component's key (DESIGN §3): ``TARGET`` for a target, ``TARGET/SERVICE`` for a
+    service of it (``questcity-api``, ``questcity-api/s3``)."""
+    return f"{target}/{service}" if service else target
+
+
+def split_component_key(key: str) -> tuple[str, str]:
+    """``(target, service)`` of a component key; the service is ``""`` for a target itself."""
+    target, _, service = key.partition("/")
+    return target, service
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSample:
     """One service as one check saw it (from ``/detailed``, or only a status from ``/``)."""
@@ -75,6 +87,10 @@ class CheckRecord:
     error: str | None
     """A sanitised error class ("timeout", "connection refused", "bad JSON"); never a host."""
     services: tuple[ServiceSample, ...] = ()
+    manual: bool = False
+    """A check an engineer asked for (the TUI's ``c``): stored and shown to staff, and it sets
+    the component's current state, but it never enters roll-ups, uptime or public charts (a
+    cold check on demand is not the service's latency)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +206,8 @@ class Component:
     display_name: str
     group: str
     position: int
+    critical: bool = False
+    """A service the backend marks ``critical`` (the database): down, it is a major outage."""
 
 
 class IncidentState(enum.StrEnum):
@@ -221,6 +239,20 @@ class Incident:
     resolved_at: float | None
     updated_at: float
     events: tuple[IncidentEvent, ...] = ()
+    components: tuple[IncidentComponent, ...] = ()
+    """Every component the incident's cause (``target``/``service``) affects, the cause first,
+    each with the worst status it had during the incident (issue #14: one incident per cause)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentComponent:
+    """One component an incident affects, with its impact (``monitor.impact`` words it)."""
+
+    target: str
+    service: str
+    status: Status
+    """The worst status it had during the incident."""
+    critical: bool = False
 
 
 class AlertState(enum.StrEnum):
@@ -241,6 +273,35 @@ class Alert:
     notified: AlertState | None = None
     """The state whose notice was handled (delivered, or given up on after retries); a notice
     is owed while this is not ``state``."""
+    updated_at: float | None = None
+    """When ``summary`` was last re-written with the current figures (None: never since firing)."""
+    acked_at: float | None = None
+    acked_by: str | None = None
+    """Who acknowledged it (stops reminders; the alert keeps firing until its condition clears)."""
+
+    @property
+    def component(self) -> str:
+        return component_key(self.target, self.service)
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A component's alerts kept quiet until ``ends_at``: still recorded and shown as silenced,
+    not sent to notifiers. Expires on its own; ``questcity alert silence`` writes one."""
+
+    id: int
+    component: str
+    """A component key (DESIGN §3); a target's key silences its services' alerts too."""
+    starts_at: float
+    ends_at: float
+    created_by: str
+    reason: str | None = None
+
+    def covers(self, target: str, service: str, at: float) -> bool:
+        silenced_target, silenced_service = split_component_key(self.component)
+        if not self.starts_at <= at < self.ends_at or silenced_target != target:
+            return False
+        return not silenced_service or silenced_service == service
 
 
 @dataclass(frozen=True, slots=True)

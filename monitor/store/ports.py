@@ -19,6 +19,7 @@ from monitor.store.models import (
     Component,
     ComponentState,
     Incident,
+    IncidentComponent,
     IncidentEvent,
     IncidentState,
     LatencyPoint,
@@ -26,6 +27,7 @@ from monitor.store.models import (
     LeaderLease,
     ReplicaCheck,
     ReplicaState,
+    Silence,
     Status,
     UptimeBar,
 )
@@ -99,7 +101,16 @@ class HistoryRead(Protocol):
     ) -> list[Incident]: ...
     async def incident(self, incident_id: int) -> Incident | None: ...
     async def alerts(self, *, active_only: bool = True, limit: int = 100) -> list[Alert]: ...
+    async def alert(self, alert_id: int) -> Alert | None: ...
     async def unnotified_alerts(self, *, limit: int = 1000) -> list[Alert]: ...
+    async def silences(self, *, at: float, limit: int = 1000) -> list[Silence]: ...
+
+    """Silences in force at ``at`` (``starts_at <= at < ends_at``), newest first."""
+
+    async def open_incident_for(self, target: str, service: str) -> Incident | None: ...
+
+    """The open incident whose cause or affected components include this component (the one
+    an ack, a silence, a reset or a note is written to), None if none is open."""
 
     # -- the fleet: replicas and the leader
     async def replicas(
@@ -126,8 +137,21 @@ class HistoryWrite(Protocol):
 
     # -- incidents
     async def open_incident(
-        self, target: str, service: str, status: Status, at: float, title: str
+        self,
+        target: str,
+        service: str,
+        status: Status,
+        at: float,
+        title: str,
+        components: Sequence[IncidentComponent] = (),
     ) -> int: ...
+    async def set_incident_components(
+        self, incident_id: int, components: Sequence[IncidentComponent], at: float
+    ) -> None: ...
+
+    """Replace the incident's affected components (each with its worst status so far)."""
+
+    async def retitle_incident(self, incident_id: int, title: str, impact: Status) -> None: ...
     async def add_event(self, incident_id: int, event: IncidentEvent) -> None: ...
     async def resolve_incident(self, incident_id: int, at: float, text: str) -> None: ...
     async def record_reset(
@@ -141,8 +165,20 @@ class HistoryWrite(Protocol):
     async def fire_alert(
         self, rule: str, target: str, service: str, summary: str, at: float
     ) -> int: ...
-    async def resolve_alert(self, alert_id: int, at: float) -> None: ...
+    async def resolve_alert(self, alert_id: int, at: float, summary: str | None = None) -> None: ...
+    async def update_alert(self, alert_id: int, summary: str, at: float) -> None: ...
+
+    """Re-write a firing alert's summary with the current figures (no notice is owed for it)."""
+
     async def mark_notified(self, alert_id: int, state: AlertState) -> None: ...
+    async def ack_alert(self, alert_id: int, by: str, at: float) -> Alert | None: ...
+
+    """Acknowledge a firing alert (idempotent: a second ack keeps the first's who and when);
+    None if there is no such alert. Writes to the incident timeline are the caller's."""
+
+    async def add_silence(
+        self, component: str, starts_at: float, ends_at: float, by: str, reason: str | None
+    ) -> int: ...
 
     # -- catalogue and retention
     async def sync_components(self, catalogue: Sequence[Component]) -> None: ...

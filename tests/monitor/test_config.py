@@ -86,7 +86,7 @@ def test_the_design_example_parses_with_its_values() -> None:
         ),
         (
             ('type = "webhook"', 'type = "pager"'),
-            'monitor.toml:19: notifiers[0].type: must be "log" or "webhook"',
+            'monitor.toml:19: notifiers[0].type: must be "log", "webhook" or "apprise"',
         ),
         (("group = ", "colour = "), "monitor.toml:12: targets[0].colour: unknown key"),
     ],
