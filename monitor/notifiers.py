@@ -46,13 +46,23 @@ class AlertNotice:
     at: float
     alert_id: int | None = None
     """The stored alert's id (None only for a notice of no stored alert)."""
+    component: str = ""
+    """The component key (DESIGN §3): ``TARGET`` or ``TARGET/SERVICE``."""
+    name: str = ""
+    """The component's display name ("QuestCity API / Photos and avatars")."""
+    reminder: int = 0
+    """0 for the firing or resolved notice itself; n for the n-th reminder of a firing alert."""
 
     @property
     def key(self) -> str:
         """The idempotency key: the same on every send of this notice, by any monitor."""
-        if self.alert_id is not None:
-            return f"{self.alert_id}:{self.state}"
-        return f"{self.rule}:{self.target}:{self.service}:{self.state}:{self.at:.3f}"
+        base = (
+            str(self.alert_id)
+            if self.alert_id is not None
+            else f"{self.rule}:{self.target}:{self.service}:{self.at:.3f}"
+        )
+        suffix = f":reminder:{self.reminder}" if self.reminder else ""
+        return f"{base}:{self.state}{suffix}"
 
     def payload(self) -> dict[str, object]:
         """The webhook's JSON body."""
@@ -62,6 +72,9 @@ class AlertNotice:
             "target": self.target,
             "service": self.service,
             "state": self.state,
+            "component": self.component,
+            "name": self.name,
+            "reminder": self.reminder,
             "summary": self.summary,
             "at": self.at,
         }

@@ -1,0 +1,77 @@
+"""Who is at the TUI, and what they may do (issue #14: people, not a shared token).
+
+In a terminal the TUI is its user's own process: the local account, with every action. In a
+browser, the guard in front of textual-serve (:mod:`monitor.tui.serve_guard`) signs each
+engineer in (a users file, or a trusted header from an authenticating proxy) and starts that
+tab's TUI process with ``QUESTCITY_TUI_USER`` and ``QUESTCITY_TUI_ROLE`` in its environment;
+the process reads them here. The name goes to the backend's audit line and the incident
+timeline; the role gates the actions.
+"""
+
+from __future__ import annotations
+
+import enum
+import getpass
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+USER_ENV = "QUESTCITY_TUI_USER"
+ROLE_ENV = "QUESTCITY_TUI_ROLE"
+NAME_CHARS = 100
+
+
+class Role(enum.StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+class Action(enum.StrEnum):
+    RESET = "reset"
+    ACK = "ack"
+    SILENCE = "silence"
+    NOTE = "note"
+    CHECK = "check"
+
+
+_ALLOWED = {
+    Role.VIEWER: frozenset[Action](),
+    Role.OPERATOR: frozenset(Action),
+    Role.ADMIN: frozenset(Action),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    name: str
+    role: Role
+
+    def may(self, action: Action) -> bool:
+        return action in _ALLOWED[self.role]
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Identity:
+        """The signed-in engineer of a browser tab, else this terminal's local user (admin).
+
+        A tab whose role is missing or unknown is a viewer: the guard always sets both, so
+        anything else is a mistake that must not grant more than reading."""
+        user = clean_name(environ.get(USER_ENV, ""))
+        if not user:
+            return cls(clean_name(_local_user()) or "local", Role.ADMIN)
+        try:
+            role = Role(environ.get(ROLE_ENV, ""))
+        except ValueError:
+            role = Role.VIEWER
+        return cls(user, role)
+
+
+def clean_name(name: str) -> str:
+    """A name fit for an audit line and a TUI cell: printable, one line, bounded."""
+    return "".join(c for c in name[: NAME_CHARS * 4] if c.isprintable()).strip()[:NAME_CHARS]
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
