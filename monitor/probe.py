@@ -5,7 +5,10 @@ instance that answered (:func:`probe_replica`).
 A failed probe (refused, timed out, garbage, a 5xx without the health JSON) is data: it becomes a
 record with status ``unreachable`` and a sanitised error class, never an exception, so the daemon
 never crashes on it. With an operator token the probe reads ``/api/v1/health/detailed`` (per-service
-figures); without one, or when the token is refused, the public ``/api/v1/health/``.
+figures); without one, or when the token is refused, the public ``/api/v1/health/``. A token the
+backend refuses (401, 403) is said in the replica's check (``ReplicaCheck.token_refused``): the
+check itself still stands on the summary, but the monitor must not go quiet about the details it
+lost (:mod:`monitor.self_alerts`). A 404 is an older backend without ``/detailed``: no refusal.
 
 A target is outside input. The target's ``timeout`` is an overall deadline on the whole probe
 (connect, headers, body, and the fallback to the summary), kept on the probe's clock: httpx's own
@@ -28,9 +31,25 @@ DETAILED_PATH = "/api/v1/health/detailed"
 MAX_ANSWER_BYTES = 1024 * 1024
 """A health answer is a few KiB; 1 MiB leaves room for 64 services with their details."""
 
+TOKEN_REFUSED = (401, 403)
+"""``/detailed`` answers that refuse the token (expired, revoked, signed by another key, a
+player's role); the probe falls back to the summary and says so."""
+NO_DETAILS = 404
+"""An older backend without ``/detailed``: the summary, and nothing to say about the token."""
+
 TIMEOUT = "timeout"
 TOO_LARGE = "answer too large"
 ENCODED = "answer compressed"
+
+
+class _Seen:
+    """What a probe learnt on the way, kept however it ends (a timeout after the refused
+    ``/detailed`` still knows the token was refused)."""
+
+    __slots__ = ("token_refused",)
+
+    def __init__(self) -> None:
+        self.token_refused: int | None = None
 
 
 class _Refused(Exception):
@@ -51,7 +70,7 @@ async def probe(
     base_url: str | None = None,
 ) -> CheckRecord:
     """One check of the target's replica at ``base_url`` (by default the target's ``url``)."""
-    record, _instance = await _probe(client, target, token, clock, base_url or target.url)
+    record, _instance, _seen = await _probe(client, target, token, clock, base_url or target.url)
     return record
 
 
@@ -66,9 +85,10 @@ async def probe_replica(
     budget: float | None = None,
 ) -> ReplicaCheck:
     """One check of one replica of ``target``, with the instance that answered (if it said);
-    ``budget`` (default the target's timeout): seconds left of the check's deadline."""
-    record, instance = await _probe(client, target, token, clock, base_url, budget)
-    return ReplicaCheck(key or replica_key(base_url), record, instance)
+    ``budget`` (default the target's timeout): seconds left of the check's deadline; the
+    check's ``token_refused`` is the HTTP status with which ``/detailed`` refused ``token``."""
+    record, instance, seen = await _probe(client, target, token, clock, base_url, budget)
+    return ReplicaCheck(key or replica_key(base_url), record, instance, seen.token_refused)
 
 
 async def _probe(
@@ -78,16 +98,17 @@ async def _probe(
     clock: Clock,
     base_url: str,
     budget: float | None = None,
-) -> tuple[CheckRecord, Instance | None]:
+) -> tuple[CheckRecord, Instance | None, _Seen]:
     at = clock.wall()
     started = clock.monotonic()
+    seen = _Seen()
 
-    def failed(http_status: int | None, error: str) -> tuple[CheckRecord, None]:
-        return _failed(target, at, clock.monotonic() - started, http_status, error), None
+    def failed(http_status: int | None, error: str) -> tuple[CheckRecord, None, _Seen]:
+        return _failed(target, at, clock.monotonic() - started, http_status, error), None, seen
 
     try:
         fetched = await within(
-            _fetch(client, target, base_url, token),
+            _fetch(client, target, base_url, token, seen),
             target.timeout if budget is None else budget,
             clock,
         )
@@ -121,27 +142,29 @@ async def _probe(
         error=None,
         services=services,
     )
-    return record, answer.instance(document)
+    return record, answer.instance(document), seen
 
 
 async def _fetch(
-    client: httpx.AsyncClient, target: Target, base_url: str, token: str | None
+    client: httpx.AsyncClient, target: Target, base_url: str, token: str | None, seen: _Seen
 ) -> tuple[int, bytes]:
     # httpx's timeout stays as a per-step backstop; the overall deadline is the caller's.
     timeout = httpx.Timeout(target.timeout)
     if token:
-        fetched = await _get(
+        code, body = await _get(
             client,
             base_url + DETAILED_PATH,
             timeout,
             {"Authorization": f"Bearer {token}"},
-            fallback_on=(401, 403, 404),
+            fallback_on=(*TOKEN_REFUSED, NO_DETAILS),
         )
-        if fetched is not None:
-            return fetched
-    fetched = await _get(client, base_url + SUMMARY_PATH, timeout, {}, fallback_on=())
-    assert fetched is not None
-    return fetched
+        if body is not None:
+            return code, body
+        if code in TOKEN_REFUSED:
+            seen.token_refused = code
+    code, body = await _get(client, base_url + SUMMARY_PATH, timeout, {}, fallback_on=())
+    assert body is not None
+    return code, body
 
 
 async def _get(
@@ -151,15 +174,15 @@ async def _get(
     headers: dict[str, str],
     *,
     fallback_on: tuple[int, ...],
-) -> tuple[int, bytes] | None:
-    """Status and body of ``url``, read up to :data:`MAX_ANSWER_BYTES`; None if its status is
-    one of ``fallback_on`` (the body then is not read)."""
+) -> tuple[int, bytes | None]:
+    """Status and body of ``url``, read up to :data:`MAX_ANSWER_BYTES`; the body None if the
+    status is one of ``fallback_on`` (it then is not read)."""
     # Compressed answers are not accepted: a small gzip bomb inflates past any cap in one chunk.
     headers = {**headers, "Accept-Encoding": "identity"}
     async with client.stream("GET", url, timeout=limits, headers=headers) as response:
         code = response.status_code
         if code in fallback_on:
-            return None
+            return code, None
         if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
             raise _Refused(ENCODED, code)
         declared = response.headers.get("content-length", "")

@@ -324,6 +324,9 @@ class ReplicaCheck:
     """What this replica alone answered (``record.target`` is the target's name)."""
     instance: Instance | None = None
     """None when the replica did not say (no token, an older backend, unreachable)."""
+    token_refused: int | None = None
+    """The HTTP status (401, 403) with which the replica's ``/detailed`` refused the monitor's
+    token (the check then stands on the summary): None when it took it, or none was sent."""
 
 
 @dataclass(frozen=True, slots=True)
