@@ -181,6 +181,23 @@ class AlertEngine:
                 },
             )
 
+    async def report(
+        self, rule: str, target: str, service: str, summary: str | None, at: float
+    ) -> None:
+        """A condition judged outside the engine (the monitor's self-alerts): ``summary`` while
+        it holds (fires, or re-writes the firing alert's text), None once it is clear (resolves
+        after ``hold_down`` clear). Same lifecycle as the engine's own rules: silences, acks,
+        reminders, the outbox. (Being built for #14: the signature is fixed.)"""
+        raise NotImplementedError
+
+    def announce_unstored(
+        self, rule: str, target: str, service: str, state: str, summary: str, at: float
+    ) -> None:
+        """A notice of no stored alert (``alert_id`` None), sent straight to the notifiers: for
+        ``monitor_store_unwritable``, which cannot be stored while the store fails. (Being built
+        for #14: the signature is fixed.)"""
+        raise NotImplementedError
+
     @property
     def firing(self) -> Mapping[Key, str]:
         return {key: firing.summary for key, firing in self._firing.items()}
