@@ -1,17 +1,47 @@
-"""Incidents from state changes: opened when a component leaves healthy for ``open_after`` checks,
-resolved after ``resolve_after`` healthy checks, with every state change on its timeline."""
+"""Incidents by cause: one open incident per cause, listing every component the cause affects.
+
+**The cause.** Each check of a target names its causes: every failing service of the target
+(degraded, unhealthy) is one; the target itself is one only when none of its services fails
+(slow, unreachable, a blackhole, a bad answer) — a target degraded *because* S3 is down is S3's
+problem, not a second one. A cause failing for ``open_after`` checks in a row opens its incident;
+``resolve_after`` checks in a row with the cause clear resolve it. A service is clear when it is
+healthy; the target as a cause is clear when it is healthy or when its trouble is explained by a
+failing service (that service's incident lists it). A check that says nothing of a component
+(unknown, or a service behind an unreachable target) moves neither count.
+
+**What it lists.** The cause first, then the target when it is not healthy, each with the worst
+status it had during the incident (``IncidentComponent``, with whether it is critical: what the
+backend's samples said, ``details["critical"]``, remembered per component). Titles and bodies
+come from :func:`monitor.impact.describe`; when a component's worst status grows the list is
+re-written (``set_incident_components``), and when the incident's impact grows it is re-titled
+(``retitle_incident``). Database and S3 down at once are two causes: two incidents, the API
+listed in both.
+
+**A target unreachable while a service's incident is open** opens the target's own incident and
+is not attached to the service's. It is a different cause (the process, the host or the network,
+not the dependency), it recovers on its own schedule, and while it lasts the check sees no
+service at all: attaching it would title a dead host "Partial outage: Photos", and the service's
+incident could not tell whether its own cause persists. So the service's incident stays open
+untouched (its service is unknown, which moves no count), the target's incident opens after
+``open_after`` unreachable checks, and each resolves when its own cause clears.
+
+The timeline keeps the events it always had: ``opened``, a ``state_change`` when the cause's
+status changes, ``resolved``.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.config import IncidentRules, MonitorConfig
+from monitor.impact import FAILING, Condition, describe, incident_impact, sample_critical
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
     HistoryRead,
     HistoryWrite,
+    IncidentComponent,
     IncidentEvent,
     IncidentState,
     Status,
@@ -19,20 +49,32 @@ from monitor.store import (
 
 logger = logging.getLogger("monitor.incidents")
 
-_WORDS = {
-    Status.DEGRADED: "degraded",
-    Status.UNHEALTHY: "down",
-    Status.UNREACHABLE: "unreachable",
-    Status.UNKNOWN: "in an unknown state",
-}
+Key = tuple[str, str]
+"""(target, service) of a component; the service is ``""`` for the target itself."""
 
 
 @dataclass
-class _Component:
-    bad_streak: int = 0
-    good_streak: int = 0
-    last_status: Status = Status.UNKNOWN
-    incident_id: int | None = None
+class _Streak:
+    """A possible cause's run of checks."""
+
+    bad: int = 0
+    good: int = 0
+    worst: Status = Status.UNKNOWN
+    """The worst status of the current bad run (the incident opens with it)."""
+    last: Status = Status.UNKNOWN
+    """The last status the cause was seen in (for ``state_change`` events)."""
+
+
+@dataclass
+class _Open:
+    id: int
+    components: dict[Key, IncidentComponent] = field(default_factory=dict)
+    """In order: the cause first."""
+    impact: Condition = Condition.NO_DATA
+
+    @property
+    def listed(self) -> list[IncidentComponent]:
+        return list(self.components.values())
 
 
 class IncidentTracker:
@@ -40,75 +82,168 @@ class IncidentTracker:
         self._config = config
         self._rules: IncidentRules = config.incidents
         self._writer = writer
-        self._components: dict[tuple[str, str], _Component] = {}
+        self._streaks: dict[Key, _Streak] = {}
+        self._open: dict[Key, _Open] = {}
+        """Open incidents by their cause."""
+        self._critical: dict[Key, bool] = {}
 
     async def resume(self, reader: HistoryRead) -> None:
         """Pick up the incidents left open by a previous run."""
         for incident in await reader.incidents(state=IncidentState.OPEN, limit=1000):
-            component = self._component(incident.target, incident.service)
-            component.incident_id = incident.id
-            component.last_status = incident.impact
+            cause = (incident.target, incident.service)
+            listed = incident.components or (  # an incident opened before #14 listed nothing
+                IncidentComponent(incident.target, incident.service, incident.impact),
+            )
+            entry = _Open(incident.id, {(c.target, c.service): c for c in listed})
+            entry.impact = incident_impact(entry.listed)
+            self._open[cause] = entry
+            for component in listed:
+                if component.critical:
+                    self._critical[(component.target, component.service)] = True
+            self._streak(cause).last = listed[0].status
 
-    def _component(self, target: str, service: str) -> _Component:
-        return self._components.setdefault((target, service), _Component())
+    def open_causes(self) -> dict[Key, int]:
+        """The causes with an open incident, and its id (what tests and logs ask)."""
+        return {cause: entry.id for cause, entry in self._open.items()}
+
+    def _streak(self, key: Key) -> _Streak:
+        return self._streaks.setdefault(key, _Streak())
 
     async def observe(self, record: CheckRecord) -> None:
-        samples = [(TARGET_COMPONENT, record.status)]
-        samples += [(s.service, s.status) for s in record.services]
-        for service, status in samples:
-            await self._step(record.target, service, status, record.at)
+        target = record.target
+        for sample in record.services:
+            said = sample_critical(sample)
+            if said is not None:
+                self._critical[(target, sample.service)] = said
+        failing = any(s.status in FAILING for s in record.services)
+        # What each possible cause showed in this check; the target as a cause shows nothing
+        # when failing services explain its state (their incidents list it), and counts as clear.
+        shown: dict[Key, Status] = {(target, s.service): s.status for s in record.services}
+        explained = failing and record.status is not Status.UNREACHABLE
+        shown[(target, TARGET_COMPONENT)] = Status.UNKNOWN if explained else record.status
+        for cause, status in shown.items():
+            self._count(cause, Status.HEALTHY if cause[1] == "" and explained else status)
+        for cause, status in shown.items():
+            entry = self._open.get(cause)
+            if entry is None:
+                if self._streaks[cause].bad >= self._rules.open_after:
+                    await self._open_incident(cause, record)
+            elif self._streaks[cause].good >= self._rules.resolve_after:
+                await self._resolve(cause, entry, record)
+            else:
+                await self._update(cause, entry, status, record)
 
-    async def _step(self, target: str, service: str, status: Status, at: float) -> None:
-        component = self._component(target, service)
-        previous = component.last_status
-        component.last_status = status
+    def _count(self, cause: Key, status: Status) -> None:
+        streak = self._streak(cause)
         if status is Status.HEALTHY:
-            component.good_streak += 1
-            component.bad_streak = 0
-        elif status is not Status.UNKNOWN:
-            component.bad_streak += 1
-            component.good_streak = 0
-        if component.incident_id is None:
-            if component.bad_streak >= self._rules.open_after:
-                title = f"{self._title(target, service)} is {_WORDS.get(status, status.value)}"
-                component.incident_id = await self._writer.open_incident(
-                    target, service, status, at, title
-                )
-                logger.warning(
-                    "incident opened: %s",
-                    title,
-                    extra={
-                        "event": "incident_opened",
-                        "target": target,
-                        "service": service,
-                        "status": status.value,
-                        "incident": component.incident_id,
-                    },
-                )
-            return
-        if component.good_streak >= self._rules.resolve_after:
-            await self._writer.resolve_incident(
-                component.incident_id, at, f"{self._title(target, service)} is operating normally."
-            )
-            logger.info(
-                "incident resolved",
-                extra={
-                    "event": "incident_resolved",
-                    "incident": component.incident_id,
-                },
-            )
-            component.incident_id = None
-        elif status is not previous and status is not Status.UNKNOWN:
+            streak.good += 1
+            streak.bad = 0
+            streak.worst = Status.UNKNOWN
+        elif status in FAILING:
+            streak.bad += 1
+            streak.good = 0
+            if status.severity > streak.worst.severity:
+                streak.worst = status
+
+    def _component(self, key: Key, status: Status) -> IncidentComponent:
+        return IncidentComponent(key[0], key[1], status, self._critical.get(key, False))
+
+    def _target_suffers(self, cause: Key, record: CheckRecord) -> bool:
+        """Whether this check's target status belongs on a service cause's incident: not
+        healthy, and not unreachable (a different cause: see the module's docstring)."""
+        return cause[1] != TARGET_COMPONENT and record.status in (
+            Status.DEGRADED,
+            Status.UNHEALTHY,
+        )
+
+    async def _open_incident(self, cause: Key, record: CheckRecord) -> None:
+        streak = self._streaks[cause]
+        target, service = cause
+        entry = _Open(id=0, components={cause: self._component(cause, streak.worst)})
+        if self._target_suffers(cause, record):
+            key = (target, TARGET_COMPONENT)
+            entry.components[key] = self._component(key, record.status)
+        wording = describe(entry.listed, self._title)
+        entry.impact = wording.impact
+        entry.id = await self._writer.open_incident(
+            target, service, streak.worst, record.at, wording.title, components=entry.listed
+        )
+        self._open[cause] = entry
+        streak.last = streak.worst
+        logger.warning(
+            "incident opened: %s",
+            wording.title,
+            extra={
+                "event": "incident_opened",
+                "target": target,
+                "service": service,
+                "status": streak.worst.value,
+                "impact": wording.impact.api.value,
+                "incident": entry.id,
+            },
+        )
+
+    async def _update(self, cause: Key, entry: _Open, status: Status, record: CheckRecord) -> None:
+        """Keep an open incident current: its cause's state changes on the timeline, its
+        components' worst statuses, and its title when the impact grows."""
+        streak = self._streaks[cause]
+        if status is not Status.UNKNOWN and status is not streak.last:
+            streak.last = status
             await self._writer.add_event(
-                component.incident_id,
+                entry.id,
                 IncidentEvent(
-                    at=at,
+                    at=record.at,
                     kind="state_change",
                     status=status,
                     public=True,
-                    text=f"{self._title(target, service)} is now {status.value}.",
+                    text=f"{self._title(*cause)} is now {status.value}.",
                 ),
             )
+        seen: dict[Key, Status] = {cause: status} if status is not Status.UNKNOWN else {}
+        if self._target_suffers(cause, record):
+            seen[(cause[0], TARGET_COMPONENT)] = record.status
+        changed = False
+        for key, now in seen.items():
+            known = entry.components.get(key)
+            critical = self._critical.get(key, False)
+            if now in FAILING and (known is None or now.severity > known.status.severity):
+                entry.components[key] = self._component(key, now)
+                changed = True
+            elif known is not None and critical and not known.critical:  # learnt it since
+                entry.components[key] = self._component(key, known.status)
+                changed = True
+        if not changed:
+            return
+        await self._writer.set_incident_components(entry.id, entry.listed, record.at)
+        wording = describe(entry.listed, self._title)
+        if wording.impact.value > entry.impact.value:
+            entry.impact = wording.impact
+            worst = max((c.status for c in entry.listed), key=lambda s: s.severity)
+            await self._writer.retitle_incident(entry.id, wording.title, worst)
+            logger.warning(
+                "incident retitled: %s",
+                wording.title,
+                extra={
+                    "event": "incident_retitled",
+                    "incident": entry.id,
+                    "impact": wording.impact.api.value,
+                },
+            )
+
+    async def _resolve(self, cause: Key, entry: _Open, record: CheckRecord) -> None:
+        name = self._title(*cause)
+        text = (
+            f"{name} is operating normally."
+            if record.status is Status.HEALTHY or cause[1] != TARGET_COMPONENT
+            else f"{name} no longer fails on its own; what remains is another incident's cause."
+        )
+        await self._writer.resolve_incident(entry.id, record.at, text)
+        logger.info(
+            "incident resolved",
+            extra={"event": "incident_resolved", "incident": entry.id},
+        )
+        del self._open[cause]
+        self._streaks[cause].last = Status.HEALTHY
 
     def _title(self, target: str, service: str) -> str:
         try:
