@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from backend.api.common import claims_of, staff_claims
 from backend.api.errors import ApiError
+from backend.api.models.errors import Error
 from backend.api.models.health import (
     BreakerReset,
     HealthDetailed,
@@ -28,6 +29,12 @@ from backend.state import AppState, app_state
 from shared.resilience import HEALTH_JSON_MEDIA_TYPE, UnknownServiceError
 
 audit = logging.getLogger("backend.audit")
+
+ACTOR_HEADER = "X-QuestCity-Actor"
+"""The person behind an admin token's reset (the browser TUI's signed-in engineer): the token
+names the tool (``questcity-cli``), this header the human, for the audit line. Honoured only
+with an admin token, which could reset anyway; anyone else's is never looked at."""
+ACTOR_MAX = 100
 
 _STAFF = (
     "Needs an operator or admin token (unless the server runs with "
@@ -178,11 +185,20 @@ async def service(request: Request) -> Response:
         "resetCircuitBreaker",
         "Close a service's circuit breaker",
         "health",
-        {200: Reply("The breaker is closed.", BreakerReset), **errors(401, 403, 404)},
+        {
+            200: Reply("The breaker is closed.", BreakerReset),
+            400: Reply(
+                f"`{ACTOR_HEADER}` is not 1 to {ACTOR_MAX} printable characters (`invalid_actor`).",
+                Error,
+            ),
+            **errors(401, 403, 404),
+        },
         description="Needs an admin token. Closes the breaker of the process that answers "
         "(named in `instance`): each replica has its own. Written to the log as an audit line "
         "naming the token's subject and the instance, and so is a refusal (403); a missing or "
-        "invalid token (401) is not.",
+        f"invalid token (401) is not. A tool acting for a person (the on-call TUI) names them "
+        f"in `{ACTOR_HEADER}`: the line then reads `reset by alice (via questcity-cli)`.",
+        headers=("Actor",),
         path=_SERVICE,
         security="bearer",
     )
@@ -198,26 +214,31 @@ async def reset(request: Request) -> Response:
     except ApiError:
         _audit_refusal(claims, name, instance_of(request).id)
         raise
+    person = _actor(request)
     breaker = state.registry.find_circuit_breaker(name)
     if breaker is None or name not in state.checker.services():
         raise ApiError(404, "unknown_service", f"There is no service called {name!r}.")
     previous = breaker.state
-    breaker.reset(reason=f"reset by {claims.sub}")
+    # With a person named, the token's subject is the tool they used ("via").
+    actor, via = (person, claims.sub) if person is not None else (claims.sub, None)
+    who = f"{actor} (via {via})" if via is not None else actor
+    breaker.reset(reason=f"reset by {who}")
     instance = instance_of(request).id
     # Breakers are per process: the line names which replica's breaker the actor closed.
     audit.warning(
         "circuit breaker %s reset by %s on %s (was %s)",
         name,
-        claims.sub,
+        who,
         instance,
         previous.value,
         extra={
             "event": "breaker_reset",
             "breaker": name,
-            "actor": claims.sub,
+            "actor": actor,
             "role": claims.role.value,
             "instance": instance,
             "previous_state": previous.value,
+            **({"via": via} if via is not None else {}),
         },
     )
     return JSONResponse(
@@ -229,6 +250,25 @@ async def reset(request: Request) -> Response:
             "instance": instance_of(request).as_dict(),
         }
     )
+
+
+def _actor(request: Request) -> str | None:
+    """The person named in ``X-QuestCity-Actor`` (an admin's request only), trimmed; ``None``
+    without the header. Anything but 1 to ``ACTOR_MAX`` printable characters is refused: it
+    goes into an audit line, where a line break or a control character could forge or hide
+    one."""
+    value = request.headers.get(ACTOR_HEADER)
+    if value is None:
+        return None
+    value = value.strip()
+    if not 1 <= len(value) <= ACTOR_MAX or not value.isprintable():
+        raise ApiError(
+            400,
+            "invalid_actor",
+            f"{ACTOR_HEADER} must be 1 to {ACTOR_MAX} printable characters (the name of the "
+            "person resetting).",
+        )
+    return value
 
 
 def _audit_refusal(claims: Claims, name: str, instance: str) -> None:

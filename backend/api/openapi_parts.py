@@ -48,7 +48,15 @@ def header_parameters() -> dict[str, Schema]:
                 "maxLength": IDEMPOTENCY_KEY_MAX,
                 "pattern": _idempotency_key_pattern(),
             },
-        }
+        },
+        "Actor": {
+            "name": "X-QuestCity-Actor",
+            "in": "header",
+            "required": False,
+            "description": "The person an admin tool acts for (1 to 100 printable characters), "
+            "named in the audit line; read only with an admin token.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+        },
     }
 
 
