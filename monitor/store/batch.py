@@ -31,6 +31,7 @@ def check_row(record: CheckRecord) -> Row:
         "latency_ms": record.latency_ms,
         "http_status": record.http_status,
         "error": record.error,
+        "manual": record.manual,
     }
 
 
@@ -60,9 +61,13 @@ def samples(record: CheckRecord) -> list[tuple[str, Status, float | None]]:
 
 
 def rollup_rows(records: Iterable[CheckRecord]) -> list[Row]:
-    """The roll-up increments of ``records``, one row per (target, service, period, start)."""
+    """The roll-up increments of ``records``, one row per (target, service, period, start).
+    A manual check adds nothing: uptime, bars and charts are the scheduler's checks alone (a
+    cold check on demand is not the service's latency)."""
     rows: dict[tuple[str, str, str, int], Row] = {}
     for record in records:
+        if record.manual:
+            continue
         for service, status, latency in samples(record):
             for period, length in PERIODS:
                 start = int(record.at // length) * length

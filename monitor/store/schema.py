@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -37,6 +38,8 @@ checks = Table(
     Column("latency_ms", Float),
     Column("http_status", Integer),
     Column("error", String(200)),
+    # A check an engineer asked for (#14): it sets the current state, never a roll-up or a chart.
+    Column("manual", Boolean, nullable=False, server_default=false()),
     Index("ix_checks_target_at", "target", "at"),
     Index("ix_checks_at", "at"),
 )
@@ -116,8 +119,45 @@ alerts = Table(
     # The outbox (#13): the state whose notice every sink took or gave up on; NULL or behind
     # ``state`` = that notice is still owed, and a resuming monitor sends it.
     Column("notified", String(10)),
+    # #14: when the summary was last re-written with the current figures, and who acknowledged
+    # the alert when (an ack stops reminders; it does not resolve the alert).
+    Column("updated_at", Float),
+    Column("acked_at", Float),
+    Column("acked_by", String(200)),
     Index("ix_alerts_state", "state"),
 )
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("component", String(401), nullable=False),  # TARGET/SERVICE: 200 + 1 + 200
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("reason", String(500)),
+    Column("created_at", Float, nullable=False),
+    Index("ix_silences_ends_at", "ends_at"),
+)
+"""A component's alerts kept quiet until ``ends_at`` (#14): recorded and shown, not sent. Never
+deleted by the program; a read takes those in force at a time."""
+
+incident_components = Table(
+    "incident_components",
+    metadata,
+    Column(
+        "incident_id",
+        Id,
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("target", String(200), primary_key=True),
+    Column("service", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("critical", Boolean, nullable=False, server_default=false()),
+)
+"""Every component an incident's cause affects, with the worst status it had (#14: one incident
+per cause, listing the API degraded because S3 is down with S3)."""
 
 components = Table(
     "components",
@@ -127,6 +167,8 @@ components = Table(
     Column("display_name", String(200), nullable=False),
     Column("group_name", String(200), nullable=False),
     Column("position", Integer, nullable=False),
+    # A service the backend marks critical (its check says so; the config does not know it).
+    Column("critical", Boolean, nullable=False, server_default=false()),
 )
 
 component_states = Table(

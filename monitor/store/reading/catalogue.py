@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from monitor.store.errors import StoreSchemaMismatch
 from monitor.store.models import TARGET_COMPONENT, Component
 from monitor.store.reading.base import ReadBase
 from monitor.store.schema import (
@@ -26,10 +27,26 @@ class CatalogueReads(ReadBase):
         return sorted(row[0] for row in rows)
 
     async def components(self) -> list[Component]:
-        """The catalogue the daemon wrote from its config, in display order."""
-        rows = await self._mappings(select(components).order_by(components.c.position))
+        """The catalogue the daemon wrote from its config (and its checks found), in display
+        order, each with whether the backend marks it critical.
+
+        A store of an older schema (no ``critical``: a status page upgraded before its
+        monitor) reads as a catalogue of components none critical."""
+        query = select(components).order_by(components.c.position)
+        try:
+            rows = await self._mappings(query)
+        except StoreSchemaMismatch:
+            old = [c for c in components.c if c.name != "critical"]
+            rows = await self._mappings(query.with_only_columns(*old))
         return [
-            Component(r["target"], r["service"], r["display_name"], r["group_name"], r["position"])
+            Component(
+                r["target"],
+                r["service"],
+                r["display_name"],
+                r["group_name"],
+                r["position"],
+                critical=bool(r.get("critical", False)),
+            )
             for r in rows
         ]
 

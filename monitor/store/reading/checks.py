@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     Select,
     bindparam,
+    false,
     func,
     literal_column,
     select,
@@ -99,10 +100,14 @@ def _since(n: int) -> Select[Any]:
     )
 
 
+_SCHEDULED = checks.c.manual == false()
+"""The scheduler's checks: a manual one (the TUI's ``c``) is in no latency series (#14)."""
+
+
 def _target_latencies(n: int) -> Select[Any]:
     return (
         select(_arm(n), checks.c.at, checks.c.latency_ms.label("value"))
-        .where(checks.c.target == bindparam(f"target_{n}"))
+        .where(checks.c.target == bindparam(f"target_{n}"), _SCHEDULED)
         .order_by(checks.c.at.desc())
         .limit(bindparam(f"limit_{n}", type_=Integer))
     )
@@ -111,9 +116,11 @@ def _target_latencies(n: int) -> Select[Any]:
 def _service_latencies(n: int) -> Select[Any]:
     return (
         select(_arm(n), service_checks.c.at, service_checks.c.response_ms.label("value"))
+        .join(checks, checks.c.id == service_checks.c.check_id)
         .where(
             service_checks.c.target == bindparam(f"target_{n}"),
             service_checks.c.service == bindparam(f"service_{n}"),
+            _SCHEDULED,
         )
         .order_by(service_checks.c.at.desc())
         .limit(bindparam(f"limit_{n}", type_=Integer))
@@ -236,20 +243,23 @@ class CheckReads(ReadBase):
     async def recent_latencies(
         self, target: str, service: str = TARGET_COMPONENT, *, limit: int = 30
     ) -> list[float | None]:
-        """The latest ``limit`` response times, oldest first (for sparklines)."""
+        """The latest ``limit`` response times of scheduled checks (never a manual one), oldest
+        first (for sparklines)."""
         if service == TARGET_COMPONENT:
             query = (
                 select(checks.c.latency_ms)
-                .where(checks.c.target == target)
+                .where(checks.c.target == target, _SCHEDULED)
                 .order_by(checks.c.at.desc())
                 .limit(limit)
             )
         else:
             query = (
                 select(service_checks.c.response_ms)
+                .join(checks, checks.c.id == service_checks.c.check_id)
                 .where(
                     service_checks.c.target == target,
                     service_checks.c.service == service,
+                    _SCHEDULED,
                 )
                 .order_by(service_checks.c.at.desc())
                 .limit(limit)
@@ -299,6 +309,7 @@ def _latest_check(
         latency_ms=row["latency_ms"],
         http_status=row["http_status"],
         error=row["error"],
+        manual=bool(row["manual"]),
         services=tuple(
             ServiceSample(
                 service=s["service"],

@@ -1,15 +1,24 @@
-"""Reads of incidents and their timelines."""
+"""Reads of incidents: their timelines and the components each one's cause affects."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from monitor.store.models import Incident, IncidentEvent, IncidentState, Status
+from monitor.store.errors import StoreNotInitialised
+from monitor.store.models import (
+    Incident,
+    IncidentComponent,
+    IncidentEvent,
+    IncidentState,
+    Status,
+)
 from monitor.store.reading.base import ReadBase
-from monitor.store.schema import incident_events, incidents
+from monitor.store.schema import incident_components, incident_events, incidents
 
 
 class IncidentReads(ReadBase):
@@ -45,44 +54,109 @@ class IncidentReads(ReadBase):
                 .order_by(incidents.c.opened_at.desc())
             )
 
-        def read(connection: Connection) -> tuple[Sequence[RowMapping], Sequence[RowMapping]]:
-            rows = connection.execute(query).mappings().all()
-            if not (with_events and rows):
-                return rows, ()
-            events = connection.execute(
-                select(incident_events)
-                .where(incident_events.c.incident_id.in_([r["id"] for r in rows]))
-                .order_by(incident_events.c.at, incident_events.c.id)
-            )
-            return rows, events.mappings().all()
+        return await self._incidents(query, with_events=with_events)
 
-        rows, event_rows = await self._read(read)
+    async def incident(self, incident_id: int) -> Incident | None:
+        found = await self._incidents(
+            select(incidents).where(incidents.c.id == incident_id), with_events=True
+        )
+        return found[0] if found else None
+
+    async def open_incident_for(self, target: str, service: str) -> Incident | None:
+        """The newest open incident whose cause is this component or whose affected components
+        include it (the one an ack, a silence, a reset or a note is written to); None if none.
+        Its components, not its events."""
+        found = await self._incidents(open_incident_query(target, service), with_events=False)
+        return found[0] if found else None
+
+    async def _incidents(self, query: Select[Any], *, with_events: bool) -> list[Incident]:
+        """The incidents ``query`` selects (whole rows), each with its components (the cause
+        first) and, ``with_events``, its timeline: three statements on one connection, however
+        many incidents.
+
+        A store of an older schema (no ``incident_components``, which a status page upgraded
+        before its monitor reads) gives incidents listing their cause alone."""
+        try:
+            found = await self._read(_IncidentRead(query, with_events, with_components=True))
+        except StoreNotInitialised:
+            # (On PostgreSQL the failed statement spoilt that transaction: read again.)
+            found = await self._read(_IncidentRead(query, with_events, with_components=False))
+        rows, event_rows, component_rows = found
         events: dict[int, list[IncidentEvent]] = {}
         for event in event_rows:
             events.setdefault(event["incident_id"], []).append(_event(event))
-        return [_incident(row, events.get(row["id"], [])) for row in rows]
+        components: dict[int, list[IncidentComponent]] = {}
+        for c in component_rows:
+            components.setdefault(c["incident_id"], []).append(
+                IncidentComponent(
+                    c["target"], c["service"], Status.parse(c["status"]), bool(c["critical"])
+                )
+            )
+        return [
+            _incident(row, events.get(row["id"], []), components.get(row["id"], [])) for row in rows
+        ]
 
-    async def incident(self, incident_id: int) -> Incident | None:
-        def read(connection: Connection) -> tuple[RowMapping, Sequence[RowMapping]] | None:
-            row = (
-                connection.execute(select(incidents).where(incidents.c.id == incident_id))
+
+def open_incident_query(target: str, service: str) -> Select[Any]:
+    """The newest open incident of which (target, service) is the cause or an affected
+    component (also what a breaker reset is written to)."""
+    affected = select(incident_components.c.incident_id).where(
+        incident_components.c.target == target, incident_components.c.service == service
+    )
+    return (
+        select(incidents)
+        .where(
+            incidents.c.state == IncidentState.OPEN.value,
+            or_(
+                and_(incidents.c.target == target, incidents.c.service == service),
+                incidents.c.id.in_(affected),
+            ),
+        )
+        .order_by(incidents.c.opened_at.desc(), incidents.c.id.desc())
+        .limit(1)
+    )
+
+
+Found = tuple[Sequence[RowMapping], Sequence[RowMapping], Sequence[RowMapping]]
+
+
+@dataclass(frozen=True, slots=True)
+class _IncidentRead:
+    """One read of incidents on one connection: their rows, then their events and components
+    each in one statement (``IN`` the ids found), never one per incident."""
+
+    query: Select[Any]
+    with_events: bool
+    with_components: bool
+
+    def __call__(self, connection: Connection) -> Found:
+        rows = connection.execute(self.query).mappings().all()
+        if not rows:
+            return rows, (), ()
+        ids = [r["id"] for r in rows]
+        events: Sequence[RowMapping] = ()
+        if self.with_events:
+            events = (
+                connection.execute(
+                    select(incident_events)
+                    .where(incident_events.c.incident_id.in_(ids))
+                    .order_by(incident_events.c.at, incident_events.c.id)
+                )
                 .mappings()
-                .first()
+                .all()
             )
-            if row is None:
-                return None
-            events = connection.execute(
-                select(incident_events)
-                .where(incident_events.c.incident_id == incident_id)
-                .order_by(incident_events.c.at, incident_events.c.id)
+        components: Sequence[RowMapping] = ()
+        if self.with_components:
+            components = (
+                connection.execute(
+                    select(incident_components)
+                    .where(incident_components.c.incident_id.in_(ids))
+                    .order_by(incident_components.c.target, incident_components.c.service)
+                )
+                .mappings()
+                .all()
             )
-            return row, events.mappings().all()
-
-        found = await self._read(read)
-        if found is None:
-            return None
-        row, events = found
-        return _incident(row, [_event(e) for e in events])
+        return rows, events, components
 
 
 def _event(r: RowMapping) -> IncidentEvent:
@@ -96,7 +170,11 @@ def _event(r: RowMapping) -> IncidentEvent:
     )
 
 
-def _incident(r: RowMapping, events: list[IncidentEvent]) -> Incident:
+def _incident(
+    r: RowMapping, events: list[IncidentEvent], components: list[IncidentComponent]
+) -> Incident:
+    cause = (r["target"], r["service"])
+    components.sort(key=lambda c: (c.target, c.service) != cause)  # the cause first (stable)
     return Incident(
         id=r["id"],
         target=r["target"],
@@ -108,4 +186,5 @@ def _incident(r: RowMapping, events: list[IncidentEvent]) -> Incident:
         resolved_at=r["resolved_at"],
         updated_at=r["updated_at"],
         events=tuple(events),
+        components=tuple(components),
     )

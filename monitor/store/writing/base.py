@@ -55,11 +55,19 @@ class WriteBase:
         self._flusher: asyncio.Task[None] | None = None
 
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[AsyncConnection]:
-        """A fenced transaction, committed on the way out; the store's errors translated."""
+    async def _begin(self, *, fenced: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A fenced transaction, committed on the way out; the store's errors translated.
+
+        ``fenced=False`` for people's writes (an ack, a silence), which any process may make
+        (the CLI, a TUI tab) whether or not it leads: the fence keeps a deposed monitor's
+        *engine* from writing, not an engineer."""
         try:
-            async with self._fenced() as connection:
-                yield connection
+            if fenced:
+                async with self._fenced() as connection:
+                    yield connection
+            else:
+                async with self.engine.begin() as connection:
+                    yield connection
         except DRIVER_ERRORS as error:
             raise translate(error) from error
 
@@ -95,21 +103,29 @@ class WriteBase:
         )
 
     async def _upsert_components(
-        self, connection: AsyncConnection, catalogue: Sequence[Component]
+        self,
+        connection: AsyncConnection,
+        catalogue: Sequence[Component],
+        *,
+        with_critical: bool,
     ) -> None:
-        """Add or update catalogue rows (a sync, and services a check discovered)."""
+        """Add or update catalogue rows (a sync, and services a check discovered).
+
+        ``with_critical``: whether ``critical`` is known to the caller (a check's, which reads
+        it from the backend's answer) and so updated; a sync from the config does not know it
+        and keeps the flag a row has."""
         if not catalogue:
             return
         statement = self._insert(components)
+        updated = {
+            "display_name": statement.excluded.display_name,
+            "group_name": statement.excluded.group_name,
+            "position": statement.excluded.position,
+        }
+        if with_critical:
+            updated["critical"] = statement.excluded.critical
         await connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["target", "service"],
-                set_={
-                    "display_name": statement.excluded.display_name,
-                    "group_name": statement.excluded.group_name,
-                    "position": statement.excluded.position,
-                },
-            ),
+            statement.on_conflict_do_update(index_elements=["target", "service"], set_=updated),
             [
                 {
                     "target": c.target,
@@ -117,7 +133,17 @@ class WriteBase:
                     "display_name": c.display_name,
                     "group_name": c.group,
                     "position": c.position,
+                    "critical": c.critical,
                 }
                 for c in catalogue
             ],
         )
+
+
+def printable(value: str, size: int) -> str:
+    """``value`` as a text column of ``size`` holds it: each character that is not printable
+    (a control, a line break, NUL, a lone surrogate) made a space, the ends stripped, cut to
+    ``size`` characters. For text that comes from people (names, reasons): a log line or a TUI
+    row must not be broken by it, and the database must not refuse it."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in value).strip()
+    return cleaned[:size].rstrip()

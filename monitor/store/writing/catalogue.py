@@ -29,5 +29,5 @@ class CatalogueWrites(WriteBase):
                             components.c.target == target, components.c.service == service
                         )
                     )
-            await self._upsert_components(connection, catalogue)
+            await self._upsert_components(connection, catalogue, with_critical=False)
             await self._revise(connection, "catalogue")

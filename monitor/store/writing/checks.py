@@ -163,14 +163,16 @@ class CheckWrites(WriteBase):
             ]
             if services:
                 await connection.execute(insert(service_checks), services)
-            await self._bump_rollups(connection, rollup_rows(records))
+            increments = rollup_rows(records)
+            if increments:  # (none when the batch is manual checks alone)
+                await self._bump_rollups(connection, increments)
             await self._update_states(connection, state_rows(records))
             if fleet:
                 rows = replica_rows(fleet)
                 await connection.execute(insert(replica_checks), rows.checks)
                 await self._update_replicas(connection, rows.states)
             if added:
-                await self._upsert_components(connection, added)
+                await self._upsert_components(connection, added, with_critical=True)
                 await self._revise(connection, "catalogue")
 
     async def _bump_rollups(self, connection: AsyncConnection, rows: list[Row]) -> None:
@@ -280,6 +282,7 @@ def refused_check(record: CheckRecord) -> CheckRecord:
         latency_ms=latency if latency is not None and 0 <= latency < 1e12 else None,
         http_status=code if code is not None and 100 <= code <= 999 else None,
         error=REFUSED,
+        manual=record.manual,
     )
 
 

@@ -1,18 +1,31 @@
-"""Writes of incidents: opened, updated with events (state changes, resets, notes), resolved."""
+"""Writes of incidents: opened with the components their cause affects, those components and
+the title kept current, updated with events (state changes, resets, notes), resolved."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from collections.abc import Sequence
+
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.store.models import IncidentEvent, IncidentState, Status
-from monitor.store.schema import incident_events, incidents
+from monitor.store.models import IncidentComponent, IncidentEvent, IncidentState, Status
+from monitor.store.reading.incidents import open_incident_query
+from monitor.store.schema import incident_components, incident_events, incidents
 from monitor.store.writing.base import WriteBase
+
+TITLE_SIZE = 300
+"""``incidents.title``."""
 
 
 class IncidentWrites(WriteBase):
     async def open_incident(
-        self, target: str, service: str, status: Status, at: float, title: str
+        self,
+        target: str,
+        service: str,
+        status: Status,
+        at: float,
+        title: str,
+        components: Sequence[IncidentComponent] = (),
     ) -> int:
         async with self._begin() as connection:
             result = await connection.execute(
@@ -21,13 +34,14 @@ class IncidentWrites(WriteBase):
                     service=service,
                     state=IncidentState.OPEN.value,
                     impact=status.value,
-                    title=title,
+                    title=title[:TITLE_SIZE],
                     opened_at=at,
                     resolved_at=None,
                     updated_at=at,
                 )
             )
             incident_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            await self._components(connection, incident_id, components)
             await self._event(
                 connection,
                 incident_id,
@@ -40,6 +54,60 @@ class IncidentWrites(WriteBase):
                 ),
             )
         return incident_id
+
+    async def set_incident_components(
+        self, incident_id: int, components: Sequence[IncidentComponent], at: float
+    ) -> None:
+        """Replace the incident's affected components (each with its worst status so far)."""
+        async with self._begin() as connection:
+            await connection.execute(
+                delete(incident_components).where(incident_components.c.incident_id == incident_id)
+            )
+            await self._components(connection, incident_id, components)
+            await connection.execute(
+                update(incidents).where(incidents.c.id == incident_id).values(updated_at=at)
+            )
+            await self._revise(connection, "incidents")
+
+    async def retitle_incident(self, incident_id: int, title: str, impact: Status) -> None:
+        """Set the incident's title and public impact (its cause's components changed)."""
+        async with self._begin() as connection:
+            await connection.execute(
+                update(incidents)
+                .where(incidents.c.id == incident_id)
+                .values(title=title[:TITLE_SIZE], impact=impact.value)
+            )
+            await self._revise(connection, "incidents")
+
+    async def _components(
+        self,
+        connection: AsyncConnection,
+        incident_id: int,
+        components: Sequence[IncidentComponent],
+    ) -> None:
+        """Insert the incident's component rows; a component named twice is one row, with the
+        worse status (and critical if either says so)."""
+        rows: dict[tuple[str, str], IncidentComponent] = {}
+        for c in components:
+            seen = rows.get((c.target, c.service))
+            if seen is not None:
+                worse = c.status if c.status.severity > seen.status.severity else seen.status
+                c = IncidentComponent(c.target, c.service, worse, c.critical or seen.critical)
+            rows[(c.target, c.service)] = c
+        if rows:
+            await connection.execute(
+                insert(incident_components),
+                [
+                    {
+                        "incident_id": incident_id,
+                        "target": c.target,
+                        "service": c.service,
+                        "status": c.status.value,
+                        "critical": c.critical,
+                    }
+                    for c in rows.values()
+                ],
+            )
 
     async def add_event(self, incident_id: int, event: IncidentEvent) -> None:
         async with self._begin() as connection:
@@ -92,17 +160,12 @@ class IncidentWrites(WriteBase):
     async def record_reset(
         self, target: str, service: str, actor: str, previous_state: str, at: float
     ) -> int | None:
-        """Put a breaker reset on the open incident of that service; its id, or None if none."""
+        """Put a breaker reset on the open incident of that service (its cause, or a component
+        it affects: :func:`~monitor.store.reading.incidents.open_incident_query`); its id, or
+        None if none."""
         async with self._connect() as connection:
             incident_id = await connection.scalar(
-                select(incidents.c.id)
-                .where(
-                    incidents.c.target == target,
-                    incidents.c.service == service,
-                    incidents.c.state == IncidentState.OPEN.value,
-                )
-                .order_by(incidents.c.opened_at.desc())
-                .limit(1)
+                open_incident_query(target, service).with_only_columns(incidents.c.id)
             )
         if incident_id is None:
             return None
