@@ -125,6 +125,27 @@ class Notifier:
         return value.split() if value else []
 
 
+TUI_ROLES = ("viewer", "operator", "admin")
+"""``monitor.tui.identity.Role``'s values (this module imports nothing of the TUI's)."""
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class TuiSettings:
+    """``[tui]``: who may use the browser TUI (``questcity tui --serve``)."""
+
+    users_file: Path | None = None
+    """The users file (names, scrypt password hashes, roles), relative to monitor.toml's
+    folder; None: the single password of ``QUESTCITY_TUI_PASSWORD`` (one admin)."""
+    trusted_header: str | None = None
+    """A header an authenticating proxy sets to the signed-in user (oauth2-proxy's
+    ``X-Forwarded-User`` or ``X-Forwarded-Email``), believed only from ``trusted_proxies``."""
+    default_role: str = "viewer"
+    """The role of a header user the users file does not name."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies' addresses or networks (as ``--trusted-proxy``, which adds to them)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MonitorConfig:
     path: Path
@@ -140,6 +161,7 @@ class MonitorConfig:
     lease_ttl: float | None = None
     """``[monitor] lease_ttl``: seconds without a renewal after which a standby monitor takes
     over; None: derived from the shortest target interval."""
+    tui: TuiSettings = field(default_factory=TuiSettings)
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -275,7 +297,7 @@ class _Parser:
         return start + 1 if section is not None else None
 
     def config(self, data: dict[str, object]) -> MonitorConfig:
-        known = {"storage", "targets", "incidents", "alerts", "notifiers", "dns", "monitor"}
+        known = {"storage", "targets", "incidents", "alerts", "notifiers", "dns", "monitor", "tui"}
         for key in data:
             if key not in known:
                 raise self.fail(
@@ -328,6 +350,45 @@ class _Parser:
             notifiers=self.notifiers(data.get("notifiers", [{"type": "log"}])),
             dns_nameservers=self.nameservers(self.table(data, "dns")),
             lease_ttl=lease_ttl,
+            tui=self.tui(self.table(data, "tui")),
+        )
+
+    def tui(self, table: Mapping[str, object]) -> TuiSettings:
+        self.known_keys(
+            table, "tui", {"users_file", "trusted_header", "default_role", "trusted_proxies"}
+        )
+        users_file = self.optional_text(table, "tui.users_file")
+        header = self.optional_text(table, "tui.trusted_header")
+        if header is not None and not _HEADER_NAME.fullmatch(header):
+            raise self.fail("tui.trusted_header", "must be an HTTP header name", header)
+        if header is not None and header.lower() in {"authorization", "cookie", "host"}:
+            raise self.fail(
+                "tui.trusted_header",
+                "must be the proxy's user header, e.g. X-Forwarded-User",
+                header,
+            )
+        role = table.get("default_role", "viewer")
+        if role not in TUI_ROLES:
+            raise self.fail("tui.default_role", f"must be one of {', '.join(TUI_ROLES)}", role)
+        proxies = table.get("trusted_proxies", [])
+        if not isinstance(proxies, list) or len(proxies) > MAX_REPLICAS:
+            raise self.fail(
+                "tui.trusted_proxies", f"must be a list of up to {MAX_REPLICAS} addresses", proxies
+            )
+        for proxy in proxies:
+            try:
+                if not isinstance(proxy, str):  # ip_network takes an int as an address
+                    raise TypeError(proxy)
+                ipaddress.ip_network(proxy, strict=False)
+            except (TypeError, ValueError):
+                raise self.fail(
+                    "tui.trusted_proxies", "each must be an IP address or network", proxy
+                ) from None
+        return TuiSettings(
+            users_file=None if users_file is None else self.path.parent / users_file,
+            trusted_header=header,
+            default_role=str(role),
+            trusted_proxies=tuple(str(proxy) for proxy in proxies),
         )
 
     def known_keys(self, table: Mapping[str, object], where: str, known: set[str]) -> None:
