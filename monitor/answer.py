@@ -99,6 +99,8 @@ def services(document: Mapping[str, object]) -> tuple[ServiceSample, ...]:
         ):
             if raw.get(key) is not None:
                 details[key] = plain(raw[key], 1)
+        if (error_at := _epoch(raw.get("last_error_at"))) is not None:
+            details["last_error_at"] = error_at  # the error's age on screens; dropped if unusable
         samples.append(
             ServiceSample(
                 service=name,
@@ -152,6 +154,15 @@ def _started_at(value: object) -> float | None:
             return None
     else:
         return None
+    return seconds if math.isfinite(seconds) and 0 <= seconds < LATEST_START else None
+
+
+def _epoch(value: object) -> float | None:
+    """Seconds since the epoch, or None for anything else (a label's time, never a figure that
+    fails the check)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value) if not isinstance(value, int) or abs(value) < 2**53 else math.nan
     return seconds if math.isfinite(seconds) and 0 <= seconds < LATEST_START else None
 
 

@@ -17,11 +17,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from monitor.figures import PAGE_WINDOW, Uptime, uptime
+from monitor.impact import critical_down, describe, status_phrase
 from monitor.store.models import (
     TARGET_COMPONENT,
     BarSeries,
     Component,
     Incident,
+    IncidentComponent,
     IncidentEvent,
     IncidentState,
     LatencyPoint,
@@ -123,12 +126,26 @@ class UpdateView:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentComponentView:
+    """A component an incident affects, with its impact during the incident."""
+
+    name: str
+    condition: Condition
+    """From the worst status it had during the incident (:mod:`monitor.impact`'s rule)."""
+    view: ComponentView | None
+    """The component as it is now; None when the catalogue no longer has it."""
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentView:
     id: int
     name: str
     status: IncidentStatus
     impact: Indicator
     component: ComponentView | None
+    """The cause, as it is now."""
+    components: tuple[IncidentComponentView, ...]
+    """Every component the incident affects, the cause first."""
     opened_at: float
     updated_at: float
     resolved_at: float | None
@@ -217,12 +234,18 @@ def day_view(start: int, checks: int, up: int, worst: int) -> DayView:
 class ComponentHistory:
     days: BarSeries
     """The daily figures, oldest first (columns: one list per figure, not an object per day)."""
-    uptime: float | None
-    """Over all days shown (the 90-day figure)."""
+    figure: Uptime
+    """Uptime over the days shown (:data:`monitor.figures.PAGE_WINDOW`, the 90-day figure), by
+    the same function as the TUI's and the JSON's."""
     latency: tuple[LatencyPoint, ...]
     """Hourly response times over the last 24 h; empty for services."""
     latency_start: float
     """Start of the first hour of the 24 h window."""
+
+    @property
+    def uptime(self) -> float | None:
+        """The 90-day figure as shown (rounded down to two decimals; None: no data)."""
+        return self.figure.value
 
 
 # -- builders -------------------------------------------------------------------------------------
@@ -237,8 +260,14 @@ def build_groups(
     ``states`` maps (target, service) to the status and its start; missing means no data.
     """
     grouped: dict[str, list[Component]] = {}
-    for component in sorted(catalogue, key=lambda c: c.position):
+    listed = sorted(catalogue, key=lambda c: c.position)
+    for component in listed:
         grouped.setdefault(clean(component.group), []).append(component)
+    services: dict[str, list[tuple[Status, bool]]] = {}  # a target unhealthy *because* of one
+    for member in listed:
+        state = states.get((member.target, member.service))
+        if member.service != TARGET_COMPONENT and state is not None:
+            services.setdefault(member.target, []).append((state[0], member.critical))
     groups = []
     slugs: set[str] = set()
     for number, (name, members) in enumerate(grouped.items(), start=1):
@@ -260,7 +289,14 @@ def build_groups(
                     name=display,
                     group_id=gid,
                     position=position,
-                    condition=Condition.of(status),
+                    condition=Condition.of(
+                        status,
+                        critical=member.critical
+                        or (
+                            member.service == TARGET_COMPONENT
+                            and critical_down(services.get(member.target, ()))
+                        ),
+                    ),
                     since=since if status is not Status.UNKNOWN else None,
                 )
             )
@@ -271,33 +307,35 @@ def build_groups(
 def build_history(
     days: BarSeries, latency: list[LatencyPoint], latency_start: float
 ) -> ComponentHistory:
-    return ComponentHistory(days, days.uptime, tuple(latency), latency_start)
+    # The window ends in the bars' last day (today): the figure is exactly the bars' sum.
+    today = days.first + max(len(days) - 1, 0) * days.length
+    figure = uptime(days, PAGE_WINDOW, today) if len(days) else Uptime()
+    return ComponentHistory(days, figure, tuple(latency), latency_start)
 
 
 # -- incidents ------------------------------------------------------------------------------------
 
 _MACHINE_KINDS = frozenset({"opened", "state_change", "resolved"})
 _PUBLIC_KINDS = _MACHINE_KINDS | {"note"}
-_IMPACT_NAME = {
-    Condition.DEGRADED: "Degraded performance",
-    Condition.PARTIAL: "Partial outage",
-    Condition.MAJOR: "Major outage",
-}
-_STATE_SENTENCE = {
-    Condition.DEGRADED: "{name} is running with degraded performance.",
-    Condition.PARTIAL: "{name} is partly unavailable (partial outage).",
-    Condition.MAJOR: "{name} is unavailable (major outage).",
-    Condition.OPERATIONAL: "{name} is working again; we are monitoring the recovery.",
-    Condition.NO_DATA: "We have lost sight of {name} and are checking it.",
-}
 
 
 def build_incident(
     incident: Incident, components: Mapping[tuple[str, str], ComponentView]
 ) -> IncidentView:
+    """The public incident: its name and every body worded by :func:`monitor.impact.describe`
+    from the components it lists (the daemon's own title and texts are never shown)."""
     component = components.get((incident.target, incident.service))
-    name = component.name if component is not None else _orphan_name(incident, components)
-    impact = Condition.of(incident.impact)
+    listed = incident.components or (  # an incident written before #14 listed nothing
+        IncidentComponent(incident.target, incident.service, incident.impact),
+    )
+
+    def name_of(target: str, service: str) -> str:
+        view = components.get((target, service))
+        return view.name if view is not None else _orphan_name(target, service, components)
+
+    wording = describe(listed, name_of)
+    name = wording.affected[0].name
+    cause_critical = listed[0].critical
     status = IncidentStatus.INVESTIGATING
     condition = Condition.OPERATIONAL
     monitoring_at: float | None = None
@@ -305,7 +343,7 @@ def build_incident(
     for index, event in enumerate(incident.events):
         old_condition = condition
         if event.kind in ("opened", "state_change") and event.status is not None:
-            condition = Condition.of(event.status)
+            condition = Condition.of(event.status, critical=cause_critical)
             if condition is Condition.OPERATIONAL:
                 if status is not IncidentStatus.MONITORING:
                     monitoring_at = event.at
@@ -317,7 +355,7 @@ def build_incident(
             status = IncidentStatus.RESOLVED
         if not (event.public and event.kind in _PUBLIC_KINDS):
             continue
-        body = _public_body(event, name, condition)
+        body = _public_body(event, name, condition, wording.body)
         if not body:
             continue
         affected: tuple[AffectedView, ...] = ()
@@ -338,10 +376,14 @@ def build_incident(
         status = IncidentStatus.MONITORING
     return IncidentView(
         id=incident.id,
-        name=f"{_IMPACT_NAME.get(impact, 'Problem')} of {name}",
+        name=wording.title,
         status=status,
-        impact=impact.indicator,
+        impact=wording.impact.indicator,
         component=component,
+        components=tuple(
+            IncidentComponentView(a.name, a.condition, components.get((a.target, a.service)))
+            for a in wording.affected
+        ),
         opened_at=incident.opened_at,
         updated_at=incident.updated_at,
         resolved_at=incident.resolved_at,
@@ -350,20 +392,30 @@ def build_incident(
     )
 
 
-def _public_body(event: IncidentEvent, name: str, condition: Condition) -> str:
+def _public_body(event: IncidentEvent, name: str, condition: Condition, described: str) -> str:
+    """An update's text: the incident's description when it opened, then the cause's changes,
+    each worded by the same rule as the title."""
     if event.kind == "note":
         return clean(event.text, NOTE_LIMIT)
     if event.kind == "resolved":
         return f"This incident has been resolved; {name} is operating normally."
-    sentence = _STATE_SENTENCE[condition].format(name=name)
-    sentence = sentence[:1].upper() + sentence[1:]
     if event.kind == "opened":
-        return f"We are investigating a problem: {sentence}"
-    return sentence
+        return f"We are investigating a problem: {_capital(described)}"
+    if condition is Condition.OPERATIONAL:
+        return _capital(f"{name} is working again; we are monitoring the recovery.")
+    if not condition.known or event.status is None:
+        return f"We have lost sight of {name} and are checking it."
+    return _capital(f"{name} is now {status_phrase(event.status)} ({condition.word.lower()}).")
 
 
-def _orphan_name(incident: Incident, components: Mapping[tuple[str, str], ComponentView]) -> str:
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _orphan_name(
+    target: str, service: str, components: Mapping[tuple[str, str], ComponentView]
+) -> str:
     """A component no longer in the catalogue: its target's name, never a raw service name."""
-    target = components.get((incident.target, TARGET_COMPONENT))
-    owner = target.name if target is not None else (clean(incident.target) or "QuestCity")
-    return owner if incident.service == TARGET_COMPONENT else f"a service of {owner}"
+    owner_view = components.get((target, TARGET_COMPONENT))
+    owner = owner_view.name if owner_view is not None else (clean(target) or "QuestCity")
+    return owner if service == TARGET_COMPONENT else f"a service of {owner}"

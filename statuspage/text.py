@@ -8,9 +8,10 @@ name or note cannot break the Atom feed or the layout. Escaping is each output's
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import UTC, datetime
+
+from monitor.figures import percent_text
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 NAME_LIMIT = 200
@@ -49,12 +50,9 @@ def day(ts: float) -> str:
 
 
 def percent(value: float | None) -> str:
-    """Uptime, rounded down: 99.996 % is ``99.99%``, never a flattering ``100.00%``."""
-    if value is None:
-        return "no data"
-    if value >= 100.0:
-        return "100%"
-    return f"{math.floor(value * 100) / 100:.2f}%"
+    """Uptime, rounded down: 99.996 % is ``99.99%``, never a flattering ``100.00%`` (the one
+    rule of :func:`monitor.figures.percent_text`, which the TUI uses too)."""
+    return percent_text(value)
 
 
 def milliseconds(value: float) -> str:

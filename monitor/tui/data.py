@@ -40,7 +40,8 @@ from monitor.tui.fleet import (
     breaker_spread,
     replica_row,
 )
-from monitor.tui.uptimes import Uptimes, read_uptimes
+from monitor.tui.formatting import bounded, duration
+from monitor.tui.uptimes import UptimeCache, Uptimes
 
 __all__ = [
     "BreakerSpread",
@@ -53,7 +54,9 @@ __all__ = [
     "ResetMark",
     "Summary",
     "breaker_rank",
+    "is_monitor_alert",
     "load_detail",
+    "monitor_warnings",
     "summarize",
 ]
 
@@ -61,6 +64,10 @@ STALE_AFTER_INTERVALS = 3
 """A target whose last check is older than this many intervals has stale figures."""
 SUMMARY_NAMED = 6
 """Targets the banner names; the rest are counted."""
+MONITOR_RULE_PREFIX = "monitor_"
+"""Rules of the monitor's alerts about itself (its token, its checks, its store)."""
+SUMMARY_CHARS = 80
+"""Characters of an alert's summary the banner quotes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,8 @@ class Overview:
     replicas: Mapping[str, tuple[ReplicaRow, ...]] = field(default_factory=dict)
     """Replica rows of each target that has them (several replicas, or ``replicas`` set)."""
     leadership: Leadership | None = None
+    hold_down: float = 30.0
+    """Seconds an alert's condition must stay clear before it resolves (``[alerts]``)."""
 
     def row(self, key: str) -> ComponentRow | None:
         return next((row for row in self.rows if row.key == key), None)
@@ -199,6 +208,89 @@ class Summary:
     level: Status
     headline: str
     detail: str
+    alerting: bool = False
+    """Every component is operational yet alerts fire: the headline says why (never a bare
+    "ALL SYSTEMS OPERATIONAL" beside a firing alert)."""
+
+
+def is_monitor_alert(alert: Alert) -> bool:
+    """An alert about the monitor itself, not about what it watches."""
+    return alert.rule.startswith(MONITOR_RULE_PREFIX)
+
+
+def _where(alert: Alert) -> str:
+    return alert.target + (f"/{alert.service}" if alert.service else "")
+
+
+def firing_why(overview: Overview) -> str:
+    """Why alerts fire while every component is operational: the one still holding, or how far
+    along the hold-down the resolving ones are (``resolving: clear for 12s of a 30s
+    hold-down``). The clock is the component's: healthy since its last change."""
+    holding: list[Alert] = []
+    clear_for: list[float | None] = []
+    for alert in overview.alerts:
+        if is_monitor_alert(alert):
+            continue
+        row = overview.row(f"{alert.target}::{alert.service}")
+        if row is None or row.status is not Status.HEALTHY:
+            holding.append(alert)
+        else:
+            clear_for.append(None if row.since is None else max(0.0, overview.now - row.since))
+    hold = duration(overview.hold_down)
+    if holding:
+        first = holding[0]
+        more = f" and {len(holding) - 1} more" if len(holding) > 1 else ""
+        summary = bounded(first.summary, SUMMARY_CHARS)
+        return f"held by {first.rule} on {_where(first)}{more}: {summary}"
+    known = [value for value in clear_for if value is not None]
+    if len(known) < len(clear_for) or not known:
+        return f"resolving: clear again, waiting out the {hold} hold-down"
+    least = min(known)
+    if least < overview.hold_down:
+        return f"resolving: clear for {duration(least)} of a {hold} hold-down"
+    return (
+        f"clear for {duration(least)}, past the {hold} hold-down: the next check resolves it "
+        "(if it does not, is the monitor running?)"
+    )
+
+
+_MONITOR_WORDS = {
+    "monitor_token_missing": (
+        "has no operator token for {where}: breaker, pool and S3 checks are off",
+        "mint one (questcity token --role operator) and set the target's token_env",
+    ),
+    "monitor_token_rejected": (
+        "has its operator token for {where} refused by the backend: detailed checks are off",
+        "mint a new one (questcity token --role operator) and set the target's token_env",
+    ),
+    "monitor_token_expiring": (
+        "has an operator token for {where} that expires soon",
+        "mint a new one (questcity token --role operator) before it does",
+    ),
+    "monitor_checks_missed": (
+        "missed checks of {where}",
+        "look at the monitor's load and log (questcity monitor)",
+    ),
+    "monitor_store_unwritable": (
+        "cannot write its history store",
+        "check the store's disk space, permissions or database, and the monitor's log",
+    ),
+}
+
+
+def monitor_warnings(alerts: Sequence[Alert]) -> list[str]:
+    """One line per firing alert about the monitor itself: what is wrong and what to do."""
+    lines = []
+    for alert in alerts:
+        if not is_monitor_alert(alert):
+            continue
+        what, do = _MONITOR_WORDS.get(
+            alert.rule, ("raised " + alert.rule + " for {where}", "see the alert")
+        )
+        line = f"⚠ The monitor {what.format(where=_where(alert))} — {do}."
+        summary = bounded(alert.summary, SUMMARY_CHARS)
+        lines.append(f"{line} ({summary})" if summary else line)
+    return lines
 
 
 def summarize(overview: Overview) -> Summary:
@@ -232,6 +324,11 @@ def summarize(overview: Overview) -> Summary:
         if len(overview.stale) > SUMMARY_NAMED:
             stale += f" and {len(overview.stale) - SUMMARY_NAMED} more"
         parts.append(f"no recent check of {stale}: is the daemon running?")
+    watched = [alert for alert in overview.alerts if not is_monitor_alert(alert)]
+    if worst is Status.HEALTHY and watched:
+        firing = f"{len(watched)} alert{'s' if len(watched) != 1 else ''} firing"
+        headline = f"Components operational — {firing} ({firing_why(overview)})"
+        return Summary(worst, headline, " · ".join(parts), alerting=True)
     if worst is Status.HEALTHY:
         headline = "ALL SYSTEMS OPERATIONAL"
     elif worst is Status.DEGRADED:
@@ -251,14 +348,14 @@ class OverviewLoader:
         reader: HistoryRead,
         config: MonitorConfig,
         *,
-        uptime_ttl: float = 60.0,
+        uptime_ttl: float = 600.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.reader = reader
         self.config = config
         self.uptime_ttl = uptime_ttl
         self.watch = LeaseWatch(monotonic)
-        self._uptime: dict[tuple[str, str], tuple[float, Uptimes]] = {}
+        self._uptime = UptimeCache(ttl=uptime_ttl)
 
     async def load(self, now: float) -> Overview:
         catalogue: dict[str, list[str]] = {}
@@ -276,7 +373,7 @@ class OverviewLoader:
         figures = Figures(
             states,
             await self.reader.recent_latencies_many(checked),
-            await self._uptimes(checked, now),
+            await self._uptime.read(self.reader, checked, states, now),
         )
         rows: list[ComponentRow] = []
         stale: list[str] = []
@@ -305,6 +402,7 @@ class OverviewLoader:
             stale=tuple(stale),
             replicas=fleet,
             leadership=self.watch.judge(await self.reader.leader(), has_checks=has_checks),
+            hold_down=self.config.alerts.hold_down,
         )
 
     async def load_leadership(self, *, has_checks: bool) -> Leadership | None:
@@ -319,24 +417,6 @@ class OverviewLoader:
             if state.retired_at is None:
                 grouped.setdefault(state.target, []).append(replica_row(state))
         return {target: tuple(members) for target, members in grouped.items()}
-
-    async def _uptimes(
-        self, components: Sequence[tuple[str, str]], now: float
-    ) -> dict[tuple[str, str], Uptimes]:
-        """Each component's uptime over :data:`UPTIME_WINDOWS`, from a minute-old cache or else
-        read for all the components it lacks at once."""
-        cached = {
-            key: found[1]
-            for key in components
-            if (found := self._uptime.get(key)) is not None
-            and 0 <= now - found[0] < self.uptime_ttl
-        }
-        missing = [key for key in components if key not in cached]
-        if missing:
-            read = await read_uptimes(self.reader, missing, now)
-            self._uptime.update((key, (now, values)) for key, values in read.items())
-            cached.update(read)
-        return cached
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,3 +87,40 @@ def bounded(text: str, limit: int) -> str:
     last an ellipsis when cut), so one long id cannot push a table's columns or a banner apart."""
     line = " ".join("".join(c if c.isprintable() else " " for c in text[: limit * 4]).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def age(seconds: float) -> str:
+    """``45 s ago``, ``3 min ago``, ``2 h ago``, ``4 d ago``: one unit, for a label's age."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
+def last_error(error: str | None, at: float | None, now: float, limit: int = 60) -> str:
+    """A service's last error with its age (``ObjectStoreError, 3 min ago``), on one line of at
+    most ``limit`` characters. Too long, it is cut between words (``…`` at the end), never inside
+    one: "CircuitBreakerOpenErro" read as a different error. The age goes before any of the
+    error's words does; a first word longer than ``limit`` alone is cut (nothing else fits).
+    Without an error: the dash."""
+    if not error:
+        return DASH
+    text = " ".join("".join(c if c.isprintable() else " " for c in error[: limit * 4]).split())
+    suffix = f", {age(now - at)}" if at is not None else ""
+    if len(text) + len(suffix) <= limit:
+        return text + suffix
+    if len(text) <= limit:
+        return text
+    words = text.split(" ")
+    kept = words[0]
+    for word in words[1:]:
+        if len(kept) + 1 + len(word) + 1 > limit:  # room for the word and the ellipsis
+            break
+        kept = f"{kept} {word}"
+    if len(kept) + 1 > limit:
+        return kept[: limit - 1] + "…"
+    return kept.rstrip(",;:") + "…"

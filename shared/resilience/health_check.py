@@ -64,7 +64,11 @@ class _Service:
     watch: DeadlineWatch
     history: deque[CheckResult]
     consecutive_failures: int = 0
+    failures: int = 0
+    """Failed checks since start: the history of failures is a counter, not the last error."""
     last_success_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
     task: asyncio.Task[None] | None = None
     first_result: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -192,6 +196,8 @@ class HealthChecker:
             service.last_success_at = result.at
         else:
             service.consecutive_failures += 1
+            service.failures += 1
+            service.last_error, service.last_error_at = result.error, result.at
         service.first_result.set()
         log = logger.info if result.ok else logger.warning
         log(
@@ -268,6 +274,7 @@ class HealthChecker:
 
     def _health(self, service: _Service, *, with_details: bool) -> ServiceHealth:
         status, reason = self._status(service)
+        shows_error = status is not HealthStatus.HEALTHY
         history = service.history
         last = history[-1] if history else None
         count = len(history)
@@ -295,9 +302,11 @@ class HealthChecker:
             if count and with_details
             else None,
             checks=count,
-            last_error=next((r.error for r in reversed(history) if r.error), None)
-            if with_details
-            else None,
+            failures=service.failures,
+            # The last error while it matters: once the service is healthy again it is history
+            # (counted in ``failures``), not a label left on a healthy row for ever.
+            last_error=service.last_error if with_details and shows_error else None,
+            last_error_at=service.last_error_at if with_details and shows_error else None,
             breaker=service.breaker.metrics if with_details and service.breaker else None,
             details=details,
         )

@@ -69,9 +69,14 @@ class ServiceHealth:
     checks: int
     """How many results the history holds."""
     last_error: str | None
+    """The latest failed check's error while the service is not healthy; None once it is."""
     breaker: BreakerMetrics | None = None
     details: Mapping[str, object] = field(default_factory=dict)
     """Extra figures from the service's own provider (the database pool, for example)."""
+    last_error_at: float | None = None
+    """When :attr:`last_error` happened (seconds since the epoch), so screens can show its age."""
+    failures: int = 0
+    """Failed checks since the process started."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -88,7 +93,9 @@ class ServiceHealth:
             else round(self.availability, 2),
             "average_response_time_ms": _ms(self.average_response_time),
             "checks": self.checks,
+            "failed_checks": self.failures,
             "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
             "circuit_breaker": None if self.breaker is None else self.breaker.as_dict(),
             **({"details": dict(self.details)} if self.details else {}),
         }

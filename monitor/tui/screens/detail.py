@@ -13,13 +13,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Sparkline, Static
 
+from monitor.figures import LAST_7D, LAST_24H, LAST_30D, percent_text
 from monitor.store import StoreError
 from monitor.tui.data import ComponentRow, Detail, load_detail
-from monitor.tui.formatting import duration, millis, percent, plain, since, timestamp
+from monitor.tui.formatting import duration, last_error, millis, plain, since, timestamp
 from monitor.tui.messages import StoreChanged
 from monitor.tui.timeline import figures_text, incidents_text
+from monitor.tui.uptimes import UPTIME_WINDOWS
 from monitor.tui.widgets.status import StatusWord, breaker_text
-from monitor.tui.widgets.uptime import UptimeStrip, uptime_text
+from monitor.tui.widgets.uptime import UptimeStrip
 
 if TYPE_CHECKING:
     from monitor.tui.app import MonitorApp
@@ -121,18 +123,18 @@ class DetailScreen(Screen[None]):
         self.query_one("#hourly-chart", Sparkline).data = averages or [0.0]
         day, week, month = row.uptime
         self.query_one("#strip-hours", UptimeStrip).show(
-            "24 h", detail.hours, f"{percent(day, decimals=2)} %"
+            LAST_24H.label, detail.hours, percent_text(day)
         )
         self.query_one("#strip-days", UptimeStrip).show(
-            "30 d",
+            LAST_30D.label,
             detail.days,
-            f"{percent(month, decimals=2)} % (7 d {percent(week, decimals=2)} %)",
+            f"{percent_text(month)} ({LAST_7D.label} {percent_text(week)})",
         )
         self.query_one("#incidents", Static).update(incidents_text(detail.incidents[:8], tz, now))
         self._show_side(detail)
 
     def _show_side(self, detail: Detail) -> None:
-        row = detail.row
+        row, now = detail.row, self.monitor.clock.wall()
         breaker = Text("state  ", style="dim")
         breaker.append_text(breaker_text(row.shown_breaker, reset=row.reset_to is not None))
         if detail.breaker:
@@ -154,18 +156,21 @@ class DetailScreen(Screen[None]):
         figures: dict[str, object] = {
             "response": millis(row.response_ms),
             "consecutive_failures": row.failures,
-            "uptime_24h": percent(row.uptime[0], decimals=3),
-            "uptime_7d": percent(row.uptime[1], decimals=3),
-            "uptime_30d": percent(row.uptime[2], decimals=3),
         }
-        for key in ("availability_percent", "average_response_time_ms", "critical", "last_error"):
+        # The monitor's uptime, one figure per window, each named with its window and printed
+        # as the page prints it. The backend's own ``availability_percent`` (its last hundred
+        # checks of the dependency, a different window and source) is not shown beside it:
+        # "availability percent 53" next to "uptime 24h 78.906" read as a contradiction.
+        for window, value in zip(UPTIME_WINDOWS, row.uptime, strict=True):
+            figures[f"uptime {window.label}"] = percent_text(value)
+        for key in ("average_response_time_ms", "critical"):
             if key in row.details:
                 figures[key] = row.details[key]
-        if row.error and "last_error" not in figures:
-            figures["last_error"] = row.error
+        error_at = row.details.get("last_error_at")
+        error = row.details.get("last_error") or row.error
+        if error:
+            figures["last_error"] = last_error(
+                str(error), error_at if isinstance(error_at, int | float) else None, now
+            )
         text = figures_text(figures, empty="")
-        if row.uptime[0] is not None:
-            text.append("\n")
-            text.append_text(uptime_text(row.uptime[0]))
-            text.append(" % served in the last 24 h", style="dim")
         self.query_one("#service-figures", Static).update(text)
