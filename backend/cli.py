@@ -17,7 +17,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     token = commands.add_parser("token", help="mint a JWT signed with the backend's key")
     token.add_argument("--role", required=True, choices=["admin", "operator"])
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument(
+        "--ttl",
+        type=int,
+        default=3600,
+        help="lifetime in seconds (default 3600: for a person; a monitor's token needs days, "
+        "e.g. 7776000 for 90)",
+    )
     token.add_argument("--subject", default=None, help="the token's sub claim")
     token.set_defaults(handler=run_token)
 
@@ -46,13 +52,20 @@ def run_backend(args: argparse.Namespace) -> int:
 
 
 def run_token(args: argparse.Namespace) -> int:
+    import time
+
     from backend.auth import KeyFileError, mint_token_command
+    from backend.auth.cli import expiry_note
 
     try:
-        print(mint_token_command(_settings(), args.role, args.ttl, args.subject))
+        token = mint_token_command(_settings(), args.role, args.ttl, args.subject)
     except (ValueError, KeyFileError) as error:
         print(f"questcity token: {error}", file=sys.stderr)
         return 2
+    print(token)
+    # On stderr: `export QUESTCITY_MONITOR_TOKEN=$(questcity token ...)` still takes the token
+    # alone, and whoever runs it sees when it stops working.
+    print(expiry_note(args.role, args.ttl, time.time()), file=sys.stderr)
     return 0
 
 
