@@ -128,7 +128,7 @@ class MonitorDaemon:
         self._probes = asyncio.Semaphore(max_concurrent_checks)
         self.dispatcher = Dispatcher(build_sinks(config.notifiers, self.client, clock))
         self.incidents = IncidentTracker(config, self.writer)
-        self.alerts = AlertEngine(config.alerts, self.writer, self.dispatcher)
+        self.alerts = AlertEngine(config, self.writer, self.dispatcher, self.reader)
         self.scheduler: AsyncIOScheduler | None = None
         self.missed = 0
         """Runs APScheduler skipped: late past their grace time, or the last one still running."""

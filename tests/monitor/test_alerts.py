@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.alerts import AlertEngine
-from monitor.config import AlertRules
+from monitor.config import AlertRules, IncidentRules, MonitorConfig, Target
 from monitor.notifiers import AlertNotice, Dispatcher, WebhookSink
 from monitor.store import (
     Alert,
     CheckRecord,
+    HistoryRead,
     HistoryReader,
+    HistoryWrite,
     Instance,
     LeaseLost,
     ReplicaCheck,
@@ -38,6 +40,25 @@ class Recording:
 
     async def send(self, notice: AlertNotice) -> None:
         self.notices.append(notice)
+
+
+def engine_of(
+    rules: AlertRules,
+    writer: HistoryWrite,
+    dispatcher: Dispatcher,
+    reader: HistoryRead,
+    *,
+    open_after: int = 2,
+    targets: tuple[Target, ...] = (),
+) -> AlertEngine:
+    """An engine as the daemon makes one: from a config with these rules and targets."""
+    config = MonitorConfig(
+        Path("monitor.toml"),
+        targets=targets,
+        incidents=IncidentRules(open_after=open_after),
+        alerts=rules,
+    )
+    return AlertEngine(config, writer, dispatcher, reader)
 
 
 @pytest.fixture
@@ -80,7 +101,7 @@ async def test_breaker_open_fires_after_five_minutes_and_resolves_when_closed(
 ) -> None:
     writer, reader = store
     sink = Recording()
-    engine = AlertEngine(AlertRules(), writer, Dispatcher([sink]))
+    engine = engine_of(AlertRules(), writer, Dispatcher([sink]), reader)
     opened = [
         record(t, sample("database", Status.UNHEALTHY, breaker="open")) for t in range(0, 300, 10)
     ]
@@ -91,7 +112,11 @@ async def test_breaker_open_fires_after_five_minutes_and_resolves_when_closed(
     (alert,) = await breaker_alerts(reader)
     assert alert.service == "database"
     assert [n.state for n in sink.notices if n.rule == "breaker_open"] == ["firing"]
-    await run(engine, [record(310, sample("database"))])
+    assert alert.summary == "api/database: circuit breaker half-open for 5 min"
+    # Closed: clear, but resolved only once clear for the hold-down (30 s).
+    await run(engine, [record(t, sample("database")) for t in (310, 320, 330)])
+    assert len(await breaker_alerts(reader)) == 1, "clear for 20 s only"
+    await run(engine, [record(340, sample("database"))])
     assert await breaker_alerts(reader) == []
     assert [n.state for n in sink.notices if n.rule == "breaker_open"] == ["firing", "resolved"]
 
@@ -104,7 +129,7 @@ async def test_health_check_failure_rate_over_the_window(
     store: tuple[HistoryWriter, HistoryReader],
 ) -> None:
     writer, reader = store
-    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    engine = engine_of(AlertRules(window=60.0), writer, Dispatcher([]), reader)
     half = [
         record(
             t,
@@ -126,16 +151,26 @@ async def test_pool_exhaustion_fires_on_a_rise_of_the_counter_only(
     store: tuple[HistoryWriter, HistoryReader],
 ) -> None:
     writer, reader = store
-    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    engine = engine_of(AlertRules(window=60.0), writer, Dispatcher([]), reader)
     await run(engine, [record(0, sample("database", details={"exhausted_total": 40}))])
     assert await reader.alerts() == [], "refusals from before we watched do not count"
     await run(engine, [record(10, sample("database", details={"exhausted_total": 41}))])
     (alert,) = await reader.alerts()
     assert alert.rule == "db_pool_exhausted"
+    assert (
+        alert.summary
+        == "api/database: connection pool exhausted, 1 caller refused in the last 1 min"
+    )
+    # The rise leaves the window at 70; resolved once clear for the hold-down (30 s).
     await run(
         engine,
-        [record(t, sample("database", details={"exhausted_total": 41})) for t in range(20, 90, 10)],
+        [
+            record(t, sample("database", details={"exhausted_total": 41}))
+            for t in range(20, 100, 10)
+        ],
     )
+    assert len(await reader.alerts()) == 1
+    await run(engine, [record(100, sample("database", details={"exhausted_total": 41}))])
     assert await reader.alerts() == []
 
 
@@ -143,7 +178,7 @@ async def test_s3_failure_rate_from_the_breaker_counters(
     store: tuple[HistoryWriter, HistoryReader],
 ) -> None:
     writer, reader = store
-    engine = AlertEngine(AlertRules(window=120.0), writer, Dispatcher([]))
+    engine = engine_of(AlertRules(window=120.0), writer, Dispatcher([]), reader)
 
     def s3(successes: int, failures: int, rejected: int) -> ServiceSample:
         return sample(
@@ -161,7 +196,7 @@ async def test_s3_failure_rate_from_the_breaker_counters(
     (alert,) = await reader.alerts()
     assert (alert.rule, alert.summary) == (
         "s3_failure_rate",
-        "api/s3: 42% of S3 operations failing",
+        "api/s3: 42% of S3 operations failing over the last 2 min",
     )
 
 
@@ -172,7 +207,7 @@ async def test_a_counter_that_falls_was_reset_and_only_rises_after_it_count(
     to 0. That is no refusal, and a refusal of the new process is one, though it is below the
     window's first figure."""
     writer, reader = store
-    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    engine = engine_of(AlertRules(window=60.0), writer, Dispatcher([]), reader)
     await run(
         engine, [record(t, sample("database", details={"exhausted_total": 40})) for t in (0, 10)]
     )
@@ -189,12 +224,15 @@ async def test_one_replica_named_is_the_target_as_before(
     """A target without ``replicas`` is one replica, at its url: its summaries say nothing of
     replicas."""
     writer, reader = store
-    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([]))
+    engine = engine_of(AlertRules(window=60.0), writer, Dispatcher([]), reader)
     for t, refused in ((0, 40), (10, 41)):
         check = record(t, sample("database", details={"exhausted_total": refused}))
         await engine.observe(check, [ReplicaCheck("127.0.0.1:8000", check, Instance("w", T0))])
     (alert,) = await reader.alerts()
-    assert alert.summary == "api/database: connection pool exhausted"
+    assert (
+        alert.summary
+        == "api/database: connection pool exhausted, 1 caller refused in the last 1 min"
+    )
 
 
 class Lease:
@@ -217,7 +255,8 @@ async def test_a_lost_lease_stops_a_transition_whole_and_a_later_check_retries_i
     writer, reader = HistoryWriter(engine_, fence=lease), HistoryReader(engine_)
     sink = Recording()
     dispatcher = Dispatcher([sink])
-    engine = AlertEngine(AlertRules(window=60.0), writer, dispatcher)
+    # Resolved at the first clear check: the fence is the subject here, not the hold-down.
+    engine = engine_of(AlertRules(window=60.0, hold_down=0.0), writer, dispatcher, reader)
     pool = [record(t, sample("database", details={"exhausted_total": 40 + t})) for t in (0, 10, 20)]
     try:
         await run(engine, pool[:1])
@@ -256,15 +295,18 @@ async def test_a_new_leader_resumes_a_firing_alert_without_announcing_it_again(
     first, second = Recording(), Recording()
     opened = [record(t, sample("database", breaker="open")) for t in range(0, 310, 10)]
     leader = Dispatcher([first])
-    await run(AlertEngine(AlertRules(), writer, leader), opened)
+    await run(engine_of(AlertRules(), writer, leader, reader), opened)
     await leader.drain()  # delivered, and so marked in the store's outbox
     assert [n.state for n in first.notices] == ["firing"]
-    successor = AlertEngine(AlertRules(), writer, Dispatcher([second]))
+    successor = engine_of(AlertRules(), writer, Dispatcher([second]), reader)
     await successor.resume(reader)
     await run(successor, [record(t, sample("database", breaker="open")) for t in (320, 330)])
     assert second.notices == []
-    await run(successor, [record(340, sample("database"))])
+    await run(successor, [record(t, sample("database")) for t in (340, 350, 360)])
+    assert second.notices == [], "clear for 20 s of the 30 s hold-down"
+    await run(successor, [record(370, sample("database"))])
     assert [n.state for n in second.notices] == ["resolved"]
+    assert second.notices[0].summary == "api/database: circuit breaker open for 5 min"
 
 
 async def test_a_dead_webhook_receiver_does_not_stall_checks() -> None:
@@ -304,7 +346,17 @@ async def test_a_webhook_gets_the_notice_as_json() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(accept)) as client:
         dispatcher = Dispatcher([WebhookSink("http://hooks.test/alert", client, timeout=1.0)])
-        notice = AlertNotice("breaker_open", "api", "database", "firing", "x", T0, alert_id=7)
+        notice = AlertNotice(
+            "breaker_open",
+            "api",
+            "database",
+            "firing",
+            "x",
+            T0,
+            alert_id=7,
+            component="api/database",
+            name="QuestCity API / Database",
+        )
         dispatcher.dispatch(notice)
         await asyncio.wait_for(dispatcher.drain(), timeout=5.0)
     assert keys == ["7:firing"], "the idempotency key, for a receiver to drop a duplicate"
@@ -315,6 +367,9 @@ async def test_a_webhook_gets_the_notice_as_json() -> None:
             "target": "api",
             "service": "database",
             "state": "firing",
+            "component": "api/database",
+            "name": "QuestCity API / Database",
+            "reminder": 0,
             "summary": "x",
             "at": T0,
         }

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.alerts import AlertEngine
-from monitor.config import AlertRules
+from monitor.config import AlertRules, Target
 from monitor.notifiers import AlertNotice, Dispatcher, WebhookSink
 from monitor.store import (
     AlertState,
@@ -33,11 +33,13 @@ from monitor.store import (
 from monitor.store.writer import HistoryWriter
 from shared.resilience.testing import FakeClock, settle
 from tests.monitor.store.support import empty_store_url
+from tests.monitor.test_alerts import engine_of
 from tests.support.polling import eventually
 
 T0 = 1_800_000_000.0
 OPEN_FOR = 30.0
-RULES = AlertRules(breaker_open_for=OPEN_FOR)
+RULES = AlertRules(breaker_open_for=OPEN_FOR, hold_down=0.0)
+"""Resolved at the first clear check: the outbox is the subject here, not the hold-down."""
 
 
 class Recording:
@@ -117,7 +119,7 @@ async def test_a_notice_in_flight_when_the_leader_dies_is_sent_by_the_next_once(
     writer, reader = store
     stuck = Stuck()
     leader = Dispatcher([stuck])
-    await fire(AlertEngine(RULES, writer, leader))
+    await fire(engine_of(RULES, writer, leader, reader))
     await settle()
     assert [n.state for n in stuck.started] == ["firing"]
     await die(leader)
@@ -126,7 +128,7 @@ async def test_a_notice_in_flight_when_the_leader_dies_is_sent_by_the_next_once(
 
     sink = Recording()
     dispatcher = Dispatcher([sink])
-    successor = AlertEngine(RULES, writer, dispatcher)
+    successor = engine_of(RULES, writer, dispatcher, reader)
     await successor.resume(reader)
     await dispatcher.drain()
     assert [(n.rule, n.state, n.alert_id) for n in sink.notices] == [
@@ -149,14 +151,14 @@ async def test_a_delivered_and_marked_notice_is_not_sent_again_on_resume(
     writer, reader = store
     first = Recording()
     leader = Dispatcher([first])
-    await fire(AlertEngine(RULES, writer, leader))
+    await fire(engine_of(RULES, writer, leader, reader))
     await leader.drain()
     assert [n.state for n in first.notices] == ["firing"]
     assert await reader.unnotified_alerts() == []
 
     second = Recording()
     dispatcher = Dispatcher([second])
-    await AlertEngine(RULES, writer, dispatcher).resume(reader)
+    await engine_of(RULES, writer, dispatcher, reader).resume(reader)
     await dispatcher.drain()
     assert second.notices == []
 
@@ -168,7 +170,7 @@ async def test_a_resolved_notice_never_sent_is_sent_on_resume(
     stuck = Stuck()
     stuck.go.set()  # the firing notice goes through
     leader = Dispatcher([stuck])
-    engine = AlertEngine(RULES, writer, leader)
+    engine = engine_of(RULES, writer, leader, reader)
     await fire(engine)
     await leader.drain()
     stuck.go.clear()  # and the resolved one is still in flight when the leader dies
@@ -179,7 +181,7 @@ async def test_a_resolved_notice_never_sent_is_sent_on_resume(
 
     sink = Recording()
     dispatcher = Dispatcher([sink])
-    successor = AlertEngine(RULES, writer, dispatcher)
+    successor = engine_of(RULES, writer, dispatcher, reader)
     await successor.resume(reader)
     await dispatcher.drain()
     assert [(n.state, n.at) for n in sink.notices] == [("resolved", T0 + OPEN_FOR + 10)]
@@ -194,7 +196,7 @@ async def test_a_firing_notice_done_after_the_resolved_one_does_not_undo_its_mar
     writer, reader = store
     slow = Stuck()  # the firing notice hangs at a slow receiver ...
     dispatcher = Dispatcher([Only("firing", slow)])
-    engine = AlertEngine(RULES, writer, dispatcher)
+    engine = engine_of(RULES, writer, dispatcher, reader)
     await fire(engine)
     await settle()
     await engine.observe(check(OPEN_FOR + 10, "closed"))
@@ -220,7 +222,7 @@ async def test_a_deposed_leader_cannot_mark_and_does_not_crash(
     fenced = HistoryWriter(writer.engine, fence=lease)
     stuck = Stuck()
     leader = Dispatcher([stuck])
-    await fire(AlertEngine(RULES, fenced, leader))
+    await fire(engine_of(RULES, fenced, leader, reader))
     await settle()
     lease.lost = True  # deposed while the webhook is in flight
     stuck.go.set()
@@ -236,7 +238,7 @@ async def test_a_deposed_leader_cannot_mark_and_does_not_crash(
     # The new leader sends it again (at least once): the receiver drops it by its key.
     sink = Recording()
     dispatcher = Dispatcher([sink])
-    await AlertEngine(RULES, writer, dispatcher).resume(reader)
+    await engine_of(RULES, writer, dispatcher, reader).resume(reader)
     await dispatcher.drain()
     assert [n.key for n in sink.notices] == [stuck.started[0].key] == [f"{owed.id}:firing"]
     assert await reader.unnotified_alerts() == []
@@ -256,7 +258,13 @@ async def test_the_webhook_carries_the_idempotency_key_and_is_marked_after_its_r
     async with httpx.AsyncClient(transport=httpx.MockTransport(flaky)) as client:
         webhook = WebhookSink("http://hooks.test/alert", client, timeout=1.0, clock=clock)
         dispatcher = Dispatcher([webhook])
-        await fire(AlertEngine(RULES, writer, dispatcher))
+        api = Target(
+            "api",
+            "http://api.test",
+            display_name="QuestCity API",
+            services={"database": "Quests and accounts"},
+        )
+        await fire(engine_of(RULES, writer, dispatcher, reader, targets=(api,)))
         await asyncio.wait_for(dispatcher.drain(), timeout=5.0)
 
     [alert] = await reader.alerts()
@@ -268,6 +276,9 @@ async def test_the_webhook_carries_the_idempotency_key_and_is_marked_after_its_r
         "target": "api",
         "service": "database",
         "state": "firing",
+        "component": "api/database",
+        "name": "QuestCity API / Quests and accounts",
+        "reminder": 0,
         "summary": alert.summary,
         "at": T0 + OPEN_FOR,
     }
@@ -290,7 +301,7 @@ async def test_a_notice_given_up_after_its_retries_is_marked_handled(
         clock = FakeClock(autojump=True)
         webhook = WebhookSink("http://hooks.test/alert", client, timeout=1.0, clock=clock)
         dispatcher = Dispatcher([webhook])
-        await fire(AlertEngine(RULES, writer, dispatcher))
+        await fire(engine_of(RULES, writer, dispatcher, reader))
         await asyncio.wait_for(dispatcher.drain(), timeout=5.0)
     assert attempts == 3
     assert await reader.unnotified_alerts() == [], "given up: not re-sent by every restart"

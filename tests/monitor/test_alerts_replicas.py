@@ -25,7 +25,7 @@ from monitor.store import (
 )
 from monitor.store.writer import HistoryWriter
 from shared.resilience.testing import settle
-from tests.monitor.test_alerts import T0, Recording, sample
+from tests.monitor.test_alerts import T0, Recording, engine_of, sample
 
 A, B, C = "10.0.0.5:8000", "10.0.0.6:8000", "10.0.0.7:8000"
 STARTED = T0 - 3600.0
@@ -98,7 +98,7 @@ async def test_two_replicas_whose_counters_differ_raise_nothing(
     writer, reader = store
     pair = [(A, 3), (B, 7)]
     through_the_balancer = Recording()
-    mixed = AlertEngine(AlertRules(), writer, Dispatcher([through_the_balancer]))
+    mixed = engine_of(AlertRules(), writer, Dispatcher([through_the_balancer]), reader)
     for n in range(12):
         key, refused = pair[n % 2]
         await mixed.observe(replica(key, n * 10.0, pool(refused)).record)
@@ -108,7 +108,7 @@ async def test_two_replicas_whose_counters_differ_raise_nothing(
         await writer.resolve_alert(alert.id, T0)
 
     sink = Recording()
-    engine = AlertEngine(AlertRules(), writer, Dispatcher([sink]))
+    engine = engine_of(AlertRules(), writer, Dispatcher([sink]), reader)
     for n in range(12):
         # Each round in the other order too: counters read as one stream would rise and fall.
         checks = [replica(key, n * 10.0, pool(refused)) for key, refused in pair]
@@ -122,7 +122,7 @@ async def test_a_restart_is_a_fresh_window_not_a_spike(
 ) -> None:
     writer, reader = store
     sink = Recording()
-    engine = AlertEngine(AlertRules(), writer, Dispatcher([sink]))
+    engine = engine_of(AlertRules(), writer, Dispatcher([sink]), reader)
     before = [
         [replica(A, t, pool(40), s3(5, 0)), replica(B, t, pool(2), s3(5, 0))] for t in (0, 10)
     ]
@@ -151,7 +151,10 @@ async def test_a_restart_is_a_fresh_window_not_a_spike(
     )
     assert [(n.rule, n.state) for n in sink.notices] == [("db_pool_exhausted", "firing")]
     (alert,) = await reader.alerts(active_only=True)
-    assert alert.summary == "api/database: connection pool exhausted on 1/2 replicas (web-6)"
+    assert alert.summary == (
+        "api/database: connection pool exhausted, 1 caller refused in the last 5 min "
+        "on 1/2 replicas (web-6)"
+    )
 
 
 async def test_an_exhaustion_on_one_replica_of_three_fires_once_and_names_it(
@@ -159,7 +162,8 @@ async def test_an_exhaustion_on_one_replica_of_three_fires_once_and_names_it(
 ) -> None:
     writer, reader = store
     sink = Recording()
-    engine = AlertEngine(AlertRules(window=60.0), writer, Dispatcher([sink]))
+    # Resolved at the first clear check (the replicas are the subject here, not the hold-down).
+    engine = engine_of(AlertRules(window=60.0, hold_down=0.0), writer, Dispatcher([sink]), reader)
 
     def round_at(t: float, b_refused: int) -> list[ReplicaCheck]:
         return [replica(A, t, pool(0)), replica(B, t, pool(b_refused)), replica(C, t, pool(9))]
@@ -170,7 +174,10 @@ async def test_an_exhaustion_on_one_replica_of_three_fires_once_and_names_it(
     assert [n.state for n in sink.notices] == ["firing"], "once, while it stays in the window"
     (alert,) = await reader.alerts(active_only=True)
     assert (alert.rule, alert.service) == ("db_pool_exhausted", "database")
-    assert alert.summary == "api/database: connection pool exhausted on 1/3 replicas (web-6)"
+    assert alert.summary == (
+        "api/database: connection pool exhausted, 1 caller refused in the last 1 min "
+        "on 1/3 replicas (web-6)"
+    )
     await rounds(engine, round_at(80, 3))  # 10 → 20 has left the 60 s window
     assert [n.state for n in sink.notices] == ["firing", "resolved"]
 
@@ -180,7 +187,7 @@ async def test_a_breaker_open_on_two_replicas_of_three_names_both(
 ) -> None:
     writer, reader = store
     sink = Recording()
-    engine = AlertEngine(AlertRules(), writer, Dispatcher([sink]))
+    engine = engine_of(AlertRules(hold_down=0.0), writer, Dispatcher([sink]), reader)
 
     def round_at(t: float, a: str, c: str) -> list[ReplicaCheck]:
         return [
@@ -193,9 +200,7 @@ async def test_a_breaker_open_on_two_replicas_of_three_names_both(
     await rounds(engine, *[round_at(t, "open", "open") for t in range(100, 400, 10)])
     (first,) = sink.notices
     assert first.at == T0 + 300, "held 5 min on web-5 (the hold is per replica)"
-    assert first.summary == (
-        "api/database: circuit breaker not closed for 5 min on 1/3 replicas (web-5)"
-    )
+    assert first.summary == ("api/database: circuit breaker open for 5 min on 1/3 replicas (web-5)")
     await rounds(engine, round_at(400, "open", "open"))
     assert len(sink.notices) == 1
 
@@ -204,7 +209,7 @@ async def test_a_breaker_open_on_two_replicas_of_three_names_both(
     await rounds(engine, *[round_at(t, "open", "open") for t in range(420, 730, 10)])
     assert [n.state for n in sink.notices] == ["firing", "resolved", "firing"]
     assert sink.notices[-1].summary == (
-        f"api/database: circuit breaker not closed for 5 min on 2/3 replicas (web-5, {C})"
+        f"api/database: circuit breaker open for 5 min on 2/3 replicas (web-5, {C})"
     )
     # It holds while any replica holds it.
     await rounds(engine, round_at(730, "closed", "half_open"))
@@ -217,9 +222,9 @@ async def test_a_breaker_open_on_two_replicas_of_three_names_both(
 async def test_a_summary_names_three_replicas_then_counts_the_rest(
     store: tuple[HistoryWriter, HistoryReader],
 ) -> None:
-    writer, _ = store
+    writer, reader = store
     sink = Recording()
-    engine = AlertEngine(AlertRules(breaker_open_for=0.0), writer, Dispatcher([sink]))
+    engine = engine_of(AlertRules(breaker_open_for=0.0), writer, Dispatcher([sink]), reader)
     hostile = "\x1b[31mweb-1\n" + "x" * 200  # from outside: neither its length nor its bytes
     keys = [f"10.0.0.{n}:8000" for n in range(1, 6)]
     names = [hostile, "web-2", "web-3", "web-4", "web-5"]
@@ -232,7 +237,7 @@ async def test_a_summary_names_three_replicas_then_counts_the_rest(
     )
     (notice,) = sink.notices
     assert notice.summary == (
-        "api/database: circuit breaker not closed for 0 min on 5/5 replicas "
+        "api/database: circuit breaker open for 0 s on 5/5 replicas "
         f"([31mweb-1{'x' * 51}, web-2, web-3 +2 more)"
     )
 
@@ -242,7 +247,7 @@ async def test_unreachable_on_one_replica_of_three(
 ) -> None:
     writer, reader = store
     sink = Recording()
-    engine = AlertEngine(AlertRules(), writer, Dispatcher([sink]))
+    engine = engine_of(AlertRules(hold_down=0.0), writer, Dispatcher([sink]), reader)
     healthy = [replica(A, 0, pool(0)), replica(B, 0, pool(0))]
     await rounds(engine, [*healthy, replica(C, 0, pool(0))])
     down = [
@@ -250,14 +255,19 @@ async def test_unreachable_on_one_replica_of_three(
         for t in range(10, 80, 10)
     ]
     assert aggregate(10, down[0]).status is Status.DEGRADED, "the target as a whole answers"
-    await rounds(engine, *down[:6])
-    assert sink.notices == [], "down for 50 s"
-    await rounds(engine, down[6])
+    await rounds(engine, down[0])
+    assert sink.notices == [], "down for 1 check"
+    await rounds(engine, down[1])  # open_after (2) checks in a row: before unreachable_for
     (alert,) = await reader.alerts(active_only=True)
-    assert (alert.rule, alert.service, alert.started_at) == ("target_unreachable", "", T0 + 70)
-    assert (
-        alert.summary == "api: health API not answering (timeout) on 1/3 replicas (10.0.0.7:8000)"
+    assert (alert.rule, alert.service, alert.started_at) == ("target_unreachable", "", T0 + 20)
+    assert alert.summary == (
+        "api: health API not answering for 2 checks (timeout) on 1/3 replicas (10.0.0.7:8000)"
     )
+    await rounds(engine, *down[2:])
+    (alert,) = await reader.alerts(active_only=True)
+    assert alert.summary == (
+        "api: health API not answering for 7 checks (timeout) on 1/3 replicas (10.0.0.7:8000)"
+    ), "the figure follows the outage"
     await rounds(
         engine, [replica(A, 80, pool(0)), replica(B, 80, pool(0)), replica(C, 80, pool(0))]
     )
@@ -269,7 +279,12 @@ async def test_a_replica_leaving_the_set_is_forgotten(
 ) -> None:
     writer, reader = store
     sink = Recording()
-    engine = AlertEngine(AlertRules(window=60.0, breaker_open_for=30.0), writer, Dispatcher([sink]))
+    engine = engine_of(
+        AlertRules(window=60.0, breaker_open_for=30.0, hold_down=0.0),
+        writer,
+        Dispatcher([sink]),
+        reader,
+    )
     await rounds(
         engine,
         *[

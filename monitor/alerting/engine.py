@@ -1,0 +1,363 @@
+"""The alert engine: each alert's lifecycle, from its conditions (:mod:`.rules`) to the store
+and the notifiers.
+
+- **Every check re-judges every condition** with the current figures. A firing alert whose
+  text changed is re-written in the store (``update_alert``); a text change owes no notice.
+- **Hold-down.** A firing alert resolves only once its condition has been clear continuously
+  for ``[alerts] hold_down`` seconds of the check clock; the condition coming back within it
+  keeps the same alert (no second firing). The resolved notice carries the last figures.
+- **Silences** (from the store): an alert a silence covers is recorded and shown as usual, but
+  its notices are held — logged, and marked handled in the outbox, not sent. When the silence
+  ends while the alert still fires, its firing notice goes out then (if it was held).
+- **Reminders**: on every check of a target, each of its firing alerts that is neither acked,
+  silenced nor clearing is handed to the dispatcher, which reminds each notifier with a
+  ``repeat_every`` when that much time has passed (:meth:`Dispatcher.remind`).
+- **Conditions judged elsewhere** (the monitor's self-alerts) come in through :meth:`report`
+  and live the same life; a notice that cannot be stored at all (the store failing) goes out
+  through :meth:`announce_unstored`.
+
+An alert's transition is written first and announced after: a monitor that lost its leadership
+(``LeaseLost`` from the fenced write) neither pages anyone nor believes an alert fires that the
+store never took. The store is also the notices' outbox (see :mod:`monitor.alerts`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from monitor.alerting.quiet import Quiet
+from monitor.alerting.rules import RULES, Held, Names, judge, label, summary
+from monitor.alerting.samples import Replica, follow, forget
+from monitor.config import MonitorConfig
+from monitor.notifiers import AlertNotice, Dispatcher
+from monitor.store import (
+    AlertState,
+    CheckRecord,
+    HistoryRead,
+    HistoryWrite,
+    LeaseLost,
+    ReplicaCheck,
+    Silence,
+    StoreError,
+    component_key,
+)
+
+logger = logging.getLogger("monitor.alerts")
+
+Key = tuple[str, str, str]  # rule, target, service
+
+SUMMARY_CHARS = 300
+"""A summary reported from outside the engine is cut to this."""
+RESUMED_ALERTS = 1000
+
+
+@dataclass
+class _Firing:
+    alert_id: int
+    summary: str
+    started_at: float
+    external: bool = False
+    """Judged outside the engine (:meth:`AlertEngine.report`): a check does not clear it."""
+    clear_since: float | None = None
+    """Since when its condition has been clear (None: it holds)."""
+    held: bool = False
+    """Its firing notice was held by a silence and is owed when the silence ends."""
+    silenced: bool = False
+    """A silence covered it at the last look (no reminders; they start afresh after)."""
+    resumed: bool = False
+    """Taken up from the store; whether its firing notice was held is judged at its first look."""
+
+
+class AlertEngine:
+    def __init__(
+        self,
+        config: MonitorConfig,
+        writer: HistoryWrite,
+        dispatcher: Dispatcher,
+        reader: HistoryRead,
+    ) -> None:
+        self._rules = config.alerts
+        self._open_after = config.incidents.open_after
+        self._name = Names(config)
+        self._writer = writer
+        self._dispatcher = dispatcher
+        self._quiet = Quiet(reader)
+        self._firing: dict[Key, _Firing] = {}
+        self._replicas: dict[str, dict[str, Replica]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        """One per target: a check and a report of the same target never interleave."""
+
+    # -- taking over
+
+    async def resume(self, reader: HistoryRead) -> None:
+        """Take up the firing alerts from the store, and send the notices it still owes (their
+        sender died before marking them): each once more, marked when handled."""
+        for alert in await reader.alerts(active_only=True, limit=RESUMED_ALERTS):
+            self._firing[(alert.rule, alert.target, alert.service)] = _Firing(
+                alert.id,
+                alert.summary,
+                alert.started_at,
+                external=alert.rule not in RULES,
+                resumed=True,
+            )
+            if alert.acked_at is not None:
+                self._quiet.ack(alert.id)
+        for alert in await reader.unnotified_alerts():
+            at = alert.resolved_at if alert.resolved_at is not None else alert.started_at
+            key = (alert.rule, alert.target, alert.service)
+            self._announce(self._notice(key, alert.state.value, alert.summary, at, alert.id))
+
+    # -- what is firing
+
+    @property
+    def firing(self) -> Mapping[Key, str]:
+        return {key: firing.summary for key, firing in self._firing.items()}
+
+    def tracked(self, target: str) -> list[str]:
+        """The replicas of ``target`` the engine keeps samples or holds for (sorted)."""
+        return sorted(self._replicas.get(target, {}))
+
+    # -- the checks
+
+    async def observe(self, record: CheckRecord, replicas: Sequence[ReplicaCheck] = ()) -> None:
+        """Judge one round of checks of ``record.target``: ``record`` is the target's aggregate,
+        ``replicas`` what each replica answered (empty: ``record`` is the target's one replica).
+
+        A store error (``LeaseLost`` among them) propagates from the transition it stopped: that
+        transition is neither announced nor taken as done, so a later check tries it again."""
+        target, now = record.target, record.at
+        async with self._lock(target):
+            await self._quiet.refresh(now)
+            held, holding = self._judge(record, replicas)
+            for key, text in held.items():
+                await self._hold(key, text, now, external=False)
+            for key, firing in self._of(target):
+                if firing.external:
+                    continue  # cleared only by its reporter
+                if key in holding:
+                    firing.clear_since = None
+                elif firing.clear_since is None:
+                    firing.clear_since = now
+            for key, _ in self._of(target):
+                await self._tend(key, now)
+
+    def _judge(
+        self, record: CheckRecord, replicas: Sequence[ReplicaCheck]
+    ) -> tuple[dict[Key, str], set[Key]]:
+        """Each key whose condition has held long enough on at least one replica, with its
+        summary; and every key whose condition holds on any replica at all (a firing alert
+        is not clearing while it does)."""
+        checks = tuple(replicas) or (ReplicaCheck("", record),)
+        target = record.target
+        known = self._replicas.setdefault(target, {})
+        held: dict[Key, list[Held]] = {}
+        holding: set[Key] = set()
+        for check in checks:
+            state = follow(known, check, self._rules.window)
+            at = check.record.at
+            findings = judge(self._rules, self._open_after, self._name, check.record, state)
+            for condition in [c for c in state.since if c not in findings]:
+                del state.since[condition]
+            for condition, finding in findings.items():
+                rule, service = condition
+                key = (rule, target, service)
+                holding.add(key)
+                streak = state.since[condition] = state.streak(condition, at)
+                if finding.due(streak, at):
+                    held.setdefault(key, []).append(Held(check.replica, label(check), finding))
+        forget(known, {check.replica for check in checks}, record.at, self._rules.window)
+        return {key: summary(where, len(checks)) for key, where in held.items()}, holding
+
+    # -- conditions judged elsewhere
+
+    async def report(
+        self, rule: str, target: str, service: str, summary: str | None, at: float
+    ) -> None:
+        """A condition judged outside the engine (the monitor's self-alerts): ``summary`` while
+        it holds (fires, or re-writes the firing alert's text), None once it is clear (resolves
+        after ``hold_down`` clear, judged here and at the target's checks). Same lifecycle as
+        the engine's own rules: silences, acks, reminders, the outbox. A store error
+        propagates, as from :meth:`observe`."""
+        if rule in RULES:
+            raise ValueError(f"{rule} is judged by the engine itself")
+        key = (rule, target, service)
+        async with self._lock(target):
+            await self._quiet.refresh(at)
+            if summary is not None:
+                await self._hold(key, _bounded(summary), at, external=True)
+            else:
+                firing = self._firing.get(key)
+                if firing is None:
+                    return
+                if firing.clear_since is None:
+                    firing.clear_since = at
+            await self._tend(key, at)
+
+    def announce_unstored(
+        self, rule: str, target: str, service: str, state: str, summary: str, at: float
+    ) -> None:
+        """A notice of no stored alert (``alert_id`` None), sent straight to the notifiers: for
+        ``monitor_store_unwritable``, which cannot be stored while the store fails. A silence
+        the engine last read still holds it."""
+        notice = self._notice((rule, target, service), state, _bounded(summary), at, None)
+        logger.warning(
+            "alert %s not stored (the store is failing): %s",
+            state,
+            notice.summary,
+            extra={"event": "alert_unstored", "rule": rule, "component": notice.component},
+        )
+        silence = self._quiet.silence(target, service, at)
+        if silence is not None:
+            self._log_held(notice, silence)
+            return
+        self._dispatcher.dispatch(notice)
+
+    # -- the lifecycle
+
+    async def _hold(self, key: Key, text: str, now: float, *, external: bool) -> None:
+        """The condition of ``key`` holds with this text: fire, or keep firing with it."""
+        firing = self._firing.get(key)
+        if firing is not None:
+            firing.clear_since = None
+            if text != firing.summary:
+                await self._writer.update_alert(firing.alert_id, text, now)
+                firing.summary = text
+            return
+        alert_id = await self._writer.fire_alert(*key, text, now)
+        # Firing once the store has it, and only then announced (see the module's docstring).
+        firing = self._firing[key] = _Firing(alert_id, text, now, external)
+        notice = self._notice(key, "firing", text, now, alert_id)
+        silence = self._quiet.silence(key[1], key[2], now)
+        if silence is None:
+            self._announce(notice)
+            return
+        firing.held = firing.silenced = True
+        await self._hold_notice(notice, silence)
+
+    async def _tend(self, key: Key, now: float) -> None:
+        """A firing alert's look at this check: a silence begun or ended, the hold-down run
+        out (resolved), or a reminder due."""
+        firing = self._firing[key]
+        _, target, service = key
+        silence = self._quiet.silence(target, service, now)
+        if firing.resumed:
+            firing.resumed = False
+            # A silence in force since before it fired held its firing notice then.
+            firing.held = silence is not None and silence.starts_at <= firing.started_at
+            firing.silenced = firing.held
+        if silence is not None and not firing.silenced:
+            firing.silenced = True
+            self._dispatcher.forget(firing.alert_id)  # reminders start afresh after the silence
+        elif silence is None and firing.silenced:
+            firing.silenced = False
+            if firing.held:
+                firing.held = False
+                notice = self._notice(
+                    key, "firing", firing.summary, firing.started_at, firing.alert_id
+                )
+                self._announce(notice, at=now)  # reminders count from now, not its firing
+        if firing.clear_since is not None:
+            if now - firing.clear_since >= self._rules.hold_down:
+                await self._resolve(key, firing, now, silence)
+            return
+        if not firing.silenced and not self._quiet.acked(firing.alert_id):
+            notice = self._notice(key, "firing", firing.summary, firing.started_at, firing.alert_id)
+            self._dispatcher.remind(notice, now)
+
+    async def _resolve(
+        self, key: Key, firing: _Firing, now: float, silence: Silence | None
+    ) -> None:
+        await self._writer.resolve_alert(firing.alert_id, now, firing.summary)
+        del self._firing[key]
+        self._dispatcher.forget(firing.alert_id)
+        notice = self._notice(key, "resolved", firing.summary, now, firing.alert_id)
+        if silence is None:
+            self._announce(notice)
+        else:
+            await self._hold_notice(notice, silence)
+
+    # -- notices
+
+    def _notice(
+        self, key: Key, state: str, text: str, at: float, alert_id: int | None
+    ) -> AlertNotice:
+        rule, target, service = key
+        return AlertNotice(
+            rule,
+            target,
+            service,
+            state,
+            text,
+            at,
+            alert_id,
+            component=component_key(target, service),
+            name=self._name(target, service),
+        )
+
+    def _announce(self, notice: AlertNotice, *, at: float | None = None) -> None:
+        self._dispatcher.dispatch(notice, self._mark, at=at)
+
+    async def _hold_notice(self, notice: AlertNotice, silence: Silence) -> None:
+        """A silenced notice: logged, and marked handled in the outbox (a successor does not
+        send it either)."""
+        self._log_held(notice, silence)
+        await self._mark(notice)
+
+    def _log_held(self, notice: AlertNotice, silence: Silence) -> None:
+        logger.info(
+            "alert %s silenced (silence %d by %s): %s",
+            notice.state,
+            silence.id,
+            silence.created_by,
+            notice.summary,
+            extra={
+                "event": "alert_silenced",
+                "rule": notice.rule,
+                "component": notice.component,
+                "alert_id": notice.alert_id,
+                "silence": silence.id,
+                "until": silence.ends_at,
+            },
+        )
+
+    async def _mark(self, notice: AlertNotice) -> None:
+        """Mark a handled notice in the outbox. Fenced: a deposed leader cannot mark, and its
+        successor sends the notice again (at least once, never lost)."""
+        if notice.alert_id is None:
+            return
+        try:
+            await self._writer.mark_notified(notice.alert_id, AlertState(notice.state))
+        except LeaseLost:
+            logger.info(
+                "alert notice sent but not marked: this monitor no longer leads",
+                extra={"event": "notify_unmarked", "rule": notice.rule, "cause": "LeaseLost"},
+            )
+        except StoreError as error:
+            logger.warning(
+                "alert notice sent but not marked: %s",
+                type(error).__name__,
+                extra={
+                    "event": "notify_unmarked",
+                    "rule": notice.rule,
+                    "cause": type(error).__name__,
+                },
+            )
+
+    # -- helpers
+
+    def _lock(self, target: str) -> asyncio.Lock:
+        lock = self._locks.get(target)
+        if lock is None:
+            lock = self._locks[target] = asyncio.Lock()
+        return lock
+
+    def _of(self, target: str) -> list[tuple[Key, _Firing]]:
+        return [(key, firing) for key, firing in self._firing.items() if key[1] == target]
+
+
+def _bounded(text: str) -> str:
+    """A summary from outside the engine: printable, one line, cut."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text[:2000]).split())
+    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 1] + "…"

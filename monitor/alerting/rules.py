@@ -1,0 +1,215 @@
+"""The alert rules, judged on one replica's samples, and the words of their summaries.
+
+Every summary names the component by its display name (``QuestCity API / Database``; a target
+not in the config by its key) and says the current figure, so a firing alert's text follows the
+outage as it changes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from monitor.alerting.samples import (
+    MIN_CALLS,
+    Condition,
+    Replica,
+    Streak,
+    Window,
+    breaker_failure_rate,
+    calls_failing,
+    rise,
+    slide,
+)
+from monitor.config import AlertRules, MonitorConfig
+from monitor.store import TARGET_COMPONENT, CheckRecord, ReplicaCheck, Status, component_key
+
+RULES = frozenset(
+    {
+        "breaker_open",
+        "health_check_failure_rate",
+        "db_pool_exhausted",
+        "s3_failure_rate",
+        "service_down",
+        "target_unreachable",
+    }
+)
+"""The engine's own rules; any other rule is judged outside it (:meth:`AlertEngine.report`)."""
+
+NAMED_REPLICAS = 3
+"""A summary names at most this many replicas, then says how many more."""
+LABEL_CHARS = 60
+"""Instance ids and replica keys come from outside: cut to this in a summary."""
+REASON_CHARS = 80
+"""A backend's error text comes from outside: cut to this in a summary."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A condition holding on one replica's samples."""
+
+    summary: str
+    hold_for: float
+    """Seconds it must hold before the alert fires…"""
+    hold_checks: int | None = None
+    """…or this many checks in a row, whichever comes first (None: time only)."""
+    severity: float = 0.0
+    """Which replica's figure a summary shows when several hold: the worst one's."""
+
+    def due(self, streak: Streak, at: float) -> bool:
+        if self.hold_checks is not None and streak.checks >= self.hold_checks:
+            return True
+        return at - streak.since >= self.hold_for
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    replica: str
+    label: str
+    finding: Finding
+
+
+class Names:
+    """Display names from the config: a target's title, ``Title / Service`` for a service of
+    it; a target the config does not know goes by its component key."""
+
+    def __init__(self, config: MonitorConfig) -> None:
+        self._targets = {target.name: target for target in config.targets}
+
+    def __call__(self, target: str, service: str) -> str:
+        known = self._targets.get(target)
+        if known is None:
+            return component_key(target, service)
+        return f"{known.title} / {known.service_title(service)}" if service else known.title
+
+
+def judge(
+    rules: AlertRules,
+    open_after: int,
+    name: Names,
+    record: CheckRecord,
+    state: Replica,
+) -> dict[Condition, Finding]:
+    """The conditions holding on one replica at this check, each with its current figures."""
+    findings: dict[Condition, Finding] = {}
+    target, at = record.target, record.at
+    if record.status is Status.UNREACHABLE:
+        condition = ("target_unreachable", TARGET_COMPONENT)
+        checks = state.streak(condition, at).checks
+        findings[condition] = Finding(
+            f"{name(target, '')}: health API not answering for {_checks(checks)}"
+            f"{_reason(record.error)}",
+            rules.unreachable_for,
+            open_after,
+            checks,
+        )
+    for sample in record.services:
+        window = slide(state, sample, at, rules.window)
+        service = sample.service
+        title = name(target, service)
+        if sample.status is Status.UNHEALTHY and _critical(sample.details):
+            condition = ("service_down", service)
+            checks = state.streak(condition, at).checks
+            error = sample.details.get("last_error") or sample.details.get("reason")
+            findings[condition] = Finding(
+                f"{title} down for {_checks(checks)}{_reason(error)}",
+                float("inf"),
+                open_after,
+                checks,
+            )
+        if sample.breaker_state not in (None, "closed"):
+            condition = ("breaker_open", service)
+            since = state.streak(condition, at).since
+            findings[condition] = Finding(
+                f"{title}: circuit breaker {str(sample.breaker_state).replace('_', '-')} "
+                f"for {span(at - since)}",
+                rules.breaker_open_for,
+            )
+        failed = sum(1 for point in window if point.failing)
+        if (
+            len(window) >= 3
+            and failed / len(window) > rules.check_failure_rate
+            and window[-1].failing
+        ):
+            findings[("health_check_failure_rate", service)] = Finding(
+                f"{title}: {failed} of the last {len(window)} health checks failed",
+                0.0,
+                severity=failed / len(window),
+            )
+        refused = rise(point.refused for point in window)
+        if refused:
+            findings[("db_pool_exhausted", service)] = Finding(
+                f"{title}: connection pool exhausted, {_count(refused, 'caller')} refused in "
+                f"the last {span(rules.window)}",
+                rules.pool_exhausted_for,
+                severity=refused,
+            )
+        if service == "s3":
+            rate = breaker_failure_rate(window)
+            if rate is not None and rate > rules.s3_failure_rate and calls_failing(window):
+                findings[("s3_failure_rate", service)] = Finding(
+                    f"{title}: {_latest_rate(window)}{rate:.0%} of S3 operations failing over "
+                    f"the last {span(rules.window)}",
+                    0.0,
+                    severity=rate,
+                )
+    return findings
+
+
+def _critical(details: Mapping[str, object]) -> bool:
+    return details.get("critical") is True
+
+
+def _latest_rate(window: Window) -> str:
+    """The latest step's failure rate, when it had calls enough to say one ("100% now, …")."""
+    known = [point.calls for point in window if point.calls is not None]
+    if len(known) < 2:
+        return ""
+    (failed_before, calls_before), (failed_after, calls_after) = known[-2], known[-1]
+    calls = calls_after - calls_before
+    if calls < MIN_CALLS or failed_after < failed_before:
+        return ""
+    return f"{(failed_after - failed_before) / calls:.0%} now, "
+
+
+def _checks(n: int) -> str:
+    return _count(n, "check")
+
+
+def _count(n: float, noun: str) -> str:
+    return f"1 {noun}" if n == 1 else f"{n:g} {noun}s"
+
+
+def _reason(error: object) -> str:
+    """`` (the error)``, printable and cut; nothing for no error."""
+    if not isinstance(error, str):
+        return ""
+    text = " ".join("".join(c if c.isprintable() else " " for c in error[:400]).split())
+    if len(text) > REASON_CHARS:
+        text = text[: REASON_CHARS - 1] + "…"
+    return f" ({text})" if text else ""
+
+
+def span(seconds: float) -> str:
+    """A duration in a summary: ``45 s``, ``5 min``, ``3 h``."""
+    if seconds < 60:
+        return f"{max(0.0, seconds):.0f} s"
+    if seconds < 2 * 3600:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 3600)} h"
+
+
+def label(check: ReplicaCheck) -> str:
+    name = check.instance.id if check.instance is not None and check.instance.id else check.replica
+    return "".join(c for c in name[: LABEL_CHARS * 4] if c.isprintable())[:LABEL_CHARS]
+
+
+def summary(where: list[Held], replicas: int) -> str:
+    """The worst replica's finding; with several replicas, on how many and which."""
+    worst = max(where, key=lambda h: h.finding.severity)
+    if replicas == 1:
+        return worst.finding.summary
+    labels = [h.label for h in sorted(where, key=lambda h: h.replica)]
+    named = ", ".join(labels[:NAMED_REPLICAS])
+    if len(labels) > NAMED_REPLICAS:
+        named += f" +{len(labels) - NAMED_REPLICAS} more"
+    return f"{worst.finding.summary} on {len(where)}/{replicas} replicas ({named})"
