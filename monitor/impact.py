@@ -152,14 +152,6 @@ _CSS = {
 FAILING = frozenset({Status.DEGRADED, Status.UNHEALTHY, Status.UNREACHABLE})
 """Statuses of a component that is not serving as it should (unknown is no news, not failing)."""
 
-_STATUS_PHRASE = {
-    Status.HEALTHY: "operating normally",
-    Status.DEGRADED: "degraded",
-    Status.UNHEALTHY: "down",
-    Status.UNREACHABLE: "unreachable",
-    Status.UNKNOWN: "in an unknown state",
-}
-
 
 def sample_critical(sample: ServiceSample) -> bool | None:
     """What a sample says of its service's criticality: None when it says nothing (an answer
@@ -168,9 +160,28 @@ def sample_critical(sample: ServiceSample) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def status_phrase(status: Status) -> str:
-    """``down``, ``degraded``, ``unreachable``: what the backend's status says, not the impact."""
-    return _STATUS_PHRASE[status]
+def critical_down(services: Iterable[tuple[Status, bool]]) -> bool:
+    """Whether a target's services, as (status, critical) pairs, include a critical one that is
+    down: then the target, unhealthy *because* of it, is judged as critical too
+    (``Condition.of(target_status, critical=critical_down(...))``)."""
+    return any(critical and status in _DOWN for status, critical in services)
+
+
+_DOWN = frozenset({Status.UNHEALTHY, Status.UNREACHABLE})
+
+
+def sentence(name: str, condition: Condition) -> str:
+    """What a component's change to ``condition`` tells people, with the condition's own word
+    ("Photos is partly unavailable (partial outage).")."""
+    if condition is Condition.DEGRADED:
+        return f"{name} is running with {condition.word.lower()}."
+    if condition is Condition.PARTIAL:
+        return f"{name} is partly unavailable ({condition.word.lower()})."
+    if condition is Condition.MAJOR:
+        return f"{name} is unavailable ({condition.word.lower()})."
+    if condition is Condition.OPERATIONAL:
+        return f"{name} is working again; we are monitoring the recovery."
+    return f"We have lost sight of {name} and are checking it."
 
 
 def worst_status(statuses: Iterable[Status]) -> Status:
@@ -229,9 +240,9 @@ def describe(components: Sequence[IncidentComponent], name: Callable[[str, str],
     """Title and body of an incident from its affected components (cause first, each with its
     worst status) and a function giving a component's display name from (target, service).
 
-    ``Major outage: Database`` / ``Database is down. Affected: Database (major outage),
+    ``Major outage: Database`` / ``Database is unavailable (major outage). Also affected:
     QuestCity API (major outage).`` The title's word is the impact, the worst of the words the
-    body lists, so the two can never disagree."""
+    body says, so the two can never disagree."""
     conditions = incident_conditions(components)
     affected = tuple(
         Affected(c.target, c.service, name(c.target, c.service), condition)
@@ -240,8 +251,10 @@ def describe(components: Sequence[IncidentComponent], name: Callable[[str, str],
     impact = Condition.worst(conditions)
     if not affected:
         return Wording(impact, (), "Problem", "We are investigating a problem.")
-    cause = affected[0]
+    cause, others = affected[0], affected[1:]
     word = impact.word if impact.value > Condition.OPERATIONAL.value else "Problem"
-    listed = ", ".join(f"{a.name} ({a.condition.word.lower()})" for a in affected)
-    body = f"{cause.name} is {status_phrase(components[0].status)}. Affected: {listed}."
+    body = sentence(cause.name, cause.condition)
+    if others:
+        listed = ", ".join(f"{a.name} ({a.condition.word.lower()})" for a in others)
+        body = f"{body} Also affected: {listed}."
     return Wording(impact, affected, f"{word}: {cause.name}", body)

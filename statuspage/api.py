@@ -119,7 +119,10 @@ def _update(board: Board, incident: IncidentView, update: UpdateView) -> Documen
 
 
 def incident_document(board: Board, incident: IncidentView) -> Document:
-    component = incident.component
+    """Statuspage's incident object: ``impact`` is the incident's (its worst component's, by
+    :mod:`monitor.impact`'s rule), ``components`` every component it affects, the cause first,
+    as Statuspage lists them (the component object with its current status; one never checked
+    is left out, as everywhere)."""
     return {
         "id": str(incident.id),
         "name": incident.name,
@@ -133,11 +136,11 @@ def incident_document(board: Board, incident: IncidentView) -> Document:
         "started_at": iso(incident.opened_at),
         "page_id": board.page.id,
         "incident_updates": [_update(board, incident, u) for u in incident.updates],
-        "components": (
-            [_component(board, component)]
-            if component is not None and component.condition.known
-            else []
-        ),
+        "components": [
+            _component(board, c.view)
+            for c in incident.components
+            if c.view is not None and c.view.condition.known
+        ],
     }
 
 

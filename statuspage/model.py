@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from monitor.figures import PAGE_WINDOW, Uptime, uptime
-from monitor.impact import critical_down, describe, status_phrase
+from monitor.impact import critical_down, describe, sentence
 from monitor.store.models import (
     TARGET_COMPONENT,
     BarSeries,
@@ -401,11 +401,7 @@ def _public_body(event: IncidentEvent, name: str, condition: Condition, describe
         return f"This incident has been resolved; {name} is operating normally."
     if event.kind == "opened":
         return f"We are investigating a problem: {_capital(described)}"
-    if condition is Condition.OPERATIONAL:
-        return _capital(f"{name} is working again; we are monitoring the recovery.")
-    if not condition.known or event.status is None:
-        return f"We have lost sight of {name} and are checking it."
-    return _capital(f"{name} is now {status_phrase(event.status)} ({condition.word.lower()}).")
+    return _capital(sentence(name, condition))
 
 
 def _capital(text: str) -> str:

@@ -23,7 +23,7 @@ async def test_incidents_as_atom(store: Store, client: Client) -> None:
     assert feed.feed.link == f"{PUBLIC_URL}/"
     assert [e.id for e in feed.entries] == [i["shortlink"] for i in incidents]
     first = feed.entries[0]
-    assert first.title == "Partial outage of Quests and accounts (investigating)"
+    assert first.title == "Partial outage: Quests and accounts (investigating)"
     assert first.link == f"{PUBLIC_URL}/incidents/{incidents[0]['id']}"
     assert calendar.timegm(first.published_parsed) == NOW - 40 * 60
     assert calendar.timegm(first.updated_parsed) == NOW - 20 * 60

@@ -75,7 +75,7 @@ async def test_hostile_text_is_escaped_everywhere(store: Store, client: Client) 
 
     feed = feedparser.parse(outputs["/history.atom"].content)
     assert not feed.bozo, feed.bozo_exception
-    assert feed.entries[0].title.startswith("Partial outage of Verylong")
+    assert feed.entries[0].title.startswith("Partial outage: Verylong")
     drawn = {f"{{{SVG}}}{tag}" for tag in ("svg", "title", "rect", "g", "text")}
     for badge in badges:
         assert {element.tag for element in ET.fromstring(badge.content).iter()} <= drawn

@@ -106,7 +106,7 @@ def test_incident_of_a_component_gone_from_the_catalogue() -> None:
         events=(IncidentEvent(10.0, "opened", Status.DEGRADED, "x", True),),
     )
     view = build_incident(incident, {})
-    assert view.name == "Degraded performance of a service of questcity-api"
+    assert view.name == "Degraded performance: a service of questcity-api"
     assert "secret" not in view.name and "secret" not in view.updates[0].body
     assert view.updates[0].affected == ()
 
