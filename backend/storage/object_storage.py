@@ -36,6 +36,7 @@ class ObjectStorage(DependencyGateway):
     def __init__(self, store: ObjectStore, *, count: Count = _count_nothing) -> None:
         self.store = store
         self._count = count
+        self._bucket_ready = False
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self.call("put_object", self.store.put, key, data, content_type)
@@ -75,7 +76,15 @@ class ObjectStorage(DependencyGateway):
         return result
 
     async def ping(self) -> None:
-        """The health check: the bucket is reachable (the checker applies its own timeout)."""
+        """The health check: the bucket is reachable (the checker applies its own timeout).
+
+        Until the bucket has been ensured once, the check ensures it first: the checker and the
+        start-up's ensure-bucket task start together, and a first check that met no bucket was
+        an S3 failure recorded on every start (a healthy row read "ObjectStoreError" and 96 %).
+        Ensuring is idempotent, so the two racing costs one extra HEAD, never a failure; an S3
+        that is really down fails the check as before."""
+        if not self._bucket_ready:
+            await self.ensure_bucket()
         await self.store.ping()
 
     async def start(self) -> None:
@@ -87,6 +96,7 @@ class ObjectStorage(DependencyGateway):
 
     async def ensure_bucket(self) -> None:
         await self.store.ensure_bucket()
+        self._bucket_ready = True
 
     async def close(self) -> None:
         await self.store.close()

@@ -140,3 +140,13 @@ async def test_a_forgotten_object_is_deleted_in_the_background(tmp_path: Path) -
     await state.background.close()
 
     assert store.objects == {}
+
+
+async def test_the_first_health_check_meets_the_bucket_it_ensures() -> None:
+    # #14: the first check of a fresh start ran before the bucket existed and failed.
+    store = InMemoryObjectStore(bucket_exists=False)
+    storage = ObjectStorage(store)
+
+    await storage.ping()
+
+    assert store.bucket_exists
