@@ -33,6 +33,11 @@ from monitor.discovery import Replica
 from shared.resilience import SYSTEM_CLOCK, Clock, within
 
 RESET_PATH = "/api/v1/health/services/{name}/reset"
+ACTOR_HEADER = "X-QuestCity-Actor"
+"""Who asked for the reset (the engineer signed in to the TUI); the backend writes it on its
+audit line, and honours it only from an admin token."""
+MAX_ACTOR = 100
+"""Characters of the engineer's name sent in :data:`ACTOR_HEADER`."""
 MAX_ANSWER_BYTES = 64 * 1024
 """A reset answer is under 200 bytes; anything past 64 KiB is not one, and is not read."""
 MAX_MESSAGE = 200
@@ -74,15 +79,32 @@ async def reset_everywhere(
     replicas: Sequence[Replica],
     *,
     clock: Clock = SYSTEM_CLOCK,
+    actor: str | None = None,
 ) -> list[ReplicaOutcome]:
     """Reset ``service``'s breaker on every one of ``replicas`` concurrently, each within
-    ``target.timeout``; one outcome per replica, sorted by key."""
+    ``target.timeout``; one outcome per replica, sorted by key. ``actor`` (who asked) goes to
+    each replica as :data:`ACTOR_HEADER`."""
     ordered = sorted(replicas, key=lambda replica: replica.key)
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
+    named = actor_header_value(actor or "")
+    if named:
+        headers[ACTOR_HEADER] = named
     return list(
         await asyncio.gather(
-            *(_reset_one(client, target, service, token, r, clock) for r in ordered)
+            *(_reset_one(client, target, service, token, headers, r, clock) for r in ordered)
         )
     )
+
+
+def actor_header_value(actor: str) -> str:
+    """The name as a header value: one line of printable ASCII as it is (``alice``,
+    ``Alice Martin``), anything else UTF-8 percent-encoded (``Zoë`` -> ``Zo%C3%AB``), at most
+    :data:`MAX_ACTOR` characters of the name; '' for no name."""
+    name = " ".join("".join(c for c in actor[: MAX_ACTOR * 4] if c.isprintable()).split())
+    name = name[:MAX_ACTOR]
+    if name.isascii() and "%" not in name:
+        return name
+    return quote(name, safe=" !#$&'()*+,-./:;<=>?@[]^_`{|}~")
 
 
 def reset_summary(outcomes: Sequence[ReplicaOutcome]) -> str:
@@ -123,6 +145,7 @@ async def _reset_one(
     target: Target,
     service: str,
     token: str,
+    headers: dict[str, str],
     replica: Replica,
     clock: Clock,
 ) -> ReplicaOutcome:
@@ -131,7 +154,7 @@ async def _reset_one(
 
     try:
         status, body = await within(
-            _post(client, target, service, token, replica), target.timeout, clock
+            _post(client, target, service, headers, replica), target.timeout, clock
         )
     except TimeoutError:
         return failed(f"did not answer within {target.timeout:g} s")
@@ -213,9 +236,12 @@ def _outcome(
 
 
 async def _post(
-    client: httpx.AsyncClient, target: Target, service: str, token: str, replica: Replica
+    client: httpx.AsyncClient,
+    target: Target,
+    service: str,
+    headers: dict[str, str],
+    replica: Replica,
 ) -> tuple[int, bytes]:
-    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "identity"}
     # httpx's timeout stays as a per-step backstop; the overall deadline is within()'s.
     request = client.build_request(
         "POST",

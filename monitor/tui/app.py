@@ -4,8 +4,10 @@ It reads the store on a timer (only re-rendering when something new was written)
 a scheduler of its own: the daemon (``questcity monitor``) checks the targets, and textual-serve
 may run one copy of this app per browser tab. Its own writes are the on-call actions: a breaker
 reset (through the health API of every replica of the target, then into the incident timeline),
-a check on demand, and notes on incidents. Every dependency is injected, so tests drive it with a
-temporary store, a mock HTTP transport and a frozen clock.
+a check on demand, notes on incidents, and acks and silences of alerts. Each is made as the
+engineer at the TUI (:class:`monitor.tui.identity.Identity`: a browser tab's signed-in user, or
+this terminal's local account) and only if their role allows it. Every dependency is injected,
+so tests drive it with a temporary store, a mock HTTP transport and a frozen clock.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from monitor.tui.data import (
     breaker_rank,
 )
 from monitor.tui.formatting import clock_time, millis
+from monitor.tui.identity import USER_ENV, Action, Identity, clean_name
 from monitor.tui.messages import LeadershipChanged, StoreChanged
 from monitor.tui.resetting import outcome_line, reset_question, unavailable_reason
 from monitor.tui.screens import (
@@ -75,6 +78,10 @@ class MonitorApp(App[None]):
         Binding("r", "reset", "Reset breaker", id="reset"),
         Binding("c", "check", "Check now", id="check"),
         Binding("n", "note", "Note", id="note"),
+        # A viewer's r/c/n: the hints above are hidden and the key says why nothing happens.
+        Binding("r", "refuse('reset')", show=False, id="reset.refused"),
+        Binding("c", "refuse('check')", show=False, id="check.refused"),
+        Binding("n", "refuse('note')", show=False, id="note.refused"),
         Binding("a", "alerts", "Alerts", id="alerts"),
         Binding("i", "incidents", "Incidents", id="incidents"),
         Binding("question_mark,f1", "help", "Help", id="help", key_display="?"),
@@ -94,6 +101,7 @@ class MonitorApp(App[None]):
         clock: Clock = SYSTEM_CLOCK,
         environ: Mapping[str, str] | None = None,
         actor: str | None = None,
+        identity: Identity | None = None,
         tz: tzinfo | None = None,
         refresh_interval: float = 2.0,
         discovery: Discovery | None = None,
@@ -104,7 +112,7 @@ class MonitorApp(App[None]):
         self.writer = writer
         self.clock = clock
         self.environ = environ
-        self.actor = actor or default_actor(environ)
+        self.identity = identity or default_identity(environ, actor)
         self.tz = tz or _local_zone()
         self.refresh_interval = refresh_interval
         self.loader = OverviewLoader(reader, config, monotonic=clock.monotonic)
@@ -136,8 +144,29 @@ class MonitorApp(App[None]):
         if self._owns_http and self._http is not None:
             await self._http.aclose()
 
+    def on_ready(self) -> None:
+        self.sub_title = f"{self.identity.name} ({self.identity.role.value})"
+
     def can_reset(self, target: Target) -> bool:
         return target.admin_token(self.environ) is not None
+
+    @property
+    def actor(self) -> str:
+        """Who the TUI writes as: the reset's audit header, notes, acks, silences."""
+        return self.identity.name
+
+    # -- what the engineer at the TUI may do ---------------------------------------------------
+
+    def permitted(self, action: Action) -> bool:
+        """Whether the engineer's role allows ``action``; if not, says so (and nothing is
+        written or sent)."""
+        if self.identity.may(action):
+            return True
+        self.action_refuse(action.value)
+        return False
+
+    def action_refuse(self, action: str) -> None:
+        self.tell(refusal(self.identity, action), "warning", timeout=12)
 
     # -- reading the store --------------------------------------------------------------------
 
@@ -204,6 +233,11 @@ class MonitorApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         screen = self.screen
+        gated = _GATED.get(action)
+        if gated is not None and not self.identity.may(gated):
+            return False  # a viewer's hint is hidden; the key runs "refuse" instead
+        if action == "refuse":
+            return bool(parameters) and not self.identity.may(Action(str(parameters[0])))
         if action in ("reset", "check"):
             return isinstance(screen, MainScreen | DetailScreen)
         if action == "note":
@@ -233,13 +267,16 @@ class MonitorApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Reset breaker", "Reset the selected service's breaker", self.action_reset
-        )
-        yield SystemCommand("Check now", "Check the selected target now", self.action_check)
-        yield SystemCommand(
-            "Add note", "Note on the open incident of the selection", self.action_note
-        )
+        if self.identity.may(Action.RESET):
+            yield SystemCommand(
+                "Reset breaker", "Reset the selected service's breaker", self.action_reset
+            )
+        if self.identity.may(Action.CHECK):
+            yield SystemCommand("Check now", "Check the selected target now", self.action_check)
+        if self.identity.may(Action.NOTE):
+            yield SystemCommand(
+                "Add note", "Note on the open incident of the selection", self.action_note
+            )
         yield SystemCommand("Alerts", "Every alert, firing first", self.action_alerts)
         yield SystemCommand("Incidents", "Incidents and their timelines", self.action_incidents)
         yield SystemCommand("Help", "Keys and what the marks mean", self.action_help)
@@ -247,6 +284,8 @@ class MonitorApp(App[None]):
     # -- r: reset a breaker on every replica --------------------------------------------------
 
     def action_reset(self) -> None:
+        if not self.permitted(Action.RESET):
+            return
         row = self.selected_row()
         if row is None:
             self.tell("Select a service first (main screen, ↑ ↓).", "warning")
@@ -295,7 +334,7 @@ class MonitorApp(App[None]):
         self, target: Target, service: str, title: str, token: str, replicas: Sequence[Replica]
     ) -> None:
         outcomes = await reset_everywhere(
-            self.http, target, service, token, replicas, clock=self.clock
+            self.http, target, service, token, replicas, clock=self.clock, actor=self.actor
         )
         done = [outcome for outcome in outcomes if outcome.ok and outcome.state is not None]
         where = f"{title} on {target.title}"
@@ -337,6 +376,8 @@ class MonitorApp(App[None]):
     # -- c: check now --------------------------------------------------------------------------
 
     def action_check(self) -> None:
+        if not self.permitted(Action.CHECK):
+            return
         row = self.selected_row()
         if row is None:
             self.tell("Select a target first (main screen, ↑ ↓).", "warning")
@@ -365,6 +406,8 @@ class MonitorApp(App[None]):
     # -- n: note on the open incident ----------------------------------------------------------
 
     def action_note(self) -> None:
+        if not self.permitted(Action.NOTE):
+            return
         incident = self._incident_for_note()
         if incident is not None:
 
@@ -415,6 +458,42 @@ def _previous_state(done: Sequence[ReplicaOutcome]) -> str:
     """The worst state the reset found (what the incident timeline says it "was")."""
     states = [outcome.previous_state or "unknown" for outcome in done]
     return max(states, key=breaker_rank)
+
+
+_GATED = {action.value: action for action in (Action.RESET, Action.CHECK, Action.NOTE)}
+_VERBS = {
+    Action.RESET: "reset a breaker",
+    Action.CHECK: "check a target now",
+    Action.NOTE: "add a note",
+    Action.ACK: "acknowledge an alert",
+    Action.SILENCE: "silence alerts",
+}
+VIEWER_REFUSAL = "viewer accounts can only read; ask an operator"
+
+
+def refusal(identity: Identity, action: str) -> str:
+    """Why ``identity`` may not do ``action``: ``Not done: alice is signed in as a viewer —
+    viewer accounts can only read; ask an operator to reset a breaker.``"""
+    try:
+        verb = _VERBS[Action(action)]
+    except ValueError:
+        verb = "do that"
+    return (
+        f"Not done: {identity.name} is signed in as a {identity.role.value} — "
+        f"{VIEWER_REFUSAL} to {verb}."
+    )
+
+
+def default_identity(environ: Mapping[str, str] | None, actor: str | None = None) -> Identity:
+    """The engineer at this TUI: a browser tab's signed-in user and role
+    (:meth:`Identity.from_environ`); in a terminal, the local account as admin, named
+    ``actor`` or ``$QUESTCITY_OPERATOR`` when given."""
+    env = os.environ if environ is None else environ
+    identity = Identity.from_environ(env)
+    if env.get(USER_ENV, "").strip():
+        return identity  # signed in through the guard: nobody renames themselves
+    named = clean_name(actor or "") or clean_name(default_actor(env))
+    return replace(identity, name=named) if named else identity
 
 
 def default_actor(environ: Mapping[str, str] | None = None) -> str:

@@ -329,6 +329,14 @@ def summarize(overview: Overview) -> Summary:
         firing = f"{len(watched)} alert{'s' if len(watched) != 1 else ''} firing"
         headline = f"Components operational — {firing} ({firing_why(overview)})"
         return Summary(worst, headline, " · ".join(parts), alerting=True)
+    if worst is Status.HEALTHY and overview.alerts:
+        # The monitor's own trouble (a refused token: it sees less than it says) is no all-clear.
+        count = len(overview.alerts)
+        headline = (
+            f"Components operational as far as the monitor can tell — {count} alert"
+            f"{'s' if count != 1 else ''} about the monitor itself (below)"
+        )
+        return Summary(worst, headline, " · ".join(parts), alerting=True)
     if worst is Status.HEALTHY:
         headline = "ALL SYSTEMS OPERATIONAL"
     elif worst is Status.DEGRADED:

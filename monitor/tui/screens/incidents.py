@@ -1,4 +1,5 @@
-"""Incidents, open first, with the timeline of the highlighted one; ``n`` adds a note to it."""
+"""Incidents, open first, with the components each affects (each with its impact, in
+:mod:`monitor.impact`'s words) and the timeline of the highlighted one; ``n`` adds a note."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from monitor.store import Incident, IncidentState, StoreError
-from monitor.tui.formatting import duration, plain, timestamp
+from monitor.impact import Condition, Wording, describe
+from monitor.store import Incident, IncidentState, StoreError, component_key
+from monitor.tui.formatting import bounded, duration, plain, timestamp
 from monitor.tui.messages import StoreChanged
+from monitor.tui.screens.alerts import display_name
 from monitor.tui.timeline import incidents_text
 from monitor.tui.widgets.status import status_text
 
@@ -39,7 +42,9 @@ class IncidentsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("Incidents", id="list-title")
         table: DataTable[Text | str] = DataTable(id="incidents-table", cursor_type="row")
-        table.add_columns("#", "State", "Component", "Impact", "Opened", "Lasted", "Title")
+        table.add_columns(
+            "#", "State", "Component", "Impact", "Opened", "Lasted", "Affects", "Title"
+        )
         yield table
         with VerticalScroll(id="timeline-panel"):
             yield Static("", id="timeline")
@@ -82,15 +87,17 @@ class IncidentsScreen(Screen[None]):
         table.clear()
         for incident in ordered:
             end = incident.resolved_at if incident.resolved_at is not None else now
+            wording = self.wording(incident)
             table.add_row(
                 str(incident.id),
                 Text("OPEN", style="bold red")
                 if incident.state is IncidentState.OPEN
                 else Text("resolved", style="green"),
-                plain(incident.target + (f"/{incident.service}" if incident.service else "")),
-                status_text(incident.impact),
+                plain(component_key(incident.target, incident.service)),
+                _impact_cell(incident, wording),
                 timestamp(incident.opened_at, tz),
                 duration(end - incident.opened_at),
+                plain(_affects(wording)),
                 plain(incident.title),
                 key=str(incident.id),
             )
@@ -108,4 +115,51 @@ class IncidentsScreen(Screen[None]):
         if incident is None:
             widget.update(Text("No incidents recorded.", style="dim"))
             return
-        widget.update(incidents_text([incident], self.monitor.tz, self.monitor.clock.wall()))
+        text = affected_text(self.wording(incident))
+        text.append_text(incidents_text([incident], self.monitor.tz, self.monitor.clock.wall()))
+        widget.update(text)
+
+    def wording(self, incident: Incident) -> Wording | None:
+        """The incident's affected components with their impact (None: an incident of an older
+        monitor, which lists none)."""
+        if not incident.components:
+            return None
+        config = self.monitor.config
+        return describe(incident.components, lambda t, s: display_name(config, t, s))
+
+
+AFFECTS_SHOWN = 3
+"""Components named in the table's Affects cell; the timeline panel lists them all."""
+
+
+def _impact_cell(incident: Incident, wording: Wording | None) -> Text:
+    if wording is None or not wording.impact.known:
+        return status_text(incident.impact)
+    style = "bold red" if wording.impact.value >= Condition.PARTIAL.value else "yellow"
+    if wording.impact is Condition.OPERATIONAL:
+        style = "green"
+    return Text(wording.impact.word, style=style)
+
+
+def _affects(wording: Wording | None) -> str:
+    if wording is None:
+        return ""
+    names = [bounded(a.name, 30) for a in wording.affected[:AFFECTS_SHOWN]]
+    more = len(wording.affected) - AFFECTS_SHOWN
+    return ", ".join(names) + (f" +{more}" if more > 0 else "")
+
+
+def affected_text(wording: Wording | None) -> Text:
+    """``Affects: Image storage (questcity-api/s3) — Partial outage`` one component a line,
+    the cause first; nothing for an incident that lists none."""
+    text = Text()
+    if wording is None:
+        return text
+    text.append("Affects", style="bold")
+    for affected in wording.affected:
+        text.append("\n  • ")
+        text.append(bounded(affected.name, 60))
+        text.append(f" ({bounded(component_key(affected.target, affected.service), 80)})", "dim")
+        text.append(f" — {affected.condition.word}")
+    text.append("\n\n")
+    return text

@@ -14,10 +14,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from monitor.store import Alert
-from monitor.tui.data import ComponentRow, Overview, summarize
+from monitor.tui.data import ComponentRow, Overview, monitor_warnings, summarize
 from monitor.tui.formatting import duration
+from monitor.tui.identity import Action
 from monitor.tui.messages import LeadershipChanged, StoreChanged
-from monitor.tui.widgets.banner import Banner, LeaderLine
+from monitor.tui.widgets.banner import Banner, LeaderLine, MonitorLine
 from monitor.tui.widgets.components import COMPACT_BELOW, ComponentsTable, ReplicaHeading
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Banner("Loading the store…", id="banner")
         yield LeaderLine("", id="leader")
+        yield MonitorLine("", id="monitor-alerts")
         yield Static("", id="readonly")
         yield Static("", id="last-result")
         yield Input(placeholder="Filter: target, service, status or breaker state", id="filter")
@@ -60,6 +62,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.query_one(LeaderLine).display = False
+        self.query_one(MonitorLine).display = False
         self.query_one(ComponentsTable).focus()
         self.watch(self.monitor, "last_result", self._show_last_result)
         self._show_readonly()
@@ -86,6 +89,7 @@ class MainScreen(Screen[None]):
         self.overview = overview
         self.query_one(Banner).show(summarize(overview))
         self.query_one(LeaderLine).show(overview.leadership, self.monitor.tz, overview.now)
+        self.query_one(MonitorLine).show(monitor_warnings(overview.alerts))
         if bool(overview.replicas) != self._foldable:
             self._foldable = bool(overview.replicas)
             self.refresh_bindings()  # the footer is recomposed: only when "space" comes or goes
@@ -127,8 +131,19 @@ class MainScreen(Screen[None]):
             self.query_one("#alerts", Static).update(text)
 
     def _show_readonly(self) -> None:
-        missing = [t.title for t in self.monitor.config.targets if not self.monitor.can_reset(t)]
         widget = self.query_one("#readonly", Static)
+        identity = self.monitor.identity
+        if not identity.may(Action.RESET):
+            widget.display = True
+            widget.update(
+                Text.assemble(
+                    (" READ-ONLY ", "bold reverse"),
+                    f" {identity.name} ({identity.role.value}): viewer accounts can only read; "
+                    "ask an operator to reset, check, note, acknowledge or silence",
+                )
+            )
+            return
+        missing = [t.title for t in self.monitor.config.targets if not self.monitor.can_reset(t)]
         widget.display = bool(missing)
         if missing:
             widget.update(

@@ -1,8 +1,10 @@
 """The overall banner: one headline in the colour of the worst state, and what is wrong; under it
-the leadership line: which monitor leads, or, loudly, that none does."""
+the leadership line: which monitor leads, or, loudly, that none does; and the monitor's own
+alerts (its token, its checks, its store), each with what to do."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 from rich.text import Text
@@ -41,6 +43,7 @@ class Banner(Static):
     Banner.-degraded { background: $warning-darken-3; }
     Banner.-outage { background: $error-darken-2; }
     Banner.-unknown { background: $panel; }
+    Banner.-alerting { background: $warning-darken-3; }
     Banner.-error { background: $error-darken-3; }
     """
 
@@ -50,17 +53,19 @@ class Banner(Static):
         if summary == self._shown:
             return  # an update re-lays the screen out: not at every refresh for nothing
         self._shown = summary
-        for name in (*_CLASSES.values(), "-error"):
+        for name in (*_CLASSES.values(), "-error", "-alerting"):
             self.remove_class(name)
-        self.add_class(_CLASSES[summary.level])
+        # Operational components beside a firing alert are not shown in the all-clear's green.
+        self.add_class("-alerting" if summary.alerting else _CLASSES[summary.level])
         text = Text(f"{_SYMBOL[summary.level]} {summary.headline}", style="bold")
-        text.append("\n")
-        text.append(summary.detail)
+        if summary.detail:
+            text.append("\n")
+            text.append(summary.detail)
         self.update(text)
 
     def show_error(self, message: str) -> None:
         self._shown = None
-        for name in _CLASSES.values():
+        for name in (*_CLASSES.values(), "-alerting"):
             self.remove_class(name)
         self.add_class("-error")
         self.update(Text("✖ STORE UNAVAILABLE", style="bold") + Text("\n" + message))
@@ -122,3 +127,26 @@ class LeaderLine(Static):
         if self._shown is None or text.plain != self._shown.plain:
             self._shown = text
             self.update(text)
+
+
+class MonitorLine(Static):
+    """The monitor's alerts about itself, one line each with what to do; hidden when none fire.
+    A monitor that cannot see (no token, a refused one) or write is not quiet about it."""
+
+    DEFAULT_CSS = """
+    MonitorLine {
+        height: auto;
+        padding: 0 1;
+        background: $warning-darken-2;
+        color: $text;
+        text-style: bold;
+    }
+    """
+
+    _shown: tuple[str, ...] | None = None
+
+    def show(self, lines: Sequence[str]) -> None:
+        self.display = bool(lines)
+        if tuple(lines) != self._shown:
+            self._shown = tuple(lines)
+            self.update(Text("\n".join(lines)))

@@ -19,6 +19,7 @@ from monitor.config import MonitorConfig
 from monitor.store import HistoryReader, open_engine
 from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
+from monitor.tui.identity import Identity
 from shared.resilience.testing import FakeClock
 from tests.monitor.tui.history import ADMIN_ENV, ADMIN_TOKEN, NOW, build_history, make_config
 
@@ -68,6 +69,7 @@ class AppFactory:
         handler: Handler = refuse,
         *,
         environ: Mapping[str, str] | None = None,
+        identity: Identity | None = None,
     ) -> MonitorApp:
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         self.clients.append(client)
@@ -79,6 +81,7 @@ class AppFactory:
             clock=FakeClock(wall_start=NOW),
             environ={ADMIN_ENV: ADMIN_TOKEN} if environ is None else environ,
             actor="tester",
+            identity=identity,
             tz=UTC,
             refresh_interval=3600,
         )

@@ -446,7 +446,8 @@ async def test_a_lists_alerts_firing_first(make_app: AppFactory) -> None:
         rows = [[_plain(cell) for cell in alerts.get_row_at(n)] for n in range(alerts.row_count)]
         assert len(rows) == 3
         assert [row[0] for row in rows] == ["● FIRING", "● FIRING", "✔ resolved"]
-        assert rows[0][1] == "pool_exhausted"
+        assert rows[0][2] == "pool_exhausted"
+        assert rows[0][1] == "questcity-api/database · Database"
         assert "2 firing" in static_text(app, "#list-title")
         await pilot.press("escape")
         await settle(pilot)
