@@ -126,7 +126,9 @@ class MonitorDaemon:
             ),
         )
         self._probes = asyncio.Semaphore(max_concurrent_checks)
-        self.dispatcher = Dispatcher(build_sinks(config.notifiers, self.client, clock))
+        self.dispatcher = Dispatcher(
+            build_sinks(config.notifiers, self.client, clock, environ=environ)
+        )
         self.incidents = IncidentTracker(config, self.writer)
         self.alerts = AlertEngine(config, self.writer, self.dispatcher, self.reader)
         self.scheduler: AsyncIOScheduler | None = None

@@ -1,0 +1,385 @@
+"""Paging through Apprise, against real receivers: a local HTTP server behind a ``json://`` URL
+and a local SMTP server (aiosmtpd, with a login) behind ``mailto://``. Firing, resolved and
+reminder notices as people read them; reminders every ``repeat_every`` on the check clock until
+the alert is acknowledged in the store; a receiver's 5xx retried; a URL Apprise cannot use
+refused at start-up by its variable and position; no URL, token or password in any log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from monitor.alert_actions import ack
+from monitor.apprise_sink import AppriseConfigError, AppriseSink
+from monitor.config import Notifier
+from monitor.notifiers import MAX_REMINDED_ALERTS, AlertNotice, AlertSink, Dispatcher, build_sinks
+from monitor.store import HistoryReader, create_schema, open_engine
+from monitor.store.writer import HistoryWriter
+from shared.resilience.testing import FakeClock, waits_disabled
+from tests.support.ports import free_port
+
+T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
+ENV = "QUESTCITY_APPRISE_URLS"
+TOKEN = "hk7Qz2SECRETpathTOKEN9x"
+PASSWORD = "Sm7pPASSWORDq4"
+
+
+# -- the receivers ----------------------------------------------------------------------------
+
+
+@dataclass
+class HttpReceiver:
+    port: int = 0
+    bodies: list[dict[str, object]] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+    """Statuses to answer, in order, before answering 200."""
+    requests: int = 0
+
+    def url(self, token: str = TOKEN) -> str:
+        return f"json://127.0.0.1:{self.port}/hooks/{token}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        status = self.answers.pop(0) if self.answers else 200
+        if status == 200:
+            assert request.match_info["token"] == TOKEN
+            self.bodies.append(await request.json())
+        return web.Response(status=status)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[HttpReceiver]:
+    found = HttpReceiver()
+    app = web.Application()
+    app.router.add_post("/hooks/{token}", found.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    found.port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", found.port).start()
+    try:
+        yield found
+    finally:
+        await runner.cleanup()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        self.messages.append(message_from_bytes(content))
+        return "250 OK"
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.logins.append((data.login, data.password))
+        return AuthResult(success=data.password == PASSWORD.encode())
+
+
+@dataclass
+class Smtp:
+    port: int
+    mailbox: Mailbox
+
+    def url(self) -> str:
+        return (
+            f"mailto://oncall:{PASSWORD}@127.0.0.1:{self.port}?mode=insecure"
+            "&from=monitor@questcity.test&to=oncall@questcity.test"
+        )
+
+
+@pytest.fixture
+def smtp() -> Iterator[Smtp]:
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=mailbox.authenticate,
+        auth_require_tls=False,  # a local test server: no TLS to offer
+    )
+    controller.start()
+    try:
+        yield Smtp(port, mailbox)
+    finally:
+        controller.stop()
+
+
+def notice(state: str = "firing", **changes: object) -> AlertNotice:
+    values: dict[str, object] = {
+        "rule": "s3_failure_rate",
+        "target": "questcity-api",
+        "service": "s3",
+        "state": state,
+        "summary": "100 % of S3 operations failing on 1 of 1 replicas",
+        "at": T0,
+        "alert_id": 42,
+        "component": "questcity-api/s3",
+        "name": "QuestCity API / Photos and avatars",
+    }
+    values.update(changes)
+    return AlertNotice(**values)  # type: ignore[arg-type]
+
+
+def apprise_sinks(urls: list[str], *, repeat_every: float | None = None) -> list[AlertSink]:
+    # A long timeout: on a loaded machine a send can take seconds, and one that times out is
+    # sent again (at least once), which would make the counts below flaky.
+    notifier = Notifier("apprise", timeout=30.0, urls_env=ENV, repeat_every=repeat_every)
+    client = httpx.AsyncClient()  # (unused by Apprise sinks)
+    return list(build_sinks((notifier,), client, FakeClock(), environ={ENV: " ".join(urls)}))
+
+
+async def send(dispatcher: Dispatcher, *notices: AlertNotice) -> None:
+    for item in notices:
+        dispatcher.dispatch(item)
+    await asyncio.wait_for(dispatcher.drain(grace=30.0), timeout=40.0)
+
+
+# -- firing and resolved ----------------------------------------------------------------------
+
+
+async def test_firing_and_resolved_reach_a_json_endpoint_and_a_mailbox(
+    receiver: HttpReceiver, smtp: Smtp
+) -> None:
+    sinks = apprise_sinks([receiver.url(), smtp.url()])
+    dispatcher = Dispatcher(sinks)
+
+    await send(dispatcher, notice("firing"))
+    await send(dispatcher, notice("resolved", at=T0 + 95, summary="S3 operations succeed again"))
+
+    assert [body["type"] for body in receiver.bodies] == ["failure", "success"]
+    firing, resolved = receiver.bodies
+    assert firing["title"] == "[FIRING] QuestCity API / Photos and avatars: s3_failure_rate"
+    assert firing["message"] == (
+        "100 % of S3 operations failing on 1 of 1 replicas\n"
+        "\n"
+        "Component: QuestCity API / Photos and avatars (questcity-api/s3)\n"
+        "Rule: s3_failure_rate\n"
+        "Firing since 2027-01-15 08:00:00 UTC\n"
+        "Acknowledge (stops reminders): questcity alert ack 42 --by NAME\n"
+        "Ref: 42:firing"
+    )
+    assert resolved["title"] == "[RESOLVED] QuestCity API / Photos and avatars: s3_failure_rate"
+    assert "Resolved at 2027-01-15 08:01:35 UTC" in str(resolved["message"])
+    assert "Ref: 42:resolved" in str(resolved["message"])
+
+    subjects = [message["Subject"] for message in smtp.mailbox.messages]
+    assert subjects == [firing["title"], resolved["title"]]
+    assert smtp.mailbox.messages[0]["To"] == "oncall@questcity.test"
+    text = smtp.mailbox.messages[0].get_payload(decode=True)  # (text/plain, one part)
+    assert isinstance(text, bytes)
+    assert b"Firing since 2027-01-15 08:00:00 UTC" in text
+    assert smtp.mailbox.logins == [(b"oncall", PASSWORD.encode())] * 2
+
+
+async def test_a_receiver_answering_5xx_is_retried_and_then_given_up_on(
+    receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatcher = Dispatcher(apprise_sinks([receiver.url()]))
+    receiver.answers = [503]
+    with waits_disabled():
+        await send(dispatcher, notice())
+    assert receiver.requests == 2, "the 503 was retried"
+    assert [body["title"] for body in receiver.bodies] == [
+        "[FIRING] QuestCity API / Photos and avatars: s3_failure_rate"
+    ]
+
+    receiver.answers = [500, 500, 500]
+    with waits_disabled(), caplog.at_level(logging.WARNING):
+        await send(dispatcher, notice("resolved"))
+    assert receiver.requests == 5, "three attempts, then given up"
+    assert len(receiver.bodies) == 1
+    failed = [r.getMessage() for r in caplog.records if r.name == "monitor.alerts"]
+    assert f"alert 42:resolved not delivered to ${ENV} #1 (JSON): AppriseDeliveryError" in failed
+
+
+async def test_one_dead_url_neither_holds_back_nor_repeats_the_others(
+    receiver: HttpReceiver,
+) -> None:
+    dead = f"json://127.0.0.1:{free_port()}/hooks/{TOKEN}"
+    dispatcher = Dispatcher(apprise_sinks([dead, receiver.url()]))
+    with waits_disabled():
+        await send(dispatcher, notice())
+    assert receiver.requests == 1, "the live receiver got it once, the dead one was retried alone"
+
+
+# -- reminders --------------------------------------------------------------------------------
+
+
+async def test_reminders_every_repeat_every_until_acknowledged(
+    receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path}/monitor.db")
+    await create_schema(engine)
+    writer, reader = HistoryWriter(engine), HistoryReader(engine)
+    try:
+        alert_id = await writer.fire_alert(
+            "s3_failure_rate", "questcity-api", "s3", "100 % failing", T0
+        )
+        firing = notice(alert_id=alert_id)
+        dispatcher = Dispatcher(apprise_sinks([receiver.url()], repeat_every=60.0))
+        await send(dispatcher, firing)
+        # The engine's part, on the check clock (every 10 s): remind while not acknowledged.
+        for step in range(1, 31):
+            at = T0 + 10 * step
+            stored = await reader.alert(alert_id)
+            assert stored is not None
+            if stored.acked_at is None:
+                dispatcher.remind(firing, at)
+            await asyncio.wait_for(dispatcher.drain(grace=30.0), timeout=40.0)
+            if at == T0 + 200:
+                await ack(reader, writer, alert_id, by="alice", at=at)
+    finally:
+        await engine.dispose()
+
+    titles = [body["title"] for body in receiver.bodies]
+    assert titles == [
+        "[FIRING] QuestCity API / Photos and avatars: s3_failure_rate",
+        "[REMINDER 1] QuestCity API / Photos and avatars: s3_failure_rate",
+        "[REMINDER 2] QuestCity API / Photos and avatars: s3_failure_rate",
+        "[REMINDER 3] QuestCity API / Photos and avatars: s3_failure_rate",
+    ], "at 60, 120 and 180 s; none after the ack at 200 s"
+    assert [body["type"] for body in receiver.bodies[1:]] == ["warning"] * 3
+    assert f"Ref: {alert_id}:firing:reminder:3" in str(receiver.bodies[3]["message"])
+    assert "not acknowledged" in str(receiver.bodies[1]["message"])
+
+
+class Recording:
+    def __init__(self, repeat_every: float | None) -> None:
+        self.repeat_every = repeat_every
+        self.notices: list[AlertNotice] = []
+
+    async def send(self, notice: AlertNotice) -> None:
+        self.notices.append(notice)
+
+
+async def test_reminders_per_notifier_seeded_at_resume_and_forgotten_on_resolve() -> None:
+    hourly, quarterly, never = Recording(3600.0), Recording(900.0), Recording(None)
+    dispatcher = Dispatcher([hourly, quarterly, never])
+    firing = notice()
+
+    # A monitor that resumed 2 h 5 min into the alert: seeded now, nothing sent yet, and its
+    # reminders numbered on from those its predecessor sent (keys never reused).
+    dispatcher.remind(firing, T0 + 7500)
+    await dispatcher.drain()
+    assert hourly.notices == quarterly.notices == []
+    dispatcher.remind(firing, T0 + 7500 + 900)
+    await dispatcher.drain()
+    assert [n.key for n in quarterly.notices] == ["42:firing:reminder:9"]
+    assert hourly.notices == never.notices == []
+    dispatcher.remind(firing, T0 + 7500 + 3600)
+    await dispatcher.drain()
+    assert [n.key for n in hourly.notices] == ["42:firing:reminder:3"]
+    assert [n.key for n in quarterly.notices] == ["42:firing:reminder:9", "42:firing:reminder:10"]
+    assert never.notices == []
+
+    dispatcher.dispatch(notice("resolved", at=T0 + 11_200))
+    await dispatcher.drain()
+    assert dispatcher.reminded == 0, "forgotten on resolve"
+    dispatcher.remind(firing, T0 + 20_000)  # (a late call seeds again, sends nothing)
+    await dispatcher.drain()
+    reminders = [n for n in quarterly.notices + hourly.notices if n.reminder]
+    assert len(reminders) == 3
+
+
+async def test_the_reminder_table_is_bounded() -> None:
+    dispatcher = Dispatcher([Recording(60.0)])
+    for alert_id in range(MAX_REMINDED_ALERTS + 5):
+        dispatcher.remind(notice(alert_id=alert_id), T0)
+    assert dispatcher.reminded == MAX_REMINDED_ALERTS
+    dispatcher.forget(MAX_REMINDED_ALERTS + 4)
+    assert dispatcher.reminded == MAX_REMINDED_ALERTS - 1
+
+
+# -- URLs: from the environment, never in a log -----------------------------------------------
+
+
+async def test_no_url_token_or_password_in_any_log_line(
+    receiver: HttpReceiver, smtp: Smtp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dead = f"json://127.0.0.1:{free_port()}/hooks/{TOKEN}"
+    dispatcher = Dispatcher(apprise_sinks([receiver.url(), smtp.url(), dead]))
+    with waits_disabled():
+        await send(dispatcher, notice())
+    # Even with Apprise's own logger turned up to DEBUG (someone's logging config), its lines
+    # about URLs and failed sends are scrubbed.
+    logging.getLogger("apprise").setLevel(logging.DEBUG)
+    try:
+        receiver.answers = [500, 500, 500]
+        with waits_disabled():
+            await send(dispatcher, notice("resolved"))
+    finally:
+        logging.getLogger("apprise").setLevel(logging.WARNING)
+    assert len(receiver.bodies) == 1
+    assert [m["Subject"][:10] for m in smtp.mailbox.messages] == ["[FIRING] Q", "[RESOLVED]"]
+    # (aiosmtpd's own lines, "mail.log", are the test's receiver talking, not the monitor.)
+    lines = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.")]
+    assert any(r.name == "apprise" for r in caplog.records), "Apprise did log (scrubbed)"
+    assert any("not delivered to $QUESTCITY_APPRISE_URLS #3 (JSON)" in line for line in lines)
+    for line in lines:
+        assert TOKEN not in line and PASSWORD not in line and "json://" not in line, line
+        assert "mailto://" not in line, line
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [f"nosuchservice://{TOKEN}@example.org", f"slack://{TOKEN}", f"http//{TOKEN}", "mailto://"],
+)
+def test_a_url_apprise_cannot_use_is_refused_by_variable_and_position(
+    bad: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("apprise").setLevel(logging.DEBUG)
+    try:
+        with pytest.raises(AppriseConfigError) as refused:
+            AppriseSink([f"json://127.0.0.1:9/hooks/{TOKEN}", bad], urls_env=ENV)
+    finally:
+        logging.getLogger("apprise").setLevel(logging.WARNING)
+    assert str(refused.value).startswith(f"${ENV} (notifiers): URL 2 of 2 is not one Apprise")
+    assert TOKEN not in str(refused.value)
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()
+
+
+async def test_an_unset_variable_is_said_at_start_and_with_every_notice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    notifier = Notifier("apprise", urls_env=ENV)
+    with caplog.at_level(logging.WARNING):
+        async with httpx.AsyncClient() as client:
+            (sink,) = build_sinks((notifier,), client, environ={ENV: "  "})
+        dispatcher = Dispatcher([sink])
+        await send(dispatcher, notice())
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [
+        f"notifiers[0] (apprise): ${ENV} is not set or empty, so nobody is paged through it "
+        f"(alerts go to the log only); export {ENV} with its Apprise URLs, space-separated"
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert f"alert 42:firing not paged: ${ENV} is not set (notifiers[0])" in warnings
+
+
+def test_each_url_is_named_by_its_variable_position_and_service(receiver: HttpReceiver) -> None:
+    (sink,) = apprise_sinks([receiver.url(), receiver.url()])
+    assert isinstance(sink, AppriseSink)
+    assert sink.services == [f"${ENV} #1 (JSON)", f"${ENV} #2 (JSON)"]
+    assert json.dumps(sink.services).count(TOKEN) == 0
