@@ -1,4 +1,5 @@
-"""``questcity tui``: the on-call TUI in this terminal, or in a browser with ``--serve``.
+"""``questcity tui``: the on-call TUI in this terminal, or in a browser with ``--serve``; and
+``questcity tui user add|remove|list``, the browser TUI's users file (:mod:`monitor.tui.users`).
 
 Wired into ``questcity`` by ``add_commands(subparsers)``; ``python -m monitor.tui`` runs the same
 command on its own (textual-serve starts each browser tab that way).
@@ -11,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from connection_guard import ConnectionLimits
@@ -36,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_PATH, help="monitor config (default monitor.toml)"
     )
+    _add_user_commands(parser)
     parser.add_argument(
         "--serve", action="store_true", help="serve the TUI to browsers through textual-serve"
     )
@@ -88,7 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="questcity tui", description="The on-call TUI.")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = getattr(args, "handler", run)
+    return handler(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,15 +153,32 @@ def _serve(args: argparse.Namespace, config: MonitorConfig) -> int:
         )
     except LimitsError as error:
         return _fail(str(error))
+    from monitor.tui.identity import Role
+
+    try:
+        # [tui] trusted_proxies was checked by the config's parser: it cannot fail here.
+        trusted_proxies = trusted_networks(config.tui.trusted_proxies) + trusted_proxies
+    except ValueError as error:
+        return _fail(str(error))
+    credentials = credentials_from(os.environ)
+    if credentials is not None and config.tui.users_file is not None:
+        print(
+            f"questcity tui: {config.tui.users_file} names the users; "
+            "QUESTCITY_TUI_PASSWORD is ignored",
+            file=sys.stderr,
+        )
     options = ServeOptions(
         config_path=config.path,
         host=args.host or "127.0.0.1",
         port=args.port or 8081,
         public_url=args.public_url,
-        credentials=credentials_from(os.environ),
+        credentials=credentials,
         max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS,
         limits=limits,
         trusted_proxies=trusted_proxies,
+        users_file=config.tui.users_file,
+        trusted_header=config.tui.trusted_header,
+        default_role=Role(config.tui.default_role),
     )
     try:
         serve(options)
@@ -204,6 +225,102 @@ async def _session(config: MonitorConfig) -> None:
             await asyncio.wait_for(writer.flush(), FLUSH_GRACE)
     finally:
         await writing.dispose()
+
+
+# -- questcity tui user ----------------------------------------------------------------------------
+
+
+def _add_user_commands(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="tui_command", metavar="{user}")
+    user = commands.add_parser(
+        "user",
+        help="the browser TUI's users file: add or change, remove, list",
+        description="Who may sign in to the browser TUI (questcity tui --serve with "
+        "[tui] users_file), with a role: viewer (reads), operator (ack, silence, note, check, "
+        "reset), admin (all).",
+    )
+    actions = user.add_subparsers(dest="user_command", metavar="{add,remove,list}", required=True)
+    add = actions.add_parser(
+        "add",
+        help="add a user or change their role and password",
+        description="Add NAME, or change their role and password. The password is asked for "
+        "(twice) on a terminal, else read as the first line of standard input; it is stored as "
+        "an scrypt hash.",
+    )
+    add.add_argument("name", help="the user's name (letters, digits and . _ @ + -)")
+    add.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    add.add_argument(
+        "--no-password",
+        action="store_true",
+        help="no password: the user signs in only through the proxy's trusted header",
+    )
+    remove = actions.add_parser("remove", help="remove a user (their open tabs close)")
+    remove.add_argument("name")
+    actions.add_parser("list", help="the users, their roles, and whether they have a password")
+    for action in (add, remove, actions.choices["list"]):
+        action.add_argument(
+            "--users-file",
+            type=Path,
+            default=None,
+            help="the users file (default: [tui] users_file of --config)",
+        )
+        action.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="monitor config")
+        action.set_defaults(handler=run_user)
+
+
+def run_user(args: argparse.Namespace) -> int:
+    from monitor.tui import users
+    from monitor.tui.identity import Role
+
+    path = args.users_file
+    if path is None:
+        try:
+            config = load_config(args.config)
+        except ConfigError as error:
+            return _fail(f"{error} (or name the users file with --users-file)")
+        path = config.tui.users_file
+        if path is None:
+            return _fail(f"{config.path} has no [tui] users_file; add one or pass --users-file")
+    try:
+        if args.user_command == "list":
+            for account in users.load_users(path).values():
+                kind = "password" if account.password_hash else "proxy header only"
+                print(f"{account.name}\t{account.role.value}\t{kind}")
+            return 0
+        if args.user_command == "remove":
+            if not users.remove_user(path, args.name):
+                return _fail(f"{path}: no user {args.name!r}")
+            print(f"removed {args.name} from {path}; their open tabs close")
+            return 0
+        password = None if args.no_password else _read_password(args.name)
+        new = users.set_user(path, args.name, Role(args.role), password)
+    except (users.UsersFileError, users.PasswordError) as error:
+        return _fail(str(error))
+    except OSError as error:
+        return _fail(f"{path}: cannot be written ({error.strerror or error})")
+    except EOFError:
+        return _fail("no password given (type it, or send it as a line on standard input)")
+    print(f"{'added' if new else 'changed'} {args.name} ({args.role}) in {path}")
+    return 0
+
+
+def _read_password(name: str) -> str:
+    """From the terminal (asked twice, not echoed), else the first line of standard input."""
+    from monitor.tui.users import MAX_PASSWORD, PasswordError, check_password
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise PasswordError("the two passwords differ")
+    else:
+        line = sys.stdin.readline(MAX_PASSWORD + 2)
+        if not line:
+            raise EOFError
+        password = line.removesuffix("\n").removesuffix("\r")
+    check_password(password)
+    return password
 
 
 def _fail(message: str) -> int:

@@ -25,14 +25,15 @@ Whether someone else's guessing can lock a real user out depends on the browser 
 Memory: at most ``max_clients`` client records and ``max_devices`` device records (the least
 recently seen is dropped first: an attacker with many addresses can only push out its own entries
 or old ones, and device records exist only for cookies this server signed); user names are folded
-to two keys: the configured user, and everything else.
+to one key per configured user (the users file holds at most a thousand) and one for every other
+name, so a flood of made-up names cannot grow the table.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 CLIENT_FREE = 5
@@ -45,6 +46,8 @@ MAX_CLIENTS = 10_000
 MAX_DEVICES = 1_000
 FORGET_AFTER = 3600.0
 """A record with no wrong guess for this long is cleared."""
+_OTHER = "\0other"
+"""The one key of every name that is not a configured user (no user name holds a NUL)."""
 
 
 @dataclass(slots=True)
@@ -70,7 +73,7 @@ class Policy:
 class LoginThrottle:
     def __init__(
         self,
-        user: str,
+        users: str | Collection[str],
         *,
         clock: Callable[[], float],
         client_policy: Policy = Policy(CLIENT_FREE, CLIENT_BASE, CLIENT_CEILING),
@@ -78,7 +81,7 @@ class LoginThrottle:
         max_clients: int = MAX_CLIENTS,
         max_devices: int = MAX_DEVICES,
     ) -> None:
-        self.user = user
+        self.users = self._known(users)
         self.clock = clock
         self.client_policy = client_policy
         self.user_policy = user_policy
@@ -125,8 +128,19 @@ class LoginThrottle:
             return
         self._users.pop(self._user_key(user), None)
 
+    def set_users(self, users: str | Collection[str]) -> None:
+        """The configured users changed (the users file was re-read): a removed user's record
+        goes; the others' are kept (re-reading must not hand a flood fresh free guesses)."""
+        self.users = self._known(users)
+        for key in [key for key in self._users if key != _OTHER and key not in self.users]:
+            del self._users[key]
+
+    @staticmethod
+    def _known(users: str | Collection[str]) -> frozenset[str]:
+        return frozenset([users] if isinstance(users, str) else users)
+
     def _user_key(self, user: str) -> str:
-        return "user" if user == self.user else "other"
+        return user if user in self.users else _OTHER
 
     @staticmethod
     def _fresh(record: _Record, now: float) -> _Record:

@@ -1,10 +1,25 @@
 """``questcity tui --serve``: the TUI in a browser, one app process per tab, through textual-serve.
 
 Binds 127.0.0.1 by default. Any other address needs authentication, which textual-serve does not
-have: set ``QUESTCITY_TUI_PASSWORD`` (and optionally ``QUESTCITY_TUI_USER``, default ``oncall``)
-and :mod:`monitor.tui.serve_guard` asks for it. Behind a reverse proxy (TLS, a path prefix), pass
-``--public-url https://ops.example.org/tui`` so the page builds its websocket and static URLs on
-the address the browser sees, and ``--trusted-proxy`` with the proxy's address so each browser is
+have; :mod:`monitor.tui.serve_guard` provides it, in one of three ways (issue #14: people, not a
+shared token):
+
+- a users file (``[tui] users_file``, :mod:`monitor.tui.users`): each engineer signs in with
+  their own name and password and gets their role (viewer, operator, admin);
+- an authenticating proxy's header (``[tui] trusted_header = "X-Forwarded-User"``, from
+  ``trusted_proxies`` only), roles from the users file or ``[tui] default_role``;
+- the single password ``QUESTCITY_TUI_PASSWORD`` (user ``QUESTCITY_TUI_USER``, default
+  ``oncall``): one user, an admin, as before.
+
+Each tab's TUI process is started with the signed-in ``QUESTCITY_TUI_USER`` and
+``QUESTCITY_TUI_ROLE`` (:mod:`monitor.tui.identity`), taken from the session, never from anything
+the browser sends; ``QUESTCITY_TUI_PASSWORD`` is not passed on. Without authentication (loopback)
+a tab is this machine's user, as in a terminal. When the users file changes, the open tabs of a
+user it no longer signs in as before (removed, new password, new role) are closed.
+
+Behind a reverse proxy (TLS, a path prefix), pass ``--public-url https://ops.example.org/tui``
+so the page builds its websocket and static URLs on the address the browser sees, and
+``--trusted-proxy`` (or ``[tui] trusted_proxies``) with the proxy's address so each browser is
 throttled by its own address (from ``X-Forwarded-For``) rather than all of them by the proxy's.
 A browser that has logged in keeps a device cookie signed with a key stretched from the password
 and a salt kept in ``var/tui/device-salt`` (:func:`monitor.tui.serve_guard.device_secret`).
@@ -31,14 +46,20 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from textual_serve.server import Server
+from textual_serve.app_service import AppService
+from textual_serve.server import Server, to_int
 
 from connection_guard import ConnectionLimits, raise_open_files_limit
 from connection_guard.asyncio_protocol import GuardedFactory
-from monitor.tui.serve_guard import Credentials, Guard, Network, device_secret
+from monitor.tui.identity import ROLE_ENV, USER_ENV, Role
+from monitor.tui.serve_guard import IDENTITY, Credentials, Guard, Network, Session, device_secret
+from monitor.tui.users import UsersFile, UsersFileError
 
 PASSWORD_ENV = "QUESTCITY_TUI_PASSWORD"
-USER_ENV = "QUESTCITY_TUI_USER"
+TAB_HIDDEN = (USER_ENV, ROLE_ENV, PASSWORD_ENV)
+"""The server's own values of these never reach a tab: the tab's come from its session."""
+WATCH_SECONDS = 5.0
+"""How often the server looks at the users file between requests (to close removed users' tabs)."""
 DEFAULT_USER = "oncall"
 TITLE = "QuestCity on-call"
 DEFAULT_MAX_SESSIONS = 6
@@ -70,15 +91,18 @@ def credentials_from(environ: Mapping[str, str]) -> Credentials | None:
     return Credentials(environ.get(USER_ENV, "").strip() or DEFAULT_USER, password)
 
 
-def check_bind(host: str, credentials: Credentials | None) -> None:
-    """Refuse a non-loopback address without authentication."""
-    if credentials is None and not is_loopback(host):
+def check_bind(host: str, credentials: Credentials | None, *, people: bool = False) -> None:
+    """Refuse a non-loopback address without authentication (``people``: a users file or a
+    trusted header)."""
+    if credentials is None and not people and not is_loopback(host):
         raise ServeRefused(
             f"refusing to serve the on-call TUI on {host}: anyone who reaches that address could "
             "reset breakers, and textual-serve has no authentication. Either set "
+            "[tui] users_file in the config (each engineer signs in as themselves: "
+            "questcity tui user add NAME --role ROLE), or "
             f"{PASSWORD_ENV} (browsers then ask for user {DEFAULT_USER!r}, or ${USER_ENV}, and "
             "that password), or keep --host 127.0.0.1 behind an authenticating reverse proxy "
-            "(with --public-url)."
+            "(with --public-url, and [tui] trusted_header to know who is who)."
         )
 
 
@@ -95,6 +119,28 @@ def tui_command(config_path: Path) -> str:
     return shlex.join([sys.executable, "-m", "monitor.tui", "--config", str(config_path.resolve())])
 
 
+def tab_identity(environ: Mapping[str, str], session: Session | None) -> dict[str, str]:
+    """A tab's environment: the server's, without ``TAB_HIDDEN``, plus the session's user and
+    role. Without a session (no authentication, loopback) neither is set: the tab is this
+    machine's user, as in a terminal (:meth:`Identity.from_environ`)."""
+    environment = {key: value for key, value in environ.items() if key not in TAB_HIDDEN}
+    if session is not None:
+        environment[USER_ENV] = session.identity.name
+        environment[ROLE_ENV] = session.identity.role.value
+    return environment
+
+
+class TabService(AppService):
+    """textual-serve's app process, started with the tab's own identity."""
+
+    def __init__(self, command: str, session: Session | None, **kwargs: Any) -> None:
+        super().__init__(command, **kwargs)
+        self.session = session
+
+    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
+        return tab_identity(super()._build_environment(width, height), self.session)
+
+
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
     config_path: Path
@@ -106,15 +152,25 @@ class ServeOptions:
     limits: ConnectionLimits = DEFAULT_LIMITS
     trusted_proxies: tuple[Network, ...] = ()
     state_dir: Path = STATE_DIR
+    users_file: Path | None = None
+    trusted_header: str | None = None
+    default_role: Role = Role.VIEWER
+
+    @property
+    def people(self) -> bool:
+        """Whether engineers sign in as themselves (a users file or a proxy's header)."""
+        return self.users_file is not None or self.trusted_header is not None
 
 
 class TuiServer(Server):
     """textual-serve's server with :class:`Guard` in front and URLs built per request."""
 
-    def __init__(self, options: ServeOptions, *, guard: Guard | None = None) -> None:
+    def __init__(
+        self, options: ServeOptions, *, guard: Guard | None = None, command: str | None = None
+    ) -> None:
         public_url = options.public_url.rstrip("/") if options.public_url else None
         super().__init__(
-            tui_command(options.config_path),
+            command or tui_command(options.config_path),
             host=options.host,
             port=options.port,
             title=TITLE,
@@ -124,12 +180,19 @@ class TuiServer(Server):
         self.fixed_public_url = public_url
         self.guard = guard or Guard(
             options.credentials,
+            users=_users(options),
+            trusted_header=options.trusted_header,
+            default_role=options.default_role,
             public_url=public_url,
             bound_host=options.host,
             device_secret=_device_secret(options),
             trusted_proxies=options.trusted_proxies,
         )
         self.sessions = 0
+        self.tabs: dict[web.WebSocketResponse, Session] = {}
+        """Open tabs of signed-in users, closed when the users file no longer signs them in."""
+        self._closing: set[asyncio.Task[None]] = set()
+        self.guard.listeners.append(self.close_signed_out)
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
@@ -159,11 +222,62 @@ class TuiServer(Server):
             await websocket.send_bytes(f"\r\n  {refusal}\r\n".encode())  # shown in the terminal
             await websocket.close(code=1013, message=b"session cap reached")  # try again later
             return websocket
+        session = request.get(IDENTITY)
+        if session is None and self.guard.authenticating:  # the guard always sets it: a bug
+            raise web.HTTPForbidden(text="No signed-in user for this tab.\n")
         self.sessions += 1
         try:
-            return await super().handle_websocket(request)
+            return await self.run_tab(request, session)
         finally:
             self.sessions -= 1
+
+    async def run_tab(self, request: web.Request, session: Session | None) -> web.WebSocketResponse:
+        """textual-serve's ``handle_websocket`` (0.1), with the tab's identity in its process's
+        environment and the tab known to :meth:`close_signed_out`."""
+        websocket = web.WebSocketResponse(heartbeat=15)
+        width = to_int(request.query.get("width", "80"), 80)
+        height = to_int(request.query.get("height", "24"), 24)
+        app_service: AppService | None = None
+        if session is not None:
+            self.tabs[websocket] = session
+        try:
+            await websocket.prepare(request)
+            app_service = TabService(
+                self.command,
+                session,
+                write_bytes=websocket.send_bytes,
+                write_str=websocket.send_str,
+                close=websocket.close,
+                download_manager=self.download_manager,
+                debug=self.debug,
+            )
+            await app_service.start(width, height)
+            try:
+                await self._process_messages(websocket, app_service)
+            finally:
+                await app_service.stop()
+        except asyncio.CancelledError:
+            await websocket.close()
+        except Exception:
+            logger.exception("tab ended by an error")
+        finally:
+            self.tabs.pop(websocket, None)
+            if app_service is not None:
+                await app_service.stop()
+        return websocket
+
+    def close_signed_out(self) -> None:
+        """Close the tabs whose user the users file no longer signs in as they were."""
+        for websocket, session in list(self.tabs.items()):
+            if self.guard.still_valid(session):
+                continue
+            del self.tabs[websocket]
+            logger.warning(
+                "closing a tab of %s: signed out by a users-file change", session.identity.name
+            )
+            task = asyncio.ensure_future(_sign_out(websocket))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def handle_index(self, request: web.Request) -> web.StreamResponse:
         refusal = self.full()
@@ -192,11 +306,14 @@ class TuiServer(Server):
 
     async def on_startup(self, app: web.Application) -> None:
         where = self.fixed_public_url or f"http://{_url_host(self.host)}:{self.port}"
-        auth = (
-            f"HTTP Basic auth as {self.options.credentials.user!r}"
-            if self.options.credentials
-            else "no authentication: loopback only"
-        )
+        ways = []
+        if self.options.users_file is not None:
+            ways.append(f"users of {self.options.users_file}")
+        elif self.options.credentials:
+            ways.append(f"HTTP Basic auth as {self.options.credentials.user!r} (admin)")
+        if self.options.trusted_header is not None:
+            ways.append(f"{self.options.trusted_header} from trusted proxies")
+        auth = " or ".join(ways) or "no authentication: loopback only"
         print(f"questcity tui --serve: {where} ({auth}); Ctrl+C stops", flush=True)
 
     def serve(self, debug: bool = False) -> None:
@@ -225,22 +342,49 @@ class TuiServer(Server):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
                 handled.append(signum)
+        watch = asyncio.create_task(self._watch_users())
         if started is not None:
             started.set()
         try:
             await stop.wait()
         finally:
+            watch.cancel()
             for signum in handled:
                 loop.remove_signal_handler(signum)
             listener.close()
             await runner.cleanup()
 
+    async def _watch_users(self) -> None:
+        """Between requests too: a removed user's open tabs close within ``WATCH_SECONDS``."""
+        if self.guard.users is None:
+            return
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            self.guard.refresh()
 
-def _device_secret(options: ServeOptions) -> bytes | None:
-    if options.credentials is None:
+
+async def _sign_out(websocket: web.WebSocketResponse) -> None:
+    with contextlib.suppress(Exception):
+        message = "\r\n  Signed out: your account in the users file changed. Reload to sign in.\r\n"
+        await websocket.send_bytes(message.encode())
+        await websocket.close(code=4401, message=b"signed out")
+
+
+def _users(options: ServeOptions) -> UsersFile | None:
+    if options.users_file is None:
         return None
     try:
-        return device_secret(options.credentials, options.state_dir)
+        return UsersFile(options.users_file)
+    except UsersFileError as error:
+        raise ServeRefused(str(error)) from None
+
+
+def _device_secret(options: ServeOptions) -> bytes | None:
+    if options.credentials is None and options.users_file is None:
+        return None
+    credentials = options.credentials if options.users_file is None else None
+    try:
+        return device_secret(credentials, options.state_dir)
     except (OSError, ValueError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else error
         raise ServeRefused(f"device-cookie salt in {options.state_dir}: {reason}") from None
@@ -250,7 +394,17 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+def check_people(options: ServeOptions) -> None:
+    """A trusted header needs the proxy's address: without one every such request is refused."""
+    if options.trusted_header is not None and not options.trusted_proxies:
+        raise ServeRefused(
+            f"[tui] trusted_header = {options.trusted_header!r} is believed only from the "
+            "authenticating proxy: name its address in [tui] trusted_proxies or --trusted-proxy"
+        )
+
+
 def serve(options: ServeOptions) -> None:
     check_public_url(options.public_url)
-    check_bind(options.host, options.credentials)
+    check_people(options)
+    check_bind(options.host, options.credentials, people=options.people)
     TuiServer(options).serve()
