@@ -391,7 +391,7 @@ class MonitorApp(App[None]):
         if record.error:
             result += f" ({record.error})"
         try:
-            await self.writer.record_check(record)
+            await self.writer.record_check(replace(record, manual=True))
         except StoreError as error:
             self.tell(
                 f"Checked {target.title}: {result}, but could not write it to the history "
