@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.aggregate import aggregate
@@ -40,6 +41,7 @@ from monitor.discovery import LOOKUP_SHARE, Discovery, DiscoveryError, Replica
 from monitor.incidents import IncidentTracker
 from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
+from monitor.self_alerts import SelfAlerts
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,
@@ -48,6 +50,7 @@ from monitor.store import (
     LeaseLost,
     ReplicaCheck,
     Status,
+    StoreError,
     create_schema,
     open_engine,
 )
@@ -131,6 +134,8 @@ class MonitorDaemon:
         )
         self.incidents = IncidentTracker(config, self.writer)
         self.alerts = AlertEngine(config, self.writer, self.dispatcher, self.reader)
+        self.self_alerts = SelfAlerts(config, self.alerts, self.writer, environ=environ)
+        """The monitor's alerts about itself: tokens, missed runs, the store (issue #14)."""
         self.scheduler: AsyncIOScheduler | None = None
         self.missed = 0
         """Runs APScheduler skipped: late past their grace time, or the last one still running."""
@@ -142,6 +147,8 @@ class MonitorDaemon:
             for target in {c.target for c in self._catalogue}
         }
         self._running: set[asyncio.Task[object]] = set()
+        self._reporting: set[asyncio.Task[None]] = set()
+        """Alerts of missed runs being written (a strong reference until done)."""
 
     async def prepare(self) -> None:
         """Upgrade the store's schema (its migrations), write the component catalogue, pick up
@@ -192,13 +199,39 @@ class MonitorDaemon:
             extra={"event": "monitor_started", "targets": len(self.config.targets)},
         )
 
-    def _on_missed(self, event: JobExecutionEvent) -> None:
+    def _on_missed(self, event: JobEvent) -> None:
         self.missed += 1
         logger.warning(
             "check %s missed its run",
             event.job_id,
             extra={"event": "check_missed", "job": event.job_id},
         )
+        if self.lease_lost:
+            return
+        at = self.clock.wall()
+        missed = self.self_alerts.missed(event.job_id, at)
+        if missed is not None:
+            # The listener is called on the loop, by the scheduler; the alert is written now, not
+            # at the target's next run: a run still stuck would never get to it.
+            self._spawn(self._report_missed(*missed, at))
+
+    def _spawn(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._reporting.add(task)
+        task.add_done_callback(self._reporting.discard)
+
+    async def _report_missed(self, target: str, summary: str, at: float) -> None:
+        with self._tracked():
+            try:
+                await self.self_alerts.report_missed(target, summary, at)
+            except LeaseLost:
+                self._lost_lease()
+            except Exception:
+                logger.exception(
+                    "could not record the missed check of %s",
+                    target,
+                    extra={"event": "store_error", "target": target},
+                )
 
     async def check_target(self, target: Target) -> CheckRecord:
         with self._tracked():
@@ -240,7 +273,13 @@ class MonitorDaemon:
             # replica's history: rows of their own would double the writes of every check of a
             # single-backend fleet (+6 points of a core at 1,000 targets) to say nothing new.
             rows = checks if target.replicas else ()
-            stored = await self.writer.record_check(record, replicas=rows, new_components=added)
+            try:
+                stored = await self.writer.record_check(record, replicas=rows, new_components=added)
+            except StoreError as error:
+                if not isinstance(error, LeaseLost):
+                    self.self_alerts.store_failed(error, at)
+                raise
+            await self.self_alerts.store_written(at)
             if stored is record:
                 self._known.update((c.target, c.service) for c in added)
                 if added:
@@ -258,11 +297,13 @@ class MonitorDaemon:
                 # judged on it (each under its own key and instance, so their windows stay
                 # theirs); a single-replica target's one replica is that failed check, as before
                 # the fleet (its target_unreachable sees the failure).
-                checks = [ReplicaCheck(c.replica, stored, c.instance) for c in checks]
+                checks = [dataclasses.replace(c, record=stored) for c in checks]
             if replicas is not None:
                 await self._retire(target, {c.replica for c in checks}, at)
             await self.incidents.observe(record)
             await self.alerts.observe(record, checks)
+            took = self.clock.monotonic() - started
+            await self.self_alerts.after_check(target, checks, at, took=took)
         except LeaseLost:
             self._lost_lease()
         except Exception:

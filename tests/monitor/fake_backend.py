@@ -63,6 +63,8 @@ class FakeBackend:
         self.mode = "healthy"
         self.document: dict[str, object] = detailed()
         self.requests: list[httpx.Request] = []
+        self.token = "operator-token"
+        """The one bearer token ``/detailed`` takes (401 for any other)."""
         self.transport = httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -76,7 +78,7 @@ class FakeBackend:
         if self.mode == "500":
             return httpx.Response(500, text="Internal Server Error")
         if request.url.path.endswith("/detailed"):
-            if request.headers.get("authorization") != "Bearer operator-token":
+            if request.headers.get("authorization") != f"Bearer {self.token}":
                 return httpx.Response(401, json={"error": "unauthorized"})
             return httpx.Response(200, content=json.dumps(self.document))
         summary = {k: v for k, v in self.document.items() if k != "checks"}

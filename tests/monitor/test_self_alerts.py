@@ -1,0 +1,283 @@
+"""The monitor's alerts about itself (issue #14: "monitoring goes quiet without saying so"), end to
+end through the daemon on a fake clock: a fake backend, the real alert engine and store, and a
+webhook receiver recording every notice. Each rule fires with a summary that says what to do, is
+stored (the TUI's header reads the alerts table), and clears after the hold-down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+
+from monitor.config import MonitorConfig, parse_config
+from monitor.daemon import MonitorDaemon
+from monitor.self_alerts import (
+    CHECKS_MISSED,
+    MONITOR,
+    STORE_UNWRITABLE,
+    TOKEN_EXPIRING,
+    TOKEN_MISSING,
+    TOKEN_REJECTED,
+)
+from monitor.store import Alert, AlertState, StoreUnavailable
+from shared.resilience.testing import FakeClock, settle
+from tests.monitor.fake_backend import FakeBackend
+
+VARIABLE = "QUESTCITY_MONITOR_TOKEN"
+HOLD_DOWN = 30
+INTERVAL = 10.0
+T0 = 1_800_000_000.0
+DAY = 86400.0
+
+
+def config_for(tmp_path: Path) -> MonitorConfig:
+    return parse_config(
+        f"""
+[storage]
+url = "sqlite:///{tmp_path}/monitor.db"
+
+[alerts]
+hold_down = {HOLD_DOWN}
+token_expiry_warning = 259200
+
+[[targets]]
+name = "questcity-api"
+url = "http://backend.test"
+interval = {INTERVAL:g}
+timeout = 5
+token_env = "{VARIABLE}"
+display_name = "QuestCity API"
+
+[[notifiers]]
+type = "webhook"
+url = "http://hooks.test/alerts"
+""",
+        tmp_path / "monitor.toml",
+    )
+
+
+class Stack:
+    """The daemon, its fake backend, the webhook's notices and the environment it reads."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = FakeClock(wall_start=T0)
+        self.backend = FakeBackend()
+        self.notices: list[dict[str, object]] = []
+        self.environ = {VARIABLE: "operator-token"}
+        self.daemon = MonitorDaemon(
+            config_for(tmp_path),
+            clock=self.clock,
+            write_window=0.0,
+            transport=httpx.MockTransport(self._route),
+            environ=self.environ,
+        )
+
+    def _route(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "hooks.test":
+            self.notices.append(json.loads(request.content))
+            return httpx.Response(204)
+        return self.backend.handle(request)
+
+    async def check(self, times: int = 1) -> None:
+        for _ in range(times):
+            await self.daemon.check_target(self.daemon.config.targets[0])
+            await settle()
+            await self.clock.advance(INTERVAL)
+
+    def sent(self, rule: str) -> list[tuple[str, str, str]]:
+        """(state, component, summary) of each notice of ``rule``, in order."""
+        return [
+            (str(n["state"]), str(n["component"]), str(n["summary"]))
+            for n in self.notices
+            if n["rule"] == rule
+        ]
+
+    async def stored(self, rule: str) -> list[Alert]:
+        return [a for a in await self.daemon.reader.alerts(active_only=False) if a.rule == rule]
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    stack = Stack(tmp_path)
+    await stack.daemon.prepare()
+    yield stack
+    await stack.daemon.stop()
+
+
+def a_jwt(expires_at: float) -> str:
+    """A token as ``questcity token`` mints one, signed with a key the monitor never sees."""
+    return jwt.encode(
+        {"sub": "questcity-cli", "role": "operator", "exp": int(expires_at)},
+        "a-key-only-the-backend-holds-0123456789",
+        algorithm="HS256",
+    )
+
+
+def use_token(stack: Stack, token: str) -> None:
+    """The monitor presents ``token``, and the backend takes it."""
+    stack.environ[VARIABLE] = token
+    stack.backend.token = token
+
+
+async def test_a_rejected_token_fires_says_what_to_do_is_logged_once_and_clears(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack.environ[VARIABLE] = "a-revoked-token"  # the backend takes only its own
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        await stack.check(3)
+    [(state, component, summary)] = stack.sent(TOKEN_REJECTED)
+    assert (state, component) == ("firing", "questcity-api")
+    assert "rejected (HTTP 401)" in summary
+    assert f"questcity token --role operator --ttl 7776000 and set {VARIABLE}" in summary
+    assert "a-revoked-token" not in summary
+    [alert] = await stack.stored(TOKEN_REJECTED)
+    assert (alert.state, alert.component, alert.summary) == (
+        AlertState.FIRING,
+        "questcity-api",
+        summary,
+    )
+    lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert lines == [
+        "token for questcity-api rejected (HTTP 401): mint a new one with questcity token "
+        f"--role operator --ttl 7776000 and set {VARIABLE}"
+    ]
+
+    stack.backend.token = "a-revoked-token"  # a new token minted and set: taken
+    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
+    assert [s for s, _, _ in stack.sent(TOKEN_REJECTED)] == ["firing", "resolved"]
+    [alert] = await stack.stored(TOKEN_REJECTED)
+    assert alert.state is AlertState.RESOLVED
+
+
+async def test_an_unset_token_variable_fires_and_naming_it_clears(stack: Stack) -> None:
+    stack.environ[VARIABLE] = "   "  # blank is unset
+    await stack.check()
+    [(state, component, summary)] = stack.sent(TOKEN_MISSING)
+    assert (state, component) == ("firing", "questcity-api")
+    assert f"{VARIABLE} is not set" in summary
+    assert "questcity token --role operator" in summary
+    [alert] = await stack.stored(TOKEN_MISSING)
+    assert alert.state is AlertState.FIRING
+    assert not stack.sent(TOKEN_REJECTED)  # nothing was sent, so nothing was refused
+
+    stack.environ[VARIABLE] = "operator-token"
+    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
+    assert [s for s, _, _ in stack.sent(TOKEN_MISSING)] == ["firing", "resolved"]
+    [alert] = await stack.stored(TOKEN_MISSING)
+    assert alert.state is AlertState.RESOLVED
+
+
+async def test_a_token_expiring_within_the_warning_fires_and_a_fresh_one_clears_it(
+    stack: Stack,
+) -> None:
+    expires = T0 + 2 * DAY
+    use_token(stack, a_jwt(expires))
+    await stack.check()
+    [(state, component, summary)] = stack.sent(TOKEN_EXPIRING)
+    assert (state, component) == ("firing", "questcity-api")
+    when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"expires in 2 days ({when})" in summary
+    assert "questcity token --role operator" in summary
+    [alert] = await stack.stored(TOKEN_EXPIRING)
+    assert alert.state is AlertState.FIRING
+    assert not stack.sent(TOKEN_REJECTED)
+
+    use_token(stack, a_jwt(T0 + 365 * DAY))
+    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
+    assert [s for s, _, _ in stack.sent(TOKEN_EXPIRING)] == ["firing", "resolved"]
+    [alert] = await stack.stored(TOKEN_EXPIRING)
+    assert alert.state is AlertState.RESOLVED
+
+
+async def test_an_expired_token_is_rejected_in_so_many_words_and_a_plain_token_never_expires(
+    stack: Stack,
+) -> None:
+    use_token(stack, a_jwt(T0 - 60))  # (the fake backend does not look at exp: the monitor does)
+    await stack.check()
+    [(state, _, summary)] = stack.sent(TOKEN_REJECTED)
+    assert state == "firing"
+    assert "expired at" in summary
+    assert not stack.sent(TOKEN_EXPIRING)
+
+    use_token(stack, "operator-token")  # not a JWT: nothing to warn about
+    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
+    assert [s for s, _, _ in stack.sent(TOKEN_REJECTED)] == ["firing", "resolved"]
+    assert not stack.sent(TOKEN_EXPIRING)
+
+
+def missed_event(code: int, job: str) -> JobExecutionEvent:
+    return JobExecutionEvent(code, job, "default", datetime.fromtimestamp(T0, UTC))
+
+
+async def missed(stack: Stack, code: int, job: str) -> None:
+    """APScheduler's listener call, and the alert it writes in the background, done."""
+    stack.daemon._on_missed(missed_event(code, job))
+    while stack.daemon._reporting:
+        await asyncio.wait(set(stack.daemon._reporting))
+    await settle()
+
+
+async def test_a_missed_run_fires_for_its_target_and_a_run_on_time_clears_it(
+    stack: Stack,
+) -> None:
+    await stack.check()
+    await missed(stack, EVENT_JOB_MISSED, "retention")  # late by design: no alert
+    await missed(stack, EVENT_JOB_MISSED, "check:questcity-api")
+    [(state, component, summary)] = stack.sent(CHECKS_MISSED)
+    assert (state, component) == ("firing", "questcity-api")
+    assert "1 check skipped" in summary
+    [alert] = await stack.stored(CHECKS_MISSED)
+    assert alert.state is AlertState.FIRING
+
+    await missed(stack, EVENT_JOB_MAX_INSTANCES, "check:questcity-api")
+    [alert] = await stack.stored(CHECKS_MISSED)
+    assert "2 checks skipped" in alert.summary  # the figures follow, no second page
+    assert [s for s, _, _ in stack.sent(CHECKS_MISSED)] == ["firing"]
+
+    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
+    assert [s for s, _, _ in stack.sent(CHECKS_MISSED)] == ["firing", "resolved"]
+    [alert] = await stack.stored(CHECKS_MISSED)
+    assert alert.state is AlertState.RESOLVED
+
+
+async def test_an_unwritable_store_pages_once_unstored_and_is_recorded_once_it_writes_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = stack.daemon.writer
+    record_check = writer.record_check
+    failing = True
+
+    async def refusing(*args: object, **kwargs: object) -> object:
+        if failing:
+            raise StoreUnavailable("the store file is read-only")
+        return await record_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer, "record_check", refusing)
+    with caplog.at_level(logging.ERROR, logger="monitor.self_alerts"):
+        await stack.check(4)
+    assert stack.daemon.checks == 4  # the daemon kept checking
+    [(state, component, summary)] = stack.sent(STORE_UNWRITABLE)
+    assert (state, component) == ("firing", MONITOR)
+    assert "cannot write its store (the store file is read-only)" in summary
+    assert [r.getMessage() for r in caplog.records if r.name == "monitor.self_alerts"] == [summary]
+    assert await stack.stored(STORE_UNWRITABLE) == []  # nowhere to record it yet
+
+    failing = False
+    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
+    assert [s for s, _, _ in stack.sent(STORE_UNWRITABLE)] == ["firing", "resolved"]
+    [alert] = await stack.stored(STORE_UNWRITABLE)
+    assert (alert.state, alert.component, alert.started_at) == (
+        AlertState.RESOLVED,
+        MONITOR,
+        T0,
+    )
+    assert alert.notified is AlertState.RESOLVED  # both notices went out: none owed on resume
+    assert "takes writes again" in alert.summary
