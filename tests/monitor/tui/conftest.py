@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,6 +74,8 @@ class AppFactory:
     ) -> MonitorApp:
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
         self.clients.append(client)
+        # Only when given: the tests of other behaviour also run against an app without it.
+        extra: dict[str, Any] = {} if identity is None else {"identity": identity}
         return MonitorApp(
             self.store.config,
             reader=self.store.reader,
@@ -81,9 +84,9 @@ class AppFactory:
             clock=FakeClock(wall_start=NOW),
             environ={ADMIN_ENV: ADMIN_TOKEN} if environ is None else environ,
             actor="tester",
-            identity=identity,
             tz=UTC,
             refresh_interval=3600,
+            **extra,
         )
 
 
