@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     from backend.cli import add_commands as backend_commands
     from monitor.cli import add_commands as monitor_commands
     from monitor.tui.cli import add_commands as tui_commands
+    from questcity.alert import add_commands as alert_commands
     from questcity.breaker import add_commands as breaker_commands
     from questcity.chaos import add_commands as chaos_commands
     from questcity.down import add_commands as down_commands
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     statuspage_commands(commands)
     tui_commands(commands)
     breaker_commands(commands)
+    alert_commands(commands)
     chaos_commands(commands)
     return parser
 
