@@ -33,11 +33,13 @@ def config_or_exit(path: Path) -> MonitorConfig:
 
 
 def run_monitor(args: argparse.Namespace) -> int:
+    from monitor.notifiers import notifiers_or_exit
     from monitor.sqlite_lock import StoreLocked, StoreLockError, lock_sqlite_store
     from monitor.store import StoreError
     from shared.resilience.jsonlog import configure_logging
 
     config = config_or_exit(args.config)
+    notifiers_or_exit(config.notifiers)  # (monitor.notifiers: an unusable Apprise URL: exit 2)
     try:
         # Held until this process ends (by any means: the kernel drops it even on kill -9).
         lock = lock_sqlite_store(config.storage_url)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Protocol
@@ -356,3 +357,22 @@ def build_sinks(
         else:
             sinks.append(LogSink(repeat_every=every))
     return sinks
+
+
+def notifiers_or_exit(
+    notifiers: tuple[Notifier, ...], environ: Mapping[str, str] | None = None
+) -> None:
+    """For ``questcity monitor`` before it starts: an Apprise URL that cannot be used stops it
+    here with exit 2 and a line naming the variable and the URL's position (never the URL) —
+    not later, in a leader's start, where it would pass the lease from monitor to monitor. An
+    unset variable is left to the sink (logged as an error; the monitor runs)."""
+    for index, notifier in enumerate(notifiers):
+        if notifier.kind != "apprise" or not notifier.apprise_urls(environ):
+            continue
+        from monitor.apprise_sink import AppriseConfigError, AppriseSink
+
+        try:
+            AppriseSink.from_notifier(notifier, index, environ=environ)
+        except AppriseConfigError as error:
+            print(f"questcity: {error}", file=sys.stderr)
+            raise SystemExit(2) from None

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -383,3 +386,40 @@ def test_each_url_is_named_by_its_variable_position_and_service(receiver: HttpRe
     assert isinstance(sink, AppriseSink)
     assert sink.services == [f"${ENV} #1 (JSON)", f"${ENV} #2 (JSON)"]
     assert json.dumps(sink.services).count(TOKEN) == 0
+
+
+def test_questcity_monitor_refuses_an_unusable_url_before_it_starts(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f"""
+[storage]
+url = "sqlite:///{tmp_path}/monitor.db"
+
+[[targets]]
+name = "questcity-api"
+url = "http://127.0.0.1:9"
+
+[[notifiers]]
+type = "log"
+
+[[notifiers]]
+type = "apprise"
+urls_env = "{ENV}"
+""",
+        encoding="utf-8",
+    )
+    environ = {**os.environ, ENV: f"json://127.0.0.1:9/hooks/{TOKEN} slack://{TOKEN}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "questcity", "monitor", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        f"questcity: ${ENV} (notifiers[1]): URL 2 of 2 is not one Apprise can use"
+    )
+    assert TOKEN not in done.stderr + done.stdout
+    assert not (tmp_path / "monitor.db").exists(), "refused before the store was touched"
