@@ -256,40 +256,42 @@ def firing_why(overview: Overview) -> str:
 
 _MONITOR_WORDS = {
     "monitor_token_missing": (
-        "has no operator token for {where}: breaker, pool and S3 checks are off",
-        "mint one (questcity token --role operator) and set the target's token_env",
+        "The monitor has no operator token for {where}",
+        "breaker, pool and S3 alerts are off: mint one (questcity token --role operator) and "
+        "set the target's token_env",
     ),
     "monitor_token_rejected": (
-        "has its operator token for {where} refused by the backend: detailed checks are off",
-        "mint a new one (questcity token --role operator) and set the target's token_env",
+        "The monitor's operator token for {where} is refused",
+        "breaker, pool and S3 alerts are blind: mint a new one (questcity token --role "
+        "operator) and set the target's token_env",
     ),
     "monitor_token_expiring": (
-        "has an operator token for {where} that expires soon",
+        "The monitor's operator token for {where} expires soon",
         "mint a new one (questcity token --role operator) before it does",
     ),
     "monitor_checks_missed": (
-        "missed checks of {where}",
-        "look at the monitor's load and log (questcity monitor)",
+        "The monitor missed checks of {where}",
+        "look at the monitor's load and log",
     ),
     "monitor_store_unwritable": (
-        "cannot write its history store",
+        "The monitor cannot write its store",
         "check the store's disk space, permissions or database, and the monitor's log",
     ),
 }
+MONITOR_SUMMARY_CHARS = 300
+"""Characters of a monitor self-alert's summary shown (it says what to do: not cut short)."""
 
 
 def monitor_warnings(alerts: Sequence[Alert]) -> list[str]:
-    """One line per firing alert about the monitor itself: what is wrong and what to do."""
+    """One line per firing alert about the monitor itself: what is wrong, then what to do (the
+    alert's own summary says it; these words when it is empty)."""
     lines = []
     for alert in alerts:
         if not is_monitor_alert(alert):
             continue
-        what, do = _MONITOR_WORDS.get(
-            alert.rule, ("raised " + alert.rule + " for {where}", "see the alert")
-        )
-        line = f"⚠ The monitor {what.format(where=_where(alert))} — {do}."
-        summary = bounded(alert.summary, SUMMARY_CHARS)
-        lines.append(f"{line} ({summary})" if summary else line)
+        what, do = _MONITOR_WORDS.get(alert.rule, (f"The monitor: {alert.rule} on {{where}}", ""))
+        summary = bounded(alert.summary, MONITOR_SUMMARY_CHARS) or do
+        lines.append(f"⚠ {what.format(where=_where(alert))}" + (f" — {summary}" if summary else ""))
     return lines
 
 

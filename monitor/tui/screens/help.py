@@ -20,12 +20,17 @@ KEYS = (
     ("c", "check the selected target now (writes the result to the history)"),
     ("n", "add a note to the open incident of the selected service"),
     ("/", "filter by target, service, status or breaker state (esc clears)"),
-    ("a", "alerts, firing first"),
+    (
+        "a",
+        "alerts, firing first; on the alerts screen, acknowledge the selected one (no reminders)",
+    ),
+    ("s", "on the alerts screen: silence the selected alert's component (30m, 2h, 1d; up to 7d)"),
     ("i", "incidents with their timelines"),
     ("esc", "back"),
     ("? or F1", "this help"),
     ("ctrl+p", "command palette: every action by name, and the theme"),
     ("q", "quit"),
+    ("", "r c n and acking or silencing need an operator or admin: a viewer reads only"),
 )
 
 MARKS = (
@@ -39,6 +44,13 @@ MARKS = (
     ("▾ 3 replicas", "each replica's own figures below it; ▸ = folded (space)"),
     ("NO MONITOR IS LEADING", "the lease is older than 2 × its ttl: no check is being made"),
     ("▁▂▃▅▇", "response times of the recent checks, oldest first"),
+    (
+        "Components operational — …",
+        "alerts still fire: why (resolving through the hold-down, or held)",
+    ),
+    ("⚠ The monitor …", "an alert about the monitor itself (its token, its checks, its store)"),
+    ("⚙ the monitor", "on the alerts screen: that alert is about the monitor, not a component"),
+    ("silenced until 23:40 by …", "recorded and shown, not sent to the notifiers until then"),
     ("█ ▄ ▁ ·", "timeline blocks: served, degraded, down, no check"),
 )
 

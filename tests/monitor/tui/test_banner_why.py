@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import cast
 
 from monitor.store import Alert, AlertState, CheckRecord, ServiceSample, Status
-from monitor.tui.data import ComponentRow, Overview, summarize
+from monitor.tui.data import ComponentRow, Overview, monitor_warnings, summarize
 from monitor.tui.widgets.banner import Banner, MonitorLine
 from shared.resilience.testing import FakeClock
 from tests.monitor.tui.conftest import AppFactory, Store, settle
@@ -60,6 +60,14 @@ def test_an_alert_still_holding_is_named() -> None:
     )
 
 
+def test_a_monitor_warning_says_what_to_do() -> None:
+    summary = "questcity-api: the monitor's token (T) expires in 2d: mint a new one before then"
+    [line] = monitor_warnings(
+        [_alert("monitor_token_expiring", "api", "", summary), _alert("breaker_open", "api", "")]
+    )
+    assert line == f"⚠ The monitor's operator token for api expires soon — {summary}"
+
+
 def test_the_monitors_own_alert_is_no_all_clear() -> None:
     summary = summarize(_overview(_alert("monitor_token_rejected", "api", "")))
     assert summary.alerting
@@ -79,9 +87,7 @@ async def test_the_banner_beside_firing_alerts_after_recovery(
 ) -> None:
     for target in ("questcity-api", "questcity-eu"):
         await store.writer.record_check(_healthy(target, NOW - 1))
-    await store.writer.fire_alert(
-        "monitor_token_rejected", "questcity-eu", "", "401 from /detailed", NOW - 5
-    )
+    await store.writer.fire_alert("monitor_token_rejected", "questcity-eu", "", "", NOW - 5)
     app = make_app()
     cast(FakeClock, app.clock).jump_wall(11)
     async with app.run_test(size=SIZE) as pilot:
@@ -95,5 +101,5 @@ async def test_the_banner_beside_firing_alerts_after_recovery(
         line = app.screen.query_one(MonitorLine)
         assert line.display
         words = str(line.render())
-        assert "The monitor has its operator token for questcity-eu refused" in words
+        assert "⚠ The monitor's operator token for questcity-eu is refused" in words
         assert "mint a new one (questcity token --role operator)" in words
