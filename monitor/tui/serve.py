@@ -58,6 +58,8 @@ from monitor.tui.users import UsersFile, UsersFileError
 PASSWORD_ENV = "QUESTCITY_TUI_PASSWORD"
 TAB_HIDDEN = (USER_ENV, ROLE_ENV, PASSWORD_ENV)
 """The server's own values of these never reach a tab: the tab's come from its session."""
+TAB_EXIT_SECONDS = 5.0
+"""How long a tab's TUI may take to quit once its websocket closed, before it is killed."""
 WATCH_SECONDS = 5.0
 """How often the server looks at the users file between requests (to close removed users' tabs)."""
 DEFAULT_USER = "oncall"
@@ -139,6 +141,22 @@ class TabService(AppService):
 
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         return tab_identity(super()._build_environment(width, height), self.session)
+
+    async def stop(self) -> None:
+        """textual-serve's stop (quit, wait for the app's output to end), then the process's
+        pipe closed and the process reaped, which textual-serve leaves to the garbage collector."""
+        await super().stop()
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), TAB_EXIT_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
 
 
 @dataclass(frozen=True, slots=True)
