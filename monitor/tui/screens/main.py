@@ -14,8 +14,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from monitor.store import Alert
-from monitor.tui.data import ComponentRow, Overview, monitor_warnings, summarize
-from monitor.tui.formatting import duration
+from monitor.tui.data import (
+    ComponentRow,
+    Overview,
+    is_monitor_alert,
+    monitor_warnings,
+    summarize,
+)
+from monitor.tui.formatting import bounded, duration
 from monitor.tui.identity import Action
 from monitor.tui.messages import LeadershipChanged, StoreChanged
 from monitor.tui.widgets.banner import Banner, LeaderLine, MonitorLine
@@ -119,11 +125,14 @@ class MainScreen(Screen[None]):
         else:
             text.append(f"Alerts firing ({len(alerts)})", style="bold red")
             for alert in alerts[:ALERTS_SHOWN]:
-                where = alert.target + (f"/{alert.service}" if alert.service else "")
                 text.append("\n● ", style="bold red")
                 text.append(f"{duration(now - alert.started_at):>6}  ", style="bold")
-                text.append(f"{where}  ")
-                text.append(alert.summary, style="")
+                if is_monitor_alert(alert):
+                    text.append("⚙ the monitor · ", style="bold yellow")
+                text.append(f"{bounded(alert.component, 60)}  ")
+                if alert.acked_by is not None:
+                    text.append(f"✓ acked by {bounded(alert.acked_by, 40)}  ", style="green")
+                text.append(bounded(alert.summary, 300), style="")
             if len(alerts) > ALERTS_SHOWN:
                 text.append(f"\n… {len(alerts) - ALERTS_SHOWN} more: press a", style="dim")
         if text.plain != self._alerts_shown:

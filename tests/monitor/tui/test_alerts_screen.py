@@ -58,6 +58,9 @@ async def test_a_acknowledges_the_selected_alert_as_the_engineer(
         await pilot.press("a")  # a second ack keeps the first and logs nothing more
         await settle(pilot)
         assert "already acknowledged by alice" in app.last_result
+        await pilot.press("escape")
+        await settle(pilot)
+        assert "✓ acked by alice" in str(app.screen.query_one("#alerts", Static).render())
 
     alert = await firing(store, "pool_exhausted")
     assert (alert.acked_by, alert.acked_at) == ("alice", NOW)

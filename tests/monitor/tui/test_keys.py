@@ -326,6 +326,7 @@ async def test_check_now_probes_the_target_and_writes_the_check(
     assert latest is not None
     assert latest.record.at == NOW
     assert latest.record.status is Status.HEALTHY
+    assert latest.record.manual  # never in roll-ups or the public latency chart
     assert json.dumps(latest.record.services[0].details["circuit_breaker"]) == json.dumps(breaker)
 
 
