@@ -67,6 +67,10 @@ SALT_FILE = "device-salt"
 KEY_ITERATIONS = 600_000
 """PBKDF2-SHA256 rounds (OWASP's figure) for the device key, once at start: a stolen device cookie
 and salt file must not make the password cheap to find offline."""
+MAX_HASHING = 2
+"""Password checks (scrypt, 16 MiB each) run at once; the others wait their turn."""
+MAX_WAITING = 16
+"""Password checks running or waiting; one more is answered 503 at once."""
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REALM = "QuestCity on-call TUI"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -124,6 +128,8 @@ class Guard:
         self.trusted_proxies = tuple(trusted_proxies)
         self.wall = wall
         self.throttle = LoginThrottle(tuple(self.accounts()), clock=clock)
+        self._hashing = asyncio.Semaphore(MAX_HASHING)
+        self._waiting = 0
         self.listeners: list[Callable[[], None]] = []
         """Called when the users file changed: the server closes tabs no longer signed in."""
 
@@ -308,7 +314,12 @@ class Guard:
         """The session of the right user and password; otherwise 401, or 429 while this client
         or user must wait after wrong guesses (the password is then not looked at). With a
         valid device cookie for that user only the device's own wrong guesses count."""
-        basic = _basic(request.headers.get("Authorization", "")) if self.by_password else None
+        if not self.by_password:  # a Basic challenge would ask for a password nobody has
+            raise web.HTTPForbidden(
+                text="This TUI signs people in through its authenticating proxy: open it at the "
+                "proxy's address.\n"
+            )
+        basic = _basic(request.headers.get("Authorization", ""))
         if basic is None:  # a browser's first request, or no credentials: not a guess
             raise _unauthorized()
         user, password = basic
@@ -341,8 +352,19 @@ class Guard:
         known = encoded is not None
         if encoded is None:
             encoded = dummy_hash(self._some_hash())
-        # scrypt takes a good part of a second: off the event loop, which serves other tabs.
-        matches = await asyncio.to_thread(verify_password, password, encoded)
+        # scrypt takes a good part of a second and 16 MiB: off the event loop, which serves
+        # other tabs, and a few at a time. Guesses sent all at once (each passed the throttle
+        # before any failed) beyond MAX_WAITING are turned away rather than queued for minutes.
+        if self._waiting >= MAX_WAITING:
+            raise web.HTTPServiceUnavailable(
+                headers={"Retry-After": "5"}, text="Too many sign-ins at once: try again.\n"
+            )
+        self._waiting += 1
+        try:
+            async with self._hashing:
+                matches = await asyncio.to_thread(verify_password, password, encoded)
+        finally:
+            self._waiting -= 1
         return matches and known
 
     def _some_hash(self) -> str | None:

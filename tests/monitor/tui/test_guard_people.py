@@ -14,6 +14,7 @@ import base64
 import json
 import shlex
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from monitor.tui import users
+from monitor.tui import serve_guard, users
 from monitor.tui.identity import ROLE_ENV, USER_ENV, Identity, Role
 from monitor.tui.serve import PASSWORD_ENV, ServeOptions, ServeRefused, TuiServer, check_people
 from monitor.tui.serve_guard import COOKIE, Credentials, Guard, trusted_networks
@@ -277,3 +278,43 @@ async def test_a_header_mode_server_needs_the_proxys_address(tmp_path: Path) -> 
     options = ServeOptions(tmp_path / "monitor.toml", trusted_header="X-Forwarded-User")
     with pytest.raises(ServeRefused, match="name its address in \\[tui\\] trusted_proxies"):
         check_people(options)
+
+
+async def test_a_header_only_server_does_not_ask_for_a_password(serve: Serve) -> None:
+    client = await serve(header_guard(None, "127.0.0.1"))
+    response = await client.get("/")
+    assert response.status == 403  # not a Basic challenge for a password nobody has
+    assert "WWW-Authenticate" not in response.headers
+    assert "through its authenticating proxy" in await response.text()
+
+
+async def test_guesses_sent_all_at_once_are_bounded_not_queued(
+    serve: Serve, users_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def slow_verify(password: str, encoded: str) -> bool:
+        started.release()
+        release.wait(30)
+        return False
+
+    monkeypatch.setattr(serve_guard, "verify_password", slow_verify)
+    guard = Guard(None, users=UsersFile(users_file))
+    client = await serve(guard)
+    guesses = [
+        asyncio.ensure_future(client.get("/", headers=basic("alice", f"guess {n}")))
+        for n in range(serve_guard.MAX_WAITING)
+    ]
+    for _ in range(serve_guard.MAX_HASHING):  # the first checks are running
+        assert await asyncio.to_thread(started.acquire, True, 30)
+    for _ in range(3000):  # until every guess has reached the guard (a state, not a timer)
+        if guard._waiting == serve_guard.MAX_WAITING:
+            break
+        await asyncio.sleep(0.01)
+    assert guard._waiting == serve_guard.MAX_WAITING
+    one_more = await client.get("/", headers=basic("alice", "one more"))
+    assert one_more.status == 503
+    assert one_more.headers["Retry-After"] == "5"
+    release.set()
+    assert [(await guess).status for guess in guesses] == [401] * serve_guard.MAX_WAITING
