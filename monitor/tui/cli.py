@@ -44,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host",
         default=None,
-        help="with --serve: address to bind (default 127.0.0.1; any other needs "
-        "QUESTCITY_TUI_PASSWORD)",
+        help="with --serve: address to bind (default 127.0.0.1; any other needs [tui] "
+        "users_file or trusted_header, or QUESTCITY_TUI_PASSWORD)",
     )
     parser.add_argument(
         "--port", type=int, default=None, help="with --serve: port to bind (default 8081)"

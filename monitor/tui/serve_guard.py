@@ -23,8 +23,9 @@ session that can reset breakers. :class:`Guard` is an aiohttp middleware in fron
   SameSite=Strict, Secure behind ``https``). A later login presenting it skips the per-client and
   per-user limits and is slowed only by its own wrong passwords, so a guessing flood from anywhere
   cannot lock the owner out of a browser it has used before. Its key comes from
-  :func:`device_secret` (the password and a salt kept on disk): cookies outlive a restart, and
-  changing the password voids them all. Anything else in the cookie (forged, for another user or
+  :func:`device_secret` (the password and a salt kept on disk; with a users file the salt, and
+  each cookie is signed for its user's password generation): cookies outlive a restart, and
+  changing a password voids that user's. Anything else in the cookie (forged, for another user or
   server, expired, not ASCII) is simply no device cookie.
 - **Client address**: the peer's address, unless the peer is a ``trusted_proxies`` address (a
   reverse proxy in front): then the right-most address in ``X-Forwarded-For`` that is not a
