@@ -4,7 +4,9 @@ Field names and value sets are Statuspage's, so its existing clients read ours. 
 no counterpart the field is there with Statuspage's empty value (``description: null``,
 ``scheduled_maintenances: []``). Components without any check yet have no Statuspage status and
 are left out until their first check; ``created_at`` and ``updated_at`` of a component are both
-the start of its current status (the store keeps no creation time).
+the start of its current status (the store keeps no creation time). One field is ours: in
+``summary.json`` and ``components.json`` each component carries ``uptime`` (:func:`uptime_document`,
+the figure the HTML and the TUI show); Statuspage's clients ignore it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from monitor.figures import PAGE_WINDOW, Uptime
 from statuspage.model import Board, ComponentView, GroupView, IncidentView, UpdateView
 from statuspage.text import iso
 from statuspage.vocabulary import EMPTY_STORE
@@ -39,8 +42,11 @@ def status(board: Board) -> Document:
     return {"indicator": condition.indicator.value, "description": description}
 
 
-def _component(board: Board, component: ComponentView) -> Document:
+def _component(board: Board, component: ComponentView, *, uptime: bool = False) -> Document:
+    """``uptime``: with ours (the page's list of components, when the board has the figures;
+    never inside an incident, which is the same document in every listing)."""
     since = component.since if component.since is not None else board.updated_at
+    extra = {"uptime": uptime_document(board, component)} if uptime else {}
     return {
         "id": component.id,
         "name": component.name,
@@ -54,7 +60,16 @@ def _component(board: Board, component: ComponentView) -> Document:
         "page_id": board.page.id,
         "group": False,
         "only_show_if_degraded": False,
+        **extra,
     }
+
+
+def uptime_document(board: Board, component: ComponentView) -> Document:
+    """Ours, beside Statuspage's fields: the component's uptime over the page's window, the
+    figure the HTML and the TUI show (:mod:`monitor.figures`): ``percent`` rounded down to two
+    decimals (null: no data) and ``text`` as printed."""
+    figure = (board.uptimes or {}).get(component.id, Uptime())
+    return {"window": PAGE_WINDOW.key, "percent": figure.value, "text": figure.text}
 
 
 def _group(board: Board, group: GroupView, position: int, members: list[Document]) -> Document:
@@ -81,7 +96,11 @@ def component_list(board: Board) -> list[Document]:
     documents: list[Document] = []
     top = 0
     for group in board.groups:
-        members = [_component(board, c) for c in group.components if c.condition.known]
+        members = [
+            _component(board, c, uptime=board.uptimes is not None)
+            for c in group.components
+            if c.condition.known
+        ]
         if not members:
             continue
         if group.id is None:

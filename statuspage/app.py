@@ -103,9 +103,14 @@ class StatusPage:
         body = self.renderer.index(generation.board, history)
         return Output(body, HTML, PAGE_CACHE, extra=self.html_headers)
 
-    def document(self, build: Callable[[Board], api.Document]) -> Make:
+    def document(self, build: Callable[[Board], api.Document], *, uptimes: bool = False) -> Make:
+        """``uptimes``: the components carry their uptime (read with the long history)."""
+
         async def make(generation: Generation) -> Output:
-            body = api.encode(build(generation.board))
+            board = generation.board
+            if uptimes:
+                board = board.with_uptimes(await generation.history())
+            body = api.encode(build(board))
             return Output(body, JSON, PAGE_CACHE, extra=(_NOSNIFF, _CORS, _LOCKED))
 
         return make
@@ -145,8 +150,10 @@ def _routes(page: StatusPage) -> list[Route]:
     async def index(request: Request) -> Response:
         return await page.serve(request, "index", page.index)
 
-    def document(name: str, build: Callable[[Board], api.Document]) -> Route:
-        make = page.document(build)
+    def document(
+        name: str, build: Callable[[Board], api.Document], *, uptimes: bool = False
+    ) -> Route:
+        make = page.document(build, uptimes=uptimes)
 
         async def endpoint(request: Request) -> Response:
             return await page.serve(request, name, make)
@@ -170,9 +177,9 @@ def _routes(page: StatusPage) -> list[Route]:
     return [
         Route("/", index, methods=["GET"]),
         Route("/incidents/{incident_id}", incident, methods=["GET"]),
-        document("summary.json", api.summary_json),
+        document("summary.json", api.summary_json, uptimes=True),
         document("status.json", api.status_json),
-        document("components.json", api.components_json),
+        document("components.json", api.components_json, uptimes=True),
         document("incidents.json", api.incidents_json),
         Route("/history.atom", history_atom, methods=["GET"]),
         Route("/badge/{component:path}.svg", badge, methods=["GET"]),  # keys hold a "/"

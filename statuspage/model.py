@@ -14,7 +14,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from monitor.figures import PAGE_WINDOW, Uptime, uptime
@@ -170,6 +170,13 @@ class Board:
     incidents: tuple[IncidentView, ...]
     """Open ones first, then the most recently opened."""
     stale_after: float
+    uptimes: Mapping[str, Uptime] | None = None
+    """Each component's 90-day uptime by id, for the JSON (:meth:`with_uptimes`); None: not
+    read (the figures live in the long history, read on first need)."""
+
+    def with_uptimes(self, history: Mapping[str, ComponentHistory]) -> Board:
+        """This board with the figures of ``history`` (the same the HTML shows)."""
+        return replace(self, uptimes={key: h.figure for key, h in history.items()})
 
     @property
     def components(self) -> tuple[ComponentView, ...]:
