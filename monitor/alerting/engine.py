@@ -65,7 +65,7 @@ class _Firing:
     held: bool = False
     """Its firing notice was held by a silence and is owed when the silence ends."""
     silenced: bool = False
-    """A silence covered it at the last look (no reminders; they start afresh after)."""
+    """A silence covered it at the last look (no reminders meanwhile)."""
     resumed: bool = False
     """Taken up from the store; whether its firing notice was held is judged at its first look."""
 
@@ -247,10 +247,12 @@ class AlertEngine:
             # A silence in force since before it fired held its firing notice then.
             firing.held = silence is not None and silence.starts_at <= firing.started_at
             firing.silenced = firing.held
-        if silence is not None and not firing.silenced:
+        if silence is not None:
+            # No reminders meanwhile; when it ends, one is due at once if repeat_every has
+            # passed since the last send (as Alertmanager does): the engineer learns it still
+            # fires.
             firing.silenced = True
-            self._dispatcher.forget(firing.alert_id)  # reminders start afresh after the silence
-        elif silence is None and firing.silenced:
+        elif firing.silenced:
             firing.silenced = False
             if firing.held:
                 firing.held = False

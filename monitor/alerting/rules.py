@@ -106,7 +106,8 @@ def judge(
         window = slide(state, sample, at, rules.window)
         service = sample.service
         title = name(target, service)
-        if sample.status is Status.UNHEALTHY and _critical(sample.details):
+        down = sample.status is Status.UNHEALTHY and _critical(sample.details)
+        if down:
             condition = ("service_down", service)
             checks = state.streak(condition, at).checks
             error = sample.details.get("last_error") or sample.details.get("reason")
@@ -116,7 +117,10 @@ def judge(
                 open_after,
                 checks,
             )
-        if sample.breaker_state not in (None, "closed"):
+        # A critical service down is one page, service_down: its breaker open and its failed
+        # health checks are the same cause, and would page again minutes later (one firing,
+        # one resolved per cause). Their windows still take its samples.
+        if not down and sample.breaker_state not in (None, "closed"):
             condition = ("breaker_open", service)
             since = state.streak(condition, at).since
             findings[condition] = Finding(
@@ -126,7 +130,8 @@ def judge(
             )
         failed = sum(1 for point in window if point.failing)
         if (
-            len(window) >= 3
+            not down
+            and len(window) >= 3
             and failed / len(window) > rules.check_failure_rate
             and window[-1].failing
         ):
