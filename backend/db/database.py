@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backend.db.engine import pool_figures
 from backend.db.errors import translated
 from backend.db.gate import PoolGate
+from backend.db.sqlite_threads import WorkerThreads
 from backend.resilience import DependencyGateway
 
 P = ParamSpec("P")
@@ -37,6 +38,9 @@ class Database(DependencyGateway):
         self.gate = gate
         self._probe = probe
         self._abandoned: set[asyncio.Future[Any]] = set()
+        self._threads = WorkerThreads()
+        self._threads.watch(engine)
+        self._threads.watch(probe)
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def read(self, work: Work[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -97,3 +101,6 @@ class Database(DependencyGateway):
             await asyncio.wait(set(self._abandoned), timeout=5.0)
         await self.engine.dispose()
         await self._probe.dispose()
+        # A SQLite connection cut short (a ping cancelled by the app's stop) still has a thread
+        # finishing its work; it must not post into this loop once the loop has closed.
+        await self._threads.wait_ended(limit=5.0)
