@@ -99,6 +99,11 @@ async def test_each_bad_target_fails_alone_and_the_healthy_one_is_recorded(
     assert 1 <= farm.requests["drip"] <= ROUNDS
     # Read back as the status page and the TUI do: on disk, in another engine.
     async with open_reader(store_url) as reader:
+        # ...and every round's drip check ended at its deadline, whether or not the farm read it.
+        async with reader.engine.connect() as connection:
+            query = select(checks.c.error).where(checks.c.target == "drip")
+            drip_errors = list((await connection.execute(query)).scalars())
+        assert drip_errors == ["timeout"] * ROUNDS
         healthy = await reader.latest("healthy")
         assert healthy is not None
         assert healthy.record.status is Status.HEALTHY
