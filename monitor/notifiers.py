@@ -116,8 +116,15 @@ class LogSink:
             notice.state,
             reminder,
             notice.summary,
-            extra={"event": "alert", "key": notice.key, **asdict(notice)},
+            # "name" is a LogRecord attribute (logging refuses it in extra): display_name.
+            extra={"event": "alert", "key": notice.key, **_log_fields(notice)},
         )
+
+
+def _log_fields(notice: AlertNotice) -> dict[str, object]:
+    fields = asdict(notice)
+    fields["display_name"] = fields.pop("name")
+    return fields
 
 
 class Guarded:

@@ -4,6 +4,7 @@ and the notifiers: a dead webhook receiver cannot stall anything."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.alerts import AlertEngine
 from monitor.config import AlertRules, IncidentRules, MonitorConfig, Target
-from monitor.notifiers import AlertNotice, Dispatcher, WebhookSink
+from monitor.notifiers import AlertNotice, Dispatcher, LogSink, WebhookSink
 from monitor.store import (
     Alert,
     CheckRecord,
@@ -374,3 +375,21 @@ async def test_a_webhook_gets_the_notice_as_json() -> None:
             "at": T0,
         }
     ]
+
+
+async def test_the_log_notifier_logs_a_notice_with_its_display_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``name`` is a LogRecord attribute: passed as is in ``extra``, logging refused every
+    notice of the default notifier (KeyError)."""
+    notice = AlertNotice(
+        "service_down", "api", "database", "firing", "down", T0, 3, "api/database", "API / DB"
+    )
+    with caplog.at_level(logging.INFO, logger="monitor.alerts"):
+        await LogSink().send(notice)
+    (line,) = [r for r in caplog.records if getattr(r, "event", "") == "alert"]
+    assert (line.getMessage(), getattr(line, "display_name", None)) == (
+        "alert firing: down",
+        "API / DB",
+    )
+    assert getattr(line, "component", None) == "api/database"
