@@ -38,7 +38,7 @@ T0 = 1_800_000_000.0
 DAY = 86400.0
 
 
-def config_for(tmp_path: Path) -> MonitorConfig:
+def config_for(tmp_path: Path, replicas: str = "") -> MonitorConfig:
     return parse_config(
         f"""
 [storage]
@@ -55,6 +55,7 @@ interval = {INTERVAL:g}
 timeout = 5
 token_env = "{VARIABLE}"
 display_name = "QuestCity API"
+{replicas}
 
 [[notifiers]]
 type = "webhook"
@@ -67,13 +68,15 @@ url = "http://hooks.test/alerts"
 class Stack:
     """The daemon, its fake backend, the webhook's notices and the environment it reads."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, replicas: str = "") -> None:
+        self.refusing: set[str] = set()
+        """Replica hosts whose ``/detailed`` refuses every token (their own key, say)."""
         self.clock = FakeClock(wall_start=T0)
         self.backend = FakeBackend()
         self.notices: list[dict[str, object]] = []
         self.environ = {VARIABLE: "operator-token"}
         self.daemon = MonitorDaemon(
-            config_for(tmp_path),
+            config_for(tmp_path, replicas),
             clock=self.clock,
             write_window=0.0,
             transport=httpx.MockTransport(self._route),
@@ -84,6 +87,8 @@ class Stack:
         if request.url.host == "hooks.test":
             self.notices.append(json.loads(request.content))
             return httpx.Response(204)
+        if request.url.host in self.refusing and request.url.path.endswith("/detailed"):
+            return httpx.Response(403)
         return self.backend.handle(request)
 
     async def check(self, times: int = 1) -> None:
@@ -110,6 +115,21 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     await stack.daemon.prepare()
     yield stack
     await stack.daemon.stop()
+
+
+async def test_one_replica_refusing_the_token_is_enough_and_the_summary_says_which_share(
+    tmp_path: Path,
+) -> None:
+    stack = Stack(tmp_path, 'replicas = ["http://r1.test", "http://r2.test"]')
+    await stack.daemon.prepare()
+    try:
+        stack.refusing.add("r2.test")
+        await stack.check()
+        [(state, component, summary)] = stack.sent(TOKEN_REJECTED)
+        assert (state, component) == ("firing", "questcity-api")
+        assert "rejected (HTTP 403) by 1/2 replicas" in summary
+    finally:
+        await stack.daemon.stop()
 
 
 def a_jwt(expires_at: float) -> str:
