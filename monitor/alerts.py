@@ -15,7 +15,11 @@ on a fake clock). Each rule has a condition and how long it must hold before it 
 
 Conditions are judged again at every check with the current figures, which a firing alert's
 text follows; an alert resolves once its condition has been clear for ``[alerts] hold_down``
-seconds (a flapping outage is one alert, one firing and one resolved notice). Silences hold
+seconds (a flapping outage is one alert, one firing and one resolved notice). One cause is one
+page: while one of these alerts fires for a component, another rule's condition on the same
+component fires no second alert (a critical service down is ``service_down`` alone; S3 down is
+the first of its rules to hold, not three pages as its health checks and breaker catch up); the
+condition fires if it still holds once the first has resolved. Silences hold
 notices, acks stop reminders (:mod:`monitor.alerting.engine` says how), and conditions judged
 outside the engine (the monitor's self-alerts) live the same life through
 :meth:`AlertEngine.report`.

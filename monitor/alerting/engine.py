@@ -132,7 +132,8 @@ class AlertEngine:
             await self._quiet.refresh(now)
             held, holding = self._judge(record, replicas)
             for key, text in held.items():
-                await self._hold(key, text, now, external=False)
+                if key in self._firing or not self._paged(key):
+                    await self._hold(key, text, now, external=False)
             for key, firing in self._of(target):
                 if firing.external:
                     continue  # cleared only by its reporter
@@ -354,6 +355,17 @@ class AlertEngine:
         if lock is None:
             lock = self._locks[target] = asyncio.Lock()
         return lock
+
+    def _paged(self, key: Key) -> bool:
+        """Whether another of the engine's alerts already fires for this component: one cause,
+        one page. S3 down pages once (its failure rate), not again when its failed health
+        checks pass half the window and once more when its breaker has been open 5 minutes;
+        if the first alert resolves while this condition still holds, this one fires then."""
+        rule, target, service = key
+        return any(
+            other[1:] == (target, service) and other[0] != rule and not firing.external
+            for other, firing in self._firing.items()
+        )
 
     def _of(self, target: str) -> list[tuple[Key, _Firing]]:
         return [(key, firing) for key, firing in self._firing.items() if key[1] == target]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -407,3 +408,33 @@ async def test_a_successor_releases_a_notice_its_predecessor_held(store: Store) 
     assert second.notices == [], "still silenced"
     await run(successor, check(50, database(False)))
     assert second.states() == ["firing"], "held since it fired: owed once the silence ended"
+
+
+async def test_a_component_already_paged_is_not_paged_again_by_another_rule(store: Store) -> None:
+    """S3 down for 6 minutes: its failure rate pages at once; its failed health checks (past
+    half the window) and its breaker open for 5 minutes are the same cause, not two more pages.
+    One resolved notice when it recovers."""
+    sink = Recording()
+    alerts = engine(store, sink, AlertRules(window=300.0, hold_down=30.0))
+    ok, failed = 0, 0
+    healthy = []
+    for t in range(0, 300, 10):
+        ok += 10
+        healthy.append(check(t, s3(ok, failed)))
+    await run(alerts, *healthy)
+    down = []
+    for t in range(300, 660, 10):
+        failed += 10
+        sample = s3(ok, failed, breaker="open")
+        down.append(check(t, replace(sample, status=Status.UNHEALTHY, consecutive_failures=1)))
+    await run(alerts, *down)
+    assert [(n.rule, n.state) for n in sink.notices] == [("s3_failure_rate", "firing")]
+    recovered = []
+    for t in range(660, 700, 10):
+        ok += 10
+        recovered.append(check(t, s3(ok, failed)))
+    await run(alerts, *recovered)
+    assert [(n.rule, n.state) for n in sink.notices] == [
+        ("s3_failure_rate", "firing"),
+        ("s3_failure_rate", "resolved"),
+    ]
