@@ -173,20 +173,25 @@ async def test_an_outage_opens_an_incident_and_recovery_resolves_it(
     assert resolved.events[1].text == "Photos is now healthy."
 
 
-async def test_an_unreachable_target_alerts_after_its_grace_and_resolves(
+async def test_an_unreachable_target_alerts_after_open_after_checks_and_resolves_after_hold_down(
     daemon: MonitorDaemon, backend: FakeBackend, clock: FakeClock
 ) -> None:
+    """Issue #14: ``target_unreachable`` pages after ``open_after`` (2) unreachable checks in a
+    row, before ``unreachable_for`` (30 s) has run out, and resolves once the target has been
+    reachable for the hold-down (30 s by default), not at the first good check."""
     await check(daemon, clock)
     backend.mode = "dead"
-    for _ in range(3):  # unreachable for 0, 10, 20 s: not yet 30
-        await check(daemon, clock)
+    await check(daemon, clock)  # one unreachable check: not yet
     assert await daemon.reader.alerts() == []
-    await check(daemon, clock)  # 30 s
+    await check(daemon, clock)  # two in a row, 10 s in
     (alert,) = await daemon.reader.alerts()
     assert (alert.rule, alert.target) == ("target_unreachable", "questcity-api")
     assert "connection refused" in alert.summary
     backend.mode = "healthy"
-    await check(daemon, clock)
+    for _ in range(3):  # reachable for 0, 10, 20 s: within the hold-down
+        await check(daemon, clock)
+        assert len(await daemon.reader.alerts()) == 1
+    await check(daemon, clock)  # 30 s
     assert await daemon.reader.alerts() == []
     (resolved,) = await daemon.reader.alerts(active_only=False)
     assert resolved.resolved_at is not None
@@ -217,7 +222,7 @@ async def test_a_restarted_daemon_picks_up_open_incidents_and_alerts(
     await second.prepare()
     try:
         backend.mode = "healthy"
-        for _ in range(2):
+        for _ in range(4):  # the resumed alert resolves after the 30 s hold-down
             await check(second, clock)
         assert await second.reader.incidents(state=IncidentState.OPEN) == []
         assert await second.reader.alerts() == []
