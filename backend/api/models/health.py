@@ -63,7 +63,12 @@ class ServiceHealth(Answer):
     availability_percent: float | None = Field(ge=0, le=100)
     average_response_time_ms: float | None = Field(ge=0, description="Milliseconds.")
     checks: int = Field(ge=0)
-    last_error: str | None
+    failed_checks: int = Field(ge=0, description="Failed checks since the process started.")
+    last_error: str | None = Field(
+        description="The latest failed check's error while the service is not healthy; "
+        "null once it is healthy again."
+    )
+    last_error_at: float | None = Field(description="Seconds since the epoch.")
     circuit_breaker: CircuitBreaker | None
     details: dict[str, object] = absent(
         description="The service's own figures (the database's connection pool)."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backend.api.models.health import ServiceHealth
 from tests.backend.integration.conftest import backend_settings, running
 from tests.support import FaultProxy, PostgresServer, S3Server
 
@@ -29,4 +30,5 @@ async def test_a_fresh_start_records_no_s3_failure(
     assert s3.checks >= 1
     assert (s3.failures, s3.last_error, s3.availability) == (0, None, 100.0)
     entry = detailed.json()["checks"]["s3"]
+    ServiceHealth.model_validate(entry)  # the documented answer names the new fields
     assert (entry["status"], entry["failed_checks"], entry["last_error"]) == ("healthy", 0, None)
