@@ -64,13 +64,15 @@ def millis(value: float | None) -> str:
 
 
 def percent(value: float | None, *, decimals: int) -> str:
-    """Rounded down, so 99.96 % never shows as 100."""
+    """Rounded down, so 99.96 % never shows as 100 (the rule of :mod:`monitor.figures`). The
+    figures arrive already rounded to two decimals, and 57.57 is 5756.99… hundredths as a float:
+    rounded to 6 places before the floor, a rounded figure prints as itself."""
     if value is None:
         return DASH
     if value >= 100:
         return "100"
     scale = 10**decimals
-    return f"{math.floor(value * scale) / scale:.{decimals}f}"
+    return f"{math.floor(round(value * scale, 6)) / scale:.{decimals}f}"
 
 
 def plain(text: str, style: str = "") -> Text:

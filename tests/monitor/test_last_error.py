@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from monitor import answer
-from monitor.tui.formatting import age, last_error
+from monitor.tui.formatting import age, last_error, percent
 
 AT = 1_747_224_000.0
 
@@ -68,3 +68,11 @@ def test_a_long_error_is_cut_between_words_never_inside_one() -> None:
 
 def test_control_characters_never_reach_the_line() -> None:
     assert last_error("refused\x1b[2J\n\u202eX", None, AT) == "refused [2J X"
+
+
+def test_a_rounded_figure_prints_as_itself_in_the_tui() -> None:
+    # The TUI's rows hold monitor.figures' values, already rounded down to two decimals; floored
+    # again as floats, 0.57 % of them lost a hundredth (57.57 printed as 57.56).
+    figures = [n / 100 for n in range(10_000)]
+    assert [percent(v, decimals=2) for v in figures] == [f"{v:.2f}" for v in figures]
+    assert (percent(99.999, decimals=2), percent(99.96, decimals=1)) == ("99.99", "99.9")
