@@ -101,10 +101,16 @@ def services(document: Mapping[str, object]) -> tuple[ServiceSample, ...]:
                 details[key] = plain(raw[key], 1)
         if (error_at := _epoch(raw.get("last_error_at"))) is not None:
             details["last_error_at"] = error_at  # the error's age on screens; dropped if unusable
+        status = Status.parse(raw.get("status"))
+        if status is Status.HEALTHY:
+            # A healthy service has no last error: a backend before #14 kept reporting one for
+            # ever (a start-up's "ObjectStoreError" on a healthy row); its history is counters.
+            details.pop("last_error", None)
+            details.pop("last_error_at", None)
         samples.append(
             ServiceSample(
                 service=name,
-                status=Status.parse(raw.get("status")),
+                status=status,
                 response_ms=_milliseconds(raw.get("response_time_ms")),
                 consecutive_failures=_count(raw.get("consecutive_failures")),
                 breaker_state=_breaker_state(breaker),

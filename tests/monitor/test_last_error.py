@@ -34,6 +34,15 @@ def test_a_cleared_error_leaves_nothing() -> None:
     assert "last_error" not in sample_details(last_error=None, last_error_at=None)
 
 
+def test_a_healthy_service_has_no_last_error_even_from_an_older_backend() -> None:
+    document = {
+        "status": "healthy",
+        "checks": {"s3": {"status": "healthy", "last_error": "ObjectStoreError"}},
+    }
+    (sample,) = answer.services(document)
+    assert "last_error" not in sample.details
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [

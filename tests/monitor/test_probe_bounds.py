@@ -154,7 +154,7 @@ def test_details_are_trimmed_not_refused() -> None:
             "status": "healthy",
             "checks": {
                 "database": {
-                    "status": "healthy",
+                    "status": "degraded",  # a healthy service's last error is dropped (#14)
                     "last_error": "refused\x1b[2J\n\u202e" + "e" * 10_000,
                     "details": {"deep": deep, "huge": 10**30, **{f"k{n}": n for n in range(99)}},
                 }
