@@ -3,10 +3,11 @@
 Breaker state is per process: a target run as three replicas has three breakers per service, and
 a reset must reach each of them (:mod:`monitor.reset`). The replicas are the ones the monitor
 checks (the target's ``url``, its ``replicas`` list, or what ``dns:NAME:PORT`` resolves to now);
-the admin token comes from the target's ``admin_token_env``. Nothing is asked interactively, so a
-script can call it::
+the admin token comes from the target's ``admin_token_env``. Each replica's audit line names the
+person (``--by NAME``, default the local account name; sent as ``X-QuestCity-Actor``). Nothing
+is asked interactively, so a script can call it::
 
-    $ questcity breaker reset questcity-api s3
+    $ questcity breaker reset questcity-api s3 [--by NAME]
     10.0.0.5:8000  ok      open → closed
     10.0.0.6:8000  FAILED  refused the token (401: missing, invalid or expired); …
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +51,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     reset.add_argument(
         "--config", type=Path, default=DEFAULT_PATH, help="monitor.toml (default: ./monitor.toml)"
     )
+    reset.add_argument(
+        "--by",
+        metavar="NAME",
+        help="who is resetting, named in each replica's audit line (default: your account name)",
+    )
     reset.set_defaults(handler=run_reset)
 
 
@@ -60,7 +67,8 @@ def run_reset(args: argparse.Namespace) -> int:
     token = target.admin_token()
     if token is None:
         raise _refused(_no_token(target, args.config))
-    outcomes = asyncio.run(_reset(config, target, args.service, token))
+    actor = _actor(args.by)
+    outcomes = asyncio.run(_reset(config, target, args.service, token, actor))
     from monitor.reset import reset_summary
 
     width = max((len(outcome.replica) for outcome in outcomes), default=0)
@@ -72,8 +80,25 @@ def run_reset(args: argparse.Namespace) -> int:
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
+def _actor(by: str | None) -> str | None:
+    """Who is resetting: ``--by NAME``, else the local account's name, cleaned as the TUI
+    cleans its engineer's (printable, bounded); None when neither gives one (the audit line then
+    names the token alone). A ``--by`` that cleans to nothing is a usage error."""
+    from monitor.tui.identity import clean_name
+
+    if by is None:
+        try:
+            return clean_name(getpass.getuser()) or None
+        except (KeyError, OSError):  # no name for this uid (a container's)
+            return None
+    name = clean_name(by)
+    if not name:
+        raise _refused("--by needs a name (printable characters)")
+    return name
+
+
 async def _reset(
-    config: MonitorConfig, target: Target, service: str, token: str
+    config: MonitorConfig, target: Target, service: str, token: str, actor: str | None = None
 ) -> list[ReplicaOutcome]:
     import httpx
 
@@ -88,7 +113,7 @@ async def _reset(
         where = ", ".join(target.replicas) or target.url
         raise _refused(f"no replicas of {target.name} to reset: {where} resolves to no address")
     async with httpx.AsyncClient() as client:
-        return await reset_everywhere(client, target, service, token, replicas)
+        return await reset_everywhere(client, target, service, token, replicas, actor=actor)
 
 
 def _line(outcome: ReplicaOutcome, width: int) -> str:

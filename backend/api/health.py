@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -257,10 +258,17 @@ def _actor(request: Request) -> str | None:
     without the header. Anything but 1 to ``ACTOR_MAX`` printable characters is refused: it
     goes into an audit line, where a line break or a control character could forge or hide
     one."""
-    value = request.headers.get(ACTOR_HEADER)
-    if value is None:
+    raw = request.headers.get(ACTOR_HEADER)
+    if raw is None:
         return None
-    value = value.strip()
+    # Header values are bytes the server reads as Latin-1: a name outside ASCII comes UTF-8
+    # percent-encoded (monitor.reset.actor_header_value) and is decoded here, so ``Zoë`` is
+    # audited as ``Zoë``. Bytes that are not UTF-8 are refused, not replaced.
+    try:
+        # (at most 4 UTF-8 bytes of 3 characters each per character: bounded before decoding)
+        value = unquote(raw.strip()[: ACTOR_MAX * 12 + 1], errors="strict").strip()
+    except UnicodeDecodeError:
+        value = ""
     if not 1 <= len(value) <= ACTOR_MAX or not value.isprintable():
         raise ApiError(
             400,

@@ -121,3 +121,39 @@ async def test_a_hundred_characters_are_accepted_and_surrounding_spaces_trimmed(
     assert response.status_code == 200, response.text
     [record] = audit_lines(caplog)
     assert json.loads(JsonFormatter().format(record))["actor"] == name
+
+
+@pytest.mark.parametrize("name", ["Zoë Müller", "渡辺 さくら", "50% Alice"])
+async def test_a_percent_encoded_name_is_decoded_into_the_audit_line(
+    api: Harness, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What ``questcity breaker reset --by`` and the TUI send (monitor.reset.actor_header_value):
+    a name outside ASCII (or with a ``%``) UTF-8 percent-encoded, audited as the name itself."""
+    from monitor.reset import actor_header_value
+
+    await open_breaker(api)
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    headers = {**token(api, Role.ADMIN, "questcity-cli"), ACTOR: actor_header_value(name)}
+
+    response = await api.client.post(RESET.format("database"), headers=headers)
+
+    assert response.status_code == 200, response.text
+    [record] = audit_lines(caplog)
+    assert json.loads(JsonFormatter().format(record))["actor"] == name
+    assert f"reset by {name} (via questcity-cli)" in record.getMessage()
+
+
+@pytest.mark.parametrize("value", ["%FF%FE", "alice%0Abob", "%09"], ids=["not-utf8", "lf", "tab"])
+async def test_an_encoded_value_that_decodes_to_no_printable_name_is_400(
+    api: Harness, value: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    breaker = await open_breaker(api)
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    headers = {**token(api, Role.ADMIN, "questcity-cli"), ACTOR: value}
+
+    response = await api.client.post(RESET.format("database"), headers=headers)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_actor"
+    assert breaker.state is CircuitState.OPEN
+    assert audit_lines(caplog) == []

@@ -199,3 +199,55 @@ async def test_a_bad_config_is_refused_before_anything(tmp_path: Path) -> None:
 
     assert (ran.code, ran.out) == (2, [])
     assert "missing.toml: no such file" in ran.err
+
+
+class _Recorder:
+    """An HTTP server that records each request's X-QuestCity-Actor and answers 404 (the
+    outcome does not matter here: who was named does)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.actors: list[str | None] = []
+        actors = self.actors
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                actors.append(self.headers.get("X-QuestCity-Actor"))
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_the_reset_names_the_person_by_default_the_account_and_by_with_by(
+    tmp_path: Path,
+) -> None:
+    """The audit line says who reset, not only "questcity-cli": ``--by NAME``, else the local
+    account's name; a name outside ASCII travels percent-encoded (the backend decodes it)."""
+    receiver = _Recorder()
+    try:
+        config = write_config(tmp_path, [receiver.url])
+        by_default = await breaker_reset(
+            "questcity-api", "s3", config=config, env={"LOGNAME": "alice\x1b[2J"}
+        )
+        named = await breaker_reset("questcity-api", "s3", "--by", "Zoë", config=config)
+        blank = await breaker_reset("questcity-api", "s3", "--by", "\t ", config=config)
+    finally:
+        receiver.close()
+    assert by_default.code == named.code == 1  # (the receiver answers 404)
+    assert receiver.actors == ["alice[2J", "Zo%C3%AB"]
+    assert blank.code == 2
+    assert "--by needs a name" in blank.err
