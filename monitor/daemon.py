@@ -156,7 +156,7 @@ class MonitorDaemon:
         await create_schema(self.engine)
         await self.writer.sync_components(self._catalogue)
         await self.incidents.resume(self.reader)
-        await self.alerts.resume(self.reader)
+        await self.alerts.resume(self.reader, at=self.clock.wall())
         names = {t.name for t in self.config.targets}
         for state in await self.reader.replicas():
             if state.target in names:

@@ -91,9 +91,13 @@ class AlertEngine:
 
     # -- taking over
 
-    async def resume(self, reader: HistoryRead) -> None:
+    async def resume(self, reader: HistoryRead, *, at: float) -> None:
         """Take up the firing alerts from the store, and send the notices it still owes (their
-        sender died before marking them): each once more, marked when handled."""
+        sender died before marking them): each once more, marked when handled — unless a
+        silence covers its component now: then it is held as any silenced notice (logged,
+        marked), and a firing one goes out when the silence ends. ``at`` is the check clock's
+        now: a re-sent firing notice counts as a send then, so reminders come ``repeat_every``
+        after the takeover, not at once (its firing time is long past)."""
         for alert in await reader.alerts(active_only=True, limit=RESUMED_ALERTS):
             self._firing[(alert.rule, alert.target, alert.service)] = _Firing(
                 alert.id,
@@ -104,10 +108,21 @@ class AlertEngine:
             )
             if alert.acked_at is not None:
                 self._quiet.ack(alert.id)
+        await self._quiet.refresh(at)
         for alert in await reader.unnotified_alerts():
-            at = alert.resolved_at if alert.resolved_at is not None else alert.started_at
+            when = alert.resolved_at if alert.resolved_at is not None else alert.started_at
             key = (alert.rule, alert.target, alert.service)
-            self._announce(self._notice(key, alert.state.value, alert.summary, at, alert.id))
+            notice = self._notice(key, alert.state.value, alert.summary, when, alert.id)
+            silence = self._quiet.silence(alert.target, alert.service, at)
+            if silence is None:
+                self._announce(notice, at=at)
+                continue
+            await self._hold_notice(notice, silence)
+            firing = self._firing.get(key)
+            if notice.state == "firing" and firing is not None and firing.alert_id == alert.id:
+                # Owed when the silence ends (judged at its checks, as a notice held at firing).
+                firing.held = firing.silenced = True
+                firing.resumed = False
 
     # -- what is firing
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from monitor.alerting.samples import (
     MIN_CALLS,
@@ -17,6 +18,7 @@ from monitor.alerting.samples import (
     Window,
     breaker_failure_rate,
     calls_failing,
+    refusing,
     rise,
     slide,
 )
@@ -39,6 +41,7 @@ NAMED_REPLICAS = 3
 """A summary names at most this many replicas, then says how many more."""
 LABEL_CHARS = 60
 """Instance ids and replica keys come from outside: cut to this in a summary."""
+DAY = 86_400.0
 REASON_CHARS = 80
 """A backend's error text comes from outside: cut to this in a summary."""
 
@@ -94,13 +97,13 @@ def judge(
     target, at = record.target, record.at
     if record.status is Status.UNREACHABLE:
         condition = ("target_unreachable", TARGET_COMPONENT)
-        checks = state.streak(condition, at).checks
+        streak = state.streak(condition, at)
         findings[condition] = Finding(
-            f"{name(target, '')}: health API not answering for {_checks(checks)}"
+            f"{name(target, '')}: health API not answering since {began(streak.since, at)}"
             f"{_reason(record.error)}",
             rules.unreachable_for,
             open_after,
-            checks,
+            streak.checks,
         )
     for sample in record.services:
         window = slide(state, sample, at, rules.window)
@@ -109,13 +112,13 @@ def judge(
         down = sample.status is Status.UNHEALTHY and _critical(sample.details)
         if down:
             condition = ("service_down", service)
-            checks = state.streak(condition, at).checks
+            streak = state.streak(condition, at)
             error = sample.details.get("last_error") or sample.details.get("reason")
             findings[condition] = Finding(
-                f"{title} down for {_checks(checks)}{_reason(error)}",
+                f"{title} down since {began(streak.since, at)}{_reason(error)}",
                 float("inf"),
                 open_after,
-                checks,
+                streak.checks,
             )
         # A critical service down is one page, service_down: its breaker open and its failed
         # health checks are the same cause, and would page again minutes later (one firing,
@@ -141,7 +144,9 @@ def judge(
                 severity=failed / len(window),
             )
         refused = rise(point.refused for point in window)
-        if refused:
+        # Held only while callers are still refused (the latest step of the counter rose), as
+        # the rate rules: a refusal minutes ago in the window must not hold it up after recovery.
+        if refused and refusing(window):
             findings[("db_pool_exhausted", service)] = Finding(
                 f"{title}: connection pool exhausted, {_count(refused, 'caller')} refused in "
                 f"the last {span(rules.window)}",
@@ -176,8 +181,15 @@ def _latest_rate(window: Window) -> str:
     return f"{(failed_after - failed_before) / calls:.0%} now, "
 
 
-def _checks(n: int) -> str:
-    return _count(n, "check")
+def began(start: float, at: float) -> str:
+    """When a condition began, as a summary says it: ``22:41:03 UTC``, with the date once it is
+    a day old. A fixed figure, not a running count ("for 57 checks"): the text, and the store's
+    copy of it, change only when something that matters does (the error, the replicas), not at
+    every check — a count would be one write per check per down component."""
+    moment = datetime.fromtimestamp(start, UTC)
+    if at - start < DAY:
+        return moment.strftime("%H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _count(n: float, noun: str) -> str:

@@ -134,6 +134,15 @@ def rise(values: Iterable[float | None]) -> float:
     return sum(max(0.0, later - earlier) for earlier, later in pairwise(known))
 
 
+def refusing(window: Window) -> bool:
+    """Whether the pool's refusal counter rose at the latest sample (against the sample before
+    it that reported one): the pool still turns callers away now."""
+    known = [point.refused for point in window if point.refused is not None]
+    if len(known) < 2 or window[-1].refused is None:
+        return False
+    return known[-1] > known[-2]
+
+
 def _breaker_calls(sample: ServiceSample) -> tuple[float, float] | None:
     bad = [counter(sample, "circuit_breaker", k) for k in ("failed_calls", "rejected_calls")]
     good = counter(sample, "circuit_breaker", "successful_calls")

@@ -20,6 +20,7 @@ from monitor.config import AlertRules, Target
 from monitor.notifiers import AlertNotice, Dispatcher
 from monitor.store import (
     Alert,
+    AlertState,
     CheckRecord,
     HistoryReader,
     ServiceSample,
@@ -198,13 +199,15 @@ async def test_a_critical_service_down_pages_within_open_after_checks(store: Sto
         "api/database",
         "QuestCity API / Database",
     )
-    assert notice.summary == "QuestCity API / Database down for 3 checks (connection refused)"
+    assert notice.summary == (
+        "QuestCity API / Database down since 08:00:00 UTC (connection refused)"
+    )
     assert not [n for n in sink.notices if n.service == "s3" and n.rule == "service_down"], (
         "a service the backend does not mark critical is not paged as down"
     )
     await run(alerts, check(30, database(False, "timeout"), s3_down))
     (alert,) = await active(store, "service_down")
-    assert alert.summary == "QuestCity API / Database down for 4 checks (timeout)"
+    assert alert.summary == "QuestCity API / Database down since 08:00:00 UTC (timeout)"
 
 
 async def test_target_unreachable_after_unreachable_for_when_it_comes_before_open_after(
@@ -220,7 +223,9 @@ async def test_target_unreachable_after_unreachable_for_when_it_comes_before_ope
     assert sink.notices == []
     await run(alerts, gone(60))  # 4 checks, but 60 s
     (notice,) = sink.notices
-    assert notice.summary == "QuestCity API: health API not answering for 4 checks (ConnectTimeout)"
+    assert notice.summary == (
+        "QuestCity API: health API not answering since 08:00:00 UTC (ConnectTimeout)"
+    )
     assert (notice.component, notice.name) == ("api", "QuestCity API")
 
 
@@ -269,7 +274,9 @@ async def test_a_silence_holds_the_notice_and_its_end_releases_it(
     await run(alerts, check(50, database(False)))  # the silence ended at 45, still down
     (notice,) = sink.notices
     assert (notice.state, notice.alert_id, notice.at) == ("firing", alert.id, T0 + 10)
-    assert notice.summary == "QuestCity API / Database down for 5 checks (connection refused)"
+    assert notice.summary == (
+        "QuestCity API / Database down since 08:00:00 UTC (connection refused)"
+    )
     await run(alerts, *[check(t, database(True)) for t in range(60, 100, 10)])
     assert sink.states() == ["firing", "resolved"]
 
@@ -403,7 +410,7 @@ async def test_a_successor_releases_a_notice_its_predecessor_held(store: Store) 
     assert first.notices == []
     second = Recording()
     successor = engine(store, second, AlertRules())
-    await successor.resume(reader)
+    await successor.resume(reader, at=T0 + 20)
     await run(successor, check(30, database(False)))
     assert second.notices == [], "still silenced"
     await run(successor, check(50, database(False)))
@@ -438,3 +445,96 @@ async def test_a_component_already_paged_is_not_paged_again_by_another_rule(stor
         ("s3_failure_rate", "firing"),
         ("s3_failure_rate", "resolved"),
     ]
+
+
+async def test_a_service_down_is_written_once_and_again_only_when_its_error_changes(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A running count in the text ("down for 57 checks") was one store write per check per
+    down component: 100 writes a second with 1,000 targets down. The text says since when, and
+    changes (is written) only with a figure that matters: the error."""
+    writer, _ = store
+    updates: list[str] = []
+    update_alert = writer.update_alert
+
+    async def counted(alert_id: int, summary: str, at: float) -> None:
+        updates.append(summary)
+        await update_alert(alert_id, summary, at)
+
+    monkeypatch.setattr(writer, "update_alert", counted)
+    sink = Recording()
+    alerts = engine(store, sink, AlertRules(), open_after=3)
+    await run(alerts, *[check(t, database(False)) for t in range(0, 600, 10)])
+    assert sink.states() == ["firing"]
+    assert updates == [], "60 checks of the same outage: not one re-write"
+    await run(alerts, *[check(t, database(False, "timeout")) for t in range(600, 700, 10)])
+    assert updates == ["QuestCity API / Database down since 08:00:00 UTC (timeout)"]
+    (alert,) = await active(store, "service_down")
+    assert alert.summary == updates[0]
+
+
+def test_since_says_the_date_once_the_outage_is_a_day_old() -> None:
+    from monitor.alerting.rules import began
+
+    assert began(T0 + 3, T0 + 86_399) == "08:00:03 UTC"
+    assert began(T0 + 3, T0 + 86_403) == "2027-01-15 08:00 UTC"
+
+
+async def test_a_successor_holds_an_owed_notice_a_silence_covers_and_sends_it_when_it_ends(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The predecessor stored the alert and died before sending its notice; meanwhile someone
+    silenced the component. The successor does not page at takeover: it holds the notice
+    (marked, logged) and sends it once the silence ends, if the alert still fires."""
+    writer, reader = store
+    alert_id = await writer.fire_alert(
+        "service_down", "api", "database", "QuestCity API / Database down", T0 + 10
+    )
+    await writer.add_silence("api/database", T0 + 15, T0 + 100, "erin", "failover")
+    sink = Recording()
+    successor = engine(store, sink, AlertRules())
+    with caplog.at_level(logging.INFO, logger="monitor.alerts"):
+        await successor.resume(reader, at=T0 + 20)
+        await settle()
+    assert sink.notices == [], "silenced: not sent at takeover"
+    assert await reader.unnotified_alerts() == [], "handled: a third monitor sends none either"
+    held = [r for r in caplog.records if getattr(r, "event", "") == "alert_silenced"]
+    assert [getattr(r, "alert_id", None) for r in held] == [alert_id]
+    await run(successor, *[check(t, database(False)) for t in range(30, 100, 10)])
+    assert sink.notices == []
+    await run(successor, check(100, database(False)))
+    assert sink.states() == ["firing"], "the silence ended while it fires: owed, sent"
+
+
+async def test_a_resolved_notice_owed_under_a_silence_is_not_sent_at_takeover(
+    store: Store,
+) -> None:
+    writer, reader = store
+    alert_id = await writer.fire_alert("service_down", "api", "database", "down", T0 + 10)
+    await writer.mark_notified(alert_id, AlertState.FIRING)
+    await writer.resolve_alert(alert_id, T0 + 50, "down")
+    await writer.add_silence("api", T0 + 40, T0 + 3600, "erin", None)
+    sink = Recording()
+    await engine(store, sink, AlertRules()).resume(reader, at=T0 + 60)
+    await settle()
+    assert sink.notices == []
+    assert await reader.unnotified_alerts() == []
+
+
+async def test_the_first_reminder_after_a_takeover_comes_repeat_every_after_it(
+    store: Store,
+) -> None:
+    """The predecessor died before sending the firing notice (fired long ago): the successor
+    sends it at takeover, and its first reminder comes repeat_every later, not at once."""
+    writer, reader = store
+    await writer.fire_alert(
+        "service_down", "api", "database", "QuestCity API / Database down", T0 + 10
+    )
+    sink = Recording(repeat_every=60.0)
+    successor = engine(store, sink, AlertRules())
+    await successor.resume(reader, at=T0 + 600)
+    await run(successor, *[check(t, database(False)) for t in range(600, 660, 10)])
+    assert sink.states() == ["firing"], "re-sent at takeover; no reminder on its heels"
+    await run(successor, check(660, database(False)))
+    assert [n.state for n in sink.notices] == ["firing", "firing"]
+    assert sink.notices[1].reminder > 0

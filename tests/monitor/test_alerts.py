@@ -165,17 +165,34 @@ async def test_pool_exhaustion_fires_on_a_rise_of_the_counter_only(
         alert.summary
         == "api/database: connection pool exhausted, 1 caller refused in the last 1 min"
     )
-    # The rise leaves the window at 70; resolved once clear for the hold-down (30 s).
+    # Clear from the first check whose counter did not rise (20), though the rise stays in the
+    # window until 70: resolved after the hold-down (30 s), at 50, not at 100.
+    await run(
+        engine,
+        [record(t, sample("database", details={"exhausted_total": 41})) for t in range(20, 50, 10)],
+    )
+    assert len(await reader.alerts()) == 1
+    await run(engine, [record(50, sample("database", details={"exhausted_total": 41}))])
+    assert await reader.alerts() == []
+
+
+async def test_pool_exhaustion_holds_while_refusals_go_on(
+    store: tuple[HistoryWriter, HistoryReader],
+) -> None:
+    """Refusals at every check keep the alert up (and its figure follows them)."""
+    writer, reader = store
+    engine = engine_of(AlertRules(window=60.0), writer, Dispatcher([]), reader)
     await run(
         engine,
         [
-            record(t, sample("database", details={"exhausted_total": 41}))
-            for t in range(20, 100, 10)
+            record(t, sample("database", details={"exhausted_total": 40 + t // 10}))
+            for t in range(0, 130, 10)
         ],
     )
-    assert len(await reader.alerts()) == 1
-    await run(engine, [record(100, sample("database", details={"exhausted_total": 41}))])
-    assert await reader.alerts() == []
+    (alert,) = await reader.alerts(active_only=True)
+    assert alert.summary == (
+        "api/database: connection pool exhausted, 6 callers refused in the last 1 min"
+    )
 
 
 async def test_s3_failure_rate_from_the_breaker_counters(
@@ -303,7 +320,7 @@ async def test_a_new_leader_resumes_a_firing_alert_without_announcing_it_again(
     await leader.drain()  # delivered, and so marked in the store's outbox
     assert [n.state for n in first.notices] == ["firing"]
     successor = engine_of(AlertRules(), writer, Dispatcher([second]), reader)
-    await successor.resume(reader)
+    await successor.resume(reader, at=T0 + 315)
     await run(successor, [record(t, sample("database", breaker="open")) for t in (320, 330)])
     assert second.notices == []
     await run(successor, [record(t, sample("database")) for t in (340, 350, 360)])

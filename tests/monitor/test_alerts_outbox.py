@@ -129,7 +129,7 @@ async def test_a_notice_in_flight_when_the_leader_dies_is_sent_by_the_next_once(
     sink = Recording()
     dispatcher = Dispatcher([sink])
     successor = engine_of(RULES, writer, dispatcher, reader)
-    await successor.resume(reader)
+    await successor.resume(reader, at=T0 + OPEN_FOR + 5)
     await dispatcher.drain()
     assert [(n.rule, n.state, n.alert_id) for n in sink.notices] == [
         ("breaker_open", "firing", owed.id)
@@ -158,7 +158,7 @@ async def test_a_delivered_and_marked_notice_is_not_sent_again_on_resume(
 
     second = Recording()
     dispatcher = Dispatcher([second])
-    await engine_of(RULES, writer, dispatcher, reader).resume(reader)
+    await engine_of(RULES, writer, dispatcher, reader).resume(reader, at=T0 + OPEN_FOR + 5)
     await dispatcher.drain()
     assert second.notices == []
 
@@ -182,7 +182,7 @@ async def test_a_resolved_notice_never_sent_is_sent_on_resume(
     sink = Recording()
     dispatcher = Dispatcher([sink])
     successor = engine_of(RULES, writer, dispatcher, reader)
-    await successor.resume(reader)
+    await successor.resume(reader, at=T0 + OPEN_FOR + 5)
     await dispatcher.drain()
     assert [(n.state, n.at) for n in sink.notices] == [("resolved", T0 + OPEN_FOR + 10)]
     assert successor.firing == {}
@@ -238,7 +238,7 @@ async def test_a_deposed_leader_cannot_mark_and_does_not_crash(
     # The new leader sends it again (at least once): the receiver drops it by its key.
     sink = Recording()
     dispatcher = Dispatcher([sink])
-    await engine_of(RULES, writer, dispatcher, reader).resume(reader)
+    await engine_of(RULES, writer, dispatcher, reader).resume(reader, at=T0 + OPEN_FOR + 5)
     await dispatcher.drain()
     assert [n.key for n in sink.notices] == [stuck.started[0].key] == [f"{owed.id}:firing"]
     assert await reader.unnotified_alerts() == []
