@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from apprise import Apprise, AppriseAsset, AppriseResultStatus, NotifyFormat, NotifyType
 
 from monitor.config import Notifier
-from monitor.notifiers import AlertNotice, Guarded
+from monitor.notices import AlertNotice, Guarded
 from shared.resilience import SYSTEM_CLOCK, Clock
 from shared.resilience.timebox import within
 

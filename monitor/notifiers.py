@@ -29,78 +29,37 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Protocol
 
 import httpx
 
 from monitor.config import Notifier
-from shared.resilience import (
-    SYSTEM_CLOCK,
-    CircuitBreaker,
-    CircuitBreakerConfig,
-    Clock,
-    RetryConfig,
-    RetryPolicy,
-)
+from monitor.notices import AlertNotice, AlertSink, Guarded
+from shared.resilience import SYSTEM_CLOCK, Clock
 from shared.resilience.background import BackgroundTasks
 
 logger = logging.getLogger("monitor.alerts")
+
+__all__ = [
+    "MAX_REMINDED_ALERTS",
+    "AlertNotice",
+    "AlertSink",
+    "Dispatcher",
+    "Done",
+    "Guarded",
+    "LogSink",
+    "WebhookError",
+    "WebhookSink",
+    "build_sinks",
+    "notifiers_or_exit",
+]
 
 MAX_REMINDED_ALERTS = 10_000
 """Alerts whose reminders are tracked at once; past it the oldest entry is dropped (its next
 reminder is then seeded afresh, i.e. delayed): memory stays bounded whatever fires."""
 
 
-@dataclass(frozen=True, slots=True)
-class AlertNotice:
-    rule: str
-    target: str
-    service: str
-    state: str  # "firing" or "resolved"
-    summary: str
-    at: float
-    alert_id: int | None = None
-    """The stored alert's id (None only for a notice of no stored alert)."""
-    component: str = ""
-    """The component key (DESIGN §3): ``TARGET`` or ``TARGET/SERVICE``."""
-    name: str = ""
-    """The component's display name ("QuestCity API / Photos and avatars")."""
-    reminder: int = 0
-    """0 for the firing or resolved notice itself; n for the n-th reminder of a firing alert."""
-
-    @property
-    def key(self) -> str:
-        """The idempotency key: the same on every send of this notice, by any monitor."""
-        base = (
-            str(self.alert_id)
-            if self.alert_id is not None
-            else f"{self.rule}:{self.target}:{self.service}:{self.at:.3f}"
-        )
-        suffix = f":reminder:{self.reminder}" if self.reminder else ""
-        return f"{base}:{self.state}{suffix}"
-
-    def payload(self) -> dict[str, object]:
-        """The webhook's JSON body."""
-        return {
-            "id": self.key,
-            "rule": self.rule,
-            "target": self.target,
-            "service": self.service,
-            "state": self.state,
-            "component": self.component,
-            "name": self.name,
-            "reminder": self.reminder,
-            "summary": self.summary,
-            "at": self.at,
-        }
-
-
 Done = Callable[["AlertNotice"], Awaitable[None]]
 """Called once a notice is handled: every sink delivered it or gave up on it."""
-
-
-class AlertSink(Protocol):
-    async def send(self, notice: AlertNotice) -> None: ...
 
 
 class LogSink:
@@ -125,31 +84,6 @@ def _log_fields(notice: AlertNotice) -> dict[str, object]:
     fields = asdict(notice)
     fields["display_name"] = fields.pop("name")
     return fields
-
-
-class Guarded:
-    """How a notice reaches one receiver (a webhook, one Apprise URL): up to three attempts with
-    backoff inside a circuit breaker of its own, so a dead receiver is given up on quickly and
-    then refused at once for a minute, never waited on by the next notices."""
-
-    def __init__(self, name: str, *, timeout: float, clock: Clock = SYSTEM_CLOCK) -> None:
-        self._breaker = CircuitBreaker(
-            name,
-            CircuitBreakerConfig(failure_threshold=3, recovery_timeout=60.0, timeout=timeout * 2),
-            clock=clock,
-        )
-        self._retry = RetryPolicy(
-            RetryConfig(max_attempts=3, base_delay=1.0, max_delay=10.0, timeout=60.0),
-            name=name,
-            clock=clock,
-        )
-
-    async def send(
-        self, attempt: Callable[[AlertNotice], Awaitable[None]], notice: AlertNotice
-    ) -> None:
-        """``attempt(notice)`` until it returns; a ``ConnectionError`` or ``TimeoutError`` from
-        it is retried, anything else (and the last failure) is raised."""
-        await self._retry.call(self._breaker.call, attempt, notice)
 
 
 class WebhookError(ConnectionError):
