@@ -38,6 +38,7 @@ from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
 from monitor.config import MonitorConfig, Target, dns_replica, replica_key
 from monitor.discovery import LOOKUP_SHARE, Discovery, DiscoveryError, Replica
+from monitor.impact import sample_critical
 from monitor.incidents import IncidentTracker
 from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
@@ -78,6 +79,9 @@ POSITIONS_PER_TARGET = 10_000
 """Catalogue positions are blocks per target, so a discovered service slots in behind its
 target's others without renumbering (and rewriting) the rest of the catalogue."""
 NOT_LEADING = "this monitor no longer leads"
+STORE_WARN_EVERY = 60.0
+"""Seconds between two log lines of a store that keeps refusing checks (after the first's
+traceback)."""
 RETENTION_FIRST_AFTER = timedelta(minutes=5)
 """The first retention run is at the first hour boundary at least this long after start: a
 monitor that just took over (or restarted) checks first, and however often leadership moves,
@@ -142,6 +146,14 @@ class MonitorDaemon:
         self.checks = 0
         self._catalogue = catalogue(config)
         self._known = {(c.target, c.service) for c in self._catalogue}
+        self._components = {(c.target, c.service): c for c in self._catalogue}
+        """Each component as the catalogue has it (config and discovered), to write it again."""
+        self._critical: dict[tuple[str, str], bool] = {}
+        """Whether the backend marks each service critical, as the store has it: a change is
+        written with the next check (once, not at every check)."""
+        self._store_failing_since: float | None = None
+        """When the store began refusing checks (None: it takes them): one traceback per outage."""
+        self._store_warned_at: float | None = None
         self._next_position = {
             target: max(c.position for c in self._catalogue if c.target == target) + 1
             for target in {c.target for c in self._catalogue}
@@ -155,6 +167,8 @@ class MonitorDaemon:
         open incidents and alerts."""
         await create_schema(self.engine)
         await self.writer.sync_components(self._catalogue)
+        # (the sync keeps the critical flags: what the store has is what this daemon knows)
+        self._critical = {(c.target, c.service): c.critical for c in await self.reader.components()}
         await self.incidents.resume(self.reader)
         await self.alerts.resume(self.reader, at=self.clock.wall())
         names = {t.name for t in self.config.targets}
@@ -281,9 +295,12 @@ class MonitorDaemon:
                 raise
             await self.self_alerts.store_written(at)
             if stored is record:
-                self._known.update((c.target, c.service) for c in added)
-                if added:
-                    self._next_position[target.name] = added[-1].position + 1
+                fresh = [c for c in added if (c.target, c.service) not in self._known]
+                self._known.update((c.target, c.service) for c in fresh)
+                self._components.update(((c.target, c.service), c) for c in added)
+                self._critical.update(((c.target, c.service), c.critical) for c in added)
+                if fresh:
+                    self._next_position[target.name] = fresh[-1].position + 1
             else:  # the store refused a value of the answer: a failed check stands in for it
                 logger.warning(
                     "the check of %s was stored as failed: %s",
@@ -304,17 +321,49 @@ class MonitorDaemon:
             await self.alerts.observe(record, checks)
             took = self.clock.monotonic() - started
             await self.self_alerts.after_check(target, checks, at, took=took)
+            self._store_written(target, at)
         except LeaseLost:
             self._lost_lease()
-        except Exception:
+        except Exception as error:
             # The store is ours, not the target's: say so loudly, and keep checking.
+            self._store_failed(target, error, at)
+        self.checks += 1
+        return record
+
+    def _store_failed(self, target: Target, error: Exception, at: float) -> None:
+        """A check not recorded: the traceback once when the failures start, then a line at most
+        once a minute while they go on (monitor_store_unwritable pages meanwhile) — not a
+        traceback per check, which at a hundred checks a second buries everything else."""
+        if self._store_failing_since is None:
+            self._store_failing_since = self._store_warned_at = at
             logger.exception(
                 "could not record the check of %s",
                 target.name,
                 extra={"event": "store_error", "target": target.name},
             )
-        self.checks += 1
-        return record
+            return
+        assert self._store_warned_at is not None
+        if at - self._store_warned_at < STORE_WARN_EVERY:
+            return
+        self._store_warned_at = at
+        logger.warning(
+            "the store still refuses checks (since %s): %s; last of %s",
+            datetime.fromtimestamp(self._store_failing_since, UTC).strftime("%H:%M:%S UTC"),
+            type(error).__name__,
+            target.name,
+            extra={"event": "store_error", "target": target.name, "cause": type(error).__name__},
+        )
+
+    def _store_written(self, target: Target, at: float) -> None:
+        """A check recorded: if the store had been refusing them, say it takes them again."""
+        if self._store_failing_since is None:
+            return
+        logger.warning(
+            "the store takes checks again (after %.0f s of failures)",
+            max(0.0, at - self._store_failing_since),
+            extra={"event": "store_recovered", "target": target.name},
+        )
+        self._store_failing_since = self._store_warned_at = None
 
     async def _probe(
         self, target: Target, replica: Replica, token: str | None, budget: float
@@ -414,15 +463,29 @@ class MonitorDaemon:
             self.on_lease_lost()
 
     def _discover(self, target: Target, record: CheckRecord) -> list[Component]:
-        """Services the config does not name still get a place (and a title) in the catalogue:
-        the components to add, written with the check."""
-        new = [s.service for s in record.services if (target.name, s.service) not in self._known]
+        """The components to write with the check: services the config does not name (a place
+        and a title in the catalogue), and known ones whose criticality the backend now says
+        otherwise than the store has it (the database: its being down is a major outage on the
+        page). Once per change: an answer that says nothing of it (from ``/``) changes nothing."""
+        changed: list[Component] = []
+        new: list[tuple[str, bool]] = []
+        for sample in record.services:
+            key = (target.name, sample.service)
+            critical = sample_critical(sample)
+            if key not in self._known:
+                new.append((sample.service, bool(critical)))
+            elif critical is not None and critical != self._critical.get(key, False):
+                known = self._components.get(key)
+                if known is not None:
+                    changed.append(dataclasses.replace(known, critical=critical))
         if not new:
-            return []
+            return changed
         position = self._next_position.get(target.name, self._block(target))
-        return [
-            Component(target.name, service, target.service_title(service), target.group, n)
-            for n, service in enumerate(new, start=position)
+        return changed + [
+            Component(
+                target.name, service, target.service_title(service), target.group, n, critical
+            )
+            for n, (service, critical) in enumerate(new, start=position)
         ]
 
     def _block(self, target: Target) -> int:
