@@ -3,6 +3,7 @@ frozen clock, driven through httpx's ``ASGITransport`` with its lifespan running
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from monitor.store import create_schema, open_engine
 from monitor.store.writer import HistoryWriter
 from statuspage.app import create_app
 from tests.statuspage.scenarios import NOW
+from tests.support.store_template import migrate_store
 
 PUBLIC_URL = "https://status.questcity.test"
 
@@ -26,9 +28,20 @@ class Store:
     writer: HistoryWriter
 
 
+@pytest.fixture(scope="session")
+def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("statuspage-store") / "monitor.db"
+    migrate_store(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+async def store(_migrated_store: Path, tmp_path: Path) -> AsyncIterator[Store]:
+    """A store at the head revision: a copy of one migrated per session (create_schema finds it
+    at head), not every migration per test."""
+    path = tmp_path / "monitor.db"
+    shutil.copyfile(_migrated_store, path)
+    url = f"sqlite:///{path}"
     engine = open_engine(url)
     await create_schema(engine)
     try:
