@@ -157,4 +157,4 @@ class SmtpReceiver:
 
 def _text(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain", "html"))
-    return "" if part is None else str(part.get_content())
+    return "" if part is None else str(part.get_content()).replace("\r\n", "\n")
