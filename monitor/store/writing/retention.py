@@ -15,6 +15,7 @@ from monitor.store.schema import (
     replicas,
     rollups,
     service_checks,
+    silences,
 )
 from monitor.store.strips import encode as strip_json
 from monitor.store.writing.base import DAY, WriteBase
@@ -87,8 +88,9 @@ class RetentionWrites(WriteBase):
         self, now: float, *, raw_days: float, hourly_days: float, daily_days: float
     ) -> dict[str, int]:
         """Delete raw checks (the targets' and their replicas'), hourly and daily roll-ups older
-        than their windows, and the rows of replicas retired (or not seen) for longer than the
-        raw checks are kept: nothing of them would be left to show.
+        than their windows, the rows of replicas retired (or not seen) for longer than the
+        raw checks are kept: nothing of them would be left to show, and silences that ended as
+        long ago (the incident timeline keeps who silenced what).
 
         Rows go :attr:`retention_chunk` at a time, each chunk its own fenced transaction, so no
         write holds the store for long. A retention cut short (the lease lost, the store gone)
@@ -106,6 +108,7 @@ class RetentionWrites(WriteBase):
         removed["replicas"] = await self._delete_in_chunks(
             replicas, or_(replicas.c.retired_at < cutoff, replicas.c.checked_at < cutoff)
         )
+        removed["silences"] = await self._delete_in_chunks(silences, silences.c.ends_at < cutoff)
         for period, days in (("hour", hourly_days), ("day", daily_days)):
             removed[f"{period}_rollups"] = await self._delete_in_chunks(
                 rollups, rollups.c.period == period, rollups.c.start < now - days * DAY

@@ -17,14 +17,21 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from monitor.store import LeaseLost, ReplicaCheck, create_schema, open_engine
 from monitor.store.leases import LeaseStore
-from monitor.store.schema import checks, replica_checks, replicas, rollups, service_checks
+from monitor.store.schema import (
+    checks,
+    replica_checks,
+    replicas,
+    rollups,
+    service_checks,
+    silences,
+)
 from monitor.store.writer import HistoryWriter
 from monitor.store.writing import retention
 from tests.monitor.store.support import DAY, DAY0, HOUR, check, empty_store_url, sample, sqlite_url
 
 NOW = DAY0 + 10 * DAY
 WINDOWS = {"raw_days": 7.0, "hourly_days": 9.5, "daily_days": 9.5}
-TABLES = (service_checks, checks, replica_checks, replicas, rollups)
+TABLES = (service_checks, checks, replica_checks, replicas, rollups, silences)
 CHUNK = 4
 
 
@@ -61,6 +68,12 @@ async def _fill(writer: HistoryWriter) -> None:
             check(at, services=services),
             replicas=[ReplicaCheck(f"10.0.0.{n}:8000", check(at)) for n in range(3)],
         )
+    # Silences that ended long ago (history: gone with the raw checks), and ones that end
+    # after the cutoff or are still in force (kept).
+    for n in range(2 * CHUNK + 1):
+        await writer.add_silence("api/s3", DAY0 + n * HOUR, DAY0 + (n + 1) * HOUR, "alice", None)
+    await writer.add_silence("api", NOW - 8 * DAY, NOW - 6 * DAY, "bob", "a long one")
+    await writer.add_silence("api", NOW - HOUR, NOW + HOUR, "carol", None)
 
 
 async def _contents(connection: AsyncConnection) -> dict[str, list[str]]:
@@ -87,6 +100,7 @@ async def _one_shot(engine: AsyncEngine) -> tuple[dict[str, int], dict[str, list
         "day_rollups": delete(rollups).where(
             rollups.c.period == "day", rollups.c.start < NOW - WINDOWS["daily_days"] * DAY
         ),
+        "silences": delete(silences).where(silences.c.ends_at < cutoff),
     }
     async with engine.connect() as connection:
         transaction = await connection.begin()
@@ -106,7 +120,10 @@ async def test_retention_in_chunks_leaves_what_one_transaction_did(engine: Async
     writer = HistoryWriter(engine, fence=counting)
     await _fill(writer)
     expected, left = await _one_shot(engine)
-    assert all(expected[name] > 2 * CHUNK for name in ("checks", "replica_checks", "hour_rollups"))
+    assert all(
+        expected[name] > 2 * CHUNK
+        for name in ("checks", "replica_checks", "hour_rollups", "silences")
+    )
     assert expected["replicas"] == 7 and expected["day_rollups"] > 0
     transactions = 0
     writer.retention_chunk = CHUNK
