@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from itertools import chain, repeat
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -36,20 +37,26 @@ def day_label(entry: DayView) -> str:
     return f"{_day(entry.start)}: {percent(entry.uptime)} uptime; worst: {worst}"
 
 
-Day = tuple[int, int, int, int]
-"""A day's start, checks, up and worst severity."""
+Day = tuple[bool, int, int, int, int]
+"""Whether the day is judged as critical, and its start, checks, up and worst severity."""
 
 
-def bar_segments(days: BarSeries, memo: dict[Day, str] | None = None) -> Markup:
+def bar_segments(
+    days: BarSeries, memo: dict[Day, str] | None = None, critical: Sequence[bool] = ()
+) -> Markup:
     """The focusable segments of one uptime bar, a day each (built here, not in a template
     loop: 50 components make 4,500 of them). ``memo`` shares identical segments between the
-    bars of one page: most days of most components read the same."""
+    bars of one page: most days of most components read the same. ``critical`` says, per day,
+    whether the day is judged as critical (:func:`statuspage.model.critical_days`; empty: no
+    day is), so a critical database's bar says "major outage" as the component list does."""
     memo = {} if memo is None else memo
+    flags = chain(critical, repeat(False))
     parts = []
-    for key in days.figures():
+    for flag, figures in zip(flags, days.figures(), strict=False):
+        key = (flag, *figures)
         segment = memo.get(key)
         if segment is None:
-            d = day_view(*key)
+            d = day_view(*figures, critical=flag)
             segment = memo[key] = (
                 f'<li tabindex="0" class="d-{d.condition.css}" '
                 f'aria-label="{escape(day_label(d))}"></li>'
@@ -112,7 +119,7 @@ class Renderer:
         }
         if len(self._segments) > _SEGMENT_MEMO:
             self._segments.clear()
-        bars = {cid: bar_segments(h.days, self._segments) for cid, h in history.items()}
+        bars = {cid: bar_segments(h.days, self._segments, h.critical) for cid, h in history.items()}
         return self._render(
             "index.html",
             board=board,

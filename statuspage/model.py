@@ -73,6 +73,8 @@ class ComponentView:
     condition: Condition
     since: float | None
     """When the component entered its current condition (None without data)."""
+    critical: bool = False
+    """The catalogue's flag: the backend cannot serve without it (its own, not its target's)."""
 
     @property
     def public_key(self) -> str:
@@ -230,11 +232,38 @@ class DayView(NamedTuple):
     uptime: float | None
 
 
-def day_view(start: int, checks: int, up: int, worst: int) -> DayView:
-    """A day of a :class:`~monitor.store.models.BarSeries` (``worst`` a severity)."""
+def day_view(start: int, checks: int, up: int, worst: int, critical: bool = False) -> DayView:
+    """A day of a :class:`~monitor.store.models.BarSeries` (``worst`` a severity), judged by
+    :meth:`Condition.of` like the component list: ``critical`` as :func:`critical_days` says."""
     if not checks:
         return DayView(float(start), Condition.NO_DATA, None)
-    return DayView(float(start), Condition.of(Status.from_severity(worst)), 100.0 * up / checks)
+    condition = Condition.of(Status.from_severity(worst), critical=critical)
+    return DayView(float(start), condition, 100.0 * up / checks)
+
+
+_DOWN_SEVERITY = min(Status.UNHEALTHY.severity, Status.UNREACHABLE.severity)
+
+
+def critical_days(
+    view: ComponentView, days: BarSeries, services: Iterable[tuple[BarSeries, bool]] = ()
+) -> tuple[bool, ...]:
+    """Per day of ``days``, whether the day is judged as critical (:func:`monitor.impact.
+    critical_down`'s rule at a day's grain, so a bar never says less than the list beside it):
+    every day of a critical component; for a target, the days a critical service of it (its
+    series and flag in ``services``) was down. A day has no time within it: the target's worst
+    and the service's down are assumed to coincide (the backend is unhealthy only when a
+    critical dependency is down). Empty when no day is critical (the common case: cheap)."""
+    if view.critical:
+        return (True,) * len(days)
+    if not view.is_target:
+        return ()
+    flags = [False] * len(days)
+    for series, critical in services:
+        if not critical or series.first != days.first or series.length != days.length:
+            continue
+        for at, worst in enumerate(series.worst[: len(flags)]):
+            flags[at] = flags[at] or worst >= _DOWN_SEVERITY
+    return tuple(flags) if any(flags) else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +277,8 @@ class ComponentHistory:
     """Hourly response times over the last 24 h; empty for services."""
     latency_start: float
     """Start of the first hour of the 24 h window."""
+    critical: tuple[bool, ...] = ()
+    """Per day, whether it is judged as critical (:func:`critical_days`; empty: none is)."""
 
     @property
     def uptime(self) -> float | None:
@@ -305,6 +336,7 @@ def build_groups(
                         ),
                     ),
                     since=since if status is not Status.UNKNOWN else None,
+                    critical=member.critical,
                 )
             )
         groups.append(GroupView(gid, name, number, tuple(views)))
@@ -312,12 +344,15 @@ def build_groups(
 
 
 def build_history(
-    days: BarSeries, latency: list[LatencyPoint], latency_start: float
+    days: BarSeries,
+    latency: list[LatencyPoint],
+    latency_start: float,
+    critical: tuple[bool, ...] = (),
 ) -> ComponentHistory:
     # The window ends in the bars' last day (today): the figure is exactly the bars' sum.
     today = days.first + max(len(days) - 1, 0) * days.length
     figure = uptime(days, PAGE_WINDOW, today) if len(days) else Uptime()
-    return ComponentHistory(days, figure, tuple(latency), latency_start)
+    return ComponentHistory(days, figure, tuple(latency), latency_start, critical)
 
 
 # -- incidents ------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from statuspage.model import (
     build_groups,
     build_history,
     build_incident,
+    critical_days,
 )
 
 Key = tuple[str, str]
@@ -132,8 +133,17 @@ class StoreSource:
         first = (int(now // DAY) - (HISTORY_DAYS - 1)) * DAY
         start = int(now // 3600) * 3600 - (LATENCY_HOURS - 1) * 3600.0
         blank = BarSeries.blank(first, DAY, HISTORY_DAYS)  # only read
+        services: dict[str, list[tuple[BarSeries, bool]]] = {}  # per target, for its bars
+        for c in components:
+            if not c.is_target and c.critical and c.key in days:
+                services.setdefault(c.target, []).append((days[c.key], True))
         return {
-            c.id: build_history(days.get(c.key, blank), latency.get(c.key, []), start)
+            c.id: build_history(
+                series := days.get(c.key, blank),
+                latency.get(c.key, []),
+                start,
+                critical_days(c, series, services.get(c.target, ())),
+            )
             for c in components
         }
 
