@@ -49,7 +49,7 @@ from monitor.tui.data import (
     breaker_rank,
 )
 from monitor.tui.formatting import clock_time, millis
-from monitor.tui.identity import USER_ENV, Action, Identity, clean_name
+from monitor.tui.identity import TAB_USER_ENV, Action, Identity, clean_name
 from monitor.tui.messages import LeadershipChanged, StoreChanged
 from monitor.tui.resetting import outcome_line, reset_question, unavailable_reason
 from monitor.tui.screens import (
@@ -493,7 +493,7 @@ def default_identity(environ: Mapping[str, str] | None, actor: str | None = None
     ``actor`` or ``$QUESTCITY_OPERATOR`` when given."""
     env = os.environ if environ is None else environ
     identity = Identity.from_environ(env)
-    if env.get(USER_ENV, "").strip():
+    if env.get(TAB_USER_ENV, "").strip():
         return identity  # signed in through the guard: nobody renames themselves
     named = clean_name(actor or "") or clean_name(default_actor(env))
     return replace(identity, name=named) if named else identity

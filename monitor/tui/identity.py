@@ -3,9 +3,15 @@
 In a terminal the TUI is its user's own process: the local account, with every action. In a
 browser, the guard in front of textual-serve (:mod:`monitor.tui.serve_guard`) signs each
 engineer in (a users file, or a trusted header from an authenticating proxy) and starts that
-tab's TUI process with ``QUESTCITY_TUI_USER`` and ``QUESTCITY_TUI_ROLE`` in its environment;
-the process reads them here. The name goes to the backend's audit line and the incident
-timeline; the role gates the actions.
+tab's TUI process with ``QUESTCITY_TUI_TAB_USER`` and ``QUESTCITY_TUI_TAB_ROLE`` in its
+environment; the process reads them here. The name goes to the backend's audit line and the
+incident timeline; the role gates the actions.
+
+These are the tab's own variables, set only by the serve code that spawns tabs
+(:func:`monitor.tui.serve.tab_identity`). They are not ``QUESTCITY_TUI_USER``, the name of the
+single-password Basic-auth user of ``questcity tui --serve``: an engineer who exports that for
+the server and then runs ``questcity tui`` or ``questcity up`` in the same shell stays the local
+admin, not a read-only viewer.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ import getpass
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-USER_ENV = "QUESTCITY_TUI_USER"
-ROLE_ENV = "QUESTCITY_TUI_ROLE"
+TAB_USER_ENV = "QUESTCITY_TUI_TAB_USER"
+TAB_ROLE_ENV = "QUESTCITY_TUI_TAB_ROLE"
 NAME_CHARS = 100
 
 
@@ -55,11 +61,11 @@ class Identity:
 
         A tab whose role is missing or unknown is a viewer: the guard always sets both, so
         anything else is a mistake that must not grant more than reading."""
-        user = clean_name(environ.get(USER_ENV, ""))
+        user = clean_name(environ.get(TAB_USER_ENV, ""))
         if not user:
             return cls(clean_name(_local_user()) or "local", Role.ADMIN)
         try:
-            role = Role(environ.get(ROLE_ENV, ""))
+            role = Role(environ.get(TAB_ROLE_ENV, ""))
         except ValueError:
             role = Role.VIEWER
         return cls(user, role)

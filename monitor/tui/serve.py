@@ -11,9 +11,10 @@ shared token):
 - the single password ``QUESTCITY_TUI_PASSWORD`` (user ``QUESTCITY_TUI_USER``, default
   ``oncall``): one user, an admin, as before.
 
-Each tab's TUI process is started with the signed-in ``QUESTCITY_TUI_USER`` and
-``QUESTCITY_TUI_ROLE`` (:mod:`monitor.tui.identity`), taken from the session, never from anything
-the browser sends; ``QUESTCITY_TUI_PASSWORD`` is not passed on. Without authentication (loopback)
+Each tab's TUI process is started with the signed-in ``QUESTCITY_TUI_TAB_USER`` and
+``QUESTCITY_TUI_TAB_ROLE`` (:mod:`monitor.tui.identity`), taken from the session, never from
+anything the browser sends; ``QUESTCITY_TUI_PASSWORD`` and ``QUESTCITY_TUI_USER`` (the server's
+Basic-auth user, not a tab's identity) are not passed on. Without authentication (loopback)
 a tab is this machine's user, as in a terminal. When the users file changes, the open tabs of a
 user it no longer signs in as before (removed, new password, new role) are closed.
 
@@ -51,12 +52,14 @@ from textual_serve.server import Server, to_int
 
 from connection_guard import ConnectionLimits, raise_open_files_limit
 from connection_guard.asyncio_protocol import GuardedFactory
-from monitor.tui.identity import ROLE_ENV, USER_ENV, Role
+from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Role
 from monitor.tui.serve_guard import IDENTITY, Credentials, Guard, Network, Session, device_secret
 from monitor.tui.users import UsersFile, UsersFileError
 
 PASSWORD_ENV = "QUESTCITY_TUI_PASSWORD"
-TAB_HIDDEN = (USER_ENV, ROLE_ENV, PASSWORD_ENV)
+PASSWORD_USER_ENV = "QUESTCITY_TUI_USER"
+"""The single password's user name (the server's Basic auth); never a tab's identity."""
+TAB_HIDDEN = (TAB_USER_ENV, TAB_ROLE_ENV, PASSWORD_ENV, PASSWORD_USER_ENV)
 """The server's own values of these never reach a tab: the tab's come from its session."""
 TAB_EXIT_SECONDS = 5.0
 """How long a tab's TUI may take to quit once its websocket closed, before it is killed."""
@@ -90,7 +93,7 @@ def credentials_from(environ: Mapping[str, str]) -> Credentials | None:
     password = environ.get(PASSWORD_ENV, "")
     if not password:
         return None
-    return Credentials(environ.get(USER_ENV, "").strip() or DEFAULT_USER, password)
+    return Credentials(environ.get(PASSWORD_USER_ENV, "").strip() or DEFAULT_USER, password)
 
 
 def check_bind(host: str, credentials: Credentials | None, *, people: bool = False) -> None:
@@ -102,9 +105,10 @@ def check_bind(host: str, credentials: Credentials | None, *, people: bool = Fal
             "reset breakers, and textual-serve has no authentication. Either set "
             "[tui] users_file in the config (each engineer signs in as themselves: "
             "questcity tui user add NAME --role ROLE), or "
-            f"{PASSWORD_ENV} (browsers then ask for user {DEFAULT_USER!r}, or ${USER_ENV}, and "
-            "that password), or keep --host 127.0.0.1 behind an authenticating reverse proxy "
-            "(with --public-url, and [tui] trusted_header to know who is who)."
+            f"{PASSWORD_ENV} (browsers then ask for user {DEFAULT_USER!r}, or "
+            f"${PASSWORD_USER_ENV}, and that password), or keep --host 127.0.0.1 behind an "
+            "authenticating reverse proxy (with --public-url, and [tui] trusted_header to know "
+            "who is who)."
         )
 
 
@@ -127,8 +131,8 @@ def tab_identity(environ: Mapping[str, str], session: Session | None) -> dict[st
     machine's user, as in a terminal (:meth:`Identity.from_environ`)."""
     environment = {key: value for key, value in environ.items() if key not in TAB_HIDDEN}
     if session is not None:
-        environment[USER_ENV] = session.identity.name
-        environment[ROLE_ENV] = session.identity.role.value
+        environment[TAB_USER_ENV] = session.identity.name
+        environment[TAB_ROLE_ENV] = session.identity.role.value
     return environment
 
 

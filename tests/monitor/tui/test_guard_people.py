@@ -3,8 +3,8 @@
 Each test runs the real server app (textual-serve's routes behind the guard) on a loopback port
 and opens tabs over its websocket. The command it spawns per tab is a stand-in for the TUI that
 speaks textual-serve's protocol just enough to send back its own environment, so the tests see
-exactly what a tab's TUI process would be started with: ``QUESTCITY_TUI_USER`` and
-``QUESTCITY_TUI_ROLE`` from the session, never the server's own values, never the password.
+exactly what a tab's TUI process would be started with: ``QUESTCITY_TUI_TAB_USER`` and
+``QUESTCITY_TUI_TAB_ROLE`` from the session, never the server's own values, never the password.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from monitor.tui import serve_guard, users
-from monitor.tui.identity import ROLE_ENV, USER_ENV, Identity, Role
+from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Identity, Role
 from monitor.tui.serve import PASSWORD_ENV, ServeOptions, ServeRefused, TuiServer, check_people
 from monitor.tui.serve_guard import COOKIE, Credentials, Guard, trusted_networks
 from monitor.tui.users import UsersFile, hash_password, set_user
 
 Client = TestClient[web.Request, web.Application]
-WATCHED = (USER_ENV, ROLE_ENV, PASSWORD_ENV)
+WATCHED = (TAB_USER_ENV, TAB_ROLE_ENV, PASSWORD_ENV)
 TAB = f"""
 import json, os, sys
 out = sys.stdout.buffer
@@ -55,8 +55,8 @@ def basic(user: str, password: str) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def server_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The server's own environment says someone else: no tab may inherit it."""
-    monkeypatch.setenv(USER_ENV, "server-user")
-    monkeypatch.setenv(ROLE_ENV, "admin")
+    monkeypatch.setenv(TAB_USER_ENV, "server-user")
+    monkeypatch.setenv(TAB_ROLE_ENV, "admin")
     monkeypatch.setenv(PASSWORD_ENV, "the server's password")
     monkeypatch.delenv("STAY_OPEN", raising=False)
     for name, value in (("SCRYPT_N", 16), ("SCRYPT_R", 1), ("SCRYPT_P", 1)):
@@ -124,8 +124,8 @@ async def test_each_user_signs_in_as_themselves_and_their_tab_gets_their_name_an
     alice = await tab_environment(client, basic("alice", "alice password"))
     bob = await tab_environment(client, basic("bob", "bob password"))
 
-    assert alice == {USER_ENV: "alice", ROLE_ENV: "operator", PASSWORD_ENV: None}
-    assert bob == {USER_ENV: "bob", ROLE_ENV: "viewer", PASSWORD_ENV: None}  # read only
+    assert alice == {TAB_USER_ENV: "alice", TAB_ROLE_ENV: "operator", PASSWORD_ENV: None}
+    assert bob == {TAB_USER_ENV: "bob", TAB_ROLE_ENV: "viewer", PASSWORD_ENV: None}  # read only
     assert Identity.from_environ({k: v for k, v in bob.items() if v}) == Identity(
         "bob", Role.VIEWER
     )
@@ -154,7 +154,7 @@ async def test_the_session_cookie_carries_the_user_to_the_tab(
     session = {"Cookie": f"{COOKIE}={page.cookies[COOKIE].value}"}
     client.session.cookie_jar.clear()
 
-    assert (await tab_environment(client, session))[USER_ENV] == "alice"
+    assert (await tab_environment(client, session))[TAB_USER_ENV] == "alice"
 
 
 async def test_a_removed_user_is_signed_out_at_the_next_request_and_their_open_tab_closes(
@@ -168,7 +168,7 @@ async def test_a_removed_user_is_signed_out_at_the_next_request_and_their_open_t
     monkeypatch.setenv("STAY_OPEN", "1")
     async with client.ws_connect("/ws", headers=session) as websocket:
         first = await asyncio.wait_for(websocket.receive(), 30)
-        assert json.loads(first.data)[USER_ENV] == "bob"
+        assert json.loads(first.data)[TAB_USER_ENV] == "bob"
 
         users.remove_user(users_file, "bob")
         guard.refresh()  # what the next request, or the server's watch, does
@@ -197,7 +197,7 @@ async def test_a_new_password_ends_the_old_sessions_and_a_new_role_applies_to_ne
     users.write_users(users_file, accounts)
     assert (await client.get("/", headers=basic("alice", "alice password"))).status == 401
     fresh = await tab_environment(client, basic("alice", "alice's new password"))
-    assert fresh[ROLE_ENV] == "viewer"
+    assert fresh[TAB_ROLE_ENV] == "viewer"
 
 
 def break_file(path: Path) -> None:
@@ -219,14 +219,14 @@ async def test_a_broken_users_file_signs_everyone_out(serve: Serve, users_file: 
 async def test_the_single_password_is_one_admin_named_by_the_setting(serve: Serve) -> None:
     client = await serve(Guard(Credentials("ops", "correct horse")))
     tab = await tab_environment(client, basic("ops", "correct horse"))
-    assert tab == {USER_ENV: "ops", ROLE_ENV: "admin", PASSWORD_ENV: None}
+    assert tab == {TAB_USER_ENV: "ops", TAB_ROLE_ENV: "admin", PASSWORD_ENV: None}
 
 
 async def test_without_authentication_a_loopback_tab_is_this_machines_user(serve: Serve) -> None:
     client = await serve(Guard(None))
     tab = await tab_environment(client, {})
     # Neither the server's user nor its role: the tab is the local account, as in a terminal.
-    assert tab == {USER_ENV: None, ROLE_ENV: None, PASSWORD_ENV: None}
+    assert tab == {TAB_USER_ENV: None, TAB_ROLE_ENV: None, PASSWORD_ENV: None}
 
 
 # -- a trusted proxy's header ----------------------------------------------------------------------
@@ -249,8 +249,12 @@ async def test_a_trusted_proxys_header_names_the_user_with_their_role_or_the_def
     listed = await tab_environment(client, {"X-Forwarded-User": "dana@example.org"})
     unlisted = await tab_environment(client, {"X-Forwarded-User": "erin"})
 
-    assert listed == {USER_ENV: "dana@example.org", ROLE_ENV: "operator", PASSWORD_ENV: None}
-    assert unlisted == {USER_ENV: "erin", ROLE_ENV: "viewer", PASSWORD_ENV: None}
+    assert listed == {
+        TAB_USER_ENV: "dana@example.org",
+        TAB_ROLE_ENV: "operator",
+        PASSWORD_ENV: None,
+    }
+    assert unlisted == {TAB_USER_ENV: "erin", TAB_ROLE_ENV: "viewer", PASSWORD_ENV: None}
 
 
 async def test_the_header_from_any_other_peer_is_refused_not_read_as_anyone(
@@ -263,7 +267,7 @@ async def test_the_header_from_any_other_peer_is_refused_not_read_as_anyone(
         assert response.status == 403, path
         assert "believed only from the authenticating proxy" in await response.text()
     # A password still works from anywhere; without either, it is a 401 as ever.
-    assert (await tab_environment(client, basic("bob", "bob password")))[USER_ENV] == "bob"
+    assert (await tab_environment(client, basic("bob", "bob password")))[TAB_USER_ENV] == "bob"
     assert (await client.get("/")).status == 401
 
 

@@ -9,7 +9,7 @@ import httpx
 
 from monitor.reset import ACTOR_HEADER, actor_header_value
 from monitor.tui.app import VIEWER_REFUSAL, MonitorApp, default_identity
-from monitor.tui.identity import ROLE_ENV, USER_ENV, Identity, Role
+from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Identity, Role
 from monitor.tui.screens import AlertsScreen, ConfirmModal, MainScreen
 from tests.monitor.tui.conftest import AppFactory, Store, settle
 from tests.monitor.tui.history import ADMIN_ENV, ADMIN_TOKEN
@@ -114,9 +114,11 @@ def test_the_actor_header_is_one_safe_line() -> None:
 
 
 def test_a_browser_tab_is_its_signed_in_engineer() -> None:
-    tab = default_identity({USER_ENV: "victor", ROLE_ENV: "viewer", ADMIN_ENV: "t"}, "tester")
+    tab = default_identity(
+        {TAB_USER_ENV: "victor", TAB_ROLE_ENV: "viewer", ADMIN_ENV: "t"}, "tester"
+    )
     assert tab == Identity("victor", Role.VIEWER)  # the guard's name, not a local override
-    unknown = default_identity({USER_ENV: "mallory", ROLE_ENV: "root"})
+    unknown = default_identity({TAB_USER_ENV: "mallory", TAB_ROLE_ENV: "root"})
     assert unknown.role is Role.VIEWER
     terminal = default_identity({"QUESTCITY_OPERATOR": "ops-bob"})
     assert terminal == Identity("ops-bob", Role.ADMIN)
