@@ -30,10 +30,10 @@ from textual.widgets import DataTable
 
 from monitor.store import TARGET_COMPONENT, Status
 from monitor.tui.data import ComponentRow, Overview, ReplicaRow
-from monitor.tui.formatting import DASH, duration, millis, since
+from monitor.tui.formatting import DASH, duration, last_error, millis, since
 from monitor.tui.widgets.sparkline import spark
 from monitor.tui.widgets.status import breaker_text, spread_text, status_text
-from monitor.tui.widgets.uptime import uptime_text, uptime_triple
+from monitor.tui.widgets.uptime import figure_text, uptime_triple
 
 SegmentLines = list[list[Segment]]
 """A drawn cell (as DataTable's own ``_render_cell`` returns it)."""
@@ -60,21 +60,23 @@ WIDE = (
     Column("status", "Status", 13),
     Column("breaker", "Breaker", 11),
     Column("response", "Response", 8),
-    Column("recent", "Recent checks", 20),
-    Column("up24h", "24 h %", 6),
-    Column("up7d", "7 d %", 6),
-    Column("up30d", "30 d %", 6),
+    Column("recent", "Recent", 10),
+    Column("up24h", "24 h", 6),
+    Column("up7d", "7 d", 6),
+    Column("up30d", "30 d", 6),
     Column("fails", "Fails", 5),
     Column("since", "Since", 15),
-    Column("error", "Last error", 22),
+    Column("error", "Last error", 34),
 )
+"""The last error is wide enough for ``CircuitBreakerOpenError, 3 min ago``: an error with its age
+(the recent checks give up the room)."""
 COMPACT = (
     Column("component", "Component", 14),
     Column("status", "Status", 12),
     Column("breaker", "Breaker", 10),
     Column("response", "Resp", 7),
-    Column("recent", "Recent", 8),
-    Column("uptime", f"{'24h':>4} {'7d':>4} {'30d':>4}", 15),
+    Column("recent", "Trend", 6),
+    Column("uptime", f"{'24h %':>5} {'7d %':>5} {'30d %':>5}", 18),
     Column("fails", "Fail", 5),
     Column("since", "Since", 6),
 )
@@ -356,13 +358,13 @@ class ComponentsTable(DataTable["LazyCell"]):
             status_text(row.status),
             self._breaker(row, compact=False),
             Text(millis(row.response_ms), justify="right"),
-            spark(row.recent, 20),
-            uptime_text(day),
-            uptime_text(week),
-            uptime_text(month),
+            spark(row.recent, WIDE[4].width),
+            figure_text(day),
+            figure_text(week),
+            figure_text(month),
             self._fails(row),
             Text(since(row.since, self.tz, now, compact=False)),
-            Text(row.error or "", style="red"),
+            error_text(row.error, row.details.get("last_error_at"), now),
         )
 
     def _compact_cells(self, row: ComponentRow, now: float) -> Cells:
@@ -372,7 +374,7 @@ class ComponentsTable(DataTable["LazyCell"]):
                 status_text(row.status),
                 self._breaker(row, compact=True),
                 Text(millis(row.response_ms)),
-                spark(row.recent, 7),
+                spark(row.recent, COMPACT[4].width - 1),
                 uptime_triple(row.uptime),
                 self._fails(row),
                 Text(since(row.since, self.tz, now, compact=True)),
@@ -422,7 +424,7 @@ class ComponentsTable(DataTable["LazyCell"]):
             blank,
             blank,
             Text(since(replica.since, self.tz, now, compact=False)),
-            Text(replica.error or "", style="red"),
+            error_text(replica.error, None, now),
         ]
 
     def _replica_breaker(self, replica: ReplicaRow) -> Text:
@@ -436,6 +438,16 @@ class ComponentsTable(DataTable["LazyCell"]):
             return breaker_text("closed", reset=bool(replica.reset_services))
         text = Text(f"{service} ")
         return text.append_text(breaker_text(state, reset=reset))
+
+
+def error_text(error: str | None, at: object, now: float) -> Text:
+    """The last error cell: the error with its age when the check said when it happened
+    (``CircuitBreakerOpenError, 3 min ago``), cut between words to the column, never inside one
+    (:func:`monitor.tui.formatting.last_error`, as the detail screen shows it)."""
+    if not error:
+        return Text("")
+    when = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+    return Text(last_error(error, when, now, WIDE[-1].width), style="red")
 
 
 def _cropped(cells: list[Text]) -> Cells:

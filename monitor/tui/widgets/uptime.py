@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
+from monitor.figures import percent_text
 from monitor.store import Status, UptimeBar
-from monitor.tui.formatting import percent
+from monitor.tui.formatting import DASH, percent
 
 _BLOCK_STYLE = {
     Status.HEALTHY: "green",
@@ -33,13 +34,22 @@ def uptime_text(value: float | None, *, decimals: int = 2) -> Text:
     return Text(percent(value, decimals=decimals), style=uptime_style(value))
 
 
+def figure_text(value: float | None) -> Text:
+    """A table's uptime figure exactly as :func:`monitor.figures.percent_text` prints it for the
+    page and its JSON (``82.78%``, ``100%``): one set of digits everywhere. No data is a dash
+    (``no data`` does not fit the column)."""
+    return Text(DASH if value is None else percent_text(value), style=uptime_style(value))
+
+
 def uptime_triple(values: Sequence[float | None]) -> Text:
-    """``99.9 99.5 98.0``: 24 h, 7 d and 30 d in one compact cell."""
+    """``82.78 99.95   100``: 24 h, 7 d and 30 d in one compact cell, the same digits as
+    :func:`figure_text` (the unit is in the column's heading: three of them do not fit)."""
     text = Text()
     for n, value in enumerate(values):
         if n:
             text.append(" ")
-        text.append(f"{percent(value, decimals=1):>4}", style=uptime_style(value))
+        figure = DASH if value is None else percent_text(value).removesuffix("%")
+        text.append(f"{figure:>5}", style=uptime_style(value))
     return text
 
 
