@@ -582,9 +582,11 @@ async def build_history(path: Path) -> None:
 
 
 async def ninety_days(reader: Any) -> int:
+    from monitor.figures import LAST_90D, read_uptimes
+
     bars = 0
     for target, service in _components():
-        await reader.uptime(target, service, seconds=90 * DAY, now=float(QUERY_NOW))
+        await read_uptimes(reader, [(target, service)], float(QUERY_NOW), (LAST_90D,))
         bars += len(await reader.bars(target, service, period="day", count=90, now=QUERY_NOW))
     return bars
 

@@ -79,9 +79,6 @@ class HistoryRead(Protocol):
         count: int = 90,
         now: float,
     ) -> dict[tuple[str, str], BarSeries]: ...
-    async def uptime(
-        self, target: str, service: str = TARGET_COMPONENT, *, seconds: float, now: float
-    ) -> float | None: ...
     async def latency_series(
         self, target: str, service: str = TARGET_COMPONENT, *, hours: int = 24, now: float
     ) -> list[LatencyPoint]: ...

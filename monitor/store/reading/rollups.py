@@ -6,15 +6,14 @@ of raw checks.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from operator import itemgetter
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
 
 from monitor.store.models import TARGET_COMPONENT, LatencyPoint, Status, UptimeBar
-from monitor.store.reading.base import DAY, HOUR, PERIODS, ReadBase
+from monitor.store.reading.base import HOUR, PERIODS, ReadBase
 from monitor.store.schema import rollups
 
 ROLLUP_FIGURES = (
@@ -88,27 +87,6 @@ class RollupReads(ReadBase):
             if points is not None:
                 points.append(LatencyPoint(float(start), latency_sum / latency_count, latency_max))
         return series
-
-    async def uptime(
-        self, target: str, service: str = TARGET_COMPONENT, *, seconds: float, now: float
-    ) -> float | None:
-        """Percentage of checks in which the component served, over the window (roll-ups only:
-        hourly for windows up to two days, daily beyond)."""
-        period = "hour" if seconds <= 2 * DAY else "day"
-        length = PERIODS[period]
-        # The first period that lies wholly inside the window.
-        first = math.ceil((now - seconds) / length) * length
-        rows = await self._rows(
-            select(func.sum(rollups.c.checks), func.sum(rollups.c.up)).where(
-                rollups.c.target == target,
-                rollups.c.service == service,
-                rollups.c.period == period,
-                rollups.c.start >= first,
-            )
-        )
-        if not rows or not rows[0][0]:
-            return None
-        return 100.0 * float(rows[0][1]) / float(rows[0][0])
 
     async def latency_series(
         self, target: str, service: str = TARGET_COMPONENT, *, hours: int = 24, now: float

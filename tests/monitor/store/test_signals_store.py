@@ -19,6 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from monitor.figures import LAST_24H, Uptime, read_uptimes
 from monitor.store import (
     TARGET_COMPONENT,
     AlertState,
@@ -391,7 +392,8 @@ async def test_a_manual_check_sets_the_state_and_enters_no_figure(store: Store) 
         [bar] = await reader.bars("api", service, period="hour", count=1, now=T + 20)
         figures = (bar.checks, bar.up, bar.worst, bar.avg_latency_ms)
         assert figures == (1, 1, Status.HEALTHY, latency)
-        assert await reader.uptime("api", service, seconds=HOUR, now=DAY0 + HOUR) == 100.0
+        figures = await read_uptimes(reader, [("api", service)], T + 20, (LAST_24H,))
+        assert figures[("api", service)] == (Uptime(checks=1, up=1),)
         [point] = await reader.latency_series("api", service, hours=1, now=T + 20)
         assert (point.avg_ms, point.max_ms) == (latency, latency)
         assert await reader.recent_latencies("api", service) == [latency]
@@ -407,7 +409,8 @@ async def test_a_batch_of_manual_checks_alone_is_stored(store: Store) -> None:
     assert (await store.reader.states())[("api", TARGET_COMPONENT)].status is Status.DEGRADED
     [bar] = await store.reader.bars("api", period="hour", count=1, now=T)
     assert (bar.checks, bar.worst) == (0, Status.UNKNOWN)  # an empty hour
-    assert await store.reader.uptime("api", seconds=HOUR, now=DAY0 + HOUR) is None
+    figures = await read_uptimes(store.reader, [("api", TARGET_COMPONENT)], T, (LAST_24H,))
+    assert figures[("api", TARGET_COMPONENT)] == (Uptime(),)  # no data
 
 
 # -- revision 0005 over a store of 0004 ------------------------------------------------------------

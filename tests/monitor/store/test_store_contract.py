@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, event, func, insert, select, text
 
+from monitor.figures import LAST_7D, LAST_24H, LAST_30D, LAST_90D, Uptime, Window, read_uptimes
 from monitor.store import (
     TARGET_COMPONENT,
     AlertState,
@@ -446,7 +447,7 @@ async def test_bars_of_an_unknown_component_are_all_empty(store: Store) -> None:
     assert all(b.checks == 0 and b.worst is Status.UNKNOWN for b in bars)
 
 
-# -- uptime -------------------------------------------------------------------------------------
+# -- uptime (monitor.figures over the roll-ups: the one rule, on every backend) ------------------
 
 
 async def test_uptime_over_24_hours_reads_hourly_rollups(store: Store) -> None:
@@ -463,7 +464,7 @@ async def test_uptime_over_24_hours_reads_hourly_rollups(store: Store) -> None:
             await store.writer.record_check(check(start + 60 * n, status))
 
     # 8 checks in the window, 5 of them healthy or degraded.
-    assert await store.reader.uptime("api", seconds=DAY, now=now) == 62.5
+    assert await uptime_of(store, TARGET_COMPONENT, LAST_24H, now) == Uptime(8, 5)
 
 
 @pytest.mark.parametrize(
@@ -495,26 +496,33 @@ async def test_uptime_over_days_reads_daily_rollups(
                 )
             )
 
-    assert await store.reader.uptime("api", "database", seconds=days * DAY, now=now) == expected
-    assert await store.reader.uptime("api", seconds=days * DAY, now=now) == 100.0
+    window = {7: LAST_7D, 30: LAST_30D, 90: LAST_90D}[days]
+    assert (await uptime_of(store, "database", window, now)).exact == expected
+    assert (await uptime_of(store, TARGET_COMPONENT, window, now)).text == "100%"
 
 
 async def test_uptime_is_none_without_checks_in_the_window(store: Store) -> None:
     await store.writer.record_check(check(DAY0, Status.HEALTHY))
 
-    assert await store.reader.uptime("api", seconds=DAY, now=DAY0 + 3 * DAY) is None
-    assert await store.reader.uptime("api", seconds=7 * DAY, now=DAY0 + 30 * DAY) is None
-    assert await store.reader.uptime("nobody", seconds=DAY, now=DAY0) is None
+    assert await uptime_of(store, TARGET_COMPONENT, LAST_24H, DAY0 + 3 * DAY) == Uptime()
+    assert await uptime_of(store, TARGET_COMPONENT, LAST_7D, DAY0 + 30 * DAY) == Uptime()
+    nobody = await read_uptimes(store.reader, [("nobody", TARGET_COMPONENT)], DAY0, (LAST_24H,))
+    assert nobody[("nobody", TARGET_COMPONENT)] == (Uptime(),)
 
 
-async def test_uptime_window_starting_on_a_period_boundary_includes_that_period(
-    store: Store,
-) -> None:
-    now = DAY0 + DAY + 12 * HOUR  # 12:00:00 on day 1: the window starts at 12:00:00 on day 0
+async def test_uptime_over_24_hours_is_this_hour_and_the_23_before_it(store: Store) -> None:
+    now = DAY0 + DAY + 12 * HOUR  # 12:00:00 on day 1: the window is 13:00 on day 0 .. 12:00
     await store.writer.record_check(check(DAY0 + 12 * HOUR + 60, Status.UNHEALTHY))
     await store.writer.record_check(check(DAY0 + DAY + 11 * HOUR, Status.HEALTHY))
 
-    assert await store.reader.uptime("api", seconds=DAY, now=now) == 50.0
+    assert await uptime_of(store, TARGET_COMPONENT, LAST_24H, now) == Uptime(1, 1)
+
+
+async def uptime_of(store: Store, service: str, window: Window, now: float) -> Uptime:
+    (figure,) = (await read_uptimes(store.reader, [("api", service)], now, (window,)))[
+        ("api", service)
+    ]
+    return figure
 
 
 # -- latency series -----------------------------------------------------------------------------
