@@ -351,8 +351,7 @@ class Guard:
         # No such user, or one who signs in by header only: the same work on a dummy hash, so
         # the answer's time does not say which names exist.
         known = encoded is not None
-        if encoded is None:
-            encoded = dummy_hash(self._some_hash())
+        like = None if known else self._some_hash()
         # scrypt takes a good part of a second and 16 MiB: off the event loop, which serves
         # other tabs, and a few at a time. Guesses sent all at once (each passed the throttle
         # before any failed) beyond MAX_WAITING are turned away rather than queued for minutes.
@@ -363,7 +362,10 @@ class Guard:
         self._waiting += 1
         try:
             async with self._hashing:
-                matches = await asyncio.to_thread(verify_password, password, encoded)
+                # The dummy hash too: its first making runs scrypt (then it is kept).
+                matches = await asyncio.to_thread(
+                    lambda: verify_password(password, encoded or dummy_hash(like))
+                )
         finally:
             self._waiting -= 1
         return matches and known
