@@ -143,7 +143,20 @@ class TuiSettings:
     default_role: str = "viewer"
     """The role of a header user the users file does not name."""
     trusted_proxies: tuple[str, ...] = ()
-    """Reverse proxies' addresses or networks (as ``--trusted-proxy``, which adds to them)."""
+    """Reverse proxies' addresses or networks (as ``--trusted-proxy``, which adds to them). With
+    a ``trusted_header``, none may be wider than :data:`MIN_PROXY_PREFIX` (see there)."""
+
+
+MIN_PROXY_PREFIX = {4: 8, 6: 32}
+"""The shortest prefix, by IP version, a trusted proxy's network may have while ``[tui]
+trusted_header`` is set: a peer in it names the signed-in user, so a catch-all (``0.0.0.0/0``,
+``::/0``) or anything wider than an IPv4 /8 or an IPv6 /32 (an ISP's allocation) would let any
+client name itself, admin included. Name the proxy's own address or its private network."""
+
+
+def too_wide_for_header(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """Whether a trusted proxy's network is too wide to believe a user header from."""
+    return network.prefixlen < MIN_PROXY_PREFIX[network.version]
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,11 +392,19 @@ class _Parser:
             try:
                 if not isinstance(proxy, str):  # ip_network takes an int as an address
                     raise TypeError(proxy)
-                ipaddress.ip_network(proxy, strict=False)
+                network = ipaddress.ip_network(proxy, strict=False)
             except (TypeError, ValueError):
                 raise self.fail(
                     "tui.trusted_proxies", "each must be an IP address or network", proxy
                 ) from None
+            if header is not None and too_wide_for_header(network):
+                raise self.fail(
+                    "tui.trusted_proxies",
+                    f"with trusted_header set, a network wider than /{MIN_PROXY_PREFIX[4]} "
+                    f"(IPv4) or /{MIN_PROXY_PREFIX[6]} (IPv6) would let any client in it name "
+                    "itself, admin included: name the authenticating proxy's own address",
+                    proxy,
+                )
         return TuiSettings(
             users_file=None if users_file is None else self.path.parent / users_file,
             trusted_header=header,

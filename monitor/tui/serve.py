@@ -52,6 +52,7 @@ from textual_serve.server import Server, to_int
 
 from connection_guard import ConnectionLimits, raise_open_files_limit
 from connection_guard.asyncio_protocol import GuardedFactory
+from monitor.config import MIN_PROXY_PREFIX, too_wide_for_header
 from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Role
 from monitor.tui.serve_guard import IDENTITY, Credentials, Guard, Network, Session, device_secret
 from monitor.tui.users import UsersFile, UsersFileError
@@ -422,6 +423,13 @@ def check_people(options: ServeOptions) -> None:
         raise ServeRefused(
             f"[tui] trusted_header = {options.trusted_header!r} is believed only from the "
             "authenticating proxy: name its address in [tui] trusted_proxies or --trusted-proxy"
+        )
+    wide = [n for n in options.trusted_proxies if too_wide_for_header(n)]
+    if options.trusted_header is not None and wide:  # --trusted-proxy; the config checks its own
+        raise ServeRefused(
+            f"trusted proxy {wide[0]} is wider than /{MIN_PROXY_PREFIX[wide[0].version]}: with "
+            f"[tui] trusted_header = {options.trusted_header!r} any client in it could name "
+            "itself, admin included; name the authenticating proxy's own address"
         )
 
 

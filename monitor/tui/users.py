@@ -19,6 +19,12 @@ The server re-reads the file when it changes (:class:`UsersFile`); a user remove
 password or role changed, is signed out at their next request. A file that stops parsing signs
 everyone out (fail closed) until it is fixed, and the log says where it is wrong. Bounded:
 ``MAX_FILE_BYTES`` and ``MAX_USERS``; errors name the file, the line and what is wrong.
+
+Whoever can write the file can make themselves an admin, so, as ssh does with its key files, a
+file writable by group or others, or owned by anyone but this user or root, is refused (with
+the ``chmod``/``chown`` to run). ``user add``/``user remove`` read, change and replace the file
+under an exclusive ``flock`` on ``<file>.lock`` (as :mod:`monitor.sqlite_lock` locks a store), so
+two engineers adding users at once both land.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import logging
@@ -34,7 +41,7 @@ import re
 import secrets
 import tempfile
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,6 +241,7 @@ def parse_users(text: str, path: Path) -> dict[str, Account]:
 def load_users(path: Path) -> dict[str, Account]:
     try:
         with path.open("rb") as file:
+            _check_access(path, os.fstat(file.fileno()))  # the file read, not one swapped in
             raw = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise UsersFileError(
@@ -248,6 +256,20 @@ def load_users(path: Path) -> dict[str, Account]:
     except UnicodeDecodeError:
         raise UsersFileError(f"{path}: not UTF-8 text") from None
     return parse_users(text, path)
+
+
+def _check_access(path: Path, status: os.stat_result) -> None:
+    """Refuse a file others could have written an admin into (ssh's rule for its key files)."""
+    if status.st_mode & 0o022:
+        raise UsersFileError(
+            f"{path}: writable by group or others (mode {status.st_mode & 0o777:03o}): anyone "
+            f"who can write it can make themselves an admin; run `chmod 600 {path}`"
+        )
+    if status.st_uid not in (0, os.geteuid()):
+        raise UsersFileError(
+            f"{path}: owned by uid {status.st_uid}, not by this user (uid {os.geteuid()}) or "
+            f"root: its owner could make themselves an admin; run `chown {os.geteuid()} {path}`"
+        )
 
 
 def _line_of(lines: list[str], name: str | None) -> int | None:
@@ -299,20 +321,46 @@ def set_user(path: Path, name: str, role: Role, password: str | None) -> bool:
             f"user name {name[:40]!r}: 1 to {NAME_CHARS} letters, digits or . _ @ + -, "
             "starting with a letter or digit"
         )
-    accounts = load_users(path) if path.exists() else {}
-    new = name not in accounts
-    hashed = hash_password(password) if password is not None else None
-    accounts[name] = Account(name, role, hashed)
-    write_users(path, accounts)
+    hashed = hash_password(password) if password is not None else None  # before the lock
+    with locked(path):
+        accounts = load_users(path) if path.exists() else {}
+        new = name not in accounts
+        accounts[name] = Account(name, role, hashed)
+        write_users(path, accounts)
     return new
 
 
 def remove_user(path: Path, name: str) -> bool:
-    accounts = load_users(path)
-    if accounts.pop(name, None) is None:
-        return False
-    write_users(path, accounts)
+    with locked(path):
+        accounts = load_users(path)
+        if accounts.pop(name, None) is None:
+            return False
+        write_users(path, accounts)
     return True
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``<file>.lock`` for a read-change-replace of the users file:
+    the file itself is replaced (a new inode), so it cannot carry the lock. Waits for another
+    ``user add``/``remove`` to finish (a moment); the kernel drops the lock if one dies."""
+    lock = lock_path(path)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise UsersFileError(
+            f"{lock}: cannot open the users file's lock ({error.strerror or error})"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 class UsersFile:
