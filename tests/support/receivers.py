@@ -10,6 +10,7 @@ in aiosmtpd's own thread, so a test's event loop being busy does not delay a del
 from __future__ import annotations
 
 import email.policy
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,22 @@ class Arrival:
     body: str
     kind: str
     """``failure``/``success``/``warning``/``info`` (JSON: Apprise's type), ``mail`` for e-mail."""
+
+    @property
+    def state(self) -> str:
+        """``FIRING``, ``RESOLVED``, ``REMINDER n``: the title's bracket."""
+        return self.title[1 : self.title.find("]")] if self.title.startswith("[") else ""
+
+    @property
+    def component(self) -> str:
+        """The component key from the body's ``Component: NAME (KEY)`` line ("" if none)."""
+        found = re.search(r"^Component: .* \(([^()]*)\)$", self.body, re.MULTILINE)
+        return found.group(1) if found else ""
+
+    @property
+    def rule(self) -> str:
+        """The rule, after the title's last ``: ``."""
+        return self.title.rsplit(": ", 1)[-1]
 
 
 @dataclass
