@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.alerting.quiet import Quiet
@@ -33,6 +33,7 @@ from monitor.alerting.samples import Replica, follow, forget
 from monitor.config import MonitorConfig
 from monitor.notifiers import AlertNotice, Dispatcher
 from monitor.store import (
+    TARGET_COMPONENT,
     AlertState,
     CheckRecord,
     HistoryRead,
@@ -40,6 +41,7 @@ from monitor.store import (
     LeaseLost,
     ReplicaCheck,
     Silence,
+    Status,
     StoreError,
     component_key,
 )
@@ -145,15 +147,27 @@ class AlertEngine:
         target, now = record.target, record.at
         async with self._lock(target):
             await self._quiet.refresh(now)
-            held, holding = self._judge(record, replicas)
-            for key, text in held.items():
+            texts, due = self._judge(record, replicas)
+            seen = _seen(record, replicas)
+            for key in due:
                 if key in self._firing or not self._paged(key):
-                    await self._hold(key, text, now, external=False)
+                    await self._hold(key, texts[key], now, external=False)
             for key, firing in self._of(target):
                 if firing.external:
                     continue  # cleared only by its reporter
-                if key in holding:
+                if key in texts:
                     firing.clear_since = None
+                elif key[2] not in seen:
+                    # Unknown is not healthy: a service this round did not see (the target
+                    # unreachable, the service not reported) is not clearing. Its hold-down
+                    # starts again once a check sees it clear (as incidents treat it).
+                    firing.clear_since = None
+                elif (other := _holding_on(key, texts)) is not None:
+                    # One cause, one page: another rule still holds on the component, so the
+                    # outage goes on under this alert, in that rule's words (not RESOLVED now
+                    # and FIRING for the other rule at the next check).
+                    firing.clear_since = None
+                    await self._reword(firing, texts[other], now)
                 elif firing.clear_since is None:
                     firing.clear_since = now
             for key, _ in self._of(target):
@@ -162,29 +176,36 @@ class AlertEngine:
     def _judge(
         self, record: CheckRecord, replicas: Sequence[ReplicaCheck]
     ) -> tuple[dict[Key, str], set[Key]]:
-        """Each key whose condition has held long enough on at least one replica, with its
-        summary; and every key whose condition holds on any replica at all (a firing alert
-        is not clearing while it does)."""
+        """Every key whose condition holds on any replica at all, with its summary (a firing
+        alert is not clearing while it does); and those among them that have held long enough
+        on at least one replica to fire."""
         checks = tuple(replicas) or (ReplicaCheck("", record),)
         target = record.target
         known = self._replicas.setdefault(target, {})
         held: dict[Key, list[Held]] = {}
-        holding: set[Key] = set()
+        due: dict[Key, list[Held]] = {}
         for check in checks:
             state = follow(known, check, self._rules.window)
             at = check.record.at
             findings = judge(self._rules, self._open_after, self._name, check.record, state)
+            unseen = check.record.status is Status.UNREACHABLE
             for condition in [c for c in state.since if c not in findings]:
+                if unseen and condition[1]:
+                    continue  # a service's condition is not known clear while it is unseen
                 del state.since[condition]
             for condition, finding in findings.items():
                 rule, service = condition
                 key = (rule, target, service)
-                holding.add(key)
                 streak = state.since[condition] = state.streak(condition, at)
+                where = Held(check.replica, label(check), finding)
+                held.setdefault(key, []).append(where)
                 if finding.due(streak, at):
-                    held.setdefault(key, []).append(Held(check.replica, label(check), finding))
+                    due.setdefault(key, []).append(where)
         forget(known, {check.replica for check in checks}, record.at, self._rules.window)
-        return {key: summary(where, len(checks)) for key, where in held.items()}, holding
+        texts = {key: summary(where, len(checks)) for key, where in held.items()}
+        # A due key says where it is due (the replicas that held long enough).
+        texts.update({key: summary(where, len(checks)) for key, where in due.items()})
+        return texts, set(due)
 
     # -- conditions judged elsewhere
 
@@ -210,6 +231,34 @@ class AlertEngine:
                 if firing.clear_since is None:
                     firing.clear_since = at
             await self._tend(key, at)
+
+    async def resolve_unclaimed(
+        self, rules: Collection[str], claimed: Collection[Key], at: float
+    ) -> list[Key]:
+        """Resolve now each firing alert of one of the reporter's ``rules`` that it no longer
+        judges (not in ``claimed``): taken up from the store after a restart, its reporter gone
+        (a ``token_env`` removed, a target removed from the config), it would otherwise fire
+        for ever — nobody reports it clear, and no check of its target tends it. No hold-down:
+        there is nothing left to wait for. The keys resolved, for the log."""
+        orphans = [
+            key
+            for key, firing in self._firing.items()
+            if firing.external and key[0] in rules and key not in claimed
+        ]
+        for key in orphans:
+            async with self._lock(key[1]):
+                firing = self._firing.get(key)
+                if firing is None:
+                    continue
+                await self._quiet.refresh(at)
+                logger.info(
+                    "alert %s on %s resolved: nothing judges it any more",
+                    key[0],
+                    component_key(key[1], key[2]),
+                    extra={"event": "alert_unclaimed", "rule": key[0], "alert_id": firing.alert_id},
+                )
+                await self._resolve(key, firing, at, self._quiet.silence(key[1], key[2], at))
+        return orphans
 
     def announce_unstored(
         self, rule: str, target: str, service: str, state: str, summary: str, at: float
@@ -237,9 +286,7 @@ class AlertEngine:
         firing = self._firing.get(key)
         if firing is not None:
             firing.clear_since = None
-            if text != firing.summary:
-                await self._writer.update_alert(firing.alert_id, text, now)
-                firing.summary = text
+            await self._reword(firing, text, now)
             return
         alert_id = await self._writer.fire_alert(*key, text, now)
         # Firing once the store has it, and only then announced (see the module's docstring).
@@ -251,6 +298,11 @@ class AlertEngine:
             return
         firing.held = firing.silenced = True
         await self._hold_notice(notice, silence)
+
+    async def _reword(self, firing: _Firing, text: str, now: float) -> None:
+        if text != firing.summary:
+            await self._writer.update_alert(firing.alert_id, text, now)
+            firing.summary = text
 
     async def _tend(self, key: Key, now: float) -> None:
         """A firing alert's look at this check: a silence begun or ended, the hold-down run
@@ -384,6 +436,23 @@ class AlertEngine:
 
     def _of(self, target: str) -> list[tuple[Key, _Firing]]:
         return [(key, firing) for key, firing in self._firing.items() if key[1] == target]
+
+
+def _seen(record: CheckRecord, replicas: Sequence[ReplicaCheck]) -> set[str]:
+    """The components this round saw: the target itself, and each service some replica that
+    answered reported. Nothing of an unreachable round but the target."""
+    seen = {TARGET_COMPONENT}
+    for check in tuple(replicas) or (ReplicaCheck("", record),):
+        if check.record.status is not Status.UNREACHABLE:
+            seen.update(sample.service for sample in check.record.services)
+    return seen
+
+
+def _holding_on(key: Key, texts: Mapping[Key, str]) -> Key | None:
+    """Another engine rule holding on the same component as ``key`` (the first by name)."""
+    rule, target, service = key
+    others = sorted(k for k in texts if k[1:] == (target, service) and k[0] != rule)
+    return others[0] if others else None
 
 
 def _bounded(text: str) -> str:

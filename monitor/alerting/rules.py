@@ -23,6 +23,7 @@ from monitor.alerting.samples import (
     slide,
 )
 from monitor.config import AlertRules, MonitorConfig
+from monitor.self_alerts import MONITOR
 from monitor.store import TARGET_COMPONENT, CheckRecord, ReplicaCheck, Status, component_key
 
 RULES = frozenset(
@@ -79,6 +80,9 @@ class Names:
         self._targets = {target.name: target for target in config.targets}
 
     def __call__(self, target: str, service: str) -> str:
+        if target == MONITOR and service:
+            # The monitor's own alert about one target (monitor.self_alerts): its own key.
+            return f"Monitor of {self(service, '')}"
         known = self._targets.get(target)
         if known is None:
             return component_key(target, service)
@@ -127,8 +131,10 @@ def judge(
             condition = ("breaker_open", service)
             since = state.streak(condition, at).since
             findings[condition] = Finding(
+                # Since when, not "for N min": a running figure would re-write the alert (a
+                # store write) about once a minute for as long as the breaker stays open.
                 f"{title}: circuit breaker {str(sample.breaker_state).replace('_', '-')} "
-                f"for {span(at - since)}",
+                f"since {began(since, at)}",
                 rules.breaker_open_for,
             )
         failed = sum(1 for point in window if point.failing)

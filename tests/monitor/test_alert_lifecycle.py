@@ -166,7 +166,10 @@ async def test_resolved_only_after_the_hold_down_with_the_last_figures(store: St
     assert await active(store, "breaker_open") == []
     assert sink.states("breaker_open") == ["firing", "resolved"]
     resolved = sink.notices[-1]
-    assert resolved.summary == "QuestCity API / Photos and avatars: circuit breaker open for 10 s"
+    assert (
+        resolved.summary
+        == "QuestCity API / Photos and avatars: circuit breaker open since 08:00:00 UTC"
+    )
     assert resolved.at == T0 + 50
     (alert,) = [a for a in await store[1].alerts(active_only=False) if a.rule == "breaker_open"]
     assert (alert.resolved_at, alert.summary) == (T0 + 50, resolved.summary)
@@ -538,3 +541,66 @@ async def test_the_first_reminder_after_a_takeover_comes_repeat_every_after_it(
     await run(successor, check(660, database(False)))
     assert [n.state for n in sink.notices] == ["firing", "firing"]
     assert sink.notices[1].reminder > 0
+
+
+async def test_an_unreachable_target_does_not_resolve_its_services_alerts(store: Store) -> None:
+    """Unknown is not healthy: with the backend not answering nothing is seen of the database,
+    so its service_down neither resolves (a false RESOLVED) nor pages again when it answers."""
+    sink = Recording()
+    alerts = engine(store, sink, AlertRules(hold_down=30.0, unreachable_for=600.0), open_after=3)
+    await run(alerts, *[check(t, database(False)) for t in (0, 10, 20)])
+    assert sink.states("service_down") == ["firing"]
+
+    def gone(at: float) -> CheckRecord:
+        return CheckRecord("api", T0 + at, Status.UNREACHABLE, None, None, "ConnectTimeout", ())
+
+    await run(alerts, *[gone(t) for t in range(30, 130, 10)])  # 100 s > the hold-down
+    assert sink.states("service_down") == ["firing"], "nothing seen: no RESOLVED"
+    assert len(await active(store, "service_down")) == 1
+    await run(alerts, *[check(t, database(False)) for t in (130, 140, 150)])
+    assert sink.states("service_down") == ["firing"], "still down when it answers: no page"
+    (alert,) = await active(store, "service_down")
+    assert "since 08:00:00 UTC" in alert.summary, "the outage's start, not the backend's return"
+    await run(alerts, *[check(t, database(True)) for t in range(160, 220, 10)])
+    assert sink.states("service_down") == ["firing", "resolved"]
+
+
+async def test_a_service_missing_from_the_answer_is_not_clearing(store: Store) -> None:
+    sink = Recording()
+    alerts = engine(store, sink, AlertRules(hold_down=30.0), open_after=2)
+    await run(alerts, check(0, database(False)), check(10, database(False)))
+    await run(alerts, *[check(t, s3(10, 0)) for t in range(20, 120, 10)])  # no database in it
+    assert sink.states("service_down") == ["firing"]
+    await run(alerts, *[check(t, database(True)) for t in range(120, 160, 10)])
+    assert sink.states("service_down") == ["firing", "resolved"]
+
+
+async def test_one_cause_one_page_holds_while_another_rule_still_holds(store: Store) -> None:
+    """The breaker pages; it closes while the health checks still fail. Not RESOLVED (breaker)
+    then FIRING (health checks) for one outage: the page holds, in the holding rule's words,
+    and resolves once neither holds for the hold-down."""
+    sink = Recording()
+    alerts = engine(store, sink, AlertRules(breaker_open_for=0.0, hold_down=30.0))
+
+    def database_failing(breaker: str) -> ServiceSample:
+        return ServiceSample(
+            "database",
+            Status.UNHEALTHY,
+            None,
+            consecutive_failures=1,
+            breaker_state=breaker,
+            details={"critical": False},
+        )
+
+    await run(alerts, *[check(t, database_failing("open")) for t in range(0, 60, 10)])
+    assert sink.states() == ["firing"]
+    await run(alerts, *[check(t, database_failing("closed")) for t in range(60, 160, 10)])
+    assert [(n.rule, n.state) for n in sink.notices] == [("breaker_open", "firing")]
+    (alert,) = await active(store, "breaker_open")
+    assert alert.summary == "QuestCity API / Database: 16 of the last 16 health checks failed"
+    healthy = ServiceSample("database", Status.HEALTHY, 3.0, details={"critical": False})
+    await run(alerts, *[check(t, healthy) for t in range(160, 200, 10)])
+    assert [(n.rule, n.state) for n in sink.notices] == [
+        ("breaker_open", "firing"),
+        ("breaker_open", "resolved"),
+    ]

@@ -116,7 +116,7 @@ async def test_breaker_open_fires_after_five_minutes_and_resolves_when_closed(
     (alert,) = await breaker_alerts(reader)
     assert alert.service == "database"
     assert [n.state for n in sink.notices if n.rule == "breaker_open"] == ["firing"]
-    assert alert.summary == "api/database: circuit breaker half-open for 5 min"
+    assert alert.summary == "api/database: circuit breaker half-open since 08:00:00 UTC"
     # Closed: clear, but resolved only once clear for the hold-down (30 s).
     await run(engine, [record(t, sample("database")) for t in (310, 320, 330)])
     assert len(await breaker_alerts(reader)) == 1, "clear for 20 s only"
@@ -327,7 +327,7 @@ async def test_a_new_leader_resumes_a_firing_alert_without_announcing_it_again(
     assert second.notices == [], "clear for 20 s of the 30 s hold-down"
     await run(successor, [record(370, sample("database"))])
     assert [n.state for n in second.notices] == ["resolved"]
-    assert second.notices[0].summary == "api/database: circuit breaker open for 5 min"
+    assert second.notices[0].summary == "api/database: circuit breaker open since 08:00:00 UTC"
 
 
 async def test_a_dead_webhook_receiver_does_not_stall_checks() -> None:

@@ -201,7 +201,9 @@ async def test_a_breaker_open_on_two_replicas_of_three_names_both(
     await rounds(engine, *[round_at(t, "open", "open") for t in range(100, 400, 10)])
     (first,) = sink.notices
     assert first.at == T0 + 300, "held 5 min on web-5 (the hold is per replica)"
-    assert first.summary == ("api/database: circuit breaker open for 5 min on 1/3 replicas (web-5)")
+    assert first.summary == (
+        "api/database: circuit breaker open since 08:00:00 UTC on 1/3 replicas (web-5)"
+    )
     await rounds(engine, round_at(400, "open", "open"))
     assert len(sink.notices) == 1
 
@@ -210,7 +212,7 @@ async def test_a_breaker_open_on_two_replicas_of_three_names_both(
     await rounds(engine, *[round_at(t, "open", "open") for t in range(420, 730, 10)])
     assert [n.state for n in sink.notices] == ["firing", "resolved", "firing"]
     assert sink.notices[-1].summary == (
-        f"api/database: circuit breaker open for 5 min on 2/3 replicas (web-5, {C})"
+        f"api/database: circuit breaker open since 08:07:00 UTC on 2/3 replicas (web-5, {C})"
     )
     # It holds while any replica holds it.
     await rounds(engine, round_at(730, "closed", "half_open"))
@@ -238,7 +240,7 @@ async def test_a_summary_names_three_replicas_then_counts_the_rest(
     )
     (notice,) = sink.notices
     assert notice.summary == (
-        "api/database: circuit breaker open for 0 s on 5/5 replicas "
+        "api/database: circuit breaker open since 08:00:00 UTC on 5/5 replicas "
         f"([31mweb-1{'x' * 51}, web-2, web-3 +2 more)"
     )
 
