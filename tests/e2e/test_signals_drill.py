@@ -300,9 +300,7 @@ class Drill:
 
 
 def _kind_and_key(arrival: Arrival) -> tuple[str, str]:
-    kind = arrival.title[1 : arrival.title.find("]")]
-    found = re.search(r"^Component: .* \(([^()]*)\)$", arrival.body, re.MULTILINE)
-    return kind, found.group(1) if found else f"(no component in {arrival.title!r})"
+    return arrival.state, arrival.component or f"(no component in {arrival.title!r})"
 
 
 def _one(arrivals: list[Arrival], kind: str, cause: Cause) -> Arrival:
