@@ -44,7 +44,9 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d{1,6})\s*([smhd])")
 _KEY_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 MONITOR_COMPONENT = "@monitor"
-"""The component of the monitor's own alerts that belong to no target (store unwritable)."""
+"""The component of the monitor's own alerts (:mod:`monitor.self_alerts`): ``@monitor`` for the
+store's, ``@monitor/TARGET`` for what it knows of one target (its token, its runs) — keys of
+their own, so a silence of one never covers the other."""
 
 
 class ActionError(Exception):
@@ -102,10 +104,17 @@ def clean_actor(name: str) -> str:
     return cleaned
 
 
+def is_monitor_key(key: str) -> bool:
+    """``@monitor`` or ``@monitor/TARGET``: the monitor's own alerts, in no catalogue."""
+    target, service = split_component_key(key.strip())
+    return target == MONITOR_COMPONENT and (not service or bool(_KEY_PART.fullmatch(service)))
+
+
 def check_component_key(key: str) -> str:
-    """``TARGET`` or ``TARGET/SERVICE`` (DESIGN §3) or ``@monitor``, else :class:`ActionError`."""
+    """``TARGET`` or ``TARGET/SERVICE`` (DESIGN §3), ``@monitor`` or ``@monitor/TARGET``, else
+    :class:`ActionError`."""
     cleaned = key.strip()
-    if cleaned == MONITOR_COMPONENT:
+    if len(cleaned) <= MAX_KEY and is_monitor_key(cleaned):
         return cleaned
     target, service = split_component_key(cleaned)
     if (
@@ -116,7 +125,7 @@ def check_component_key(key: str) -> str:
     ):
         raise ActionError(
             f"{_shown(key)} is not a component key: TARGET or TARGET/SERVICE "
-            "(questcity-api, questcity-api/s3)"
+            "(questcity-api, questcity-api/s3), or @monitor[/TARGET] for the monitor's own"
         )
     return cleaned
 

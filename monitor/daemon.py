@@ -291,9 +291,9 @@ class MonitorDaemon:
                 stored = await self.writer.record_check(record, replicas=rows, new_components=added)
             except StoreError as error:
                 if not isinstance(error, LeaseLost):
-                    self.self_alerts.store_failed(error, at)
+                    self.self_alerts.store_failed(error, at, target.name)
                 raise
-            await self.self_alerts.store_written(at)
+            await self.self_alerts.store_written(at, target.name)
             if stored is record:
                 fresh = [c for c in added if (c.target, c.service) not in self._known]
                 self._known.update((c.target, c.service) for c in fresh)

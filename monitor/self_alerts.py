@@ -3,8 +3,16 @@ without saying so.
 
 Alerts like the others — same table, same notifiers, the same lifecycle in :class:`AlertEngine`
 (re-evaluated every check, resolved after the hold-down) — raised through
-``AlertEngine.report``. Each is on the component it blinds, the target (service ``""``), except
-the store's, on ``@monitor``:
+``AlertEngine.report``.
+
+**Their own component keys.** A target's self-alerts are on ``@monitor/TARGET`` (stored as target
+``@monitor``, service ``TARGET``), the store's on ``@monitor``; never on the target's own key.
+A silence covers a key and the keys below it, so silencing the token warning
+(``questcity alert silence @monitor/questcity-api``, or the TUI's ``s`` on that alert) never
+covers the database's page (``questcity-api/database``), and silencing a target in maintenance
+(``questcity-api``) never hides that the monitor went blind on it. ``@monitor`` silences all of
+the monitor's own alerts. (The other design, a flag on the silence, would need a store column
+and every reader of silences to know it; a key needs neither.)
 
 - ``monitor_token_missing``: the target names a ``token_env`` and the variable is unset or blank:
   the probe reads only the public summary, so breaker, pool and S3 alerts cannot fire.
@@ -14,14 +22,23 @@ the store's, on ``@monitor``:
   Its ``exp`` is read *without* verifying the signature — the monitor does not hold the backend's
   key, and only the backend's verdict (a refusal) decides whether the token works; the date is
   for warning people in time. A token that is not a JWT has no expiry to warn about.
-- ``monitor_checks_missed``: APScheduler skipped a run of the target's check (late past its grace
-  time, or the last still running): its figures are going stale. Clears once a run completes
-  within the target's interval (its hold-down counted from there).
-- ``monitor_store_unwritable``: the store refused a check (a ``StoreError`` other than
-  ``LeaseLost``). It cannot be recorded while the store fails: the firing notice goes straight to
-  the notifiers (``AlertEngine.announce_unstored``) and to the log, once; the daemon keeps
-  checking. Once the store has taken every write for ``hold_down`` seconds, the alert is recorded
-  (fired when the store first failed, resolved now) and the resolved notice sent.
+- ``monitor_checks_missed``: APScheduler skipped runs of the target's check (late past its grace
+  time, or the last still running): its figures are going stale. Fires after
+  ``incidents.open_after`` skipped runs with no run on time between them, or skipped runs
+  ``hold_down`` seconds apart — one miss (a laptop's suspend, one slow round) pages nobody.
+  Clears once a run completes within the target's interval (its hold-down counted from there).
+- ``monitor_store_unwritable``: the store refused checks (a ``StoreError`` other than
+  ``LeaseLost``): ``incidents.open_after`` of one target's checks in a row, or every write for
+  ``hold_down`` seconds — one "database is locked" pages nobody. It cannot be recorded while the
+  store fails: the firing notice goes straight to the notifiers
+  (``AlertEngine.announce_unstored``) and to the log, once; the daemon keeps checking. Once the
+  store has taken every write for ``hold_down`` seconds, the alert is recorded (fired when the
+  store first failed, resolved now) and the resolved notice sent.
+
+**Orphans.** An alert taken up from the store after a restart whose reporter is gone (the
+target's ``token_env`` removed, the target removed from the config) would fire for ever: nothing
+reports it clear. At the first round after the start, every firing self-alert no rule here
+still judges is resolved (``AlertEngine.resolve_unclaimed``), logged.
 
 Each summary says what to do. A change of a target's token state is logged once, not at every
 check. No summary or log line holds the token itself; the environment variable's name is said.
@@ -30,7 +47,7 @@ check. No summary or log line holds the token itself; the environment variable's
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -43,7 +60,8 @@ from monitor.store import AlertState, HistoryWrite, ReplicaCheck, StoreError
 logger = logging.getLogger("monitor.self_alerts")
 
 MONITOR = "@monitor"
-"""The component key of the monitor itself (DESIGN decision 6)."""
+"""The component key of the monitor itself (DESIGN decision 6); ``@monitor/TARGET`` for what it
+knows of one target (its token, its runs)."""
 
 TOKEN_MISSING = "monitor_token_missing"
 TOKEN_REJECTED = "monitor_token_rejected"
@@ -76,6 +94,12 @@ class Reports(Protocol):
     ) -> None:
         """Send a notice (``state`` firing or resolved) of an alert not in the store."""
 
+    async def resolve_unclaimed(
+        self, rules: Collection[str], claimed: Collection[tuple[str, str, str]], at: float
+    ) -> list[tuple[str, str, str]]:
+        """Resolve the firing alerts of ``rules`` whose (rule, target, service) is not
+        ``claimed``."""
+
 
 @dataclass(frozen=True, slots=True)
 class _Expiry:
@@ -87,6 +111,22 @@ class _Expiry:
 class _Missed:
     count: int
     since: float
+    last: float = 0.0
+    """When the latest skipped run was said."""
+
+    def due(self, open_after: int, hold_down: float) -> bool:
+        """Enough skipped runs to page: ``open_after`` of them, or for ``hold_down`` seconds."""
+        return self.count >= open_after or self.last - self.since >= hold_down
+
+
+@dataclass(slots=True)
+class _Refusing:
+    """The store refusing checks, before it pages (see :meth:`SelfAlerts.store_failed`)."""
+
+    since: float
+    """The first refusal since a write last succeeded."""
+    rounds: dict[str, int]
+    """Target → its checks refused in a row."""
 
 
 @dataclass(slots=True)
@@ -113,6 +153,8 @@ class SelfAlerts:
     ) -> None:
         self._warning = config.alerts.token_expiry_warning
         self._hold_down = config.alerts.hold_down
+        self._open_after = config.incidents.open_after
+        self._targets = config.targets
         self._alerts = alerts
         self._writer = writer
         self._environ = environ
@@ -122,6 +164,8 @@ class SelfAlerts:
         """Target → the token state last logged ("" when fine)."""
         self._missed: dict[str, _Missed] = {}
         self._unwritable: _Unwritable | None = None
+        self._refusing: _Refusing | None = None
+        self._orphans_judged = False
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -130,9 +174,12 @@ class SelfAlerts:
     ) -> None:
         """Judge the target's token rules on this round's ``checks`` (each replica's answer), and
         clear its missed-checks alert when the round took less than the interval."""
+        if not self._orphans_judged:
+            self._orphans_judged = True
+            await self._resolve_orphans(at)
         if target.token_env:
             for rule, summary in self._token_findings(target, checks, at).items():
-                await self._alerts.report(rule, target.name, "", summary, at)
+                await self._alerts.report(rule, MONITOR, target.name, summary, at)
         missed = self._missed.get(target.name)
         if missed is not None and took <= target.interval:
             del self._missed[target.name]
@@ -142,8 +189,26 @@ class SelfAlerts:
                 target.name,
                 extra={"event": "checks_on_time", "target": target.name},
             )
-        summary = None if missed is None else _missed_summary(target.name, missed)
-        await self._alerts.report(CHECKS_MISSED, target.name, "", summary, at)
+        due = missed is not None and missed.due(self._open_after, self._hold_down)
+        summary = _missed_summary(target.name, missed) if missed is not None and due else None
+        await self._alerts.report(CHECKS_MISSED, MONITOR, target.name, summary, at)
+
+    async def _resolve_orphans(self, at: float) -> None:
+        """Resolve the self-alerts taken up from the store that no rule here judges any more
+        (see the module's docstring): every target's missed runs, and the token rules of the
+        targets that name a ``token_env``, are judged; anything else of these rules is not."""
+        claimed = {(CHECKS_MISSED, MONITOR, t.name) for t in self._targets}
+        claimed |= {
+            (rule, MONITOR, t.name) for t in self._targets if t.token_env for rule in TOKEN_RULES
+        }
+        rules = (*TOKEN_RULES, CHECKS_MISSED)
+        for rule, _, name in await self._alerts.resolve_unclaimed(rules, claimed, at):
+            logger.info(
+                "%s of %s resolved at start: no longer judged (its target or token_env is gone)",
+                rule,
+                name,
+                extra={"event": "self_alert_orphan", "rule": rule, "target": name},
+            )
 
     def _token_findings(
         self, target: Target, checks: Sequence[ReplicaCheck], at: float
@@ -224,7 +289,8 @@ class SelfAlerts:
 
     def missed(self, job_id: str, at: float) -> tuple[str, str] | None:
         """Note a skipped run of the job ``job_id``: (target, summary) to report if it is a
-        target's check, else None (the retention job runs late by design)."""
+        target's check and its skipped runs are enough to page (see the module's docstring),
+        else None (one miss; the retention job runs late by design)."""
         if not job_id.startswith(CHECK_JOB):
             return None
         name = job_id[len(CHECK_JOB) :]
@@ -232,21 +298,33 @@ class SelfAlerts:
         if missed is None:
             missed = self._missed[name] = _Missed(0, at)
         missed.count += 1
+        missed.last = at
+        if not missed.due(self._open_after, self._hold_down):
+            return None
         return name, _missed_summary(name, missed)
 
     async def report_missed(self, target: str, summary: str, at: float) -> None:
-        await self._alerts.report(CHECKS_MISSED, target, "", summary, at)
+        await self._alerts.report(CHECKS_MISSED, MONITOR, target, summary, at)
 
     # -- the store ---------------------------------------------------------------------------
 
-    def store_failed(self, error: StoreError, at: float) -> None:
-        """The store refused a check: announce it once, straight to the notifiers (it cannot
-        be recorded now), and log it; a later failure restarts the hold-down, nothing more."""
+    def store_failed(self, error: StoreError, at: float, target: str = "") -> None:
+        """The store refused a check of ``target``. Once it has refused ``open_after`` of that
+        target's checks in a row, or every write for ``hold_down`` seconds, announce it once,
+        straight to the notifiers (it cannot be recorded now), and log it; a later failure
+        restarts the hold-down, nothing more."""
         cause = _error_text(error)
         failing = self._unwritable
         if failing is not None:
             failing.error, failing.writable_since = cause, None
             return
+        refusing = self._refusing
+        if refusing is None:
+            refusing = self._refusing = _Refusing(at, {})
+        rounds = refusing.rounds[target] = refusing.rounds.get(target, 0) + 1
+        if rounds < self._open_after and at - refusing.since < self._hold_down:
+            return  # (the daemon logs the refusal itself)
+        at, self._refusing = refusing.since, None
         summary = (
             f"the monitor cannot write its store ({cause}): checks go unrecorded and the TUI and "
             "status page show stale figures; check the storage database or file (the server, "
@@ -257,13 +335,19 @@ class SelfAlerts:
         logger.error("%s", summary, extra={"event": STORE_UNWRITABLE, "cause": cause_class})
         self._alerts.announce_unstored(STORE_UNWRITABLE, MONITOR, "", "firing", summary, at)
 
-    async def store_written(self, at: float) -> None:
-        """A check was stored. If the store had been failing and has now taken every write for
-        ``hold_down`` seconds (a flapping store pages once, not at every flap), record its alert
-        — fired when the store first failed, resolved now, both notices accounted for — and send
-        the resolved notice."""
+    async def store_written(self, at: float, target: str = "") -> None:
+        """A check of ``target`` was stored. If the store had been failing (paged) and has now
+        taken every write for ``hold_down`` seconds (a flapping store pages once, not at every
+        flap), record its alert — fired when the store first failed, resolved now, both notices
+        accounted for — and send the resolved notice. Refusals not paged yet start again."""
         failing = self._unwritable
         if failing is None:
+            refusing = self._refusing
+            if refusing is not None:
+                refusing.since = at  # every write since the last refusal: not "for hold_down"
+                refusing.rounds.pop(target, None)
+                if not refusing.rounds:
+                    self._refusing = None
             return
         if failing.writable_since is None:
             failing.writable_since = at

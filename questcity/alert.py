@@ -174,11 +174,11 @@ async def _silence(
     by: str,
     reason: str | None,
 ) -> None:
-    from monitor.alert_actions import MONITOR_COMPONENT, silence
+    from monitor.alert_actions import is_monitor_key, silence
     from monitor.store import component_key
 
     known = [component_key(c.target, c.service) for c in await reader.components()]
-    if key != MONITOR_COMPONENT and key not in known:
+    if not is_monitor_key(key) and key not in known:
         raise _Exit(1, _unknown_key(key, known))
     outcome = await silence(reader, writer, key, seconds, by=by, reason=reason, at=time.time())
     print(f"{outcome.sentence()} Until {_when(outcome.ends_at)}.")

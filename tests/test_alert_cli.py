@@ -295,6 +295,17 @@ def test_a_target_key_silences_its_services(
     assert "(0 acknowledged, 2 silenced)" in err
 
 
+@pytest.mark.parametrize("key", ["@monitor", "@monitor/questcity-api"])
+def test_the_monitor_s_own_keys_can_be_silenced(
+    stack: Stack, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    """Not in the catalogue: the monitor's own alerts (monitor.self_alerts) are keyed there."""
+    code, out, _err = alert(stack.config, capsys, "silence", key, "--for", "2h", "--by", "bob")
+    assert code == 0
+    assert f"Alerts of {key} silenced for 2h" in out
+    assert [s.component for s in stack.silences()] == [key]
+
+
 def test_silence_of_an_unknown_component_lists_the_keys_and_exits_1(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ import jwt
 import pytest
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 
+from monitor import alert_actions
 from monitor.config import MonitorConfig, parse_config
 from monitor.daemon import MonitorDaemon
 from monitor.self_alerts import (
@@ -29,7 +30,7 @@ from monitor.self_alerts import (
 )
 from monitor.store import Alert, AlertState, StoreUnavailable
 from shared.resilience.testing import FakeClock, settle
-from tests.monitor.fake_backend import FakeBackend
+from tests.monitor.fake_backend import FakeBackend, detailed
 
 VARIABLE = "QUESTCITY_MONITOR_TOKEN"
 HOLD_DOWN = 30
@@ -126,7 +127,7 @@ async def test_one_replica_refusing_the_token_is_enough_and_the_summary_says_whi
         stack.refusing.add("r2.test")
         await stack.check()
         [(state, component, summary)] = stack.sent(TOKEN_REJECTED)
-        assert (state, component) == ("firing", "questcity-api")
+        assert (state, component) == ("firing", "@monitor/questcity-api")
         assert "rejected (HTTP 403) by 1/2 replicas" in summary
     finally:
         await stack.daemon.stop()
@@ -154,14 +155,14 @@ async def test_a_rejected_token_fires_says_what_to_do_is_logged_once_and_clears(
     with caplog.at_level(logging.INFO, logger="monitor"):
         await stack.check(3)
     [(state, component, summary)] = stack.sent(TOKEN_REJECTED)
-    assert (state, component) == ("firing", "questcity-api")
+    assert (state, component) == ("firing", "@monitor/questcity-api")
     assert "rejected (HTTP 401)" in summary
     assert f"questcity token --role operator --ttl 7776000 and set {VARIABLE}" in summary
     assert "a-revoked-token" not in summary
     [alert] = await stack.stored(TOKEN_REJECTED)
     assert (alert.state, alert.component, alert.summary) == (
         AlertState.FIRING,
-        "questcity-api",
+        "@monitor/questcity-api",
         summary,
     )
     lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
@@ -181,7 +182,7 @@ async def test_an_unset_token_variable_fires_and_naming_it_clears(stack: Stack) 
     stack.environ[VARIABLE] = "   "  # blank is unset
     await stack.check()
     [(state, component, summary)] = stack.sent(TOKEN_MISSING)
-    assert (state, component) == ("firing", "questcity-api")
+    assert (state, component) == ("firing", "@monitor/questcity-api")
     assert f"{VARIABLE} is not set" in summary
     assert "questcity token --role operator" in summary
     [alert] = await stack.stored(TOKEN_MISSING)
@@ -202,7 +203,7 @@ async def test_a_token_expiring_within_the_warning_fires_and_a_fresh_one_clears_
     use_token(stack, a_jwt(expires))
     await stack.check()
     [(state, component, summary)] = stack.sent(TOKEN_EXPIRING)
-    assert (state, component) == ("firing", "questcity-api")
+    assert (state, component) == ("firing", "@monitor/questcity-api")
     when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
     assert f"expires in 2 days ({when})" in summary
     assert "questcity token --role operator" in summary
@@ -251,15 +252,17 @@ async def test_a_missed_run_fires_for_its_target_and_a_run_on_time_clears_it(
     await stack.check()
     await missed(stack, EVENT_JOB_MISSED, "retention")  # late by design: no alert
     await missed(stack, EVENT_JOB_MISSED, "check:questcity-api")
+    assert stack.sent(CHECKS_MISSED) == [], "one miss (a suspend, one slow round) pages nobody"
+    await missed(stack, EVENT_JOB_MAX_INSTANCES, "check:questcity-api")  # open_after (2) in a row
     [(state, component, summary)] = stack.sent(CHECKS_MISSED)
-    assert (state, component) == ("firing", "questcity-api")
-    assert "1 check skipped" in summary
+    assert (state, component) == ("firing", "@monitor/questcity-api")
+    assert "2 checks skipped" in summary
     [alert] = await stack.stored(CHECKS_MISSED)
     assert alert.state is AlertState.FIRING
 
-    await missed(stack, EVENT_JOB_MAX_INSTANCES, "check:questcity-api")
+    await missed(stack, EVENT_JOB_MISSED, "check:questcity-api")
     [alert] = await stack.stored(CHECKS_MISSED)
-    assert "2 checks skipped" in alert.summary  # the figures follow, no second page
+    assert "3 checks skipped" in alert.summary  # the figures follow, no second page
     assert [s for s, _, _ in stack.sent(CHECKS_MISSED)] == ["firing"]
 
     await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
@@ -301,3 +304,115 @@ async def test_an_unwritable_store_pages_once_unstored_and_is_recorded_once_it_w
     )
     assert alert.notified is AlertState.RESOLVED  # both notices went out: none owed on resume
     assert "takes writes again" in alert.summary
+
+
+def database_down(stack: Stack) -> None:
+    document = detailed(status="unhealthy", database="unhealthy")
+    checks = document["checks"]
+    assert isinstance(checks, dict)
+    checks["database"]["critical"] = True
+    stack.backend.document = document
+
+
+async def silence(stack: Stack, key: str) -> None:
+    await alert_actions.silence(
+        stack.daemon.reader, stack.daemon.writer, key, 7200.0, by="alice", reason=None, at=T0
+    )
+    await stack.clock.advance(INTERVAL)  # the engine reads silences again after 5 s
+
+
+async def test_silencing_the_token_warning_does_not_silence_the_database_page(
+    stack: Stack,
+) -> None:
+    """The monitor's alerts about a target are on @monitor/TARGET, not on the target's key."""
+    await silence(stack, "@monitor/questcity-api")  # "we know, the token is being rotated"
+    use_token(stack, a_jwt(T0 + 2 * DAY))
+    database_down(stack)
+    await stack.check(3)
+    assert [(s, c) for s, c, _ in stack.sent("service_down")] == [
+        ("firing", "questcity-api/database")
+    ]
+    assert stack.sent(TOKEN_EXPIRING) == [], "silenced"
+    [alert] = await stack.stored(TOKEN_EXPIRING)
+    assert (alert.state, alert.component) == (AlertState.FIRING, "@monitor/questcity-api")
+
+
+async def test_silencing_a_target_does_not_hide_that_the_monitor_is_blind_on_it(
+    stack: Stack,
+) -> None:
+    await silence(stack, "questcity-api")  # maintenance of the backend
+    use_token(stack, a_jwt(T0 + 2 * DAY))
+    database_down(stack)
+    await stack.check(3)
+    assert stack.sent("service_down") == []
+    assert len(await stack.stored("service_down")) == 1, "recorded, held by the silence"
+    assert [s for s, _, _ in stack.sent(TOKEN_EXPIRING)] == ["firing"]
+
+
+async def test_checks_missed_now_and_then_page_nobody(stack: Stack) -> None:
+    for _ in range(3):  # a miss, then a run on time: never open_after in a row
+        await missed(stack, EVENT_JOB_MISSED, "check:questcity-api")
+        await stack.check()
+    assert stack.sent(CHECKS_MISSED) == []
+    assert await stack.stored(CHECKS_MISSED) == []
+
+
+async def test_one_store_refusal_pages_nobody(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One "database is locked" (a slow round) is not an unwritable store."""
+    writer = stack.daemon.writer
+    record_check = writer.record_check
+    refusals = 0
+
+    async def once_in_a_while(*args: object, **kwargs: object) -> object:
+        nonlocal refusals
+        if stack.daemon.checks % 3 == 0:
+            refusals += 1
+            raise StoreUnavailable("database is locked")
+        return await record_check(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(writer, "record_check", once_in_a_while)
+    await stack.check(12)
+    assert refusals == 4
+    assert stack.sent(STORE_UNWRITABLE) == []
+    assert await stack.stored(STORE_UNWRITABLE) == []
+
+
+async def test_an_unwritable_store_pages_after_hold_down_seconds_of_refusals(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target checked rarely: its second refusal may be minutes away; the store refusing every
+    write for hold_down seconds pages anyway (here: the other target's refusals)."""
+
+    async def refusing(*args: object, **kwargs: object) -> object:
+        raise StoreUnavailable("the disk is full")
+
+    monkeypatch.setattr(stack.daemon.writer, "record_check", refusing)
+    self_alerts = stack.daemon.self_alerts
+    for at in range(0, HOLD_DOWN, 10):  # one refusal per target, each a new target
+        self_alerts.store_failed(StoreUnavailable("the disk is full"), T0 + at, f"t{at}")
+    await settle()
+    assert stack.sent(STORE_UNWRITABLE) == []
+    self_alerts.store_failed(StoreUnavailable("the disk is full"), T0 + HOLD_DOWN, "t-last")
+    await stack.daemon.dispatcher.drain()
+    assert [s for s, _, _ in stack.sent(STORE_UNWRITABLE)] == ["firing"]
+
+
+async def test_a_resumed_self_alert_nobody_judges_any_more_is_resolved_at_the_first_round(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its target was removed from the config while the monitor was down: nothing would ever
+    report it clear."""
+    writer, reader = stack.daemon.writer, stack.daemon.reader
+    orphan = await writer.fire_alert(TOKEN_EXPIRING, MONITOR, "old-api", "expires soon", T0 - 99)
+    kept = await writer.fire_alert(CHECKS_MISSED, MONITOR, "questcity-api", "skipped", T0 - 99)
+    for alert_id in (orphan, kept):
+        await writer.mark_notified(alert_id, AlertState.FIRING)
+    await stack.daemon.alerts.resume(reader, at=T0)  # as a restarted daemon's prepare does
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        await stack.check()
+    assert [(s, c) for s, c, _ in stack.sent(TOKEN_EXPIRING)] == [("resolved", "@monitor/old-api")]
+    assert (await reader.alert(orphan)).state is AlertState.RESOLVED  # type: ignore[union-attr]
+    assert (await reader.alert(kept)).state is AlertState.FIRING, "judged: its own hold-down"  # type: ignore[union-attr]
+    assert any(getattr(r, "event", "") == "self_alert_orphan" for r in caplog.records)
