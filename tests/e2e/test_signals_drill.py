@@ -353,9 +353,11 @@ async def test_the_signals_drill(
 
             for phase in PHASES:
                 await drill.run(phase)
+            told = (len(hook.arrivals), len(mail.arrivals))
 
             for name, service in ((API, ""), (DATABASE, "database"), (PHOTOS, "s3")):
                 await drill.numbers_agree(name, service)
+            assert (len(hook.arrivals), len(mail.arrivals)) == told, "told something after it all"
             page = (await http.get(f"{stack.status}/")).text
         finally:
             await engine.dispose()
