@@ -12,8 +12,6 @@ so tests drive it with a temporary store, a mock HTTP transport and a frozen clo
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
@@ -49,7 +47,7 @@ from monitor.tui.data import (
     breaker_rank,
 )
 from monitor.tui.formatting import clock_time, millis
-from monitor.tui.identity import TAB_USER_ENV, Action, Identity, clean_name
+from monitor.tui.identity import GATED, Action, Identity, default_identity, refusal
 from monitor.tui.messages import LeadershipChanged, StoreChanged
 from monitor.tui.resetting import outcome_line, reset_question, unavailable_reason
 from monitor.tui.screens import (
@@ -233,7 +231,7 @@ class MonitorApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         screen = self.screen
-        gated = _GATED.get(action)
+        gated = GATED.get(action)
         if gated is not None and not self.identity.may(gated):
             return False  # a viewer's hint is hidden; the key runs "refuse" instead
         if action == "refuse":
@@ -461,54 +459,6 @@ def _previous_state(done: Sequence[ReplicaOutcome]) -> str:
     """The worst state the reset found (what the incident timeline says it "was")."""
     states = [outcome.previous_state or "unknown" for outcome in done]
     return max(states, key=breaker_rank)
-
-
-_GATED = {action.value: action for action in (Action.RESET, Action.CHECK, Action.NOTE)}
-_VERBS = {
-    Action.RESET: "reset a breaker",
-    Action.CHECK: "check a target now",
-    Action.NOTE: "add a note",
-    Action.ACK: "acknowledge an alert",
-    Action.SILENCE: "silence alerts",
-}
-VIEWER_REFUSAL = "viewer accounts can only read; ask an operator"
-
-
-def refusal(identity: Identity, action: str) -> str:
-    """Why ``identity`` may not do ``action``: ``Not done: alice is signed in as a viewer —
-    viewer accounts can only read; ask an operator to reset a breaker.``"""
-    try:
-        verb = _VERBS[Action(action)]
-    except ValueError:
-        verb = "do that"
-    return (
-        f"Not done: {identity.name} is signed in as a {identity.role.value} — "
-        f"{VIEWER_REFUSAL} to {verb}."
-    )
-
-
-def default_identity(environ: Mapping[str, str] | None, actor: str | None = None) -> Identity:
-    """The engineer at this TUI: a browser tab's signed-in user and role
-    (:meth:`Identity.from_environ`); in a terminal, the local account as admin, named
-    ``actor`` or ``$QUESTCITY_OPERATOR`` when given."""
-    env = os.environ if environ is None else environ
-    identity = Identity.from_environ(env)
-    if env.get(TAB_USER_ENV, "").strip():
-        return identity  # signed in through the guard: nobody renames themselves
-    named = clean_name(actor or "") or clean_name(default_actor(env))
-    return replace(identity, name=named) if named else identity
-
-
-def default_actor(environ: Mapping[str, str] | None = None) -> str:
-    """Who the TUI writes as in incident timelines: ``$QUESTCITY_OPERATOR``, else the login."""
-    env = os.environ if environ is None else environ
-    named = env.get("QUESTCITY_OPERATOR", "").strip()
-    if named:
-        return named
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "on-call"
 
 
 def describe_store_error(error: StoreError) -> str:

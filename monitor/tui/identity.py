@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import enum
 import getpass
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 TAB_USER_ENV = "QUESTCITY_TUI_TAB_USER"
 TAB_ROLE_ENV = "QUESTCITY_TUI_TAB_ROLE"
@@ -81,3 +82,52 @@ def _local_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return ""
+
+
+GATED = {action.value: action for action in (Action.RESET, Action.CHECK, Action.NOTE)}
+"""The app's actions (by their binding's name) that a role gates."""
+VERBS = {
+    Action.RESET: "reset a breaker",
+    Action.CHECK: "check a target now",
+    Action.NOTE: "add a note",
+    Action.ACK: "acknowledge an alert",
+    Action.SILENCE: "silence alerts",
+}
+VIEWER_REFUSAL = "viewer accounts can only read; ask an operator"
+
+
+def refusal(identity: Identity, action: str) -> str:
+    """Why ``identity`` may not do ``action``: ``Not done: alice is signed in as a viewer —
+    viewer accounts can only read; ask an operator to reset a breaker.``"""
+    try:
+        verb = VERBS[Action(action)]
+    except ValueError:
+        verb = "do that"
+    return (
+        f"Not done: {identity.name} is signed in as a {identity.role.value} — "
+        f"{VIEWER_REFUSAL} to {verb}."
+    )
+
+
+def default_identity(environ: Mapping[str, str] | None, actor: str | None = None) -> Identity:
+    """The engineer at this TUI: a browser tab's signed-in user and role
+    (:meth:`Identity.from_environ`); in a terminal, the local account as admin, named
+    ``actor`` or ``$QUESTCITY_OPERATOR`` when given."""
+    env = os.environ if environ is None else environ
+    identity = Identity.from_environ(env)
+    if env.get(TAB_USER_ENV, "").strip():
+        return identity  # signed in through the guard: nobody renames themselves
+    named = clean_name(actor or "") or clean_name(default_actor(env))
+    return replace(identity, name=named) if named else identity
+
+
+def default_actor(environ: Mapping[str, str] | None = None) -> str:
+    """Who the TUI writes as in incident timelines: ``$QUESTCITY_OPERATOR``, else the login."""
+    env = os.environ if environ is None else environ
+    named = env.get("QUESTCITY_OPERATOR", "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "on-call"

@@ -27,10 +27,10 @@ session that can reset breakers. :class:`Guard` is an aiohttp middleware in fron
   each cookie is signed for its user's password generation): cookies outlive a restart, and
   changing a password voids that user's. Anything else in the cookie (forged, for another user or
   server, expired, not ASCII) is simply no device cookie.
-- **Client address**: the peer's address, unless the peer is a ``trusted_proxies`` address (a
-  reverse proxy in front): then the right-most address in ``X-Forwarded-For`` that is not a
-  trusted proxy, the one the proxy itself saw. ``X-Forwarded-For`` from anyone else is ignored
-  (it is whatever the client wants it to be).
+- **Client address** (:mod:`monitor.tui.proxies`): the peer's address, unless the peer is a
+  ``trusted_proxies`` address (a reverse proxy in front): then the right-most address in
+  ``X-Forwarded-For`` that is not a trusted proxy, the one the proxy itself saw.
+  ``X-Forwarded-For`` from anyone else is ignored (it is whatever the client wants it to be).
 - **Origin check** on the websocket, always: a page from another site cannot drive the TUI
   through the operator's browser (cross-site websocket hijacking), even on loopback.
 - **Host check** without authentication (loopback only): a request whose ``Host`` is not a
@@ -44,11 +44,10 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -58,6 +57,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from monitor.tui.identity import Identity, Role
 from monitor.tui.login_throttle import LoginThrottle
+from monitor.tui.proxies import Network, forwarded_client, is_trusted, trusted_networks
 from monitor.tui.users import NAME, Account, UsersFile, dummy_hash, verify_password
 
 COOKIE = "questcity_tui_session"
@@ -72,8 +72,17 @@ MAX_HASHING = 2
 """Password checks (scrypt, 16 MiB each) run at once; the others wait their turn."""
 MAX_WAITING = 16
 """Password checks running or waiting; one more is answered 503 at once."""
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REALM = "QuestCity on-call TUI"
+__all__ = [
+    "COOKIE",
+    "IDENTITY",
+    "Credentials",
+    "Guard",
+    "Network",
+    "Session",
+    "device_secret",
+    "trusted_networks",
+]
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -379,28 +388,13 @@ class Guard:
     # -- where requests come from ---------------------------------------------------------------
 
     def client_address(self, request: web.Request) -> str:
-        """Who is guessing: the peer, or behind a trusted proxy the right-most untrusted address
-        of ``X-Forwarded-For`` (entries left of it were written by the client: anything at all)."""
-        peer = request.remote or "unknown"
-        if not self._trusted(peer):
-            return peer
-        forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
-        client = peer
-        for entry in reversed(forwarded.split(",")):
-            address = _address(entry)
-            if address is None:  # not an address: nothing trustworthy further left
-                break
-            client = address
-            if not self._trusted(address):
-                break
-        return client
+        """Who is guessing: the peer, or behind a trusted proxy the client it forwards for
+        (:func:`monitor.tui.proxies.forwarded_client`)."""
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        return forwarded_client(request.remote or "unknown", forwarded, self.trusted_proxies)
 
     def _trusted(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self.trusted_proxies)
+        return is_trusted(address, self.trusted_proxies)
 
     def _host_allowed(self, request: web.Request) -> bool:
         hostname = urlsplit(f"//{request.host}").hostname
@@ -448,37 +442,6 @@ def _basic(header: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return (user, password) if sep else None
-
-
-def _address(entry: str) -> str | None:
-    """An ``X-Forwarded-For`` entry as a normalised IP address (a port some proxies append, and
-    IPv6 brackets, dropped); ``None`` when it is not one."""
-    text = entry.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
-    try:
-        return ipaddress.ip_address(text).compressed
-    except ValueError:
-        return None
-
-
-def trusted_networks(values: Iterable[str]) -> tuple[Network, ...]:
-    """``--trusted-proxy`` values (each an address or a network, or a comma list of them)."""
-    networks = []
-    for value in values:
-        for item in value.split(","):
-            if not item.strip():
-                continue
-            try:
-                networks.append(ipaddress.ip_network(item.strip(), strict=False))
-            except ValueError:
-                raise ValueError(
-                    f"--trusted-proxy {item.strip()!r}: give the reverse proxy's IP address or "
-                    "network, e.g. 127.0.0.1 or 10.0.0.0/8"
-                ) from None
-    return tuple(networks)
 
 
 def device_secret(

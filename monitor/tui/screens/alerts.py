@@ -19,11 +19,11 @@ from monitor import alert_actions
 from monitor.alert_actions import ActionError
 from monitor.config import MonitorConfig
 from monitor.store import Alert, AlertState, Silence, StoreError
-from monitor.tui.data import is_monitor_alert
 from monitor.tui.formatting import DASH, bounded, clock_time, duration, plain
 from monitor.tui.identity import Action
 from monitor.tui.messages import StoreChanged
 from monitor.tui.screens.silence import SilenceDraft, SilenceModal
+from monitor.tui.summary import is_monitor_alert
 
 if TYPE_CHECKING:
     from monitor.tui.app import MonitorApp

@@ -14,16 +14,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from monitor.store import Alert
-from monitor.tui.data import (
-    ComponentRow,
-    Overview,
-    is_monitor_alert,
-    monitor_warnings,
-    summarize,
-)
+from monitor.tui.data import ComponentRow, Overview
 from monitor.tui.formatting import bounded, duration
 from monitor.tui.identity import Action
 from monitor.tui.messages import LeadershipChanged, StoreChanged
+from monitor.tui.summary import is_monitor_alert, monitor_warnings, summarize
 from monitor.tui.widgets.banner import Banner, LeaderLine, MonitorLine
 from monitor.tui.widgets.components import COMPACT_BELOW, ComponentsTable, ReplicaHeading
 

@@ -11,8 +11,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from monitor.store import Status
-from monitor.tui.data import Leadership, Summary
+from monitor.tui.data import Leadership
 from monitor.tui.formatting import duration
+from monitor.tui.summary import Summary
 
 _CLASSES = {
     Status.HEALTHY: "-healthy",

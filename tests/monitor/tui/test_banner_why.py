@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import cast
 
 from monitor.store import Alert, AlertState, CheckRecord, ServiceSample, Status
-from monitor.tui.data import ComponentRow, Overview, monitor_warnings, summarize
+from monitor.tui.data import ComponentRow, Overview
+from monitor.tui.summary import monitor_warnings, summarize
 from monitor.tui.widgets.banner import Banner, MonitorLine
 from shared.resilience.testing import FakeClock
 from tests.monitor.tui.conftest import AppFactory, Store, settle

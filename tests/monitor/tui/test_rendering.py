@@ -8,9 +8,10 @@ import pytest
 
 from monitor.config import Target
 from monitor.store import Status
-from monitor.tui.data import ComponentRow, Overview, ResetMark, summarize
+from monitor.tui.data import ComponentRow, Overview, ResetMark
 from monitor.tui.formatting import duration, millis, percent, since
 from monitor.tui.resetting import unavailable_reason
+from monitor.tui.summary import summarize
 from monitor.tui.widgets.sparkline import spark
 from monitor.tui.widgets.status import breaker_text, status_text
 

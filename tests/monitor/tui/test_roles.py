@@ -8,8 +8,15 @@ from __future__ import annotations
 import httpx
 
 from monitor.reset import ACTOR_HEADER, actor_header_value
-from monitor.tui.app import VIEWER_REFUSAL, MonitorApp, default_identity
-from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Identity, Role
+from monitor.tui.app import MonitorApp
+from monitor.tui.identity import (
+    TAB_ROLE_ENV,
+    TAB_USER_ENV,
+    VIEWER_REFUSAL,
+    Identity,
+    Role,
+    default_identity,
+)
 from monitor.tui.screens import AlertsScreen, ConfirmModal, MainScreen
 from tests.monitor.tui.conftest import AppFactory, Store, settle
 from tests.monitor.tui.history import ADMIN_ENV, ADMIN_TOKEN

@@ -4,8 +4,7 @@ exported in a shell no longer turns that shell's terminal TUI into a read-only v
 
 from __future__ import annotations
 
-from monitor.tui.app import default_identity
-from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Identity, Role
+from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Identity, Role, default_identity
 from monitor.tui.serve import PASSWORD_ENV, PASSWORD_USER_ENV, credentials_from, tab_identity
 from monitor.tui.serve_guard import Credentials, Session
 
