@@ -58,7 +58,10 @@ MAX_SUMMARY = 1000
 """Characters of an alert's summary in a notice (pagers and SMS cut far shorter anyway)."""
 _SECRET_PART = 6
 """Parts of a configured URL at least this long are scrubbed from Apprise's log lines; shorter
-ones ("en", "json") are ordinary words."""
+ones ("en", "json") are ordinary words — except the userinfo's password and the values of
+secret-looking query keys (:data:`_SECRET_KEY`), scrubbed whatever their length (a short SMTP
+password is still a password)."""
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|sig|cred|session|hook", re.IGNORECASE)
 
 
 class AppriseConfigError(ValueError):
@@ -130,16 +133,20 @@ def secret_parts(url: str) -> set[str]:
     """The parts of an Apprise URL that may be secret: the URL, its user, password, host (the
     token, for many services), path segments and query values — those long enough to be one."""
     parts = {url}
+    always: list[str | None] = []
     try:
         split = urlsplit(url)
         candidates = [split.username, split.password, split.hostname, split.netloc]
         candidates += split.path.split("/")
-        candidates += [value for _key, value in parse_qsl(split.query)]
+        query = parse_qsl(split.query)
+        candidates += [value for _key, value in query]
+        always = [split.password] + [value for key, value in query if _SECRET_KEY.search(key)]
     except ValueError:
         candidates = re.split(r"[/:@?&=#\s]+", url)
     for part in candidates:
         if part and len(part) >= _SECRET_PART:
             parts.update({part, unquote(part)})
+    parts.update(found for part in always if part for found in (part, unquote(part)) if found)
     return parts
 
 
@@ -173,8 +180,15 @@ def _line(text: str, limit: int) -> str:
 
 
 def compose(notice: AlertNotice) -> Message:
-    """Title and body of a notice: its state (FIRING / RESOLVED / REMINDER n), the component's
-    name and key, the rule, the summary and since when; the Apprise type says how bad."""
+    """Title and body of a notice. The title names the alert and only the alert
+    (``#42 QuestCity API / Database: service_down``): the same on its firing, reminders and
+    resolved notices, because incident tools match a resolve to its trigger by it — Apprise's
+    PagerDuty (``action=map``) takes its dedup key from the title (merged into the body's first
+    line), Opsgenie (``action=map``) closes the alerts it opened under the same title. The state
+    (FIRING / RESOLVED / REMINDER n) is the body's first word and the Apprise type: failure
+    (opens), success (resolves, closes), info for a reminder (Opsgenie adds it to the open alert
+    as a note; warning would open another). Then the component's name and key, the rule and
+    since when."""
     key = notice.component or (
         f"{notice.target}/{notice.service}" if notice.service else notice.target
     )
@@ -183,13 +197,13 @@ def compose(notice: AlertNotice) -> Message:
         word, kind = "RESOLVED", NotifyType.SUCCESS
         timing = f"Resolved at {when(notice.at)}"
     elif notice.reminder:
-        word, kind = f"REMINDER {notice.reminder}", NotifyType.WARNING
+        word, kind = f"REMINDER {notice.reminder}", NotifyType.INFO
         timing = f"Firing since {when(notice.at)}, not acknowledged"
     else:
         word, kind = "FIRING", NotifyType.FAILURE
         timing = f"Firing since {when(notice.at)}"
     lines = [
-        _line(notice.summary, MAX_SUMMARY),
+        f"{word}: {_line(notice.summary, MAX_SUMMARY)}",
         "",
         f"Component: {name} ({_line(key, 200)})",
         f"Rule: {_line(notice.rule, 100)}",
@@ -200,7 +214,8 @@ def compose(notice: AlertNotice) -> Message:
             f"Acknowledge (stops reminders): questcity alert ack {notice.alert_id} --by NAME"
         )
     lines.append(f"Ref: {notice.key}")
-    return Message(f"[{word}] {name}: {_line(notice.rule, 100)}", "\n".join(lines), kind)
+    alert = "" if notice.alert_id is None else f"#{notice.alert_id} "
+    return Message(f"{alert}{name}: {_line(notice.rule, 100)}", "\n".join(lines), kind)
 
 
 # -- the sink --------------------------------------------------------------------------------

@@ -178,9 +178,9 @@ async def test_firing_and_resolved_reach_a_json_endpoint_and_a_mailbox(
 
     assert [body["type"] for body in receiver.bodies] == ["failure", "success"]
     firing, resolved = receiver.bodies
-    assert firing["title"] == "[FIRING] QuestCity API / Photos and avatars: s3_failure_rate"
+    assert firing["title"] == "#42 QuestCity API / Photos and avatars: s3_failure_rate"
     assert firing["message"] == (
-        "100 % of S3 operations failing on 1 of 1 replicas\n"
+        "FIRING: 100 % of S3 operations failing on 1 of 1 replicas\n"
         "\n"
         "Component: QuestCity API / Photos and avatars (questcity-api/s3)\n"
         "Rule: s3_failure_rate\n"
@@ -188,7 +188,8 @@ async def test_firing_and_resolved_reach_a_json_endpoint_and_a_mailbox(
         "Acknowledge (stops reminders): questcity alert ack 42 --by NAME\n"
         "Ref: 42:firing"
     )
-    assert resolved["title"] == "[RESOLVED] QuestCity API / Photos and avatars: s3_failure_rate"
+    assert resolved["title"] == firing["title"], "one alert, one title (incident tools match by it)"
+    assert str(resolved["message"]).startswith("RESOLVED: S3 operations succeed again\n")
     assert "Resolved at 2027-01-15 08:01:35 UTC" in str(resolved["message"])
     assert "Ref: 42:resolved" in str(resolved["message"])
 
@@ -210,7 +211,7 @@ async def test_a_receiver_answering_5xx_is_retried_and_then_given_up_on(
         await send(dispatcher, notice())
     assert receiver.requests == 2, "the 503 was retried"
     assert [body["title"] for body in receiver.bodies] == [
-        "[FIRING] QuestCity API / Photos and avatars: s3_failure_rate"
+        "#42 QuestCity API / Photos and avatars: s3_failure_rate"
     ]
 
     receiver.answers = [500, 500, 500]
@@ -264,19 +265,13 @@ async def test_reminders_every_repeat_every_until_acknowledged(
     finally:
         await engine.dispose()
 
-    titles = [str(body["title"]) for body in receiver.bodies]
-    assert titles == [
-        "[FIRING] QuestCity API / Database: service_down",
-        "[REMINDER 1] QuestCity API / Database: service_down",
-        "[REMINDER 2] QuestCity API / Database: service_down",
-        "[RESOLVED] QuestCity API / Database: service_down",
-    ], "reminders at 70 and 130 s; none after the ack at 135 s"
-    assert [body["type"] for body in receiver.bodies] == [
-        "failure",
-        "warning",
-        "warning",
-        "success",
-    ]
+    titles = {str(body["title"]) for body in receiver.bodies}
+    assert titles == {f"#{alert.id} QuestCity API / Database: service_down"}
+    words = [str(body["message"]).split(":", 1)[0] for body in receiver.bodies]
+    assert words == ["FIRING", "REMINDER 1", "REMINDER 2", "RESOLVED"], (
+        "reminders at 70 and 130 s; none after the ack at 135 s"
+    )
+    assert [body["type"] for body in receiver.bodies] == ["failure", "info", "info", "success"]
     assert f"Ref: {alert.id}:firing:reminder:2" in str(receiver.bodies[2]["message"])
     assert "not acknowledged" in str(receiver.bodies[1]["message"])
 
@@ -373,7 +368,7 @@ async def test_no_url_token_or_password_in_any_log_line(
     finally:
         logging.getLogger("apprise").setLevel(logging.WARNING)
     assert len(receiver.bodies) == 1
-    assert [m["Subject"][:10] for m in smtp.mailbox.messages] == ["[FIRING] Q", "[RESOLVED]"]
+    assert [m["Subject"][:10] for m in smtp.mailbox.messages] == ["#42 QuestC"] * 2
     # (aiosmtpd's own lines, "mail.log", are the test's receiver talking, not the monitor.)
     lines = [r.getMessage() for r in caplog.records if not r.name.startswith("mail.")]
     assert any(r.name == "apprise" for r in caplog.records), "Apprise did log (scrubbed)"
@@ -463,3 +458,100 @@ urls_env = "{ENV}"
     )
     assert TOKEN not in done.stderr + done.stdout
     assert not (tmp_path / "monitor.db").exists(), "refused before the store was touched"
+
+
+# -- incident tools: a resolve finds its trigger ------------------------------------------------
+
+
+@dataclass
+class IncidentTool:
+    """PagerDuty's Events API v2 and Opsgenie's Alert API as Apprise's plugins call them (their
+    endpoints are constants in the plugins, pointed here): what each incident was opened,
+    reminded and closed with."""
+
+    port: int = 0
+    pagerduty: list[dict[str, object]] = field(default_factory=list)
+    opsgenie: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    opened: int = 0
+
+    async def enqueue(self, request: web.Request) -> web.Response:
+        self.pagerduty.append(await request.json())
+        return web.json_response({"status": "success"}, status=202)
+
+    async def alerts(self, request: web.Request) -> web.Response:
+        self.opened += 1
+        self.opsgenie.append((f"new r{self.opened}", await request.json()))
+        return web.json_response({"requestId": f"r{self.opened}"}, status=202)
+
+    async def act(self, request: web.Request) -> web.Response:
+        action = f"{request.match_info['action']} {request.match_info['id']}"
+        self.opsgenie.append((action, await request.json()))
+        return web.json_response({"requestId": "x"}, status=202)
+
+
+@pytest.fixture
+async def incident_tool(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[IncidentTool]:
+    from apprise.plugins import opsgenie, pagerduty
+
+    tool = IncidentTool(free_port())
+    app = web.Application()
+    app.router.add_post("/v2/enqueue", tool.enqueue)
+    app.router.add_post("/v2/alerts", tool.alerts)
+    app.router.add_post("/v2/alerts/{id}/{action}", tool.act)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", tool.port).start()
+    base = f"http://127.0.0.1:{tool.port}"
+    monkeypatch.setitem(pagerduty.PAGERDUTY_API_LOOKUP, "us", f"{base}/v2/enqueue")
+    monkeypatch.setitem(opsgenie.OPSGENIE_API_LOOKUP, "us", f"{base}/v2/alerts")
+    # (Apprise waits 5.5 s of real time between two requests of one URL: not in a test.)
+    monkeypatch.setattr(pagerduty.NotifyPagerDuty, "request_rate_per_sec", 0.0)
+    monkeypatch.setattr(opsgenie.NotifyOpsgenie, "request_rate_per_sec", 0.0)
+    yield tool
+    await runner.cleanup()
+
+
+async def test_pagerduty_and_opsgenie_resolve_the_incident_their_trigger_opened(
+    incident_tool: IncidentTool,
+) -> None:
+    """With ``action=map`` PagerDuty's dedup key is a hash of the title and Opsgenie closes the
+    alerts it opened under the title: the firing, its reminder and its resolved notice of one
+    alert carry one title; another alert of the same rule and component another."""
+    dispatcher = Dispatcher(
+        apprise_sinks(
+            [
+                f"pagerduty://{TOKEN}@{PASSWORD}?action=map",
+                f"opsgenie://{TOKEN}?action=map",
+            ]
+        )
+    )
+    for each in (
+        notice("firing"),
+        notice("firing", reminder=1),
+        notice("resolved", at=T0 + 95),
+        notice("firing", alert_id=43),
+    ):
+        await send(dispatcher, each)
+
+    events = [(e["event_action"], e["dedup_key"]) for e in incident_tool.pagerduty]
+    assert [action for action, _ in events] == ["trigger", "trigger", "resolve", "trigger"]
+    keys = [key for _, key in events]
+    assert keys[0] == keys[1] == keys[2], "the reminder and the resolve find the trigger"
+    assert keys[3] != keys[0], "a later alert is its own incident"
+
+    actions = [action for action, _ in incident_tool.opsgenie]
+    assert actions == ["new r1", "notes r1", "close r1", "new r2"], (
+        "the reminder a note on the open alert, the resolve closes it (not a new one each)"
+    )
+
+
+def test_a_short_password_or_query_secret_is_scrubbed_too(
+    receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Parts shorter than 6 characters are ordinary words, but not a password or a token."""
+    url = f"json://oncall:q7Zx@127.0.0.1:{receiver.port}/hooks/{TOKEN}?token=k9w&lang=en"
+    apprise_sinks([url])
+    with caplog.at_level(logging.WARNING, logger="apprise"):
+        logging.getLogger("apprise").warning("login q7Zx refused; token k9w; lang en")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "apprise"]
+    assert line == "login *** refused; token ***; lang en"
