@@ -6,7 +6,6 @@ an app fed with fixed data and a frozen clock are the same on every machine.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, tzinfo
 
 from rich.text import Text
@@ -61,18 +60,6 @@ def millis(value: float | None) -> str:
     if value < 1000:
         return f"{value:.0f} ms"
     return f"{value / 1000:.1f} s"
-
-
-def percent(value: float | None, *, decimals: int) -> str:
-    """Rounded down, so 99.96 % never shows as 100 (the rule of :mod:`monitor.figures`). The
-    figures arrive already rounded to two decimals, and 57.57 is 5756.99… hundredths as a float:
-    rounded to 6 places before the floor, a rounded figure prints as itself."""
-    if value is None:
-        return DASH
-    if value >= 100:
-        return "100"
-    scale = 10**decimals
-    return f"{math.floor(round(value * scale, 6)) / scale:.{decimals}f}"
 
 
 def plain(text: str, style: str = "") -> Text:

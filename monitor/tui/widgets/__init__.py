@@ -4,7 +4,7 @@ from monitor.tui.widgets.banner import Banner
 from monitor.tui.widgets.components import ComponentsTable
 from monitor.tui.widgets.sparkline import spark
 from monitor.tui.widgets.status import StatusWord, breaker_text, status_text
-from monitor.tui.widgets.uptime import UptimeStrip, uptime_text
+from monitor.tui.widgets.uptime import UptimeStrip
 
 __all__ = [
     "Banner",
@@ -14,5 +14,4 @@ __all__ = [
     "breaker_text",
     "spark",
     "status_text",
-    "uptime_text",
 ]

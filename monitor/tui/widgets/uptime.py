@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from monitor.figures import percent_text
 from monitor.store import Status, UptimeBar
-from monitor.tui.formatting import DASH, percent
+from monitor.tui.formatting import DASH
 
 _BLOCK_STYLE = {
     Status.HEALTHY: "green",
@@ -28,10 +28,6 @@ def uptime_style(value: float | None) -> str:
     if value >= 99.0:
         return "yellow"
     return "bold red"
-
-
-def uptime_text(value: float | None, *, decimals: int = 2) -> Text:
-    return Text(percent(value, decimals=decimals), style=uptime_style(value))
 
 
 def figure_text(value: float | None) -> Text:

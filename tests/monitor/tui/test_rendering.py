@@ -9,7 +9,7 @@ import pytest
 from monitor.config import Target
 from monitor.store import Status
 from monitor.tui.data import ComponentRow, Overview, ResetMark
-from monitor.tui.formatting import duration, millis, percent, since
+from monitor.tui.formatting import duration, millis, since
 from monitor.tui.resetting import unavailable_reason
 from monitor.tui.summary import summarize
 from monitor.tui.widgets.sparkline import spark
@@ -24,12 +24,6 @@ NOW = 1_700_000_000.0
 )
 def test_duration(seconds: float, shown: str) -> None:
     assert duration(seconds) == shown
-
-
-def test_percent_never_rounds_up_to_100() -> None:
-    assert percent(99.999, decimals=2) == "99.99"
-    assert percent(100.0, decimals=2) == "100"
-    assert percent(None, decimals=1) == "—"
 
 
 def test_millis_and_since() -> None:
