@@ -26,6 +26,7 @@ from monitor.store import (
     StoreError,
     split_component_key,
 )
+from shared.resilience.sanitize import one_line
 
 MAX_SILENCE = 7 * 86400.0
 """The longest silence (7 days): a longer one is a component nobody watches, not a silence."""
@@ -90,10 +91,9 @@ def format_duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
-def clean_text(text: str, limit: int) -> str:
-    """One printable line of at most ``limit`` characters (whitespace runs made one space)."""
-    line = " ".join("".join(c if c.isprintable() else " " for c in text[: limit * 4]).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+clean_text = one_line
+"""One printable line of at most ``limit`` characters (the shared rule; the name kept for the
+CLI and the TUI, which import it from here)."""
 
 
 def clean_actor(name: str) -> str:

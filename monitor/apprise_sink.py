@@ -40,6 +40,7 @@ from apprise import Apprise, AppriseAsset, AppriseResultStatus, NotifyFormat, No
 from monitor.config import Notifier
 from monitor.notices import AlertNotice, Guarded
 from shared.resilience import SYSTEM_CLOCK, Clock
+from shared.resilience.sanitize import one_line
 from shared.resilience.timebox import within
 
 logger = logging.getLogger("monitor.alerts")
@@ -174,11 +175,6 @@ def when(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _line(text: str, limit: int) -> str:
-    line = " ".join("".join(c if c.isprintable() else " " for c in text[: limit * 2]).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def compose(notice: AlertNotice) -> Message:
     """Title and body of a notice. The title names the alert and only the alert
     (``#42 QuestCity API / Database: service_down``): the same on its firing, reminders and
@@ -192,7 +188,7 @@ def compose(notice: AlertNotice) -> Message:
     key = notice.component or (
         f"{notice.target}/{notice.service}" if notice.service else notice.target
     )
-    name = _line(notice.name or key, 200)
+    name = one_line(notice.name or key, 200)
     if notice.state == "resolved":
         word, kind = "RESOLVED", NotifyType.SUCCESS
         timing = f"Resolved at {when(notice.at)}"
@@ -203,10 +199,10 @@ def compose(notice: AlertNotice) -> Message:
         word, kind = "FIRING", NotifyType.FAILURE
         timing = f"Firing since {when(notice.at)}"
     lines = [
-        f"{word}: {_line(notice.summary, MAX_SUMMARY)}",
+        f"{word}: {one_line(notice.summary, MAX_SUMMARY)}",
         "",
-        f"Component: {name} ({_line(key, 200)})",
-        f"Rule: {_line(notice.rule, 100)}",
+        f"Component: {name} ({one_line(key, 200)})",
+        f"Rule: {one_line(notice.rule, 100)}",
         timing,
     ]
     if notice.state == "firing" and notice.alert_id is not None:
@@ -215,7 +211,7 @@ def compose(notice: AlertNotice) -> Message:
         )
     lines.append(f"Ref: {notice.key}")
     alert = "" if notice.alert_id is None else f"#{notice.alert_id} "
-    return Message(f"{alert}{name}: {_line(notice.rule, 100)}", "\n".join(lines), kind)
+    return Message(f"{alert}{name}: {one_line(notice.rule, 100)}", "\n".join(lines), kind)
 
 
 # -- the sink --------------------------------------------------------------------------------
@@ -315,7 +311,7 @@ class AppriseSink:
         kind = str(getattr(apprise[0], "service_name", "") or "Apprise")
         return _Service(
             label,
-            _line(kind, 40),
+            one_line(kind, 40),
             apprise,
             Guarded(f"apprise {label}", timeout=self._timeout, clock=self._clock),
         )

@@ -56,6 +56,7 @@ import jwt
 
 from monitor.config import MonitorConfig, Target
 from monitor.store import AlertState, HistoryWrite, ReplicaCheck, StoreError
+from shared.resilience.sanitize import one_line
 
 logger = logging.getLogger("monitor.self_alerts")
 
@@ -420,5 +421,4 @@ def _span(seconds: float) -> str:
 
 def _error_text(error: StoreError) -> str:
     """The store's own message (no hosts or passwords, :mod:`monitor.store.errors`), bounded."""
-    text = "".join(c for c in str(error)[:400] if c.isprintable()) or type(error).__name__
-    return text[:200]
+    return one_line(str(error), 200) or type(error).__name__

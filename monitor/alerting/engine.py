@@ -45,6 +45,7 @@ from monitor.store import (
     StoreError,
     component_key,
 )
+from shared.resilience.sanitize import one_line
 
 logger = logging.getLogger("monitor.alerts")
 
@@ -457,5 +458,4 @@ def _holding_on(key: Key, texts: Mapping[Key, str]) -> Key | None:
 
 def _bounded(text: str) -> str:
     """A summary from outside the engine: printable, one line, cut."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text[:2000]).split())
-    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 1] + "…"
+    return one_line(text, SUMMARY_CHARS)

@@ -25,6 +25,7 @@ from monitor.alerting.samples import (
 from monitor.config import AlertRules, MonitorConfig
 from monitor.self_alerts import MONITOR
 from monitor.store import TARGET_COMPONENT, CheckRecord, ReplicaCheck, Status, component_key
+from shared.resilience.sanitize import one_line
 
 RULES = frozenset(
     {
@@ -206,9 +207,7 @@ def _reason(error: object) -> str:
     """`` (the error)``, printable and cut; nothing for no error."""
     if not isinstance(error, str):
         return ""
-    text = " ".join("".join(c if c.isprintable() else " " for c in error[:400]).split())
-    if len(text) > REASON_CHARS:
-        text = text[: REASON_CHARS - 1] + "…"
+    text = one_line(error, REASON_CHARS)
     return f" ({text})" if text else ""
 
 
