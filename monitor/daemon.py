@@ -28,7 +28,6 @@ import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -36,17 +35,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
-from monitor.config import MonitorConfig, Target, dns_replica, replica_key
-from monitor.discovery import LOOKUP_SHARE, Discovery, DiscoveryError, Replica
-from monitor.impact import sample_critical
+from monitor.catalogue import Catalogue
+from monitor.config import MonitorConfig, Target
+from monitor.discovery import Discovery, Replica
 from monitor.incidents import IncidentTracker
 from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
+from monitor.replica_sets import ReplicaSets
 from monitor.self_alerts import SelfAlerts
 from monitor.store import (
-    TARGET_COMPONENT,
     CheckRecord,
-    Component,
     HistoryReader,
     LeaseLost,
     ReplicaCheck,
@@ -56,7 +54,7 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.writer import Fence, HistoryWriter
-from shared.resilience import SYSTEM_CLOCK, Clock, wait_within, within
+from shared.resilience import SYSTEM_CLOCK, Clock, wait_within
 
 logger = logging.getLogger("monitor")
 
@@ -75,9 +73,6 @@ WRITE_WINDOW = 0.25
 """Seconds a finished check waits for others to share its transaction: at a hundred checks a
 second, one transaction rather than 25 (0.25 s against 0.1 s took 1,000 targets from 39-41 %
 to 33 % of a core); nothing a person could notice at 10 s intervals."""
-POSITIONS_PER_TARGET = 10_000
-"""Catalogue positions are blocks per target, so a discovered service slots in behind its
-target's others without renumbering (and rewriting) the rest of the catalogue."""
 NOT_LEADING = "this monitor no longer leads"
 STORE_WARN_EVERY = 60.0
 """Seconds between two log lines of a store that keeps refusing checks (after the first's
@@ -86,7 +81,6 @@ RETENTION_FIRST_AFTER = timedelta(minutes=5)
 """The first retention run is at the first hour boundary at least this long after start: a
 monitor that just took over (or restarted) checks first, and however often leadership moves,
 the long retention runs once an hour, not once per new leader."""
-LOOKUP_TIMED_OUT = "DNS lookup timed out"
 DISCOVERY_FAILED = "replicas unknown: DNS lookup failed"
 """The round's error when a target's replicas could not be looked up and none were known yet
 (no host names: the error is shown beyond operators)."""
@@ -117,13 +111,8 @@ class MonitorDaemon:
         self.on_lease_lost = on_lease_lost
         self.lease_lost = False
         """Set once a fenced write found that another monitor leads; no check runs after it."""
-        self.replica_sets: dict[str, list[Replica]] = {}
-        """Each target's replicas as last discovered (kept while a lookup fails)."""
-        self._stored_replicas: dict[str, set[str]] = {}
-        """Each target's replica keys live (not retired) in the store: those that leave are
-        retired."""
-        self._discovery_errors: dict[str, str] = {}
         self.reader = HistoryReader(self.engine)
+        self.replicas = ReplicaSets(self.discovery, self.writer, clock)
         self.client = httpx.AsyncClient(
             transport=transport,
             follow_redirects=True,
@@ -144,20 +133,10 @@ class MonitorDaemon:
         self.missed = 0
         """Runs APScheduler skipped: late past their grace time, or the last one still running."""
         self.checks = 0
-        self._catalogue = catalogue(config)
-        self._known = {(c.target, c.service) for c in self._catalogue}
-        self._components = {(c.target, c.service): c for c in self._catalogue}
-        """Each component as the catalogue has it (config and discovered), to write it again."""
-        self._critical: dict[tuple[str, str], bool] = {}
-        """Whether the backend marks each service critical, as the store has it: a change is
-        written with the next check (once, not at every check)."""
+        self.catalogue = Catalogue(config)
         self._store_failing_since: float | None = None
         """When the store began refusing checks (None: it takes them): one traceback per outage."""
         self._store_warned_at: float | None = None
-        self._next_position = {
-            target: max(c.position for c in self._catalogue if c.target == target) + 1
-            for target in {c.target for c in self._catalogue}
-        }
         self._running: set[asyncio.Task[object]] = set()
         self._reporting: set[asyncio.Task[None]] = set()
         """Alerts of missed runs being written (a strong reference until done)."""
@@ -166,15 +145,15 @@ class MonitorDaemon:
         """Upgrade the store's schema (its migrations), write the component catalogue, pick up
         open incidents and alerts."""
         await create_schema(self.engine)
-        await self.writer.sync_components(self._catalogue)
+        await self.writer.sync_components(self.catalogue.configured)
         # (the sync keeps the critical flags: what the store has is what this daemon knows)
-        self._critical = {(c.target, c.service): c.critical for c in await self.reader.components()}
+        self.catalogue.stored(await self.reader.components())
         await self.incidents.resume(self.reader)
         await self.alerts.resume(self.reader, at=self.clock.wall())
         names = {t.name for t in self.config.targets}
         for state in await self.reader.replicas():
             if state.target in names:
-                self._stored_replicas.setdefault(state.target, set()).add(state.replica)
+                self.replicas.stored(state.target, state.replica)
 
     async def start(self) -> None:
         await self.prepare()
@@ -268,7 +247,7 @@ class MonitorDaemon:
         started = self.clock.monotonic()
         if self.lease_lost:  # a run that started as the scheduler was being paused
             return CheckRecord(target.name, at, Status.UNKNOWN, None, None, NOT_LEADING)
-        replicas = await self._replicas(target)
+        replicas = await self.replicas.current(target)
         if replicas is None:
             record = CheckRecord(target.name, at, Status.UNREACHABLE, None, None, DISCOVERY_FAILED)
             checks: list[ReplicaCheck] = []
@@ -282,7 +261,7 @@ class MonitorDaemon:
             )
             record = aggregate(target.name, at, checks, target.expected_replicas)
         try:
-            added = self._discover(target, record)
+            added = self.catalogue.to_write(target, record)
             # A target without `replicas` is its one replica, and its own checks are that
             # replica's history: rows of their own would double the writes of every check of a
             # single-backend fleet (+6 points of a core at 1,000 targets) to say nothing new.
@@ -295,12 +274,7 @@ class MonitorDaemon:
                 raise
             await self.self_alerts.store_written(at, target.name)
             if stored is record:
-                fresh = [c for c in added if (c.target, c.service) not in self._known]
-                self._known.update((c.target, c.service) for c in fresh)
-                self._components.update(((c.target, c.service), c) for c in added)
-                self._critical.update(((c.target, c.service), c.critical) for c in added)
-                if fresh:
-                    self._next_position[target.name] = fresh[-1].position + 1
+                self.catalogue.written(target, added)
             else:  # the store refused a value of the answer: a failed check stands in for it
                 logger.warning(
                     "the check of %s was stored as failed: %s",
@@ -316,7 +290,7 @@ class MonitorDaemon:
                 # the fleet (its target_unreachable sees the failure).
                 checks = [dataclasses.replace(c, record=stored) for c in checks]
             if replicas is not None:
-                await self._retire(target, {c.replica for c in checks}, at)
+                await self.replicas.retire(target, {c.replica for c in checks}, at)
             await self.incidents.observe(record)
             await self.alerts.observe(record, checks)
             took = self.clock.monotonic() - started
@@ -381,73 +355,6 @@ class MonitorDaemon:
                 budget=budget,
             )
 
-    async def _replicas(self, target: Target) -> list[Replica] | None:
-        """The target's replicas this round: as discovered now, else as last known (from this
-        run, or from the store's live rows), else None (never known: nothing to probe)."""
-        try:
-            lookup = self.discovery.replicas(target)
-            if any(dns_replica(entry) is not None for entry in target.replicas):
-                # Bounded on the daemon's clock too: the probes need the rest of the round.
-                found = await within(lookup, target.timeout * LOOKUP_SHARE, self.clock)
-            else:
-                found = await lookup
-        except (DiscoveryError, TimeoutError) as error:
-            message = error.message if isinstance(error, DiscoveryError) else LOOKUP_TIMED_OUT
-            if self._discovery_errors.get(target.name) != message:
-                self._discovery_errors[target.name] = message
-                logger.warning(
-                    "%s: %s; checking the replicas last known",
-                    target.name,
-                    message,
-                    extra={"event": "discovery_failed", "target": target.name},
-                )
-            known = self.replica_sets.get(target.name)
-            if known is None:
-                known = self._from_store(target)
-            return known
-        if self._discovery_errors.pop(target.name, None) is not None:
-            logger.info(
-                "%s: replicas discovered again",
-                target.name,
-                extra={"event": "discovery_recovered", "target": target.name},
-            )
-        previous = self.replica_sets.get(target.name)
-        if previous is not None and previous != found:
-            logger.info(
-                "%s: %d replica(s), was %d",
-                target.name,
-                len(found),
-                len(previous),
-                extra={"event": "replicas_changed", "target": target.name},
-            )
-        self.replica_sets[target.name] = found
-        return found
-
-    def _from_store(self, target: Target) -> list[Replica] | None:
-        """Replicas the store last saw live (a restart during a DNS outage keeps probing them):
-        a static entry at its own URL, a discovered one at the target's scheme and its key."""
-        keys = self._stored_replicas.get(target.name)
-        if not keys:
-            return None
-        static = {
-            replica_key(entry): entry for entry in target.replicas if dns_replica(entry) is None
-        }
-        scheme = urlsplit(target.url).scheme or "http"
-        return sorted(Replica(key, static.get(key, f"{scheme}://{key}")) for key in keys)
-
-    async def _retire(self, target: Target, keys: set[str], at: float) -> None:
-        """Retire the replicas that left the target's set since the store last saw them."""
-        left = self._stored_replicas.get(target.name, set()) - keys
-        if left:
-            await self.writer.retire_replicas(target.name, sorted(left), at)
-            logger.info(
-                "%s: %d replica(s) retired",
-                target.name,
-                len(left),
-                extra={"event": "replicas_retired", "target": target.name},
-            )
-        self._stored_replicas[target.name] = keys
-
     def _lost_lease(self) -> None:
         """Another monitor leads: say so once, stop checking, tell whoever runs this daemon."""
         if self.lease_lost:
@@ -461,35 +368,6 @@ class MonitorDaemon:
             self.scheduler.pause()
         if self.on_lease_lost is not None:
             self.on_lease_lost()
-
-    def _discover(self, target: Target, record: CheckRecord) -> list[Component]:
-        """The components to write with the check: services the config does not name (a place
-        and a title in the catalogue), and known ones whose criticality the backend now says
-        otherwise than the store has it (the database: its being down is a major outage on the
-        page). Once per change: an answer that says nothing of it (from ``/``) changes nothing."""
-        changed: list[Component] = []
-        new: list[tuple[str, bool]] = []
-        for sample in record.services:
-            key = (target.name, sample.service)
-            critical = sample_critical(sample)
-            if key not in self._known:
-                new.append((sample.service, bool(critical)))
-            elif critical is not None and critical != self._critical.get(key, False):
-                known = self._components.get(key)
-                if known is not None:
-                    changed.append(dataclasses.replace(known, critical=critical))
-        if not new:
-            return changed
-        position = self._next_position.get(target.name, self._block(target))
-        return changed + [
-            Component(
-                target.name, service, target.service_title(service), target.group, n, critical
-            )
-            for n, (service, critical) in enumerate(new, start=position)
-        ]
-
-    def _block(self, target: Target) -> int:
-        return self.config.targets.index(target) * POSITIONS_PER_TARGET
 
     async def apply_retention(self) -> None:
         if self.lease_lost:
@@ -570,21 +448,3 @@ def first_runs(targets: Sequence[Target], now: datetime) -> dict[str, datetime]:
         for n, target in enumerate(group):
             runs[target.name] = now + timedelta(seconds=n * step)
     return runs
-
-
-def catalogue(config: MonitorConfig) -> list[Component]:
-    """Display names and groups for every target and the services named in its config, each
-    target's in a block of ``POSITIONS_PER_TARGET`` positions."""
-    components: list[Component] = []
-    for index, target in enumerate(config.targets):
-        block = index * POSITIONS_PER_TARGET
-        components.append(
-            Component(target.name, TARGET_COMPONENT, target.title, target.group, block)
-        )
-        for n, service in enumerate(target.services, start=1):
-            components.append(
-                Component(
-                    target.name, service, target.service_title(service), target.group, block + n
-                )
-            )
-    return components

@@ -131,7 +131,10 @@ async def test_a_restarted_daemon_knows_what_the_store_has(tmp_path: Path) -> No
     await second.daemon.prepare()
     try:
         second.answer(database="healthy", critical=True)
-        assert second.daemon._discover(second.daemon.config.targets[0], await _record(second)) == []
+        assert (
+            second.daemon.catalogue.to_write(second.daemon.config.targets[0], await _record(second))
+            == []
+        )
     finally:
         await second.daemon.stop()
 

@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import func, select
 
 from monitor.config import MonitorConfig, Target, parse_config
-from monitor.daemon import DISCOVERY_FAILED, LOOKUP_TIMED_OUT, MonitorDaemon
+from monitor.daemon import DISCOVERY_FAILED, MonitorDaemon
 from monitor.discovery import Discovery, Replica
+from monitor.replica_sets import LOOKUP_TIMED_OUT
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from monitor import answer
-from monitor.tui.formatting import age, last_error, percent
+from monitor.figures import percent_text
+from monitor.tui.formatting import age, last_error
 
 AT = 1_747_224_000.0
 
@@ -80,8 +81,9 @@ def test_control_characters_never_reach_the_line() -> None:
 
 
 def test_a_rounded_figure_prints_as_itself_in_the_tui() -> None:
-    # The TUI's rows hold monitor.figures' values, already rounded down to two decimals; floored
-    # again as floats, 0.57 % of them lost a hundredth (57.57 printed as 57.56).
+    # The TUI's rows hold monitor.figures' values, already rounded down to two decimals, and
+    # print them with percent_text; floored again as floats, 0.57 % of them would lose a
+    # hundredth (57.57 printed as 57.56).
     figures = [n / 100 for n in range(10_000)]
-    assert [percent(v, decimals=2) for v in figures] == [f"{v:.2f}" for v in figures]
-    assert (percent(99.999, decimals=2), percent(99.96, decimals=1)) == ("99.99", "99.9")
+    assert [percent_text(v) for v in figures] == [f"{v:.2f}%" for v in figures]
+    assert percent_text(99.999) == "99.99%"
