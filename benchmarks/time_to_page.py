@@ -24,7 +24,8 @@ for the mode's critical component at the JSON receiver (``page``; the database, 
 rule's first notice; then heal the proxy and reset the faulted
 breakers as the on-call engineer does (the README's drill; without it a breaker's own recovery,
 30 s, would be measured instead), and time from that moment (``recovery``) to the last resolved
-notice at both receivers. Modes are interleaved run by run, on one stack, so the machine's load falls on all alike.
+notice at both receivers. Modes are interleaved run by run, on one stack, so the machine's load
+falls on all alike.
 
 Targets (issue #14): page ≤ ``open_after × interval + 5 s`` for a critical service (database,
 the target itself), resolved ≤ ``hold_down + 2 × interval``.

@@ -193,11 +193,12 @@ class Drill:
                 )
                 print(self.timings[-1], flush=True)
                 if cause.rule is not None:
-                    assert firing.title.endswith(f": {cause.rule}"), firing.title
+                    assert firing.rule == cause.rule, firing.title
                 assert paged <= cause.paged_within(self.config, self.stack), self.timings[-1]
                 assert cleared <= resolved_within, self.timings[-1]
+                assert firing.title == resolved.title, (firing, resolved)  # one per alert
                 for notice in (firing, resolved):
-                    assert notice.title.split("] ", 1)[1].startswith(f"{cause.name}: "), notice
+                    assert notice.headline.startswith(f"{cause.name}: "), notice
                     assert f"Component: {cause.name} ({cause.key})" in notice.body, notice
         self.stack.check_alive()
 

@@ -42,8 +42,17 @@ class Arrival:
 
     @property
     def state(self) -> str:
-        """``FIRING``, ``RESOLVED``, ``REMINDER n``: the title's bracket."""
-        return self.title[1 : self.title.find("]")] if self.title.startswith("[") else ""
+        """``FIRING``, ``RESOLVED``, ``REMINDER n``: the body's first word (the title's bracket
+        in notices from before the title named the alert only)."""
+        if self.title.startswith("["):
+            return self.title[1 : self.title.find("]")]
+        first = self.body.split("\n", 1)[0]
+        return first.split(":", 1)[0] if ":" in first else ""
+
+    @property
+    def headline(self) -> str:
+        """The title without the alert's number (or state): ``NAME: rule``."""
+        return re.sub(r"^(#\d+ |\[[^]]*\] )", "", self.title)
 
     @property
     def component(self) -> str:
