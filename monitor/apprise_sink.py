@@ -31,7 +31,7 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -225,6 +225,13 @@ class _Service:
     """Apprise's name of the service ("JSON", "E-Mail", "Slack"): no secret in it."""
     apprise: Apprise
     guarded: Guarded
+    throttle: float
+    """Seconds Apprise waits between two requests to this service (5.5 for most plugins, in a
+    worker thread): a send may have to wait that long before it starts."""
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One send at a time per URL: Apprise throttles them anyway, and a send bounded by our
+    timeout while it waits out the throttle would be abandoned, not stopped — its worker
+    thread delivers it later, and the retry delivers it again (a duplicate page)."""
 
 
 class AppriseSink:
@@ -309,11 +316,14 @@ class AppriseSink:
                 "see https://appriseit.com/services/ for each service's URL form"
             )
         kind = str(getattr(apprise[0], "service_name", "") or "Apprise")
+        throttle = getattr(apprise[0], "request_rate_per_sec", 0.0)
+        wait = max(0.0, float(throttle)) if isinstance(throttle, int | float) else 0.0
         return _Service(
             label,
             one_line(kind, 40),
             apprise,
-            Guarded(f"apprise {label}", timeout=self._timeout, clock=self._clock),
+            Guarded(f"apprise {label}", timeout=self._timeout + wait, clock=self._clock),
+            wait,
         )
 
     @property
@@ -364,6 +374,10 @@ class AppriseSink:
             )
 
     async def _deliver(self, service: _Service, message: Message, notice: AlertNotice) -> None:
+        # The bound (ours, Apprise's own deadline, and the breaker's) covers Apprise's throttle
+        # wait too: only a receiver slower than our timeout counts as failed.
+        bound = self._timeout + service.throttle
+
         async def attempt(_notice: AlertNotice) -> None:
             result = await within(
                 service.apprise.async_notify(
@@ -371,9 +385,9 @@ class AppriseSink:
                     title=message.title,
                     notify_type=message.notify_type,
                     body_format=NotifyFormat.TEXT,
-                    timeout=self._timeout,
+                    timeout=bound,
                 ),
-                self._timeout,
+                bound,
                 self._clock,
             )
             with result:
@@ -382,4 +396,7 @@ class AppriseSink:
                         f"{service.label} ({service.kind}): {result.status.name.lower()}"
                     )
 
-        await service.guarded.send(attempt, notice)
+        # One notice at a time per URL, its retries included: queued behind another, a send
+        # would spend its bound waiting and be abandoned, not stopped (see ``turn``).
+        async with service.turn:
+            await service.guarded.send(attempt, notice)

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from monitor.alert_actions import ack
 from monitor.apprise_sink import AppriseConfigError, AppriseSink
 from monitor.config import AlertRules, Notifier, Target
+from monitor.notices import Guarded
 from monitor.notifiers import MAX_REMINDED_ALERTS, AlertNotice, AlertSink, Dispatcher, build_sinks
 from monitor.store import (
     CheckRecord,
@@ -38,6 +39,7 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.writer import HistoryWriter
+from shared.resilience import SYSTEM_CLOCK
 from shared.resilience.testing import FakeClock, waits_disabled
 from tests.monitor.test_alerts import engine_of
 from tests.support.ports import free_port
@@ -555,3 +557,24 @@ def test_a_short_password_or_query_secret_is_scrubbed_too(
         logging.getLogger("apprise").warning("login q7Zx refused; token k9w; lang en")
     (line,) = [r.getMessage() for r in caplog.records if r.name == "apprise"]
     assert line == "login *** refused; token ***; lang en"
+
+
+async def test_two_notices_to_one_throttled_url_each_arrive_once(receiver: HttpReceiver) -> None:
+    """Apprise waits out its per-service throttle (5.5 s for most services) in a worker thread
+    before a request. Two notices at once to one URL used to race: the second's attempt, bounded
+    by our timeout while it waited out the throttle, was abandoned but not stopped — its thread
+    delivered it later, and the retry delivered it again. Sends to a URL now go one at a time,
+    bounded by the timeout plus the throttle. (A short throttle and timeout keep this quick.)"""
+    sink = AppriseSink(
+        [receiver.url()], urls_env=ENV, timeout=0.4, clock=SYSTEM_CLOCK
+    )  # the real clock: the throttle is Apprise's real wait
+    [service] = sink._services
+    service.apprise[0].request_rate_per_sec = 0.8
+    sink._services = [replace(service, throttle=0.8, guarded=Guarded("test", timeout=1.2))]
+    dispatcher = Dispatcher([sink])
+
+    with waits_disabled():
+        await send(dispatcher, notice(alert_id=42), notice(alert_id=43))
+
+    assert sorted(str(body["title"])[:3] for body in receiver.bodies) == ["#42", "#43"]
+    assert receiver.requests == 2
