@@ -70,10 +70,12 @@ class FleetStack:
     def chaos(self, *words: str) -> str:
         return self.questcity("chaos", *words)
 
-    def token(self, role: str) -> str:
-        """A token signed with the key every replica shares (``var/keys``)."""
+    def token(self, role: str, *, ttl: int | None = None) -> str:
+        """A token signed with the key every replica shares (``var/keys``); ``questcity token``'s
+        default lifetime (an hour) unless ``ttl`` seconds are given."""
         keys = {"QUESTCITY_KEYS_DIR": str(self.cwd / "var" / "keys")}
-        return self.questcity("token", "--role", role, env=keys)
+        lifetime = ["--ttl", str(ttl)] if ttl is not None else []
+        return self.questcity("token", "--role", role, *lifetime, env=keys)
 
     def recorded(self, name: str) -> Recorded:
         """The process ``up`` recorded under ``name`` (``monitor-2``, ``backend-1``…)."""

@@ -24,9 +24,9 @@ import os
 import re
 import signal
 import time
-from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,9 +39,8 @@ from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
 from monitor.tui.screens.confirm import ConfirmModal
 from monitor.tui.widgets.components import ComponentsTable
-from questcity.embedded.postgres import find_bin_dir
 from tests.monitor.tui.conftest import settle
-from tests.support.fleet import FleetStack, running_fleet
+from tests.support.fleet import FleetStack
 from tests.support.polling import eventually
 
 TARGET = "questcity-api"
@@ -50,23 +49,22 @@ INTERVAL = 2.0
 """The check interval of the monitor.toml `up` writes (its health interval)."""
 
 
-async def test_the_fleet_drill(tmp_path: Path) -> None:
-    # Two monitors need PostgreSQL's server binaries. CI installs them (scripts/ensure-system-deps),
-    # so a machine without them fails here naming the package, as the postgres_server fixture
-    # does: this is the issue's "done when", never skipped quietly.
-    find_bin_dir()
-    async with running_fleet(tmp_path, replicas=REPLICAS, monitors=2) as stack:
-        config = stack.config()
-        assert config.storage_url.startswith("postgresql")
-        engine = open_engine(config.storage_url)
-        try:
-            reader = HistoryReader(engine)
-            new_leader = await _kill_the_leader(stack, reader, engine)
-            await _fail_s3_and_see_it_on_every_replica(stack, config, reader, engine)
-            await _heal_and_reset_from_the_tui(stack, config, engine, new_leader)
-            await _status_page_shows_components_not_replicas(stack)
-        finally:
-            await engine.dispose()
+@pytest.mark.asyncio(loop_scope="package")
+async def test_the_fleet_drill(fleet: FleetStack) -> None:
+    # The stack (fleet/conftest.py) is shared with test_fleet_healthy, which ran first.
+    stack = fleet
+    assert len(stack.backends) == REPLICAS
+    config = stack.config()
+    assert config.storage_url.startswith("postgresql")
+    engine = open_engine(config.storage_url)
+    try:
+        reader = HistoryReader(engine)
+        new_leader = await _kill_the_leader(stack, reader, engine)
+        await _fail_s3_and_see_it_on_every_replica(stack, config, reader, engine)
+        await _heal_and_reset_from_the_tui(stack, config, engine, new_leader)
+        await _status_page_shows_components_not_replicas(stack)
+    finally:
+        await engine.dispose()
 
 
 async def _kill_the_leader(

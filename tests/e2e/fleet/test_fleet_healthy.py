@@ -49,6 +49,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,7 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.storage import PLACEHOLDER_PNG
 from monitor.store import open_engine
 from monitor.store.schema import alerts, incidents, replica_checks
-from tests.support.fleet import FleetStack, running_fleet
+from tests.support.fleet import FleetStack
 from tests.support.polling import eventually
 
 REPLICAS = 3
@@ -72,45 +73,51 @@ OPEN_AFTER = 6
 """Rounds in a row not healthy before the watch opens an incident (see the docstring)."""
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PHOTO_REQUESTS = 20
+MONITOR_TOKEN_TTL = 7_776_000
+"""90 days: the lifetime `questcity token` advises for a monitor's token (an operator token of 3
+days or less raises monitor_token_expiring)."""
 
 
-async def test_a_healthy_fleet_raises_no_alert(tmp_path: Path) -> None:
-    async with running_fleet(tmp_path, replicas=REPLICAS, monitors=1) as stack:
-        await _give_api_2_a_past(stack)
-        config = _write_watch_config(stack)
-        store = open_engine(f"sqlite:///{tmp_path / 'var' / 'watch.db'}")
-        log = tmp_path / "watch.log"
-        monitor = _start_monitor(stack, config, log)
-        try:
-            counts: dict[str, int] = {}
+@pytest.mark.asyncio(loop_scope="package")
+async def test_a_healthy_fleet_raises_no_alert(fleet: FleetStack, tmp_path: Path) -> None:
+    # The stack (fleet/conftest.py) is shared with test_fleet_drill, which runs after this.
+    stack = fleet
+    assert len(stack.backends) == REPLICAS
+    await _give_api_2_a_past(stack)
+    config = _write_watch_config(stack)
+    store = open_engine(f"sqlite:///{stack.cwd / 'var' / 'watch.db'}")
+    log = tmp_path / "watch.log"
+    monitor = _start_monitor(stack, config, log)
+    try:
+        counts: dict[str, int] = {}
 
-            async def watched_long_enough() -> bool:
-                nonlocal counts
-                assert monitor.poll() is None, log.read_text()
-                counts = await _checks_per_replica(store)
-                return len(counts) == REPLICAS and min(counts.values()) >= CHECKS_AT_LEAST
+        async def watched_long_enough() -> bool:
+            nonlocal counts
+            assert monitor.poll() is None, log.read_text()
+            counts = await _checks_per_replica(store)
+            return len(counts) == REPLICAS and min(counts.values()) >= CHECKS_AT_LEAST
 
-            await eventually(
-                watched_long_enough,
-                f"{CHECKS_AT_LEAST} checks of each replica",
-                within=WATCH_AT_MOST,
-                every=1.0,
+        await eventually(
+            watched_long_enough,
+            f"{CHECKS_AT_LEAST} checks of each replica",
+            within=WATCH_AT_MOST,
+            every=1.0,
+        )
+    finally:
+        monitor.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(monitor.wait, 30)
+    try:
+        async with store.connect() as connection:
+            rows = await connection.execute(
+                select(replica_checks.c.replica, func.count())
+                .where(replica_checks.c.status == "healthy")
+                .group_by(replica_checks.c.replica)
             )
-        finally:
-            monitor.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(monitor.wait, 30)
-        try:
-            async with store.connect() as connection:
-                rows = await connection.execute(
-                    select(replica_checks.c.replica, func.count())
-                    .where(replica_checks.c.status == "healthy")
-                    .group_by(replica_checks.c.replica)
-                )
-                healthy = {str(replica): int(n) for replica, n in rows}
-                fired = (await connection.execute(select(alerts))).all()
-                opened = (await connection.execute(select(incidents))).all()
-        finally:
-            await store.dispose()
+            healthy = {str(replica): int(n) for replica, n in rows}
+            fired = (await connection.execute(select(alerts))).all()
+            opened = (await connection.execute(select(incidents))).all()
+    finally:
+        await store.dispose()
     # The premise: the fleet was healthy while watched (most checks of each replica say so).
     assert all(2 * healthy.get(replica, 0) > n for replica, n in counts.items()), (healthy, counts)
     assert fired == []
@@ -139,10 +146,12 @@ async def _give_api_2_a_past(stack: FleetStack) -> None:
         assert (await client.put(f"{api_1}{cover}", content=PNG, headers=player)).status_code == 200
 
         assert stack.chaos("s3", "down") == "s3: down (new connections refused)"
-        for _ in range(PHOTO_REQUESTS):
-            image = await client.get(f"{api_2}{cover}")
-            assert (image.status_code, image.content) == (200, PLACEHOLDER_PNG)
-        assert stack.chaos("s3", "heal") == "s3: no fault (connections pass)"
+        try:
+            for _ in range(PHOTO_REQUESTS):
+                image = await client.get(f"{api_2}{cover}")
+                assert (image.status_code, image.content) == (200, PLACEHOLDER_PNG)
+        finally:  # healed whatever happens: the drill runs on this stack next
+            assert stack.chaos("s3", "heal") == "s3: no fault (connections pass)"
 
         admin = {"Authorization": f"Bearer {stack.token('admin')}"}
         operator = {"Authorization": f"Bearer {stack.token('operator')}"}
@@ -211,7 +220,9 @@ def _start_monitor(stack: FleetStack, config: Path, log: Path) -> subprocess.Pop
             stderr=subprocess.STDOUT,
             env={
                 **os.environ,
-                "QUESTCITY_MONITOR_TOKEN": stack.token("operator"),
+                # As `questcity token` advises for a monitor: an hour's token would (rightly)
+                # raise monitor_token_expiring, an alert this watch counts.
+                "QUESTCITY_MONITOR_TOKEN": stack.token("operator", ttl=MONITOR_TOKEN_TTL),
                 "QUESTCITY_MONITOR_ID": "watch",
             },
         )
