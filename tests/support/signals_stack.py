@@ -51,7 +51,8 @@ class Settings:
     alerts: Mapping[str, float] = field(default_factory=dict)
     """``[alerts]`` keys (``hold_down``…); empty: the defaults, as ``up`` ships them."""
     repeat_every: float | None = None
-    notifier_timeout: float = 10.0
+    notifier_timeout: float | None = None
+    """The Apprise notifier's ``timeout`` (None: the default, as a user's config has it)."""
     replicas: int = 1
 
 
@@ -221,8 +222,9 @@ def _write_config(
         "[[notifiers]]",
         'type = "apprise"',
         f'urls_env = "{APPRISE_ENV}"',
-        f"timeout = {settings.notifier_timeout}",
     ]
+    if settings.notifier_timeout is not None:
+        extra.append(f"timeout = {settings.notifier_timeout}")
     if settings.repeat_every is not None:
         extra.append(f"repeat_every = {settings.repeat_every}")
     with path.open("a", encoding="utf-8") as out:
