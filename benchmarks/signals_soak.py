@@ -101,14 +101,16 @@ def read_store(path: Path) -> dict[str, Any]:
         services: dict[str, Any] = {}
         for (service,) in db.execute("select distinct service from service_checks"):
             rows = db.execute(
-                "select status, consecutive_failures from service_checks where service = ? "
-                "order by at",
+                "select status, consecutive_failures, details, at from service_checks "
+                "where service = ? order by at",
                 (service,),
             ).fetchall()
             services[service] = {
-                "by_status": dict(Counter(s for s, _ in rows)),
-                "longest_not_healthy": longest_run(s != "healthy" for s, _ in rows),
-                "max_consecutive_failures": max((c or 0 for _, c in rows), default=0),
+                "by_status": dict(Counter(r[0] for r in rows)),
+                "longest_not_healthy": longest_run(r[0] != "healthy" for r in rows),
+                "max_consecutive_failures": max((r[1] or 0 for r in rows), default=0),
+                "reasons": dict(Counter(_reason(r[2]) for r in rows if r[0] != "healthy")),
+                "not_healthy_at": [round(r[3], 1) for r in rows if r[0] != "healthy"][:50],
             }
         found["services"] = services
         replicas: dict[str, Any] = {}
@@ -134,6 +136,18 @@ def read_store(path: Path) -> dict[str, Any]:
         return found
     finally:
         db.close()
+
+
+def _reason(details: str | None) -> str:
+    """Why the backend called a service not healthy (its ``reason``, and its last error)."""
+    try:
+        found = json.loads(details or "{}")
+    except ValueError:
+        return "?"
+    if not isinstance(found, dict):
+        return "?"
+    reason, error = found.get("reason"), found.get("last_error")
+    return f"{reason} ({error})" if error else str(reason)
 
 
 def monitor_warnings(log: str) -> dict[str, int]:
@@ -183,6 +197,7 @@ async def soak(args: argparse.Namespace, postgres: PostgresServer, s3: S3Server)
                 found = read_store(Path(stack.store_url.removeprefix("sqlite:///")))
                 log = stack.log("monitor")
                 return {
+                    "started_at": round(started, 1),
                     "minutes": args.minutes,
                     "seed": args.seed,
                     "interval": INTERVAL,
