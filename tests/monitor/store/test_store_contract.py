@@ -882,6 +882,7 @@ async def test_retention_removes_only_rows_older_than_their_windows(store: Store
         "checks": 4,
         "replica_checks": 0,
         "replicas": 0,
+        "silences": 0,
         "hour_rollups": 2 * 2,
         "day_rollups": 1 * 2,
     }
@@ -908,6 +909,7 @@ async def test_retention_on_an_empty_store_removes_nothing(store: Store) -> None
         "checks": 0,
         "replica_checks": 0,
         "replicas": 0,
+        "silences": 0,
         "hour_rollups": 0,
         "day_rollups": 0,
     }
