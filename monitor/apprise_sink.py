@@ -51,6 +51,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import apprise.utils.pgp  # noqa: F401
 
+MAX_THROTTLE = 1.0
+"""Seconds between two requests to one URL, at most. Apprise waits 5.5 s by default for most
+services ("most servers do not like more than one request per 5 seconds"): made for bulk
+senders, it would page the second of two causes of one outage 5.5 s after the first (the
+drill's e-mail paged the database 10.9 s after the fault). A monitor sends a handful of notices;
+one a second per URL is within every service's limits (Slack's is one a second per channel)."""
 MAX_URLS = 50
 """URLs one variable may hold."""
 MAX_URL_SIZE = 8192
@@ -316,8 +322,12 @@ class AppriseSink:
                 "see https://appriseit.com/services/ for each service's URL form"
             )
         kind = str(getattr(apprise[0], "service_name", "") or "Apprise")
-        throttle = getattr(apprise[0], "request_rate_per_sec", 0.0)
+        plugin = apprise[0]
+        throttle = getattr(plugin, "request_rate_per_sec", 0.0)
         wait = max(0.0, float(throttle)) if isinstance(throttle, int | float) else 0.0
+        if wait > MAX_THROTTLE:
+            # See MAX_THROTTLE: the second of two pages must not wait 5.5 s behind the first.
+            plugin.request_rate_per_sec = wait = MAX_THROTTLE
         return _Service(
             label,
             one_line(kind, 40),

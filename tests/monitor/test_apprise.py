@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from monitor.alert_actions import ack
-from monitor.apprise_sink import AppriseConfigError, AppriseSink
+from monitor.apprise_sink import MAX_THROTTLE, AppriseConfigError, AppriseSink
 from monitor.config import AlertRules, Notifier, Target
 from monitor.notices import Guarded
 from monitor.notifiers import MAX_REMINDED_ALERTS, AlertNotice, AlertSink, Dispatcher, build_sinks
@@ -578,3 +578,14 @@ async def test_two_notices_to_one_throttled_url_each_arrive_once(receiver: HttpR
 
     assert sorted(str(body["title"])[:3] for body in receiver.bodies) == ["#42", "#43"]
     assert receiver.requests == 2
+
+
+def test_a_service_waits_at_most_a_second_between_two_requests(
+    receiver: HttpReceiver, smtp: Smtp
+) -> None:
+    """Apprise's 5.5 s between two requests to one service would page the second cause of an
+    outage 5.5 s after the first (the drill's e-mail did, 10.9 s after the fault): capped."""
+    sink = AppriseSink([receiver.url(), smtp.url()], urls_env=ENV)
+    # (what Apprise waits, and what our bound allows for it)
+    waits = [(s.apprise[0].request_rate_per_sec, s.throttle) for s in sink._services]
+    assert waits == [(0, 0.0), (MAX_THROTTLE, MAX_THROTTLE)]  # json:// never waited; mailto:// did
