@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from monitor.config import MonitorConfig, parse_config
@@ -24,23 +23,14 @@ from monitor.figures import (
     uptime,
 )
 from monitor.store import (
-    TARGET_COMPONENT,
     BarSeries,
-    CheckRecord,
-    Component,
-    HistoryReader,
-    ServiceSample,
     Status,
-    create_schema,
-    open_engine,
 )
-from monitor.store.writer import HistoryWriter
 from monitor.tui.data import OverviewLoader
-from statuspage.app import create_app
+from tests.monitor.uptime_store import API, CONFIG, UptimeStore, page_uptimes, record, uptime_store
 
 HOUR, DAY = 3600, 86400
 NOW = 1_747_224_000.0 + 25 * 60  # 2025-05-14 12:25 UTC
-API = "questcity-api"
 
 
 # -- the function ---------------------------------------------------------------------------------
@@ -90,64 +80,11 @@ def test_a_window_is_its_last_periods_the_current_one_included() -> None:
 
 # -- one store, every output ----------------------------------------------------------------------
 
-CONFIG = """
-[storage]
-url = "sqlite:///{path}"
-
-[[targets]]
-name = "questcity-api"
-display_name = "QuestCity API"
-url = "http://api.questcity.test"
-services = {{ s3 = "Photos and avatars" }}
-interval = 5
-timeout = 2
-"""
-
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[str, HistoryWriter, HistoryReader]]:
-    url = f"sqlite:///{tmp_path / 'monitor.db'}"
-    engine, reading = open_engine(url), open_engine(url, read_only=True)
-    await create_schema(engine)
-    writer = HistoryWriter(engine)
-    await writer.sync_components(
-        [
-            Component(API, TARGET_COMPONENT, "QuestCity API", "Services", 0),
-            Component(API, "s3", "Photos and avatars", "Services", 1),
-        ]
-    )
-    try:
-        yield url, writer, HistoryReader(reading)
-    finally:
-        await reading.dispose()
-        await engine.dispose()
-
-
-async def record(writer: HistoryWriter, at: float, s3: Status) -> None:
-    overall = Status.HEALTHY if s3 is Status.HEALTHY else Status.DEGRADED
-    sample = ServiceSample("s3", s3, 7.0, 0, "closed", {})
-    await writer.record_check(CheckRecord(API, at, overall, 12.0, 200, None, (sample,)))
-
-
-async def page_json(url: str, now: float) -> dict[str, str]:
-    app = create_app(url, public_url="https://status.test", clock=lambda: now, revalidate_after=0)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="https://status.test"
-        ) as client,
-    ):
-        summary = (await client.get("/api/v2/summary.json")).json()
-        components = (await client.get("/api/v2/components.json")).json()
-        html = (await client.get("/")).text
-    assert summary["components"] == components["components"]
-    members = [c for c in components["components"] if not c["group"]]
-    found = {c["name"]: c["uptime"]["text"] for c in members}
-    for component in members:
-        assert component["uptime"]["window"] == "90d"
-        text = component["uptime"]["text"]
-        assert f'<span class="uptime">{text} uptime</span>' in html  # the HTML says the same
-    return found
+async def store(tmp_path: Path) -> AsyncIterator[UptimeStore]:
+    async with uptime_store(tmp_path / "monitor.db") as opened:
+        yield opened
 
 
 async def tui_rows(loader: OverviewLoader, now: float) -> dict[str, str]:
@@ -156,7 +93,7 @@ async def tui_rows(loader: OverviewLoader, now: float) -> dict[str, str]:
 
 
 async def test_the_page_its_json_and_the_tui_agree_through_an_outage(
-    store: tuple[str, HistoryWriter, HistoryReader], tmp_path: Path
+    store: UptimeStore, tmp_path: Path
 ) -> None:
     url, writer, reader = store
     config: MonitorConfig = parse_config(CONFIG.format(path=tmp_path / "monitor.db"))
@@ -169,13 +106,16 @@ async def test_the_page_its_json_and_the_tui_agree_through_an_outage(
         "QuestCity API": "100%",
         "Photos and avatars": "100%",
     }
-    assert await page_json(url, healthy) == {"QuestCity API": "100%", "Photos and avatars": "100%"}
+    assert await page_uptimes(url, healthy) == {
+        "QuestCity API": "100%",
+        "Photos and avatars": "100%",
+    }
 
     for n in range(5):  # S3 down: 5 checks, 25 s
         await record(writer, NOW + 5 * n, Status.UNHEALTHY)
     during = NOW + 25
     tui = await tui_rows(loader, during)
-    page = await page_json(url, during)
+    page = await page_uptimes(url, during)
     assert page == tui == {"QuestCity API": "100%", "Photos and avatars": "97.95%"}  # 240/245
 
     figures = await read_uptimes(reader, [(API, "s3")], during, (LAST_24H, LAST_90D))

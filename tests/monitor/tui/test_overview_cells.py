@@ -18,78 +18,28 @@ import pytest
 
 from monitor.config import parse_config
 from monitor.store import (
-    TARGET_COMPONENT,
     CheckRecord,
-    Component,
-    HistoryReader,
     ServiceSample,
     Status,
-    create_schema,
-    open_engine,
 )
-from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
 from shared.resilience.testing import FakeClock
-from statuspage.app import create_app
 from tests.monitor.tui.conftest import AppFactory, Store, refuse, settle
 from tests.monitor.tui.history import NOW as HISTORY_NOW
 from tests.monitor.tui.test_keys import API_DB, SIZE, table
+from tests.monitor.uptime_store import API, CONFIG, UptimeStore, page_uptimes, uptime_store
 
-API = "questcity-api"
 S3 = f"{API}::s3"
 NOW = 1_747_224_000.0 + 25 * 60  # a fresh stack: all its checks in this hour and today
 
-CONFIG = """
-[storage]
-url = "sqlite:///{path}"
-
-[[targets]]
-name = "questcity-api"
-display_name = "QuestCity API"
-url = "http://api.questcity.test"
-services = {{ s3 = "Photos and avatars" }}
-interval = 5
-timeout = 2
-"""
-
 
 @pytest.fixture
-async def fresh(tmp_path: Path) -> AsyncIterator[tuple[str, HistoryWriter, HistoryReader]]:
-    url = f"sqlite:///{tmp_path / 'monitor.db'}"
-    engine, reading = open_engine(url), open_engine(url, read_only=True)
-    await create_schema(engine)
-    writer = HistoryWriter(engine)
-    await writer.sync_components(
-        [
-            Component(API, TARGET_COMPONENT, "QuestCity API", "Services", 0),
-            Component(API, "s3", "Photos and avatars", "Services", 1),
-        ]
-    )
-    try:
-        yield url, writer, HistoryReader(reading)
-    finally:
-        await reading.dispose()
-        await engine.dispose()
+async def fresh(tmp_path: Path) -> AsyncIterator[UptimeStore]:
+    async with uptime_store(tmp_path / "monitor.db") as opened:
+        yield opened
 
 
-async def page_text(url: str, name: str) -> str:
-    app = create_app(url, public_url="https://status.test", clock=lambda: NOW, revalidate_after=0)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="https://status.test"
-        ) as client,
-    ):
-        components = (await client.get("/api/v2/components.json")).json()["components"]
-        html = (await client.get("/")).text
-    (text,) = [c["uptime"]["text"] for c in components if c["name"] == name]
-    assert f'<span class="uptime">{text} uptime</span>' in html
-    return str(text)
-
-
-async def test_the_overview_prints_the_pages_uptime(
-    fresh: tuple[str, HistoryWriter, HistoryReader], tmp_path: Path
-) -> None:
+async def test_the_overview_prints_the_pages_uptime(fresh: UptimeStore, tmp_path: Path) -> None:
     url, writer, reader = fresh
     start = NOW - 20 * 60
     for n in range(245):  # 5 of 245 checks failed: 97.959 % -> 97.95 %, never 97.9 or 98
@@ -99,7 +49,7 @@ async def test_the_overview_prints_the_pages_uptime(
         await writer.record_check(
             CheckRecord(API, start + 5 * n, overall, 12.0, 200, None, (sample,))
         )
-    page = await page_text(url, "Photos and avatars")
+    page = (await page_uptimes(url, NOW))["Photos and avatars"]
     assert page == "97.95%"
 
     config = parse_config(CONFIG.format(path=tmp_path / "monitor.db"))
