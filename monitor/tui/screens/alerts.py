@@ -5,6 +5,7 @@ selected alert and ``s`` silences its component, as the engineer at the TUI (thr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import tzinfo
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -135,19 +136,13 @@ class AlertsScreen(Screen[None]):
     @work(exclusive=True, group="alert-action")
     async def run_ack(self, alert: Alert) -> None:
         monitor = self.monitor
-        try:
-            outcome = await alert_actions.ack(
+        await self._write(
+            alert_actions.ack(
                 monitor.reader, monitor.writer, alert.id, by=monitor.actor, at=monitor.clock.wall()
-            )
-        except ActionError as error:
-            monitor.tell(f"Not acknowledged: {error}.", "warning")
-            return
-        except StoreError as error:
-            monitor.tell(f"The ack could not be written ({type(error).__name__}).", "error")
-            return
-        late = outcome.logged.error is not None
-        monitor.tell(outcome.sentence(), "warning" if late else "information")
-        monitor.refresh_now()
+            ),
+            refused="Not acknowledged",
+            noun="ack",
+        )
 
     # -- s: silence the component -----------------------------------------------------------------
 
@@ -169,8 +164,8 @@ class AlertsScreen(Screen[None]):
     @work(exclusive=True, group="alert-action")
     async def run_silence(self, component: str, draft: SilenceDraft) -> None:
         monitor = self.monitor
-        try:
-            outcome = await alert_actions.silence(
+        await self._write(
+            alert_actions.silence(
                 monitor.reader,
                 monitor.writer,
                 component,
@@ -178,12 +173,28 @@ class AlertsScreen(Screen[None]):
                 by=monitor.actor,
                 reason=draft.reason or None,
                 at=monitor.clock.wall(),
-            )
+            ),
+            refused="Not silenced",
+            noun="silence",
+        )
+
+    async def _write(
+        self,
+        action: Awaitable[alert_actions.AckOutcome | alert_actions.SilenceOutcome],
+        *,
+        refused: str,
+        noun: str,
+    ) -> None:
+        """Await an ack or a silence and tell the engineer how it went (a refusal, a store that
+        did not take it, or done: a warning when the incident's timeline missed it)."""
+        monitor = self.monitor
+        try:
+            outcome = await action
         except ActionError as error:
-            monitor.tell(f"Not silenced: {error}.", "warning")
+            monitor.tell(f"{refused}: {error}.", "warning")
             return
         except StoreError as error:
-            monitor.tell(f"The silence could not be written ({type(error).__name__}).", "error")
+            monitor.tell(f"The {noun} could not be written ({type(error).__name__}).", "error")
             return
         late = outcome.logged.error is not None
         monitor.tell(outcome.sentence(), "warning" if late else "information")

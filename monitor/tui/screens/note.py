@@ -8,10 +8,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from monitor.store import Incident
+from monitor.tui.screens.dialog import DialogModal
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +20,9 @@ class NoteDraft:
     public: bool
 
 
-class NoteModal(ModalScreen[NoteDraft | None]):
-    CSS_PATH = "modals.tcss"
+class NoteModal(DialogModal[NoteDraft]):
+    FIRST_FIELD = "note-text"
+    SUBMIT_BUTTON = "add"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="note.cancel"),
     ]
@@ -40,23 +41,6 @@ class NoteModal(ModalScreen[NoteDraft | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Add note", id="add", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#note-text", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "add":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def _submit(self) -> None:
         text = self.query_one("#note-text", Input).value.strip()

@@ -9,10 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from monitor.alert_actions import MAX_REASON, ActionError, parse_duration
+from monitor.tui.screens.dialog import DialogModal
 
 DEFAULT_DURATION = "1h"
 
@@ -23,8 +23,9 @@ class SilenceDraft:
     reason: str
 
 
-class SilenceModal(ModalScreen[SilenceDraft | None]):
-    CSS_PATH = "modals.tcss"
+class SilenceModal(DialogModal[SilenceDraft]):
+    FIRST_FIELD = "silence-for"
+    SUBMIT_BUTTON = "silence"
     DEFAULT_CSS = """
     SilenceModal {
         align: center middle;
@@ -64,23 +65,6 @@ class SilenceModal(ModalScreen[SilenceDraft | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Silence", id="silence", variant="warning")
-
-    def on_mount(self) -> None:
-        self.query_one("#silence-for", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "silence":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def _submit(self) -> None:
         try:
