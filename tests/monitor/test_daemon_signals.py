@@ -15,10 +15,11 @@ import pytest
 from monitor.config import parse_config
 from monitor.daemon import STORE_WARN_EVERY, MonitorDaemon
 from monitor.impact import Condition
-from monitor.store import Component, Status, StoreUnavailable
+from monitor.store import Component, Status
 from shared.resilience.testing import FakeClock, settle
 from statuspage.model import build_groups
 from tests.monitor.fake_backend import FakeBackend, detailed
+from tests.monitor.store_refusals import RefusedChecks
 
 T0 = 1_800_000_000.0
 INTERVAL = 10.0
@@ -152,21 +153,12 @@ async def _record(stack: Stack) -> Any:
 async def test_a_store_that_keeps_failing_is_one_traceback_then_a_line_a_minute_and_a_recovery(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    writer = stack.daemon.writer
-    record_check = writer.record_check
-    failing = True
-
-    async def refusing(*args: Any, **kwargs: Any) -> Any:
-        if failing:
-            raise StoreUnavailable("the store file is read-only")
-        return await record_check(*args, **kwargs)
-
-    monkeypatch.setattr(writer, "record_check", refusing)
+    store = RefusedChecks(stack.daemon.writer, monkeypatch)
     stack.answer(database="healthy", critical=True)
     checks = int(2.5 * STORE_WARN_EVERY / INTERVAL)  # 15 checks over 150 s
     with caplog.at_level(logging.INFO, logger="monitor"):
         await stack.check(checks)
-        failing = False
+        store.failing = False
         await stack.check(2)
     mine = [r for r in caplog.records if r.name == "monitor"]
     errors = [r for r in mine if getattr(r, "event", "") == "store_error"]

@@ -31,6 +31,7 @@ from monitor.self_alerts import (
 from monitor.store import Alert, AlertState, StoreUnavailable
 from shared.resilience.testing import FakeClock, settle
 from tests.monitor.fake_backend import FakeBackend, detailed
+from tests.monitor.store_refusals import RefusedChecks
 
 VARIABLE = "QUESTCITY_MONITOR_TOKEN"
 HOLD_DOWN = 30
@@ -274,16 +275,7 @@ async def test_a_missed_run_fires_for_its_target_and_a_run_on_time_clears_it(
 async def test_an_unwritable_store_pages_once_unstored_and_is_recorded_once_it_writes_again(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    writer = stack.daemon.writer
-    record_check = writer.record_check
-    failing = True
-
-    async def refusing(*args: object, **kwargs: object) -> object:
-        if failing:
-            raise StoreUnavailable("the store file is read-only")
-        return await record_check(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(writer, "record_check", refusing)
+    store = RefusedChecks(stack.daemon.writer, monkeypatch)
     with caplog.at_level(logging.ERROR, logger="monitor.self_alerts"):
         await stack.check(4)
     assert stack.daemon.checks == 4  # the daemon kept checking
@@ -293,7 +285,7 @@ async def test_an_unwritable_store_pages_once_unstored_and_is_recorded_once_it_w
     assert [r.getMessage() for r in caplog.records if r.name == "monitor.self_alerts"] == [summary]
     assert await stack.stored(STORE_UNWRITABLE) == []  # nowhere to record it yet
 
-    failing = False
+    store.failing = False
     await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
     assert [s for s, _, _ in stack.sent(STORE_UNWRITABLE)] == ["firing", "resolved"]
     [alert] = await stack.stored(STORE_UNWRITABLE)
