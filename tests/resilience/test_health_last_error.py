@@ -4,33 +4,13 @@ healthy again — a healthy row showed "ObjectStoreError" (a failure at start-up
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from shared.resilience import HealthChecker, HealthStatus
 from shared.resilience.testing import FakeClock
+from tests.resilience.test_health_check import Probe, checker, clock
 
-
-class Probe:
-    def __init__(self) -> None:
-        self.error: BaseException | None = None
-
-    async def __call__(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def checker(clock: FakeClock) -> AsyncIterator[HealthChecker]:
-    checker = HealthChecker(clock=clock)
-    yield checker
-    await checker.stop()
+__all__ = ["checker", "clock"]  # the fixtures, shared with the health checker's own tests
 
 
 async def test_the_last_error_carries_its_time_and_clears_when_healthy(
