@@ -6,9 +6,7 @@ with its rows."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,14 +28,10 @@ from monitor.store import (
     IncidentState,
     Silence,
     Status,
-    create_schema,
     open_engine,
 )
-from monitor.store.engine import thread_engine
 from monitor.store.migrate import StoreUpgrade, alembic_config, upgrade_store
-from monitor.store.schema import metadata
 from monitor.store.writer import HistoryWriter
-from tests.monitor.store.conftest import BACKENDS
 from tests.monitor.store.support import (
     DAY0,
     HOUR,
@@ -46,67 +40,9 @@ from tests.monitor.store.support import (
     empty_store_url,
     reading_engine,
     sample,
-    sqlite_url,
 )
 
 T = DAY0 + 600
-
-
-# -- the stores: one made per backend for the module, emptied for each test -------------------
-
-
-@pytest.fixture(scope="module")
-def made(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    """A SQLite file at head to copy, and a PostgreSQL database at head to empty, made once:
-    a new database with every migration is ~1 s a test on a busy machine, emptying it ~0.05 s
-    (the contract's ``store`` fixture makes one per test; these tests need none of that)."""
-    template = tmp_path_factory.mktemp("signals") / "template.db"
-    urls = empty_store_url("postgresql", request, tmp_path_factory.getbasetemp())
-    postgresql = next(urls)
-    for url in (sqlite_url(template), postgresql):
-        asyncio.run(_migrate(url))
-    yield {"sqlite": str(template), "postgresql": postgresql}
-    next(urls, None)  # drops the database
-
-
-async def _migrate(url: str) -> None:
-    engine = open_engine(url)
-    try:
-        await create_schema(engine)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(
-    request: pytest.FixtureRequest, made: dict[str, str], tmp_path: Path
-) -> AsyncIterator[Store]:
-    backend: str = request.param
-    if backend == "postgresql":
-        url = made["postgresql"]
-    else:
-        shutil.copy(made["sqlite"], tmp_path / "monitor.db")
-        url = sqlite_url(tmp_path / "monitor.db")
-    engine = open_engine(url)
-    threaded = thread_engine(url) if backend == "sqlite-threaded" else None
-    if backend == "postgresql":
-        names = ", ".join(table.name for table in metadata.sorted_tables)
-        async with engine.begin() as connection:
-            await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    try:
-        yield Store(
-            backend=engine.dialect.name,
-            url=url,
-            engine=engine,
-            writer=HistoryWriter(engine),
-            reader=HistoryReader(engine, threaded=threaded),
-        )
-    finally:
-        await engine.dispose()
-        if threaded is not None:
-            threaded.dispose()
 
 
 # -- alerts: re-written, resolved with their figures, acknowledged ------------------------------
