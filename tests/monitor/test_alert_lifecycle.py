@@ -7,11 +7,8 @@ and release them, an ack stops reminders, and conditions judged outside the engi
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -25,12 +22,10 @@ from monitor.store import (
     HistoryReader,
     ServiceSample,
     Status,
-    create_schema,
-    open_engine,
 )
 from monitor.store.writer import HistoryWriter
 from shared.resilience.testing import settle
-from tests.monitor.test_alerts import engine_of
+from tests.monitor.test_alerts import engine_of, store
 
 T0 = 1_800_000_000.0
 API = Target(
@@ -60,17 +55,7 @@ class Recording:
 
 
 Store = tuple[HistoryWriter, HistoryReader]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    engine = open_engine(f"sqlite:///{tmp_path}/lifecycle.db")
-    await create_schema(engine)
-    yield HistoryWriter(engine), HistoryReader(engine)
-    others = asyncio.all_tasks() - {asyncio.current_task()}
-    if others:
-        await asyncio.wait(others, timeout=5.0)
-    await engine.dispose()
+__all__ = ["store"]  # the fixture, shared with the alert engine's own tests
 
 
 def database(up: bool, error: str = "connection refused") -> ServiceSample:

@@ -27,20 +27,18 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from monitor.alert_actions import ack
 from monitor.apprise_sink import MAX_THROTTLE, AppriseConfigError, AppriseSink
-from monitor.config import AlertRules, Notifier, Target
+from monitor.config import AlertRules, Notifier
 from monitor.notices import Guarded
 from monitor.notifiers import MAX_REMINDED_ALERTS, AlertNotice, AlertSink, Dispatcher, build_sinks
 from monitor.store import (
-    CheckRecord,
     HistoryReader,
-    ServiceSample,
-    Status,
     create_schema,
     open_engine,
 )
 from monitor.store.writer import HistoryWriter
 from shared.resilience import SYSTEM_CLOCK
 from shared.resilience.testing import FakeClock, waits_disabled
+from tests.monitor.test_alert_lifecycle import API, Recording, check, database
 from tests.monitor.test_alerts import engine_of
 from tests.support.ports import free_port
 
@@ -276,39 +274,6 @@ async def test_reminders_every_repeat_every_until_acknowledged(
     assert [body["type"] for body in receiver.bodies] == ["failure", "info", "info", "success"]
     assert f"Ref: {alert.id}:firing:reminder:2" in str(receiver.bodies[2]["message"])
     assert "not acknowledged" in str(receiver.bodies[1]["message"])
-
-
-API = Target(
-    "api",
-    "http://api.test",
-    display_name="QuestCity API",
-    services={"database": "Database", "s3": "Photos and avatars"},
-)
-
-
-def database(up: bool) -> ServiceSample:
-    if up:
-        return ServiceSample("database", Status.HEALTHY, 3.0, details={"critical": True})
-    return ServiceSample(
-        "database",
-        Status.UNHEALTHY,
-        None,
-        consecutive_failures=1,
-        details={"critical": True, "last_error": "connection refused"},
-    )
-
-
-def check(at: float, *services: ServiceSample) -> CheckRecord:
-    return CheckRecord("api", T0 + at, Status.HEALTHY, 10.0, 200, None, services)
-
-
-class Recording:
-    def __init__(self, repeat_every: float | None) -> None:
-        self.repeat_every = repeat_every
-        self.notices: list[AlertNotice] = []
-
-    async def send(self, notice: AlertNotice) -> None:
-        self.notices.append(notice)
 
 
 async def test_reminders_per_notifier_seeded_at_resume_and_forgotten_on_resolve() -> None:
