@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.store.errors import StoreNotInitialised
@@ -134,29 +134,38 @@ class _IncidentRead:
         if not rows:
             return rows, (), ()
         ids = [r["id"] for r in rows]
-        events: Sequence[RowMapping] = ()
-        if self.with_events:
-            events = (
-                connection.execute(
-                    select(incident_events)
-                    .where(incident_events.c.incident_id.in_(ids))
-                    .order_by(incident_events.c.at, incident_events.c.id)
-                )
-                .mappings()
-                .all()
-            )
-        components: Sequence[RowMapping] = ()
-        if self.with_components:
-            components = (
-                connection.execute(
-                    select(incident_components)
-                    .where(incident_components.c.incident_id.in_(ids))
-                    .order_by(incident_components.c.target, incident_components.c.service)
-                )
-                .mappings()
-                .all()
-            )
+        events = _children(
+            connection,
+            self.with_events,
+            incident_events,
+            ids,
+            incident_events.c.at,
+            incident_events.c.id,
+        )
+        components = _children(
+            connection,
+            self.with_components,
+            incident_components,
+            ids,
+            incident_components.c.target,
+            incident_components.c.service,
+        )
         return rows, events, components
+
+
+def _children(
+    connection: Connection,
+    wanted: bool,
+    table: Table,
+    ids: Sequence[int],
+    *order: ColumnElement[Any],
+) -> Sequence[RowMapping]:
+    """The rows of ``table`` belonging to the incidents ``ids``, in ``order`` (none when not
+    ``wanted``)."""
+    if not wanted:
+        return ()
+    query = select(table).where(table.c.incident_id.in_(ids)).order_by(*order)
+    return connection.execute(query).mappings().all()
 
 
 def _event(r: RowMapping) -> IncidentEvent:
