@@ -110,6 +110,19 @@ class Stack:
     async def stored(self, rule: str) -> list[Alert]:
         return [a for a in await self.daemon.reader.alerts(active_only=False) if a.rule == rule]
 
+    def fired(self, rule: str) -> str:
+        """The summary of the one notice of ``rule`` sent: firing, for questcity-api."""
+        [(state, component, summary)] = self.sent(rule)
+        assert (state, component) == ("firing", "@monitor/questcity-api")
+        return summary
+
+    async def clears(self, rule: str) -> None:
+        """Checks for the hold-down and more: ``rule``'s alert is resolved, and said so once."""
+        await self.check(HOLD_DOWN // int(INTERVAL) + 2)
+        assert [s for s, _, _ in self.sent(rule)] == ["firing", "resolved"]
+        [alert] = await self.stored(rule)
+        assert alert.state is AlertState.RESOLVED
+
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
@@ -127,8 +140,7 @@ async def test_one_replica_refusing_the_token_is_enough_and_the_summary_says_whi
     try:
         stack.refusing.add("r2.test")
         await stack.check()
-        [(state, component, summary)] = stack.sent(TOKEN_REJECTED)
-        assert (state, component) == ("firing", "@monitor/questcity-api")
+        summary = stack.fired(TOKEN_REJECTED)
         assert "rejected (HTTP 403) by 1/2 replicas" in summary
     finally:
         await stack.daemon.stop()
@@ -155,8 +167,7 @@ async def test_a_rejected_token_fires_says_what_to_do_is_logged_once_and_clears(
     stack.environ[VARIABLE] = "a-revoked-token"  # the backend takes only its own
     with caplog.at_level(logging.INFO, logger="monitor"):
         await stack.check(3)
-    [(state, component, summary)] = stack.sent(TOKEN_REJECTED)
-    assert (state, component) == ("firing", "@monitor/questcity-api")
+    summary = stack.fired(TOKEN_REJECTED)
     assert "rejected (HTTP 401)" in summary
     assert f"questcity token --role operator --ttl 7776000 and set {VARIABLE}" in summary
     assert "a-revoked-token" not in summary
@@ -173,17 +184,13 @@ async def test_a_rejected_token_fires_says_what_to_do_is_logged_once_and_clears(
     ]
 
     stack.backend.token = "a-revoked-token"  # a new token minted and set: taken
-    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
-    assert [s for s, _, _ in stack.sent(TOKEN_REJECTED)] == ["firing", "resolved"]
-    [alert] = await stack.stored(TOKEN_REJECTED)
-    assert alert.state is AlertState.RESOLVED
+    await stack.clears(TOKEN_REJECTED)
 
 
 async def test_an_unset_token_variable_fires_and_naming_it_clears(stack: Stack) -> None:
     stack.environ[VARIABLE] = "   "  # blank is unset
     await stack.check()
-    [(state, component, summary)] = stack.sent(TOKEN_MISSING)
-    assert (state, component) == ("firing", "@monitor/questcity-api")
+    summary = stack.fired(TOKEN_MISSING)
     assert f"{VARIABLE} is not set" in summary
     assert "questcity token --role operator" in summary
     [alert] = await stack.stored(TOKEN_MISSING)
@@ -191,10 +198,7 @@ async def test_an_unset_token_variable_fires_and_naming_it_clears(stack: Stack) 
     assert not stack.sent(TOKEN_REJECTED)  # nothing was sent, so nothing was refused
 
     stack.environ[VARIABLE] = "operator-token"
-    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
-    assert [s for s, _, _ in stack.sent(TOKEN_MISSING)] == ["firing", "resolved"]
-    [alert] = await stack.stored(TOKEN_MISSING)
-    assert alert.state is AlertState.RESOLVED
+    await stack.clears(TOKEN_MISSING)
 
 
 async def test_a_token_expiring_within_the_warning_fires_and_a_fresh_one_clears_it(
@@ -203,8 +207,7 @@ async def test_a_token_expiring_within_the_warning_fires_and_a_fresh_one_clears_
     expires = T0 + 2 * DAY
     use_token(stack, a_jwt(expires))
     await stack.check()
-    [(state, component, summary)] = stack.sent(TOKEN_EXPIRING)
-    assert (state, component) == ("firing", "@monitor/questcity-api")
+    summary = stack.fired(TOKEN_EXPIRING)
     when = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
     assert f"expires in 2 days ({when})" in summary
     assert "questcity token --role operator" in summary
@@ -213,10 +216,7 @@ async def test_a_token_expiring_within_the_warning_fires_and_a_fresh_one_clears_
     assert not stack.sent(TOKEN_REJECTED)
 
     use_token(stack, a_jwt(T0 + 365 * DAY))
-    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
-    assert [s for s, _, _ in stack.sent(TOKEN_EXPIRING)] == ["firing", "resolved"]
-    [alert] = await stack.stored(TOKEN_EXPIRING)
-    assert alert.state is AlertState.RESOLVED
+    await stack.clears(TOKEN_EXPIRING)
 
 
 async def test_an_expired_token_is_rejected_in_so_many_words_and_a_plain_token_never_expires(
@@ -255,8 +255,7 @@ async def test_a_missed_run_fires_for_its_target_and_a_run_on_time_clears_it(
     await missed(stack, EVENT_JOB_MISSED, "check:questcity-api")
     assert stack.sent(CHECKS_MISSED) == [], "one miss (a suspend, one slow round) pages nobody"
     await missed(stack, EVENT_JOB_MAX_INSTANCES, "check:questcity-api")  # open_after (2) in a row
-    [(state, component, summary)] = stack.sent(CHECKS_MISSED)
-    assert (state, component) == ("firing", "@monitor/questcity-api")
+    summary = stack.fired(CHECKS_MISSED)
     assert "2 checks skipped" in summary
     [alert] = await stack.stored(CHECKS_MISSED)
     assert alert.state is AlertState.FIRING
@@ -266,10 +265,7 @@ async def test_a_missed_run_fires_for_its_target_and_a_run_on_time_clears_it(
     assert "3 checks skipped" in alert.summary  # the figures follow, no second page
     assert [s for s, _, _ in stack.sent(CHECKS_MISSED)] == ["firing"]
 
-    await stack.check(HOLD_DOWN // int(INTERVAL) + 2)
-    assert [s for s, _, _ in stack.sent(CHECKS_MISSED)] == ["firing", "resolved"]
-    [alert] = await stack.stored(CHECKS_MISSED)
-    assert alert.state is AlertState.RESOLVED
+    await stack.clears(CHECKS_MISSED)
 
 
 async def test_an_unwritable_store_pages_once_unstored_and_is_recorded_once_it_writes_again(
