@@ -318,6 +318,18 @@ async def _before_the_takeover(writer: HistoryWriter) -> None:
     await writer.fire_alert("breaker_open", "api", "database", "open", DAY0)
 
 
+async def _deposed_writer(engine: AsyncEngine) -> HistoryWriter:
+    """The writer of a leader (m1) that wrote :func:`_before_the_takeover`, then lost its lease
+    to m2."""
+    store = LeaseStore(engine)
+    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
+    assert lease is not None
+    writer = HistoryWriter(engine, fence=store.fence(lease))
+    await _before_the_takeover(writer)
+    assert await store.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease) is not None
+    return writer
+
+
 async def _everything(engine: AsyncEngine) -> dict[str, list[str]]:
     async with engine.connect() as connection:
         return {
@@ -338,12 +350,7 @@ async def test_after_a_takeover_every_write_is_refused_and_writes_nothing(
 ) -> None:
     write = FENCED_WRITES.get(method)
     assert write is not None, f"HistoryWrite.{method} has no case in FENCED_WRITES"
-    store = LeaseStore(engine)
-    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
-    assert lease is not None
-    writer = HistoryWriter(engine, fence=store.fence(lease))
-    await _before_the_takeover(writer)
-    assert await store.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease) is not None
+    writer = await _deposed_writer(engine)
     before = await _everything(engine)
 
     with pytest.raises(LeaseLost):
@@ -611,12 +618,7 @@ async def test_a_persons_write_goes_through_a_fenced_writer_after_a_takeover(
 ) -> None:
     """An ack or a silence from a process whose writer is fenced (or whose lease is gone) is
     still stored: it is an engineer's, not the deposed engine's."""
-    store = LeaseStore(engine)
-    lease = await store.acquire("m1", ttl=TTL, now=DAY0, expected=None)
-    assert lease is not None
-    writer = HistoryWriter(engine, fence=store.fence(lease))
-    await _before_the_takeover(writer)
-    assert await store.acquire("m2", ttl=TTL, now=DAY0 + 9, expected=lease) is not None
+    writer = await _deposed_writer(engine)
     before = await _everything(engine)
 
     await UNFENCED_WRITES[method](writer)
