@@ -7,6 +7,7 @@ waits for the app's workers to finish (:func:`settle`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -157,18 +158,27 @@ async def test_an_unreadable_store_is_explained_not_a_traceback(
 # -- r: reset ----------------------------------------------------------------------------------
 
 
-async def test_reset_posts_with_the_admin_token_and_logs_the_reset(
-    make_app: AppFactory, store: Store
-) -> None:
-    requests: list[httpx.Request] = []
+def database_reset(
+    requests: list[httpx.Request] | None = None,
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A backend whose database breaker resets (open → closed); its requests kept in
+    ``requests``."""
 
     def backend(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
+        if requests is not None:
+            requests.append(request)
         return httpx.Response(
             200, json={"service": "database", "state": "closed", "previous_state": "open"}
         )
 
-    app = make_app(backend)
+    return backend
+
+
+async def test_reset_posts_with_the_admin_token_and_logs_the_reset(
+    make_app: AppFactory, store: Store
+) -> None:
+    requests: list[httpx.Request] = []
+    app = make_app(database_reset(requests))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await select(app, API_DB)
@@ -414,12 +424,7 @@ async def test_enter_opens_the_detail_and_escape_goes_back(make_app: AppFactory)
 
 
 async def test_reset_from_the_detail_screen(make_app: AppFactory) -> None:
-    def backend(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200, json={"service": "database", "state": "closed", "previous_state": "open"}
-        )
-
-    app = make_app(backend)
+    app = make_app(database_reset())
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await select(app, API_DB)

@@ -20,7 +20,7 @@ from monitor.tui.identity import (
 from monitor.tui.screens import AlertsScreen, ConfirmModal, MainScreen
 from tests.monitor.tui.conftest import AppFactory, Store, settle
 from tests.monitor.tui.history import ADMIN_ENV, ADMIN_TOKEN
-from tests.monitor.tui.test_keys import API_DB, select
+from tests.monitor.tui.test_keys import API_DB, database_reset, select
 
 SIZE = (160, 40)
 VIEWER = Identity("victor", Role.VIEWER)
@@ -85,14 +85,7 @@ async def test_the_reset_carries_the_engineer_to_the_backend_and_the_timeline(
     make_app: AppFactory, store: Store
 ) -> None:
     requests: list[httpx.Request] = []
-
-    def backend(request: httpx.Request) -> httpx.Response:
-        requests.append(request)
-        return httpx.Response(
-            200, json={"service": "database", "state": "closed", "previous_state": "open"}
-        )
-
-    app = make_app(backend, identity=Identity("alice", Role.OPERATOR))
+    app = make_app(database_reset(requests), identity=Identity("alice", Role.OPERATOR))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert "reset" in shown_actions(app)
