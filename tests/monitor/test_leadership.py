@@ -36,7 +36,7 @@ from monitor.store.leases import LeaseStore
 from monitor.store.writer import HistoryWriter
 from monitor.store.writing.base import Fence
 from shared.resilience.testing import FakeClock, settle
-from tests.monitor.store.support import empty_store_url
+from tests.monitor.store.support import migrated_store_url
 from tests.support.polling import eventually
 
 TTL = 3.0
@@ -208,12 +208,13 @@ class World:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def lease_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_store_url(request.param, request, tmp_path)
+    # A copy of the session's migrated store (_world's create_schema finds it at head).
+    yield from migrated_store_url(request.param, request, tmp_path)
 
 
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_store_url("postgresql", request, tmp_path)
+    yield from migrated_store_url("postgresql", request, tmp_path)
 
 
 async def _world(url: str) -> AsyncIterator[World]:

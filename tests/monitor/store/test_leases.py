@@ -34,7 +34,7 @@ from monitor.store.leases import LeaseStore
 from monitor.store.ports import HistoryWrite
 from monitor.store.schema import checks, incidents, metadata, replica_checks
 from monitor.store.writer import HistoryWriter
-from tests.monitor.store.support import DAY, DAY0, check, empty_store_url, sample
+from tests.monitor.store.support import DAY, DAY0, check, migrated_store_url, sample
 from tests.support.polling import eventually
 
 TTL = 3.0
@@ -42,12 +42,13 @@ TTL = 3.0
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_store_url(request.param, request, tmp_path)
+    # A copy of the session's migrated store (_engine's create_schema finds it at head).
+    yield from migrated_store_url(request.param, request, tmp_path)
 
 
 @pytest.fixture
 def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_store_url("postgresql", request, tmp_path)
+    yield from migrated_store_url("postgresql", request, tmp_path)
 
 
 async def _engine(url: str) -> AsyncEngine:
