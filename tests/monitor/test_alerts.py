@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -63,7 +64,10 @@ def engine_of(
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[HistoryWriter, HistoryReader]]:
+async def store(
+    tmp_path: Path, _migrated_sqlite: Path
+) -> AsyncIterator[tuple[HistoryWriter, HistoryReader]]:
+    shutil.copyfile(_migrated_sqlite, tmp_path / "alerts.db")  # the session's migrated store
     engine = open_engine(f"sqlite:///{tmp_path}/alerts.db")
     await create_schema(engine)
     yield HistoryWriter(engine), HistoryReader(engine)

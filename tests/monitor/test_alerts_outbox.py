@@ -32,7 +32,7 @@ from monitor.store import (
 )
 from monitor.store.writer import HistoryWriter
 from shared.resilience.testing import FakeClock, settle
-from tests.monitor.store.support import empty_store_url
+from tests.monitor.store.support import migrated_store_url
 from tests.monitor.test_alerts import engine_of
 from tests.support.polling import eventually
 
@@ -87,7 +87,8 @@ class Lease:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from empty_store_url(request.param, request, tmp_path)
+    # A copy of the session's migrated store (create_schema below finds it at head).
+    yield from migrated_store_url(request.param, request, tmp_path)
 
 
 @pytest.fixture

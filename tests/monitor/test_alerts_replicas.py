@@ -5,6 +5,7 @@ holds. Synthetic rounds with explicit timestamps, on the real SQLite store."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,7 +33,10 @@ STARTED = T0 - 3600.0
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[tuple[HistoryWriter, HistoryReader]]:
+async def store(
+    tmp_path: Path, _migrated_sqlite: Path
+) -> AsyncIterator[tuple[HistoryWriter, HistoryReader]]:
+    shutil.copyfile(_migrated_sqlite, tmp_path / "alerts.db")  # the session's migrated store
     engine = open_engine(f"sqlite:///{tmp_path}/alerts.db")
     await create_schema(engine)
     yield HistoryWriter(engine), HistoryReader(engine)
