@@ -138,6 +138,9 @@ class MonitorDaemon:
         """When the store began refusing checks (None: it takes them): one traceback per outage."""
         self._store_warned_at: float | None = None
         self._running: set[asyncio.Task[object]] = set()
+        self._started: dict[str, float] = {}
+        """When each target's run in progress started (monotonic), to tell a slow target's
+        round from a stuck one."""
         self._reporting: set[asyncio.Task[None]] = set()
         """Alerts of missed runs being written (a strong reference until done)."""
 
@@ -199,7 +202,7 @@ class MonitorDaemon:
             event.job_id,
             extra={"event": "check_missed", "job": event.job_id},
         )
-        if self.lease_lost:
+        if self.lease_lost or self._slow_target(event):
             return
         at = self.clock.wall()
         missed = self.self_alerts.missed(event.job_id, at)
@@ -227,8 +230,29 @@ class MonitorDaemon:
                 )
 
     async def check_target(self, target: Target) -> CheckRecord:
-        with self._tracked():
-            return await self._check(target)
+        self._started[target.name] = self.clock.monotonic()
+        try:
+            with self._tracked():
+                return await self._check(target)
+        finally:
+            self._started.pop(target.name, None)
+
+    def _slow_target(self, event: JobEvent) -> bool:
+        """A run skipped because the last is still running *within its bound*: the target is
+        slow (a hung API takes the whole timeout, and with the group commit a round may outlast
+        a short interval), which its own alerts say — not the monitor failing. A run still going
+        past its timeout and a whole interval more is stuck: that one is the monitor's."""
+        if event.code != EVENT_JOB_MAX_INSTANCES:
+            return False
+        name = event.job_id.removeprefix("check:")
+        started = self._started.get(name)
+        try:
+            target = self.config.target(name)
+        except KeyError:
+            return False
+        if started is None:
+            return False
+        return self.clock.monotonic() - started <= target.timeout + target.interval
 
     @contextlib.contextmanager
     def _tracked(self) -> Iterator[None]:

@@ -404,3 +404,23 @@ async def test_a_resumed_self_alert_nobody_judges_any_more_is_resolved_at_the_fi
     assert (await reader.alert(orphan)).state is AlertState.RESOLVED  # type: ignore[union-attr]
     assert (await reader.alert(kept)).state is AlertState.FIRING, "judged: its own hold-down"  # type: ignore[union-attr]
     assert any(getattr(r, "event", "") == "self_alert_orphan" for r in caplog.records)
+
+
+async def test_a_run_skipped_behind_a_slow_targets_round_is_not_the_monitors_failure(
+    stack: Stack,
+) -> None:
+    """A hung API takes the whole timeout, and with the group commit a round can outlast a short
+    interval: APScheduler skips the next run (max_instances). That is the target being slow —
+    its own alerts say so — not the monitor: the drill's slow API paged "checks missed" first.
+    A round still running past its timeout and a whole interval more is stuck: that one counts."""
+    await stack.check()
+    target = stack.daemon.config.target("questcity-api")
+    stack.daemon._started["questcity-api"] = stack.clock.monotonic()  # a round in progress
+    for _ in range(3):
+        await missed(stack, EVENT_JOB_MAX_INSTANCES, "check:questcity-api")
+    assert stack.sent(CHECKS_MISSED) == [], "a slow target's round is not a missed check"
+
+    await stack.clock.advance(target.timeout + target.interval + 0.1)  # the same round, stuck
+    for _ in range(2):
+        await missed(stack, EVENT_JOB_MAX_INSTANCES, "check:questcity-api")
+    assert "2 checks skipped" in stack.fired(CHECKS_MISSED)
