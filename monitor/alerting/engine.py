@@ -188,7 +188,14 @@ class AlertEngine:
         for check in checks:
             state = follow(known, check, self._rules.window)
             at = check.record.at
-            findings = judge(self._rules, self._open_after, self._name, check.record, state)
+            findings = judge(
+                self._rules,
+                self._open_after,
+                self._name,
+                check.record,
+                state,
+                target_down=record.status is Status.UNREACHABLE,
+            )
             unseen = check.record.status is Status.UNREACHABLE
             for condition in [c for c in state.since if c not in findings]:
                 if unseen and condition[1]:

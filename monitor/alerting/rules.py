@@ -96,8 +96,15 @@ def judge(
     name: Names,
     record: CheckRecord,
     state: Replica,
+    *,
+    target_down: bool = True,
 ) -> dict[Condition, Finding]:
-    """The conditions holding on one replica at this check, each with its current figures."""
+    """The conditions holding on one replica at this check, each with its current figures.
+
+    ``target_down``: the whole target is unreachable at this check (every replica; a target
+    without replicas is its one). Only then does an unreachable replica page within
+    ``open_after`` checks; one replica of several away (a restart, a rolling deploy) pages only
+    after ``unreachable_for`` — the others serve meanwhile."""
     findings: dict[Condition, Finding] = {}
     target, at = record.target, record.at
     if record.status is Status.UNREACHABLE:
@@ -107,7 +114,7 @@ def judge(
             f"{name(target, '')}: health API not answering since {began(streak.since, at)}"
             f"{_reason(record.error)}",
             rules.unreachable_for,
-            open_after,
+            open_after if target_down else None,
             streak.checks,
         )
     for sample in record.services:
