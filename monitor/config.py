@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 # [storage] is read by the store's own settings (the status page reads it there too).
+from monitor.public.settings import PublicSettings, PublicSettingsError, public_settings
 from monitor.store.settings import DEFAULT_STORAGE_URL as DEFAULT_STORAGE_URL
 from monitor.store.settings import Retention as Retention
 from monitor.store.settings import StorageSettingsError, storage_settings
@@ -175,6 +176,9 @@ class MonitorConfig:
     """``[monitor] lease_ttl``: seconds without a renewal after which a standby monitor takes
     over; None: derived from the shortest target interval."""
     tui: TuiSettings = field(default_factory=TuiSettings)
+    public: PublicSettings = field(default_factory=PublicSettings)
+    """``[page]``, ``[smtp]``, ``[subscriptions]`` (:mod:`monitor.public.settings`, which the
+    status page reads too)."""
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -310,7 +314,19 @@ class _Parser:
         return start + 1 if section is not None else None
 
     def config(self, data: dict[str, object]) -> MonitorConfig:
-        known = {"storage", "targets", "incidents", "alerts", "notifiers", "dns", "monitor", "tui"}
+        known = {
+            "storage",
+            "targets",
+            "incidents",
+            "alerts",
+            "notifiers",
+            "dns",
+            "monitor",
+            "tui",
+            "page",
+            "smtp",
+            "subscriptions",
+        }
         for key in data:
             if key not in known:
                 raise self.fail(
@@ -330,6 +346,10 @@ class _Parser:
         for n, name in enumerate(names):
             if names.index(name) != n:
                 raise self.fail(f"targets[{n}].name", "names must be unique", name)
+        try:
+            public = public_settings(data)
+        except PublicSettingsError as error:
+            raise self.fail(error.key, error.problem, error.value) from None
         incidents = self.table(data, "incidents")
         alerts = self.table(data, "alerts")
         monitor = self.table(data, "monitor")
@@ -364,6 +384,7 @@ class _Parser:
             dns_nameservers=self.nameservers(self.table(data, "dns")),
             lease_ttl=lease_ttl,
             tui=self.tui(self.table(data, "tui")),
+            public=public,
         )
 
     def tui(self, table: Mapping[str, object]) -> TuiSettings:

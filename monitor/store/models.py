@@ -219,11 +219,36 @@ class IncidentState(enum.StrEnum):
 class IncidentEvent:
     at: float
     kind: str
-    """``opened``, ``state_change``, ``breaker_reset``, ``note``, ``resolved``."""
+    """``opened``, ``state_change``, ``breaker_reset``, ``note``, ``resolved``; written by people
+    (issue #15): ``update`` (a public update with its ``phase``), ``takeover`` (a person took an
+    automatic incident over), ``postmortem``; and the engineers' ``ack``, ``silence``."""
     status: Status | None
     text: str
     public: bool
     actor: str | None = None
+    phase: str | None = None
+    """For ``update`` events: the Statuspage status the update set (:data:`PHASES`)."""
+
+
+class IncidentOrigin(enum.StrEnum):
+    AUTO = "auto"
+    """Opened by the daemon, by cause (issue #14); a person may take it over."""
+    WRITTEN = "written"
+    """Opened by a person (``questcity incident open``, the TUI)."""
+
+
+PHASES = ("investigating", "identified", "monitoring", "resolved")
+"""Statuspage's incident statuses a person sets (``questcity incident update --status``);
+``resolved`` closes the incident."""
+
+DECLARED_IMPACTS = {
+    "minor": Status.DEGRADED,
+    "major": Status.UNHEALTHY,
+    "critical": Status.UNREACHABLE,
+}
+"""A written incident's ``--impact`` as the status its components are listed with, so the one
+rule of :mod:`monitor.impact` words it: minor is degraded performance (indicator ``minor``),
+major a partial outage (``major``), critical a major outage (``critical``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +266,22 @@ class Incident:
     events: tuple[IncidentEvent, ...] = ()
     components: tuple[IncidentComponent, ...] = ()
     """Every component the incident's cause (``target``/``service``) affects, the cause first,
-    each with the worst status it had during the incident (issue #14: one incident per cause)."""
+    each with the worst status it had during the incident (issue #14: one incident per cause).
+    A written incident lists the components its author named, each with the declared impact's
+    status (:data:`DECLARED_IMPACTS`); its ``target``/``service`` are the first's."""
+    origin: IncidentOrigin = IncidentOrigin.AUTO
+    phase: str | None = None
+    """The Statuspage status a person last set (:data:`PHASES`); None while nobody wrote into
+    it (an automatic incident's status then follows its cause)."""
+    written_by: str | None = None
+    """Who opened it (written) or took it over (automatic); None: the machine alone."""
+    postmortem: str | None = None
+    postmortem_at: float | None = None
+
+    @property
+    def taken_over(self) -> bool:
+        """A person writes it: its public status and texts are theirs from then on."""
+        return self.written_by is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,3 +406,150 @@ class LeaderLease:
     """When it last renewed (its own wall clock; for people)."""
     ttl: float
     """Seconds without a renewal after which a standby takes over."""
+
+
+# -- talking to the public (issue #15) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceEvent:
+    at: float
+    kind: str
+    """``started``, ``completed``, ``cancelled``; ``held_alert`` and ``held_incident`` (an alert
+    or an automatic incident the window held back, ``text`` says which and why);
+    ``incident_opened`` (the window ended with a component still down: ``text`` names the
+    incident)."""
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """A maintenance window: its components read ``under_maintenance`` from ``starts_at`` until
+    ``ends_at`` (or its cancellation), and their alerts and automatic incidents are held."""
+
+    id: int
+    title: str
+    message: str | None
+    components: tuple[str, ...]
+    """Component keys (``TARGET``, ``TARGET/SERVICE``); a target's key covers its services."""
+    starts_at: float
+    ends_at: float
+    created_by: str
+    created_at: float
+    cancelled_at: float | None = None
+    cancelled_by: str | None = None
+    started_at: float | None = None
+    """When the daemon saw the window start (and told subscribers); None: not yet."""
+    completed_at: float | None = None
+    """When the daemon saw it end (and told subscribers, and opened an incident for a component
+    still down); None: not yet."""
+    events: tuple[MaintenanceEvent, ...] = ()
+
+    def active(self, at: float) -> bool:
+        return self.cancelled_at is None and self.starts_at <= at < self.ends_at
+
+    def upcoming(self, at: float) -> bool:
+        return self.cancelled_at is None and at < self.starts_at
+
+    def covers(self, target: str, service: str, at: float) -> bool:
+        """Whether the component (target, service) is under this window's maintenance at ``at``."""
+        if not self.active(at):
+            return False
+        for key in self.components:
+            covered_target, covered_service = split_component_key(key)
+            if covered_target == target and (not covered_service or covered_service == service):
+                return True
+        return False
+
+
+class SubscriberKind(enum.StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    kind: SubscriberKind
+    address: str
+    """The e-mail address, or the webhook's URL."""
+    components: tuple[str, ...]
+    """Component keys it follows; empty: every component."""
+    language: str
+    """``en`` or ``ru``: what its messages are written in."""
+    created_at: float
+    confirmed_at: float | None = None
+    """None: not confirmed yet (double opt-in), and sent nothing but the confirmation."""
+    unsubscribed_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+    def follows(self, keys: tuple[str, ...]) -> bool:
+        """Whether a message about components ``keys`` is for it (a target's key follows its
+        services; a message about no component in particular goes to everyone)."""
+        if not self.components or not keys:
+            return True
+        for key in keys:
+            target, _ = split_component_key(key)
+            if key in self.components or target in self.components:
+                return True
+        return False
+
+
+class SubscribeOutcome(enum.StrEnum):
+    """What a subscription request did; the page answers the same to all but ``FULL`` and
+    ``LIMITED``, so it never tells who is subscribed."""
+
+    PENDING = "pending"
+    """A confirmation is queued (new, or re-requested by an unconfirmed or lapsed address)."""
+    ALREADY = "already"
+    """Confirmed before: its components were updated, nothing is sent."""
+    LIMITED = "limited"
+    """This address was sent a confirmation too recently: nothing more is sent for now."""
+    FULL = "full"
+    """Too many unconfirmed subscriptions are waiting: refused for now."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicMessage:
+    """Something subscribers are told, queued in the transaction that made it public."""
+
+    id: int
+    incident_id: int | None
+    maintenance_id: int | None
+    event: str
+    """Incidents: ``opened``, ``update``, ``resolved``, ``postmortem``; windows: ``scheduled``,
+    ``started``, ``completed``, ``cancelled``."""
+    phase: str | None
+    """An incident's Statuspage status after this message (:data:`PHASES`)."""
+    text: str
+    """What a person wrote (shown as written); empty for the machine's own events."""
+    components: tuple[str, ...]
+    """The component keys it concerns (who is told: :meth:`Subscriber.follows`)."""
+    at: float
+    fanned_out_at: float | None = None
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    """Given up on after its retries (or refused for good, as a webhook to a private address)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message (or a confirmation request, ``message_id`` None) owed to one subscriber."""
+
+    id: int
+    subscriber_id: int
+    message_id: int | None
+    state: DeliveryState
+    attempts: int
+    next_at: float
+    created_at: float
+    done_at: float | None = None
+    error: str | None = None
+    """A sanitised error class ("timeout", "refused"); never an address or a server's text."""

@@ -18,6 +18,8 @@ from monitor.store.models import (
     CheckRecord,
     Component,
     ComponentState,
+    Delivery,
+    DeliveryState,
     Incident,
     IncidentComponent,
     IncidentEvent,
@@ -25,10 +27,14 @@ from monitor.store.models import (
     LatencyPoint,
     LatestCheck,
     LeaderLease,
+    Maintenance,
+    MaintenanceEvent,
+    PublicMessage,
     ReplicaCheck,
     ReplicaState,
     Silence,
     Status,
+    Subscriber,
     UptimeBar,
 )
 
@@ -109,6 +115,24 @@ class HistoryRead(Protocol):
     """The open incident whose cause or affected components include this component (the one
     an ack, a silence, a reset or a note is written to), None if none is open."""
 
+    # -- talking to the public (issue #15)
+    async def maintenances(
+        self, *, since: float, include_cancelled: bool = False, limit: int = 100
+    ) -> list[Maintenance]: ...
+
+    """Windows that end at or after ``since`` (upcoming, active, and those ended since), by
+    start, each with its components (its events only from :meth:`maintenance`)."""
+
+    async def maintenance(self, maintenance_id: int) -> Maintenance | None: ...
+
+    """One window with its components and events."""
+
+    async def subscriber(self, subscriber_id: int) -> Subscriber | None: ...
+    async def public_message(self, message_id: int) -> PublicMessage | None: ...
+    async def due_deliveries(self, *, now: float, limit: int = 100) -> list[Delivery]: ...
+
+    """Pending deliveries whose ``next_at`` has come, oldest first."""
+
     # -- the fleet: replicas and the leader
     async def replicas(
         self, target: str | None = None, *, include_retired: bool = False
@@ -157,6 +181,83 @@ class HistoryWrite(Protocol):
     async def add_note(
         self, incident_id: int, text: str, *, public: bool, actor: str | None, at: float
     ) -> None: ...
+
+    # -- written incidents (issue #15): each queues a public message in its transaction
+    async def open_written_incident(
+        self,
+        title: str,
+        components: Sequence[IncidentComponent],
+        message: str,
+        by: str,
+        at: float,
+    ) -> int: ...
+
+    """An incident a person opened: origin ``written``, phase ``investigating``, its first
+    public ``update`` event carrying ``message``; ``components`` (at least one) each with the
+    declared impact's status (``DECLARED_IMPACTS``)."""
+
+    async def update_incident(
+        self,
+        incident_id: int,
+        phase: str,
+        message: str,
+        by: str,
+        at: float,
+        components: Sequence[IncidentComponent] | None = None,
+    ) -> Incident | None: ...
+
+    """A person's public update (an ``update`` event with its ``phase``). An automatic incident
+    is taken over first (a ``takeover`` event, once; ``written_by`` set): the daemon no longer
+    resolves it nor writes public text into it. ``resolved`` resolves it; another phase re-opens
+    a resolved one. ``components``: replace the affected components. None: no such incident."""
+
+    async def write_postmortem(
+        self, incident_id: int, text: str, by: str, at: float
+    ) -> Incident | None: ...
+
+    # -- maintenance windows (issue #15)
+    async def schedule_maintenance(
+        self,
+        title: str,
+        components: Sequence[str],
+        starts_at: float,
+        ends_at: float,
+        message: str | None,
+        by: str,
+        at: float,
+    ) -> int: ...
+    async def cancel_maintenance(
+        self, maintenance_id: int, by: str, at: float
+    ) -> Maintenance | None: ...
+
+    """Cancel a window not yet completed (one already cancelled is returned as it is); None: no
+    such window."""
+
+    async def mark_maintenance(self, maintenance_id: int, kind: str, at: float) -> bool: ...
+
+    """The daemon saw the window ``started`` or ``completed``: set that time once, with its
+    event and public message. False if it was already marked (another monitor did it)."""
+
+    async def add_maintenance_event(self, maintenance_id: int, event: MaintenanceEvent) -> None: ...
+
+    # -- subscriptions: the sender's side (the page's side is monitor.store.inbox)
+    async def fan_out(self, now: float, *, limit: int = 100) -> int: ...
+
+    """Turn up to ``limit`` queued public messages into one pending delivery per active
+    subscriber that follows them (idempotent: one delivery per message and subscriber);
+    returns the messages fanned out."""
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        at: float,
+        *,
+        error: str | None = None,
+        next_at: float | None = None,
+    ) -> None: ...
+
+    """Record an attempt: ``SENT``/``FAILED`` end it; ``PENDING`` with ``next_at`` retries."""
 
     # -- alerts
     async def fire_alert(
