@@ -45,6 +45,8 @@ class ComponentStatus(enum.StrEnum):
     DEGRADED_PERFORMANCE = "degraded_performance"
     PARTIAL_OUTAGE = "partial_outage"
     MAJOR_OUTAGE = "major_outage"
+    UNDER_MAINTENANCE = "under_maintenance"
+    """A component in an active maintenance window (issue #15), whatever its checks say."""
 
 
 class Indicator(enum.StrEnum):
