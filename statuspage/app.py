@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from monitor.public.settings import PublicSettings
 from monitor.store.reader import open_reader
 from statuspage import api, feeds, svg
 from statuspage.cache import Clock, Generation, PageCache, PageUnavailable
@@ -45,9 +46,14 @@ _LOCKED = ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none
 class StatusPage:
     """The app's state: the renderer, the page's identity and (while running) the cache."""
 
-    def __init__(self, page: PageInfo, renderer: Renderer) -> None:
+    def __init__(
+        self, page: PageInfo, renderer: Renderer, settings: PublicSettings | None = None
+    ) -> None:
         self.page = page
         self.renderer = renderer
+        self.settings = settings or PublicSettings()
+        """``[page]`` and ``[subscriptions]`` of monitor.toml (time zone, self-refresh, who may
+        subscribe)."""
         self.cache: PageCache | None = None
         html_headers = (
             _NOSNIFF,
@@ -204,10 +210,13 @@ def create_app(
     page_name: str = "QuestCity",
     revalidate_after: float = 1.0,
     stale_after: float = 300.0,
+    settings: PublicSettings | None = None,
 ) -> Starlette:
     """The status page over the monitor's store at ``store_url`` (``monitor.toml``'s
-    ``[storage] url``). ``public_url`` is where users reach it (links in the JSON and the feed)."""
-    page = StatusPage(PageInfo(page_name, public_url.rstrip("/")), Renderer())
+    ``[storage] url``). ``public_url`` is where users reach it (links in the JSON and the feed);
+    ``settings``: monitor.toml's ``[page]`` and ``[subscriptions]`` (defaults: UTC, no
+    subscriptions)."""
+    page = StatusPage(PageInfo(page_name, public_url.rstrip("/")), Renderer(), settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
