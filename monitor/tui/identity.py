@@ -39,6 +39,10 @@ class Action(enum.StrEnum):
     SILENCE = "silence"
     NOTE = "note"
     CHECK = "check"
+    INCIDENT = "incident"
+    """Open, update and post-mortem incidents the public reads (issue #15)."""
+    MAINTENANCE = "maintenance"
+    """Schedule and cancel maintenance windows (issue #15)."""
 
 
 _ALLOWED = {
@@ -92,6 +96,8 @@ VERBS = {
     Action.NOTE: "add a note",
     Action.ACK: "acknowledge an alert",
     Action.SILENCE: "silence alerts",
+    Action.INCIDENT: "write incidents for the status page",
+    Action.MAINTENANCE: "schedule or cancel maintenance",
 }
 VIEWER_REFUSAL = "viewer accounts can only read; ask an operator"
 
