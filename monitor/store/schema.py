@@ -7,6 +7,8 @@ are made and upgraded by those, never from this module (:mod:`monitor.store.migr
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -87,6 +89,13 @@ incidents = Table(
     Column("opened_at", Float, nullable=False),
     Column("resolved_at", Float),
     Column("updated_at", Float, nullable=False),
+    # #15: ``auto`` (the daemon's, by cause) or ``written`` (a person's); the Statuspage status a
+    # person last set; who opened it or took it over; the postmortem.
+    Column("origin", String(10), nullable=False, server_default="auto"),
+    Column("phase", String(20)),
+    Column("written_by", String(200)),
+    Column("postmortem", Text),
+    Column("postmortem_at", Float),
     Index("ix_incidents_state", "state"),
     Index("ix_incidents_opened_at", "opened_at"),
 )
@@ -102,6 +111,7 @@ incident_events = Table(
     Column("text", Text, nullable=False),
     Column("public", Boolean, nullable=False),
     Column("actor", String(200)),
+    Column("phase", String(20)),  # an ``update`` event's Statuspage status (#15)
     Index("ix_incident_events_incident", "incident_id", "at"),
 )
 
@@ -245,6 +255,118 @@ replicas = Table(
 )
 """Each replica's latest state, upserted with its check (the TUI's replica rows); ``retired_at``
 set when it left its target's replica set, cleared when it is seen again."""
+
+maintenances = Table(
+    "maintenances",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("title", String(200), nullable=False),
+    Column("message", Text),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("cancelled_at", Float),
+    Column("cancelled_by", String(200)),
+    Column("started_at", Float),
+    Column("completed_at", Float),
+    Index("ix_maintenances_ends_at", "ends_at"),
+)
+"""Maintenance windows (#15): planned work during which their components read
+``under_maintenance`` and their alerts and automatic incidents are held."""
+
+maintenance_components = Table(
+    "maintenance_components",
+    metadata,
+    Column(
+        "maintenance_id",
+        Id,
+        ForeignKey("maintenances.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("component", String(401), primary_key=True),  # a component key, as silences'
+)
+
+maintenance_events = Table(
+    "maintenance_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "maintenance_id",
+        Id,
+        ForeignKey("maintenances.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", Float, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("text", String(500), nullable=False),
+    Index("ix_maintenance_events_maintenance", "maintenance_id", "at"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(10), nullable=False),
+    Column("address", String(2000), nullable=False),
+    Column("address_key", String(64)),
+    Column("components", Text, nullable=False, server_default=""),
+    Column("language", String(5), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("confirmed_at", Float),
+    Column("unsubscribed_at", Float),
+    Column("confirm_sent_at", Float),
+    Index("ux_subscribers_kind_address_key", "kind", "address_key", unique=True),
+    Index("ix_subscribers_created_at", "created_at"),
+)
+"""E-mail addresses and webhooks told about incidents and windows (#15). ``components``: a JSON
+list of component keys, ``''`` or ``'[]'`` for every component. ``address_key``:
+:func:`address_key` of the address while the row is live, NULL once unsubscribed: the unique
+index then makes one live row per kind and address on both databases (NULLs never collide), an
+address may subscribe again after unsubscribing, and no index entry is ever longer than 64."""
+
+public_messages = Table(
+    "public_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("incident_id", Id, ForeignKey("incidents.id", ondelete="SET NULL")),
+    Column("maintenance_id", Id, ForeignKey("maintenances.id", ondelete="SET NULL")),
+    Column("event", String(20), nullable=False),
+    Column("phase", String(20)),
+    Column("text", Text, nullable=False),
+    Column("components", Text, nullable=False),  # a JSON list of component keys
+    Column("at", Float, nullable=False),
+    Column("fanned_out_at", Float),
+    Index("ix_public_messages_fanned_out_at", "fanned_out_at"),
+)
+"""What subscribers are told (#15), queued in the transaction of the public change;
+``fanned_out_at`` set once its deliveries are made."""
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    # NULL: the subscriber's confirmation request (which the unique index lets repeat).
+    Column("message_id", Id, ForeignKey("public_messages.id", ondelete="CASCADE")),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("done_at", Float),
+    Column("error", String(100)),
+    Index("ux_deliveries_message_subscriber", "message_id", "subscriber_id", unique=True),
+    Index("ix_deliveries_state_next_at", "state", "next_at"),
+    Index("ix_deliveries_subscriber", "subscriber_id"),
+)
+"""One message owed to one subscriber (#15), with its tries: the sender's queue."""
+
+
+def address_key(address: str) -> str:
+    """The ``subscribers.address_key`` of an address: a SHA-256 digest (hex) of it stripped and
+    lower-cased, so that ``Alice@Example.org`` and ``alice@example.org`` are one subscriber."""
+    return hashlib.sha256(address.strip().lower().encode("utf-8", "replace")).hexdigest()
+
 
 LEADER = "leader"
 """The name of the leadership lease's row."""
