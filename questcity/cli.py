@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     from questcity.breaker import add_commands as breaker_commands
     from questcity.chaos import add_commands as chaos_commands
     from questcity.down import add_commands as down_commands
+    from questcity.incident import add_commands as incident_commands
+    from questcity.maintenance import add_commands as maintenance_commands
     from questcity.store import add_commands as store_commands
     from questcity.up import add_commands as up_commands
     from statuspage.cli import add_commands as statuspage_commands
@@ -41,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     tui_commands(commands)
     breaker_commands(commands)
     alert_commands(commands)
+    incident_commands(commands)
+    maintenance_commands(commands)
     chaos_commands(commands)
     return parser
 
