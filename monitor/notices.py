@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from shared.resilience import (
     SYSTEM_CLOCK,
@@ -20,6 +20,9 @@ from shared.resilience import (
     RetryConfig,
     RetryPolicy,
 )
+
+N = TypeVar("N")
+"""What :meth:`Guarded.send` hands its attempt: an alert notice, or a subscriber's delivery."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +90,7 @@ class Guarded:
             clock=clock,
         )
 
-    async def send(
-        self, attempt: Callable[[AlertNotice], Awaitable[None]], notice: AlertNotice
-    ) -> None:
+    async def send(self, attempt: Callable[[N], Awaitable[None]], notice: N) -> None:
         """``attempt(notice)`` until it returns; a ``ConnectionError`` or ``TimeoutError`` from
         it is retried, anything else (and the last failure) is raised."""
         await self._retry.call(self._breaker.call, attempt, notice)
