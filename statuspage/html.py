@@ -1,5 +1,10 @@
 """The HTML pages: Jinja2 templates with autoescape on, rendered on the server, no JavaScript.
 
+Each page exists in every language of :mod:`monitor.i18n`: one Jinja2 environment per language,
+with Jinja2's i18n extension and that language's catalogue installed (``{{ _("…") }}``,
+``{% trans %}``), and its own filters for times in the page's time zone. The environments are
+made once, so a render costs what it did in one language.
+
 The stylesheet is inlined (one request per page) and allowed by its hash in the
 Content-Security-Policy, which forbids scripts, frames, forms and every fetch
 (:attr:`Renderer.csp`).
@@ -8,87 +13,114 @@ Content-Security-Policy, which forbids scripts, frames, forms and every fetch
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
 from itertools import chain, repeat
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
+from monitor.i18n import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    format_day,
+    format_moment,
+    translations,
+    zone_label,
+)
 from monitor.store.models import BarSeries
 from statuspage.model import Board, ComponentHistory, DayView, IncidentView, day_view
 from statuspage.svg import sparkline
-from statuspage.text import day, html_datetime, milliseconds, percent, when
+from statuspage.text import html_datetime, milliseconds, percent
 from statuspage.vocabulary import EMPTY_STORE, Condition
 
-_day = functools.lru_cache(maxsize=1024)(day)
 _SEGMENT_MEMO = 20_000
 """Segments kept between renders (~150 bytes each)."""
 
+Gettext = Callable[[str], str]
 
-def day_label(entry: DayView) -> str:
+
+def _identity(text: str) -> str:
+    return text
+
+
+def day_label(
+    entry: DayView, _: Gettext = _identity, lang: str = DEFAULT_LANGUAGE, zone: tzinfo = UTC
+) -> str:
     """What one segment of the 90-day bar says (to screen readers, on hover and on focus)."""
+    day = format_day(entry.start, lang, zone)
     if entry.uptime is None:
-        return f"{_day(entry.start)}: no data"
+        return _("%(day)s: no data") % {"day": day}
+    uptime = percent(entry.uptime)
     if entry.condition is Condition.OPERATIONAL:
-        return f"{_day(entry.start)}: {percent(entry.uptime)} uptime, no problems"
-    worst = entry.condition.word.lower()
-    return f"{_day(entry.start)}: {percent(entry.uptime)} uptime; worst: {worst}"
+        return _("%(day)s: %(uptime)s uptime, no problems") % {"day": day, "uptime": uptime}
+    worst = _(entry.condition.word).lower()
+    return _("%(day)s: %(uptime)s uptime; worst: %(worst)s") % {
+        "day": day,
+        "uptime": uptime,
+        "worst": worst,
+    }
 
 
 Day = tuple[bool, int, int, int, int]
 """Whether the day is judged as critical, and its start, checks, up and worst severity."""
+SegmentKey = tuple[str, bool, int, int, int, int]
+"""A :data:`Day` in a language."""
 
 
 def bar_segments(
-    days: BarSeries, memo: dict[Day, str] | None = None, critical: Sequence[bool] = ()
+    days: BarSeries,
+    memo: dict[SegmentKey, str] | None = None,
+    critical: Sequence[bool] = (),
+    *,
+    lang: str = DEFAULT_LANGUAGE,
+    zone: tzinfo = UTC,
 ) -> Markup:
     """The focusable segments of one uptime bar, a day each (built here, not in a template
     loop: 50 components make 4,500 of them). ``memo`` shares identical segments between the
     bars of one page: most days of most components read the same. ``critical`` says, per day,
     whether the day is judged as critical (:func:`statuspage.model.critical_days`; empty: no
-    day is), so a critical database's bar says "major outage" as the component list does."""
+    day is), so a critical database's bar says "major outage" as the component list does.
+    ``lang`` and ``zone``: the language and time zone the days are named in."""
     memo = {} if memo is None else memo
+    gettext = translations(lang).gettext
     flags = chain(critical, repeat(False))
     parts = []
     for flag, figures in zip(flags, days.figures(), strict=False):
-        key = (flag, *figures)
+        key = (lang, flag, *figures)
         segment = memo.get(key)
         if segment is None:
             d = day_view(*figures, critical=flag)
             segment = memo[key] = (
                 f'<li tabindex="0" class="d-{d.condition.css}" '
-                f'aria-label="{escape(day_label(d))}"></li>'
+                f'aria-label="{escape(day_label(d, gettext, lang, zone))}"></li>'
             )
         parts.append(segment)
     return Markup("".join(parts))
 
 
-def latency_caption(history: ComponentHistory) -> str:
+def latency_caption(history: ComponentHistory, _: Gettext = _identity) -> str:
     average = sum(p.avg_ms for p in history.latency) / len(history.latency)
-    return f"Response time, last 24 hours: average {milliseconds(average)}"
+    return _("Response time, last 24 hours: average %(ms)s") % {"ms": milliseconds(average)}
+
+
+def zone_name(zone: tzinfo, at: float) -> str:
+    """How the footer names the page's zone: ``UTC``, or ``Europe/Moscow (MSK)``."""
+    label = zone_label(datetime.fromtimestamp(at, zone))
+    key = str(getattr(zone, "key", "") or "")
+    return label if not key or key in ("UTC", "Etc/UTC", label) else f"{key} ({label})"
 
 
 class Renderer:
-    def __init__(self) -> None:
+    def __init__(self, zone: tzinfo = UTC) -> None:
         # A day's segment is a function of its figures alone, and most of a page's days were on
         # the page before (90 days shown, one new a day): kept between renders, within bounds.
-        self._segments: dict[Day, str] = {}
-        self.env = Environment(
-            loader=PackageLoader("statuspage", "templates"),
-            autoescape=True,
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            auto_reload=False,
-        )
-        self.env.filters.update(
-            when=when,
-            datetime=html_datetime,
-            percent=percent,
-            ms=milliseconds,
-        )
+        self._segments: dict[SegmentKey, str] = {}
+        self.zone = zone
+        self.envs = {lang: self._environment(lang) for lang in LANGUAGES}
+        self.env = self.envs[DEFAULT_LANGUAGE]
         css = self.env.loader.get_source(self.env, "style.css")[0]  # type: ignore[union-attr]
         self.css = Markup(css)  # our own stylesheet, not user input
         digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
@@ -96,32 +128,74 @@ class Renderer:
             f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'self' data:; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         )
+        for env in self.envs.values():
+            env.globals.update(css=self.css)
+
+    def _environment(self, lang: str) -> Environment:
+        env = Environment(
+            loader=PackageLoader("statuspage", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+            extensions=["jinja2.ext.i18n"],
+        )
+        # newstyle: every translated string is %-formatted with its variables, which are escaped
+        env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+        zone = self.zone
+        env.filters.update(
+            when=lambda ts: format_moment(ts, lang, zone),
+            datetime=html_datetime,
+            percent=percent,
+            ms=milliseconds,
+        )
         # A component's status line depends on its condition alone: rendered once per condition
         # here rather than by a macro call per component and render.
-        macros = self.env.get_template("macros.html").module
+        env.globals.update(lang=lang, EMPTY_STORE=EMPTY_STORE)
+        macros = env.get_template("macros.html").module
         status_line = {c: Markup(macros.status(c)) for c in Condition}  # type: ignore[attr-defined]
-        self.env.globals.update(css=self.css, EMPTY_STORE=EMPTY_STORE, status_line=status_line)
+        env.globals.update(status_line=status_line)
+        return env
+
+    def gettext(self, lang: str) -> Gettext:
+        return translations(lang).gettext
 
     def clear_memos(self) -> None:
         """Forget the segments and day names kept between renders (as after a restart)."""
         self._segments.clear()
-        _day.cache_clear()
+        format_day.cache_clear()
+        format_moment.cache_clear()
 
-    def _render(self, name: str, **context: object) -> bytes:
-        return self.env.get_template(name).render(**context).encode()
+    def _render(self, lang: str, name: str, now: float, **context: object) -> bytes:
+        """``now``: the moment whose zone abbreviation the footer names (MSK, CET or CEST)."""
+        env = self.envs.get(lang) or self.env
+        zone = zone_name(self.zone, now)
+        return env.get_template(name).render(zone_name=zone, **context).encode()
 
-    def index(self, board: Board, history: Mapping[str, ComponentHistory]) -> bytes:
+    def index(
+        self,
+        board: Board,
+        history: Mapping[str, ComponentHistory],
+        lang: str = DEFAULT_LANGUAGE,
+    ) -> bytes:
+        _ = self.gettext(lang)
         lines = {
             # svg.py escapes what it draws
-            c.id: (Markup(sparkline(h.latency, h.latency_start)), latency_caption(h))
+            c.id: (Markup(sparkline(h.latency, h.latency_start)), latency_caption(h, _))
             for c in board.components
             if (h := history.get(c.id)) is not None and h.latency
         }
         if len(self._segments) > _SEGMENT_MEMO:
             self._segments.clear()
-        bars = {cid: bar_segments(h.days, self._segments, h.critical) for cid, h in history.items()}
+        bars = {
+            cid: bar_segments(h.days, self._segments, h.critical, lang=lang, zone=self.zone)
+            for cid, h in history.items()
+        }
         return self._render(
+            lang,
             "index.html",
+            board.now,
             board=board,
             page=board.page,
             page_name=board.page.name,
@@ -130,15 +204,30 @@ class Renderer:
             bars=bars,
         )
 
-    def incident(self, board: Board, incident: IncidentView) -> bytes:
+    def incident(self, board: Board, incident: IncidentView, lang: str = DEFAULT_LANGUAGE) -> bytes:
         return self._render(
+            lang,
             "incident.html",
+            board.now,
             board=board,
             page=board.page,
             page_name=board.page.name,
             incident=incident,
         )
 
-    def message(self, page_name: str, title: str, text: str) -> bytes:
-        """A short page for 404 and 503 answers."""
-        return self._render("message.html", page_name=page_name, title=title, text=text)
+    def message(
+        self,
+        page_name: str,
+        title: str,
+        text: str,
+        lang: str = DEFAULT_LANGUAGE,
+        now: float | None = None,
+    ) -> bytes:
+        """A short page for 404 and 503 answers. ``title`` and ``text`` are ours (marked with
+        ``N_``), translated here: as plain text, escaped by the template like any other.
+        ``now`` (default: the wall clock) only picks the zone's name in the footer."""
+        _ = self.gettext(lang)
+        moment = time.time() if now is None else now
+        return self._render(
+            lang, "message.html", moment, page_name=page_name, title=_(title), text=_(text)
+        )
