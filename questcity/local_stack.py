@@ -43,9 +43,11 @@ from questcity.processes import group_leaders, record_of, sweep_groups
 from questcity.record import RECORD_PATH, StackRecord
 from questcity.stack_settings import (
     DEFAULT_STORE,
+    SUBSCRIPTION_SECRET_ENV,
     backend_env,
     mint_tokens,
     place_monitor_config,
+    subscription_secret,
 )
 
 VAR = Path("var")
@@ -134,18 +136,22 @@ class LocalStack:
         await self._start_backends(database_url, s3_url)
         self.env.update(mint_tokens(self.env))
         config = self.config
+        # The subscriber links' key: for the monitor (which sends) and the status page (which
+        # checks the links) only, not in self.env (the backend and the TUI have no use of it).
+        public = {SUBSCRIPTION_SECRET_ENV: subscription_secret(RUN_DIR)}
         for member in self.fleet.monitor_members():
             await self._spawn(
                 member.name,
                 ["monitor", "--config", str(config)],
                 STAGE_WATCHERS,
-                env={"QUESTCITY_MONITOR_ID": member.monitor_id},
+                env={"QUESTCITY_MONITOR_ID": member.monitor_id, **public},
             )
         await self._spawn(
             "statuspage",
             ["statuspage", "--config", str(config), "--port", str(self.ports.statuspage)],
             STAGE_WATCHERS,
             port=self.ports.statuspage,
+            env=public,
         )
         await self._wait_http(
             "status page", f"http://127.0.0.1:{self.ports.statuspage}/", "statuspage"
@@ -184,6 +190,7 @@ class LocalStack:
             interval=self.health_interval,
             replica_ports=[b.port for b in self.fleet.backends(self.ports.backend)],
             storage_url=self.monitor_store,
+            page_url=f"http://127.0.0.1:{self.ports.statuspage}",
         )
         self.config = placed.path
         if placed.kept is not None:

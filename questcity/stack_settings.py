@@ -11,7 +11,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
+import secrets
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +61,47 @@ def mint_tokens(env: dict[str, str]) -> dict[str, str]:
     }
 
 
+SUBSCRIPTION_SECRET_ENV = "QUESTCITY_SUBSCRIPTION_SECRET"
+"""The variable the monitor and the status page read the subscriber links' signing key from
+(``[subscriptions] secret_env`` in the ``monitor.toml`` written here)."""
+SUBSCRIPTION_SECRET_FILE = "subscription-secret"
+_SECRET_BYTES = 48
+"""Random bytes in a new key (64 characters of URL-safe base64; the settings want ≥ 32)."""
+
+
+def subscription_secret(directory: Path) -> str:
+    """The stack's key for signing subscribers' confirm and unsubscribe links: read from
+    ``directory/subscription-secret``, or made there once (mode 0600) and reused by later runs, so
+    links sent by one run still work after a restart. Never printed or logged by ``up``.
+
+    A file that is not the stack's own (a symlink, another owner's, too short, readable by
+    others) is not trusted: it is replaced by a new key (links signed with the old one lapse)."""
+    path = directory / SUBSCRIPTION_SECRET_FILE
+    found = _read_secret(path)
+    if found is not None:
+        return found
+    key = secrets.token_urlsafe(_SECRET_BYTES)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(key + "\n")
+    return key
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None  # absent, or a symlink (ELOOP): made anew
+    with os.fdopen(descriptor, "rb") as file:
+        facts = os.fstat(file.fileno())
+        if not stat.S_ISREG(facts.st_mode) or facts.st_mode & 0o077 or facts.st_uid != os.getuid():
+            return None
+        text = file.read(1024).decode("ascii", errors="replace").strip()
+    usable = len(text) >= 32 and all(c.isalnum() or c in "-_" for c in text)
+    return text if usable else None
+
+
 DEFAULT_STORE = "sqlite:///./var/monitor.db"
 """One monitor's store: a SQLite file beside the stack."""
 
@@ -83,6 +127,7 @@ def place_monitor_config(
     interval: float,
     replica_ports: Sequence[int] = (),
     storage_url: str = DEFAULT_STORE,
+    page_url: str | None = None,
 ) -> PlacedConfig:
     """Write the stack's ``monitor.toml`` as ``directory/monitor.toml``, where every command
     looks by default (ARCHITECTURE §3), unless a file there is the user's: then it stays byte
@@ -95,7 +140,8 @@ def place_monitor_config(
     without a word, while keeping it costs one printed line and a ``--config``. To have an
     edited file rewritten, delete it (the mark says so).
 
-    ``replica_ports`` and ``storage_url``: as :func:`write_monitor_config` takes them.
+    ``replica_ports``, ``storage_url`` and ``page_url``: as :func:`write_monitor_config` takes
+    them.
     """
     write = functools.partial(
         write_monitor_config,
@@ -103,6 +149,7 @@ def place_monitor_config(
         interval=interval,
         replica_ports=replica_ports,
         storage_url=storage_url,
+        page_url=page_url,
     )
     own = directory / "monitor.toml"
     if own.exists() or own.is_symlink():
@@ -132,13 +179,31 @@ def write_monitor_config(
     interval: float,
     replica_ports: Sequence[int] = (),
     storage_url: str = DEFAULT_STORE,
+    page_url: str | None = None,
 ) -> Path:
     """``monitor.toml`` for watching the stack's backend on ``backend_port`` every
     ``interval`` seconds, written at ``path`` under the mark that makes it ``up``'s own.
 
     With more than one of ``replica_ports`` the target lists them all as its ``replicas`` (its
     ``url`` stays the first one's: what a single-URL reader of the file still finds);
-    ``storage_url`` is the store every monitor, the status page and the TUI share."""
+    ``storage_url`` is the store every monitor, the status page and the TUI share.
+
+    ``page_url``: the status page the stack serves, as ``[page] url`` (its links in e-mails,
+    webhooks and feeds), times in UTC; subscriptions are on for webhooks only (no SMTP server
+    locally), their links signed with the key in :data:`SUBSCRIPTION_SECRET_ENV`."""
+    public = ""
+    if page_url is not None:
+        public = f"""
+[page]
+url = {_toml_string(page_url)}
+timezone = "UTC"
+
+[subscriptions]
+enabled = true
+email = false
+webhooks = true
+secret_env = "{SUBSCRIPTION_SECRET_ENV}"
+"""
     replicas = ""
     if len(replica_ports) > 1:
         urls = ", ".join(_toml_string(f"http://127.0.0.1:{port}") for port in replica_ports)
@@ -160,7 +225,7 @@ admin_token_env = "QUESTCITY_ADMIN_TOKEN"
 display_name = "QuestCity API"
 group = "QuestCity"
 services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
-"""
+{public}"""
     path.write_text(_MARK.format(digest=_digest(body)) + "\n" + body, encoding="utf-8")
     return path
 

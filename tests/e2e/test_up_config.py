@@ -77,6 +77,9 @@ def test_a_fresh_directory_gets_monitor_toml_that_commands_read_by_default(
     written = tmp_path / "monitor.toml"
     assert written.read_text().startswith("# Written by questcity up (sha256 ")
     assert f'url = "http://127.0.0.1:{port}"' in written.read_text()
+    public = load_config(written).public  # #15: the page it serves; webhook subscriptions only
+    assert public.page.url.startswith("http://127.0.0.1:") and public.page.timezone == "UTC"
+    assert (public.subscriptions.enabled, public.subscriptions.email) == (True, False)
     assert _config_lines(done) == []  # nothing to say: it is where everything looks
     current = _questcity(tmp_path, "store", "current")
     assert (current.returncode, current.stderr) == (0, "")
