@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from monitor.i18n import N_
 from monitor.impact import incident_impact
 from monitor.store import (
     DECLARED_IMPACTS,
@@ -36,13 +37,6 @@ from monitor.store import (
     split_component_key,
 )
 from shared.resilience.sanitize import one_line
-
-
-def N_(text: str) -> str:
-    """Marks a text for translation where it is defined; it is translated where it is shown.
-
-    A local marker until ``monitor.i18n`` exposes its own (same name, same extraction keyword)."""
-    return text
 
 
 IMPACTS = ("minor", "major", "critical")
