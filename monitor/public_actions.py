@@ -38,7 +38,6 @@ from monitor.store import (
 )
 from shared.resilience.sanitize import one_line
 
-
 IMPACTS = ("minor", "major", "critical")
 """``--impact``: Statuspage's incident impacts a person declares (:data:`DECLARED_IMPACTS`)."""
 
