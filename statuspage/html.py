@@ -26,6 +26,7 @@ from monitor.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
     format_day,
+    format_duration,
     format_moment,
     translations,
     zone_label,
@@ -146,6 +147,8 @@ class Renderer:
         zone = self.zone
         env.filters.update(
             when=lambda ts: format_moment(ts, lang, zone),
+            day=lambda ts: format_day(ts, lang, zone),
+            duration=lambda seconds: format_duration(seconds, lang),
             datetime=html_datetime,
             percent=percent,
             ms=milliseconds,
