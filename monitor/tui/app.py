@@ -61,6 +61,7 @@ from monitor.tui.screens import (
     NoteModal,
     ResetOutcomesModal,
 )
+from monitor.tui.screens.maintenance import MaintenanceScreen
 from shared.resilience import SYSTEM_CLOCK, Clock
 
 REFRESH_GROUP = "refresh"
@@ -82,6 +83,7 @@ class MonitorApp(App[None]):
         Binding("n", "refuse('note')", show=False, id="note.refused"),
         Binding("a", "alerts", "Alerts", id="alerts"),
         Binding("i", "incidents", "Incidents", id="incidents"),
+        Binding("m", "maintenance", "Maintenance", id="maintenance"),
         Binding("question_mark,f1", "help", "Help", id="help", key_display="?"),
         Binding("q", "quit", "Quit", id="quit"),
     ]
@@ -244,6 +246,8 @@ class MonitorApp(App[None]):
             return not isinstance(screen, AlertsScreen)
         if action == "incidents":
             return not isinstance(screen, IncidentsScreen)
+        if action == "maintenance":
+            return not isinstance(screen, MaintenanceScreen)
         return True
 
     # -- screens ------------------------------------------------------------------------------
@@ -258,6 +262,10 @@ class MonitorApp(App[None]):
     def action_incidents(self) -> None:
         if not isinstance(self.screen, IncidentsScreen):
             self.push_screen(IncidentsScreen())
+
+    def action_maintenance(self) -> None:
+        if not isinstance(self.screen, MaintenanceScreen):
+            self.push_screen(MaintenanceScreen())
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -277,6 +285,9 @@ class MonitorApp(App[None]):
             )
         yield SystemCommand("Alerts", "Every alert, firing first", self.action_alerts)
         yield SystemCommand("Incidents", "Incidents and their timelines", self.action_incidents)
+        yield SystemCommand(
+            "Maintenance", "Maintenance windows: schedule, list, cancel", self.action_maintenance
+        )
         yield SystemCommand("Help", "Keys and what the marks mean", self.action_help)
 
     # -- r: reset a breaker on every replica --------------------------------------------------

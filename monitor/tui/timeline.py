@@ -17,6 +17,9 @@ _KIND = {
     "breaker_reset": ("reset", "bold cyan"),
     "note": ("note", "bold"),
     "resolved": ("resolved", "bold green"),
+    "update": ("update", "bold"),
+    "takeover": ("takeover", "bold magenta"),
+    "postmortem": ("postmort", "bold"),
 }
 
 
@@ -43,6 +46,8 @@ def event_line(event: IncidentEvent, tz: tzinfo) -> Text:
     text.append("  ")
     if event.actor:
         text.append(f"{event.actor}: ", style="bold")
+    if event.phase:
+        text.append(f"{event.phase} — ", style="bold")
     text.append(event.text)
     return text
 

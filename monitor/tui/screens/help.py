@@ -26,11 +26,23 @@ KEYS = (
     ),
     ("s", "on the alerts screen: silence the selected alert's component (30m, 2h, 1d; up to 7d)"),
     ("i", "incidents with their timelines"),
+    (
+        "o u p",
+        "on the incidents screen: open an incident for the status page, post an update on the "
+        "selected one (takes an automatic one over: the monitor stops resolving it), write the "
+        "postmortem of a resolved one",
+    ),
+    ("m", "maintenance windows: active, upcoming, recent"),
+    ("s x", "on the maintenance screen: schedule a window, cancel the selected one (asks first)"),
     ("esc", "back"),
     ("? or F1", "this help"),
     ("ctrl+p", "command palette: every action by name, and the theme"),
     ("q", "quit"),
-    ("", "r c n and acking or silencing need an operator or admin: a viewer reads only"),
+    (
+        "",
+        "r c n, acking, silencing and writing incidents or maintenance need an operator or "
+        "admin: a viewer reads only",
+    ),
 )
 
 MARKS = (
