@@ -35,7 +35,13 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from monitor.i18n import N_, identity
 from monitor.store.models import TARGET_COMPONENT, IncidentComponent, ServiceSample, Status
+
+Gettext = Callable[[str], str]
+"""A language's gettext (:func:`monitor.i18n.translations`'s ``.gettext``); the default,
+:func:`monitor.i18n.identity`, is English: the daemon stores its titles and texts in English
+and the status page words them again in its reader's language."""
 
 
 class ComponentStatus(enum.StrEnum):
@@ -95,12 +101,14 @@ class Condition(enum.Enum):
 
     @property
     def word(self) -> str:
-        """The status word shown beside a component, and an incident title's ("Major outage")."""
+        """The status word shown beside a component, and an incident title's ("Major outage"),
+        in English: a reader's language translates it (it is in the catalogues)."""
         return _WORD[self]
 
     @property
     def banner(self) -> str:
-        """The page's headline when this is the worst condition of any component."""
+        """The page's headline when this is the worst condition of any component (English, in
+        the catalogues like :attr:`word`)."""
         return _BANNER[self]
 
     @property
@@ -130,18 +138,18 @@ _INDICATOR = {
     Condition.MAJOR: Indicator.CRITICAL,
 }
 _WORD = {
-    Condition.NO_DATA: "No data",
-    Condition.OPERATIONAL: "Operational",
-    Condition.DEGRADED: "Degraded performance",
-    Condition.PARTIAL: "Partial outage",
-    Condition.MAJOR: "Major outage",
+    Condition.NO_DATA: N_("No data"),
+    Condition.OPERATIONAL: N_("Operational"),
+    Condition.DEGRADED: N_("Degraded performance"),
+    Condition.PARTIAL: N_("Partial outage"),
+    Condition.MAJOR: N_("Major outage"),
 }
 _BANNER = {
-    Condition.NO_DATA: "No data yet",
-    Condition.OPERATIONAL: "All systems operational",
-    Condition.DEGRADED: "Degraded performance",
-    Condition.PARTIAL: "Partial outage",
-    Condition.MAJOR: "Major outage",
+    Condition.NO_DATA: N_("No data yet"),
+    Condition.OPERATIONAL: N_("All systems operational"),
+    Condition.DEGRADED: N_("Degraded performance"),
+    Condition.PARTIAL: N_("Partial outage"),
+    Condition.MAJOR: N_("Major outage"),
 }
 _CSS = {
     Condition.NO_DATA: "none",
@@ -172,18 +180,20 @@ def critical_down(services: Iterable[tuple[Status, bool]]) -> bool:
 _DOWN = frozenset({Status.UNHEALTHY, Status.UNREACHABLE})
 
 
-def sentence(name: str, condition: Condition) -> str:
+def sentence(name: str, condition: Condition, _: Gettext = identity) -> str:
     """What a component's change to ``condition`` tells people, with the condition's own word
-    ("Photos is partly unavailable (partial outage).")."""
+    ("Photos is partly unavailable (partial outage)."), in the language of ``_``."""
     if condition is Condition.DEGRADED:
-        return f"{name} is running with {condition.word.lower()}."
-    if condition is Condition.PARTIAL:
-        return f"{name} is partly unavailable ({condition.word.lower()})."
-    if condition is Condition.MAJOR:
-        return f"{name} is unavailable ({condition.word.lower()})."
-    if condition is Condition.OPERATIONAL:
-        return f"{name} is working again; we are monitoring the recovery."
-    return f"We have lost sight of {name} and are checking it."
+        text = _("%(name)s is running with degraded performance.")
+    elif condition is Condition.PARTIAL:
+        text = _("%(name)s is partly unavailable (partial outage).")
+    elif condition is Condition.MAJOR:
+        text = _("%(name)s is unavailable (major outage).")
+    elif condition is Condition.OPERATIONAL:
+        text = _("%(name)s is working again; we are monitoring the recovery.")
+    else:
+        text = _("We have lost sight of %(name)s and are checking it.")
+    return text % {"name": name}
 
 
 def worst_status(statuses: Iterable[Status]) -> Status:
@@ -238,9 +248,14 @@ class Wording:
     body: str
 
 
-def describe(components: Sequence[IncidentComponent], name: Callable[[str, str], str]) -> Wording:
+def describe(
+    components: Sequence[IncidentComponent],
+    name: Callable[[str, str], str],
+    _: Gettext = identity,
+) -> Wording:
     """Title and body of an incident from its affected components (cause first, each with its
-    worst status) and a function giving a component's display name from (target, service).
+    worst status) and a function giving a component's display name from (target, service), in
+    the language of ``_`` (English by default: what the daemon stores).
 
     ``Major outage: Database`` / ``Database is unavailable (major outage). Also affected:
     QuestCity API (major outage).`` The title's word is the impact, the worst of the words the
@@ -252,11 +267,16 @@ def describe(components: Sequence[IncidentComponent], name: Callable[[str, str],
     )
     impact = Condition.worst(conditions)
     if not affected:
-        return Wording(impact, (), "Problem", "We are investigating a problem.")
+        return Wording(impact, (), _("Problem"), _("We are investigating a problem."))
     cause, others = affected[0], affected[1:]
-    word = impact.word if impact.value > Condition.OPERATIONAL.value else "Problem"
-    body = sentence(cause.name, cause.condition)
+    word = _(impact.word) if impact.value > Condition.OPERATIONAL.value else _("Problem")
+    body = sentence(cause.name, cause.condition, _)
     if others:
-        listed = ", ".join(f"{a.name} ({a.condition.word.lower()})" for a in others)
-        body = f"{body} Also affected: {listed}."
-    return Wording(impact, affected, f"{word}: {cause.name}", body)
+        listed = ", ".join(
+            _("%(name)s (%(condition)s)")
+            % {"name": a.name, "condition": _(a.condition.word).lower()}
+            for a in others
+        )
+        body = _("%(sentence)s Also affected: %(listed)s.") % {"sentence": body, "listed": listed}
+    title = _("%(impact)s: %(name)s") % {"impact": word, "name": cause.name}
+    return Wording(impact, affected, title, body)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 
+from monitor.i18n import N_
 from monitor.impact import ComponentStatus, Condition, Indicator
 
 __all__ = ["EMPTY_STORE", "ComponentStatus", "Condition", "IncidentStatus", "Indicator"]
@@ -35,8 +36,17 @@ class IncidentStatus(enum.StrEnum):
 
     @property
     def word(self) -> str:
-        return self.value.capitalize()
+        """ "Investigating", in English; a reader's language translates it (the catalogues)."""
+        return _INCIDENT_WORD.get(self) or self.value.capitalize()
 
 
-EMPTY_STORE = "No data yet — the monitor has not checked anything"
+_INCIDENT_WORD = {
+    IncidentStatus.INVESTIGATING: N_("Investigating"),
+    IncidentStatus.IDENTIFIED: N_("Identified"),
+    IncidentStatus.MONITORING: N_("Monitoring"),
+    IncidentStatus.RESOLVED: N_("Resolved"),
+    IncidentStatus.POSTMORTEM: N_("Postmortem"),
+}
+
+EMPTY_STORE = N_("No data yet — the monitor has not checked anything")
 """What a fresh install says: the page and its JSON ``status.description``."""

@@ -12,12 +12,15 @@ import functools
 import io
 import logging
 from pathlib import Path
-
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
+from typing import TYPE_CHECKING
 
 from monitor.i18n.negotiation import LANGUAGES
+
+if TYPE_CHECKING:
+    from babel.support import Translations
+
+# Babel is imported when a catalogue is first needed, not with this package: monitor.impact
+# imports N_ from here, and the CLI and the TUI load that without ever translating (~80 ms).
 
 LOCALES = Path(__file__).parent / "locales"
 DOMAIN = "messages"
@@ -34,6 +37,9 @@ def mo_path(lang: str) -> Path:
 
 def compile_po(po: Path) -> bytes:
     """A ``.po`` file compiled to ``.mo`` bytes (fuzzy entries left out, as msgfmt does)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     with po.open("rb") as source:
         catalog = read_po(source, locale=po.parent.parent.name, domain=DOMAIN)
     out = io.BytesIO()
@@ -58,6 +64,8 @@ def translations(lang: str) -> Translations:
     """The catalogue of ``lang`` (one of :data:`LANGUAGES`), loaded once per process.
 
     ``.gettext``/``.ngettext`` translate; a string the catalogue lacks is its English self."""
+    from babel.support import Translations
+
     if lang not in LANGUAGES:
         raise ValueError(f"no catalogue for language {lang!r}; one of {', '.join(LANGUAGES)}")
     po, mo = po_path(lang), mo_path(lang)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime, tzinfo
 
-from babel.dates import format_date
-
 from monitor.i18n.negotiation import DEFAULT_LANGUAGE
 
 _DAY_PATTERN = {"en": "d MMM y", "ru": "d MMM y 'г'."}
@@ -29,6 +27,12 @@ def _language(lang: str) -> str:
     return lang if lang in _DAY_PATTERN else DEFAULT_LANGUAGE
 
 
+def _date(moment: datetime, lang: str) -> str:
+    from babel.dates import format_date  # when first needed: see monitor.i18n.catalogues
+
+    return format_date(moment, _DAY_PATTERN[lang], locale=lang)
+
+
 def zone_label(moment: datetime) -> str:
     """The zone's abbreviation at that moment (``UTC``, ``MSK``, ``CEST``); zones whose data
     has none (``+05``) are written as an offset from UTC (``UTC+05``)."""
@@ -39,17 +43,14 @@ def zone_label(moment: datetime) -> str:
 @functools.lru_cache(maxsize=8192)
 def format_moment(ts: float, lang: str, zone: tzinfo = UTC) -> str:
     """``7 Dec 2026, 10:42 MSK`` / ``7 дек. 2026 г., 10:42 MSK``."""
-    lang = _language(lang)
     moment = datetime.fromtimestamp(ts, zone)
-    day = format_date(moment, _DAY_PATTERN[lang], locale=lang)
-    return f"{day}, {moment:%H:%M} {zone_label(moment)}"
+    return f"{_date(moment, _language(lang))}, {moment:%H:%M} {zone_label(moment)}"
 
 
 @functools.lru_cache(maxsize=4096)
 def format_day(ts: float, lang: str, zone: tzinfo = UTC) -> str:
     """``7 Dec 2026`` / ``7 дек. 2026 г.``: the day ``ts`` falls on in ``zone``."""
-    lang = _language(lang)
-    return format_date(datetime.fromtimestamp(ts, zone), _DAY_PATTERN[lang], locale=lang)
+    return _date(datetime.fromtimestamp(ts, zone), _language(lang))
 
 
 def format_duration(seconds: float, lang: str) -> str:
