@@ -1,0 +1,144 @@
+"""Subscribers' e-mail: one message per delivery through the ``[smtp]`` server (aiosmtplib).
+
+Every failure becomes one of a few short classes (:mod:`monitor.public.outcomes`): ``timeout``,
+``refused`` (no connection), ``unavailable`` (the server said try later), ``rejected`` (it
+refused this recipient, for good), ``auth failed``, ``failed``. The server's reply text is never
+kept: it can hold the address, the server's name or worse, and it is stored and shown nowhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from monitor.public.outcomes import Broken, Refused, Unreachable
+from monitor.public.settings import SmtpSettings
+from shared.resilience.sanitize import one_line
+
+DESTINATION = "smtp"
+"""The breaker key of every e-mail: they all go through the one server."""
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """One message to one subscriber, before it is put on the wire."""
+
+    to: str
+    subject: str
+    text: str
+    language: str
+    message_id: str
+    """Stable for the delivery (a re-send after a crash carries the same one)."""
+    unsubscribe_url: str | None = None
+    """Every message to a subscriber has one; the confirmation request has none."""
+    at: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def message_id(delivery_id: int, sender: str) -> str:
+    """``<questcity.delivery.<id>.<hash>@<sender's domain>>``: the same on every send of one
+    delivery, so a receiver may drop a duplicate (a crash between sending and recording)."""
+    domain = sender.rpartition("@")[2] or "localhost"
+    tag = hashlib.blake2b(f"{delivery_id}\x00{sender}".encode(), digest_size=6).hexdigest()
+    return f"<questcity.delivery.{delivery_id}.{tag}@{domain}>"
+
+
+def compose(email: Email, *, sender: str, sender_name: str) -> EmailMessage:
+    """The message as sent: plain text in UTF-8, with the headers bulk senders must carry (one
+    click unsubscribe, RFC 8058; ``Auto-Submitted``, RFC 3834, so auto-responders stay quiet)."""
+    # one_line: a line break in a header value would be a header injection.
+    message = EmailMessage(policy=SMTP)
+    local, _, domain = sender.rpartition("@")
+    message["From"] = Address(one_line(sender_name, 100), local, domain)
+    message["To"] = email.to
+    message["Subject"] = one_line(email.subject, 250)
+    message["Date"] = format_datetime(datetime.fromtimestamp(email.at, UTC))
+    message["Message-ID"] = email.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message["Content-Language"] = email.language
+    if email.unsubscribe_url is not None:
+        message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in email.headers.items():
+        message[name] = one_line(value, 900)
+    message.set_content(email.text, charset="utf-8")
+    return message
+
+
+class Mailer:
+    """Sends through ``[smtp]``: a connection per message (subscribers' mail is rare and
+    bursty; a kept connection would be one more thing to go stale)."""
+
+    def __init__(self, settings: SmtpSettings, *, password: str | None, sender_name: str) -> None:
+        self._settings = settings
+        self._password = password
+        self._sender_name = sender_name
+
+    @property
+    def timeout(self) -> float:
+        return self._settings.timeout
+
+    def destination(self) -> str:
+        return DESTINATION
+
+    async def send(self, email: Email) -> None:
+        settings = self._settings
+        message = compose(email, sender=settings.sender, sender_name=self._sender_name)
+        try:
+            await aiosmtplib.send(
+                message,
+                sender=settings.sender,
+                recipients=[email.to],
+                hostname=settings.host,
+                port=settings.port,
+                username=settings.username,
+                password=self._password if settings.username else None,
+                use_tls=settings.security == "tls",
+                start_tls=settings.security == "starttls",
+                timeout=settings.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            codes = [r.code for r in error.recipients]
+            raise _refused(min(codes, default=550)) from None
+        except aiosmtplib.SMTPRecipientRefused as error:
+            raise _refused(error.code) from None
+        except aiosmtplib.SMTPAuthenticationError:
+            raise Broken("auth failed") from None
+        except aiosmtplib.SMTPTimeoutError:
+            raise Unreachable("timeout") from None
+        except aiosmtplib.SMTPResponseException as error:
+            if 400 <= error.code < 500:
+                raise Unreachable("unavailable") from None
+            raise Broken("rejected") from None
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected):
+            raise Unreachable("refused") from None
+        except aiosmtplib.SMTPException:
+            raise Broken("failed") from None
+        except TimeoutError:
+            raise Unreachable("timeout") from None
+        except OSError:
+            raise Unreachable("refused") from None
+
+
+def _refused(code: int) -> Exception:
+    """A recipient refused: 5xx is for good (no such mailbox); 4xx is a later try (greylisting,
+    a full mailbox)."""
+    if 400 <= code < 500:
+        return Refused("deferred")
+    return Refused("rejected", final=True)
+
+
+def mask_address(address: str) -> str:
+    """An e-mail address as logs may show it: ``j***@example.org``."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return "***"
+    return f"{local[:1]}***@{domain}"

@@ -1,0 +1,211 @@
+"""Subscribers' webhooks: one JSON POST each, never to an address inside the monitor's network.
+
+A subscriber chooses the URL, so it is hostile until checked: before every send its host is
+resolved and the send refused (:data:`~monitor.public.outcomes.PRIVATE_ADDRESS`, for good) if ANY
+address it resolves to is loopback, private, link-local, multicast, reserved, shared (CGNAT) or
+unspecified — unless ``[subscriptions] allow_private_webhooks``. The connection then goes to the
+address that was checked (the URL's host rewritten to it, ``Host`` and TLS's SNI and certificate
+check kept on the name), so a name that resolves differently a moment later (DNS rebinding)
+cannot slip in. Redirects are not followed, proxies from the environment are not used, and the
+answer's body is never read: only its status counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from monitor.public.outcomes import PRIVATE_ADDRESS, Refused, Unreachable
+
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+"""Every address ``host`` resolves to (for ``port``), as text; raises ``OSError`` on failure."""
+
+USER_AGENT = "QuestCity-Status-Webhooks/1"
+MAX_URL = 2000
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (``/etc/hosts`` included), off the event loop's thread."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def forbidden(address: IPAddress) -> bool:
+    """Whether ``address`` is one a subscriber's webhook must never reach."""
+    if isinstance(address, ipaddress.IPv6Address):
+        # ::ffff:10.0.0.1 and 2002:0a00:0001:: reach the IPv4 address inside them.
+        inner = address.ipv4_mapped or address.sixtofour
+        if inner is not None and forbidden(inner):
+            return True
+        if address.teredo is not None:
+            return True
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+def destination(url: str) -> str:
+    """The breaker key of a webhook URL: its host (one breaker per host, so one dead host is
+    never waited on by the others)."""
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, ValueError):
+        return "webhook:?"
+    return f"webhook:{host.lower()}"
+
+
+def masked(url: str) -> str:
+    """A webhook URL as logs may show it: scheme and host only (its path and query may hold
+    the subscriber's own secret)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        return "<invalid url>"
+    return f"{parsed.scheme}://{parsed.host}/…"
+
+
+class WebhookPoster:
+    """POSTs subscribers' webhooks, each to a checked address (see the module's docstring)."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        allow_private: bool = False,
+        resolver: Resolver = system_resolver,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._allow_private = allow_private
+        self._resolver = resolver
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def destination(self, url: str) -> str:
+        return destination(url)
+
+    async def __aenter__(self) -> WebhookPoster:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (made again at the next send)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self._transport,
+                follow_redirects=False,
+                trust_env=False,  # an HTTP(S)_PROXY would defeat the address pinning
+                timeout=httpx.Timeout(self._timeout),
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=0),
+            )
+        return self._client
+
+    async def address(self, url: httpx.URL) -> str:
+        """The checked address to connect to for ``url``'s host; :class:`Refused` (final) when
+        any of its addresses is forbidden, :class:`Unreachable` when it does not resolve."""
+        host = url.host
+        try:
+            literal: IPAddress | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            candidates: list[IPAddress] = [literal]
+        else:
+            try:
+                found = await asyncio.wait_for(
+                    self._resolver(host, url.port or _default_port(url)), self._timeout
+                )
+            except (OSError, TimeoutError):
+                raise Unreachable("unresolved") from None
+            candidates = []
+            for text in found:
+                try:
+                    # getaddrinfo gives fe80::1%eth0 for scoped addresses: the scope is no help.
+                    candidates.append(ipaddress.ip_address(text.split("%", 1)[0]))
+                except ValueError:
+                    raise Refused(PRIVATE_ADDRESS, final=True) from None
+            if not candidates:
+                raise Unreachable("unresolved")
+        if not self._allow_private and any(forbidden(a) for a in candidates):
+            raise Refused(PRIVATE_ADDRESS, final=True)
+        return str(candidates[0])
+
+    async def post(self, url: str, payload: Mapping[str, Any], *, key: str | None = None) -> None:
+        """Send ``payload``; returns when the receiver answered 2xx. Raises :class:`Unreachable`
+        (no answer, 429, 5xx: retry soon) or :class:`Refused` (3xx, other 4xx, a forbidden
+        address, a URL that is not one)."""
+        if len(url) > MAX_URL:
+            raise Refused("invalid url", final=True)
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, ValueError):
+            raise Refused("invalid url", final=True) from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise Refused("invalid url", final=True)
+        address = await self.address(parsed)
+        pinned = parsed.copy_with(host=address, username=None, password=None)
+        headers = {
+            "Host": _host_header(parsed),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        request = self._http().build_request(
+            "POST", pinned, headers=headers, content=body, extensions=extensions
+        )
+        try:
+            # The answer's body is never read (a receiver could send gigabytes): the status is
+            # all we need, and closing the stream drops the connection.
+            response = await self._http().send(request, stream=True)
+            await response.aclose()
+        except httpx.TimeoutException:
+            raise Unreachable("timeout") from None
+        except httpx.ConnectError:
+            raise Unreachable("refused") from None
+        except httpx.HTTPError:
+            raise Unreachable("failed") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status == 429 or status >= 500:
+            raise Unreachable("unavailable")
+        if 300 <= status < 400:
+            raise Refused("redirect")
+        raise Refused("rejected")
+
+
+def _default_port(url: httpx.URL) -> int:
+    return 443 if url.scheme == "https" else 80
+
+
+def _host_header(url: httpx.URL) -> str:
+    host = url.host
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return host if url.port is None else f"{host}:{url.port}"
