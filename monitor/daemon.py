@@ -39,6 +39,7 @@ from monitor.catalogue import Catalogue
 from monitor.config import MonitorConfig, Target
 from monitor.discovery import Discovery, Replica
 from monitor.incidents import IncidentTracker
+from monitor.maintenance_watch import MaintenanceWatch
 from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
 from monitor.replica_sets import ReplicaSets
@@ -125,8 +126,13 @@ class MonitorDaemon:
         self.dispatcher = Dispatcher(
             build_sinks(config.notifiers, self.client, clock, environ=environ)
         )
-        self.incidents = IncidentTracker(config, self.writer)
         self.alerts = AlertEngine(config, self.writer, self.dispatcher, self.reader)
+        # The tracker and the watcher share the engine's read of the windows (issue #15).
+        self.incidents = IncidentTracker(
+            config, self.writer, reader=self.reader, quiet=self.alerts.quiet
+        )
+        self.maintenance = MaintenanceWatch(self.alerts.quiet, self.writer)
+        """Marks the windows started and completed (this daemon runs only while it leads)."""
         self.self_alerts = SelfAlerts(config, self.alerts, self.writer, environ=environ)
         """The monitor's alerts about itself: tokens, missed runs, the store (issue #14)."""
         self.scheduler: AsyncIOScheduler | None = None
@@ -317,6 +323,7 @@ class MonitorDaemon:
                 await self.replicas.retire(target, {c.replica for c in checks}, at)
             await self.incidents.observe(record)
             await self.alerts.observe(record, checks)
+            await self.maintenance.look(at)
             took = self.clock.monotonic() - started
             await self.self_alerts.after_check(target, checks, at, took=took)
             self._store_written(target, at)

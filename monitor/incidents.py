@@ -27,6 +27,22 @@ untouched (its service is unknown, which moves no count), the target's incident 
 
 The timeline keeps the events it always had: ``opened``, a ``state_change`` when the cause's
 status changes, ``resolved``.
+
+**Maintenance windows** (issue #15). A cause an active window covers opens no incident: its
+checks still count, and the window records ``held_incident`` once. When the window ends (or is
+cancelled) with the cause still failing for ``open_after`` checks, its incident opens at the
+first check after — not ``open_after`` checks later — and the window records
+``incident_opened`` naming it; a cause that recovered meanwhile opens nothing. An incident
+already open when a window starts goes on (planned work does not hide an outage it did not
+cause).
+
+**Taken over** (issue #15). A person who writes into an automatic incident owns it: the tracker
+no longer resolves it, re-titles it nor writes public events into it; its cause's state changes
+go on as internal events, and once the person resolves it the tracker forgets it (a new fault of
+the cause opens a new incident). It learns of a takeover from the store: the open incidents are
+read again every :data:`~monitor.alerting.quiet.REFRESH_EVERY` seconds of the check clock, and
+the incident itself right before a public write. A written incident (a person opened it) is never
+the tracker's at all.
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from monitor.alerting.quiet import REFRESH_EVERY, Quiet, record_held
 from monitor.config import IncidentRules, MonitorConfig
 from monitor.impact import FAILING, Condition, describe, incident_impact, sample_critical
 from monitor.store import (
@@ -43,8 +60,12 @@ from monitor.store import (
     HistoryWrite,
     IncidentComponent,
     IncidentEvent,
+    IncidentOrigin,
     IncidentState,
+    Maintenance,
     Status,
+    StoreError,
+    component_key,
 )
 
 logger = logging.getLogger("monitor.incidents")
@@ -71,31 +92,56 @@ class _Open:
     components: dict[Key, IncidentComponent] = field(default_factory=dict)
     """In order: the cause first."""
     impact: Condition = Condition.NO_DATA
+    taken: bool = False
+    """A person took it over: theirs to word and resolve."""
 
     @property
     def listed(self) -> list[IncidentComponent]:
         return list(self.components.values())
 
 
+OPEN_READ = 1000
+"""Open incidents read at resume and at each look for takeovers."""
+
+
 class IncidentTracker:
-    def __init__(self, config: MonitorConfig, writer: HistoryWrite) -> None:
+    def __init__(
+        self,
+        config: MonitorConfig,
+        writer: HistoryWrite,
+        *,
+        reader: HistoryRead | None = None,
+        quiet: Quiet | None = None,
+    ) -> None:
+        """``reader``: where takeovers are learnt (None: nobody takes anything over);
+        ``quiet``: the maintenance windows (the alert engine's, read once for both; None: no
+        window holds anything)."""
         self._config = config
         self._rules: IncidentRules = config.incidents
         self._writer = writer
+        self._reader = reader
+        self._quiet = quiet
         self._streaks: dict[Key, _Streak] = {}
         self._open: dict[Key, _Open] = {}
         """Open incidents by their cause."""
         self._critical: dict[Key, bool] = {}
+        self._held: dict[Key, set[int]] = {}
+        """The windows holding each cause's incident (``held_incident`` recorded once each)."""
+        self._looked_at: float | None = None
 
     async def resume(self, reader: HistoryRead) -> None:
-        """Pick up the incidents left open by a previous run."""
-        for incident in await reader.incidents(state=IncidentState.OPEN, limit=1000):
+        """Pick up the incidents left open by a previous run: the automatic ones (a written
+        incident is never the tracker's), knowing which a person took over."""
+        for incident in await reader.incidents(state=IncidentState.OPEN, limit=OPEN_READ):
+            if incident.origin is IncidentOrigin.WRITTEN:
+                continue
             cause = (incident.target, incident.service)
             listed = incident.components or (  # an incident opened before #14 listed nothing
                 IncidentComponent(incident.target, incident.service, incident.impact),
             )
             entry = _Open(incident.id, {(c.target, c.service): c for c in listed})
             entry.impact = incident_impact(entry.listed)
+            entry.taken = incident.taken_over
             self._open[cause] = entry
             for component in listed:
                 if component.critical:
@@ -111,6 +157,9 @@ class IncidentTracker:
 
     async def observe(self, record: CheckRecord) -> None:
         target = record.target
+        if self._quiet is not None:
+            await self._quiet.refresh(record.at)
+        await self._look_for_takeovers(record.at)
         for sample in record.services:
             said = sample_critical(sample)
             if said is not None:
@@ -126,11 +175,14 @@ class IncidentTracker:
         for cause, status in shown.items():
             entry = self._open.get(cause)
             if entry is None:
-                if self._streaks[cause].bad >= self._rules.open_after:
-                    await self._open_incident(cause, record)
-            elif self._streaks[cause].good >= self._rules.resolve_after:
+                await self._may_open(cause, record)
+            elif (
+                self._streaks[cause].good >= self._rules.resolve_after
+                and not entry.taken
+                and not await self._taken_now(cause, entry)
+            ):
                 await self._resolve(cause, entry, record)
-            else:
+            elif cause in self._open:  # not resolved by its taker just now
                 await self._update(cause, entry, status, record)
 
     def _count(self, cause: Key, status: Status) -> None:
@@ -156,7 +208,7 @@ class IncidentTracker:
             Status.UNHEALTHY,
         )
 
-    async def _open_incident(self, cause: Key, record: CheckRecord) -> None:
+    async def _open_incident(self, cause: Key, record: CheckRecord) -> tuple[_Open, str]:
         streak = self._streaks[cause]
         target, service = cause
         entry = _Open(id=0, components={cause: self._component(cause, streak.worst)})
@@ -182,12 +234,140 @@ class IncidentTracker:
                 "incident": entry.id,
             },
         )
+        return entry, wording.title
+
+    # -- maintenance windows
+
+    async def _may_open(self, cause: Key, record: CheckRecord) -> None:
+        """A cause with no open incident: open one once it has failed ``open_after`` checks,
+        unless a window holds it; once no window holds it any more, at once if still failing."""
+        window = self._window(cause, record.at)
+        if self._streaks[cause].bad < self._rules.open_after:
+            if window is None and self._held.pop(cause, set()):
+                logger.info(
+                    "%s recovered during its maintenance: no incident",
+                    component_key(*cause),
+                    extra={"event": "incident_unheld", "component": component_key(*cause)},
+                )
+            return
+        if window is not None:
+            await self._hold(cause, window, record.at)
+            return
+        entry, title = await self._open_incident(cause, record)
+        for window_id in sorted(self._held.pop(cause, set())):
+            await record_held(
+                self._writer,
+                window_id,
+                "incident_opened",
+                f"Incident #{entry.id} opened: {title} "
+                f"({component_key(*cause)} still {self._streaks[cause].worst.value}).",
+                record.at,
+            )
+
+    def _window(self, cause: Key, at: float) -> Maintenance | None:
+        return None if self._quiet is None else self._quiet.window(*cause, at)
+
+    async def _hold(self, cause: Key, window: Maintenance, at: float) -> None:
+        held = self._held.setdefault(cause, set())
+        if window.id in held:
+            return
+        held.add(window.id)
+        streak = self._streaks[cause]
+        text = (
+            f"{self._title(*cause)} ({component_key(*cause)}) {streak.worst.value} for "
+            f"{streak.bad} checks: its incident is held until the window ends."
+        )
+        logger.info(
+            "incident held by maintenance window %d: %s",
+            window.id,
+            text,
+            extra={
+                "event": "incident_held",
+                "maintenance": window.id,
+                "component": component_key(*cause),
+            },
+        )
+        await record_held(self._writer, window.id, "held_incident", text, at)
+
+    # -- takeovers
+
+    async def _look_for_takeovers(self, now: float) -> None:
+        """Every REFRESH_EVERY of the check clock, the open incidents from the store: which
+        were taken over, and which their takers resolved (forgotten: a new fault of the cause
+        opens a new incident). A failed read changes nothing (logged)."""
+        if self._reader is None or not self._open:
+            return
+        if self._looked_at is not None and now < self._looked_at + REFRESH_EVERY:
+            return
+        self._looked_at = now
+        try:
+            incidents = await self._reader.incidents(state=IncidentState.OPEN, limit=OPEN_READ)
+        except StoreError as error:
+            logger.warning(
+                "could not read the open incidents: %s",
+                type(error).__name__,
+                extra={"event": "incidents_unread", "cause": type(error).__name__},
+            )
+            return
+        taken = {incident.id for incident in incidents if incident.taken_over}
+        still_open = {incident.id for incident in incidents}
+        for cause, entry in list(self._open.items()):
+            if entry.id in taken:
+                self._taken(entry)
+            elif entry.taken and entry.id not in still_open and len(incidents) < OPEN_READ:
+                self._forget(cause, entry)
+
+    async def _taken_now(self, cause: Key, entry: _Open) -> bool:
+        """Right before a public write: whether a person took the incident over (or resolved
+        it) since the last look. A failed read is taken as not (the store will fail the write
+        that follows as well)."""
+        if self._reader is None:
+            return False
+        try:
+            incident = await self._reader.incident(entry.id)
+        except StoreError:
+            return False
+        if incident is None or not incident.taken_over:
+            return False
+        self._taken(entry)
+        if incident.state is IncidentState.RESOLVED:
+            self._forget(cause, entry)
+        return True
+
+    def _taken(self, entry: _Open) -> None:
+        if entry.taken:
+            return
+        entry.taken = True
+        logger.info(
+            "incident %d taken over: its cause's changes are internal from now on",
+            entry.id,
+            extra={"event": "incident_taken_over", "incident": entry.id},
+        )
+
+    def _forget(self, cause: Key, entry: _Open) -> None:
+        logger.info(
+            "incident %d resolved by its taker: forgotten",
+            entry.id,
+            extra={"event": "incident_forgotten", "incident": entry.id},
+        )
+        del self._open[cause]
+        streak = self._streak(cause)
+        streak.bad = 0
+        streak.worst = Status.UNKNOWN
+        streak.last = Status.HEALTHY
+
+    # -- open incidents
 
     async def _update(self, cause: Key, entry: _Open, status: Status, record: CheckRecord) -> None:
         """Keep an open incident current: its cause's state changes on the timeline, its
-        components' worst statuses, and its title when the impact grows."""
+        components' worst statuses, and its title when the impact grows. A taken-over one gets
+        the state changes as internal events, and nothing else (its words are its taker's)."""
         streak = self._streaks[cause]
         if status is not Status.UNKNOWN and status is not streak.last:
+            if not entry.taken:
+                await self._taken_now(cause, entry)
+            if cause not in self._open:
+                return  # its taker resolved it
             streak.last = status
             await self._writer.add_event(
                 entry.id,
@@ -195,10 +375,12 @@ class IncidentTracker:
                     at=record.at,
                     kind="state_change",
                     status=status,
-                    public=True,
+                    public=not entry.taken,
                     text=f"{self._title(*cause)} is now {status.value}.",
                 ),
             )
+        if entry.taken:
+            return
         seen: dict[Key, Status] = {cause: status} if status is not Status.UNKNOWN else {}
         if self._target_suffers(cause, record):
             seen[(cause[0], TARGET_COMPONENT)] = record.status

@@ -9,6 +9,9 @@ and the notifiers.
 - **Silences** (from the store): an alert a silence covers is recorded and shown as usual, but
   its notices are held — logged, and marked handled in the outbox, not sent. When the silence
   ends while the alert still fires, its firing notice goes out then (if it was held).
+- **Maintenance windows** (from the store, issue #15) hold notices as a silence does, with a
+  ``held_alert`` event written into the window once per alert (its rule and component), so the
+  window's page tells what it held; the monitor's own alerts are never held by a window.
 - **Reminders**: on every check of a target, each of its firing alerts that is neither acked,
   silenced nor clearing is handed to the dispatcher, which reminds each notifier with a
   ``repeat_every`` when that much time has passed (:meth:`Dispatcher.remind`).
@@ -27,7 +30,7 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from monitor.alerting.quiet import Quiet
+from monitor.alerting.quiet import Hold, Quiet, log_held, record_held
 from monitor.alerting.rules import RULES, Held, Names, judge, label, summary
 from monitor.alerting.samples import Replica, follow, forget
 from monitor.config import MonitorConfig
@@ -40,7 +43,6 @@ from monitor.store import (
     HistoryWrite,
     LeaseLost,
     ReplicaCheck,
-    Silence,
     Status,
     StoreError,
     component_key,
@@ -86,7 +88,11 @@ class AlertEngine:
         self._name = Names(config)
         self._writer = writer
         self._dispatcher = dispatcher
-        self._quiet = Quiet(reader)
+        self.quiet = Quiet(reader)
+        """The silences, acks and windows last read (shared with the incident tracker and the
+        maintenance watcher: one read of them per refresh)."""
+        self._held: set[tuple[int, int]] = set()
+        """(alert id, window id) of each ``held_alert`` event written (or logged): once each."""
         self._firing: dict[Key, _Firing] = {}
         self._replicas: dict[str, dict[str, Replica]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -110,13 +116,13 @@ class AlertEngine:
                 resumed=True,
             )
             if alert.acked_at is not None:
-                self._quiet.ack(alert.id)
-        await self._quiet.refresh(at)
+                self.quiet.ack(alert.id)
+        await self.quiet.refresh(at)
         for alert in await reader.unnotified_alerts():
             when = alert.resolved_at if alert.resolved_at is not None else alert.started_at
             key = (alert.rule, alert.target, alert.service)
             notice = self._notice(key, alert.state.value, alert.summary, when, alert.id)
-            silence = self._quiet.silence(alert.target, alert.service, at)
+            silence = self.quiet.hold(alert.target, alert.service, at)
             if silence is None:
                 self._announce(notice, at=at)
                 continue
@@ -147,7 +153,7 @@ class AlertEngine:
         transition is neither announced nor taken as done, so a later check tries it again."""
         target, now = record.target, record.at
         async with self._lock(target):
-            await self._quiet.refresh(now)
+            await self.quiet.refresh(now)
             texts, due = self._judge(record, replicas)
             seen = _seen(record, replicas)
             for key in due:
@@ -229,7 +235,7 @@ class AlertEngine:
             raise ValueError(f"{rule} is judged by the engine itself")
         key = (rule, target, service)
         async with self._lock(target):
-            await self._quiet.refresh(at)
+            await self.quiet.refresh(at)
             if summary is not None:
                 await self._hold(key, _bounded(summary), at, external=True)
             else:
@@ -258,14 +264,14 @@ class AlertEngine:
                 firing = self._firing.get(key)
                 if firing is None:
                     continue
-                await self._quiet.refresh(at)
+                await self.quiet.refresh(at)
                 logger.info(
                     "alert %s on %s resolved: nothing judges it any more",
                     key[0],
                     component_key(key[1], key[2]),
                     extra={"event": "alert_unclaimed", "rule": key[0], "alert_id": firing.alert_id},
                 )
-                await self._resolve(key, firing, at, self._quiet.silence(key[1], key[2], at))
+                await self._resolve(key, firing, at, self.quiet.hold(key[1], key[2], at))
         return orphans
 
     def announce_unstored(
@@ -281,7 +287,7 @@ class AlertEngine:
             notice.summary,
             extra={"event": "alert_unstored", "rule": rule, "component": notice.component},
         )
-        silence = self._quiet.silence(target, service, at)
+        silence = self.quiet.silence(target, service, at)
         if silence is not None:
             self._log_held(notice, silence)
             return
@@ -300,12 +306,13 @@ class AlertEngine:
         # Firing once the store has it, and only then announced (see the module's docstring).
         firing = self._firing[key] = _Firing(alert_id, text, now, external)
         notice = self._notice(key, "firing", text, now, alert_id)
-        silence = self._quiet.silence(key[1], key[2], now)
+        silence = self.quiet.hold(key[1], key[2], now)
         if silence is None:
             self._announce(notice)
             return
         firing.held = firing.silenced = True
         await self._hold_notice(notice, silence)
+        await self._held_by(key, firing, now)
 
     async def _reword(self, firing: _Firing, text: str, now: float) -> None:
         if text != firing.summary:
@@ -317,13 +324,14 @@ class AlertEngine:
         out (resolved), or a reminder due."""
         firing = self._firing[key]
         _, target, service = key
-        silence = self._quiet.silence(target, service, now)
+        silence = self.quiet.hold(target, service, now)
         if firing.resumed:
             firing.resumed = False
             # A silence in force since before it fired held its firing notice then.
             firing.held = silence is not None and silence.starts_at <= firing.started_at
             firing.silenced = firing.held
         if silence is not None:
+            await self._held_by(key, firing, now)
             # No reminders meanwhile; when it ends, one is due at once if repeat_every has
             # passed since the last send (as Alertmanager does): the engineer learns it still
             # fires.
@@ -340,15 +348,14 @@ class AlertEngine:
             if now - firing.clear_since >= self._rules.hold_down:
                 await self._resolve(key, firing, now, silence)
             return
-        if not firing.silenced and not self._quiet.acked(firing.alert_id):
+        if not firing.silenced and not self.quiet.acked(firing.alert_id):
             notice = self._notice(key, "firing", firing.summary, firing.started_at, firing.alert_id)
             self._dispatcher.remind(notice, now)
 
-    async def _resolve(
-        self, key: Key, firing: _Firing, now: float, silence: Silence | None
-    ) -> None:
+    async def _resolve(self, key: Key, firing: _Firing, now: float, silence: Hold | None) -> None:
         await self._writer.resolve_alert(firing.alert_id, now, firing.summary)
         del self._firing[key]
+        self._held = {held for held in self._held if held[0] != firing.alert_id}
         self._dispatcher.forget(firing.alert_id)
         notice = self._notice(key, "resolved", firing.summary, now, firing.alert_id)
         if silence is None:
@@ -377,28 +384,25 @@ class AlertEngine:
     def _announce(self, notice: AlertNotice, *, at: float | None = None) -> None:
         self._dispatcher.dispatch(notice, self._mark, at=at)
 
-    async def _hold_notice(self, notice: AlertNotice, silence: Silence) -> None:
+    async def _hold_notice(self, notice: AlertNotice, silence: Hold) -> None:
         """A silenced notice: logged, and marked handled in the outbox (a successor does not
         send it either)."""
         self._log_held(notice, silence)
         await self._mark(notice)
 
-    def _log_held(self, notice: AlertNotice, silence: Silence) -> None:
-        logger.info(
-            "alert %s silenced (silence %d by %s): %s",
-            notice.state,
-            silence.id,
-            silence.created_by,
-            notice.summary,
-            extra={
-                "event": "alert_silenced",
-                "rule": notice.rule,
-                "component": notice.component,
-                "alert_id": notice.alert_id,
-                "silence": silence.id,
-                "until": silence.ends_at,
-            },
-        )
+    def _log_held(self, notice: AlertNotice, hold: Hold) -> None:
+        log_held(notice, hold)
+
+    async def _held_by(self, key: Key, firing: _Firing, now: float) -> None:
+        """A window holds this firing alert (a silence may too): say so in the window, once per
+        alert and window (a store that refuses it: logged with the text, not retried)."""
+        rule, target, service = key
+        hold = self.quiet.window(target, service, now)
+        if hold is None or (firing.alert_id, hold.id) in self._held:
+            return
+        self._held.add((firing.alert_id, hold.id))
+        text = f"{rule} on {component_key(target, service)}: {firing.summary}"
+        await record_held(self._writer, hold.id, "held_alert", text, now)
 
     async def _mark(self, notice: AlertNotice) -> None:
         """Mark a handled notice in the outbox. Fenced: a deposed leader cannot mark, and its
