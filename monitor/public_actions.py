@@ -116,13 +116,14 @@ def clean_by(name: str) -> str:
 def clean_title(title: str) -> str:
     """A title: 1 to :data:`MAX_TITLE` printable characters on one line (refused, not cut: it
     is what the public reads first)."""
-    cleaned = " ".join(title.split())
-    if not cleaned:
+    stripped = title.strip()
+    if not stripped:
         raise PublicActionError("give it a title (--title T): what players will read first")
-    if not cleaned.isprintable():
+    if any(not c.isprintable() and c != "\t" for c in stripped):
         raise PublicActionError(
             "the title is one line of printable characters: no control codes or line breaks"
         )
+    cleaned = " ".join(stripped.split())
     if len(cleaned) > MAX_TITLE:
         raise PublicActionError(
             f"the title is {len(cleaned)} characters: keep it to {MAX_TITLE} and put the rest "
