@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from monitor.public.settings import PublicSettings
 from monitor.store.reader import open_reader
-from statuspage import api, feeds, svg
+from statuspage import api, feeds, subscribe, svg
 from statuspage.cache import Clock, Generation, PageCache, PageUnavailable
 from statuspage.html import Renderer
 from statuspage.model import Board, GroupView, PageInfo
@@ -197,6 +197,9 @@ async def _http_error(request: Request, error: Exception) -> Response:
     page: StatusPage = request.app.state.statuspage
     headers = request.scope["headers"]
     if isinstance(error, HTTPException) and error.status_code == 405:
+        if "POST" in (error.headers or {}).get("Allow", ""):  # the subscription endpoints
+            subscriptions: subscribe.Subscriptions = request.app.state.subscriptions
+            return subscriptions.not_allowed(request)
         return page.not_allowed.response(headers)
     return page.not_found.response(headers)
 
@@ -217,10 +220,11 @@ def create_app(
     ``settings``: monitor.toml's ``[page]`` and ``[subscriptions]`` (defaults: UTC, no
     subscriptions)."""
     page = StatusPage(PageInfo(page_name, public_url.rstrip("/")), Renderer(), settings)
+    subscriptions = subscribe.Subscriptions(page, store_url, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_reader(store_url) as reader:
+        async with open_reader(store_url) as reader, subscriptions.running():
             source = StoreSource(reader, page.page, stale_after=stale_after)
             page.cache = PageCache(
                 source, clock=clock, monotonic=monotonic, revalidate_after=revalidate_after
@@ -231,9 +235,10 @@ def create_app(
                 page.cache = None
 
     app = Starlette(
-        routes=_routes(page),
+        routes=[*_routes(page), *subscribe.routes(subscriptions)],
         lifespan=lifespan,
         exception_handlers={404: _http_error, 405: _http_error},
     )
     app.state.statuspage = page
+    app.state.subscriptions = subscriptions
     return app
