@@ -321,9 +321,11 @@ class MonitorDaemon:
                 checks = [dataclasses.replace(c, record=stored) for c in checks]
             if replicas is not None:
                 await self.replicas.retire(target, {c.replica for c in checks}, at)
+            # The windows first: one starting or ending is marked before what it held or
+            # released is told (the window's story reads in order).
+            await self.maintenance.look(at)
             await self.incidents.observe(record)
             await self.alerts.observe(record, checks)
-            await self.maintenance.look(at)
             took = self.clock.monotonic() - started
             await self.self_alerts.after_check(target, checks, at, took=took)
             self._store_written(target, at)

@@ -241,15 +241,17 @@ class IncidentTracker:
     async def _may_open(self, cause: Key, record: CheckRecord) -> None:
         """A cause with no open incident: open one once it has failed ``open_after`` checks,
         unless a window holds it; once no window holds it any more, at once if still failing."""
-        window = self._window(cause, record.at)
         if self._streaks[cause].bad < self._rules.open_after:
-            if window is None and self._held.pop(cause, set()):
+            # (the windows are looked at only for a cause that failed long enough, or was held)
+            if cause in self._held and self._window(cause, record.at) is None:
+                del self._held[cause]
                 logger.info(
                     "%s recovered during its maintenance: no incident",
                     component_key(*cause),
                     extra={"event": "incident_unheld", "component": component_key(*cause)},
                 )
             return
+        window = self._window(cause, record.at)
         if window is not None:
             await self._hold(cause, window, record.at)
             return

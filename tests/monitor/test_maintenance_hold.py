@@ -30,8 +30,9 @@ from tests.monitor.test_alert_lifecycle import (
     run,
 )
 from tests.monitor.test_alerts import store
+from tests.monitor.test_daemon_signals import Stack, stack
 
-__all__ = ["store"]
+__all__ = ["stack", "store"]
 
 
 async def window(store: Store, components: list[str], starts: float, ends: float) -> int:
@@ -229,3 +230,30 @@ async def test_windows_are_marked_started_and_completed_once_by_two_watchers(
     assert [e.kind for e in found.events] == ["started", "completed"]
     gone = await reader.maintenance(cancelled)
     assert gone is not None and (gone.started_at, gone.completed_at) == (None, None)
+
+
+# -- the daemon
+
+
+async def test_the_daemon_marks_its_windows_and_opens_the_held_incident_at_the_end(
+    stack: Stack,
+) -> None:
+    writer, reader = stack.daemon.writer, stack.daemon.reader
+    held = await writer.schedule_maintenance(
+        "Database upgrade", ["questcity-api"], T0 + 5, T0 + 45, None, "alice", T0 - 60
+    )
+    stack.answer(database="unhealthy", critical=True)
+    await stack.check(5)  # T0 … T0+40: held throughout
+    assert await reader.incidents() == []
+    await stack.check()  # T0+50: the window is over, the database still down
+    (opened,) = await reader.incidents()
+    assert (opened.service, opened.opened_at) == ("database", T0 + 50)
+    window = await reader.maintenance(held)
+    assert window is not None
+    assert (window.started_at, window.completed_at) == (T0 + 10, T0 + 50)
+    assert [e.kind for e in window.events if e.kind != "held_alert"] == [
+        "started",
+        "held_incident",
+        "completed",
+        "incident_opened",
+    ]
