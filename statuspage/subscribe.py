@@ -28,14 +28,10 @@ Choices, where the issue is silent:
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -48,6 +44,7 @@ from monitor.store.inbox import SubscriberInbox, open_inbox
 from monitor.store.models import SubscribeOutcome, Subscriber, SubscriberKind
 from statuspage.abuse import RateLimiter, client_key
 from statuspage.cache import PageUnavailable
+from statuspage.form import BadRequest, FormValues, one, read_form, validate
 from statuspage.model import Board
 from statuspage.responses import HTML, NO_STORE, Output
 
@@ -56,109 +53,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 8192
-MAX_EMAIL = 254
-MAX_URL = 2000
-MAX_COMPONENTS = 50
-MAX_FIELDS = 100
-FORM = "application/x-www-form-urlencoded"
-MULTIPART = "multipart/form-data"
 FULL_RETRY = 3600
 """Seconds a refused request (too many waiting) is told to wait: waiting ones lapse or are
 confirmed over hours, not seconds."""
 ALLOW = "GET, HEAD, POST"
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 """Each language in its own words (never translated: a reader looks for their own)."""
-
-Gettext = Callable[[str], str]
-
-_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-@dataclass
-class FormValues:
-    """What the form shows: empty, or what was posted (escaped by the template)."""
-
-    kind: str = "email"
-    address: str = ""
-    components: tuple[str, ...] = ()
-    language: str = "en"
-    errors: list[str] = field(default_factory=list)
-
-
-def email_problem(address: str, _: Gettext) -> tuple[str | None, str]:
-    """A reason the address cannot be an e-mail address (None: plausible), and the address with
-    an internationalised domain in its ASCII form."""
-    if len(address) > MAX_EMAIL:
-        return _("The e-mail address is too long (at most 254 characters)."), address
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
-        return _("Enter an e-mail address like name@example.org."), address
-    if not _LOCAL.fullmatch(local) or local.startswith(".") or ".." in local or local[-1] == ".":
-        return _(
-            "The part before @ holds characters an e-mail address cannot have here; use "
-            "letters, digits and . _ + - only."
-        ), address
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            return _("The domain of the e-mail address is not valid."), address
-    labels = domain.rstrip(".").split(".")
-    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
-        return _("The domain of the e-mail address is not valid."), address
-    if labels[-1].isdigit():
-        return _("The domain of the e-mail address is not valid."), address
-    return None, f"{local}@{domain.rstrip('.')}"
-
-
-def url_problem(url: str, allow_private: bool, _: Gettext) -> str | None:
-    """A reason ``url`` cannot be a webhook's (None: acceptable here; the sender checks every
-    address the host resolves to again, before each delivery)."""
-    if len(url) > MAX_URL:
-        return _("The webhook URL is too long (at most 2000 characters).")
-    if not url.isascii() or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        return _(
-            "The webhook URL must be plain ASCII without spaces: percent-encode the rest, and "
-            "write an international domain in its xn-- form."
-        )
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return _("The webhook URL is not valid.")
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return _("The webhook URL must start with http:// or https:// and name a host.")
-    if "@" in parts.netloc:
-        return _("The webhook URL must not hold a user name or password.")
-    if parts.fragment or url.endswith("#"):
-        return _("The webhook URL must not have a #fragment.")
-    if port == 0:
-        return _("The webhook URL is not valid.")
-    if not allow_private and _private_host(parts.hostname):
-        return _("Webhooks cannot be sent to local or private network addresses.")
-    return None
-
-
-def _private_host(host: str) -> bool:
-    """A host that is obviously not on the public internet (a literal address or a local name);
-    names are resolved and checked by the sender."""
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
 
 
 class Subscriptions:
@@ -227,10 +127,14 @@ class Subscriptions:
         *,
         status: int = 200,
         extra: Sequence[tuple[str, str]] = (),
+        here: str = "/",
         **context: object,
     ) -> Response:
-        body = self.page.renderer._render(
-            lang, template, self.clock(), page_name=self.page.page.name, **context
+        # The page's own renderer (its languages, zone and footer); ``here`` is where its
+        # language switcher points: never a link's URL (a token does not belong in a switcher).
+        render: Callable[..., bytes] = self.page.renderer._render
+        body = render(
+            lang, template, self.clock(), here=here, page_name=self.page.page.name, **context
         )
         output = Output(body, HTML, NO_STORE, status_code=status, extra=(*self.headers, *extra))
         return output.response(request.scope["headers"])
@@ -297,6 +201,7 @@ class Subscriptions:
             "subscribe.html",
             lang,
             status=status,
+            here="/subscribe",
             groups=board.groups,
             kinds=self.kinds,
             form=values,
@@ -361,36 +266,7 @@ def language(request: Request) -> str:
     return negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
 
 
-async def read_form(request: Request, *, multipart: bool = False) -> dict[str, list[str]]:
-    """The urlencoded fields of a request's body, read within :data:`MAX_BODY` bytes. With
-    ``multipart``, a ``multipart/form-data`` body is accepted too and skipped (unparsed)."""
-    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media not in (FORM, MULTIPART) or (media == MULTIPART and not multipart):
-        raise _BadRequest(415, "type")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise _BadRequest(413, "size")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise _BadRequest(413, "size")
-    if media == MULTIPART:
-        return {}
-    try:
-        return parse_qs(
-            bytes(body).decode("ascii"),
-            keep_blank_values=True,
-            strict_parsing=False,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=MAX_FIELDS,
-        )
-    except (UnicodeError, ValueError):
-        raise _BadRequest(400, "form") from None
-
-
-def _bad_request(subs: Subscriptions, request: Request, lang: str, error: _BadRequest) -> Response:
+def _bad_request(subs: Subscriptions, request: Request, lang: str, error: BadRequest) -> Response:
     _ = translations(lang).gettext
     if error.status == 415:
         text = _("Send the form as application/x-www-form-urlencoded (as a browser does).")
@@ -401,63 +277,6 @@ def _bad_request(subs: Subscriptions, request: Request, lang: str, error: _BadRe
     return subs.message(
         request, lang, _("The request was not understood"), text, status=error.status
     )
-
-
-def _one(fields: Mapping[str, list[str]], name: str) -> str | None:
-    values = fields.get(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise _BadRequest(400, "form")
-    return values[0]
-
-
-def _validate(
-    subs: Subscriptions, fields: Mapping[str, list[str]], board: Board, lang: str
-) -> FormValues:
-    """The form's values, with every problem found in ``errors`` (in the page's language)."""
-    _ = translations(lang).gettext
-    values = FormValues(language=lang)
-    kind = _one(fields, "kind") or (subs.kinds[0] if len(subs.kinds) == 1 else "email")
-    values.kind = kind if kind in ("email", "webhook") else "email"
-    address = (_one(fields, "address") or "").strip()
-    values.address = address[:MAX_URL]
-    if kind not in ("email", "webhook"):
-        values.errors.append(_("Choose e-mail or webhook."))
-    elif kind not in subs.kinds:
-        values.errors.append(
-            _("This page does not take e-mail subscriptions.")
-            if kind == "email"
-            else _("This page does not take webhook subscriptions.")
-        )
-    elif not address:
-        values.errors.append(_("Enter where to send the messages."))
-    elif kind == "email":
-        problem, fixed = email_problem(address, _)
-        if problem:
-            values.errors.append(problem)
-        else:
-            values.address = fixed
-    else:
-        problem = url_problem(address, subs.settings.allow_private_webhooks, _)
-        if problem:
-            values.errors.append(problem)
-    chosen = list(dict.fromkeys(fields.get("component", [])))
-    known = {c.public_key for c in board.components}
-    if len(chosen) > MAX_COMPONENTS:
-        values.errors.append(_("Choose at most 50 components, or none for all of them."))
-    elif any(key not in known for key in chosen):
-        values.errors.append(
-            _("Some of the chosen components are not on this page; reload it and choose again.")
-        )
-    else:
-        values.components = tuple(chosen)
-    requested = _one(fields, "language")
-    if requested is not None and requested not in LANGUAGES:
-        values.errors.append(_("Choose one of the languages offered."))
-    elif requested is not None:
-        values.language = requested
-    return values
 
 
 async def _request(
@@ -538,14 +357,20 @@ def routes(subs: Subscriptions) -> list[Route]:
             return subs.form(request, lang, board, FormValues(kind=subs.kinds[0], language=lang))
         try:
             fields = await read_form(request)
-        except _BadRequest as error:
+        except BadRequest as error:
             return _bad_request(subs, request, lang, error)
         board = await subs.board()
         if board is None:
             return subs.unavailable(request, lang)
         try:
-            values = _validate(subs, fields, board, lang)
-        except _BadRequest as error:
+            values = validate(
+                fields,
+                kinds=subs.kinds,
+                allow_private=subs.settings.allow_private_webhooks,
+                known={c.public_key for c in board.components},
+                lang=lang,
+            )
+        except BadRequest as error:
             return _bad_request(subs, request, lang, error)
         if values.errors:
             return subs.form(request, lang, board, values, status=400)
@@ -559,7 +384,7 @@ def routes(subs: Subscriptions) -> list[Route]:
         posted = request.method == "POST"
         try:
             fields = await read_form(request) if posted else {}
-            raw = _one(fields, "token") or request.query_params.get("token")
+            raw = one(fields, "token") or request.query_params.get("token")
             found = await subs.check(request, lang, raw, tokens.CONFIRM)
             if isinstance(found, Response):
                 return found
@@ -587,7 +412,7 @@ def routes(subs: Subscriptions) -> list[Route]:
             if not found.active:
                 await subs.inbox.confirm(found.id, subs.clock())
                 log.info("subscription confirmed (%s)", found.kind.value)
-        except _BadRequest as error:
+        except BadRequest as error:
             return _bad_request(subs, request, lang, error)
         except StoreError as error:
             log.warning("confirmation not taken: %s", error)
@@ -610,7 +435,7 @@ def routes(subs: Subscriptions) -> list[Route]:
         posted = request.method == "POST"
         try:
             fields = await read_form(request, multipart=True) if posted else {}
-            raw = request.query_params.get("token") or _one(fields, "token")
+            raw = request.query_params.get("token") or one(fields, "token")
             found = await subs.check(request, lang, raw, tokens.UNSUBSCRIBE)
             if isinstance(found, Response):
                 return found
@@ -627,7 +452,7 @@ def routes(subs: Subscriptions) -> list[Route]:
             if found.unsubscribed_at is None:
                 await subs.inbox.unsubscribe(found.id, subs.clock())
                 log.info("unsubscribed (%s)", found.kind.value)
-        except _BadRequest as error:
+        except BadRequest as error:
             return _bad_request(subs, request, lang, error)
         except StoreError as error:
             log.warning("unsubscription not taken: %s", error)
