@@ -24,6 +24,7 @@ from markupsafe import Markup, escape
 
 from monitor.i18n import (
     DEFAULT_LANGUAGE,
+    LANGUAGE_NAMES,
     LANGUAGES,
     format_day,
     format_duration,
@@ -170,11 +171,20 @@ class Renderer:
         format_day.cache_clear()
         format_moment.cache_clear()
 
-    def _render(self, lang: str, name: str, now: float, **context: object) -> bytes:
-        """``now``: the moment whose zone abbreviation the footer names (MSK, CET or CEST)."""
+    def _render(
+        self, lang: str, name: str, now: float, here: str = "/", **context: object
+    ) -> bytes:
+        """``now``: the moment whose zone abbreviation the footer names (MSK, CET or CEST);
+        ``here``: the page's path, which the language switcher links to in the other
+        languages (``/incidents/7?lang=ru``)."""
         env = self.envs.get(lang) or self.env
         zone = zone_name(self.zone, now)
-        return env.get_template(name).render(zone_name=zone, **context).encode()
+        others = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES if code != lang]
+        return (
+            env.get_template(name)
+            .render(zone_name=zone, here=here, other_languages=others, **context)
+            .encode()
+        )
 
     def index(
         self,
@@ -212,6 +222,7 @@ class Renderer:
             lang,
             "incident.html",
             board.now,
+            f"/incidents/{incident.id}",
             board=board,
             page=board.page,
             page_name=board.page.name,

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from monitor.i18n.catalogues import translations
 from monitor.i18n.formatting import format_day, format_duration, format_moment, zone_label
-from monitor.i18n.negotiation import DEFAULT_LANGUAGE, LANGUAGES, negotiate
+from monitor.i18n.negotiation import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, negotiate
 
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
+    "LANGUAGE_NAMES",
     "N_",
     "format_day",
     "format_duration",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+"""Each language in its own words (never translated: a reader looks for their own)."""
 HEADER_LIMIT = 1024
 ENTRY_LIMIT = 64
 _TAG_LIMIT = 35
