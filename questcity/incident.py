@@ -108,7 +108,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     postmortem = sub.add_parser(
         "postmortem",
         help="publish (or replace) a resolved incident's postmortem, from --text or --file",
-        description="Publish the postmortem of a resolved incident (our addition to DESIGN §3): "
+        description="Publish the postmortem of a resolved incident: "
         "shown under the incident on the page and sent to its subscribers. Writing it again "
         "replaces it.",
     )
