@@ -1,9 +1,11 @@
 """``questcity statuspage [--config monitor.toml] [--host 127.0.0.1] [--port 8082]``.
 
-The page needs one thing from ``monitor.toml``: ``[storage] url`` (the daemon writes the component
-catalogue into the store). It reads the ``[storage]`` table through the store's own settings
-(:mod:`monitor.store.settings`, as the monitor does), so it imports nothing of the monitor but
-the store's read side.
+The page reads from ``monitor.toml``: ``[storage] url`` (the daemon writes the component
+catalogue into the store), and ``[page]`` and ``[subscriptions]`` (its name, URL, time zone,
+self-refresh, and who may subscribe). It reads them through the store's own settings
+(:mod:`monitor.store.settings`) and :func:`monitor.public.settings.public_settings`, as the monitor
+does, so it imports nothing of the monitor but the store's read side, the public settings and
+the subscribers' inbox.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import argparse
 import logging
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from connection_guard import ConnectionLimits, LimitsError, raise_open_files_limit
+from monitor.public.settings import PublicSettings, PublicSettingsError, public_settings
 from monitor.store.settings import DEFAULT_STORAGE_URL as DEFAULT_STORAGE_URL
 from monitor.store.settings import StorageSettingsError, storage_settings
 
@@ -22,23 +26,53 @@ DEFAULT_CONFIG = Path("monitor.toml")
 
 
 class ConfigError(ValueError):
-    """``monitor.toml`` is missing or unreadable, or its ``[storage] url`` is not a string."""
+    """``monitor.toml`` is missing or unreadable, or a value the page reads is not usable."""
 
 
-def storage_url(path: Path) -> str:
+def _document(path: Path) -> dict[str, object]:
     try:
         with path.open("rb") as file:
-            data = tomllib.load(file)
+            return tomllib.load(file)
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found (give the monitor's config with --config)") from None
     except OSError as error:
         raise ConfigError(f"{path}: cannot read it: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+
+
+def _storage_url(path: Path, data: dict[str, object]) -> str:
+    storage = data.get("storage", {})
     try:
-        return storage_settings(data.get("storage", {})).url
+        return storage_settings(storage).url
     except StorageSettingsError as error:
         raise ConfigError(f"{path}: {error}") from None
+
+
+def storage_url(path: Path) -> str:
+    return _storage_url(path, _document(path))
+
+
+@dataclass(frozen=True, slots=True)
+class PageConfig:
+    storage_url: str
+    public: PublicSettings
+    page_url: str | None
+    """``[page] url`` when the file sets it; None: the page is where it is served."""
+
+
+def page_config(path: Path) -> PageConfig:
+    """What the page reads from ``monitor.toml``: ``[storage] url``, ``[page]`` and
+    ``[subscriptions]``."""
+    data = _document(path)
+    url = _storage_url(path, data)
+    try:
+        public = public_settings(data)
+    except PublicSettingsError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    page = data.get("page")
+    explicit = isinstance(page, dict) and "url" in page
+    return PageConfig(url, public, public.page.url if explicit else None)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +81,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--config",
         type=Path,
         default=DEFAULT_CONFIG,
-        help="the monitor's config; only [storage] url is read (default: ./monitor.toml)",
+        help="the monitor's config; [storage] url, [page] and [subscriptions] are read "
+        "(default: ./monitor.toml)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8082, help="port to bind (default 8082)")
@@ -55,7 +90,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--public-url",
         default=None,
         help="the URL users reach the page at, for links in the JSON and the feed "
-        "(default: http://HOST:PORT)",
+        "(default: [page] url of the config, else http://HOST:PORT)",
     )
     limits = ConnectionLimits()
     parser.add_argument(
@@ -90,18 +125,23 @@ def run_statuspage(args: argparse.Namespace) -> int:
     from statuspage.app import create_app
 
     try:
-        url = storage_url(args.config)
+        config = page_config(args.config)
+        url = config.storage_url
         open_engine(url, read_only=True)  # refuses a URL the store cannot use, before serving
         limits = ConnectionLimits(args.header_timeout, args.keepalive_timeout, args.max_connections)
     except (ConfigError, StoreURLError, LimitsError) as error:
         print(f"questcity statuspage: {error}", file=sys.stderr)
         return 2
-    public_url = args.public_url or f"http://{_host_for_url(args.host)}:{args.port}"
+    public_url = (
+        args.public_url or config.page_url or f"http://{_host_for_url(args.host)}:{args.port}"
+    )
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     print(f"status page: http://{_host_for_url(args.host)}:{args.port}/", file=sys.stderr)
     uvicorn.run(
-        create_app(url, public_url=public_url),
+        create_app(
+            url, public_url=public_url, page_name=config.public.page.name, settings=config.public
+        ),
         host=args.host,
         port=args.port,
         log_config=None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 
 from monitor.public import tokens
 from monitor.public.settings import PublicSettings, SubscriptionSettings
+from statuspage.cli import ConfigError, page_config
 from tests.statuspage.conftest import Client, Store
 from tests.statuspage.scenarios import API, CATALOGUE, NOW
 
@@ -378,3 +380,23 @@ async def test_a_store_that_fails_is_a_503_page(store: Store, app: tuple[Open, C
     assert answer.headers["retry-after"] == "30"
     assert "could not be taken right now" in answer.text
     assert "Traceback" not in answer.text and "deliveries" not in answer.text
+
+
+def test_the_command_reads_page_and_subscriptions_from_monitor_toml(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        '[storage]\nurl = "sqlite:///./var/x.db"\n\n'
+        '[page]\nurl = "https://status.example.org/"\nname = "Квест"\n'
+        'timezone = "Europe/Moscow"\n\n'
+        "[subscriptions]\nenabled = true\nemail = false\nper_client_per_hour = 3\n"
+    )
+    read = page_config(config)
+    assert read.storage_url == "sqlite:///./var/x.db"
+    assert read.page_url == "https://status.example.org"
+    assert read.public.page.name == "Квест" and read.public.page.timezone == "Europe/Moscow"
+    assert read.public.subscriptions.enabled and read.public.subscriptions.per_client_per_hour == 3
+    config.write_text('[storage]\nurl = "sqlite:///./var/x.db"\n')
+    assert page_config(config).page_url is None  # served at http://HOST:PORT then
+    config.write_text("[subscriptions]\nenabled = true\n")  # e-mail without [smtp]
+    with pytest.raises(ConfigError, match=r"subscriptions\.email"):
+        page_config(config)
