@@ -99,7 +99,7 @@ async def test_gzip_when_asked(store: Store, client: Client) -> None:
     assert int(zipped.headers["content-length"]) < int(plain.headers["content-length"]) / 4
     assert zipped.text == plain.text
     assert "content-encoding" not in plain.headers and "content-encoding" not in refused.headers
-    assert zipped.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert zipped.headers["vary"] == plain.headers["vary"] == "Accept-Encoding, Accept-Language"
 
 
 async def test_cached_until_new_data_arrives(
