@@ -52,8 +52,6 @@ class Quiet:
         self._silences: list[Silence] = []
         self._acked: set[int] = set()
         self._windows: list[Maintenance] = []
-        self.windows_read = False
-        """Whether the windows were read at least once (a watcher judges nothing before)."""
 
     async def refresh(self, now: float) -> None:
         """Read the silences in force, the acked alerts and the windows again, if the last read
@@ -86,7 +84,6 @@ class Quiet:
             )
         else:
             self._windows = windows
-            self.windows_read = True
 
     @property
     def windows(self) -> list[Maintenance]:
