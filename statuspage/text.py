@@ -1,4 +1,8 @@
-"""Formatting shared by every output: times (UTC), percentages, and cleaning stored text.
+"""Formatting shared by every output: times, percentages, and cleaning stored text.
+
+Times a person reads come from :mod:`monitor.i18n` (the reader's language, the page's zone,
+always named); :func:`when` and :func:`day` are its English in UTC, for the outputs that have no
+reader's language (the Atom feed); machines get UTC ISO (:func:`iso`, :func:`html_datetime`).
 
 Everything the page publishes goes through :func:`clean` first: control characters (which XML
 cannot carry and terminals misread) are dropped and runaway lengths are cut, so a hostile display
@@ -12,6 +16,7 @@ import re
 from datetime import UTC, datetime
 
 from monitor.figures import percent_text
+from monitor.i18n import DEFAULT_LANGUAGE, format_day, format_moment
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 NAME_LIMIT = 200
@@ -39,14 +44,12 @@ def html_datetime(ts: float) -> str:
 
 def when(ts: float) -> str:
     """``14 May 2025, 10:42 UTC``."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+    return format_moment(ts, DEFAULT_LANGUAGE, UTC)
 
 
 def day(ts: float) -> str:
     """``14 May 2025``."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return f"{moment.day} {moment:%b %Y}"
+    return format_day(ts, DEFAULT_LANGUAGE, UTC)
 
 
 def percent(value: float | None) -> str:
