@@ -1,12 +1,20 @@
 """The JSON documents, in Atlassian Statuspage's shape (``/api/v2/*.json``).
 
-Field names and value sets are Statuspage's, so its existing clients read ours. Where our data has
-no counterpart the field is there with Statuspage's empty value (``description: null``,
-``scheduled_maintenances: []``). Components without any check yet have no Statuspage status and
-are left out until their first check; ``created_at`` and ``updated_at`` of a component are both
-the start of its current status (the store keeps no creation time). One field is ours: in
-``summary.json`` and ``components.json`` each component carries ``uptime`` (:func:`uptime_document`,
-the figure the HTML and the TUI show); Statuspage's clients ignore it.
+Field names and value sets are Statuspage's, so its existing clients read ours
+(``tests/statuspage/test_statuspage_fixture.py`` compares every endpoint with its documented
+examples). Where our data has no counterpart the field is there with Statuspage's empty value
+(``description: null``, ``start_date: null``). Components without any check yet have no
+Statuspage status and are left out until their first check (unless under maintenance);
+``created_at`` and ``updated_at`` of a component are both the start of its current status (the
+store keeps no creation time). One field is ours: in ``summary.json`` and ``components.json``
+each component carries ``uptime`` (:func:`uptime_document`, the figure the HTML and the TUI
+show); Statuspage's clients ignore it.
+
+**During maintenance** a covered component's ``status`` is ``under_maintenance``; the page's
+``status.indicator`` stays within Statuspage's documented ``none``/``minor``/``major``/
+``critical``, from the components not under maintenance (planned work is not an outage), and
+the windows are in ``scheduled_maintenances``. Maintenance objects: :func:`maintenance_document`
+(cancelled windows: :mod:`statuspage.maintenance`).
 """
 
 from __future__ import annotations
@@ -15,9 +23,13 @@ import json
 from typing import Any
 
 from monitor.figures import PAGE_WINDOW, Uptime
+from statuspage.maintenance import MaintenanceUpdate, MaintenanceView
 from statuspage.model import Board, ComponentView, GroupView, IncidentView, UpdateView
 from statuspage.text import iso
 from statuspage.vocabulary import EMPTY_STORE
+
+UNDER_MAINTENANCE = "Under maintenance"
+"""``status.description`` when every published component is under maintenance."""
 
 Document = dict[str, Any]
 
@@ -38,7 +50,12 @@ def page(board: Board) -> Document:
 
 def status(board: Board) -> Document:
     condition = board.condition
-    description = EMPTY_STORE if board.empty else condition.banner
+    if board.empty:
+        description = EMPTY_STORE
+    elif not condition.known:  # everything published is under maintenance
+        description = UNDER_MAINTENANCE
+    else:
+        description = condition.banner
     return {"indicator": condition.indicator.value, "description": description}
 
 
@@ -50,12 +67,13 @@ def _component(board: Board, component: ComponentView, *, uptime: bool = False) 
     return {
         "id": component.id,
         "name": component.name,
-        "status": component.condition.api.value,
+        "status": component.api.value,
         "created_at": iso(since),
         "updated_at": iso(since),
         "position": component.position,
         "description": None,
         "showcase": True,
+        "start_date": None,
         "group_id": component.group_id,
         "page_id": board.page.id,
         "group": False,
@@ -77,12 +95,13 @@ def _group(board: Board, group: GroupView, position: int, members: list[Document
     return {
         "id": group.id,
         "name": group.name,
-        "status": group.condition.api.value,
+        "status": group.api.value,
         "created_at": iso(since),
         "updated_at": iso(since),
         "position": position,
         "description": None,
         "showcase": False,
+        "start_date": None,
         "group_id": None,
         "page_id": board.page.id,
         "group": True,
@@ -99,7 +118,7 @@ def component_list(board: Board) -> list[Document]:
         members = [
             _component(board, c, uptime=board.uptimes is not None)
             for c in group.components
-            if c.condition.known
+            if c.published
         ]
         if not members:
             continue
@@ -158,9 +177,49 @@ def incident_document(board: Board, incident: IncidentView) -> Document:
         "components": [
             _component(board, c.view)
             for c in incident.components
-            if c.view is not None and c.view.condition.known
+            if c.view is not None and c.view.published
         ],
     }
+
+
+def _maintenance_update(window: MaintenanceView, update: MaintenanceUpdate) -> Document:
+    return {
+        "id": update.id,
+        "status": update.status.value,
+        "body": update.body,
+        "incident_id": window.id,
+        "created_at": iso(update.at),
+        "updated_at": iso(update.at),
+        "display_at": iso(update.at),
+        "affected_components": None,
+    }
+
+
+def maintenance_document(board: Board, window: MaintenanceView) -> Document:
+    """Statuspage's scheduled-maintenance object: an incident's fields with ``impact``
+    ``maintenance``, ``scheduled_for``/``scheduled_until``, and ``started_at`` its creation
+    (Statuspage's meaning: when it was posted)."""
+    return {
+        "id": window.id,
+        "name": window.name,
+        "status": window.status.value,
+        "created_at": iso(window.created_at),
+        "updated_at": iso(window.updated_at),
+        "monitoring_at": None,
+        "resolved_at": iso(window.resolved_at) if window.resolved_at is not None else None,
+        "impact": "maintenance",
+        "shortlink": f"{board.page.url}/#{window.anchor}",
+        "started_at": iso(window.created_at),
+        "page_id": board.page.id,
+        "incident_updates": [_maintenance_update(window, u) for u in window.updates],
+        "components": [_component(board, c) for c in window.components if c.published],
+        "scheduled_for": iso(window.scheduled_for),
+        "scheduled_until": iso(window.scheduled_until),
+    }
+
+
+def _maintenances(board: Board, windows: tuple[MaintenanceView, ...]) -> list[Document]:
+    return [maintenance_document(board, w) for w in windows]
 
 
 def summary_json(board: Board) -> Document:
@@ -169,7 +228,9 @@ def summary_json(board: Board) -> Document:
         "status": status(board),
         "components": component_list(board),
         "incidents": [incident_document(board, i) for i in board.open_incidents],
-        "scheduled_maintenances": [],
+        "scheduled_maintenances": _maintenances(
+            board, (*board.active_maintenances, *board.upcoming_maintenances)
+        ),
     }
 
 
@@ -185,3 +246,30 @@ def incidents_json(board: Board) -> Document:
     """The most recent incidents (at most 50), open ones first."""
     incidents = [incident_document(board, i) for i in board.incidents]
     return {"page": page(board), "incidents": incidents}
+
+
+def unresolved_json(board: Board) -> Document:
+    """Incidents not yet resolved (Statuspage: investigating, identified or monitoring)."""
+    return {
+        "page": page(board),
+        "incidents": [incident_document(board, i) for i in board.open_incidents],
+    }
+
+
+def maintenances_json(board: Board) -> Document:
+    """The 50 most recent windows, newest start first: upcoming, active, completed (and
+    cancelled, as completed)."""
+    windows = tuple(sorted(board.maintenances, key=lambda w: -w.scheduled_for))
+    return {"page": page(board), "scheduled_maintenances": _maintenances(board, windows)}
+
+
+def upcoming_json(board: Board) -> Document:
+    """Windows still ``scheduled``, soonest first."""
+    windows = board.upcoming_maintenances
+    return {"page": page(board), "scheduled_maintenances": _maintenances(board, windows)}
+
+
+def active_json(board: Board) -> Document:
+    """Windows ``in_progress`` (Statuspage's ``verifying`` is never used)."""
+    windows = board.active_maintenances
+    return {"page": page(board), "scheduled_maintenances": _maintenances(board, windows)}

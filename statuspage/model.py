@@ -15,26 +15,28 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from monitor.figures import PAGE_WINDOW, Uptime, uptime
-from monitor.impact import critical_down, describe, sentence
+from monitor.impact import ComponentStatus, critical_down
 from monitor.store.models import (
     TARGET_COMPONENT,
     BarSeries,
     Component,
     Incident,
-    IncidentComponent,
-    IncidentEvent,
-    IncidentState,
     LatencyPoint,
     Status,
 )
-from statuspage.text import NOTE_LIMIT, clean
+from statuspage.text import clean
 from statuspage.vocabulary import Condition, IncidentStatus, Indicator
+
+if TYPE_CHECKING:
+    from statuspage.maintenance import MaintenanceView
 
 RECENT_DAYS = 14
 """Resolved incidents stay on the front page this long."""
+POSTMORTEM_LIMIT = 50_000
+"""Characters of a postmortem shown (a long one is cut, never the page)."""
 
 
 @functools.lru_cache(maxsize=4096)  # the same components and groups on every render
@@ -54,6 +56,10 @@ class PageInfo:
     name: str
     url: str
     """The public base URL, without a trailing slash (links in the JSON and the feed)."""
+    refresh: int = 0
+    """Seconds after which a page without a form reloads itself (``[page] refresh``; 0: never)."""
+    subscribe: bool = False
+    """Whether players may subscribe (``[subscriptions] enabled``): pages link ``/subscribe``."""
 
     @property
     def id(self) -> str:
@@ -75,6 +81,34 @@ class ComponentView:
     """When the component entered its current condition (None without data)."""
     critical: bool = False
     """The catalogue's flag: the backend cannot serve without it (its own, not its target's)."""
+    maintenance: bool = False
+    """In an active maintenance window: it reads ``under_maintenance`` whatever ``condition``
+    (what its checks say, raised by an open written incident) is."""
+
+    @property
+    def published(self) -> bool:
+        """Shown in the JSON (a component never checked is not, unless it is under maintenance)."""
+        return self.maintenance or self.condition.known
+
+    @property
+    def api(self) -> ComponentStatus:
+        """Statuspage's status (only for :attr:`published` components)."""
+        return ComponentStatus.UNDER_MAINTENANCE if self.maintenance else self.condition.api
+
+    @property
+    def counted(self) -> Condition:
+        """What it adds to its group's and the page's condition: nothing while under maintenance
+        (planned work is not an outage; the page says it in its own section)."""
+        return Condition.NO_DATA if self.maintenance else self.condition
+
+    @property
+    def css(self) -> str:
+        return "maintenance" if self.maintenance else self.condition.css
+
+    @property
+    def badge_key(self) -> str:
+        """The name its badge is served under (``/badge/{badge_key}.svg``)."""
+        return self.slug or self.id
 
     @property
     def public_key(self) -> str:
@@ -102,7 +136,21 @@ class GroupView:
 
     @property
     def condition(self) -> Condition:
-        return Condition.worst([c.condition for c in self.components])
+        return Condition.worst([c.counted for c in self.components])
+
+    @property
+    def maintenance(self) -> bool:
+        """Every published member is under maintenance (the group reads ``under_maintenance``)."""
+        published = [c for c in self.components if c.published]
+        return bool(published) and all(c.maintenance for c in published)
+
+    @property
+    def api(self) -> ComponentStatus:
+        return ComponentStatus.UNDER_MAINTENANCE if self.maintenance else self.condition.api
+
+    @property
+    def css(self) -> str:
+        return "maintenance" if self.maintenance else self.condition.css
 
     @property
     def since(self) -> float | None:
@@ -153,11 +201,31 @@ class IncidentView:
     resolved_at: float | None
     monitoring_at: float | None
     updates: tuple[UpdateView, ...]
-    """Public updates only, newest first (as Statuspage lists them)."""
+    """Public updates only, newest first (as Statuspage lists them); a postmortem is the newest,
+    with the ``postmortem`` status."""
+    written: bool = False
+    """Written by a person: opened by one, or an automatic incident one took over."""
+    postmortem: str | None = None
+    postmortem_at: float | None = None
 
     @property
     def open(self) -> bool:
-        return self.status is not IncidentStatus.RESOLVED
+        return self.status not in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+
+    @property
+    def latest(self) -> UpdateView | None:
+        """The newest update that is not the postmortem (what a card quotes)."""
+        return next((u for u in self.updates if u.status is not IncidentStatus.POSTMORTEM), None)
+
+    @property
+    def timeline(self) -> tuple[UpdateView, ...]:
+        """The updates without the postmortem (the incident page shows it in its own section)."""
+        return tuple(u for u in self.updates if u.status is not IncidentStatus.POSTMORTEM)
+
+    def duration(self, now: float) -> float:
+        """How long it lasted (resolved) or has been going on (open), in seconds."""
+        end = self.resolved_at if self.resolved_at is not None and not self.open else now
+        return max(0.0, end - self.opened_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +243,8 @@ class Board:
     uptimes: Mapping[str, Uptime] | None = None
     """Each component's 90-day uptime by id, for the JSON (:meth:`with_uptimes`); None: not
     read (the figures live in the long history, read on first need)."""
+    maintenances: tuple[MaintenanceView, ...] = ()
+    """Upcoming, active and recently ended (or cancelled) maintenance windows, by start."""
 
     def with_uptimes(self, history: Mapping[str, ComponentHistory]) -> Board:
         """This board with the figures of ``history`` (the same the HTML shows)."""
@@ -186,11 +256,20 @@ class Board:
 
     @property
     def condition(self) -> Condition:
-        return Condition.worst([c.condition for c in self.components])
+        """The worst condition of the components not under maintenance."""
+        return Condition.worst([c.counted for c in self.components])
 
     @property
     def empty(self) -> bool:
-        return not self.condition.known
+        return not any(c.published for c in self.components)
+
+    @property
+    def active_maintenances(self) -> tuple[MaintenanceView, ...]:
+        return tuple(m for m in self.maintenances if m.active)
+
+    @property
+    def upcoming_maintenances(self) -> tuple[MaintenanceView, ...]:
+        return tuple(m for m in self.maintenances if m.upcoming)
 
     @property
     def stale(self) -> bool:
@@ -198,7 +277,15 @@ class Board:
 
     @property
     def updated_at(self) -> float:
-        times = [t for t in (self.data_at, *(i.updated_at for i in self.incidents)) if t]
+        times = [
+            t
+            for t in (
+                self.data_at,
+                *(i.updated_at for i in self.incidents),
+                *(m.updated_at for m in self.maintenances),
+            )
+            if t
+        ]
         return max(times, default=self.now)
 
     @property
@@ -274,11 +361,15 @@ class ComponentHistory:
     """Uptime over the days shown (:data:`monitor.figures.PAGE_WINDOW`, the 90-day figure), by
     the same function as the TUI's and the JSON's."""
     latency: tuple[LatencyPoint, ...]
-    """Hourly response times over the last 24 h; empty for services."""
+    """Hourly response times over the last 24 h; empty for services, and with fewer than two
+    hours (one dot is no chart)."""
     latency_start: float
     """Start of the first hour of the 24 h window."""
     critical: tuple[bool, ...] = ()
     """Per day, whether it is judged as critical (:func:`critical_days`; empty: none is)."""
+    since: float | None = None
+    """Start of the first checked day when that is later than the bar's first day (a young
+    history: the page says "since …", not "90 days ago"); None for a full or an empty bar."""
 
     @property
     def uptime(self) -> float | None:
@@ -352,108 +443,18 @@ def build_history(
     # The window ends in the bars' last day (today): the figure is exactly the bars' sum.
     today = days.first + max(len(days) - 1, 0) * days.length
     figure = uptime(days, PAGE_WINDOW, today) if len(days) else Uptime()
-    return ComponentHistory(days, figure, tuple(latency), latency_start, critical)
+    first = next((at for at, checks in enumerate(days.checks) if checks), 0)
+    since = float(days.first + first * days.length) if first else None
+    points = tuple(latency) if len(latency) >= 2 else ()
+    return ComponentHistory(days, figure, points, latency_start, critical, since)
 
 
 # -- incidents ------------------------------------------------------------------------------------
 
-_MACHINE_KINDS = frozenset({"opened", "state_change", "resolved"})
-_PUBLIC_KINDS = _MACHINE_KINDS | {"note"}
-
-
 def build_incident(
     incident: Incident, components: Mapping[tuple[str, str], ComponentView]
 ) -> IncidentView:
-    """The public incident: its name and every body worded by :func:`monitor.impact.describe`
-    from the components it lists (the daemon's own title and texts are never shown)."""
-    component = components.get((incident.target, incident.service))
-    listed = incident.components or (  # an incident written before #14 listed nothing
-        IncidentComponent(incident.target, incident.service, incident.impact),
-    )
+    """:func:`statuspage.incidents.build_incident` (kept here for the callers that know it)."""
+    from statuspage.incidents import build_incident as build  # there for size; no cycle
 
-    def name_of(target: str, service: str) -> str:
-        view = components.get((target, service))
-        return view.name if view is not None else _orphan_name(target, service, components)
-
-    wording = describe(listed, name_of)
-    name = wording.affected[0].name
-    cause_critical = listed[0].critical
-    status = IncidentStatus.INVESTIGATING
-    condition = Condition.OPERATIONAL
-    monitoring_at: float | None = None
-    updates = []
-    for index, event in enumerate(incident.events):
-        old_condition = condition
-        if event.kind in ("opened", "state_change") and event.status is not None:
-            condition = Condition.of(event.status, critical=cause_critical)
-            if condition is Condition.OPERATIONAL:
-                if status is not IncidentStatus.MONITORING:
-                    monitoring_at = event.at
-                status = IncidentStatus.MONITORING
-            else:
-                status = IncidentStatus.INVESTIGATING
-        elif event.kind == "resolved":
-            condition = Condition.OPERATIONAL
-            status = IncidentStatus.RESOLVED
-        if not (event.public and event.kind in _PUBLIC_KINDS):
-            continue
-        body = _public_body(event, name, condition, wording.body)
-        if not body:
-            continue
-        affected: tuple[AffectedView, ...] = ()
-        if component is not None and event.kind in _MACHINE_KINDS and condition != old_condition:
-            affected = (AffectedView(component.id, name, old_condition, condition),)
-        updates.append(
-            UpdateView(
-                id=opaque_id("update", str(incident.id), str(index)),
-                status=status,
-                body=body,
-                at=event.at,
-                affected=affected,
-            )
-        )
-    if incident.state is IncidentState.RESOLVED:
-        status = IncidentStatus.RESOLVED
-    elif status is IncidentStatus.RESOLVED:  # resolved event without the state: trust the state
-        status = IncidentStatus.MONITORING
-    return IncidentView(
-        id=incident.id,
-        name=wording.title,
-        status=status,
-        impact=wording.impact.indicator,
-        component=component,
-        components=tuple(
-            IncidentComponentView(a.name, a.condition, components.get((a.target, a.service)))
-            for a in wording.affected
-        ),
-        opened_at=incident.opened_at,
-        updated_at=incident.updated_at,
-        resolved_at=incident.resolved_at,
-        monitoring_at=monitoring_at,
-        updates=tuple(reversed(updates)),
-    )
-
-
-def _public_body(event: IncidentEvent, name: str, condition: Condition, described: str) -> str:
-    """An update's text: the incident's description when it opened, then the cause's changes,
-    each worded by the same rule as the title."""
-    if event.kind == "note":
-        return clean(event.text, NOTE_LIMIT)
-    if event.kind == "resolved":
-        return f"This incident has been resolved; {name} is operating normally."
-    if event.kind == "opened":
-        return f"We are investigating a problem: {_capital(described)}"
-    return _capital(sentence(name, condition))
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _orphan_name(
-    target: str, service: str, components: Mapping[tuple[str, str], ComponentView]
-) -> str:
-    """A component no longer in the catalogue: its target's name, never a raw service name."""
-    owner_view = components.get((target, TARGET_COMPONENT))
-    owner = owner_view.name if owner_view is not None else (clean(target) or "QuestCity")
-    return owner if service == TARGET_COMPONENT else f"a service of {owner}"
+    return build(incident, components)

@@ -29,9 +29,12 @@ from monitor.store.models import (
     BarSeries,
     Component,
     IncidentState,
+    Maintenance,
     Status,
 )
 from monitor.store.ports import HistoryRead
+from statuspage.incidents import build_incident
+from statuspage.maintenance import build_maintenance, with_declared
 from statuspage.model import (
     Board,
     ComponentHistory,
@@ -40,7 +43,6 @@ from statuspage.model import (
     PageInfo,
     build_groups,
     build_history,
-    build_incident,
     critical_days,
 )
 
@@ -52,6 +54,10 @@ HISTORY_DAYS = 90
 DAY = 86400
 LATENCY_HOURS = 24
 INCIDENT_LIMIT = 50
+MAINTENANCE_DAYS = 30
+"""Ended and cancelled windows stay in ``scheduled-maintenances.json`` this long."""
+MAINTENANCE_LIMIT = 50
+"""Statuspage's "the 50 most recent scheduled maintenances"."""
 
 
 class StoreSource:
@@ -80,11 +86,12 @@ class StoreSource:
             return Board(self.page, now, None, (), (), self.stale_after)
 
     async def _board(self, now: float) -> Board:
-        # Three independent reads at once, each on its own pooled connection.
-        catalogue, current, listed = await asyncio.gather(
+        # Four independent reads at once, each on its own pooled connection.
+        catalogue, current, listed, windows = await asyncio.gather(
             self.reader.components(),
             self.reader.states(),
             self.reader.incidents(limit=INCIDENT_LIMIT, with_events=True, and_open=True),
+            self._maintenances(now),
         )
         if not catalogue:  # a daemon that wrote no catalogue: its targets, by their own names
             targets = sorted(t for t, service in current if service == TARGET_COMPONENT)
@@ -100,10 +107,11 @@ class StoreSource:
                 states[key] = (state.status, state.since)
             elif target.status is Status.UNREACHABLE:  # nothing behind it answers
                 states[key] = (Status.UNREACHABLE, target.since)
-        groups = build_groups(catalogue, states)
+        groups = with_declared(build_groups(catalogue, states), listed, windows, now)
         components = {c.key: c for g in groups for c in g.components}
         open_ = [i for i in listed if i.state is IncidentState.OPEN]
         incidents = [*open_, *(i for i in listed if i.state is not IncidentState.OPEN)]
+        views = tuple(components.values())
         checked = (current.get((t, TARGET_COMPONENT)) for t in {c.target for c in catalogue})
         data_at = max((state.checked_at for state in checked if state is not None), default=None)
         return Board(
@@ -113,7 +121,19 @@ class StoreSource:
             groups=groups,
             incidents=tuple(build_incident(i, components) for i in incidents),
             stale_after=self.stale_after,
+            maintenances=tuple(build_maintenance(w, views, now) for w in windows),
         )
+
+    async def _maintenances(self, now: float) -> list[Maintenance]:
+        """Upcoming, active and recent windows (the most recent :data:`MAINTENANCE_LIMIT` by
+        start), cancelled ones too; none from a store of an older schema (the page still
+        serves its statuses, as with the long history)."""
+        since = now - MAINTENANCE_DAYS * DAY
+        try:
+            windows = await self.reader.maintenances(since=since, include_cancelled=True, limit=200)
+        except (StoreNotInitialised, StoreSchemaMismatch):
+            return []
+        return sorted(windows, key=lambda w: (w.starts_at, w.id))[-MAINTENANCE_LIMIT:]
 
     async def history(self, board: Board) -> dict[str, ComponentHistory]:
         """The 90 daily bars of every component, and the 24 h response times of targets."""

@@ -88,24 +88,43 @@ def _text_width(text: str) -> float:
     return width
 
 
-def badge(name: str, condition: Condition, uptime: float | None) -> str:
-    """``[name | operational · 99.98%]``: the word and the figure, never the colour alone."""
+MAINTENANCE_COLOUR = "#0969da"
+UNKNOWN_COLOUR = "#6e7781"
+
+
+def badge(
+    name: str, condition: Condition, uptime: float | None, *, maintenance: bool = False
+) -> str:
+    """``[name | operational · 99.98%]``: the word and the figure, never the colour alone.
+    ``maintenance``: the component is in an active window (``[name | maintenance]``)."""
     if len(name) > _BADGE_NAME_LIMIT:
         name = name[: _BADGE_NAME_LIMIT - 1].rstrip() + "…"
-    value = condition.word.lower()
+    if maintenance:
+        value, word, colour = "maintenance", "Under maintenance", MAINTENANCE_COLOUR
+    else:
+        value, word, colour = condition.word.lower(), condition.word, BADGE_COLOURS[condition]
     if uptime is not None:
         value += f" · {percent(uptime)}"
+    uptime_words = f", {percent(uptime)} uptime over 90 days" if uptime is not None else ""
+    return _draw(name, value, colour, f"{name}: {word}{uptime_words}")
+
+
+def unknown_badge() -> str:
+    """What ``/badge/{name}.svg`` answers (with a 404) for a name the page does not know: an
+    image still, so a README that embeds a mistyped name shows why rather than a broken one."""
+    return _draw("status", "unknown component", UNKNOWN_COLOUR, "No such component on this page")
+
+
+def _draw(name: str, value: str, colour: str, label: str) -> str:
     left = round(_text_width(name) + 12)
     right = round(_text_width(value) + 12)
     width = left + right
-    uptime_words = f", {percent(uptime)} uptime over 90 days" if uptime is not None else ""
-    label = f"{name}: {condition.word}{uptime_words}"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" '
         f'viewBox="0 0 {width} 20" role="img" aria-label="{escape(label)}">'
         f"<title>{escape(label)}</title>"
         f'<rect width="{left}" height="20" fill="{_LABEL_COLOUR}"/>'
-        f'<rect x="{left}" width="{right}" height="20" fill="{BADGE_COLOURS[condition]}"/>'
+        f'<rect x="{left}" width="{right}" height="20" fill="{colour}"/>'
         f'<g fill="#fff" text-anchor="middle" '
         f'font-family="Verdana,DejaVu Sans,Geneva,sans-serif" font-size="11">'
         f'<text x="{left / 2:.1f}" y="14">{escape(name)}</text>'

@@ -21,6 +21,7 @@ COMPONENT = {
     "position",
     "description",
     "showcase",
+    "start_date",
     "group_id",
     "page_id",
     "group",
@@ -52,7 +53,13 @@ UPDATE = {
     "affected_components",
 }
 INDICATORS = {"none", "minor", "major", "critical"}
-COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage"}
+COMPONENT_STATUSES = {
+    "operational",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+    "under_maintenance",
+}
 INCIDENT_STATUSES = {"investigating", "identified", "monitoring", "resolved", "postmortem"}
 IMPACTS = {"none", "minor", "major", "critical"}
 
@@ -83,6 +90,7 @@ def check_components(
         assert component["page_id"] == page_id
         assert isinstance(component["position"], int) and component["position"] >= 1
         assert isinstance(component["showcase"], bool)
+        assert component["start_date"] is None
         assert component["only_show_if_degraded"] is False
         timestamp(component["created_at"])
         timestamp(component["updated_at"])
@@ -105,7 +113,8 @@ def check_incidents(incidents: list[dict[str, Any]], page_id: str) -> None:
             timestamp(incident[key])
         for key in ("monitoring_at", "resolved_at"):
             timestamp(incident[key], nullable=True)
-        assert (incident["resolved_at"] is None) == (incident["status"] != "resolved")
+        closed = incident["status"] in ("resolved", "postmortem")
+        assert (incident["resolved_at"] is None) == (not closed)
         check_components(incident["components"], page_id, complete=False)
         for update in incident["incident_updates"]:
             assert set(update) == UPDATE, update

@@ -46,6 +46,25 @@ async def test_badge_by_id_by_key_and_by_name(store: Store, client: Client) -> N
         "/badge/" + "a/" * 2000 + ".svg",  # keys hold a "/": any depth is one lookup, then 404
         "/badge/%3Cscript%3E/s3.svg",
         "/badge/.svg",
+    ],
+)
+async def test_unknown_badges_are_an_svg_404(path: str, store: Store, client: Client) -> None:
+    """A README embedding a mistyped name shows an "unknown" badge, not a broken image: an SVG
+    with a 404, never the name it was asked for (nothing a client writes is drawn)."""
+    await SCENARIOS["all_operational"](store.writer)
+    async with client() as http:
+        response = await http.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "image/svg+xml; charset=utf-8"
+    svg = ET.fromstring(response.content)
+    assert [t.text for t in svg.iter(f"{SVG}text")] == ["status", "unknown component"]
+    assert "script" not in response.text and "nope" not in response.text
+    assert response.headers["etag"] and response.headers["cache-control"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
         "/badge/images.png",
         "/incidents/999",
         "/incidents/abc",
