@@ -7,6 +7,7 @@ hours" mean) and ``monotonic`` (how often the store is asked whether anything ch
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from monitor.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, negotiate
 from monitor.public.settings import PublicSettings
 from monitor.store.reader import open_reader
 from statuspage import api, feeds, subscribe, svg
@@ -41,6 +43,13 @@ Make = Callable[[Generation], Awaitable[Output]]
 _NOSNIFF = ("X-Content-Type-Options", "nosniff")
 _CORS = ("Access-Control-Allow-Origin", "*")
 _LOCKED = ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+_VARY_LANGUAGE = ("Vary", "Accept-Language")
+"""On every page whose words depend on the reader's language (DESIGN §10)."""
+
+
+def language(request: Request) -> str:
+    """The reader's language: ``?lang=en|ru``, else ``Accept-Language``, else English."""
+    return negotiate(request.headers.get("accept-language"), request.query_params.get("lang"))
 
 
 class StatusPage:
@@ -61,22 +70,41 @@ class StatusPage:
             ("Referrer-Policy", "no-referrer"),
         )
         self.html_headers = html_headers
-        self.not_found = Output(
-            renderer.message(page.name, "Not found", "There is no such page on this status page."),
-            HTML,
-            MISSING_CACHE,
-            status_code=404,
-            extra=html_headers,
-        )
-        self.not_allowed = Output(
-            renderer.message(
-                page.name, "Method not allowed", "This status page answers GET and HEAD only."
-            ),
-            HTML,
-            NO_STORE,
-            status_code=405,
-            extra=(*html_headers, ("Allow", "GET, HEAD")),
-        )
+        self.page_headers = (*html_headers, _VARY_LANGUAGE)
+        """An HTML page's headers when its words are in the reader's language."""
+        # The short pages, in each language (``*_in``); the plain attributes are English's.
+        self.not_found_in = {
+            lang: Output(
+                renderer.message(
+                    page.name,
+                    N_("Not found"),
+                    N_("There is no such page on this status page."),
+                    lang,
+                ),
+                HTML,
+                MISSING_CACHE,
+                status_code=404,
+                extra=self.page_headers,
+            )
+            for lang in LANGUAGES
+        }
+        self.not_found = self.not_found_in[DEFAULT_LANGUAGE]
+        self.not_allowed_in = {
+            lang: Output(
+                renderer.message(
+                    page.name,
+                    N_("Method not allowed"),
+                    N_("This status page answers GET and HEAD only."),
+                    lang,
+                ),
+                HTML,
+                NO_STORE,
+                status_code=405,
+                extra=(*self.page_headers, ("Allow", "GET, HEAD")),
+            )
+            for lang in LANGUAGES
+        }
+        self.not_allowed = self.not_allowed_in[DEFAULT_LANGUAGE]
         self.unknown_badge = Output(
             svg.unknown_badge().encode(),
             SVG,
@@ -84,37 +112,49 @@ class StatusPage:
             status_code=404,
             extra=(_NOSNIFF, _LOCKED),
         )
-        self.unavailable = Output(
-            renderer.message(
-                page.name,
-                "Status temporarily unavailable",
-                "The status page cannot read its data right now. Please try again in a minute.",
-            ),
-            HTML,
-            NO_STORE,
-            status_code=503,
-            extra=(*html_headers, ("Retry-After", "30")),
-        )
+        self.unavailable_in = {
+            lang: Output(
+                renderer.message(
+                    page.name,
+                    N_("Status temporarily unavailable"),
+                    N_(
+                        "The status page cannot read its data right now. "
+                        "Please try again in a minute."
+                    ),
+                    lang,
+                ),
+                HTML,
+                NO_STORE,
+                status_code=503,
+                extra=(*self.page_headers, ("Retry-After", "30")),
+            )
+            for lang in LANGUAGES
+        }
+        self.unavailable = self.unavailable_in[DEFAULT_LANGUAGE]
 
-    async def serve(self, request: Request, name: str, make: Make) -> Response:
-        """The output ``name`` of the current generation, made by ``make`` on first need."""
+    async def serve(
+        self, request: Request, name: str, make: Make, lang: str = DEFAULT_LANGUAGE
+    ) -> Response:
+        """The output ``name`` of the current generation, made by ``make`` on first need;
+        ``lang``: the language of the 503 page if the data cannot be read (an output in a
+        language has it in its ``name``: each is made and kept once per generation)."""
         headers = request.scope["headers"]
         cache = self.cache
         if cache is None:
-            return self.unavailable.response(headers)
+            return self.unavailable_in[lang].response(headers)
         try:
             generation = await cache.current()
             output = generation.outputs.get(name) or await generation.output(name, make)
         except PageUnavailable:
-            output = self.unavailable
+            output = self.unavailable_in[lang]
         return output.response(headers)
 
     # -- the outputs ------------------------------------------------------------------------------
 
-    async def index(self, generation: Generation) -> Output:
+    async def index(self, generation: Generation, lang: str = DEFAULT_LANGUAGE) -> Output:
         history = await generation.history()
-        body = self.renderer.index(generation.board, history)
-        return Output(body, HTML, PAGE_CACHE, extra=self.html_headers)
+        body = self.renderer.index(generation.board, history, lang)
+        return Output(body, HTML, PAGE_CACHE, extra=self.page_headers)
 
     def document(self, build: Callable[[Board], api.Document], *, uptimes: bool = False) -> Make:
         """``uptimes``: the components carry their uptime (read with the long history)."""
@@ -147,13 +187,13 @@ class StatusPage:
 
         return make
 
-    def incident(self, incident_id: int) -> Make:
+    def incident(self, incident_id: int, lang: str = DEFAULT_LANGUAGE) -> Make:
         async def make(generation: Generation) -> Output:
             incident = await generation.incident(incident_id)
             if incident is None:
-                return self.not_found
-            body = self.renderer.incident(generation.board, incident)
-            return Output(body, HTML, PAGE_CACHE, extra=self.html_headers)
+                return self.not_found_in[lang]
+            body = self.renderer.incident(generation.board, incident, lang)
+            return Output(body, HTML, PAGE_CACHE, extra=self.page_headers)
 
         return make
 
@@ -162,7 +202,10 @@ def _routes(page: StatusPage) -> list[Route]:
     """The route table: each endpoint names its output and how to make it."""
 
     async def index(request: Request) -> Response:
-        return await page.serve(request, "index", page.index)
+        lang = language(request)
+        return await page.serve(
+            request, f"index:{lang}", functools.partial(page.index, lang=lang), lang
+        )
 
     def document(
         name: str, build: Callable[[Board], api.Document], *, uptimes: bool = False
@@ -183,10 +226,13 @@ def _routes(page: StatusPage) -> list[Route]:
 
     async def incident(request: Request) -> Response:
         raw: str = request.path_params["incident_id"]
+        lang = language(request)
         if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-            return page.not_found.response(request.scope["headers"])
+            return page.not_found_in[lang].response(request.scope["headers"])
         number = int(raw)
-        return await page.serve(request, f"incident:{number}", page.incident(number))
+        return await page.serve(
+            request, f"incident:{number}:{lang}", page.incident(number, lang), lang
+        )
 
     return [
         Route("/", index, methods=["GET"]),
@@ -212,8 +258,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
         if "POST" in (error.headers or {}).get("Allow", ""):  # the subscription endpoints
             subscriptions: subscribe.Subscriptions = request.app.state.subscriptions
             return subscriptions.not_allowed(request)
-        return page.not_allowed.response(headers)
-    return page.not_found.response(headers)
+        return page.not_allowed_in[language(request)].response(headers)
+    return page.not_found_in[language(request)].response(headers)
 
 
 def create_app(
@@ -238,7 +284,7 @@ def create_app(
         refresh=max(public.page.refresh, 0),
         subscribe=public.subscriptions.enabled,
     )
-    page = StatusPage(info, Renderer(), public)
+    page = StatusPage(info, Renderer(public.page.zone), public)
     subscriptions = subscribe.Subscriptions(page, store_url, clock=clock)
 
     @asynccontextmanager
