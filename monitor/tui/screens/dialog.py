@@ -16,12 +16,12 @@ class DialogModal(ModalScreen[DraftT | None]):
 
     CSS_PATH = "modals.tcss"
     FIRST_FIELD: ClassVar[str]
-    """The id of the input focused when the dialog opens."""
+    """The id of the field focused when the dialog opens (an Input, or a TextArea)."""
     SUBMIT_BUTTON: ClassVar[str]
     """The id of the button that submits (any other button cancels)."""
 
     def on_mount(self) -> None:
-        self.query_one(f"#{self.FIRST_FIELD}", Input).focus()
+        self.query_one(f"#{self.FIRST_FIELD}").focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

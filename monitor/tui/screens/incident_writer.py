@@ -82,7 +82,7 @@ class OpenIncidentModal(WritingDialog[int]):
                 yield Button("Open incident", id="open", variant="error")
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # DialogModal's on_mount (focus the title) runs after this one: Textual calls both.
         self.load_catalogue()
 
     @work(group="catalogue")
@@ -152,7 +152,6 @@ class UpdateIncidentModal(WritingDialog[Incident]):
         return self.incident.phase if self.incident.phase in PHASES else "investigating"
 
     def on_mount(self) -> None:
-        super().on_mount()
         self._hint(self._default_phase())
 
     @on(Select.Changed, "#update-status")
@@ -213,10 +212,6 @@ class PostmortemModal(WritingDialog[Incident]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Publish", id="publish", variant="primary")
-
-    def on_mount(self) -> None:
-        # The first field is a TextArea, not the Input DialogModal focuses.
-        self.query_one(TextArea).focus()
 
     def action_publish(self) -> None:
         self._submit()

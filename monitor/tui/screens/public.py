@@ -90,6 +90,7 @@ class WritingDialog(DialogModal[ResultT]):
         """Enter in a field moves to the next one; only the last field's Enter submits (a title
         typed and Enter pressed should not publish before the message is written)."""
         event.stop()
+        event.prevent_default()  # DialogModal's handler (which submits) is not called
         fields = list(self.query(Input))
         if fields and event.input is not fields[-1]:
             self.focus_next()
@@ -124,9 +125,13 @@ class WritingDialog(DialogModal[ResultT]):
         self.query_one(f"#{self.PROBLEM}", Static).update(Text(problem))
 
 
+_CLI_HINT = re.compile(r" \(--[^()]*\)")
+"""``(--components K1,K2)`` in a refusal: the CLI's way to say it, not a dialog's."""
+
+
 def sentence(words: str) -> str:
-    """A refusal's words as a sentence: capital first, one full stop."""
-    words = words.strip()
+    """A refusal's words as a sentence: capital first, one full stop, no CLI flags."""
+    words = _CLI_HINT.sub("", words).strip()
     return f"{words[:1].upper()}{words[1:]}" + ("" if words.endswith((".", "?", "!")) else ".")
 
 
