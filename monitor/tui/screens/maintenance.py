@@ -94,7 +94,6 @@ class ScheduleModal(WritingDialog[int]):
                 yield Button("Schedule", id="schedule", variant="warning")
 
     def on_mount(self) -> None:
-        super().on_mount()
         self._preview()
         self.load_catalogue()
 
