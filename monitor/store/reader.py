@@ -19,6 +19,7 @@ from monitor.store.reading.catalogue import CatalogueReads
 from monitor.store.reading.checks import CheckReads
 from monitor.store.reading.day_strips import STRIP_DAYS, DayStripReads, settled_day
 from monitor.store.reading.incidents import IncidentReads
+from monitor.store.reading.public import PublicReads
 from monitor.store.reading.replicas import ReplicaReads
 from monitor.store.reading.rollups import ROLLUP_FIGURES, RollupReads
 
@@ -41,6 +42,7 @@ class HistoryReader(
     IncidentReads,
     AlertReads,
     ReplicaReads,
+    PublicReads,
 ):
     """Reads the store (``HistoryReader(engine, threaded=...)``). Each method is one read on one
     connection, and raises a :class:`~monitor.store.errors.StoreError` if the store fails it

@@ -1,8 +1,9 @@
 """The write side of the store's SQL adapter: the daemon's (and the TUI's resets and notes).
 
 :class:`HistoryWriter` implements :class:`monitor.store.ports.HistoryWrite` from one module per
-noun (:mod:`monitor.store.writing`): checks with their roll-ups and component states, incidents,
-alerts, the catalogue, retention. Its errors are :mod:`monitor.store.errors`.
+noun (:mod:`monitor.store.writing`): checks with their roll-ups and component states, incidents
+(the daemon's and people's), maintenance windows and subscribers' deliveries, alerts, the
+catalogue, retention. Its errors are :mod:`monitor.store.errors`.
 
 Imported by its own path (``from monitor.store.writer import HistoryWriter``): the package
 ``monitor.store`` exposes the read side only, so a reader never loads this.
@@ -15,15 +16,22 @@ from monitor.store.writing.alerts import AlertWrites
 from monitor.store.writing.base import Fence
 from monitor.store.writing.catalogue import CatalogueWrites
 from monitor.store.writing.checks import REFUSED, CheckWrites, refused_check
-from monitor.store.writing.incidents import IncidentWrites
+from monitor.store.writing.public import PublicWrites
 from monitor.store.writing.replicas import ReplicaWrites
 from monitor.store.writing.retention import RetentionWrites
+from monitor.store.writing.written import WrittenIncidentWrites
 
 __all__ = ["REFUSED", "Fence", "HistoryWriter", "refused_check"]
 
 
 class HistoryWriter(
-    CheckWrites, ReplicaWrites, IncidentWrites, AlertWrites, CatalogueWrites, RetentionWrites
+    CheckWrites,
+    ReplicaWrites,
+    WrittenIncidentWrites,
+    PublicWrites,
+    AlertWrites,
+    CatalogueWrites,
+    RetentionWrites,
 ):
     """Writes to the store: ``HistoryWriter(engine, batch_window=..., max_batch=..., clock=...,
     fence=...)``.

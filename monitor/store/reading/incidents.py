@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, and_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from monitor.store.errors import StoreNotInitialised
+from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
 from monitor.store.models import (
     Incident,
     IncidentComponent,
     IncidentEvent,
+    IncidentOrigin,
     IncidentState,
     Status,
 )
@@ -74,27 +75,34 @@ class IncidentReads(ReadBase):
         first) and, ``with_events``, its timeline: three statements on one connection, however
         many incidents.
 
-        A store of an older schema (no ``incident_components``, which a status page upgraded
-        before its monitor reads) gives incidents listing their cause alone."""
+        A store of an older schema, which a status page upgraded before its monitor reads, gives
+        what it holds: no ``incident_components`` (before 0005), incidents listing their cause
+        alone; no written incidents' columns (before 0006), automatic incidents nobody wrote."""
         try:
             found = await self._read(_IncidentRead(query, with_events, with_components=True))
-        except StoreNotInitialised:
+        except StoreSchemaMismatch:
             # (On PostgreSQL the failed statement spoilt that transaction: read again.)
+            found = await self._legacy(query, with_events)
+        except StoreNotInitialised:
             found = await self._read(_IncidentRead(query, with_events, with_components=False))
-        rows, event_rows, component_rows = found
-        events: dict[int, list[IncidentEvent]] = {}
-        for event in event_rows:
-            events.setdefault(event["incident_id"], []).append(_event(event))
-        components: dict[int, list[IncidentComponent]] = {}
-        for c in component_rows:
-            components.setdefault(c["incident_id"], []).append(
-                IncidentComponent(
-                    c["target"], c["service"], Status.parse(c["status"]), bool(c["critical"])
-                )
-            )
-        return [
-            _incident(row, events.get(row["id"], []), components.get(row["id"], [])) for row in rows
-        ]
+        return incidents_of(found)
+
+    async def _legacy(self, query: Select[Any], with_events: bool) -> Found:
+        """The read of a store from before revision 0006: its columns alone."""
+        old = query.with_only_columns(*_columns(incidents, _WRITTEN_COLUMNS))
+        read = _IncidentRead(old, with_events, with_components=True, legacy=True)
+        try:
+            return await self._read(read)
+        except StoreNotInitialised:
+            return await self._read(replace(read, with_components=False))
+
+
+_WRITTEN_COLUMNS = frozenset({"origin", "phase", "written_by", "postmortem", "postmortem_at"})
+"""The columns revision 0006 added to ``incidents`` and (``phase``) ``incident_events``."""
+
+
+def _columns(table: Table, without: frozenset[str]) -> list[ColumnElement[Any]]:
+    return [c for c in table.c if c.name not in without]
 
 
 def open_incident_query(target: str, service: str) -> Select[Any]:
@@ -120,6 +128,30 @@ def open_incident_query(target: str, service: str) -> Select[Any]:
 Found = tuple[Sequence[RowMapping], Sequence[RowMapping], Sequence[RowMapping]]
 
 
+def read_incidents(query: Select[Any]) -> _IncidentRead:
+    """The read of the incidents ``query`` selects with their events and components, for a
+    connection's ``run_sync`` (a writer re-reading what it wrote, in its transaction)."""
+    return _IncidentRead(query, with_events=True, with_components=True)
+
+
+def incidents_of(found: Found) -> list[Incident]:
+    """The incidents of one :class:`_IncidentRead`, each with its events and components."""
+    rows, event_rows, component_rows = found
+    events: dict[int, list[IncidentEvent]] = {}
+    for event in event_rows:
+        events.setdefault(event["incident_id"], []).append(_event(event))
+    components: dict[int, list[IncidentComponent]] = {}
+    for c in component_rows:
+        components.setdefault(c["incident_id"], []).append(
+            IncidentComponent(
+                c["target"], c["service"], Status.parse(c["status"]), bool(c["critical"])
+            )
+        )
+    return [
+        _incident(row, events.get(row["id"], []), components.get(row["id"], [])) for row in rows
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class _IncidentRead:
     """One read of incidents on one connection: their rows, then their events and components
@@ -128,6 +160,8 @@ class _IncidentRead:
     query: Select[Any]
     with_events: bool
     with_components: bool
+    legacy: bool = False
+    """A store from before 0006: its events have no ``phase``."""
 
     def __call__(self, connection: Connection) -> Found:
         rows = connection.execute(self.query).mappings().all()
@@ -139,16 +173,15 @@ class _IncidentRead:
             self.with_events,
             incident_events,
             ids,
-            incident_events.c.at,
-            incident_events.c.id,
+            (incident_events.c.at, incident_events.c.id),
+            without=_WRITTEN_COLUMNS if self.legacy else frozenset(),
         )
         components = _children(
             connection,
             self.with_components,
             incident_components,
             ids,
-            incident_components.c.target,
-            incident_components.c.service,
+            (incident_components.c.target, incident_components.c.service),
         )
         return rows, events, components
 
@@ -158,13 +191,15 @@ def _children(
     wanted: bool,
     table: Table,
     ids: Sequence[int],
-    *order: ColumnElement[Any],
+    order: tuple[ColumnElement[Any], ...],
+    *,
+    without: frozenset[str] = frozenset(),
 ) -> Sequence[RowMapping]:
     """The rows of ``table`` belonging to the incidents ``ids``, in ``order`` (none when not
-    ``wanted``)."""
+    ``wanted``), all their columns but ``without``."""
     if not wanted:
         return ()
-    query = select(table).where(table.c.incident_id.in_(ids)).order_by(*order)
+    query = select(*_columns(table, without)).where(table.c.incident_id.in_(ids)).order_by(*order)
     return connection.execute(query).mappings().all()
 
 
@@ -176,6 +211,7 @@ def _event(r: RowMapping) -> IncidentEvent:
         text=r["text"],
         public=bool(r["public"]),
         actor=r["actor"],
+        phase=r.get("phase"),
     )
 
 
@@ -196,4 +232,9 @@ def _incident(
         updated_at=r["updated_at"],
         events=tuple(events),
         components=tuple(components),
+        origin=IncidentOrigin(r.get("origin") or IncidentOrigin.AUTO.value),
+        phase=r.get("phase"),
+        written_by=r.get("written_by"),
+        postmortem=r.get("postmortem"),
+        postmortem_at=r.get("postmortem_at"),
     )

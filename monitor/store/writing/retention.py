@@ -3,7 +3,7 @@ and the daily rebuild of day strips (:mod:`monitor.store.strips`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Table, delete, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, delete, func, or_, select, tuple_
 
 from monitor.store.models import BarSeries
 from monitor.store.reading.day_strips import STRIP_DAYS, settled_day
@@ -11,11 +11,15 @@ from monitor.store.reading.rollups import ROLLUP_FIGURES
 from monitor.store.schema import (
     checks,
     day_strips,
+    deliveries,
+    maintenances,
+    public_messages,
     replica_checks,
     replicas,
     rollups,
     service_checks,
     silences,
+    subscribers,
 )
 from monitor.store.strips import encode as strip_json
 from monitor.store.writing.base import DAY, WriteBase
@@ -30,6 +34,13 @@ SQLITE_PAUSE = 0.15
 """Seconds between two chunks on SQLite: longer than SQLite's busy handler sleeps between two
 tries for the write lock (100 ms at most), so a renewal or a check waiting for the lock takes it
 before the next chunk does (back to back, the chunks would win it nearly every time)."""
+UNCONFIRMED_DAYS = 7.0
+"""Days an address that never confirmed is kept after its last confirmation request, when the
+caller does not say (``[subscriptions] confirm_within`` does not reach the store; its default is
+2 days, so a link sent is dead long before)."""
+UNSUBSCRIBED_DAYS = 30.0
+"""Days an unsubscribed address is kept (its last deliveries' record), then forgotten: no
+address is kept longer than it serves."""
 
 
 class RetentionWrites(WriteBase):
@@ -85,12 +96,19 @@ class RetentionWrites(WriteBase):
         return len(strips)
 
     async def apply_retention(
-        self, now: float, *, raw_days: float, hourly_days: float, daily_days: float
+        self,
+        now: float,
+        *,
+        raw_days: float,
+        hourly_days: float,
+        daily_days: float,
+        unconfirmed_days: float = UNCONFIRMED_DAYS,
     ) -> dict[str, int]:
         """Delete raw checks (the targets' and their replicas'), hourly and daily roll-ups older
         than their windows, the rows of replicas retired (or not seen) for longer than the
         raw checks are kept: nothing of them would be left to show, and silences that ended as
-        long ago (the incident timeline keeps who silenced what).
+        long ago (the incident timeline keeps who silenced what); and the public side's rows
+        (:meth:`_public_retention`).
 
         Rows go :attr:`retention_chunk` at a time, each chunk its own fenced transaction, so no
         write holds the store for long. A retention cut short (the lease lost, the store gone)
@@ -113,6 +131,68 @@ class RetentionWrites(WriteBase):
             removed[f"{period}_rollups"] = await self._delete_in_chunks(
                 rollups, rollups.c.period == period, rollups.c.start < now - days * DAY
             )
+        removed.update(
+            await self._public_retention(
+                now,
+                raw_cutoff=cutoff,
+                hourly_cutoff=now - hourly_days * DAY,
+                daily_cutoff=now - daily_days * DAY,
+                unconfirmed_cutoff=now - unconfirmed_days * DAY,
+            )
+        )
+        return removed
+
+    async def _public_retention(
+        self,
+        now: float,
+        *,
+        raw_cutoff: float,
+        hourly_cutoff: float,
+        daily_cutoff: float,
+        unconfirmed_cutoff: float,
+    ) -> dict[str, int]:
+        """What the public side keeps (#15), each in chunks:
+
+        - deliveries finished (sent, failed) before the raw checks' horizon: the send log is
+          as fresh as the checks it reported on;
+        - messages fanned out before the hourly roll-ups' horizon (their deliveries, pending or
+          not, go with them: the sender gave up on those long before);
+        - addresses: never confirmed since :data:`UNCONFIRMED_DAYS` (or ``unconfirmed_days``)
+          after their last confirmation request, unsubscribed since :data:`UNSUBSCRIBED_DAYS`
+          (privacy: an address is kept only while it serves), their deliveries with them;
+        - windows that ended before the daily roll-ups' horizon (their bars are gone too)."""
+        removed: dict[str, int] = {}
+        removed["deliveries"] = await self._delete_in_chunks(
+            deliveries,
+            deliveries.c.state != "pending",
+            deliveries.c.done_at < raw_cutoff,
+        )
+        old_messages = and_(
+            public_messages.c.fanned_out_at.is_not(None),
+            public_messages.c.fanned_out_at < hourly_cutoff,
+        )
+        # Their deliveries first, in chunks: a cascade would delete them in the message's chunk.
+        removed["deliveries"] += await self._delete_in_chunks(
+            deliveries,
+            deliveries.c.message_id.in_(select(public_messages.c.id).where(old_messages)),
+        )
+        removed["public_messages"] = await self._delete_in_chunks(public_messages, old_messages)
+        lapsed = or_(
+            and_(
+                subscribers.c.confirmed_at.is_(None),
+                func.coalesce(subscribers.c.confirm_sent_at, subscribers.c.created_at)
+                < unconfirmed_cutoff,
+            ),
+            subscribers.c.unsubscribed_at < now - UNSUBSCRIBED_DAYS * DAY,
+        )
+        removed["deliveries"] += await self._delete_in_chunks(
+            deliveries,
+            deliveries.c.subscriber_id.in_(select(subscribers.c.id).where(lapsed)),
+        )
+        removed["subscribers"] = await self._delete_in_chunks(subscribers, lapsed)
+        removed["maintenances"] = await self._delete_in_chunks(
+            maintenances, maintenances.c.ends_at < daily_cutoff
+        )
         return removed
 
     async def _delete_in_chunks(self, table: Table, *where: ColumnElement[bool]) -> int:
