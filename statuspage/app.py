@@ -168,8 +168,8 @@ class StatusPage:
 
         return make
 
-    async def feed(self, generation: Generation) -> Output:
-        body = feeds.atom(generation.board)
+    async def feed(self, generation: Generation, lang: str = DEFAULT_LANGUAGE) -> Output:
+        body = feeds.atom(generation.board, lang, self.renderer.zone)
         return Output(body, ATOM, PAGE_CACHE, extra=(_NOSNIFF, _CORS, _LOCKED))
 
     def badge(self, key: str) -> Make:
@@ -218,7 +218,11 @@ def _routes(page: StatusPage) -> list[Route]:
         return Route(f"/api/v2/{name}", endpoint, methods=["GET"])
 
     async def history_atom(request: Request) -> Response:
-        return await page.serve(request, "history.atom", page.feed)
+        # ?lang= only: a feed reader fetches one address (no Vary on Accept-Language here)
+        lang = negotiate(None, request.query_params.get("lang"))
+        return await page.serve(
+            request, f"history.atom:{lang}", functools.partial(page.feed, lang=lang)
+        )
 
     async def badge(request: Request) -> Response:
         key: str = request.path_params["component"]
