@@ -84,6 +84,8 @@ class _Streak:
     """The worst status of the current bad run (the incident opens with it)."""
     last: Status = Status.UNKNOWN
     """The last status the cause was seen in (for ``state_change`` events)."""
+    since: float | None = None
+    """When the current bad run began (a window that ended during it held its incident)."""
 
 
 @dataclass
@@ -171,7 +173,9 @@ class IncidentTracker:
         explained = failing and record.status is not Status.UNREACHABLE
         shown[(target, TARGET_COMPONENT)] = Status.UNKNOWN if explained else record.status
         for cause, status in shown.items():
-            self._count(cause, Status.HEALTHY if cause[1] == "" and explained else status)
+            self._count(
+                cause, Status.HEALTHY if cause[1] == "" and explained else status, record.at
+            )
         for cause, status in shown.items():
             entry = self._open.get(cause)
             if entry is None:
@@ -185,13 +189,16 @@ class IncidentTracker:
             elif cause in self._open:  # not resolved by its taker just now
                 await self._update(cause, entry, status, record)
 
-    def _count(self, cause: Key, status: Status) -> None:
+    def _count(self, cause: Key, status: Status, at: float) -> None:
         streak = self._streak(cause)
         if status is Status.HEALTHY:
             streak.good += 1
             streak.bad = 0
             streak.worst = Status.UNKNOWN
+            streak.since = None
         elif status in FAILING:
+            if streak.bad == 0:
+                streak.since = at
             streak.bad += 1
             streak.good = 0
             if status.severity > streak.worst.severity:
@@ -256,7 +263,7 @@ class IncidentTracker:
             await self._hold(cause, window, record.at)
             return
         entry, title = await self._open_incident(cause, record)
-        for window_id in sorted(self._held.pop(cause, set())):
+        for window_id in sorted(self._held.pop(cause, set()) | self._ended(cause, record.at)):
             await record_held(
                 self._writer,
                 window_id,
@@ -265,6 +272,21 @@ class IncidentTracker:
                 f"({component_key(*cause)} still {self._streaks[cause].worst.value}).",
                 record.at,
             )
+
+    def _ended(self, cause: Key, now: float) -> set[int]:
+        """The windows that covered the cause and ended during its current bad run: they held
+        this incident, whether or not this process saw them do it (a leader that took over
+        after the window started knows of no hold, and counts the run from its first check)."""
+        since = self._streaks[cause].since
+        if self._quiet is None or since is None:
+            return set()
+        return {
+            window.id
+            for window in self._quiet.windows
+            if window.cancelled_at is None
+            and since < window.ends_at <= now
+            and window.covers(*cause, max(since, window.starts_at))
+        }
 
     def _window(self, cause: Key, at: float) -> Maintenance | None:
         return None if self._quiet is None else self._quiet.window(*cause, at)

@@ -165,6 +165,20 @@ async def test_a_window_holds_an_incident_and_its_end_opens_it_at_once(store: St
     assert len(await events(store, held, "held_incident")) == 1, "once per cause and window"
 
 
+async def test_a_successor_opens_the_incident_a_window_held_before_it_led(store: Store) -> None:
+    _, reader = store
+    first, _ = tracker(store)
+    held = await window(store, ["api/database"], 0, 100)
+    await watch(first, *[(t, True) for t in range(0, 90, 10)])
+    successor, _ = tracker(store)  # the leader changed late in the window: one check in it
+    await successor.resume(reader)
+    await watch(successor, (90, True), (100, True))
+    (number,) = successor.open_causes().values()
+    (event,) = await events(store, held, "incident_opened")
+    assert f"#{number}" in event.text
+    assert event.at == T0 + 100
+
+
 async def test_a_cause_that_recovered_in_its_window_opens_nothing(store: Store) -> None:
     _writer, reader = store
     incidents, _ = tracker(store)
