@@ -105,27 +105,31 @@ class Mailer:
                 start_tls=settings.security == "starttls",
                 timeout=settings.timeout,
             )
-        except aiosmtplib.SMTPRecipientsRefused as error:
-            codes = [r.code for r in error.recipients]
-            raise _refused(min(codes, default=550)) from None
-        except aiosmtplib.SMTPRecipientRefused as error:
-            raise _refused(error.code) from None
-        except aiosmtplib.SMTPAuthenticationError:
-            raise Broken("auth failed") from None
-        except aiosmtplib.SMTPTimeoutError:
-            raise Unreachable("timeout") from None
-        except aiosmtplib.SMTPResponseException as error:
-            if 400 <= error.code < 500:
-                raise Unreachable("unavailable") from None
-            raise Broken("rejected") from None
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected):
-            raise Unreachable("refused") from None
-        except aiosmtplib.SMTPException:
-            raise Broken("failed") from None
-        except TimeoutError:
-            raise Unreachable("timeout") from None
-        except OSError:
-            raise Unreachable("refused") from None
+            return
+        except Exception as error:
+            failure = classify(error)
+        # Raised outside the handler: the server's reply (in the original) is not even kept as
+        # the exception's context, so no traceback can print it.
+        raise failure
+
+
+def classify(error: Exception) -> Exception:
+    """An aiosmtplib (or socket) error as one of the short classes."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return _refused(min((r.code for r in error.recipients), default=550))
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused):
+        return _refused(error.code)
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        return Broken("auth failed")
+    if isinstance(error, TimeoutError):  # aiosmtplib's timeouts are TimeoutErrors too
+        return Unreachable("timeout")
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return Unreachable("unavailable") if 400 <= error.code < 500 else Broken("rejected")
+    if isinstance(error, OSError):  # SMTPConnectError, SMTPServerDisconnected, sockets
+        return Unreachable("refused")
+    if isinstance(error, aiosmtplib.SMTPException):
+        return Broken("failed")
+    return error
 
 
 def _refused(code: int) -> Exception:

@@ -32,7 +32,7 @@ from monitor.i18n import (
     format_moment,
     translations,
 )
-from monitor.impact import Condition, describe
+from monitor.impact import Wording, describe
 from monitor.public.settings import PageSettings
 from monitor.public_actions import OPENED_MESSAGE, PHASE_MESSAGES
 from monitor.store.models import (
@@ -61,15 +61,6 @@ PHASE_WORDS = {
     "monitoring": N_("Monitoring"),
     "resolved": N_("Resolved"),
 }
-CONDITION_WORDS = {
-    Condition.NO_DATA: N_("No data"),
-    Condition.OPERATIONAL: N_("Operational"),
-    Condition.DEGRADED: N_("Degraded performance"),
-    Condition.PARTIAL: N_("Partial outage"),
-    Condition.MAJOR: N_("Major outage"),
-}
-""":attr:`monitor.impact.Condition.word`, marked so the Russian catalogue has them."""
-PROBLEM = N_("Problem")
 STARTED = N_(
     "Scheduled maintenance is currently in progress. We will provide updates as necessary."
 )
@@ -207,44 +198,19 @@ def incident_title(ctx: Context, incident: Incident) -> str:
     """A written incident's title as written; an automatic one's worded by the page's rule."""
     if incident.origin is IncidentOrigin.WRITTEN and incident.title.strip():
         return one_line(incident.title, MAX_TITLE)
+    return _wording(ctx, incident).title
+
+
+def _wording(ctx: Context, incident: Incident) -> Wording:
+    return describe(_listed(incident), ctx.name, ctx.gettext)
+
+
+def _affected(ctx: Context, wording: Wording) -> str:
     _ = ctx.gettext
-    wording = describe(_listed(incident), ctx.name)
-    if not wording.affected:
-        return _(PROBLEM)
-    word = (
-        _(CONDITION_WORDS[wording.impact])
-        if wording.impact.value > Condition.OPERATIONAL.value
-        else _(PROBLEM)
+    return ", ".join(
+        _("%(name)s (%(condition)s)") % {"name": a.name, "condition": _(a.condition.word).lower()}
+        for a in wording.affected
     )
-    return f"{word}: {wording.affected[0].name}"
-
-
-def _sentence(_: Gettext, name: str, condition: Condition) -> str:
-    """:func:`monitor.impact.sentence`, in the reader's language."""
-    values = {"name": name}
-    if condition is Condition.DEGRADED:
-        return _("%(name)s is running with degraded performance.") % values
-    if condition is Condition.PARTIAL:
-        return _("%(name)s is partly unavailable (partial outage).") % values
-    if condition is Condition.MAJOR:
-        return _("%(name)s is unavailable (major outage).") % values
-    if condition is Condition.OPERATIONAL:
-        return _("%(name)s is working again; we are monitoring the recovery.") % values
-    return _("We have lost sight of %(name)s and are checking it.") % values
-
-
-def described(ctx: Context, incident: Incident) -> str:
-    """:func:`monitor.impact.describe`'s body, in the reader's language."""
-    _ = ctx.gettext
-    wording = describe(_listed(incident), ctx.name)
-    if not wording.affected:
-        return _("We are investigating a problem.")
-    cause, others = wording.affected[0], wording.affected[1:]
-    body = _sentence(_, cause.name, cause.condition)
-    if others:
-        listed = ", ".join(f"{a.name} ({_(CONDITION_WORDS[a.condition]).lower()})" for a in others)
-        body = f"{body} " + _("Also affected: %(components)s.") % {"components": listed}
-    return body
 
 
 def _phase(message: PublicMessage, incident: Incident) -> str:
@@ -265,9 +231,9 @@ def _incident_body(ctx: Context, message: PublicMessage, incident: Incident) -> 
         return _("This incident has been resolved.")
     if message.event == "opened":
         return _("We are investigating a problem: %(description)s") % {
-            "description": described(ctx, incident)
+            "description": _wording(ctx, incident).body
         }
-    return described(ctx, incident)
+    return _wording(ctx, incident).body
 
 
 def incident_email(ctx: Context, message: PublicMessage, incident: Incident) -> Rendered:
@@ -277,10 +243,7 @@ def incident_email(ctx: Context, message: PublicMessage, incident: Incident) -> 
         heading = _("Postmortem")
     else:
         heading = _(PHASE_WORDS[_phase(message, incident)])
-    wording = describe(_listed(incident), ctx.name)
-    affected = ", ".join(
-        f"{a.name} ({_(CONDITION_WORDS[a.condition]).lower()})" for a in wording.affected
-    )
+    affected = _affected(ctx, _wording(ctx, incident))
     lines = [
         title,
         "",
@@ -310,14 +273,14 @@ def incident_payload(ctx: Context, message: PublicMessage, incident: Incident) -
     """Statuspage's webhook for an incident: its incident object, updates newest first."""
     _ = ctx.gettext
     page_id = page_identifier(ctx.page)
-    wording = describe(_listed(incident), ctx.name)
+    wording = _wording(ctx, incident)
     updates = []
     for index, event in enumerate(incident.events):
         if not event.public or event.kind not in ("opened", "update", "note", "resolved"):
             continue
         if event.kind == "opened" and incident.origin is IncidentOrigin.AUTO:
             body = _("We are investigating a problem: %(description)s") % {
-                "description": described(ctx, incident)
+                "description": wording.body
             }
         elif event.text.strip():
             body = _written(_, event.text)

@@ -94,8 +94,8 @@ class WebhookPoster:
         self._timeout = timeout
         self._allow_private = allow_private
         self._resolver = resolver
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._given = transport
+        self._transport: httpx.AsyncBaseTransport | None = transport
 
     def destination(self, url: str) -> str:
         return destination(url)
@@ -107,21 +107,20 @@ class WebhookPoster:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client (made again at the next send)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        """Close the connections (a transport is made again at the next send)."""
+        transport, self._transport = self._transport, self._given
+        if transport is not None and transport is not self._given:
+            await transport.aclose()
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                transport=self._transport,
-                follow_redirects=False,
-                trust_env=False,  # an HTTP(S)_PROXY would defeat the address pinning
-                timeout=httpx.Timeout(self._timeout),
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=0),
+    def _http(self) -> httpx.AsyncBaseTransport:
+        # The transport, not a client: httpx's client logs every request's URL at INFO (the
+        # subscriber's path and query may hold its secret), follows redirects if asked, keeps
+        # cookies and reads proxies from the environment (which would defeat the pinning).
+        if self._transport is None:
+            self._transport = httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=0)
             )
-        return self._client
+        return self._transport
 
     async def address(self, url: httpx.URL) -> str:
         """The checked address to connect to for ``url``'s host; :class:`Refused` (final) when
@@ -176,20 +175,22 @@ class WebhookPoster:
             headers["Idempotency-Key"] = key
         extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        request = self._http().build_request(
-            "POST", pinned, headers=headers, content=body, extensions=extensions
-        )
+        request = httpx.Request("POST", pinned, headers=headers, content=body)
+        request.extensions = {"timeout": httpx.Timeout(self._timeout).as_dict(), **extensions}
+        failure: Exception | None = None
         try:
-            # The answer's body is never read (a receiver could send gigabytes): the status is
+            # The answer's body is never read (a receiver could send gigabytes): its status is
             # all we need, and closing the stream drops the connection.
-            response = await self._http().send(request, stream=True)
+            response = await self._http().handle_async_request(request)
             await response.aclose()
         except httpx.TimeoutException:
-            raise Unreachable("timeout") from None
+            failure = Unreachable("timeout")
         except httpx.ConnectError:
-            raise Unreachable("refused") from None
+            failure = Unreachable("refused")
         except httpx.HTTPError:
-            raise Unreachable("failed") from None
+            failure = Unreachable("failed")
+        if failure is not None:
+            raise failure  # outside the handler: httpx's error (with the URL) is not kept
         status = response.status_code
         if 200 <= status < 300:
             return
