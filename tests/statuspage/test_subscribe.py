@@ -400,3 +400,19 @@ def test_the_command_reads_page_and_subscriptions_from_monitor_toml(tmp_path: Pa
     config.write_text("[subscriptions]\nenabled = true\n")  # e-mail without [smtp]
     with pytest.raises(ConfigError, match=r"subscriptions\.email"):
         page_config(config)
+
+
+async def test_unsubscribe_links_work_after_subscriptions_are_turned_off(
+    store: Store, app: tuple[Open, Clock]
+) -> None:
+    open_app, _ = app
+    async with open_app() as http:
+        sid = await _subscriber(http, store, "player@example.org")
+    token = tokens.mint(SECRET.encode(), tokens.UNSUBSCRIBE, sid, "player@example.org")
+    async with open_app(enabled=False) as http:
+        form = await http.get("/subscribe")
+        left = await http.post(f"/subscriptions/unsubscribe?token={token}", headers=FORM)
+    assert form.status_code == 404
+    assert left.status_code == 200 and "You are unsubscribed" in left.text
+    assert "Subscribe again" not in left.text  # (there is nowhere to subscribe now)
+    assert state(store, sid) == (None, NOW)
