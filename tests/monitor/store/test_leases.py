@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from monitor.store import (
     AlertState,
     Component,
+    DeliveryState,
     HistoryReader,
     IncidentComponent,
     IncidentEvent,
     LeaderLease,
     LeaseLost,
+    MaintenanceEvent,
     ReplicaCheck,
     Status,
     StoreError,
@@ -32,7 +34,7 @@ from monitor.store import (
 from monitor.store import leases as lease_module
 from monitor.store.leases import LeaseStore
 from monitor.store.ports import HistoryWrite
-from monitor.store.schema import checks, incidents, metadata, replica_checks
+from monitor.store.schema import checks, incidents, metadata, replica_checks, subscribers
 from monitor.store.writer import HistoryWriter
 from tests.monitor.store.support import DAY, DAY0, check, migrated_store_url, sample
 from tests.support.polling import eventually
@@ -280,6 +282,14 @@ FENCED_WRITES: dict[str, Write] = {
     "resolve_alert": lambda w: w.resolve_alert(1, LATE),
     "update_alert": lambda w: w.update_alert(1, "still open", LATE),
     "mark_notified": lambda w: w.mark_notified(1, AlertState.FIRING),
+    # #15: the daemon's side of windows and the sender's of subscriptions
+    # (before the retention, which deletes window 1).
+    "mark_maintenance": lambda w: w.mark_maintenance(1, "started", LATE),
+    "add_maintenance_event": lambda w: w.add_maintenance_event(
+        1, MaintenanceEvent(LATE, "held_alert", "breaker_open on api/database")
+    ),
+    "fan_out": lambda w: w.fan_out(LATE),
+    "finish_delivery": lambda w: w.finish_delivery(1, DeliveryState.SENT, LATE),
     "sync_components": lambda w: w.sync_components(
         [Component("api", "cache", "Cache", "Production", 9)]
     ),
@@ -293,9 +303,19 @@ rows it names exist: see :func:`_before_the_takeover`)."""
 UNFENCED_WRITES: dict[str, Write] = {
     "ack_alert": lambda w: w.ack_alert(1, "alice", LATE),
     "add_silence": lambda w: w.add_silence("api/database", LATE, LATE + 3600, "alice", None),
+    # #15: ``questcity incident …`` and ``questcity maintenance …``.
+    "open_written_incident": lambda w: w.open_written_incident(
+        "Slow logins", [IncidentComponent("api", "", Status.DEGRADED)], "Looking", "alice", LATE
+    ),
+    "update_incident": lambda w: w.update_incident(1, "identified", "Found it", "alice", LATE),
+    "write_postmortem": lambda w: w.write_postmortem(1, "What happened", "alice", LATE),
+    "schedule_maintenance": lambda w: w.schedule_maintenance(
+        "Upgrade", ["api"], LATE + 3600, LATE + 7200, None, "alice", LATE
+    ),
+    "cancel_maintenance": lambda w: w.cancel_maintenance(1, "alice", LATE),
 }
-"""People's writes (#14: ``questcity alert ack|silence``, a TUI tab): any process makes them,
-leading or not, so a writer's fence does not refuse them."""
+"""People's writes (#14: ``questcity alert ack|silence``, a TUI tab; #15: written incidents and
+windows): any process makes them, leading or not, so a writer's fence does not refuse them."""
 
 
 def _port_writes() -> list[str]:
@@ -310,13 +330,28 @@ def _port_writes() -> list[str]:
 
 async def _before_the_takeover(writer: HistoryWriter) -> None:
     """What the leader wrote while it led: rows for every write of :data:`FENCED_WRITES` to
-    change (incident 1 open on api/database, alert 1 firing, a replica, settled roll-ups)."""
+    change (incident 1 open on api/database, alert 1 firing, a replica, settled roll-ups;
+    subscriber 1 with delivery 1, window 1 ahead, a message queued)."""
     await writer.record_check(
         check(DAY0, services=(sample("database"),)),
         replicas=[ReplicaCheck("10.0.0.5:8000", check(DAY0))],
     )
     await writer.open_incident("api", "database", Status.UNHEALTHY, DAY0, "DB down")
     await writer.fire_alert("breaker_open", "api", "database", "open", DAY0)
+    async with writer.engine.begin() as connection:
+        if not await connection.scalar(select(func.count()).select_from(subscribers)):
+            await connection.execute(
+                subscribers.insert().values(
+                    kind="email",
+                    address="a@example.org",
+                    components="",
+                    language="en",
+                    created_at=DAY0,
+                    confirmed_at=DAY0,
+                )
+            )
+    await writer.fan_out(DAY0)  # (delivery 1: the incident's opening)
+    await writer.schedule_maintenance("Upgrade", ["api"], LATE, LATE + 3600, None, "bob", DAY0)
 
 
 async def _deposed_writer(engine: AsyncEngine) -> HistoryWriter:

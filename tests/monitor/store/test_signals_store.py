@@ -31,6 +31,7 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.migrate import StoreUpgrade, alembic_config, upgrade_store
+from monitor.store.migrations import HEAD_REVISION
 from monitor.store.writer import HistoryWriter
 from tests.monitor.store.support import (
     DAY0,
@@ -396,7 +397,7 @@ async def test_revision_0005_keeps_a_0004_stores_rows(empty_url: str) -> None:
 
         done = await upgrade_store(engine)
 
-        assert done == StoreUpgrade(before="0004", after="0005", recognised=False)
+        assert done == StoreUpgrade(before="0004", after=HEAD_REVISION, recognised=False)
         reader, writer = HistoryReader(engine), HistoryWriter(engine)
         assert await reader.components() == [
             Component("api", "database", "Database", "Production", 1, critical=False)
