@@ -26,6 +26,7 @@ from monitor.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGE_NAMES,
     LANGUAGES,
+    Phrase,
     format_day,
     format_duration,
     format_moment,
@@ -142,6 +143,9 @@ class Renderer:
             lstrip_blocks=True,
             auto_reload=False,
             extensions=["jinja2.ext.i18n"],
+            # our own words made from data (an automatic incident's title and updates) are
+            # printed in the page's language; people's text is a plain str, printed as written
+            finalize=lambda value: value.said_in(lang) if isinstance(value, Phrase) else value,
         )
         # newstyle: every translated string is %-formatted with its variables, which are escaped
         env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]

@@ -8,8 +8,9 @@ person's updates and postmortem as written. Never: actors, private notes, breake
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from monitor.i18n import Gettext, Phrase, identity
 from monitor.impact import describe, sentence
 from monitor.store.models import (
     PHASES,
@@ -55,8 +56,13 @@ def build_incident(
         return view.name if view is not None else _orphan_name(target, service, components)
 
     wording = describe(listed, name_of)
+
+    def worded(_: Gettext) -> str:  # the body in another language (monitor.i18n.Phrase)
+        return wording.body if _ is identity else describe(listed, name_of, _).body
+
     written = incident.origin is IncidentOrigin.WRITTEN
-    name = (clean(incident.title) or wording.title) if written else wording.title
+    title = Phrase(wording.title, lambda _: describe(listed, name_of, _).title)
+    name = (clean(incident.title) or title) if written else title
     cause_name = wording.affected[0].name
     cause_critical = listed[0].critical
     person = written  # from when on a person speaks for the incident
@@ -93,7 +99,7 @@ def build_incident(
             status = IncidentStatus.RESOLVED
         if not (event.public and event.kind in _PUBLIC_KINDS):
             continue
-        body = _public_body(event, cause_name, condition, wording.body)
+        body = _public_body(event, cause_name, condition, worded)
         if not body:
             continue
         affected: tuple[AffectedView, ...] = ()
@@ -147,16 +153,27 @@ def _phase(phase: str | None, otherwise: IncidentStatus) -> IncidentStatus:
     return IncidentStatus(phase) if phase in PHASES else otherwise
 
 
-def _public_body(event: IncidentEvent, name: str, condition: Condition, described: str) -> str:
+def _public_body(
+    event: IncidentEvent, name: str, condition: Condition, described: Callable[[Gettext], str]
+) -> str:
     """An update's text: the incident's description when it opened, then the cause's changes,
-    each worded by the same rule as the title."""
+    each worded by the same rule as the title (a :class:`~monitor.i18n.Phrase`: English, and
+    the page's reader's language on the page); a note as its person wrote it."""
     if event.kind == "note":
         return clean(event.text, NOTE_LIMIT)
-    if event.kind == "resolved":
-        return f"This incident has been resolved; {name} is operating normally."
-    if event.kind == "opened":
-        return f"We are investigating a problem: {_capital(described)}"
-    return _capital(sentence(name, condition))
+
+    def word(_: Gettext) -> str:
+        if event.kind == "resolved":
+            return _("This incident has been resolved; %(name)s is operating normally.") % {
+                "name": name
+            }
+        if event.kind == "opened":
+            return _("We are investigating a problem: %(description)s") % {
+                "description": _capital(described(_))
+            }
+        return _capital(sentence(name, condition, _))
+
+    return Phrase(word(identity), word)
 
 
 def _capital(text: str) -> str:

@@ -20,12 +20,15 @@ from __future__ import annotations
 from monitor.i18n.catalogues import translations
 from monitor.i18n.formatting import format_day, format_duration, format_moment, zone_label
 from monitor.i18n.negotiation import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, negotiate
+from monitor.i18n.phrase import Gettext, Phrase
 
 __all__ = [
     "DEFAULT_LANGUAGE",
     "LANGUAGES",
     "LANGUAGE_NAMES",
     "N_",
+    "Gettext",
+    "Phrase",
     "format_day",
     "format_duration",
     "format_moment",
