@@ -27,6 +27,7 @@ from monitor.impact import incident_conditions
 from monitor.store.models import (
     TARGET_COMPONENT,
     Incident,
+    IncidentComponent,
     IncidentState,
     Maintenance,
     split_component_key,
@@ -179,7 +180,9 @@ def declared(incidents: Iterable[Incident]) -> dict[tuple[str, str], Condition]:
     for incident in incidents:
         if incident.state is not IncidentState.OPEN or not incident.taken_over:
             continue
-        listed = incident.components
+        listed = incident.components or (  # listed nothing before #14: its cause
+            IncidentComponent(incident.target, incident.service, incident.impact),
+        )
         for component, condition in zip(listed, incident_conditions(listed), strict=True):
             key = (component.target, component.service)
             if condition.value > raised.get(key, Condition.NO_DATA).value:
@@ -203,7 +206,7 @@ def with_declared(
         (c.target, c.service): i.opened_at
         for i in incidents
         if i.state is IncidentState.OPEN
-        for c in i.components
+        for c in (*i.components, IncidentComponent(i.target, i.service, i.impact))
     }
     changed = []
     for group in groups:
