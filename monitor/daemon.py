@@ -42,6 +42,7 @@ from monitor.incidents import IncidentTracker
 from monitor.maintenance_watch import MaintenanceWatch
 from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
+from monitor.public.sender import SCHEDULE, build_sender
 from monitor.replica_sets import ReplicaSets
 from monitor.self_alerts import SelfAlerts
 from monitor.store import (
@@ -135,6 +136,9 @@ class MonitorDaemon:
         """Marks the windows started and completed (this daemon runs only while it leads)."""
         self.self_alerts = SelfAlerts(config, self.alerts, self.writer, environ=environ)
         """The monitor's alerts about itself: tokens, missed runs, the store (issue #14)."""
+        self.public_sender = build_sender(
+            config.public, self.reader, self.writer, clock=clock, environ=environ
+        )  # subscribers' e-mails and webhooks (issue #15); None when subscriptions are off
         self.scheduler: AsyncIOScheduler | None = None
         self.missed = 0
         """Runs APScheduler skipped: late past their grace time, or the last one still running."""
@@ -192,6 +196,8 @@ class MonitorDaemon:
             # A run the scheduler gets to late (its loop busy with checks) is still worth doing.
             misfire_grace_time=3600,
         )
+        if self.public_sender is not None:
+            scheduler.add_job(self.send_public, "interval", id="public-sender", **SCHEDULE)
         scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self.scheduler = scheduler
@@ -401,6 +407,15 @@ class MonitorDaemon:
             self.scheduler.pause()
         if self.on_lease_lost is not None:
             self.on_lease_lost()
+
+    async def send_public(self) -> None:
+        """A round of the subscribers' sender (:mod:`monitor.public.sender`)."""
+        if self.public_sender is not None and not self.lease_lost:
+            try:
+                with self._tracked():
+                    await self.public_sender.tick()
+            except LeaseLost:
+                self._lost_lease()
 
     async def apply_retention(self) -> None:
         if self.lease_lost:

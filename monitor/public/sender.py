@@ -60,6 +60,13 @@ logger = logging.getLogger("monitor.public")
 
 SEND_EVERY = 5.0
 """Seconds between two rounds."""
+SCHEDULE: dict[str, Any] = {
+    "seconds": SEND_EVERY,
+    "max_instances": 1,  # a slow round (a dead host's timeouts) is never run twice at once
+    "coalesce": True,
+    "misfire_grace_time": round(SEND_EVERY),
+}
+"""The daemon's ``public-sender`` job (APScheduler's interval trigger)."""
 PER_ROUND = 50
 """Deliveries one round takes on at most (the rest wait for the next, seconds later)."""
 FAN_OUT_PER_ROUND = 100
@@ -197,9 +204,20 @@ class PublicSender:
         self._guards.move_to_end(destination)
         return guard
 
-    async def tick(self) -> SendReport:
-        """A round now (the daemon's job)."""
-        return await self.run_once(self.clock.wall())
+    async def tick(self) -> SendReport | None:
+        """A round now (the daemon's job): a store that fails is logged (the next round tries
+        again); ``LeaseLost`` is raised for the daemon to stop."""
+        try:
+            return await self.run_once(self.clock.wall())
+        except LeaseLost:
+            raise
+        except StoreError as error:
+            logger.warning(
+                "the subscribers' sender could not use the store (%s)",
+                type(error).__name__,
+                extra={"event": "store_error"},
+            )
+            return None
 
     async def run_once(self, now: float) -> SendReport:
         """One round (see the module's docstring). Raises ``LeaseLost`` when this monitor no
