@@ -155,8 +155,8 @@ class RetentionWrites(WriteBase):
 
         - deliveries finished (sent, failed) before the raw checks' horizon: the send log is
           as fresh as the checks it reported on;
-        - messages fanned out before the hourly roll-ups' horizon (their deliveries, pending or
-          not, go with them: the sender gave up on those long before);
+        - messages made before the hourly roll-ups' horizon (their deliveries, pending or not,
+          go with them: the sender gave up on those long before);
         - addresses: never confirmed since :data:`UNCONFIRMED_DAYS` (or ``unconfirmed_days``)
           after their last confirmation request, unsubscribed since :data:`UNSUBSCRIBED_DAYS`
           (privacy: an address is kept only while it serves), their deliveries with them;
@@ -167,10 +167,9 @@ class RetentionWrites(WriteBase):
             deliveries.c.state != "pending",
             deliveries.c.done_at < raw_cutoff,
         )
-        old_messages = and_(
-            public_messages.c.fanned_out_at.is_not(None),
-            public_messages.c.fanned_out_at < hourly_cutoff,
-        )
+        # Fanned out or not (a store whose monitor sends nothing queues them all the same):
+        # news that old is told to nobody any more.
+        old_messages = public_messages.c.at < hourly_cutoff
         # Their deliveries first, in chunks: a cascade would delete them in the message's chunk.
         removed["deliveries"] += await self._delete_in_chunks(
             deliveries,
