@@ -39,3 +39,45 @@ async def test_empty_feed_is_valid(store: Store, client: Client) -> None:
     assert not feed.bozo, feed.bozo_exception
     assert feed.entries == []
     assert feed.feed.updated_parsed is not None
+
+
+async def test_written_incidents_and_windows_as_atom(store: Store, client: Client) -> None:
+    """People's incidents with their updates as written, and maintenance windows, as entries;
+    English by default, Russian words and times with ?lang=ru (text people wrote as written)."""
+    from monitor.public.settings import PageSettings, PublicSettings
+    from tests.statuspage import public_scenario as scenario
+
+    ids = await scenario.public(store.writer)
+    moscow = PublicSettings(page=PageSettings(timezone="Europe/Moscow"))
+    async with client(settings=moscow) as http:
+        english = feedparser.parse((await http.get("/history.atom")).content)
+        russian = feedparser.parse((await http.get("/history.atom?lang=ru")).content)
+    for feed in (english, russian):
+        assert not feed.bozo, feed.bozo_exception
+        assert feed.version == "atom10"
+    assert english.feed.language == "en" and russian.feed.language == "ru"
+    entries = {e.id: e for e in english.entries}
+    written = entries[f"{PUBLIC_URL}/incidents/{ids.written}"]
+    assert written.title == f"{scenario.TITLE} (monitoring)"
+    assert written.link == f"{PUBLIC_URL}/incidents/{ids.written}"
+    assert calendar.timegm(written.published_parsed) == NOW - 50 * 60
+    assert calendar.timegm(written.updated_parsed) == NOW - 20 * 60
+    body = written.content[0].value
+    assert body.index(scenario.MONITORING) < body.index(scenario.OPENING)
+    assert "14 May 2025, 14:40 MSK" in body  # the newest update, in the page's zone
+    past = entries[f"{PUBLIC_URL}/incidents/{ids.past}"]
+    assert past.title == f"{scenario.PAST_TITLE} (postmortem)"
+    assert scenario.POSTMORTEM in past.content[0].value
+    upcoming = entries[f"{PUBLIC_URL}/#maintenance-{ids.upcoming}"]
+    assert upcoming.title == f"Maintenance: {scenario.UPCOMING} (scheduled)"
+    assert scenario.UPCOMING_MESSAGE in upcoming.content[0].value
+    assert "Quests and accounts" in upcoming.content[0].value
+    assert calendar.timegm(upcoming.updated_parsed) == NOW - 3600
+    cancelled = entries[f"{PUBLIC_URL}/#maintenance-{ids.cancelled}"]
+    assert cancelled.title == f"Maintenance: {scenario.CANCELLED} (cancelled)"
+    assert "has been cancelled" in cancelled.content[0].value
+    assert {e.id for e in russian.entries} == set(entries)
+    translated = {e.id: e for e in russian.entries}[written.id]
+    assert scenario.TITLE in translated.title and scenario.MONITORING in translated.content[0].value
+    assert "14:40 MSK" in translated.content[0].value and "May" not in translated.content[0].value
+    assert translated.link == f"{PUBLIC_URL}/incidents/{ids.written}?lang=ru"
