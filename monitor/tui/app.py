@@ -23,7 +23,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import WorkerState
 
 from monitor.config import MonitorConfig, Target
@@ -247,7 +247,8 @@ class MonitorApp(App[None]):
         if action == "incidents":
             return not isinstance(screen, IncidentsScreen)
         if action == "maintenance":
-            return not isinstance(screen, MaintenanceScreen)
+            # Not from a dialog: m there is a letter typed, or a key for the dialog's list.
+            return not isinstance(screen, MaintenanceScreen | ModalScreen)
         return True
 
     # -- screens ------------------------------------------------------------------------------

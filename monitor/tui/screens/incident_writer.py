@@ -15,14 +15,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, SelectionList, Static, TextArea
 
 from monitor import public_actions
-from monitor.public_actions import IMPACTS, MAX_POSTMORTEM, PHASE_MESSAGES
+from monitor.public_actions import IMPACTS, MAX_POSTMORTEM, OPENED_MESSAGE, PHASE_MESSAGES
 from monitor.store import PHASES, Incident, IncidentOrigin, IncidentState, StoreError
 from monitor.tui.formatting import bounded
-from monitor.tui.screens.public import WritingDialog, catalogue_choices, long_text
+from monitor.tui.screens.public import WritingDialog, catalogue_choices, field, long_text
 
 IMPACT_WORDS = {
     "minor": "minor — degraded performance",
@@ -56,25 +56,36 @@ class OpenIncidentModal(WritingDialog[int]):
     ]
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog public-dialog"):
+        with VerticalScroll(classes="dialog public-dialog"):
             yield Label("Open an incident", classes="dialog-title")
             yield Static(
-                "Shown on the status page as investigating; subscribers are told.",
+                "Shown on the status page as investigating; subscribers are told. "
+                "Components: space picks one, tab moves on.",
                 classes="dialog-body",
                 markup=False,
             )
-            yield Input(placeholder="Title: what players read first", id="incident-title")
-            yield Label("Affected components (space picks, tab moves on)", classes="field-label")
-            yield SelectionList[str](id="incident-components")
-            yield Select[str](
-                [(IMPACT_WORDS[impact], impact) for impact in IMPACTS],
-                value="minor",
-                allow_blank=False,
-                id="incident-impact",
+            yield field(
+                "Title",
+                Input(placeholder="What players read first", id="incident-title", compact=True),
             )
-            yield Input(
-                placeholder="First update (optional): what players should know",
-                id="incident-message",
+            yield field("Components", SelectionList[str](id="incident-components", compact=True))
+            yield field(
+                "Impact",
+                Select[str](
+                    [(IMPACT_WORDS[impact], impact) for impact in IMPACTS],
+                    value="minor",
+                    allow_blank=False,
+                    id="incident-impact",
+                    compact=True,
+                ),
+            )
+            yield field(
+                "Message",
+                Input(
+                    placeholder=f"Optional; empty: “{OPENED_MESSAGE}”",
+                    id="incident-message",
+                    compact=True,
+                ),
             )
             yield Static("", id="incident-problem", classes="dialog-problem")
             with Horizontal(classes="dialog-buttons"):
@@ -127,19 +138,23 @@ class UpdateIncidentModal(WritingDialog[Incident]):
 
     def compose(self) -> ComposeResult:
         incident = self.incident
-        with Vertical(classes="dialog public-dialog"):
+        with VerticalScroll(classes="dialog public-dialog"):
             yield Label(f"Update incident #{incident.id}", classes="dialog-title")
             yield Static(Text(bounded(incident.title, TITLE_SHOWN)), classes="dialog-body")
             warning = takeover_warning(incident)
             if warning is not None:
                 yield Static(Text(warning), id="update-takeover", classes="dialog-warning")
-            yield Select[str](
-                [(phase, phase) for phase in PHASES],
-                value=self._default_phase(),
-                allow_blank=False,
-                id="update-status",
+            yield field(
+                "Status",
+                Select[str](
+                    [(phase, phase) for phase in PHASES],
+                    value=self._default_phase(),
+                    allow_blank=False,
+                    id="update-status",
+                    compact=True,
+                ),
             )
-            yield Input(id="update-message")
+            yield field("Message", Input(id="update-message", compact=True))
             yield Static("", id="update-problem", classes="dialog-problem")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
@@ -161,7 +176,7 @@ class UpdateIncidentModal(WritingDialog[Incident]):
     def _hint(self, phase: str) -> None:
         default = PHASE_MESSAGES.get(phase, "")
         self.query_one("#update-message", Input).placeholder = (
-            f"Message (empty: “{default}”)" if default else "Message"
+            f"Optional; empty: “{default}”" if default else "Optional"
         )
 
     async def write(self) -> Incident:
@@ -195,13 +210,17 @@ class PostmortemModal(WritingDialog[Incident]):
 
     def compose(self) -> ComposeResult:
         incident = self.incident
-        with Vertical(classes="dialog public-dialog postmortem-dialog"):
+        with VerticalScroll(classes="dialog public-dialog"):
             yield Label(f"Postmortem of incident #{incident.id}", classes="dialog-title")
             yield Static(Text(bounded(incident.title, TITLE_SHOWN)), classes="dialog-body")
-            yield TextArea(
-                long_text(incident.postmortem or "", MAX_POSTMORTEM),
-                id="postmortem-text",
-                placeholder="What happened, why, and what was changed so it does not again",
+            yield field(
+                "Postmortem",
+                TextArea(
+                    long_text(incident.postmortem or "", MAX_POSTMORTEM),
+                    id="postmortem-text",
+                    placeholder="What happened, why, and what was changed so it does not again",
+                    compact=True,
+                ),
             )
             yield Static(
                 "Published on the incident's page; subscribers are told. ctrl+s publishes.",

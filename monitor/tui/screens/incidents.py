@@ -62,7 +62,7 @@ class IncidentsScreen(Screen[None]):
         yield Static("Incidents", id="list-title")
         table: DataTable[Text | str] = DataTable(id="incidents-table", cursor_type="row")
         table.add_columns(
-            "#", "State", "Component", "Impact", "Opened", "Lasted", "Affects", "By", "Title"
+            "#", "State", "Component", "Impact", "Opened", "Lasted", "Affects", "Title", "By"
         )
         yield table
         with VerticalScroll(id="timeline-panel"):
@@ -120,8 +120,8 @@ class IncidentsScreen(Screen[None]):
                 timestamp(incident.opened_at, tz),
                 duration(end - incident.opened_at),
                 plain(_affects(wording)),
-                plain(_by(incident)),
                 plain(bounded(incident.title, 200)),
+                plain(_by(incident)),
                 key=str(incident.id),
             )
         wanted = self._focus_id if self._focus_id is not None else (previous and previous.id)

@@ -9,7 +9,7 @@ end's shortcut counts from the start) and previews the window in UTC before it i
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import PurePath
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, SelectionList, Static
 
@@ -33,6 +33,7 @@ from monitor.tui.screens.public import (
     NAME_SHOWN,
     WritingDialog,
     catalogue_choices,
+    field,
     keys_cell,
     long_text,
     parse_when,
@@ -68,24 +69,35 @@ class ScheduleModal(WritingDialog[int]):
     ]
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog public-dialog"):
+        with VerticalScroll(classes="dialog public-dialog"):
             yield Label("Schedule maintenance", classes="dialog-title")
             yield Static(
-                "Shown on the status page as upcoming, then its components read under "
-                "maintenance and their alerts are held; subscribers are told.",
+                "Shown on the status page as upcoming; while it lasts its components read under "
+                "maintenance and their alerts are held. Subscribers are told. Components: space "
+                "picks one, tab moves on.",
                 classes="dialog-body",
                 markup=False,
             )
-            yield Input(placeholder="Title: what players read", id="window-title")
-            yield Label("Components (space picks, tab moves on)", classes="field-label")
-            yield SelectionList[str](id="window-components")
-            yield Input(placeholder=f"Starts: {MOMENT_HINT}", id="window-starts")
-            yield Input(
-                placeholder="Ends: ISO 8601 with its offset, or +2h after the start",
-                id="window-ends",
+            yield field(
+                "Title", Input(placeholder="What players read", id="window-title", compact=True)
             )
-            yield Input(
-                placeholder="Message (optional): what players should know", id="window-message"
+            yield field("Components", SelectionList[str](id="window-components", compact=True))
+            yield field("Starts", Input(placeholder=MOMENT_HINT, id="window-starts", compact=True))
+            yield field(
+                "Ends",
+                Input(
+                    placeholder="ISO 8601 with its offset, or +2h (after the start)",
+                    id="window-ends",
+                    compact=True,
+                ),
+            )
+            yield field(
+                "Message",
+                Input(
+                    placeholder="Optional: what players should know",
+                    id="window-message",
+                    compact=True,
+                ),
             )
             yield Static("", id="window-preview", classes="dialog-preview")
             yield Static("", id="window-problem", classes="dialog-problem")
@@ -228,8 +240,8 @@ class MaintenanceScreen(Screen[None]):
             table.add_row(
                 str(window.id),
                 Text(word, style=style),
-                timestamp(window.starts_at, tz),
-                timestamp(window.ends_at, tz),
+                _when(window.starts_at, tz),
+                _when(window.ends_at, tz),
                 duration(window.ends_at - window.starts_at),
                 plain(keys_cell(window.components)),
                 plain(bounded(window.title, TITLE_SHOWN)),
@@ -336,6 +348,11 @@ class MaintenanceScreen(Screen[None]):
         monitor.refresh_now()
 
 
+def _when(at: float, tz: tzinfo) -> str:
+    """``11-14 23:13 UTC``: a table cell (the panel below gives the year and seconds)."""
+    return datetime.fromtimestamp(at, tz).strftime("%m-%d %H:%M %Z").rstrip()
+
+
 def _rank(window: Maintenance, now: float) -> tuple[int, float]:
     """Active first, then upcoming by start, then the ended and cancelled, latest first."""
     state = window_state(window, now)
@@ -345,7 +362,8 @@ def _rank(window: Maintenance, now: float) -> tuple[int, float]:
 
 def window_text(window: Maintenance, now: float, tz: tzinfo) -> Text:
     """The panel under the table: title, times, every component, message, who and the events."""
-    text = Text(f"#{window.id} ", style="bold")
+    text = Text()
+    text.append(f"#{window.id} ", style="bold")
     text.append(bounded(window.title, public_actions.MAX_TITLE), style="bold")
     text.append(f"\n{timestamp(window.starts_at, tz)} → {timestamp(window.ends_at, tz)}", "dim")
     text.append(f"  ({window_state(window, now)})", style="dim")

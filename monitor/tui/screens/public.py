@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from rich.text import Text
 from textual import work
-from textual.widgets import Button, Input, Static
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static
 
 from monitor.public_actions import PublicActionError, parse_moment
 from monitor.store import Component, StoreError, component_key
@@ -50,19 +52,30 @@ class WritingDialog(DialogModal[ResultT]):
         background: $background 60%;
     }
     WritingDialog .public-dialog {
-        width: 96;
-        max-height: 95%;
-    }
-    WritingDialog Input, WritingDialog Select {
-        margin-bottom: 1;
-    }
-    WritingDialog SelectionList {
+        width: 100;
+        max-width: 100%;
         height: auto;
-        max-height: 10;
+        max-height: 100%;
+    }
+    WritingDialog .field {
+        height: auto;
         margin-bottom: 1;
     }
     WritingDialog .field-label {
+        width: 12;
         color: $text-muted;
+    }
+    WritingDialog .field Input, WritingDialog .field Select {
+        width: 1fr;
+    }
+    WritingDialog .field SelectionList {
+        width: 1fr;
+        height: auto;
+        max-height: 8;
+    }
+    WritingDialog .field TextArea {
+        width: 1fr;
+        height: 14;
     }
     WritingDialog .dialog-warning {
         color: $warning;
@@ -72,9 +85,6 @@ class WritingDialog(DialogModal[ResultT]):
     WritingDialog .dialog-preview {
         height: auto;
         color: $accent;
-    }
-    WritingDialog .postmortem-dialog TextArea {
-        height: 16;
     }
     """
 
@@ -127,6 +137,12 @@ class WritingDialog(DialogModal[ResultT]):
 
 _CLI_HINT = re.compile(r" \(--[^()]*\)")
 """``(--components K1,K2)`` in a refusal: the CLI's way to say it, not a dialog's."""
+
+
+def field(label: str, widget: Widget) -> Horizontal:
+    """One labelled row of a dialog: the label stays when the field has a value (a placeholder
+    does not)."""
+    return Horizontal(Label(label, classes="field-label"), widget, classes="field")
 
 
 def sentence(words: str) -> str:
