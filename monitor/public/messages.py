@@ -1,27 +1,17 @@
-"""What a subscriber is told: an e-mail's subject and plain-text body, a webhook's JSON, in the
-subscriber's language (``en``, ``ru``: :mod:`monitor.i18n`).
+"""What a subscriber is told: an e-mail's subject and plain-text body, in the subscriber's
+language (``en``, ``ru``: :mod:`monitor.i18n`); a webhook's JSON is :mod:`monitor.public.payloads`.
 
 Our own words are marked for translation (``_("…")``, :func:`~monitor.i18n.N_`); what people
 wrote (titles, updates, component names) is shown as written. An automatic incident is titled
 and described by the page's one wording rule (:func:`monitor.impact.describe`: the English here
 is exactly its), a written one by its author's title. Times are in ``[page] timezone`` with the
-zone named; JSON keeps UTC ISO times, and ids the page's own (the same ``opaque_id`` values
-as ``/api/v2/*.json``, computed here because the monitor never imports the page).
-
-The webhook JSON follows Statuspage's webhook payloads: ``meta`` (``unsubscribe``,
-``documentation``, ``generated_at``), ``page``, and ``incident`` (Statuspage's incident object)
-or ``scheduled_maintenance`` (its scheduled-maintenance object); the page's overall
-``status_indicator`` is not sent (the sender does not compute the page).
+zone named.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.i18n import (
@@ -48,10 +38,7 @@ from monitor.store.models import (
 from shared.resilience.sanitize import one_line
 
 Gettext = Callable[[str], str]
-Document = dict[str, Any]
 
-DOCUMENTATION = "https://support.atlassian.com/statuspage/docs/enable-webhook-notifications/"
-"""``meta.documentation``: the payloads are Statuspage's, so its page documents them."""
 MAX_TITLE = 200
 MAX_TEXT = 50_000
 
@@ -128,7 +115,7 @@ def _footer(ctx: Context) -> str:
     )
 
 
-def _written(_: Gettext, text: str) -> str:
+def written(_: Gettext, text: str) -> str:
     """A person's text as written (bounded, control characters but line breaks removed); our
     stock texts translated."""
     if text in _STOCK:
@@ -168,27 +155,10 @@ def confirmation_email(
     return Rendered(subject, "\n".join(lines) + "\n")
 
 
-def confirmation_payload(
-    page: PageSettings, confirm_url: str, expires_at: float, now: float
-) -> Document:
-    """AWS SNS's way: the endpoint's owner proves it wants our POSTs by visiting the URL."""
-    return {
-        "type": "subscription_confirmation",
-        "confirm_url": confirm_url,
-        "expires_at": iso(expires_at),
-        "message": (
-            f"Visit confirm_url to receive status updates of {page.name} at this endpoint; "
-            "nothing else is sent until then."
-        ),
-        "meta": {"documentation": DOCUMENTATION, "generated_at": iso(now)},
-        "page": _page(page),
-    }
-
-
 # -- incidents --------------------------------------------------------------------------------
 
 
-def _listed(incident: Incident) -> tuple[IncidentComponent, ...]:
+def listed(incident: Incident) -> tuple[IncidentComponent, ...]:
     return incident.components or (
         IncidentComponent(incident.target, incident.service, incident.impact),
     )
@@ -198,11 +168,11 @@ def incident_title(ctx: Context, incident: Incident) -> str:
     """A written incident's title as written; an automatic one's worded by the page's rule."""
     if incident.origin is IncidentOrigin.WRITTEN and incident.title.strip():
         return one_line(incident.title, MAX_TITLE)
-    return _wording(ctx, incident).title
+    return wording_of(ctx, incident).title
 
 
-def _wording(ctx: Context, incident: Incident) -> Wording:
-    return describe(_listed(incident), ctx.name, ctx.gettext)
+def wording_of(ctx: Context, incident: Incident) -> Wording:
+    return describe(listed(incident), ctx.name, ctx.gettext)
 
 
 def _affected(ctx: Context, wording: Wording) -> str:
@@ -213,7 +183,7 @@ def _affected(ctx: Context, wording: Wording) -> str:
     )
 
 
-def _phase(message: PublicMessage, incident: Incident) -> str:
+def phase_of(message: PublicMessage, incident: Incident) -> str:
     if message.phase in PHASE_WORDS:
         return message.phase
     if message.event == "resolved" or incident.state is IncidentState.RESOLVED:
@@ -224,16 +194,16 @@ def _phase(message: PublicMessage, incident: Incident) -> str:
 def _incident_body(ctx: Context, message: PublicMessage, incident: Incident) -> str:
     _ = ctx.gettext
     if message.text.strip():
-        return _written(_, message.text)
+        return written(_, message.text)
     if message.event == "postmortem" and incident.postmortem:
-        return _written(_, incident.postmortem)
+        return written(_, incident.postmortem)
     if message.event == "resolved":
         return _("This incident has been resolved.")
     if message.event == "opened":
         return _("We are investigating a problem: %(description)s") % {
-            "description": _wording(ctx, incident).body
+            "description": wording_of(ctx, incident).body
         }
-    return _wording(ctx, incident).body
+    return wording_of(ctx, incident).body
 
 
 def incident_email(ctx: Context, message: PublicMessage, incident: Incident) -> Rendered:
@@ -242,8 +212,8 @@ def incident_email(ctx: Context, message: PublicMessage, incident: Incident) -> 
     if message.event == "postmortem":
         heading = _("Postmortem")
     else:
-        heading = _(PHASE_WORDS[_phase(message, incident)])
-    affected = _affected(ctx, _wording(ctx, incident))
+        heading = _(PHASE_WORDS[phase_of(message, incident)])
+    affected = _affected(ctx, wording_of(ctx, incident))
     lines = [
         title,
         "",
@@ -269,70 +239,6 @@ def incident_email(ctx: Context, message: PublicMessage, incident: Incident) -> 
     return Rendered(subject, "\n".join(lines) + "\n")
 
 
-def incident_payload(ctx: Context, message: PublicMessage, incident: Incident) -> Document:
-    """Statuspage's webhook for an incident: its incident object, updates newest first."""
-    _ = ctx.gettext
-    page_id = page_identifier(ctx.page)
-    wording = _wording(ctx, incident)
-    updates = []
-    for index, event in enumerate(incident.events):
-        if not event.public or event.kind not in ("opened", "update", "note", "resolved"):
-            continue
-        if event.kind == "opened" and incident.origin is IncidentOrigin.AUTO:
-            body = _("We are investigating a problem: %(description)s") % {
-                "description": wording.body
-            }
-        elif event.text.strip():
-            body = _written(_, event.text)
-        elif event.kind == "resolved":
-            body = _("This incident has been resolved.")
-        else:
-            continue
-        status = event.phase or ("resolved" if event.kind == "resolved" else "investigating")
-        updates.append(
-            {
-                "id": opaque_id("update", str(incident.id), str(index)),
-                "status": status,
-                "body": body,
-                "incident_id": str(incident.id),
-                "created_at": iso(event.at),
-                "updated_at": iso(event.at),
-                "display_at": iso(event.at),
-                "affected_components": None,
-            }
-        )
-    updates.reverse()
-    status = _phase(message, incident)
-    document = {
-        "id": str(incident.id),
-        "name": incident_title(ctx, incident),
-        "status": status,
-        "impact": wording.impact.indicator.value,
-        "created_at": iso(incident.opened_at),
-        "updated_at": iso(max(incident.updated_at, message.at)),
-        "started_at": iso(incident.opened_at),
-        "monitoring_at": None,
-        "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
-        "shortlink": f"{ctx.page.url}/incidents/{incident.id}",
-        "page_id": page_id,
-        "backfilled": False,
-        "impact_override": None,
-        "scheduled_for": None,
-        "scheduled_until": None,
-        "postmortem_body": incident.postmortem,
-        "postmortem_published_at": (
-            iso(incident.postmortem_at) if incident.postmortem_at is not None else None
-        ),
-        "incident_updates": updates,
-        "components": [
-            _component(page_id, a.target, a.service, a.name, a.condition.api.value, message.at)
-            for a in wording.affected
-            if a.condition.known
-        ],
-    }
-    return {**_meta(ctx), "incident": document}
-
-
 # -- maintenance windows ----------------------------------------------------------------------
 
 MAINTENANCE_SUBJECTS = {
@@ -341,25 +247,19 @@ MAINTENANCE_SUBJECTS = {
     "completed": N_("Maintenance completed: %(title)s"),
     "cancelled": N_("Maintenance cancelled: %(title)s"),
 }
-_MAINTENANCE_STATUS = {
-    "scheduled": "scheduled",
-    "started": "in_progress",
-    "completed": "completed",
-    "cancelled": "completed",  # Statuspage has no "cancelled": the page says completed too
-}
 
 
-def _maintenance_body(ctx: Context, message: PublicMessage, window: Maintenance) -> str:
+def maintenance_body(ctx: Context, message: PublicMessage, window: Maintenance) -> str:
     _ = ctx.gettext
     if message.text.strip():
-        return _written(_, message.text)
+        return written(_, message.text)
     if message.event == "started":
         return _(STARTED)
     if message.event == "completed":
         return _(COMPLETED)
     if message.event == "cancelled":
         return _(CANCELLED)
-    return _written(_, window.message or "")
+    return written(_, window.message or "")
 
 
 def maintenance_email(ctx: Context, message: PublicMessage, window: Maintenance) -> Rendered:
@@ -368,7 +268,7 @@ def maintenance_email(ctx: Context, message: PublicMessage, window: Maintenance)
     subject_form = MAINTENANCE_SUBJECTS.get(message.event, MAINTENANCE_SUBJECTS["scheduled"])
     names = ", ".join(ctx.key_name(key) for key in window.components)
     lines = [title, ""]
-    body = _maintenance_body(ctx, message, window)
+    body = maintenance_body(ctx, message, window)
     if body:
         lines += [body, ""]
     lines.append(
@@ -391,55 +291,6 @@ def maintenance_email(ctx: Context, message: PublicMessage, window: Maintenance)
     return Rendered(subject, "\n".join(lines) + "\n")
 
 
-def maintenance_payload(ctx: Context, message: PublicMessage, window: Maintenance) -> Document:
-    page_id = page_identifier(ctx.page)
-    window_id = opaque_id("maintenance", str(window.id))
-    status = _MAINTENANCE_STATUS.get(message.event, "scheduled")
-    body = _maintenance_body(ctx, message, window) or one_line(window.title, MAX_TITLE)
-    components = []
-    for key in window.components:
-        target, service = split_component_key(key)
-        components.append(
-            _component(
-                page_id,
-                target,
-                service,
-                ctx.name(target, service),
-                "under_maintenance" if status == "in_progress" else "operational",
-                message.at,
-            )
-        )
-    document = {
-        "id": window_id,
-        "name": one_line(window.title, MAX_TITLE),
-        "status": status,
-        "impact": "maintenance",
-        "created_at": iso(window.created_at),
-        "updated_at": iso(message.at),
-        "started_at": iso(window.starts_at),
-        "monitoring_at": None,
-        "resolved_at": iso(message.at) if status == "completed" else None,
-        "shortlink": f"{ctx.page.url}/#maintenance-{window.id}",
-        "page_id": page_id,
-        "scheduled_for": iso(window.starts_at),
-        "scheduled_until": iso(window.ends_at),
-        "incident_updates": [
-            {
-                "id": opaque_id("maintenance-update", str(window.id), message.event),
-                "status": status,
-                "body": body,
-                "incident_id": window_id,
-                "created_at": iso(message.at),
-                "updated_at": iso(message.at),
-                "display_at": iso(message.at),
-                "affected_components": None,
-            }
-        ],
-        "components": components,
-    }
-    return {**_meta(ctx), "scheduled_maintenance": document}
-
-
 # -- shared pieces ----------------------------------------------------------------------------
 
 
@@ -455,63 +306,3 @@ def render_email(
     if window is not None:
         return maintenance_email(ctx, message, window)
     return None
-
-
-def render_payload(
-    ctx: Context,
-    message: PublicMessage,
-    incident: Incident | None,
-    window: Maintenance | None,
-) -> Document | None:
-    if incident is not None:
-        return incident_payload(ctx, message, incident)
-    if window is not None:
-        return maintenance_payload(ctx, message, window)
-    return None
-
-
-def opaque_id(*parts: str) -> str:
-    """The page's ids (``statuspage.model.opaque_id``: the same digest, so a webhook's ids are
-    the ids ``/api/v2/*.json`` gives)."""
-    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=10).digest()
-    return base64.b32encode(digest).decode().lower()[:12]
-
-
-def page_identifier(page: PageSettings) -> str:
-    return opaque_id("page", page.url)
-
-
-def iso(ts: float) -> str:
-    """Statuspage's timestamp form: ``2025-05-14T10:42:00.000Z``."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _page(page: PageSettings) -> Document:
-    return {"id": page_identifier(page), "name": page.name, "url": page.url}
-
-
-def _meta(ctx: Context) -> Document:
-    return {
-        "meta": {
-            "unsubscribe": ctx.unsubscribe_url,
-            "documentation": DOCUMENTATION,
-            "generated_at": iso(ctx.now),
-        },
-        "page": _page(ctx.page),
-    }
-
-
-def _component(
-    page_id: str, target: str, service: str, name: str, status: str, at: float
-) -> Document:
-    return {
-        "id": opaque_id("component", target, service),
-        "name": name,
-        "status": status,
-        "created_at": iso(at),
-        "updated_at": iso(at),
-        "description": None,
-        "page_id": page_id,
-        "group_id": None,
-    }

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from monitor.notices import Guarded
-from monitor.public import messages
+from monitor.public import messages, payloads
 from monitor.public.mail import Email, Mailer, mask_address, message_id
 from monitor.public.outcomes import (
     EXPIRED,
@@ -383,7 +383,7 @@ class PublicSender:
                     round_.names,
                 )
                 return self._email(delivery, subscriber, rendered, None, now)
-            payload = messages.confirmation_payload(page, confirm_url, expires_at, now)
+            payload = payloads.confirmation_payload(page, confirm_url, expires_at, now)
             return self._webhook(delivery, subscriber, payload)
         if not subscriber.active:
             return _Drop(delivery, UNSUBSCRIBED)
@@ -397,7 +397,7 @@ class PublicSender:
             if rendered_email is None:
                 return _Drop(delivery, "gone")
             return self._email(delivery, subscriber, rendered_email, unsubscribe, now)
-        document = messages.render_payload(ctx, message, incident, window)
+        document = payloads.render_payload(ctx, message, incident, window)
         if document is None:
             return _Drop(delivery, "gone")
         return self._webhook(delivery, subscriber, document)

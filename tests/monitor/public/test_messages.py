@@ -9,7 +9,7 @@ from email.policy import default
 
 from monitor.i18n import format_moment
 from monitor.impact import describe
-from monitor.public import messages
+from monitor.public import messages, payloads
 from monitor.public.mail import Email, compose, mask_address, message_id
 from monitor.public.settings import PageSettings
 from monitor.store.models import (
@@ -136,7 +136,7 @@ def test_a_maintenance_window_names_its_times_and_zone() -> None:
 
 
 def test_the_incident_webhook_is_statuspage_shaped_with_the_page_ids() -> None:
-    document = messages.incident_payload(ctx("en"), opened(), AUTO)
+    document = payloads.incident_payload(ctx("en"), opened(), AUTO)
 
     assert document["meta"]["unsubscribe"] == UNSUBSCRIBE
     assert document["page"]["id"] == page_opaque_id("page", PAGE.url)
@@ -163,7 +163,7 @@ def test_the_incident_webhook_is_statuspage_shaped_with_the_page_ids() -> None:
 
 def test_the_maintenance_webhook() -> None:
     message = PublicMessage(5, None, 3, "started", None, "", ("api/database",), AT + 86400)
-    document = messages.maintenance_payload(ctx("en"), message, WINDOW)
+    document = payloads.maintenance_payload(ctx("en"), message, WINDOW)
 
     window = document["scheduled_maintenance"]
     assert window["id"] == page_opaque_id("maintenance", "3")
