@@ -260,11 +260,17 @@ class PublicSender:
 
         results = await asyncio.gather(*(one(item) for item in prepared), return_exceptions=True)
         for result in results:
-            if isinstance(result, LeaseLost):
+            if isinstance(result, LeaseLost) or (
+                isinstance(result, BaseException) and not isinstance(result, Exception)
+            ):
                 raise result
         for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, Exception):
-                raise result
+            if isinstance(result, Exception):
+                logger.error(
+                    "a delivery's send or record failed unexpectedly (%s)",
+                    type(result).__name__,
+                    extra={"event": "public_send_error"},
+                )
 
     async def _send(self, item: _Prepared) -> tuple[str | None, bool]:
         """(error, final) of one send through its destination's guard; (None, False): sent."""

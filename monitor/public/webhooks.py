@@ -125,7 +125,7 @@ class WebhookPoster:
     async def address(self, url: httpx.URL) -> str:
         """The checked address to connect to for ``url``'s host; :class:`Refused` (final) when
         any of its addresses is forbidden, :class:`Unreachable` when it does not resolve."""
-        host = url.host
+        host = _ascii_host(url)
         try:
             literal: IPAddress | None = ipaddress.ip_address(host)
         except ValueError:
@@ -173,7 +173,7 @@ class WebhookPoster:
         }
         if key is not None:
             headers["Idempotency-Key"] = key
-        extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
+        extensions = {"sni_hostname": _ascii_host(parsed)} if parsed.scheme == "https" else {}
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         request = httpx.Request("POST", pinned, headers=headers, content=body)
         request.extensions = {"timeout": httpx.Timeout(self._timeout).as_dict(), **extensions}
@@ -201,12 +201,17 @@ class WebhookPoster:
         raise Refused("rejected")
 
 
+def _ascii_host(url: httpx.URL) -> str:
+    """The host as DNS, TLS and ``Host`` take it (an internationalised name in its IDNA form)."""
+    return url.raw_host.decode("ascii").strip("[]")
+
+
 def _default_port(url: httpx.URL) -> int:
     return 443 if url.scheme == "https" else 80
 
 
 def _host_header(url: httpx.URL) -> str:
-    host = url.host
+    host = _ascii_host(url)
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
     return host if url.port is None else f"{host}:{url.port}"

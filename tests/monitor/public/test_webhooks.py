@@ -42,6 +42,7 @@ RESOLVER = stub(
         "metadata.example.org": ["169.254.169.254"],
         "six.example.org": ["::1"],
         "hooks.example.org": [PUBLIC],
+        "xn--mnchen-3ya.example": [PUBLIC],
     }
 )
 
@@ -79,8 +80,9 @@ async def test_the_connection_goes_to_the_checked_address() -> None:
 
     await poster.post("https://hooks.example.org:8443/h?k=1", {"x": 1}, key="questcity-delivery-5")
     await poster.post("http://hooks.example.org/h", {"x": 2})
+    await poster.post("https://münchen.example/h", {"x": 3})  # resolved, sent as IDNA
 
-    tls, plain = seen.requests
+    tls, plain, idn = seen.requests
     assert tls.url == httpx.URL(f"https://{PUBLIC}:8443/h?k=1")
     assert tls.headers["Host"] == "hooks.example.org:8443"
     assert tls.extensions["sni_hostname"] == "hooks.example.org"  # and the certificate's name
@@ -88,6 +90,7 @@ async def test_the_connection_goes_to_the_checked_address() -> None:
     assert tls.content == b'{"x":1}'
     assert plain.url.host == PUBLIC and plain.headers["Host"] == "hooks.example.org"
     assert "sni_hostname" not in plain.extensions
+    assert idn.headers["Host"] == idn.extensions["sni_hostname"] == "xn--mnchen-3ya.example"
     await poster.aclose()
 
 
