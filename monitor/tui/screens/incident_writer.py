@@ -144,6 +144,14 @@ class UpdateIncidentModal(WritingDialog[Incident]):
             warning = takeover_warning(incident)
             if warning is not None:
                 yield Static(Text(warning), id="update-takeover", classes="dialog-warning")
+            if incident.state is IncidentState.RESOLVED:
+                yield Static(
+                    "It is resolved: an update re-opens it with the status you pick "
+                    "(to say what happened afterwards, write its postmortem: p).",
+                    id="update-reopens",
+                    classes="dialog-warning",
+                    markup=False,
+                )
             yield field(
                 "Status",
                 Select[str](

@@ -133,6 +133,12 @@ async def test_an_operator_writes_incidents_and_takes_an_automatic_one_over(
         await settle(pilot)
         assert isinstance(top(app), IncidentsScreen)
 
+        await pilot.press("u")  # resolved: an update would re-open it, and says so
+        await settle(pilot)
+        assert "an update re-opens it" in shown(app, "#update-reopens")
+        await pilot.press("escape")
+        await settle(pilot)
+
         # The monitor's own open incident: an update takes it over, and says so first.
         select_row(screen, automatic.id)
         await pilot.press("u")
