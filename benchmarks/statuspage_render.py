@@ -2,22 +2,31 @@
 Starlette app serving the same bytes, measured in the same run.
 
     uv run python -m benchmarks.statuspage_render [--rounds 21] [--wrk-rounds 5] [--duration 5]
+        [--no-content] [--json FILE]
 
 The store: 10 targets with 4 services each (50 components; ``--targets`` changes the 10), 90 days
 of daily and 48 hours of hourly roll-ups written straight into the roll-up table (as the daemon's
 ``HistoryWriter`` would have left them), a few raw checks per target (current status and
-"since"), and a handful of incidents.
+"since"), and 4 automatic incidents. Unless ``--no-content`` (and only on code that has them,
+issue #15): what people write (:mod:`benchmarks.statuspage_content`): 5 written incidents with
+10 updates each and 2 maintenance windows, one active and one upcoming.
 
-1. Render, in process through the ASGI app (no network, no HTTP client): ``/`` and
-   ``/api/v2/summary.json`` with the cache cleared before every request (a cold cache: the store's
-   change token, the board, for ``/`` the 90-day history, then the template), the same when
-   cached, and a bare Starlette app answering a static ``Response`` of the same bytes. Interleaved
-   rounds in shuffled order; each figure is the p50 of every call timed alone. Then
-   where the cold time goes: each step timed on its own, the same way.
-2. Throughput: the status page and the bare app under uvicorn (same options, one process each,
-   pinned to CPU 1 with ``taskset``), loaded by ``wrk`` pinned to CPU 0, for ``/`` and
-   ``summary.json`` from the cache; interleaved rounds, median requests/s. Needs ``wrk`` and
-   ``taskset`` (Debian: ``apt-get install wrk``; ``taskset`` is in util-linux).
+1. Render, in process through the ASGI app (no network, no HTTP client), with the cache cleared
+   before every request (a cold cache: the store's change token, the board, for ``/`` the 90-day
+   history, then the template): ``/`` (also as after a restart: every memo emptied too),
+   ``/incidents/{id}`` (an automatic incident, and a written one with 10 updates),
+   ``summary.json`` and ``scheduled-maintenances.json``; the pages in English and in Russian
+   (``Accept-Language: ru-RU,ru;q=0.9,en;q=0.8``, as a browser sends it) on code that speaks it.
+   Then ``/`` and ``summary.json`` cached, and a bare Starlette app answering a static
+   ``Response`` of the same bytes. Interleaved rounds in shuffled order; p50 and p95 of every call
+   timed alone. Then where the cold time goes: each step timed on its own, the same way.
+2. Throughput (:mod:`benchmarks._statuspage_wrk`): the status page and the bare app under uvicorn
+   (same options, one process each, pinned to CPU 1 with ``taskset``), loaded by ``wrk`` pinned
+   to CPU 0, for ``/`` and ``summary.json`` from the cache; interleaved rounds, median
+   requests/s. Needs ``wrk`` and ``taskset`` (Debian: ``apt-get install wrk``).
+
+``--json FILE``: every sample, for :mod:`benchmarks.statuspage_compare`, which runs this file by
+its path against an older checkout too (so it imports only what that code has).
 
     python -m benchmarks.statuspage_render serve statuspage --store URL --port N   # by hand
 """
@@ -26,18 +35,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gzip
+import importlib.util
+import json
 import random
-import re
 import shutil
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +69,9 @@ SERVICES = ("database", "s3", "cache", "search")
 TARGET_MS = 20.0
 TARGET_RATIO = 0.8
 HOST = "127.0.0.1"
+PUBLIC = importlib.util.find_spec("monitor.i18n") is not None
+"""The code under test has issue #15's languages, written incidents and windows."""
+RUSSIAN = [(b"accept-language", b"ru-RU,ru;q=0.9,en;q=0.8")]
 
 Call = Callable[[], Awaitable[None]]
 
@@ -82,7 +90,9 @@ def catalogue(targets: int = TARGETS) -> list[Component]:
     return components
 
 
-async def build_store(url: str, targets: int = TARGETS) -> None:
+async def build_store(url: str, targets: int = TARGETS, content: bool = False) -> dict[str, int]:
+    """The store; the incidents the benchmark requests by id (``auto``: an automatic incident
+    with a note and a state change; with ``content``, two written ones)."""
     engine = open_engine(url)
     await create_schema(engine)
     writer = HistoryWriter(engine)
@@ -122,17 +132,20 @@ async def build_store(url: str, targets: int = TARGETS) -> None:
         if n:
             await writer.resolve_incident(incident, opened + 1200, "fine")
     await engine.dispose()
+    ids = {"auto": 1}
+    if content:
+        from benchmarks.statuspage_content import add_public_content
 
-
-def _start(row: Any) -> int:
-    start: int = row[2]
-    return start
+        ids |= await add_public_content(url, NOW)
+    return ids
 
 
 # -- in-process render ----------------------------------------------------------------------------
 
 
-async def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
+async def asgi_get(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> tuple[int, bytes]:
     """One GET through an ASGI app, with nothing in between."""
     scope = {
         "type": "http",
@@ -144,7 +157,7 @@ async def asgi_get(app: Any, path: str) -> tuple[int, bytes]:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"bench")],
+        "headers": [(b"host", b"bench"), *(headers or ())],
         "client": (HOST, 50000),
         "server": (HOST, 80),
         "state": {},
@@ -182,19 +195,24 @@ def bare_app(bodies: dict[str, tuple[bytes, str]]) -> Any:
     return Starlette(routes=[route(p, b, m) for p, (b, m) in bodies.items()])
 
 
-async def measure(call: Call, repeat: int) -> list[float]:
-    """Milliseconds of each of ``repeat`` calls."""
+async def measure(call: Call, repeat: int) -> list[tuple[float, float]]:
+    """Milliseconds of each of ``repeat`` calls: wall time, and the process's CPU time (every
+    thread's: the reads run in worker threads), which a loaded machine inflates less."""
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await call()
-        times.append((time.perf_counter() - started) * 1000)
+        times.append(((time.perf_counter() - started) * 1000, (time.process_time() - cpu) * 1000))
     return times
 
 
-async def interleaved(candidates: dict[str, tuple[Call, int]], rounds: int) -> dict[str, float]:
-    """The p50 of every call over ``rounds`` rounds; order shuffled every round."""
-    samples: dict[str, list[float]] = {label: [] for label in candidates}
+Samples = dict[str, list[tuple[float, float]]]
+
+
+async def interleaved(candidates: dict[str, tuple[Call, int]], rounds: int) -> Samples:
+    """Every call's (wall, CPU) milliseconds over ``rounds`` rounds; order shuffled every
+    round."""
+    samples: Samples = {label: [] for label in candidates}
     order = list(candidates)
     shuffle = random.Random(1)
     for label in order:  # warm-up: imports, template compilation, connection pool
@@ -204,12 +222,40 @@ async def interleaved(candidates: dict[str, tuple[Call, int]], rounds: int) -> d
         for label in order:
             call, repeat = candidates[label]
             samples[label].extend(await measure(call, repeat))
-    return {label: statistics.median(values) for label, values in samples.items()}
+    return samples
+
+
+def cold_requests(ids: dict[str, int]) -> dict[str, tuple[str, str, bool]]:
+    """label: (path, language, as after a restart) of every cold request measured."""
+    wanted: dict[str, tuple[str, str, bool]] = {}
+    for lang in ("en", "ru") if PUBLIC else ("en",):
+        suffix = "" if lang == "en" else " (ru)"
+        wanted[f"`/`{suffix}, cold cache"] = ("/", lang, False)
+        wanted[f"`/`{suffix}, cold cache and memos (as after a restart)"] = ("/", lang, True)
+        wanted[f"`/incidents/{{id}}`{suffix} automatic, cold cache"] = (
+            f"/incidents/{ids['auto']}",
+            lang,
+            False,
+        )
+        if "written_open" in ids:
+            wanted[f"`/incidents/{{id}}`{suffix} written, 10 updates, cold cache"] = (
+                f"/incidents/{ids['written_open']}",
+                lang,
+                False,
+            )
+    wanted["`summary.json`, cold cache"] = ("/api/v2/summary.json", "en", False)
+    if PUBLIC:
+        wanted["`scheduled-maintenances.json`, cold cache"] = (
+            "/api/v2/scheduled-maintenances.json",
+            "en",
+            False,
+        )
+    return wanted
 
 
 async def render(
-    url: str, rounds: int
-) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    url: str, rounds: int, ids: dict[str, int]
+) -> tuple[Samples, Samples, dict[str, Any]]:
     from statuspage.app import create_app
     from statuspage.model import opaque_id, slugify
 
@@ -217,9 +263,15 @@ async def render(
     async with app.router.lifespan_context(app):
         page = app.state.statuspage
         cache = page.cache
-        status, index_body = await asgi_get(app, "/")
-        status_json, summary_body = await asgi_get(app, "/api/v2/summary.json")
-        assert status == status_json == 200, (status, status_json)
+        wanted = cold_requests(ids)
+        bodies: dict[tuple[str, str], bytes] = {}
+        for path, lang, _ in wanted.values():
+            status, bodies[path, lang] = await asgi_get(app, path, RUSSIAN if lang == "ru" else [])
+            assert status == 200, (path, lang, status)
+        if PUBLIC:  # the Russian page is Russian, and the content is on it
+            assert bodies["/", "ru"] != bodies["/", "en"]
+            assert ("written_open" not in ids) or b"Quests do not start" in bodies["/", "en"]
+        index_body, summary_body = bodies["/", "en"], bodies["/api/v2/summary.json", "en"]
         bare = bare_app(
             {
                 "/": (index_body, "text/html; charset=utf-8"),
@@ -227,24 +279,19 @@ async def render(
             }
         )
 
-        def cold(path: str) -> Call:
-            async def call() -> None:
-                cache.clear()
-                await asgi_get(app, path)
-
-            return call
-
-        def first(path: str) -> Call:
-            """Cold as after a restart: the page cache and every memo of pure functions
-            (decoded day strips, bar segments, ids, day names) empty."""
+        def cold(path: str, lang: str, restart: bool) -> Call:
+            """``restart``: cold as after one: the page cache and every memo of pure
+            functions (decoded day strips, bar segments, ids, day names) empty."""
+            headers = RUSSIAN if lang == "ru" else []
 
             async def call() -> None:
                 cache.clear()
-                cache._source.reader.clear_memos()
-                page.renderer.clear_memos()
-                opaque_id.cache_clear()
-                slugify.cache_clear()
-                await asgi_get(app, path)
+                if restart:
+                    cache._source.reader.clear_memos()
+                    page.renderer.clear_memos()
+                    opaque_id.cache_clear()
+                    slugify.cache_clear()
+                await asgi_get(app, path, headers)
 
             return call
 
@@ -254,27 +301,24 @@ async def render(
 
             return call
 
-        requests = await interleaved(
-            {
-                "`/`, cold cache": (cold("/"), 3),
-                "`/`, cold cache and memos (as after a restart)": (first("/"), 3),
-                "`summary.json`, cold cache": (cold("/api/v2/summary.json"), 3),
-                "`/`, cached": (warm(app, "/"), 200),
-                "`summary.json`, cached": (warm(app, "/api/v2/summary.json"), 200),
-                "bare static `Response`, same bytes as `/`": (warm(bare, "/"), 200),
-            },
-            rounds,
-        )
-        steps = await where_the_time_goes(page, cache, rounds)
+        candidates = {label: (cold(*request), 3) for label, request in wanted.items()}
+        candidates |= {
+            "`/`, cached": (warm(app, "/"), 200),
+            "`summary.json`, cached": (warm(app, "/api/v2/summary.json"), 200),
+            "bare static `Response`, same bytes as `/`": (warm(bare, "/"), 200),
+        }
+        requests = await interleaved(candidates, rounds)
+        steps = await where_the_time_goes(page, cache, rounds, ids)
     sizes = {
         "/": len(index_body),
         "/ gzip": len(gzip.compress(index_body, compresslevel=6, mtime=0)),
+        "/ (ru)": len(bodies.get(("/", "ru"), b"")),
         "summary.json": len(summary_body),
     }
     return requests, steps, {"bodies": (index_body, summary_body), "sizes": sizes}
 
 
-async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, float]:
+async def where_the_time_goes(page: Any, cache: Any, rounds: int, ids: dict[str, int]) -> Samples:
     from statuspage import api
 
     source = cache._source
@@ -282,6 +326,9 @@ async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, f
     history = await source.history(board)
     reader = source.reader
     first = board.components[1]
+    incident_id = ids.get("written_open", ids["auto"])
+    incident = await source.incident(incident_id, board)
+    reads = "4 reads: + maintenance windows" if PUBLIC else "3 reads"
 
     async def token() -> None:
         await source.change_token()
@@ -292,196 +339,56 @@ async def where_the_time_goes(page: Any, cache: Any, rounds: int) -> dict[str, f
     async def load_history() -> None:
         await source.history(board)
 
+    async def load_incident() -> None:
+        await source.incident(incident_id, board)
+
     async def one_bars() -> None:
         await reader.bars(first.target, first.service, now=NOW)
 
     async def states() -> None:
         await reader.states()
 
-    async def template() -> None:
-        page.renderer.index(board, history)
+    def template(lang: str) -> Call:
+        async def call() -> None:
+            if PUBLIC:
+                page.renderer.index(board, history, lang)
+            else:
+                page.renderer.index(board, history)
+
+        return call
+
+    def incident_template(lang: str) -> Call:
+        async def call() -> None:
+            if PUBLIC:
+                page.renderer.incident(board, incident, lang)
+            else:
+                page.renderer.incident(board, incident)
+
+        return call
 
     async def summary() -> None:
         api.encode(api.summary_json(board))
 
-    return await interleaved(
-        {
-            "change token (1 query)": (token, 20),
-            "board: catalogue, component states, incidents (3 reads at once)": (load_board, 5),
-            "one `HistoryReader.states()` call (every component's status and since)": (
-                states,
-                20,
-            ),
-            "history: `series_many` + `latency_series_many` (at once)": (load_history, 5),
-            "one `HistoryReader.bars()` call": (one_bars, 20),
-            f"template `/` (Jinja2, {len(board.components)} × 90 segments)": (template, 5),
-            "`summary.json` build + encode": (summary, 20),
-        },
-        rounds,
-    )
-
-
-# -- throughput under wrk -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def server(argv: list[str], port: int) -> Iterator[None]:
-    command = ["taskset", "-c", "1", sys.executable, "-m", "benchmarks.statuspage_render", *argv]
-    process = subprocess.Popen(
-        [*command, "--port", str(port)], start_new_session=True, stdout=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server {argv} did not start")
-            time.sleep(0.05)  # noqa: TID251 - a benchmark's own process, waiting for a server
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wrk(port: int, path: str, duration: float, connections: int) -> float:
-    out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "0",
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{round(duration)}s",
-            f"http://{HOST}:{port}{path}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if found is None or "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"wrk failed:\n{out}")
-    return float(found.group(1))
-
-
-def throughput(
-    url: str, bodies: tuple[bytes, bytes], rounds: int, duration: float, connections: int
-) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as scratch:
-        index_file, summary_file = Path(scratch, "index.html"), Path(scratch, "summary.json")
-        index_file.write_bytes(bodies[0])
-        summary_file.write_bytes(bodies[1])
-        page_port, bare_port = free_port(), free_port()
-        with (
-            server(["serve", "statuspage", "--store", url], page_port),
-            server(
-                ["serve", "bare", "--index", str(index_file), "--summary", str(summary_file)],
-                bare_port,
-            ),
-        ):
-            candidates = {
-                "status page `/` (cached)": (page_port, "/"),
-                "bare static `Response`, same bytes as `/`": (bare_port, "/"),
-                "status page `summary.json` (cached)": (page_port, "/api/v2/summary.json"),
-                "bare static `Response`, same bytes as `summary.json`": (
-                    bare_port,
-                    "/api/v2/summary.json",
-                ),
-            }
-            for port, path in candidates.values():  # warm-up, and the page's cache filled
-                wrk(port, path, 1, connections)
-            samples: dict[str, list[float]] = {label: [] for label in candidates}
-            order = list(candidates)
-            shuffle = random.Random(2)
-            for _ in range(rounds):
-                shuffle.shuffle(order)
-                for label in order:
-                    port, path = candidates[label]
-                    samples[label].append(wrk(port, path, duration, connections))
-    return {label: statistics.median(values) for label, values in samples.items()}
-
-
-def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    if args.app == "statuspage":
-        from statuspage.app import create_app
-
-        app: Any = create_app(args.store, clock=lambda: NOW, public_url="http://bench")
-    else:
-        app = bare_app(
-            {
-                "/": (Path(args.index).read_bytes(), "text/html; charset=utf-8"),
-                "/api/v2/summary.json": (Path(args.summary).read_bytes(), "application/json"),
-            }
-        )
-    uvicorn.run(app, host=HOST, port=args.port, log_config=None, access_log=False, lifespan="auto")
-
-
-# -- report ---------------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
-def report(
-    requests: dict[str, float],
-    steps: dict[str, float],
-    sizes: dict[str, int],
-    rates: dict[str, float] | None,
-) -> str:
-    lines = ["| request (in process, ASGI) | ms (median) |", "|---|---:|"]
-    lines += [f"| {label} | {value:.3f} |" for label, value in requests.items()]
-    lines += ["", "| step of a cold `/` | ms (median) |", "|---|---:|"]
-    lines += [f"| {label} | {value:.3f} |" for label, value in steps.items()]
-    cold_index = requests["`/`, cold cache"]
-    cold_summary = requests["`summary.json`, cold cache"]
-    restart_index = requests["`/`, cold cache and memos (as after a restart)"]
-    lines += [
-        "",
-        f"Bodies: `/` {sizes['/']:,} bytes ({sizes['/ gzip']:,} gzipped), "
-        f"`summary.json` {sizes['summary.json']:,} bytes.",
-        f"Cold render p50: `/` {cold_index:.1f} ms, `summary.json` {cold_summary:.1f} ms "
-        f"(target <= {TARGET_MS:.0f} ms: `/` {verdict(cold_index <= TARGET_MS)}, "
-        f"`summary.json` {verdict(cold_summary <= TARGET_MS)}); `/` as after a restart "
-        f"{restart_index:.1f} ms ({verdict(restart_index <= TARGET_MS)}).",
-    ]
-    if rates:
-        lines += ["", "| server (uvicorn, 1 process, CPU 1; wrk on CPU 0) | requests/s (median) |"]
-        lines += ["|---|---:|"]
-        lines += [f"| {label} | {value:,.0f} |" for label, value in rates.items()]
-        index_ratio = (
-            rates["status page `/` (cached)"] / rates["bare static `Response`, same bytes as `/`"]
-        )
-        summary_ratio = (
-            rates["status page `summary.json` (cached)"]
-            / rates["bare static `Response`, same bytes as `summary.json`"]
-        )
-        lines += [
-            "",
-            f"Cached vs bare: `/` {index_ratio:.2f}x, `summary.json` {summary_ratio:.2f}x "
-            f"(target >= {TARGET_RATIO}x: `/` {verdict(index_ratio >= TARGET_RATIO)}, "
-            f"`summary.json` {verdict(summary_ratio >= TARGET_RATIO)}).",
-        ]
-    return "\n".join(lines)
+    segments = f"{len(board.components)} × 90 segments"
+    steps: dict[str, tuple[Call, int]] = {
+        "change token (1 query)": (token, 20),
+        f"board: catalogue, component states, incidents ({reads} at once)": (load_board, 5),
+        "one `HistoryReader.states()` call (every component's status and since)": (states, 20),
+        "history: `series_many` + `latency_series_many` (at once)": (load_history, 5),
+        "one `HistoryReader.bars()` call": (one_bars, 20),
+        f"template `/` (Jinja2, {segments})": (template("en"), 5),
+        f"incident {incident_id} read (`/incidents/{{id}}`)": (load_incident, 10),
+        f"template `/incidents/{{id}}` ({incident_id})": (incident_template("en"), 10),
+        "`summary.json` build + encode": (summary, 20),
+    }
+    if PUBLIC:
+        steps[f"template `/` (ru, {segments})"] = (template("ru"), 5)
+        steps[f"template `/incidents/{{id}}` (ru, {incident_id})"] = (incident_template("ru"), 10)
+    return await interleaved(steps, rounds)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     commands = parser.add_subparsers(dest="command")
     run_serve = commands.add_parser("serve", help="one server for the throughput runs")
     run_serve.add_argument("app", choices=["statuspage", "bare"])
@@ -496,22 +403,40 @@ def main() -> None:
     parser.add_argument(
         "--targets", type=int, default=TARGETS, help=f"targets of {1 + len(SERVICES)} components"
     )
+    parser.add_argument(
+        "--no-content",
+        action="store_true",
+        help="no written incidents or windows (the code before #15 never has them)",
+    )
+    parser.add_argument("--json", type=Path, help="write every sample here")
     args = parser.parse_args()
     if args.command == "serve":
+        from benchmarks._statuspage_wrk import serve
+
         serve(args)
         return
+    content = PUBLIC and not args.no_content
     with tempfile.TemporaryDirectory() as scratch:
         url = f"sqlite:///{scratch}/monitor.db"
-        asyncio.run(build_store(url, args.targets))
-        requests, steps, extra = asyncio.run(render(url, args.rounds))
+        ids = asyncio.run(build_store(url, args.targets, content))
+        requests, steps, extra = asyncio.run(render(url, args.rounds, ids))
         rates = None
         if args.wrk_rounds and shutil.which("wrk") and shutil.which("taskset"):
+            from benchmarks._statuspage_wrk import throughput
+
             rates = throughput(
                 url, extra["bodies"], args.wrk_rounds, args.duration, args.connections
             )
         elif args.wrk_rounds:
             print("wrk or taskset not found: throughput skipped (apt-get install wrk)")
-    print(report(requests, steps, extra["sizes"], rates))
+    found = {"content": content, "languages": PUBLIC, "requests": requests, "steps": steps}
+    found |= {"sizes": extra["sizes"], "rates": rates}
+    if args.json:  # read by statuspage_compare, which may have run this against older code
+        args.json.write_text(json.dumps(found))
+        return
+    from benchmarks.statuspage_compare import single_report
+
+    print(single_report(found))
 
 
 if __name__ == "__main__":
