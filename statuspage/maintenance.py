@@ -13,7 +13,11 @@ window's end is its schedule's.
 **Component state** (:func:`with_declared`): a component covered by an active window reads
 ``under_maintenance``; one listed by an open incident a person writes (written, or taken over)
 reads at least the impact they declared, however well its checks go: a person knows things the
-checks do not.
+checks do not. A component under maintenance counts for nothing in its group's and the page's
+condition (planned work is not an outage): the page's headline and ``status.indicator`` come from
+the others, the page shows the active windows in a section of their own below the headline, and
+when every published component is under maintenance the headline reads "Under maintenance"
+(indicator ``none``, Statuspage's set has no maintenance indicator).
 """
 
 from __future__ import annotations

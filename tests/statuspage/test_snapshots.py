@@ -72,3 +72,23 @@ async def test_missing_store_file_reads_as_empty(tmp_path: Path) -> None:
     assert page.status_code == summary.status_code == feed.status_code == 200
     assert "No data yet" in page.text
     assert missing.status_code == 404
+
+
+async def test_public_scenario(store: Store, client: Client, snapshot: Any) -> None:
+    """What people wrote (issue #15): written, postmortem'd and taken-over incidents and
+    maintenance windows, on the page, an incident's page and in the JSON."""
+    from tests.statuspage.public_scenario import public
+
+    ids = await public(store.writer)
+    snapshot.snapshot_dir = SNAPSHOTS / "public"
+    async with client() as http:
+        page = await http.get("/")
+        incident = await http.get(f"/incidents/{ids.past}")
+        summary = await http.get("/api/v2/summary.json")
+        incidents = await http.get("/api/v2/incidents.json")
+        windows = await http.get("/api/v2/scheduled-maintenances.json")
+    snapshot.assert_match(page.text, "index.html")
+    snapshot.assert_match(incident.text, "incident.html")
+    snapshot.assert_match(pretty(summary.content), "summary.json")
+    snapshot.assert_match(pretty(incidents.content), "incidents.json")
+    snapshot.assert_match(pretty(windows.content), "scheduled-maintenances.json")
