@@ -56,7 +56,7 @@ def day_label(
     day = format_day(entry.start, lang, zone)
     if entry.uptime is None:
         return _("%(day)s: no data") % {"day": day}
-    uptime = percent(entry.uptime)
+    uptime = percent(entry.uptime, lang)
     if entry.condition is Condition.OPERATIONAL:
         return _("%(day)s: %(uptime)s uptime, no problems") % {"day": day, "uptime": uptime}
     worst = _(entry.condition.word).lower()
@@ -104,9 +104,11 @@ def bar_segments(
     return Markup("".join(parts))
 
 
-def latency_caption(history: ComponentHistory, _: Gettext = _identity) -> str:
+def latency_caption(history: ComponentHistory, lang: str = DEFAULT_LANGUAGE) -> str:
     average = sum(p.avg_ms for p in history.latency) / len(history.latency)
-    return _("Response time, last 24 hours: average %(ms)s") % {"ms": milliseconds(average)}
+    return translations(lang).gettext("Response time, last 24 hours: average %(ms)s") % {
+        "ms": milliseconds(average, lang)
+    }
 
 
 def zone_name(zone: tzinfo, at: float) -> str:
@@ -155,8 +157,8 @@ class Renderer:
             day=lambda ts: format_day(ts, lang, zone),
             duration=lambda seconds: format_duration(seconds, lang),
             datetime=html_datetime,
-            percent=percent,
-            ms=milliseconds,
+            percent=lambda value: percent(value, lang),
+            ms=lambda value: milliseconds(value, lang),
         )
         # A component's status line depends on its condition alone: rendered once per condition
         # here rather than by a macro call per component and render.
@@ -196,10 +198,12 @@ class Renderer:
         history: Mapping[str, ComponentHistory],
         lang: str = DEFAULT_LANGUAGE,
     ) -> bytes:
-        _ = self.gettext(lang)
         lines = {
             # svg.py escapes what it draws
-            c.id: (Markup(sparkline(h.latency, h.latency_start)), latency_caption(h, _))
+            c.id: (
+                Markup(sparkline(h.latency, h.latency_start, lang=lang)),
+                latency_caption(h, lang),
+            )
             for c in board.components
             if (h := history.get(c.id)) is not None and h.latency
         }

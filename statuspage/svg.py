@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from monitor.i18n import DEFAULT_LANGUAGE, translations
 from monitor.store.models import LatencyPoint
 from statuspage.text import milliseconds, percent
 from statuspage.vocabulary import Condition
@@ -21,8 +22,11 @@ _GAP_HOURS = 3
 """Hours without data that still join into one line; a longer gap breaks it."""
 
 
-def sparkline(points: Sequence[LatencyPoint], start: float, hours: int = 24) -> str:
-    """Hourly average response times as a line; a gap of more than three hours breaks it."""
+def sparkline(
+    points: Sequence[LatencyPoint], start: float, hours: int = 24, lang: str = DEFAULT_LANGUAGE
+) -> str:
+    """Hourly average response times as a line; a gap of more than three hours breaks it.
+    ``lang``: the language of its label (the page's reader's)."""
     if not points:
         return ""
     top = max(p.avg_ms for p in points) * 1.15 or 1.0
@@ -43,11 +47,14 @@ def sparkline(points: Sequence[LatencyPoint], start: float, hours: int = 24) -> 
         f'<polyline points="{" ".join(s if len(s) > 1 else s * 2)}"/>' for s in segments if s
     )
     average = sum(p.avg_ms for p in points) / len(points)
-    label = (
-        f"Response time over the last 24 hours: average {milliseconds(average)}, "
-        f"slowest hour {milliseconds(max(p.avg_ms for p in points))}, "
-        f"slowest check {milliseconds(max(p.max_ms for p in points))}"
-    )
+    label = translations(lang).gettext(
+        "Response time over the last 24 hours: average %(average)s, "
+        "slowest hour %(hour)s, slowest check %(check)s"
+    ) % {
+        "average": milliseconds(average, lang),
+        "hour": milliseconds(max(p.avg_ms for p in points), lang),
+        "check": milliseconds(max(p.max_ms for p in points), lang),
+    }
     return (
         f'<svg class="spark" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" '
         f'preserveAspectRatio="none" role="img" aria-label="{escape(label)}">'

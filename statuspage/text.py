@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime
 
 from monitor.figures import percent_text
-from monitor.i18n import DEFAULT_LANGUAGE, format_day, format_moment
+from monitor.i18n import DEFAULT_LANGUAGE, N_, format_day, format_moment, translations
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 NAME_LIMIT = 200
@@ -52,11 +52,27 @@ def day(ts: float) -> str:
     return format_day(ts, DEFAULT_LANGUAGE, UTC)
 
 
-def percent(value: float | None) -> str:
+def percent(value: float | None, lang: str = DEFAULT_LANGUAGE) -> str:
     """Uptime, rounded down: 99.996 % is ``99.99%``, never a flattering ``100.00%`` (the one
-    rule of :func:`monitor.figures.percent_text`, which the TUI uses too)."""
-    return percent_text(value)
+    rule of :func:`monitor.figures.percent_text`, which the TUI uses too); in Russian with its
+    decimal comma and a space before the sign (``99,99 %``)."""
+    if lang == DEFAULT_LANGUAGE:
+        return percent_text(value)
+    if value is None:
+        return translations(lang).gettext(N_("no data"))
+    return _number(percent_text(value).removesuffix("%")) + "\u00a0%"
 
 
-def milliseconds(value: float) -> str:
-    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+def milliseconds(value: float, lang: str = DEFAULT_LANGUAGE) -> str:
+    """``1,234 ms``, ``5.3 ms``; in Russian ``1 234 мс``, ``5,3 мс``."""
+    number = f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+    if lang == DEFAULT_LANGUAGE:
+        return f"{number} ms"
+    unit = translations(lang).gettext(N_("ms"))
+    return f"{_number(number)} {unit}"
+
+
+def _number(english: str) -> str:
+    """An English-written number as Russian writes it: a (no-break) space between thousands,
+    a decimal comma. (The only other language; a third would take Babel's number formats.)"""
+    return english.replace(",", "\u00a0").replace(".", ",")
