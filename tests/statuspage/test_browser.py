@@ -10,6 +10,7 @@ The app runs under uvicorn on a free loopback port. Screenshots go to ``artifact
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,3 +139,68 @@ def _keyboard(page: Page, name: str) -> None:
     assert page.evaluate("document.documentElement.scrollWidth === window.innerWidth"), (
         "the tooltip widened the page"
     )
+
+
+LANGUAGE_WIDTHS = {"desktop": 1280, "phone": 375}
+KEY_TEXTS = {
+    "en": {"banner": "Degraded performance", "open": "Open incidents", "updates": "Updates"},
+    "ru": {
+        "banner": "Снижение производительности",
+        "open": "Открытые инциденты",
+        "updates": "Обновления",
+    },
+}
+
+
+def test_both_languages_in_chromium(tmp_path: Path) -> None:
+    """The index and an incident in English and Russian at desktop and phone widths: the
+    language the browser asks for (its locale's Accept-Language) is the page's ``lang``, its
+    key texts are visible, nothing scrolls sideways, and the incident link keeps the language."""
+    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    asyncio.run(_write(url, open_incident))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with serving(url) as base, chromium() as browser:
+        for viewport, width in LANGUAGE_WIDTHS.items():
+            for lang, texts in KEY_TEXTS.items():
+                context = browser.new_context(
+                    viewport={"width": width, "height": 800},
+                    locale="ru-RU" if lang == "ru" else "en-US",
+                )
+                page = context.new_page()
+                problems: list[str] = []
+                page.on("console", functools.partial(_collect, problems))
+                response = page.goto(f"{base}/", wait_until="load")
+                assert response is not None and response.status == 200
+                name = f"lang-{lang}-{viewport}"
+                page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+                banner = page.locator("#banner").inner_text().strip()
+                assert banner == texts["banner"], (name, banner)
+                _readable(page, lang, name, [texts["open"]])
+                page.locator("article.incident h3 a").first.click()
+                page.wait_for_load_state("load")
+                assert f"lang={lang}" in page.url, page.url
+                page.screenshot(path=ARTIFACTS / f"{name}-incident.png", full_page=True)
+                _readable(page, lang, f"{name}-incident", [texts["updates"]])
+                assert problems == [], (name, problems)
+                context.close()
+
+
+def _collect(problems: list[str], message: ConsoleMessage) -> None:
+    if _is_error(message):
+        problems.append(message.text)
+
+
+def _readable(page: Page, lang: str, name: str, texts: list[str]) -> None:
+    facts = page.evaluate(
+        """() => ({
+            lang: document.documentElement.lang,
+            scrollWidth: document.documentElement.scrollWidth,
+            innerWidth: window.innerWidth,
+        })"""
+    )
+    assert facts["lang"] == lang, (name, facts)
+    assert facts["scrollWidth"] == facts["innerWidth"], (name, facts)
+    for text in texts:
+        assert page.get_by_text(text, exact=True).first.is_visible(), (name, text)
+    other = page.locator("nav.languages a")
+    assert other.count() == 1 and other.first.is_visible(), name
