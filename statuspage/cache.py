@@ -4,8 +4,9 @@ A :class:`Generation` is one state of the store (its change token) seen in one h
 once, the history read on first need, and every output rendered from them on first request, with
 its ETag. :class:`PageCache` asks the store for its change token at most once per
 ``revalidate_after`` seconds (so a burst of requests costs no reads at all), and then starts a new
-generation if the token moved, the hour turned (bars and the 24 h line shift) or the data turned
-stale. One request at a time refreshes; the rest wait for it or use the current generation.
+generation if the token moved, the hour turned (bars and the 24 h line shift), the data turned
+stale or a maintenance window began or ended (nothing is written then: the clock alone turns
+it). One request at a time refreshes; the rest wait for it or use the current generation.
 
 If the store cannot be read, the last generation keeps being served (and the failure logged);
 without one, :class:`PageUnavailable` is raised (the app answers 503). "Cannot be read" is any
@@ -42,6 +43,7 @@ class Generation:
         self.token = token
         self.board = board
         self.hour = _hour(board.now)
+        self.turns_at = board.turns_at
         self._source = source
         self._history: Mapping[str, ComponentHistory] | None = None
         self._history_lock = asyncio.Lock()
@@ -51,7 +53,8 @@ class Generation:
     def fits(self, now: float) -> bool:
         board = self.board
         stale = board.data_at is not None and now - board.data_at > board.stale_after
-        return _hour(now) == self.hour and stale == board.stale
+        turned = self.turns_at is not None and now >= self.turns_at  # a window began or ended
+        return _hour(now) == self.hour and stale == board.stale and not turned
 
     async def history(self) -> Mapping[str, ComponentHistory]:
         if self._history is None:

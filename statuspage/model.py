@@ -272,6 +272,19 @@ class Board:
         return tuple(m for m in self.maintenances if m.upcoming)
 
     @property
+    def turns_at(self) -> float | None:
+        """The next moment this board changes by the clock alone, with nothing written: a
+        window starting or ending (its components' state, its status)."""
+        times = [
+            t
+            for m in self.maintenances
+            if not m.cancelled
+            for t in (m.scheduled_for, m.scheduled_until)
+            if t > self.now
+        ]
+        return min(times, default=None)
+
+    @property
     def stale(self) -> bool:
         return self.data_at is not None and self.now - self.data_at > self.stale_after
 
@@ -450,6 +463,7 @@ def build_history(
 
 
 # -- incidents ------------------------------------------------------------------------------------
+
 
 def build_incident(
     incident: Incident, components: Mapping[tuple[str, str], ComponentView]

@@ -169,3 +169,25 @@ async def test_badge_list(store: Store, client: Client) -> None:
     assert "<code>/badge/images.svg</code>" in listed
     assert "<code>/badge/quests-and-accounts.svg</code>" in listed
     assert badge.status_code == 200
+
+
+async def test_window_starts_and_ends_by_the_clock(store: Store, client: Client) -> None:
+    """Nothing is written when a window's start or end comes (a monitor may be late to mark it):
+    the page turns by the clock alone, within the hour the cache would otherwise keep."""
+    await store.writer.sync_components(CATALOGUE)
+    await check(store.writer, EU, NOW - 30, Status.HEALTHY, 80.0)
+    start, end = NOW + 60, NOW + 120  # all within one hour: no hourly refresh helps
+    await store.writer.schedule_maintenance("Move", [EU], start, end, None, "ops", NOW - 60)
+    clock = [NOW]
+    async with client(clock=lambda: clock[0]) as http:
+        before = (await http.get("/api/v2/components.json")).json()["components"]
+        clock[0] = start + 1
+        during = (await http.get("/api/v2/components.json")).json()["components"]
+        active = (await http.get("/api/v2/scheduled-maintenances/active.json")).json()
+        clock[0] = end + 1
+        after = (await http.get("/api/v2/components.json")).json()["components"]
+    europe = "QuestCity API (Europe)"
+    assert {c["name"]: c["status"] for c in before}[europe] == "operational"
+    assert {c["name"]: c["status"] for c in during}[europe] == "under_maintenance"
+    assert names(active) == ["Move"]
+    assert {c["name"]: c["status"] for c in after}[europe] == "operational"
