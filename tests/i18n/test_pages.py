@@ -11,10 +11,11 @@ import httpx
 
 from monitor.i18n import translations
 from monitor.public.settings import PageSettings, PublicSettings
+from monitor.store import IncidentComponent, Status
 from statuspage.app import StatusPage
 from tests.i18n.extraction import extract
 from tests.statuspage.conftest import Client, Store, _migrated_store, client, store
-from tests.statuspage.scenarios import open_incident
+from tests.statuspage.scenarios import API, NOW, open_incident
 
 __all__ = ["_migrated_store", "client", "store"]  # the status page's fixtures, used here
 
@@ -154,3 +155,22 @@ async def test_times_in_the_pages_zone(store: Store, client: Client) -> None:
     # a day of the bars is named in the zone's days and the language
     assert 'aria-label="14 мая 2025 г.: доступность' in russian
     assert summary["page"]["updated_at"].endswith("Z")  # JSON stays UTC
+
+
+async def test_what_people_write_is_shown_as_written(store: Store, client: Client) -> None:
+    """A person's title and update, even in words the catalogue translates, are not translated;
+    only the page's own words around them are."""
+    await open_incident(store.writer)
+    incident = await store.writer.open_written_incident(
+        "Major outage",  # a person's title that happens to be one of our words
+        [IncidentComponent(API, "s3", Status.UNHEALTHY)],
+        "Картинки не грузятся — чиним. <b>Images</b> are down.",
+        "ops",
+        NOW - 120,
+    )
+    async with client() as http:
+        for lang in ("en", "ru"):
+            page = (await http.get(f"/incidents/{incident}?lang={lang}")).text
+            assert "<h1>Major outage</h1>" in page, lang
+            assert "Картинки не грузятся — чиним. &lt;b&gt;Images&lt;/b&gt; are down." in page
+            assert ("Обновления" in page) == (lang == "ru")
