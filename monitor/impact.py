@@ -25,7 +25,9 @@ indicator (``none``/``minor``/``major``/``critical``) is that condition's. Its *
 **body** are worded from those same values by :func:`describe`, so the word in the title is
 always the word of one of the components the body lists — they cannot disagree.
 
-This module imports only the store's values: the status page loads it (it may load nothing of
+This module imports only the store's values and :mod:`monitor.i18n` (its words are marked for
+translation; :func:`describe` and :func:`sentence` word them with a language's gettext, English
+by default, which is what the daemon stores): the status page loads it (it may load nothing of
 the daemon), and so do the daemon, the TUI and the CLI.
 """
 
