@@ -8,8 +8,11 @@ from datetime import tzinfo
 from rich.text import Text
 
 from monitor.store import Incident, IncidentEvent, IncidentState
-from monitor.tui.formatting import clock_time, duration, timestamp
+from monitor.tui.formatting import bounded, clock_time, duration, timestamp
 from monitor.tui.widgets.status import status_text
+
+POSTMORTEM_LINE = 100
+"""Characters of a postmortem's first line on its timeline event."""
 
 _KIND = {
     "opened": ("opened", "bold red"),
@@ -48,6 +51,11 @@ def event_line(event: IncidentEvent, tz: tzinfo) -> Text:
         text.append(f"{event.actor}: ", style="bold")
     if event.phase:
         text.append(f"{event.phase} — ", style="bold")
+    if event.kind == "postmortem":
+        # The whole document is the incidents screen's own section; a timeline line opens it.
+        first = next((line for line in event.text.splitlines() if line.strip()), "")
+        text.append(bounded(first, POSTMORTEM_LINE))
+        return text
     text.append(event.text)
     return text
 

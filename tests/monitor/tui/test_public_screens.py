@@ -132,6 +132,8 @@ async def test_an_operator_writes_incidents_and_takes_an_automatic_one_over(
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(top(app), IncidentsScreen)
+        panel = shown(app, "#timeline")  # the whole postmortem once; its event, the first line
+        assert "Postmortem" in panel and panel.count("We added an alert on it.") == 1
 
         await pilot.press("u")  # resolved: an update would re-open it, and says so
         await settle(pilot)
