@@ -182,7 +182,7 @@ async def hostile(writer: HistoryWriter) -> None:
         )
     )
     broken = {"s3": (Status.UNHEALTHY, None)}
-    for at in (NOW - 2 * DAY, NOW - HOUR, NOW - 30):
+    for at in (NOW - 2 * DAY, NOW - 2 * HOUR, NOW - HOUR, NOW - 30):  # two hours: a line
         await check(writer, API, at, Status.DEGRADED, 50.0, broken)
         await check(writer, EU, at, Status.HEALTHY, 70.0)
     incident = await writer.open_incident(API, "s3", Status.UNHEALTHY, NOW - HOUR, HOSTILE_NAME)
