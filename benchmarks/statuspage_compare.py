@@ -14,7 +14,9 @@ of the process per request beside them (less moved by other work on the machine)
 
     git worktree add /tmp/bench-old b68f62d^
     uv run python -m benchmarks.statuspage_compare --old-root /tmp/bench-old [--runs 2]
-        [--rounds 21]
+        [--rounds 21] [--candidate /tmp/other-checkout]
+
+``--candidate``: a fourth variant, another checkout with the content (a change to weigh, A/B).
 """
 
 from __future__ import annotations
@@ -154,16 +156,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="runs of each variant")
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--targets", type=int, default=10)
+    parser.add_argument(
+        "--candidate", type=Path, help="a checkout with a change to weigh: run with content too"
+    )
     args = parser.parse_args()
     variants = [
         (f"before #15 ({describe(args.old_root)})", args.old_root.resolve(), False),
         ("#15, no content", HERE, False),
         ("#15, with content", HERE, True),
     ]
+    if args.candidate:
+        root = args.candidate.resolve()
+        variants.append((f"candidate {root.name} ({describe(root)}), with content", root, True))
     before, load = describe(HERE), os.getloadavg()[0]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
     for n in range(args.runs):
-        for name, root, content in variants[n % 3 :] + variants[: n % 3]:
+        for name, root, content in variants[n % len(variants) :] + variants[: n % len(variants)]:
             print(f"run {n + 1}/{args.runs}: {name}", file=sys.stderr, flush=True)
             runs[name].append(run_one(root, args.rounds, args.targets, content))
     after = describe(HERE)
