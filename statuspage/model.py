@@ -23,7 +23,6 @@ from monitor.store.models import (
     TARGET_COMPONENT,
     BarSeries,
     Component,
-    Incident,
     LatencyPoint,
     Status,
 )
@@ -460,15 +459,3 @@ def build_history(
     since = float(days.first + first * days.length) if first else None
     points = tuple(latency) if len(latency) >= 2 else ()
     return ComponentHistory(days, figure, points, latency_start, critical, since)
-
-
-# -- incidents ------------------------------------------------------------------------------------
-
-
-def build_incident(
-    incident: Incident, components: Mapping[tuple[str, str], ComponentView]
-) -> IncidentView:
-    """:func:`statuspage.incidents.build_incident` (kept here for the callers that know it)."""
-    from statuspage.incidents import build_incident as build  # there for size; no cycle
-
-    return build(incident, components)

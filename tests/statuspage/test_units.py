@@ -9,12 +9,12 @@ import pytest
 from monitor.store import Incident, IncidentEvent, IncidentState, LatencyPoint, Status
 from monitor.store.models import BarSeries
 from statuspage import html
+from statuspage.incidents import build_incident
 from statuspage.model import (
     Board,
     ComponentHistory,
     PageInfo,
     build_history,
-    build_incident,
     opaque_id,
     slugify,
 )
