@@ -183,8 +183,11 @@ class S3Server(EmbeddedServer):
             "master.telemetry": "false",
             "master.volumeSizeLimitMB": 64,
             "volume.preStopSeconds": 0,
-            "filer.localSocket": base / "filer.sock",
-            "s3.localSocket": base / "s3.sock",
+            # Relative to the server's working directory (``base``): a Unix socket's path holds
+            # at most 107 bytes, which ``base`` alone may nearly fill (`questcity up` in a deep
+            # project directory); weed binds and uses these names as given.
+            "filer.localSocket": "filer.sock",
+            "s3.localSocket": "s3.sock",
             "s3.port.iceberg": 0,
             "s3.port.lance": 0,
             "webdav": "false",
