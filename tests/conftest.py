@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol, TypeVar
@@ -30,6 +32,33 @@ class _Server(Protocol):
 
 _S = TypeVar("_S", bound=_Server)
 _SERVERS = pytest.StashKey[list[_Server]]()
+
+# Tests that hold real processes to real-time bounds (paged within N intervals, a standby leads
+# within two, a breaker's recovery still seconds away). Under pytest-xdist (`scripts/test` runs
+# `-n 2`) the workers of one run take turns at them (a lock file in the run's temporary
+# directory): two drills, each a dozen processes, never share the CPU with each other. Not an
+# xdist_group: pytest-xdist 3.8's loadgroup silently stops grouping on pytest 9.2 (its node-id
+# suffix no longer takes, pytest-dev/pytest-xdist#1386).
+_REAL_TIME = ("tests/e2e/", "tests/monitor/test_monitor_ha.py")
+
+
+@pytest.fixture(autouse=True)
+def _real_time_apart(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    path = request.node.path
+    root = request.config.rootpath
+    where = path.relative_to(root).as_posix() if path.is_relative_to(root) else ""
+    if "PYTEST_XDIST_WORKER" not in os.environ or not where.startswith(_REAL_TIME):
+        yield
+        return
+    # Each worker's basetemp is <the run's>/popen-gwN: the parent is shared by this run only.
+    with (tmp_path_factory.getbasetemp().parent / "real-time.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager
