@@ -39,6 +39,7 @@ from monitor.store.writer import HistoryWriter
 from monitor.tui.app import MonitorApp
 from monitor.tui.screens.confirm import ConfirmModal
 from monitor.tui.widgets.components import ComponentsTable
+from shared.resilience.presets import S3_CIRCUIT_BREAKER_CONFIG
 from tests.monitor.tui.conftest import settle
 from tests.support.fleet import FleetStack
 from tests.support.polling import eventually
@@ -47,6 +48,8 @@ TARGET = "questcity-api"
 REPLICAS = 3
 INTERVAL = 2.0
 """The check interval of the monitor.toml `up` writes (its health interval)."""
+FRESH = 20.0
+"""Seconds to each replica's own s3 recovery at the heal: 10 s for the TUI's reset, 10 to spare."""
 
 
 @pytest.mark.asyncio(loop_scope="package")
@@ -138,9 +141,24 @@ async def _fail_s3_and_see_it_on_every_replica(
 async def _heal_and_reset_from_the_tui(
     stack: FleetStack, config: MonitorConfig, engine: AsyncEngine, leader: LeaderLease
 ) -> None:
-    assert stack.chaos("s3", "heal") == "s3: no fault (connections pass)"
     operator = {"Authorization": f"Bearer {stack.token('operator')}"}
     async with httpx.AsyncClient(timeout=10.0) as http:
+        # The reset must be seen to beat each replica's own recovery by 10 s. On a loaded
+        # machine step 2 may use up most of an open period (30 s): then, S3 still failing, wait
+        # for the next trials to fail and open the breakers afresh, rather than race the clock.
+        breaker = S3_CIRCUIT_BREAKER_CONFIG
+
+        async def freshly_open() -> bool:
+            now = [await _s3_breaker_of(http, url, operator) for url in stack.backends]
+            return all(b["state"] == "open" and float(str(b["retry_after"])) >= FRESH for b in now)
+
+        await eventually(
+            freshly_open,
+            f"every replica's s3 breaker open with >= {FRESH} s to its recovery",
+            within=breaker.recovery_timeout + (breaker.timeout or 0.0) + 4 * INTERVAL,
+            every=0.5,
+        )
+        assert stack.chaos("s3", "heal") == "s3: no fault (connections pass)"
         before = [await _s3_breaker_of(http, url, operator) for url in stack.backends]
         assert [b["state"] for b in before] == ["open"] * REPLICAS, before
         # Each replica's own recovery (its next trial) is still seconds away: a breaker seen
