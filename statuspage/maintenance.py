@@ -33,9 +33,9 @@ from monitor.store.models import (
     Incident,
     IncidentComponent,
     IncidentState,
-    Maintenance,
     split_component_key,
 )
+from monitor.store.public_models import Maintenance
 from statuspage.model import ComponentView, GroupView, opaque_id
 from statuspage.text import NOTE_LIMIT, clean
 from statuspage.vocabulary import Condition

@@ -24,15 +24,9 @@ from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
 from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
-from monitor.store.models import (
-    TARGET_COMPONENT,
-    BarSeries,
-    Component,
-    IncidentState,
-    Maintenance,
-    Status,
-)
+from monitor.store.models import TARGET_COMPONENT, BarSeries, Component, IncidentState, Status
 from monitor.store.ports import HistoryRead
+from monitor.store.public_models import Maintenance
 from statuspage.incidents import build_incident
 from statuspage.maintenance import build_maintenance, with_declared
 from statuspage.model import (

@@ -41,7 +41,7 @@ from monitor.i18n import LANGUAGES, format_duration, negotiate, translations
 from monitor.public import tokens
 from monitor.store.errors import StoreError
 from monitor.store.inbox import SubscriberInbox, open_inbox
-from monitor.store.models import SubscribeOutcome, Subscriber, SubscriberKind
+from monitor.store.public_models import SubscribeOutcome, Subscriber, SubscriberKind
 from statuspage.abuse import RateLimiter, client_key
 from statuspage.cache import PageUnavailable
 from statuspage.form import BadRequest, FormValues, one, read_form, validate

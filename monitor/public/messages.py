@@ -31,10 +31,9 @@ from monitor.store.models import (
     IncidentComponent,
     IncidentOrigin,
     IncidentState,
-    Maintenance,
-    PublicMessage,
     split_component_key,
 )
+from monitor.store.public_models import Maintenance, PublicMessage
 from shared.resilience.sanitize import one_line
 
 Gettext = Callable[[str], str]

@@ -26,13 +26,8 @@ from monitor.public.messages import (
     written,
 )
 from monitor.public.settings import PageSettings
-from monitor.store.models import (
-    Incident,
-    IncidentOrigin,
-    Maintenance,
-    PublicMessage,
-    split_component_key,
-)
+from monitor.store.models import Incident, IncidentOrigin, split_component_key
+from monitor.store.public_models import Maintenance, PublicMessage
 from shared.resilience.sanitize import one_line
 
 Document = dict[str, Any]

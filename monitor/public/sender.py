@@ -44,11 +44,10 @@ from monitor.public.settings import PublicSettings
 from monitor.public.tokens import CONFIRM, UNSUBSCRIBE, mint
 from monitor.public.webhooks import WebhookPoster, masked
 from monitor.store.errors import LeaseLost, StoreError
-from monitor.store.models import (
-    Component,
+from monitor.store.models import Component, Incident
+from monitor.store.public_models import (
     Delivery,
     DeliveryState,
-    Incident,
     Maintenance,
     PublicMessage,
     Subscriber,

@@ -36,8 +36,6 @@ from monitor.store.models import (
     CheckRecord,
     Component,
     ComponentState,
-    Delivery,
-    DeliveryState,
     Incident,
     IncidentComponent,
     IncidentEvent,
@@ -47,22 +45,26 @@ from monitor.store.models import (
     LatencyPoint,
     LatestCheck,
     LeaderLease,
-    Maintenance,
-    MaintenanceEvent,
-    PublicMessage,
     ReplicaCheck,
     ReplicaState,
     ServiceSample,
     Silence,
     Status,
-    SubscribeOutcome,
-    Subscriber,
-    SubscriberKind,
     UptimeBar,
     component_key,
     split_component_key,
 )
 from monitor.store.ports import HistoryRead, HistoryWrite
+from monitor.store.public_models import (
+    Delivery,
+    DeliveryState,
+    Maintenance,
+    MaintenanceEvent,
+    PublicMessage,
+    SubscribeOutcome,
+    Subscriber,
+    SubscriberKind,
+)
 
 if TYPE_CHECKING:
     from monitor.store.engine import create_schema, open_engine

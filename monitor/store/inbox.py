@@ -29,12 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from monitor.store.engine import open_engine
 from monitor.store.failures import DRIVER_ERRORS, translate
-from monitor.store.models import (
-    DeliveryState,
-    SubscribeOutcome,
-    Subscriber,
-    SubscriberKind,
-)
+from monitor.store.public_models import DeliveryState, SubscribeOutcome, Subscriber, SubscriberKind
 from monitor.store.reading.public import keys_json, subscriber_from_row
 from monitor.store.schema import address_key, deliveries, subscribers
 

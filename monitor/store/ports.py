@@ -18,8 +18,6 @@ from monitor.store.models import (
     CheckRecord,
     Component,
     ComponentState,
-    Delivery,
-    DeliveryState,
     Incident,
     IncidentComponent,
     IncidentEvent,
@@ -27,15 +25,19 @@ from monitor.store.models import (
     LatencyPoint,
     LatestCheck,
     LeaderLease,
-    Maintenance,
-    MaintenanceEvent,
-    PublicMessage,
     ReplicaCheck,
     ReplicaState,
     Silence,
     Status,
-    Subscriber,
     UptimeBar,
+)
+from monitor.store.public_models import (
+    Delivery,
+    DeliveryState,
+    Maintenance,
+    MaintenanceEvent,
+    PublicMessage,
+    Subscriber,
 )
 
 

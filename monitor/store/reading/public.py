@@ -12,7 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.store.errors import StoreNotInitialised
-from monitor.store.models import (
+from monitor.store.public_models import (
     Delivery,
     DeliveryState,
     Maintenance,

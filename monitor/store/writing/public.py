@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.store.models import DeliveryState, Maintenance, MaintenanceEvent, split_component_key
+from monitor.store.models import split_component_key
+from monitor.store.public_models import DeliveryState, Maintenance, MaintenanceEvent
 from monitor.store.reading.public import MaintenanceRead, keys_from_json
 from monitor.store.schema import (
     deliveries,

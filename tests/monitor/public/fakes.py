@@ -11,11 +11,10 @@ from typing import Any
 from monitor.public.mail import Email
 from monitor.public.outcomes import Refused, SendError, Unreachable
 from monitor.public.webhooks import destination
-from monitor.store.models import (
-    Component,
+from monitor.store.models import Component, Incident
+from monitor.store.public_models import (
     Delivery,
     DeliveryState,
-    Incident,
     Maintenance,
     PublicMessage,
     Subscriber,

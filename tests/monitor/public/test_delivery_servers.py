@@ -13,7 +13,7 @@ from monitor.public.outcomes import Broken, Refused, Unreachable
 from monitor.public.sender import PublicSender
 from monitor.public.settings import PageSettings, PublicSettings, SmtpSettings, SubscriptionSettings
 from monitor.public.webhooks import WebhookPoster
-from monitor.store.models import DeliveryState, SubscriberKind
+from monitor.store.public_models import DeliveryState, SubscriberKind
 from questcity.embedded.ports import free_port
 from shared.resilience import SYSTEM_CLOCK
 from tests.monitor.public.fakes import SECRET, FakeStore

@@ -18,10 +18,9 @@ from monitor.store.models import (
     IncidentEvent,
     IncidentOrigin,
     IncidentState,
-    Maintenance,
-    PublicMessage,
     Status,
 )
+from monitor.store.public_models import Maintenance, PublicMessage
 from statuspage.model import opaque_id as page_opaque_id
 
 AT = datetime(2026, 12, 7, 9, 35, tzinfo=UTC).timestamp()

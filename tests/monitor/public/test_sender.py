@@ -17,15 +17,13 @@ from monitor.public.tokens import CONFIRM, UNSUBSCRIBE, parse, valid
 from monitor.store.errors import LeaseLost
 from monitor.store.models import (
     Component,
-    DeliveryState,
     Incident,
     IncidentComponent,
     IncidentEvent,
     IncidentState,
-    PublicMessage,
     Status,
-    SubscriberKind,
 )
+from monitor.store.public_models import DeliveryState, PublicMessage, SubscriberKind
 from shared.resilience.testing import FakeClock
 from tests.monitor.public.fakes import SECRET, FakeHooks, FakeMail, FakeStore
 

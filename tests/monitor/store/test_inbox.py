@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from monitor.store.inbox import SubscriberInbox, open_inbox
-from monitor.store.models import SubscribeOutcome, SubscriberKind
+from monitor.store.public_models import SubscribeOutcome, SubscriberKind
 from monitor.store.schema import address_key, deliveries, subscribers
 from tests.monitor.store.support import Store
 

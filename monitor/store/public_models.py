@@ -1,0 +1,154 @@
+"""The store's values for talking to the public (issue #15): maintenance windows, subscribers,
+the messages queued for them and their deliveries. Beside :mod:`monitor.store.models` (checks,
+incidents, alerts, the fleet), which this module builds on."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from monitor.store.models import split_component_key
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceEvent:
+    at: float
+    kind: str
+    """``started``, ``completed``, ``cancelled``; ``held_alert`` and ``held_incident`` (an alert
+    or an automatic incident the window held back, ``text`` says which and why);
+    ``incident_opened`` (the window ended with a component still down: ``text`` names the
+    incident)."""
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """A maintenance window: its components read ``under_maintenance`` from ``starts_at`` until
+    ``ends_at`` (or its cancellation), and their alerts and automatic incidents are held."""
+
+    id: int
+    title: str
+    message: str | None
+    components: tuple[str, ...]
+    """Component keys (``TARGET``, ``TARGET/SERVICE``); a target's key covers its services."""
+    starts_at: float
+    ends_at: float
+    created_by: str
+    created_at: float
+    cancelled_at: float | None = None
+    cancelled_by: str | None = None
+    started_at: float | None = None
+    """When the daemon saw the window start (and told subscribers); None: not yet."""
+    completed_at: float | None = None
+    """When the daemon saw it end (and told subscribers, and opened an incident for a component
+    still down); None: not yet."""
+    events: tuple[MaintenanceEvent, ...] = ()
+
+    def active(self, at: float) -> bool:
+        return self.cancelled_at is None and self.starts_at <= at < self.ends_at
+
+    def upcoming(self, at: float) -> bool:
+        return self.cancelled_at is None and at < self.starts_at
+
+    def covers(self, target: str, service: str, at: float) -> bool:
+        """Whether the component (target, service) is under this window's maintenance at ``at``."""
+        if not self.active(at):
+            return False
+        for key in self.components:
+            covered_target, covered_service = split_component_key(key)
+            if covered_target == target and (not covered_service or covered_service == service):
+                return True
+        return False
+
+
+class SubscriberKind(enum.StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    kind: SubscriberKind
+    address: str
+    """The e-mail address, or the webhook's URL."""
+    components: tuple[str, ...]
+    """Component keys it follows; empty: every component."""
+    language: str
+    """``en`` or ``ru``: what its messages are written in."""
+    created_at: float
+    confirmed_at: float | None = None
+    """None: not confirmed yet (double opt-in), and sent nothing but the confirmation."""
+    unsubscribed_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None
+
+    def follows(self, keys: tuple[str, ...]) -> bool:
+        """Whether a message about components ``keys`` is for it (a target's key follows its
+        services; a message about no component in particular goes to everyone)."""
+        if not self.components or not keys:
+            return True
+        for key in keys:
+            target, _ = split_component_key(key)
+            if key in self.components or target in self.components:
+                return True
+        return False
+
+
+class SubscribeOutcome(enum.StrEnum):
+    """What a subscription request did; the page answers the same to all but ``FULL`` and
+    ``LIMITED``, so it never tells who is subscribed."""
+
+    PENDING = "pending"
+    """A confirmation is queued (new, or re-requested by an unconfirmed or lapsed address)."""
+    ALREADY = "already"
+    """Confirmed before: its components were updated, nothing is sent."""
+    LIMITED = "limited"
+    """This address was sent a confirmation too recently: nothing more is sent for now."""
+    FULL = "full"
+    """Too many unconfirmed subscriptions are waiting: refused for now."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicMessage:
+    """Something subscribers are told, queued in the transaction that made it public."""
+
+    id: int
+    incident_id: int | None
+    maintenance_id: int | None
+    event: str
+    """Incidents: ``opened``, ``update``, ``resolved``, ``postmortem``; windows: ``scheduled``,
+    ``started``, ``completed``, ``cancelled``."""
+    phase: str | None
+    """An incident's Statuspage status after this message (:data:`PHASES`)."""
+    text: str
+    """What a person wrote (shown as written); empty for the machine's own events."""
+    components: tuple[str, ...]
+    """The component keys it concerns (who is told: :meth:`Subscriber.follows`)."""
+    at: float
+    fanned_out_at: float | None = None
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    """Given up on after its retries (or refused for good, as a webhook to a private address)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message (or a confirmation request, ``message_id`` None) owed to one subscriber."""
+
+    id: int
+    subscriber_id: int
+    message_id: int | None
+    state: DeliveryState
+    attempts: int
+    next_at: float
+    created_at: float
+    done_at: float | None = None
+    error: str | None = None
+    """A sanitised error class ("timeout", "refused"); never an address or a server's text."""
