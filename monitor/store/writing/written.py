@@ -118,7 +118,10 @@ class WrittenIncidentWrites(IncidentWrites):
           another phase re-opens a resolved one (``resolved_at`` cleared);
         - ``components`` (when given, non-empty): replace the affected components, and the
           impact becomes their worst status;
-        - an ``update`` event (public, with the phase and ``message``), ``updated_at``;
+        - an ``update`` event (public, with the phase and ``message``), ``updated_at``; its
+          ``status`` the components' worst when it replaced them (None otherwise): the page
+          holds an automatic incident's components at their impact only once a person
+          declared it, not at the worst the checks once saw;
         - the ``update`` message queued (``resolved`` when the phase is).
 
         The incident as it is now; None if there is no such incident. ``ValueError`` for a
@@ -158,7 +161,15 @@ class WrittenIncidentWrites(IncidentWrites):
             await self._event(
                 connection,
                 incident_id,
-                IncidentEvent(at, "update", None, text, True, actor=author, phase=phase),
+                IncidentEvent(
+                    at,
+                    "update",
+                    _worst(components) if components else None,
+                    text,
+                    True,
+                    actor=author,
+                    phase=phase,
+                ),
             )
             await queue_message(
                 connection,
