@@ -61,6 +61,23 @@ class Maintenance:
         return False
 
 
+def follows(followed: tuple[str, ...], keys: tuple[str, ...]) -> bool:
+    """Whether a subscriber following ``followed`` (empty: every component) is told of a message
+    about ``keys`` (empty: no component in particular, everyone is told). The one copy of the
+    rule (the fan-out uses it too): a key matches itself, a target's key and its services'
+    match each other both ways (a follower of ``T`` hears of ``T/s``; a follower of ``T/s``
+    hears of ``T`` as a whole, as a window on all of ``T``, which the page shows on ``T/s``)."""
+    if not followed or not keys:
+        return True
+    return any(_related(mine, key) for mine in followed for key in keys)
+
+
+def _related(a: str, b: str) -> bool:
+    a_target, a_service = split_component_key(a)
+    b_target, b_service = split_component_key(b)
+    return a_target == b_target and (not a_service or not b_service or a_service == b_service)
+
+
 class SubscriberKind(enum.StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"
@@ -86,15 +103,8 @@ class Subscriber:
         return self.confirmed_at is not None and self.unsubscribed_at is None
 
     def follows(self, keys: tuple[str, ...]) -> bool:
-        """Whether a message about components ``keys`` is for it (a target's key follows its
-        services; a message about no component in particular goes to everyone)."""
-        if not self.components or not keys:
-            return True
-        for key in keys:
-            target, _ = split_component_key(key)
-            if key in self.components or target in self.components:
-                return True
-        return False
+        """Whether a message about components ``keys`` is for it (:func:`follows`)."""
+        return follows(self.components, keys)
 
 
 class SubscribeOutcome(enum.StrEnum):

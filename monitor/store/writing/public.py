@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.store.models import split_component_key
-from monitor.store.public_models import DeliveryState, Maintenance, MaintenanceEvent
+from monitor.store.public_models import DeliveryState, Maintenance, MaintenanceEvent, follows
 from monitor.store.reading.public import MaintenanceRead, keys_from_json
 from monitor.store.schema import (
     deliveries,
@@ -40,15 +39,6 @@ MARKS = ("started", "completed")
 FAN_OUT_CHUNK = 5_000
 """Deliveries inserted in one transaction at most: a message to 50,000 subscribers is ten short
 fenced transactions, not one that holds the store (see ``RETENTION_CHUNK``)."""
-
-
-def follows(components: tuple[str, ...], keys: tuple[str, ...]) -> bool:
-    """:meth:`monitor.store.models.Subscriber.follows` on a subscriber's keys alone (the fan-out
-    reads no addresses): every component when it follows none in particular, a target's key
-    follows its services, a message about no component goes to everyone."""
-    if not components or not keys:
-        return True
-    return any(key in components or split_component_key(key)[0] in components for key in keys)
 
 
 class PublicWrites(WriteBase):

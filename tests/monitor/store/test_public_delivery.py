@@ -21,9 +21,9 @@ from monitor.store import (
     SubscriberKind,
     open_engine,
 )
+from monitor.store.public_models import follows
 from monitor.store.schema import address_key, deliveries, public_messages, subscribers
 from monitor.store.writer import HistoryWriter
-from monitor.store.writing.public import follows
 from tests.monitor.store.public_support import (
     BACKENDS,
     MAJOR,
@@ -140,12 +140,43 @@ async def test_a_windows_events_are_kept_in_order_and_bounded(store: Store) -> N
 # -- fan-out and deliveries ---------------------------------------------------------------------
 
 
-def test_the_fan_outs_follows_is_the_subscribers() -> None:
-    cases = [(), ("api",), ("api/s3",), ("web",), ("api/s3", "web")]
-    for listed in cases:
+def test_a_target_and_its_services_follow_each_other_both_ways() -> None:
+    def told(listed: tuple[str, ...], keys: tuple[str, ...]) -> bool:
         subscriber = Subscriber(1, SubscriberKind.EMAIL, "a@b.c", listed, "en", T, T)
-        for keys in [(), ("api",), ("api/s3",), ("api/database",), ("web/x", "db")]:
-            assert follows(listed, keys) == subscriber.follows(keys), (listed, keys)
+        assert subscriber.follows(keys) == follows(listed, keys)
+        return subscriber.follows(keys)
+
+    assert told(("api/s3",), ("api",))  # a window on all of api is news for api/s3's follower
+    assert told(("api",), ("api/s3",))
+    assert told(("api/s3",), ("api/s3",)) and told(("api",), ("api",))
+    assert told((), ("api",)) and told(("api/s3",), ())
+    assert told(("web", "api/s3"), ("db", "api"))
+    assert not told(("api/s3",), ("api/database",))
+    assert not told(("api/s3",), ("web",)) and not told(("api",), ("web/x", "apix"))
+    assert not told(("api/s3",), ("web/s3",))
+
+
+async def test_fan_out_tells_a_services_follower_of_its_whole_target(store: Store) -> None:
+    s3 = await add_subscriber(store, "s3@example.org", components='["api/s3"]')
+    api = await add_subscriber(store, "api@example.org", components='["api"]')
+    db = await add_subscriber(store, "db@example.org", components='["api/database", "web"]')
+    await add_subscriber(store, "web@example.org", components='["web"]')
+    await store.writer.schedule_maintenance("All", ["api"], T + HOUR, T + 2 * HOUR, None, "a", T)
+    await store.writer.open_written_incident(
+        "S3", [IncidentComponent("api", "s3", MAJOR)], "Uploads fail.", "alice", T
+    )
+
+    assert await store.writer.fan_out(T + 5) == 2
+
+    async with store.engine.connect() as connection:
+        made = (
+            await connection.execute(
+                select(deliveries.c.message_id, deliveries.c.subscriber_id).order_by(
+                    deliveries.c.message_id, deliveries.c.subscriber_id
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in made] == [(1, s3), (1, api), (1, db), (2, s3), (2, api)]
 
 
 async def test_fan_out_makes_one_delivery_per_following_activeadd_subscriber(store: Store) -> None:
