@@ -35,6 +35,8 @@ from monitor.store.schema import address_key, deliveries, subscribers
 
 UNSUBSCRIBED = "unsubscribed"
 """The ``error`` of a delivery dropped because its subscriber left before it was sent."""
+SUPERSEDED = "superseded"
+"""The ``error`` of a confirmation dropped, unsent, because a newer one was queued."""
 
 
 def normalise_address(kind: SubscriberKind, address: str) -> str:
@@ -94,7 +96,10 @@ class SubscriberInbox:
         - an unconfirmed one: its components and language replaced, and a confirmation request
           again (``PENDING``) unless one was queued less than ``resend_after`` seconds ago
           (``LIMITED``: nothing queued);
-        - a confirmed one: its components and language replaced, nothing sent (``ALREADY``);
+        - an unconfirmed one asked again after ``resend_after``: the confirmations still owed
+          to it are dropped (failed, ``superseded``), so only the newest link is sent;
+        - a confirmed one: nothing changed, nothing sent (``ALREADY``): a form is no proof of
+          owning the address, so it never rewrites a confirmed subscriber;
         - ``FULL``, nothing written: the request would add an unconfirmed subscriber while
           ``max_pending`` are waiting. Waiting: unconfirmed, and (with ``pending_for``, the
           page's ``confirm_within``) requested within that many seconds — a lapsed request
@@ -102,7 +107,7 @@ class SubscriberInbox:
 
         The caller validates ``address`` (shape, length) and ``components``."""
         stored = normalise_address(kind, address)
-        key = address_key(stored)
+        key = address_key(stored, kind.value)
         chosen = keys_json(list(dict.fromkeys(components)))
         for attempt in (1, 2):
             try:
@@ -155,11 +160,9 @@ class SubscriberInbox:
             and row["created_at"] < at - pending_for
         )
         if row is not None and row["confirmed_at"] is not None:
-            await connection.execute(
-                update(subscribers)
-                .where(subscribers.c.id == row["id"])
-                .values(components=chosen, language=language)
-            )
+            # Never changed by a form: anyone may post any address, and replacing a confirmed
+            # subscriber's components or language would let them silence it. Its owner changes
+            # them by unsubscribing (the link in every message) and subscribing again.
             return SubscribeOutcome.ALREADY
         if row is None or lapsed:
             if await self._pending(connection, at, pending_for) >= max_pending:
@@ -189,8 +192,9 @@ class SubscriberInbox:
             ).scalar_one()
         else:
             subscriber_id = row["id"]
+            # The stored address is kept as first written (its key is the same): a request in
+            # other letter case does not rewrite where the confirmation goes.
             values: dict[str, object] = {
-                "address": stored,
                 "components": chosen,
                 "language": language,
                 "confirm_sent_at": at,
@@ -199,6 +203,17 @@ class SubscriberInbox:
                 values["created_at"] = at  # a new request: it waits (and counts) afresh
             await connection.execute(
                 update(subscribers).where(subscribers.c.id == subscriber_id).values(**values)
+            )
+            # One live confirmation link at a time: the ones queued before (still being tried,
+            # for up to a day) are dropped with this one.
+            await connection.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.subscriber_id == subscriber_id,
+                    deliveries.c.message_id.is_(None),
+                    deliveries.c.state == DeliveryState.PENDING.value,
+                )
+                .values(state=DeliveryState.FAILED.value, done_at=at, error=SUPERSEDED)
             )
         await connection.execute(
             deliveries.insert().values(

@@ -362,10 +362,22 @@ deliveries = Table(
 """One message owed to one subscriber (#15), with its tries: the sender's queue."""
 
 
-def address_key(address: str) -> str:
-    """The ``subscribers.address_key`` of an address: a SHA-256 digest (hex) of it stripped and
-    lower-cased, so that ``Alice@Example.org`` and ``alice@example.org`` are one subscriber."""
-    return hashlib.sha256(address.strip().lower().encode("utf-8", "replace")).hexdigest()
+def address_key(address: str, kind: str = "email") -> str:
+    """The ``subscribers.address_key`` of an address of ``kind``: a SHA-256 digest (hex) of it
+    stripped and, for an e-mail address, lower-cased (``Alice@Example.org`` and
+    ``alice@example.org`` are one subscriber); for a webhook URL only its scheme and host are
+    lower-cased: its path and query are the receiver's, ``/hooks/AbC`` is not ``/hooks/abc``."""
+    address = address.strip()
+    if kind == "webhook":
+        scheme, sep, rest = address.partition("://")
+        if sep:
+            # The authority (host and port; the form refuses a user part) ends at the first
+            # / ? or #: host names are case-insensitive, the rest is compared as written.
+            end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+            address = f"{scheme.lower()}://{rest[:end].lower()}{rest[end:]}"
+    else:
+        address = address.lower()
+    return hashlib.sha256(address.encode("utf-8", "replace")).hexdigest()
 
 
 LEADER = "leader"

@@ -78,7 +78,7 @@ async def test_one_confirmation_per_resend_after(store: Store, inbox: Subscriber
     assert row["confirm_sent_at"] == T0 + 3600
 
 
-async def test_a_confirmed_subscriber_is_updated_and_sent_nothing(
+async def test_a_confirmed_subscriber_is_left_alone_and_sent_nothing(
     store: Store, inbox: SubscriberInbox
 ) -> None:
     await inbox.subscribe(EMAIL, "p@example.org", ["api"], "en", T0, **BOUNDS)
@@ -87,13 +87,53 @@ async def test_a_confirmed_subscriber_is_updated_and_sent_nothing(
     assert confirmed is not None and confirmed.active and confirmed.confirmed_at == T0 + 10
     again = await inbox.confirm(row["id"], T0 + 20)  # a second click keeps the first time
     assert again is not None and again.confirmed_at == T0 + 10
-    outcome = await inbox.subscribe(EMAIL, "p@example.org", ["eu"], "ru", T0 + 9999, **BOUNDS)
+    # Anyone may post the address: the confirmed choices are kept (no silencing by a stranger).
+    outcome = await inbox.subscribe(EMAIL, "P@example.org", ["eu"], "ru", T0 + 9999, **BOUNDS)
     assert outcome is SubscribeOutcome.ALREADY
     read = await inbox.subscriber(row["id"])
-    assert read is not None and read.components == ("eu",) and read.language == "ru"
+    assert read is not None and read.components == ("api",) and read.language == "en"
+    assert read.address == "p@example.org"
     assert len(await table(store, deliveries)) == 1
     assert await inbox.confirm(row["id"] + 1000, T0) is None
     assert await inbox.subscriber(row["id"] + 1000) is None
+
+
+async def test_a_new_request_supersedes_the_confirmations_still_owed(
+    store: Store, inbox: SubscriberInbox
+) -> None:
+    await inbox.subscribe(EMAIL, "p@example.org", [], "en", T0, **BOUNDS)
+    await inbox.subscribe(EMAIL, "P@example.org", [], "en", T0 + 3600, **BOUNDS)
+    await inbox.subscribe(EMAIL, "p@example.org", [], "en", T0 + 7200, **BOUNDS)
+    owed = [(d["state"], d["error"], d["done_at"]) for d in await table(store, deliveries)]
+    assert owed == [
+        ("failed", "superseded", T0 + 3600),
+        ("failed", "superseded", T0 + 7200),
+        ("pending", None, None),
+    ]
+    [row] = await table(store, subscribers)
+    assert row["address"] == "p@example.org"  # the live row's address is never rewritten
+
+
+async def test_webhook_urls_differ_by_path_case_not_by_host_case(
+    store: Store, inbox: SubscriberInbox
+) -> None:
+    for url in ("https://hooks.example.org/h/AbC", "HTTPS://Hooks.Example.ORG/h/AbC"):
+        await inbox.subscribe(WEBHOOK, url, [], "en", T0, **BOUNDS)
+    await inbox.subscribe(WEBHOOK, "https://hooks.example.org/h/abc", [], "en", T0, **BOUNDS)
+    stored = [(r["address"], r["address_key"]) for r in await table(store, subscribers)]
+    assert stored == [
+        (
+            "https://hooks.example.org/h/AbC",
+            address_key("https://hooks.example.org/h/AbC", "webhook"),
+        ),
+        (
+            "https://hooks.example.org/h/abc",
+            address_key("https://hooks.example.org/h/abc", "webhook"),
+        ),
+    ]
+    assert address_key("Https://HOOKS.example.org:8443/X?Y", "webhook") == address_key(
+        "https://hooks.example.org:8443/X?Y", "webhook"
+    )
 
 
 async def test_full_when_too_many_wait(store: Store, inbox: SubscriberInbox) -> None:
