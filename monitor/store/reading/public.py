@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from monitor.store.errors import StoreNotInitialised
@@ -34,17 +34,26 @@ from monitor.store.schema import (
 
 class PublicReads(ReadBase):
     async def maintenances(
-        self, *, since: float, include_cancelled: bool = False, limit: int = 100
+        self,
+        *,
+        since: float,
+        include_cancelled: bool = False,
+        unfinished: bool = False,
+        limit: int = 100,
     ) -> list[Maintenance]:
         """Windows that end at or after ``since`` (upcoming, active, and those ended since), by
         start, each with its components (its events only from :meth:`maintenance`): two
-        statements on one connection, however many windows.
+        statements on one connection, however many windows. ``unfinished``: also those marked
+        started and not completed, however long ago they ended (the leader still owes them
+        their completion: they ended while no monitor led).
 
         A store from before revision 0006 (which a status page upgraded before its monitor
         reads) has no windows: none, rather than an error on every page."""
+        recent = maintenances.c.ends_at >= since
+        owed = and_(maintenances.c.started_at.is_not(None), maintenances.c.completed_at.is_(None))
         query = (
             select(maintenances)
-            .where(maintenances.c.ends_at >= since)
+            .where(or_(recent, owed) if unfinished else recent)
             .order_by(maintenances.c.starts_at, maintenances.c.id)
             .limit(limit)
         )
@@ -71,10 +80,14 @@ class PublicReads(ReadBase):
         )
         return message_from_row(rows[0]) if rows else None
 
-    async def due_deliveries(self, *, now: float, limit: int = 100) -> list[Delivery]:
+    async def due_deliveries(
+        self, *, now: float, limit: int = 100, confirmations: bool | None = None
+    ) -> list[Delivery]:
         """Pending deliveries whose ``next_at`` has come, oldest first (by ``next_at``, then
-        id): the sender's next batch."""
-        rows = await self._mappings(
+        id): the sender's next batch. ``confirmations``: True, only confirmation requests (no
+        message); False, only messages; None, both (the sender reads them apart, messages
+        first, so a flood of requests never delays what subscribers are told)."""
+        query = (
             select(deliveries)
             .where(
                 deliveries.c.state == DeliveryState.PENDING.value,
@@ -83,6 +96,10 @@ class PublicReads(ReadBase):
             .order_by(deliveries.c.next_at, deliveries.c.id)
             .limit(limit)
         )
+        if confirmations is not None:
+            column = deliveries.c.message_id
+            query = query.where(column.is_(None) if confirmations else column.is_not(None))
+        rows = await self._mappings(query)
         return [delivery_from_row(r) for r in rows]
 
 
