@@ -11,13 +11,17 @@ integration that saw it coming sees it end rather than vanish. ``verifying`` is 
 window's end is its schedule's.
 
 **Component state** (:func:`with_declared`): a component covered by an active window reads
-``under_maintenance``; one listed by an open incident a person writes (written, or taken over)
-reads at least the impact they declared, however well its checks go: a person knows things the
-checks do not. A component under maintenance counts for nothing in its group's and the page's
-condition (planned work is not an outage): the page's headline and ``status.indicator`` come from
-the others, the page shows the active windows in a section of their own below the headline, and
-when every published component is under maintenance the headline reads "Under maintenance"
-(indicator ``none``, Statuspage's set has no maintenance indicator).
+``under_maintenance``; one listed by an open incident whose impact a person declared reads at
+least that impact, however well its checks go: a person knows things the checks do not. A person
+declared it for a written incident, and for an automatic one only once an update of theirs
+replaced its components; an automatic incident merely taken over (its components the worst the
+checks saw) holds nothing down: "monitoring, fix deployed" with green checks shows the measured
+status, not the outage of an hour ago. A component under maintenance counts for nothing in its
+group's and the page's condition (planned work is not an outage): the page's headline and
+``status.indicator`` come from the others, the page shows the active windows in a section of
+their own below the headline, and when every published component is under maintenance the
+headline reads "Under maintenance" (indicator ``none``, Statuspage's set has no maintenance
+indicator).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from monitor.store.models import (
     TARGET_COMPONENT,
     Incident,
     IncidentComponent,
+    IncidentOrigin,
     IncidentState,
     split_component_key,
 )
@@ -178,11 +183,20 @@ def _started(window: Maintenance) -> float:
     return started if started is not None and started >= window.starts_at else window.starts_at
 
 
+def declares(incident: Incident) -> bool:
+    """Whether a person declared the impact of ``incident``'s components: a written incident,
+    or an automatic one an update replaced the components of (its event carries their status,
+    :meth:`~monitor.store.ports.HistoryWrite.update_incident`)."""
+    if incident.origin is IncidentOrigin.WRITTEN:
+        return True
+    return any(e.kind == "update" and e.status is not None for e in incident.events)
+
+
 def declared(incidents: Iterable[Incident]) -> dict[tuple[str, str], Condition]:
-    """Per component, the worst impact an open incident a person writes declares for it."""
+    """Per component, the worst impact an open incident declares for it (:func:`declares`)."""
     raised: dict[tuple[str, str], Condition] = {}
     for incident in incidents:
-        if incident.state is not IncidentState.OPEN or not incident.taken_over:
+        if incident.state is not IncidentState.OPEN or not declares(incident):
             continue
         listed = incident.components or (  # listed nothing before #14: its cause
             IncidentComponent(incident.target, incident.service, incident.impact),

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.store import IncidentComponent, Status
 from tests.statuspage import public_scenario as scenario
 from tests.statuspage.conftest import Client, Store
-from tests.statuspage.scenarios import NOW
+from tests.statuspage.scenarios import API, NOW
 
 
 def by_id(incidents: list[dict[str, Any]], number: int) -> dict[str, Any]:
@@ -69,7 +70,9 @@ async def test_postmortem_and_duration(store: Store, client: Client) -> None:
 
 async def test_taken_over_incident(store: Store, client: Client) -> None:
     """The machine's public updates until the takeover, then the person's; the machine's later
-    change (Images recovered by the checks) is not published, and Images stays shown down."""
+    change (Images recovered by the checks) is not published. Taking it over declared no impact:
+    Images shows what its checks say, not the worst they saw (the written incident's database
+    stays at the impact its person declared)."""
     ids = await scenario.public(store.writer)
     async with client() as http:
         incidents = (await http.get("/api/v2/incidents.json")).json()["incidents"]
@@ -84,21 +87,37 @@ async def test_taken_over_incident(store: Store, client: Client) -> None:
     automatic = by_id(incidents, ids.automatic)
     assert automatic["name"] == "Degraded performance: QuestCity API (Europe)"
     status = {c["name"]: c["status"] for c in components}
-    # the checks say healthy; the people who wrote the incidents say otherwise
-    assert status["Images"] == "partial_outage"
+    # the checks say healthy; the person who wrote the database's incident says otherwise
     assert status["Quests and accounts"] == "partial_outage"
+    assert status["Images"] == "operational"  # taken over, still open: measured, not pinned
     assert status["QuestCity API"] == "operational"  # the resolved incident raises nothing
 
 
+async def test_taken_over_incident_holds_what_its_person_declared(
+    store: Store, client: Client
+) -> None:
+    """An update that replaces a taken-over incident's components declares their impact: from
+    then on they read at least that, however well their checks go."""
+    ids = await scenario.public(store.writer)
+    images = IncidentComponent(API, "s3", Status.UNREACHABLE)  # declared "critical"
+    await store.writer.update_incident(
+        ids.taken_over, "monitoring", "Covers still fail.", "ops", NOW - 5 * 60, [images]
+    )
+    async with client() as http:
+        components = (await http.get("/api/v2/components.json")).json()["components"]
+    assert {c["name"]: c["status"] for c in components}["Images"] == "major_outage"
+
+
 async def test_declared_impact_leaves_with_the_incident(store: Store, client: Client) -> None:
-    """Resolved, a written incident no longer holds its components down."""
+    """Resolved, a written incident no longer holds its components down; nothing else does
+    (Images' taken-over incident declared no impact, Europe is under maintenance)."""
     ids = await scenario.public(store.writer)
     await store.writer.update_incident(ids.written, "resolved", "Fixed.", "ops", NOW - 60)
     async with client() as http:
         components = (await http.get("/api/v2/components.json")).json()["components"]
         status = (await http.get("/api/v2/status.json")).json()["status"]
     assert {c["name"]: c["status"] for c in components}["Quests and accounts"] == "operational"
-    assert status["indicator"] == "major"  # Images: still taken over and open
+    assert status["indicator"] == "none"
 
 
 async def test_written_incident_on_the_page(store: Store, client: Client) -> None:
