@@ -17,10 +17,11 @@ nothing of Textual or of the CLI.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from monitor.i18n import N_
+from monitor.i18n import DEFAULT_LANGUAGE, N_, format_duration
 from monitor.impact import incident_impact
 from monitor.store import (
     DECLARED_IMPACTS,
@@ -37,6 +38,10 @@ from monitor.store import (
     split_component_key,
 )
 from shared.resilience.sanitize import one_line
+
+# Durations in the page's own words ("1 h 5 min"), in English (the CLI's language): a listing and
+# the page say the same.
+_lasting = functools.partial(format_duration, lang=DEFAULT_LANGUAGE)
 
 IMPACTS = ("minor", "major", "critical")
 """``--impact``: Statuspage's incident impacts a person declares (:data:`DECLARED_IMPACTS`)."""
@@ -322,12 +327,12 @@ def check_window(starts_at: float, ends_at: float, now: float) -> None:
         )
     if ends_at - starts_at > MAX_WINDOW:
         raise PublicActionError(
-            f"the window lasts {duration(ends_at - starts_at)}: at most 7 days (longer is not "
+            f"the window lasts {_lasting(ends_at - starts_at)}: at most 7 days (longer is not "
             "maintenance; split it, or open an incident)"
         )
     if starts_at - now > MAX_AHEAD:
         raise PublicActionError(
-            f"the window starts {duration(starts_at - now)} from now: schedule it at most 90 "
+            f"the window starts {_lasting(starts_at - now)} from now: schedule it at most 90 "
             "days ahead"
         )
 
@@ -387,21 +392,6 @@ def moment(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def duration(seconds: float) -> str:
-    """``45s``, ``12m``, ``3h05m``, ``2d04h``: two units at most."""
-    left = max(0, round(seconds))
-    if left < 60:
-        return f"{left}s"
-    minutes = left // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
-
-
 def origin(incident: Incident) -> str:
     """``auto``, ``written``, or ``taken over`` (an automatic one a person writes into)."""
     if incident.origin is IncidentOrigin.WRITTEN:
@@ -415,7 +405,7 @@ def _keys(keys: Sequence[str]) -> str:
 
 
 def incident_line(incident: Incident, now: float) -> str:
-    """``12  open/identified  written  major  Title  api,api/s3  opened 2026-12-08T02:00Z  1h05m
+    """``12  open/identified  written  major  Title  api,api/s3  opened 2026-12-08T02:00Z  1 h 5 min
     so far``: id, state/phase, origin, impact, title, components, opened, duration."""
     is_open = incident.state is IncidentState.OPEN
     state = incident.state.value + (f"/{incident.phase}" if incident.phase else "")
@@ -424,7 +414,7 @@ def incident_line(incident: Incident, now: float) -> str:
         component_key(incident.target, incident.service)
     ]
     ended = now if is_open or incident.resolved_at is None else incident.resolved_at
-    lasted = duration(ended - incident.opened_at) + (" so far" if is_open else "")
+    lasted = _lasting(ended - incident.opened_at) + (" so far" if is_open else "")
     fields = [
         str(incident.id),
         state,
@@ -452,13 +442,13 @@ def window_state(window: Maintenance, now: float) -> str:
 
 
 def maintenance_line(window: Maintenance, now: float) -> str:
-    """``3  upcoming  2026-12-08T02:00Z → 2026-12-08T04:00Z (2h00m)  Title  api/s3``"""
+    """``3  upcoming  2026-12-08T02:00Z → 2026-12-08T04:00Z (2 h)  Title  api/s3``"""
     state = window_state(window, now)
     fields = [
         str(window.id),
         state,
         f"{moment(window.starts_at)} → {moment(window.ends_at)} "
-        f"({duration(window.ends_at - window.starts_at)})",
+        f"({_lasting(window.ends_at - window.starts_at)})",
         one_line(window.title, MAX_TITLE),
         _keys(window.components),
         f"by {one_line(window.created_by, MAX_NAME)}",

@@ -96,7 +96,7 @@ def test_schedule_list_cancel(stack: Stack, capsys: pytest.CaptureFixture[str]) 
     listed = {int(line.split("  ")[0]): line.split("  ") for line in out.splitlines()}
     assert listed[window_id][1:2] == ["upcoming"]
     assert listed[window_id][3:5] == ["Database upgrade", "questcity-api/database"]
-    assert listed[window_id][2].endswith("(2h00m)")
+    assert listed[window_id][2].endswith("(2 h)")
     assert listed[running][1] == "active"
     assert err.startswith("questcity maintenance list: 1 active, 1 upcoming, 0 completed, 0 ")
 

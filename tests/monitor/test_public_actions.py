@@ -439,7 +439,7 @@ def test_incident_lines() -> None:
         "Photos fail [2J",
         "questcity-api/s3",
         "opened 2026-12-08T00:55Z",
-        "1h05m so far",
+        "1 h 5 min so far",
     ]
     automatic = incident(origin=IncidentOrigin.AUTO, phase=None, written_by=None)
     assert incident_line(automatic, NOW).split("  ")[1:3] == ["open", "auto"]
@@ -453,14 +453,14 @@ def test_incident_lines() -> None:
     )
     fields = incident_line(taken, NOW).split("  ")
     assert fields[1:3] == ["resolved/resolved", "taken over"]
-    assert fields[-2:] == ["1h00m", "postmortem"]
+    assert fields[-2:] == ["1 h", "postmortem"]
 
 
 def test_maintenance_lines() -> None:
     assert maintenance_line(window(), NOW).split("  ") == [
         "3",
         "upcoming",
-        "2026-12-08T03:00Z → 2026-12-08T05:00Z (2h00m)",
+        "2026-12-08T03:00Z → 2026-12-08T05:00Z (2 h)",
         "Database upgrade",
         "questcity-api/database",
         "by alice",
