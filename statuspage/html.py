@@ -177,12 +177,11 @@ class Renderer:
         format_day.cache_clear()
         format_moment.cache_clear()
 
-    def _render(
-        self, lang: str, name: str, now: float, here: str = "/", **context: object
-    ) -> bytes:
-        """``now``: the moment whose zone abbreviation the footer names (MSK, CET or CEST);
-        ``here``: the page's path, which the language switcher links to in the other
-        languages (``/incidents/7?lang=ru``)."""
+    def render(self, lang: str, name: str, now: float, here: str = "/", **context: object) -> bytes:
+        """The template ``name`` in ``lang``, with the page's zone, footer and language
+        switcher (the subscription pages render theirs through this too). ``now``: the moment
+        whose zone abbreviation the footer names (MSK, CET or CEST); ``here``: the page's path,
+        which the language switcher links to in the other languages (``/incidents/7?lang=ru``)."""
         env = self.envs.get(lang) or self.env
         zone = zone_name(self.zone, now)
         others = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES if code != lang]
@@ -213,7 +212,7 @@ class Renderer:
             cid: bar_segments(h.days, self._segments, h.critical, lang=lang, zone=self.zone)
             for cid, h in history.items()
         }
-        return self._render(
+        return self.render(
             lang,
             "index.html",
             board.now,
@@ -226,7 +225,7 @@ class Renderer:
         )
 
     def incident(self, board: Board, incident: IncidentView, lang: str = DEFAULT_LANGUAGE) -> bytes:
-        return self._render(
+        return self.render(
             lang,
             "incident.html",
             board.now,
@@ -250,6 +249,6 @@ class Renderer:
         ``now`` (default: the wall clock) only picks the zone's name in the footer."""
         _ = self.gettext(lang)
         moment = time.time() if now is None else now
-        return self._render(
+        return self.render(
             lang, "message.html", moment, page_name=page_name, title=_(title), text=_(text)
         )

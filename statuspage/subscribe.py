@@ -132,8 +132,7 @@ class Subscriptions:
     ) -> Response:
         # The page's own renderer (its languages, zone and footer); ``here`` is where its
         # language switcher points: never a link's URL (a token does not belong in a switcher).
-        render: Callable[..., bytes] = self.page.renderer._render
-        body = render(
+        body = self.page.renderer.render(
             lang, template, self.clock(), here=here, page_name=self.page.page.name, **context
         )
         output = Output(body, HTML, NO_STORE, status_code=status, extra=(*self.headers, *extra))
