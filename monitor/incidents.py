@@ -296,9 +296,14 @@ class IncidentTracker:
         if window.id in held:
             return
         held.add(window.id)
+        marker = f" ({component_key(*cause)}) "
+        if self._quiet is not None and await self._quiet.recorded(
+            window.id, "held_incident", marker
+        ):
+            return  # a leader before this one recorded it (its memory is not this one's)
         streak = self._streaks[cause]
         text = (
-            f"{self._title(*cause)} ({component_key(*cause)}) {streak.worst.value} for "
+            f"{self._title(*cause)}{marker}{streak.worst.value} for "
             f"{streak.bad} checks: its incident is held until the window ends."
         )
         logger.info(

@@ -7,9 +7,9 @@ Only the leader runs it (a daemon runs only while it leads), and the store makes
 deposed leader and its successor may both see the same end), so subscribers are told once. A
 store that refuses a mark is logged and the mark tried again at the next look; a lost lease
 propagates, as from any of the leader's writes. A window that ended while no monitor led is
-still marked completed by the next leader if it ended within
-:data:`~monitor.alerting.quiet.WINDOWS_LOOKBACK`; the held incidents are the tracker's
-(:mod:`monitor.incidents`), judged at each check."""
+still marked completed by the next leader: one marked started however long ago it ended, one
+never seen starting if it ended within :data:`~monitor.alerting.quiet.WINDOWS_LOOKBACK`; the
+held incidents are the tracker's (:mod:`monitor.incidents`), judged at each check."""
 
 from __future__ import annotations
 

@@ -279,7 +279,7 @@ class AlertEngine:
     ) -> None:
         """A notice of no stored alert (``alert_id`` None), sent straight to the notifiers: for
         ``monitor_store_unwritable``, which cannot be stored while the store fails. A silence
-        the engine last read still holds it."""
+        or a window the engine last read still holds it (as it holds a stored alert)."""
         notice = self._notice((rule, target, service), state, _bounded(summary), at, None)
         logger.warning(
             "alert %s not stored (the store is failing): %s",
@@ -287,9 +287,9 @@ class AlertEngine:
             notice.summary,
             extra={"event": "alert_unstored", "rule": rule, "component": notice.component},
         )
-        silence = self.quiet.silence(target, service, at)
-        if silence is not None:
-            self._log_held(notice, silence)
+        hold = self.quiet.hold(target, service, at)
+        if hold is not None:
+            self._log_held(notice, hold)
             return
         self._dispatcher.dispatch(notice)
 
@@ -395,13 +395,17 @@ class AlertEngine:
 
     async def _held_by(self, key: Key, firing: _Firing, now: float) -> None:
         """A window holds this firing alert (a silence may too): say so in the window, once per
-        alert and window (a store that refuses it: logged with the text, not retried)."""
+        alert and window — not again when a leader before this one did (the window's events
+        say so) — (a store that refuses it: logged with the text, not retried)."""
         rule, target, service = key
         hold = self.quiet.window(target, service, now)
         if hold is None or (firing.alert_id, hold.id) in self._held:
             return
         self._held.add((firing.alert_id, hold.id))
-        text = f"{rule} on {component_key(target, service)}: {firing.summary}"
+        marker = f"(alert #{firing.alert_id})"
+        if await self.quiet.recorded(hold.id, "held_alert", marker):
+            return
+        text = f"{rule} on {component_key(target, service)} {marker}: {firing.summary}"
         await record_held(self._writer, hold.id, "held_alert", text, now)
 
     async def _mark(self, notice: AlertNotice) -> None:

@@ -34,9 +34,11 @@ ACTIVE_ALERTS = 1000
 """The firing alerts read for their acks (as many as the engine resumes)."""
 WINDOWS_LOOKBACK = 3600.0
 """Windows that ended up to this long ago are read too: one that ended between two reads (or
-while no monitor led) is still seen ending — marked completed, its held incidents opened."""
+while no monitor led) is still seen ending — marked completed, its held incidents opened. One
+marked started and not completed is read however long ago it ended (``unfinished``): a leader
+back after hours still tells its subscribers it completed."""
 WINDOWS_READ = 500
-"""Windows read at most per refresh (upcoming, active and just ended)."""
+"""Windows read at most per refresh (upcoming, active, just ended, and owed their completion)."""
 
 HELD_CHARS = 500
 """A ``held_alert``/``held_incident`` event's text is cut to this."""
@@ -74,7 +76,7 @@ class Quiet:
             self._acked = {alert.id for alert in active if alert.acked_at is not None}
         try:
             windows = await self._reader.maintenances(
-                since=now - WINDOWS_LOOKBACK, limit=WINDOWS_READ
+                since=now - WINDOWS_LOOKBACK, unfinished=True, limit=WINDOWS_READ
             )
         except StoreError as error:
             logger.warning(
@@ -87,8 +89,29 @@ class Quiet:
 
     @property
     def windows(self) -> list[Maintenance]:
-        """The windows last read: upcoming, active, and those that ended lately (not cancelled)."""
+        """The windows last read (not cancelled): upcoming, active, those that ended lately, and
+        those started and never marked completed."""
         return list(self._windows)
+
+    async def recorded(self, maintenance_id: int, kind: str, marker: str) -> bool:
+        """Whether the window's stored events already have a ``kind`` event whose text holds
+        ``marker`` — written by this monitor or by a leader before it, which this one's memory
+        does not know. One read of the window, made only before writing such an event (once per
+        alert or cause and window in a process). A failed read: False (the event is written,
+        twice perhaps, rather than lost)."""
+        try:
+            window = await self._reader.maintenance(maintenance_id)
+        except StoreError as error:
+            logger.warning(
+                "could not read maintenance window %d's events: %s",
+                maintenance_id,
+                type(error).__name__,
+                extra={"event": "maintenance_unread", "cause": type(error).__name__},
+            )
+            return False
+        return window is not None and any(
+            e.kind == kind and marker in e.text for e in window.events
+        )
 
     def silence(self, target: str, service: str, at: float) -> Silence | None:
         """The silence covering this component at ``at``, if any (the one that ends last)."""

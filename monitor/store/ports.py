@@ -119,11 +119,17 @@ class HistoryRead(Protocol):
 
     # -- talking to the public (issue #15)
     async def maintenances(
-        self, *, since: float, include_cancelled: bool = False, limit: int = 100
+        self,
+        *,
+        since: float,
+        include_cancelled: bool = False,
+        unfinished: bool = False,
+        limit: int = 100,
     ) -> list[Maintenance]: ...
 
     """Windows that end at or after ``since`` (upcoming, active, and those ended since), by
-    start, each with its components (its events only from :meth:`maintenance`)."""
+    start, each with its components (its events only from :meth:`maintenance`);
+    ``unfinished``: also those marked started and not completed, whatever their age."""
 
     async def maintenance(self, maintenance_id: int) -> Maintenance | None: ...
 
