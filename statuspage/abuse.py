@@ -22,6 +22,8 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
+from starlette.requests import Request
+
 WINDOW = 3600.0
 MAX_CLIENTS = 10_000
 
@@ -41,6 +43,11 @@ def client_key(host: str | None) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+def client_of(request: Request) -> str:
+    """The key a request's client is counted (and its form token bound) under."""
+    return client_key(request.client.host if request.client else None)
 
 
 class RateLimiter:

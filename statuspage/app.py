@@ -7,6 +7,7 @@ hours" mean) and ``monotonic`` (how often the store is asked whether anything ch
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -282,14 +283,11 @@ def create_app(
     ``settings``: monitor.toml's ``[page]`` and ``[subscriptions]`` (defaults: UTC, no
     subscriptions)."""
     public = settings or PublicSettings()
-    info = PageInfo(
-        page_name,
-        public_url.rstrip("/"),
-        refresh=max(public.page.refresh, 0),
-        subscribe=public.subscriptions.enabled,
-    )
+    info = PageInfo(page_name, public_url.rstrip("/"), refresh=max(public.page.refresh, 0))
     page = StatusPage(info, Renderer(public.page.zone), public)
     subscriptions = subscribe.Subscriptions(page, store_url, clock=clock)
+    # The pages link /subscribe exactly when it answers: on, and with a secret (one rule).
+    page.page = dataclasses.replace(info, subscribe=subscriptions.enabled)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

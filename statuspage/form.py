@@ -10,6 +10,8 @@ shows it back, escaped by the template).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -103,9 +105,25 @@ def url_problem(url: str, allow_private: bool, _: Gettext) -> str | None:
         return _("The webhook URL must not have a #fragment.")
     if port == 0:
         return _("The webhook URL is not valid.")
+    if port is not None and not webhook_port(port):
+        return _(
+            "The webhook URL's port is not allowed: use 80, 443, 8080, 8443 or a port from "
+            "1024 up, or leave the port out."
+        )
     if not allow_private and _private_host(parts.hostname):
         return _("Webhooks cannot be sent to local or private network addresses.")
     return None
+
+
+WEB_PORTS = frozenset({80, 443, 8080, 8443})
+"""The ports below 1024 a webhook may name. The rest of that range belongs to other protocols
+(25 SMTP, 110 POP3, 6…): our JSON POSTed there would be a cross-protocol request on the
+subscriber's behalf. The monitor's sender checks the same before each delivery."""
+
+
+def webhook_port(port: int) -> bool:
+    """Whether a webhook URL may name ``port``: 80, 443, 8080, 8443, or 1024 to 65535."""
+    return port in WEB_PORTS or 1024 <= port <= 65535
 
 
 def _private_host(host: str) -> bool:
@@ -211,3 +229,96 @@ def validate(
     elif requested is not None:
         values.language = requested
     return values
+
+
+# -- where a request comes from --------------------------------------------------------------------
+#
+# Without a check, any web site could make its visitors' browsers post subscriptions (each
+# visitor a new client for the per-client limit). Two checks, both needed:
+#
+# - the browser's own word (:func:`cross_site`): ``Sec-Fetch-Site`` when sent (every current
+#   browser), else ``Origin``: a request from another site is refused;
+# - a signed, timed form token (:func:`mint_form_token`), put in the form by ``GET /subscribe``
+#   and bound to the client it was shown to (:func:`statuspage.abuse.client_key`): a site cannot
+#   read our form from its visitors' browsers (no CORS), and a token it fetched itself is for its
+#   own address, not theirs. A client whose address changes within the token's life (a phone
+#   moving networks) is shown the form again with a fresh token.
+
+FORM_TOKEN = "form_token"
+"""The form's hidden field holding the token."""
+FORM_TOKEN_FOR = 7200.0
+"""Seconds a form token is taken after ``GET /subscribe`` showed it."""
+_FORM_PURPOSE = b"subscribe-form"
+
+
+def _form_mac(secret: bytes, client: str, expires: int) -> str:
+    message = b"\0".join((_FORM_PURPOSE, str(expires).encode(), client.encode("utf-8", "replace")))
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+
+
+def mint_form_token(secret: bytes, client: str, now: float) -> str:
+    """A token for the form shown to ``client`` at ``now``: ``<expires>.<mac>``."""
+    expires = int(now + FORM_TOKEN_FOR)
+    return f"{expires}.{_form_mac(secret, client, expires)}"
+
+
+def form_token_valid(secret: bytes, token: str | None, client: str, now: float) -> bool:
+    """Whether ``token`` was minted by :func:`mint_form_token` for ``client`` and is still
+    within its life (and not from the future: a token never outlives one life)."""
+    expires_text, dot, mac = (token or "").partition(".")
+    if not dot or not expires_text.isdigit() or len(expires_text) > 12:
+        return False
+    expires = int(expires_text)
+    if not now <= expires <= now + FORM_TOKEN_FOR + 1:
+        return False
+    return hmac.compare_digest(mac, _form_mac(secret, client, expires))
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, lower-case, without the scheme's default port (None:
+    not an http(s) URL with a host)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = 443 if scheme == "https" else 80
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+
+def cross_site(headers: Mapping[str, str], page_url: str) -> bool:
+    """Whether a browser says this request was made by another site.
+
+    ``Sec-Fetch-Site``, when present, decides: ``same-origin`` (our own form) and ``none`` (the
+    reader's own doing, e.g. a bookmark) pass, ``same-site`` and ``cross-site`` do not. Without
+    it, ``Origin`` decides when it names one: it must be the page's public origin (``[page]
+    url`` / ``--public-url``) or the origin the request itself was sent to (its ``Host``: one
+    page served under several names, or reached directly behind a proxy that terminates TLS,
+    whose scheme is then not compared — a browser never sends another site's origin with our
+    host). ``Origin: null`` (sent for a POST from a page whose referrer policy is
+    ``no-referrer``, as ours is) and no header at all (an old browser, a script) leave it to the
+    form token."""
+    fetch_site = headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site.strip().lower() not in ("same-origin", "none")
+    origin = headers.get("origin")
+    if origin is None or origin.strip().lower() == "null":
+        return False
+    seen = origin_of(origin)
+    if seen is None:
+        return True
+    if seen == origin_of(page_url):
+        return False
+    authority = seen.partition("://")[2]
+    host = headers.get("host", "").strip()
+    for scheme in ("http", "https") if host else ():
+        own = origin_of(f"{scheme}://{host}")
+        if own is not None and own.partition("://")[2] == authority:
+            return False
+    return True

@@ -21,6 +21,8 @@ Choices, where the issue is silent:
 - The answer to a request is the same page whether the address was new, waiting, confirmed or
   asked too recently: nobody learns who is subscribed. Only ``FULL`` (too many waiting) and the
   per-client limit answer otherwise (429 with ``Retry-After``).
+- ``POST /subscribe`` from another site is refused (403), and one without the signed token
+  ``GET /subscribe`` gave this client re-shows the form (403): see :mod:`statuspage.form`.
 - A body over :data:`MAX_BODY` is 413 and any other content type 415 (the reason in words), the
   rest of what is wrong 400, re-showing the form with what was typed (escaped) and every
   problem listed.
@@ -42,7 +44,8 @@ from monitor.public import tokens
 from monitor.store.errors import StoreError
 from monitor.store.inbox import SubscriberInbox, open_inbox
 from monitor.store.public_models import SubscribeOutcome, Subscriber, SubscriberKind
-from statuspage.abuse import RateLimiter, client_key
+from statuspage import form as forms
+from statuspage.abuse import RateLimiter, client_of
 from statuspage.cache import PageUnavailable
 from statuspage.form import BadRequest, FormValues, one, read_form, validate
 from statuspage.model import Board
@@ -79,7 +82,8 @@ class Subscriptions:
         self.settings = page.settings.subscriptions
         self.secret = self.settings.secret(environ)
         self.enabled = self.settings.enabled and self.secret is not None
-        """The form and confirming; unsubscribing needs only the secret."""
+        """The form and confirming; unsubscribing needs only the secret. The one rule: the
+        pages link ``/subscribe`` when this is true (:func:`statuspage.app.create_app`)."""
         if self.settings.enabled and self.secret is None:
             log.warning(
                 "subscriptions are on but %s is not set (at least 32 characters): the page "
@@ -195,6 +199,8 @@ class Subscriptions:
     def form(
         self, request: Request, lang: str, board: Board, values: FormValues, status: int = 200
     ) -> Response:
+        assert self.secret is not None
+        token = forms.mint_form_token(self.secret, client_of(request), self.clock())
         return self._answer(
             request,
             "subscribe.html",
@@ -205,6 +211,7 @@ class Subscriptions:
             kinds=self.kinds,
             form=values,
             errors=values.errors,
+            form_token=token,
             languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES],
         )
 
@@ -284,7 +291,7 @@ async def _request(
     """A valid request: counted against its client, then written to the inbox."""
     assert subs.inbox is not None
     _ = translations(lang).gettext
-    wait = subs.limiter.take(client_key(request.client.host if request.client else None))
+    wait = subs.limiter.take(client_of(request))
     if wait is not None:
         return subs.message(
             request,
@@ -338,7 +345,11 @@ async def _request(
             "If this URL can be subscribed, a subscription_confirmation is on its way to it. "
             "Visit its confirm_url within %(within)s to start receiving updates."
         ) % {"within": within}
-    return subs.message(request, lang, _("Check your inbox"), text)
+    change = _(
+        "Subscribed already? To change the components or the language, unsubscribe with the "
+        "link in any message, then subscribe again."
+    )
+    return subs.message(request, lang, _("Check your inbox"), text, change)
 
 
 def routes(subs: Subscriptions) -> list[Route]:
@@ -349,13 +360,21 @@ def routes(subs: Subscriptions) -> list[Route]:
         if not subs.enabled or subs.inbox is None:
             return subs.not_found(request)
         lang = language(request)
+        _ = translations(lang).gettext
         if request.method != "POST":
             board = await subs.board()
             if board is None:
                 return subs.unavailable(request, lang)
             return subs.form(request, lang, board, FormValues(kind=subs.kinds[0], language=lang))
+        if forms.cross_site(request.headers, subs.page.page.url):
+            text = _(
+                "Subscriptions are taken from this page's own form only. Open the subscription "
+                "page and send the form from there."
+            )
+            return subs.message(request, lang, _("Request refused"), text, status=403, again=True)
         try:
             fields = await read_form(request)
+            token = one(fields, forms.FORM_TOKEN)
         except BadRequest as error:
             return _bad_request(subs, request, lang, error)
         board = await subs.board()
@@ -371,6 +390,13 @@ def routes(subs: Subscriptions) -> list[Route]:
             )
         except BadRequest as error:
             return _bad_request(subs, request, lang, error)
+        assert subs.secret is not None
+        if not forms.form_token_valid(subs.secret, token, client_of(request), subs.clock()):
+            # Re-shown with a fresh token: a reader whose form was open too long sends it again.
+            values.errors.insert(
+                0, _("The form was open too long or was not sent from this page: send it again.")
+            )
+            return subs.form(request, lang, board, values, status=403)
         if values.errors:
             return subs.form(request, lang, board, values, status=400)
         return await _request(subs, request, lang, values)

@@ -34,6 +34,7 @@ from shared.resilience import SYSTEM_CLOCK
 from tests.monitor.public.servers import Mailbox, Receiver, text_of
 from tests.statuspage.conftest import PUBLIC_URL, serving
 from tests.statuspage.scenarios import API, CATALOGUE, NOW
+from tests.statuspage.test_subscribe import form_token
 from tests.support.store_template import migrate_store
 
 SECRET_ENV = "QUESTCITY_E2E_SUBSCRIPTION_SECRET"
@@ -116,11 +117,19 @@ async def test_subscribe_confirm_notify_unsubscribe(
             # 1. Subscribe: nothing is sent from the request; the round sends the confirmation.
             asked = await page.post(
                 "/subscribe",
-                data={"kind": "email", "address": "player@example.org", "language": "ru"},
+                data={
+                    "kind": "email",
+                    "address": "player@example.org",
+                    "language": "ru",
+                    "form_token": await form_token(page),  # as the form GET /subscribe showed
+                },
             )
             assert asked.status_code == 200
             hook_url = receiver.url("flow")
-            hooked = await page.post("/subscribe", data={"kind": "webhook", "address": hook_url})
+            hooked = await page.post(
+                "/subscribe",
+                data={"kind": "webhook", "address": hook_url, "form_token": await form_token(page)},
+            )
             assert hooked.status_code == 200
             assert box.messages == [] and receiver.bodies == []
 

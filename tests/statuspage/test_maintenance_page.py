@@ -6,6 +6,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
+
 from monitor.public.settings import PageSettings, PublicSettings, SubscriptionSettings
 from monitor.store import Status
 from tests.statuspage import public_scenario as scenario
@@ -120,8 +122,12 @@ async def test_maintenance_on_the_page(store: Store, client: Client) -> None:
     assert "MSK" in russian and scenario.ACTIVE in russian  # written text shown as written
 
 
-async def test_refresh_and_subscribe_link(store: Store, client: Client) -> None:
+async def test_refresh_and_subscribe_link(
+    store: Store, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await scenario.public(store.writer)
+    # The link only where /subscribe answers: on, and with the signing secret set.
+    monkeypatch.setenv("QUESTCITY_SUBSCRIPTION_SECRET", "s" * 40)
     subscribing = PublicSettings(
         page=PageSettings(refresh=45), subscriptions=SubscriptionSettings(enabled=True)
     )

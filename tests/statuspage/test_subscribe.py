@@ -4,6 +4,7 @@ bounds (per client, pending, sizes, types), and the signed confirm and unsubscri
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -60,9 +61,21 @@ def rows(store: Store, query: str) -> list[tuple[Any, ...]]:
         return db.execute(query).fetchall()
 
 
-def subscribe(http: httpx.AsyncClient, address: str, **fields: Any) -> Any:
-    data = {"kind": "email", "address": address, **fields}
-    return http.post("/subscribe", data=data)
+async def form_token(http: httpx.AsyncClient) -> str:
+    """The token ``GET /subscribe`` put in the form for this client."""
+    found = re.search(
+        r'name="form_token" value="([0-9a-f.]+)"', (await http.get("/subscribe")).text
+    )
+    assert found is not None
+    return found.group(1)
+
+
+async def subscribe(
+    http: httpx.AsyncClient, address: str, /, headers: dict[str, str] | None = None, **fields: Any
+) -> httpx.Response:
+    """The form posted as a browser does: with the token the page gave it."""
+    data = {"kind": "email", "address": address, "form_token": await form_token(http), **fields}
+    return await http.post("/subscribe", data=data, headers=headers)
 
 
 async def test_subscriptions_off_or_without_a_secret_are_not_there(
@@ -73,9 +86,11 @@ async def test_subscriptions_off_or_without_a_secret_are_not_there(
     for chosen in (PublicSettings(), settings()):  # off; on without the secret
         async with client(settings=chosen) as http:
             form = await http.get("/subscribe")
-            posted = await subscribe(http, "player@example.org")
+            posted = await http.post("/subscribe", data={"address": "player@example.org"})
+            page = await http.get("/")
             link = await http.get("/subscriptions/confirm?token=confirm.1.0.x")
         assert form.status_code == posted.status_code == link.status_code == 404
+        assert page.status_code == 200 and 'href="/subscribe' not in page.text  # no dead link
     assert rows(store, "SELECT count(*) FROM subscribers") == [(0,)]
 
 
@@ -86,10 +101,12 @@ async def test_the_form_offers_the_components_in_the_page_language(
     async with open_app() as http:
         english = await http.get("/subscribe")
         russian = await http.get("/subscribe", headers={"accept-language": "ru-RU,ru;q=0.9"})
+        index = await http.get("/")
         webhooks_only = None
     async with open_app(email=False) as http:
         webhooks_only = await http.get("/subscribe")
     assert english.status_code == 200
+    assert 'href="/subscribe?lang=en"' in index.text
     csp = english.headers["content-security-policy"]
     assert "form-action 'self'" in csp and "frame-ancestors 'none'" in csp
     assert english.headers["cache-control"] == "no-store"
@@ -149,6 +166,7 @@ async def test_a_confirmed_address_gets_the_same_answer_and_nothing_sent(
         stranger = await subscribe(http, "stranger@example.org")
     assert new.status_code == confirmed.status_code == stranger.status_code == 200
     assert new.text == confirmed.text == stranger.text
+    assert "To change the components or the language, unsubscribe" in new.text
     assert rows(store, "SELECT count(*) FROM deliveries") == [(2,)]  # player's first, stranger's
 
 
@@ -190,8 +208,10 @@ async def test_too_many_waiting_is_refused(store: Store, app: tuple[Open, Clock]
         ({"kind": "webhook", "address": "ftp://example.org/x"}, "must start with http://"),
         ({"kind": "webhook", "address": "https://u:p@example.org/"}, "user name or password"),
         ({"kind": "webhook", "address": "https://example.org/" + "a" * 2000}, "too long"),
-        ({"kind": "webhook", "address": "http://127.0.0.1:9/hook"}, "local or private"),
+        ({"kind": "webhook", "address": "http://127.0.0.1:8080/hook"}, "local or private"),
         ({"kind": "webhook", "address": "http://[::1]/hook"}, "local or private"),
+        ({"kind": "webhook", "address": "http://hooks.example.org:25/x"}, "port is not allowed"),
+        ({"kind": "webhook", "address": "https://hooks.example.org:1023/"}, "port is not allowed"),
         ({"kind": "pigeon", "address": "x@example.org"}, "Choose e-mail or webhook."),
         ({"component": "questcity-api/nope"}, "not on this page"),
         ({"component": [f"c{n}" for n in range(51)]}, "at most 50 components"),
@@ -203,9 +223,7 @@ async def test_what_is_wrong_is_said_and_nothing_written(
 ) -> None:
     open_app, _ = app
     async with open_app() as http:
-        answer = await http.post(
-            "/subscribe", data={"kind": "email", "address": "p@example.org", **fields}
-        )
+        answer = await subscribe(http, "p@example.org", **fields)
     assert answer.status_code == 400
     assert reason in answer.text
     assert "<script>@" not in answer.text  # what was typed comes back escaped
