@@ -1,4 +1,5 @@
-"""Subscribers' e-mail: one message per delivery through the ``[smtp]`` server (aiosmtplib).
+"""Subscribers' e-mail: one message per delivery through the ``[smtp]`` server (aiosmtplib),
+over a few connections kept for a round.
 
 Every failure becomes one of a few short classes (:mod:`monitor.public.outcomes`): ``timeout``,
 ``refused`` (no connection), ``unavailable`` (the server said try later), ``rejected`` (it
@@ -73,14 +74,23 @@ def compose(email: Email, *, sender: str, sender_name: str) -> EmailMessage:
     return message
 
 
+SESSIONS = 4
+"""SMTP connections a round keeps open at most (the sender's e-mail lane is as wide)."""
+
+
 class Mailer:
-    """Sends through ``[smtp]``: a connection per message (subscribers' mail is rare and
-    bursty; a kept connection would be one more thing to go stale)."""
+    """Sends through ``[smtp]``, over a few connections kept for the round: each e-mail takes
+    an idle one (or opens one), sends, and gives it back; a connection that failed is closed
+    (the next e-mail opens a fresh one), and :meth:`aclose` ends them all at the round's end,
+    so none is left to go stale between rounds."""
 
     def __init__(self, settings: SmtpSettings, *, password: str | None, sender_name: str) -> None:
         self._settings = settings
         self._password = password
         self._sender_name = sender_name
+        self._idle: list[aiosmtplib.SMTP] = []
+        self.connections = 0
+        """Connections opened so far (figures and tests)."""
 
     @property
     def timeout(self) -> float:
@@ -89,28 +99,58 @@ class Mailer:
     def destination(self) -> str:
         return DESTINATION
 
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=self._password if settings.username else None,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+            timeout=settings.timeout,
+        )
+        self.connections += 1
+        await client.connect()  # logs in too when a username is set
+        return client
+
     async def send(self, email: Email) -> None:
         settings = self._settings
         message = compose(email, sender=settings.sender, sender_name=self._sender_name)
-        try:
-            await aiosmtplib.send(
-                message,
-                sender=settings.sender,
-                recipients=[email.to],
-                hostname=settings.host,
-                port=settings.port,
-                username=settings.username,
-                password=self._password if settings.username else None,
-                use_tls=settings.security == "tls",
-                start_tls=settings.security == "starttls",
-                timeout=settings.timeout,
-            )
+        kept = self._idle.pop() if self._idle else None
+        if kept is not None and not kept.is_connected:
+            kept = None
+        # A kept connection the server dropped while idle is tried once more on a fresh one
+        # (a duplicate is as unlikely as after any crash: the Message-ID lets receivers drop it).
+        for client_or_none in (kept, None) if kept is not None else (None,):
+            client = client_or_none
+            try:
+                if client is None:
+                    client = await self._connect()
+                await client.send_message(message, sender=settings.sender, recipients=[email.to])
+            except Exception as error:
+                if client is not None:
+                    client.close()
+                if client_or_none is not None and isinstance(
+                    error, aiosmtplib.SMTPServerDisconnected
+                ):
+                    continue
+                failure = classify(error)
+                break
+            self._idle.append(client)
             return
-        except Exception as error:
-            failure = classify(error)
         # Raised outside the handler: the server's reply (in the original) is not even kept as
         # the exception's context, so no traceback can print it.
         raise failure
+
+    async def aclose(self) -> None:
+        """End the idle connections (politely; a server that does not answer is just dropped)."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                await client.quit(timeout=min(self._settings.timeout, 2.0))
+            except Exception:  # its reply is of no interest, nor is its failure
+                client.close()
 
 
 def classify(error: Exception) -> Exception:

@@ -4,20 +4,29 @@ Run by the leading monitor every few seconds (the daemon's ``public-sender`` job
 request. A round (:meth:`PublicSender.run_once`):
 
 1. ``fan_out``: queued public messages become one pending delivery per subscriber they concern;
-2. the due deliveries, at most ``per_round``, are sent at most ``concurrency`` at a time. Each
-   goes through :class:`monitor.notices.Guarded` of its destination — one for the SMTP server,
-   one per webhook host — so a dead host is retried a little, then refused at once by its open
-   breaker, and never waited on by the e-mails or the other hosts (each host also has at most
-   :data:`PER_HOST` sends in flight, so it cannot take every slot of a round);
-3. each outcome is recorded at once (``finish_delivery``): ``SENT``; ``PENDING`` again with a
+2. the due deliveries are sent, MESSAGES FIRST: batches of at most ``per_round`` deliveries
+   carrying a message, repeated while a batch came full and :data:`ROUND_DEADLINE` allows; the
+   first batch also takes at most :data:`CONFIRMATIONS_PER_ROUND` confirmation requests, queued
+   behind the messages — so however many requests strangers make, what subscribers are told
+   goes first and a backlog still drains (e-mails reuse the round's SMTP connections);
+3. each send goes through the breaker of its destination — the SMTP server (three tries, then
+   refused at once while open), or a webhook's checked ADDRESS (one try of at most
+   :data:`WEBHOOK_DEADLINE`: the delivery's backoff does the retrying). E-mails and webhooks
+   have slots of their own (:data:`~monitor.public.mail.SESSIONS`, ``concurrency``), and one
+   address at most :data:`PER_HOST` sends in flight: a tarpit, under however many names, holds
+   two webhook slots for five seconds, and never an e-mail;
+4. each outcome is recorded at once (``finish_delivery``): ``SENT``; ``PENDING`` again with a
    later ``next_at`` (backoff doubling from :data:`RETRY_BASE` to :data:`RETRY_MAX`); or
    ``FAILED`` — after :data:`MAX_ATTEMPTS` attempts or :data:`GIVE_UP_AFTER`, at once for a send
-   that can never succeed (a webhook to a private address, a recipient the server rejected), and
-   as ``unsubscribed`` for a subscriber gone or unsubscribed before its delivery went out.
+   that can never succeed (a webhook to a private address or port, a recipient the server
+   rejected), and as ``unsubscribed`` for a subscriber gone before its delivery went out.
 
-Delivery is at least once: a monitor stopped between a send and its record sends it again; the
-e-mail's ``Message-ID`` and the webhook's ``Idempotency-Key`` are the delivery's, the same on
-every send. Logs never hold a subscriber's full address, a URL's path or query, nor the key.
+At the round's deadline the sends not started are dropped (still pending, due next round) and
+those under way are left to finish and record themselves; until then they are "in flight" and
+no round reads them again, so nothing is sent twice by this monitor. Delivery is at least
+once: a monitor stopped between a send and its record sends it again; the e-mail's
+``Message-ID`` and the webhook's ``Idempotency-Key`` are the delivery's, the same on every
+send. Logs never hold a subscriber's full address, a URL's path or query, nor the key.
 """
 
 from __future__ import annotations
@@ -27,22 +36,15 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from monitor.notices import Guarded
-from monitor.public import messages, payloads
-from monitor.public.mail import Email, Mailer, mask_address, message_id
-from monitor.public.outcomes import (
-    EXPIRED,
-    NOT_CONFIGURED,
-    UNAVAILABLE,
-    UNSUBSCRIBED,
-    Refused,
-    SendError,
-)
+from monitor.public.drafting import Draft, Drafter, Drop, MailPort, Round, Send, WebhookPort
+from monitor.public.mail import DESTINATION, SESSIONS, Mailer
+from monitor.public.outcomes import UNAVAILABLE, Refused, SendError
 from monitor.public.settings import PublicSettings
-from monitor.public.tokens import CONFIRM, UNSUBSCRIBE, mint
-from monitor.public.webhooks import WebhookPoster, masked
+from monitor.public.webhooks import WebhookPoster
 from monitor.store.errors import LeaseLost, StoreError
 from monitor.store.models import Component, Incident
 from monitor.store.public_models import (
@@ -51,9 +53,8 @@ from monitor.store.public_models import (
     Maintenance,
     PublicMessage,
     Subscriber,
-    SubscriberKind,
 )
-from shared.resilience import CircuitBreakerOpenError, Clock
+from shared.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitBreakerOpenError, Clock
 
 logger = logging.getLogger("monitor.public")
 
@@ -61,17 +62,24 @@ SEND_EVERY = 5.0
 """Seconds between two rounds."""
 SCHEDULE: dict[str, Any] = {
     "seconds": SEND_EVERY,
-    "max_instances": 1,  # a slow round (a dead host's timeouts) is never run twice at once
+    "max_instances": 1,  # a slow round is never run twice at once
     "coalesce": True,
     "misfire_grace_time": round(SEND_EVERY),
 }
 """The daemon's ``public-sender`` job (APScheduler's interval trigger)."""
+ROUND_DEADLINE = 4.0
+"""Seconds a round goes on starting sends; it waits for none beyond it."""
 PER_ROUND = 50
-"""Deliveries one round takes on at most (the rest wait for the next, seconds later)."""
+"""Deliveries carrying a message in one batch (a round runs batches until its deadline)."""
+CONFIRMATIONS_PER_ROUND = 10
+"""Confirmation requests one round sends at most, after the messages of its first batch."""
 FAN_OUT_PER_ROUND = 100
 CONCURRENCY = 4
+"""Webhook sends in flight at once (e-mails have their own, :data:`mail.SESSIONS`)."""
 PER_HOST = 2
-"""Sends to one webhook host in flight at once (the SMTP server may take them all)."""
+"""Sends to one webhook address in flight at once."""
+WEBHOOK_DEADLINE = 5.0
+"""One webhook try, connecting and answering included."""
 RETRY_BASE = 30.0
 RETRY_MAX = 3600.0
 MAX_ATTEMPTS = 20
@@ -87,7 +95,9 @@ class SenderReads(Protocol):
     async def public_message(self, message_id: int) -> PublicMessage | None: ...
     async def incident(self, incident_id: int) -> Incident | None: ...
     async def maintenance(self, maintenance_id: int) -> Maintenance | None: ...
-    async def due_deliveries(self, *, now: float, limit: int = 100) -> list[Delivery]: ...
+    async def due_deliveries(
+        self, *, now: float, limit: int = 100, confirmations: bool | None = None
+    ) -> list[Delivery]: ...
 
 
 class SenderWrites(Protocol):
@@ -103,18 +113,6 @@ class SenderWrites(Protocol):
     ) -> None: ...
 
 
-class MailPort(Protocol):
-    async def send(self, email: Email) -> None: ...
-
-
-class WebhookPort(Protocol):
-    def destination(self, url: str) -> str: ...
-    async def post(
-        self, url: str, payload: Mapping[str, Any], *, key: str | None = None
-    ) -> None: ...
-    async def aclose(self) -> None: ...
-
-
 @dataclass(slots=True)
 class SendReport:
     fanned_out: int = 0
@@ -124,45 +122,22 @@ class SendReport:
     retrying: int = 0
     failed: int = 0
     """Given up on (after retries, at once for good, or the subscriber gone)."""
+    left: int = 0
+    """Sends still under way at the round's deadline (they record themselves when done)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    delivery: Delivery
-    destination: str
-    send: Callable[[], Awaitable[None]]
-    shown: str
-    """The destination as logs may show it (masked)."""
+class OneTry:
+    """A webhook address's guard: a single try of at most :data:`WEBHOOK_DEADLINE` inside a
+    breaker of its own (three failures: refused at once for a minute)."""
 
+    def __init__(self, name: str, *, clock: Clock) -> None:
+        config = CircuitBreakerConfig(
+            failure_threshold=3, recovery_timeout=60.0, timeout=WEBHOOK_DEADLINE
+        )
+        self._breaker = CircuitBreaker(name, config, clock=clock)
 
-@dataclass(frozen=True, slots=True)
-class _Drop:
-    delivery: Delivery
-    error: str
-
-
-class _Round:
-    """What one round reads once: the catalogue's names and each message's subject."""
-
-    def __init__(self, reader: SenderReads, names: Mapping[tuple[str, str], str]) -> None:
-        self.reader = reader
-        self.names = names
-        self._messages: dict[int, tuple[PublicMessage | None, Incident | None, Maintenance | None]]
-        self._messages = {}
-
-    async def message(
-        self, message_id: int
-    ) -> tuple[PublicMessage | None, Incident | None, Maintenance | None]:
-        found = self._messages.get(message_id)
-        if found is None:
-            message = await self.reader.public_message(message_id)
-            incident = window = None
-            if message is not None and message.incident_id is not None:
-                incident = await self.reader.incident(message.incident_id)
-            elif message is not None and message.maintenance_id is not None:
-                window = await self.reader.maintenance(message.maintenance_id)
-            found = self._messages[message_id] = (message, incident, window)
-        return found
+    async def send(self, attempt: Callable[[None], Awaitable[None]], notice: None) -> None:
+        await self._breaker.call(attempt, notice)
 
 
 class PublicSender:
@@ -177,7 +152,9 @@ class PublicSender:
         webhooks: WebhookPort | None,
         secret: bytes,
         per_round: int = PER_ROUND,
+        confirmations_per_round: int = CONFIRMATIONS_PER_ROUND,
         concurrency: int = CONCURRENCY,
+        round_deadline: float = ROUND_DEADLINE,
     ) -> None:
         self.settings = settings
         self.reader = reader
@@ -185,23 +162,44 @@ class PublicSender:
         self.clock = clock
         self.mail = mail
         self.webhooks = webhooks
-        self._secret = secret
+        self.drafter = Drafter(settings, secret=secret, mail=mail, webhooks=webhooks)
         self.per_round = per_round
-        self.concurrency = concurrency
+        self.confirmations_per_round = confirmations_per_round
+        self.round_deadline = round_deadline
         smtp = settings.smtp
         self.timeout = smtp.timeout if smtp is not None else 10.0
-        self._guards: OrderedDict[str, Guarded] = OrderedDict()
+        self._guards: OrderedDict[str, Guarded | OneTry] = OrderedDict()
+        # Kept across rounds, like the breakers: a send left running at a round's deadline
+        # still holds its slot and its lane in the next round.
+        self._slots = {DESTINATION: asyncio.Semaphore(SESSIONS)}
+        self._hook_slots = asyncio.Semaphore(concurrency)
+        self._lanes: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
 
-    def guard(self, destination: str) -> Guarded:
-        """The retry-and-breaker of one destination, kept across rounds (that is its point)."""
+    def guard(self, destination: str) -> Guarded | OneTry:
+        """The breaker of one destination, kept across rounds (that is its point)."""
         guard = self._guards.get(destination)
         if guard is None:
-            guard = Guarded(f"subscribers {destination}", timeout=self.timeout, clock=self.clock)
+            name = f"subscribers {destination}"
+            guard = (
+                Guarded(name, timeout=self.timeout, clock=self.clock)
+                if destination == DESTINATION
+                else OneTry(name, clock=self.clock)
+            )
             self._guards[destination] = guard
             while len(self._guards) > MAX_BREAKERS:
                 self._guards.popitem(last=False)
         self._guards.move_to_end(destination)
         return guard
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def drain(self) -> None:
+        """Wait for the sends left running by past rounds (tests; a clean stop)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
 
     async def tick(self) -> SendReport | None:
         """A round now (the daemon's job): a store that fails is logged (the next round tries
@@ -221,70 +219,154 @@ class PublicSender:
     async def run_once(self, now: float) -> SendReport:
         """One round (see the module's docstring). Raises ``LeaseLost`` when this monitor no
         longer leads (nothing more is sent); other store errors end the round, logged."""
+        started = self.clock.monotonic()
+        deadline = started + self.round_deadline
         report = SendReport()
         report.fanned_out = await self.writer.fan_out(now, limit=FAN_OUT_PER_ROUND)
-        due = await self.reader.due_deliveries(now=now, limit=self.per_round)
-        report.due = len(due)
-        if not due:
-            return report
-        names = {(c.target, c.service): c.display_name for c in await self.reader.components()}
-        round_ = _Round(self.reader, names)
-        prepared: list[_Prepared] = []
-        for delivery in due:
-            outcome = await self._prepare(delivery, round_, now)
-            if isinstance(outcome, _Drop):
-                await self._finish(outcome.delivery, now, report, error=outcome.error, final=True)
-            else:
-                prepared.append(outcome)
+        seen: set[int] = set()  # a delivery whose record failed is not sent again this round
+        round_: Round | None = None
+        asks = self.confirmations_per_round
         try:
-            await self._send_all(prepared, now, report)
+            while True:
+                at = now if round_ is None else now + (self.clock.monotonic() - started)
+                due = await self._due(at, seen, confirmations=False, limit=self.per_round)
+                more = len(due) == self.per_round
+                due += await self._due(at, seen, confirmations=True, limit=asks)
+                asks = 0
+                report.due += len(due)
+                if not due:
+                    break
+                if round_ is None:
+                    components = await self.reader.components()
+                    names = {(c.target, c.service): c.display_name for c in components}
+                    round_ = Round(self.reader, names)
+                done = await self._batch(due, round_, at, report, deadline)
+                if not (done and more and self.clock.monotonic() < deadline):
+                    break
         finally:
-            if self.webhooks is not None:
+            if self.mail is not None:
+                await self.mail.aclose()  # the idle connections; a straggler's goes next round
+            if self.webhooks is not None and not self._in_flight:
                 await self.webhooks.aclose()
+        report.left = len(self._in_flight)
         return report
 
-    async def _send_all(self, prepared: list[_Prepared], now: float, report: SendReport) -> None:
-        slots = asyncio.Semaphore(self.concurrency)
-        lanes: dict[str, asyncio.Semaphore] = {}
-        for item in prepared:
-            if item.destination not in lanes:
-                width = self.concurrency if item.destination == "smtp" else PER_HOST
-                lanes[item.destination] = asyncio.Semaphore(width)
+    async def _due(
+        self, now: float, seen: set[int], *, confirmations: bool, limit: int
+    ) -> list[Delivery]:
+        if limit <= 0:
+            return []
+        skip = len(seen) + len(self._in_flight)
+        found = await self.reader.due_deliveries(
+            now=now, limit=limit + skip, confirmations=confirmations
+        )
+        due = [d for d in found if d.id not in seen and d.id not in self._in_flight][:limit]
+        seen.update(d.id for d in due)
+        return due
 
-        async def one(item: _Prepared) -> None:
-            # The host's lane first, then a slot: sends queued behind a slow host hold no slot.
-            async with lanes[item.destination], slots:
-                error, final = await self._send(item)
-            await self._finish(item.delivery, now, report, error=error, final=final, item=item)
+    async def _batch(
+        self, due: list[Delivery], round_: Round, now: float, report: SendReport, deadline: float
+    ) -> bool:
+        """Send ``due`` (in its order) until ``deadline``; True when every send ended in time."""
+        tasks: list[asyncio.Task[None]] = []
+        begun: set[int] = set()
+        for delivery in due:
+            draft = await self.drafter.draft(delivery, round_, now)
+            if isinstance(draft, Drop):
+                await self._finish(draft.delivery, now, report, error=draft.error, final=True)
+                continue
+            task = asyncio.create_task(self._one(draft, now, report, begun))
+            self._in_flight[delivery.id] = task
+            task.add_done_callback(partial(self._landed, delivery.id))
+            tasks.append(task)
+        try:
+            complete = await self._wait(tasks, deadline)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
+        dropped = [
+            task
+            for delivery_id, task in self._in_flight.items()
+            if task in tasks and not task.done() and delivery_id not in begun
+        ]
+        for task in dropped:
+            task.cancel()  # not begun: nothing went out, so it is simply due next round
+        await asyncio.gather(*dropped, return_exceptions=True)
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                error = task.exception()
+                if isinstance(error, LeaseLost) or (
+                    error is not None and not isinstance(error, Exception)
+                ):
+                    raise error
+        return complete
 
-        results = await asyncio.gather(*(one(item) for item in prepared), return_exceptions=True)
-        for result in results:
-            if isinstance(result, LeaseLost) or (
-                isinstance(result, BaseException) and not isinstance(result, Exception)
-            ):
-                raise result
-        for result in results:
-            if isinstance(result, Exception):
-                logger.error(
-                    "a delivery's send or record failed unexpectedly (%s)",
-                    type(result).__name__,
-                    extra={"event": "public_send_error"},
-                )
+    async def _wait(self, tasks: list[asyncio.Task[None]], deadline: float) -> bool:
+        """Wait for ``tasks`` until ``deadline`` on the injected clock; True if all ended."""
+        pending = {t for t in tasks if not t.done()}
+        while pending:
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                return False
+            timer = asyncio.ensure_future(self.clock.sleep(left))
+            try:
+                await asyncio.wait([*pending, timer], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+            pending = {t for t in pending if not t.done()}
+        return True
 
-    async def _send(self, item: _Prepared) -> tuple[str | None, bool]:
+    def _landed(self, delivery_id: int, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(delivery_id, None)
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved: a straggler's is logged here, never lost
+        if error is not None and not isinstance(error, LeaseLost):
+            logger.error(
+                "a delivery's send or record failed unexpectedly (%s)",
+                type(error).__name__,
+                extra={"event": "public_send_error"},
+            )
+
+    async def _one(self, draft: Draft, now: float, report: SendReport, begun: set[int]) -> None:
+        error: str | None
+        try:
+            destination, send = await draft.start()
+        except SendError as failure:
+            error, final = failure.kind, isinstance(failure, Refused) and failure.final
+        else:
+            slots = self._slots.get(destination, self._hook_slots)
+            width = SESSIONS if destination == DESTINATION else PER_HOST
+            lane, users = self._lanes.setdefault(destination, (asyncio.Semaphore(width), [0]))
+            users[0] += 1
+            try:
+                # The lane first, then a slot: sends queued behind a slow address hold no slot.
+                async with lane, slots:
+                    begun.add(draft.delivery.id)
+                    error, final = await self._send(draft.delivery, destination, send)
+            finally:
+                users[0] -= 1
+                if not users[0]:
+                    self._lanes.pop(destination, None)
+        await self._finish(draft.delivery, now, report, error=error, final=final, draft=draft)
+
+    async def _send(
+        self, delivery: Delivery, destination: str, send: Send
+    ) -> tuple[str | None, bool]:
         """(error, final) of one send through its destination's guard; (None, False): sent."""
         refused: list[Refused] = []
 
-        async def attempt(_: _Prepared) -> None:
+        async def attempt(_: None) -> None:
             try:
-                await item.send()
+                await send()
             except Refused as error:
                 # The destination answered: this send's refusal is not the host's failure, so
                 # the breaker sees a success and the retry does not repeat it.
                 refused.append(error)
 
         try:
-            await self.guard(item.destination).send(attempt, item)
+            await self.guard(destination).send(attempt, None)
         except CircuitBreakerOpenError:
             return UNAVAILABLE, False
         except SendError as error:
@@ -294,9 +376,9 @@ class PublicSender:
         except Exception as error:  # never the message: a library's text may hold the address
             logger.warning(
                 "subscriber delivery %d failed unexpectedly (%s)",
-                item.delivery.id,
+                delivery.id,
                 type(error).__name__,
-                extra={"event": "public_send_error", "delivery": item.delivery.id},
+                extra={"event": "public_send_error", "delivery": delivery.id},
             )
             return "failed", False
         if refused:
@@ -311,10 +393,10 @@ class PublicSender:
         *,
         error: str | None,
         final: bool,
-        item: _Prepared | None = None,
+        draft: Draft | None = None,
     ) -> None:
         attempts = delivery.attempts + 1
-        shown = item.shown if item is not None else f"subscriber {delivery.subscriber_id}"
+        shown = draft.shown if draft is not None else f"subscriber {delivery.subscriber_id}"
         fields = {"delivery": delivery.id, "subscriber": delivery.subscriber_id}
         if error is None:
             state, next_at = DeliveryState.SENT, None
@@ -357,95 +439,6 @@ class PublicSender:
                 "could not record delivery %d", delivery.id, extra={"event": "store_error"}
             )
 
-    # -- what each delivery says, and to whom ------------------------------------------------
-
-    def _links(self, subscriber: Subscriber) -> str:
-        token = mint(self._secret, UNSUBSCRIBE, subscriber.id, subscriber.address)
-        return f"{self.settings.page.url}/subscriptions/unsubscribe?token={token}"
-
-    async def _prepare(self, delivery: Delivery, round_: _Round, now: float) -> _Prepared | _Drop:
-        subscriber = await self.reader.subscriber(delivery.subscriber_id)
-        if subscriber is None or subscriber.unsubscribed_at is not None:
-            return _Drop(delivery, UNSUBSCRIBED)
-        page = self.settings.page
-        if delivery.message_id is None:
-            if subscriber.confirmed_at is not None:
-                return _Drop(delivery, "already confirmed")
-            expires_at = delivery.created_at + self.settings.subscriptions.confirm_within
-            if now >= expires_at:
-                return _Drop(delivery, EXPIRED)
-            token = mint(
-                self._secret, CONFIRM, subscriber.id, subscriber.address, expires_at=expires_at
-            )
-            confirm_url = f"{page.url}/subscriptions/confirm?token={token}"
-            if subscriber.kind is SubscriberKind.EMAIL:
-                rendered = messages.confirmation_email(
-                    page,
-                    subscriber.language,
-                    confirm_url,
-                    expires_at,
-                    subscriber.components,
-                    round_.names,
-                )
-                return self._email(delivery, subscriber, rendered, None, now)
-            payload = payloads.confirmation_payload(page, confirm_url, expires_at, now)
-            return self._webhook(delivery, subscriber, payload)
-        if not subscriber.active:
-            return _Drop(delivery, UNSUBSCRIBED)
-        message, incident, window = await round_.message(delivery.message_id)
-        if message is None or (incident is None and window is None):
-            return _Drop(delivery, "gone")
-        unsubscribe = self._links(subscriber)
-        ctx = messages.Context(page, subscriber.language, round_.names, unsubscribe, now)
-        if subscriber.kind is SubscriberKind.EMAIL:
-            rendered_email = messages.render_email(ctx, message, incident, window)
-            if rendered_email is None:
-                return _Drop(delivery, "gone")
-            return self._email(delivery, subscriber, rendered_email, unsubscribe, now)
-        document = payloads.render_payload(ctx, message, incident, window)
-        if document is None:
-            return _Drop(delivery, "gone")
-        return self._webhook(delivery, subscriber, document)
-
-    def _email(
-        self,
-        delivery: Delivery,
-        subscriber: Subscriber,
-        rendered: messages.Rendered,
-        unsubscribe: str | None,
-        now: float,
-    ) -> _Prepared | _Drop:
-        mail, smtp = self.mail, self.settings.smtp
-        if mail is None or smtp is None:
-            return _Drop(delivery, NOT_CONFIGURED)
-        email = Email(
-            to=subscriber.address,
-            subject=rendered.subject,
-            text=rendered.text,
-            language=subscriber.language,
-            message_id=message_id(delivery.id, smtp.sender),
-            unsubscribe_url=unsubscribe,
-            at=now,
-        )
-        return _Prepared(
-            delivery, "smtp", lambda: mail.send(email), mask_address(subscriber.address)
-        )
-
-    def _webhook(
-        self, delivery: Delivery, subscriber: Subscriber, payload: Mapping[str, Any]
-    ) -> _Prepared | _Drop:
-        hooks = self.webhooks
-        if hooks is None:
-            return _Drop(delivery, NOT_CONFIGURED)
-        url = subscriber.address
-        key = f"questcity-delivery-{delivery.id}"
-        return _Prepared(
-            delivery,
-            hooks.destination(url),
-            lambda: hooks.post(url, payload, key=key),
-            masked(url),
-        )
-
 
 def backoff(attempts: int) -> float:
     """Seconds before the next try after ``attempts`` failed ones: 30 s doubling, at most 1 h."""
@@ -481,7 +474,9 @@ def build_sender(
     )
     timeout = smtp.timeout if smtp is not None else 10.0
     hooks = (
-        WebhookPoster(timeout=timeout, allow_private=chosen.allow_private_webhooks)
+        WebhookPoster(
+            timeout=min(timeout, WEBHOOK_DEADLINE), allow_private=chosen.allow_private_webhooks
+        )
         if chosen.webhooks
         else None
     )

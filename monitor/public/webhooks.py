@@ -6,8 +6,13 @@ address it resolves to is loopback, private, link-local, multicast, reserved, sh
 unspecified — unless ``[subscriptions] allow_private_webhooks``. The connection then goes to the
 address that was checked (the URL's host rewritten to it, ``Host`` and TLS's SNI and certificate
 check kept on the name), so a name that resolves differently a moment later (DNS rebinding)
-cannot slip in. Redirects are not followed, proxies from the environment are not used, and the
-answer's body is never read: only its status counts.
+cannot slip in. Only the usual web ports (80, 443, 8080, 8443) and unprivileged ones (>= 1024)
+are reached (:data:`PORT_NOT_ALLOWED`, for good): no mail, SSH or database port. A send is
+one attempt of at most ``timeout`` seconds (the sender's backoff does the retrying), and the
+sender keys its per-destination lanes and breakers by the checked ADDRESS
+(:attr:`Target.destination`), so many names pointed at one slow host share one breaker.
+Redirects are not followed, proxies from the environment are not used, and the answer's body
+is never read: only its status counts.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import ipaddress
 import json
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -28,6 +34,15 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 USER_AGENT = "QuestCity-Status-Webhooks/1"
 MAX_URL = 2000
+WEB_PORTS = frozenset({80, 443, 8080, 8443})
+"""Ports below 1024 a webhook may use (the page's form keeps to the same rule)."""
+PORT_NOT_ALLOWED = "port not allowed"
+
+
+def port_allowed(port: int) -> bool:
+    """A webhook may reach the usual web ports and any unprivileged one, never SMTP, SSH…"""
+    return port in WEB_PORTS or 1024 <= port <= 65535
+
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -60,9 +75,22 @@ def forbidden(address: IPAddress) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A webhook URL checked and resolved (:meth:`WebhookPoster.resolve`)."""
+
+    url: httpx.URL
+    address: str
+    """The checked address the connection goes to."""
+
+    @property
+    def destination(self) -> str:
+        """The lane and breaker key: the address, so names sharing a host share its breaker."""
+        return f"webhook:{self.address}"
+
+
 def destination(url: str) -> str:
-    """The breaker key of a webhook URL: its host (one breaker per host, so one dead host is
-    never waited on by the others)."""
+    """A webhook URL's host as a key (before it is resolved: logs and fakes)."""
     try:
         host = httpx.URL(url).host
     except (httpx.InvalidURL, ValueError):
@@ -152,10 +180,10 @@ class WebhookPoster:
             raise Refused(PRIVATE_ADDRESS, final=True)
         return str(candidates[0])
 
-    async def post(self, url: str, payload: Mapping[str, Any], *, key: str | None = None) -> None:
-        """Send ``payload``; returns when the receiver answered 2xx. Raises :class:`Unreachable`
-        (no answer, 429, 5xx: retry soon) or :class:`Refused` (3xx, other 4xx, a forbidden
-        address, a URL that is not one)."""
+    async def resolve(self, url: str) -> Target:
+        """``url`` checked and its host resolved. Raises :class:`Refused` (for good) for a URL
+        that is not one, a port not allowed or a forbidden address, :class:`Unreachable` for a
+        host that does not resolve."""
         if len(url) > MAX_URL:
             raise Refused("invalid url", final=True)
         try:
@@ -164,8 +192,21 @@ class WebhookPoster:
             raise Refused("invalid url", final=True) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise Refused("invalid url", final=True)
-        address = await self.address(parsed)
-        pinned = parsed.copy_with(host=address, username=None, password=None)
+        if not port_allowed(parsed.port or _default_port(parsed)):
+            raise Refused(PORT_NOT_ALLOWED, final=True)
+        return Target(parsed, await self.address(parsed))
+
+    async def post(self, url: str, payload: Mapping[str, Any], *, key: str | None = None) -> None:
+        """:meth:`resolve` then :meth:`send`."""
+        await self.send(await self.resolve(url), payload, key=key)
+
+    async def send(
+        self, target: Target, payload: Mapping[str, Any], *, key: str | None = None
+    ) -> None:
+        """Send ``payload``; returns when the receiver answered 2xx. Raises :class:`Unreachable`
+        (no answer, 429, 5xx: retry later) or :class:`Refused` (3xx, other 4xx)."""
+        parsed = target.url
+        pinned = parsed.copy_with(host=target.address, username=None, password=None)
         headers = {
             "Host": _host_header(parsed),
             "Content-Type": "application/json",

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpx
+
 from monitor.public.mail import Email
 from monitor.public.outcomes import Refused, SendError, Unreachable
-from monitor.public.webhooks import destination
+from monitor.public.webhooks import Target, destination
 from monitor.store.models import Component, Incident
 from monitor.store.public_models import (
     Delivery,
@@ -52,11 +54,15 @@ class FakeStore:
     async def maintenance(self, maintenance_id: int) -> Maintenance | None:
         return self.windows.get(maintenance_id)
 
-    async def due_deliveries(self, *, now: float, limit: int = 100) -> list[Delivery]:
+    async def due_deliveries(
+        self, *, now: float, limit: int = 100, confirmations: bool | None = None
+    ) -> list[Delivery]:
         due = [
             d
             for d in self.deliveries.values()
-            if d.state is DeliveryState.PENDING and d.next_at <= now
+            if d.state is DeliveryState.PENDING
+            and d.next_at <= now
+            and (confirmations is None or (d.message_id is None) == confirmations)
         ]
         return sorted(due, key=lambda d: (d.next_at, d.id))[:limit]
 
@@ -138,19 +144,35 @@ class FakeMail:
             raise self.fail_with
         self.sent.append(email)
 
+    async def aclose(self) -> None:
+        pass
+
 
 @dataclass
 class FakeHooks:
-    """Webhooks by URL; a host in ``down`` does not answer, one in ``refusing`` answers 4xx."""
+    """Webhooks by URL; a host in ``down`` does not answer, one in ``refusing`` answers 4xx.
+    A host resolves to ``addresses[host]`` (203.0.113.N, a different one per host, if unset)."""
 
     posted: list[tuple[str, Mapping[str, Any], str | None]] = field(default_factory=list)
     down: set[str] = field(default_factory=set)
     refusing: dict[str, Refused] = field(default_factory=dict)
     calls: dict[str, int] = field(default_factory=dict)
     closed: int = 0
+    addresses: dict[str, str] = field(default_factory=dict)
 
     def destination(self, url: str) -> str:
         return destination(url)
+
+    async def resolve(self, url: str) -> Target:
+        host = destination(url).removeprefix("webhook:")
+        if host not in self.addresses:
+            self.addresses[host] = f"203.0.113.{len(self.addresses) + 1}"
+        return Target(httpx.URL(url), self.addresses[host])
+
+    async def send(
+        self, target: Target, payload: Mapping[str, Any], *, key: str | None = None
+    ) -> None:
+        await self.post(str(target.url), payload, key=key)
 
     async def post(self, url: str, payload: Mapping[str, Any], *, key: str | None = None) -> None:
         host = destination(url).removeprefix("webhook:")

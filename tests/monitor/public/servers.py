@@ -27,6 +27,21 @@ class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
+        self.connections = 0
+        """Sessions greeted (one EHLO per connection: no STARTTLS here)."""
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        with self.lock:
+            self.connections += 1
+        return responses
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -56,11 +71,15 @@ class Mailbox:
     def __init__(self, *, login: bool = False) -> None:
         self.port = free_port()
         self._box = _Mailbox()
-        self._controller = Controller(
+        self._login = login
+        self._controller = self._make()
+
+    def _make(self) -> Controller:
+        return Controller(
             self._box,
             hostname="127.0.0.1",
             port=self.port,
-            authenticator=self._box.authenticate if login else None,
+            authenticator=self._box.authenticate if self._login else None,
             auth_require_tls=False,
         )
 
@@ -68,6 +87,17 @@ class Mailbox:
     def messages(self) -> list[EmailMessage]:
         with self._box.lock:
             return list(self._box.messages)
+
+    @property
+    def connections(self) -> int:
+        with self._box.lock:
+            return self._box.connections
+
+    def restart(self) -> None:
+        """Stop (dropping every connection) and start again on the same port."""
+        self._controller.stop()
+        self._controller = self._make()
+        self._controller.start()
 
     async def __aenter__(self) -> Self:
         self._controller.start()

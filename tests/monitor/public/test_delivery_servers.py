@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from monitor.public.mail import Email, Mailer, message_id
+from monitor.public.mail import SESSIONS, Email, Mailer, message_id
 from monitor.public.outcomes import Broken, Refused, Unreachable
 from monitor.public.sender import PublicSender
 from monitor.public.settings import PageSettings, PublicSettings, SmtpSettings, SubscriptionSettings
@@ -130,3 +130,41 @@ async def test_an_smtp_server_down_is_retried_later() -> None:
     assert report.retrying == 1
     assert store.deliveries[1].state is DeliveryState.PENDING
     assert (store.deliveries[1].error, store.deliveries[1].next_at) == ("refused", NOW + 30)
+
+
+async def test_a_round_sends_many_emails_over_a_few_kept_connections() -> None:
+    async with Mailbox() as box:
+        store = incident_store()
+        for n in range(20):
+            store.add_subscriber(f"player{n}@example.org")
+        settings = PublicSettings(smtp=smtp(box.port), subscriptions=SubscriptionSettings(True))
+        assert settings.smtp is not None
+        mailer = Mailer(settings.smtp, password=None, sender_name="Q")
+        sender = PublicSender(
+            settings, store, store, clock=SYSTEM_CLOCK, mail=mailer, webhooks=None, secret=SECRET
+        )
+
+        report = await sender.run_once(NOW)
+
+        assert report.sent == 20 and len(box.messages) == 20
+        # One connection per e-mail lane at most, not one per e-mail.
+        assert box.connections == mailer.connections <= SESSIONS
+
+
+async def test_a_kept_connection_the_server_dropped_is_replaced() -> None:
+    async with Mailbox() as box:
+        mailer = Mailer(smtp(box.port), password=None, sender_name="Q")
+        await mailer.send(email("one@example.org"))
+        await mailer.send(email("two@example.org"))
+        assert box.connections == 1
+        box.restart()  # the kept connection is dead now
+
+        await mailer.send(email("three@example.org"))
+        await mailer.aclose()
+
+    assert [str(m["To"]) for m in box.messages] == [
+        "one@example.org",
+        "two@example.org",
+        "three@example.org",
+    ]
+    assert box.connections == 2

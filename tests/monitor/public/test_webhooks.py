@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from monitor.public.outcomes import PRIVATE_ADDRESS, Refused, Unreachable
-from monitor.public.webhooks import WebhookPoster
+from monitor.public.webhooks import PORT_NOT_ALLOWED, WebhookPoster
 from tests.monitor.public.servers import Receiver
 
 PUBLIC = "93.184.216.34"
@@ -92,6 +92,26 @@ async def test_the_connection_goes_to_the_checked_address() -> None:
     assert "sni_hostname" not in plain.extensions
     assert idn.headers["Host"] == idn.extensions["sni_hostname"] == "xn--mnchen-3ya.example"
     await poster.aclose()
+
+
+@pytest.mark.parametrize(
+    ("port", "allowed"),
+    [(25, False), (22, False), (1023, False), (5432 - 5000, False), (80, True), (443, True),
+     (8080, True), (8443, True), (1024, True), (5432, True)],
+)  # fmt: skip
+async def test_only_web_and_unprivileged_ports_are_reached(port: int, allowed: bool) -> None:
+    seen = Recording()
+    poster = WebhookPoster(timeout=2, resolver=RESOLVER, transport=httpx.MockTransport(seen))
+    url = f"https://hooks.example.org:{port}/h"
+
+    if allowed:
+        target = await poster.resolve(url)
+        assert target.destination == f"webhook:{PUBLIC}"  # the address: the lane's key
+    else:
+        with pytest.raises(Refused) as refused:
+            await poster.post(url, {})
+        assert (refused.value.kind, refused.value.final) == (PORT_NOT_ALLOWED, True)
+        assert seen.requests == []
 
 
 @pytest.mark.parametrize(
