@@ -22,6 +22,7 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from select import select as wait_readable
 
 import httpx
 import pytest
@@ -584,6 +585,7 @@ _STOP_MID_WRITE = textwrap.dedent(
                 if await connection.scalar(select(func.count()).select_from(checks)):
                     break
             await asyncio.sleep(0.005)
+        print("stopping", flush=True)
         await daemon.stop()
 
 
@@ -591,6 +593,10 @@ _STOP_MID_WRITE = textwrap.dedent(
     print("exited", flush=True)
     """
 )
+
+
+STARTED_WITHIN = 120.0
+"""For the child to start, migrate its store and see its first checks written."""
 
 
 def test_stop_with_checks_in_flight_exits_cleanly(tmp_path: Path) -> None:
@@ -603,10 +609,20 @@ def test_stop_with_checks_in_flight_exits_cleanly(tmp_path: Path) -> None:
         text=True,
     )
     try:
+        # The bound is on stop(), not on starting Python, importing and migrating the store: that
+        # takes seconds more beside a second CI worker, which is not what the test is about.
+        assert process.stdout is not None
+        ready, _, _ = wait_readable([process.stdout], [], [], STARTED_WITHIN)
+        started = process.stdout.readline() if ready else ""
+        assert started == "stopping\n", f"not started within {STARTED_WITHIN} s: {started!r}"
         stdout, stderr = process.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
         pytest.fail("the daemon's process did not exit within 10 s of stop()")
+    finally:
+        if process.poll() is None:  # it never said it was stopping
+            process.kill()
+            process.communicate()
     assert (process.returncode, stdout.strip()) == (0, "exited"), stderr
     assert "raised an exception" not in stderr, stderr
