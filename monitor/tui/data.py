@@ -28,6 +28,7 @@ from monitor.store import (
     IncidentState,
     LatencyPoint,
     LatestCheck,
+    Maintenance,
     ReplicaState,
     Status,
     UptimeBar,
@@ -84,6 +85,9 @@ class ComponentRow:
     sample; empty for a one-replica target (whose row reads as it always has)."""
     replicas_reset: int = 0
     """Replicas whose breaker a reset from here closed, not yet seen by a check."""
+    maintenance: Maintenance | None = None
+    """The active maintenance window covering it when the overview was read (the status page
+    shows it ``under_maintenance``; its checks and :attr:`status` go on as measured)."""
 
     @property
     def key(self) -> str:
@@ -106,7 +110,7 @@ class ComponentRow:
         return any(needle in word.lower() for word in (self.target, self.service, self.title))
 
     def matches(self, needle: str) -> bool:
-        words = (self.status.value, self.breaker or "")
+        words = (self.status.value, self.breaker or "", "maintenance" if self.maintenance else "")
         return self.matches_name(needle) or any(needle in word.lower() for word in words)
 
 
@@ -245,6 +249,7 @@ class OverviewLoader:
             ):
                 stale.append(target.title)
             rows.extend(target_rows)
+        rows = _in_maintenance(rows, await self.reader.maintenances(since=now), now)
         open_incidents = await self.reader.incidents(state=IncidentState.OPEN, limit=200)
         has_checks = any(row.checked_at is not None for row in rows)
         return Overview(
@@ -340,6 +345,21 @@ def _target_rows(
             )
         )
     return rows
+
+
+def _in_maintenance(
+    rows: list[ComponentRow], windows: Sequence[Maintenance], now: float
+) -> list[ComponentRow]:
+    """Each row an active window covers, with that window (the first by start)."""
+    active = [window for window in windows if window.active(now)]
+    if not active:
+        return rows
+    return [
+        replace(row, maintenance=window)
+        if (window := next((w for w in active if w.covers(row.target, row.service, now)), None))
+        else row
+        for row in rows
+    ]
 
 
 def _with_replica_breakers(

@@ -16,11 +16,20 @@ from textual.widgets import Footer, Label, Sparkline, Static
 from monitor.figures import LAST_7D, LAST_24H, LAST_30D, percent_text
 from monitor.store import StoreError
 from monitor.tui.data import ComponentRow, Detail, load_detail
-from monitor.tui.formatting import duration, last_error, millis, plain, since, timestamp
+from monitor.tui.formatting import (
+    bounded,
+    clock_time,
+    duration,
+    last_error,
+    millis,
+    plain,
+    since,
+    timestamp,
+)
 from monitor.tui.messages import StoreChanged
 from monitor.tui.timeline import figures_text, incidents_text
 from monitor.tui.uptimes import UPTIME_WINDOWS
-from monitor.tui.widgets.status import StatusWord, breaker_text
+from monitor.tui.widgets.status import StatusWord, breaker_text, maintenance_text
 from monitor.tui.widgets.uptime import UptimeStrip
 
 if TYPE_CHECKING:
@@ -98,7 +107,13 @@ class DetailScreen(Screen[None]):
         self.detail = detail
         row, tz, now = detail.row, self.monitor.tz, self.monitor.clock.wall()
         self.query_one(StatusWord).show(row.status)
-        head = Text(f"since {since(row.since, tz, now, compact=False)}")
+        head = Text()
+        window = row.maintenance
+        if window is not None:  # what the status page shows; the word beside it is measured
+            head.append_text(maintenance_text())
+            head.append(f" “{bounded(window.title, 80)}” until ")
+            head.append(f"{clock_time(window.ends_at, tz, now)} · ")
+        head.append(f"since {since(row.since, tz, now, compact=False)}")
         if row.checked_at is not None:
             head.append(f" · last check {duration(now - row.checked_at)} ago", style="dim")
         self.query_one("#detail-since", Static).update(head)

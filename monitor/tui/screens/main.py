@@ -143,7 +143,8 @@ class MainScreen(Screen[None]):
                 Text.assemble(
                     (" READ-ONLY ", "bold reverse"),
                     f" {identity.name} ({identity.role.value}): viewer accounts can only read; "
-                    "ask an operator to reset, check, note, acknowledge or silence",
+                    "ask an operator to reset, check, note, acknowledge or silence, and to "
+                    "write incidents and maintenance windows for the status page",
                 )
             )
             return

@@ -32,7 +32,12 @@ from monitor.store import TARGET_COMPONENT, Status
 from monitor.tui.data import ComponentRow, Overview, ReplicaRow
 from monitor.tui.formatting import DASH, duration, last_error, millis, since
 from monitor.tui.widgets.sparkline import spark
-from monitor.tui.widgets.status import breaker_text, spread_text, status_text
+from monitor.tui.widgets.status import (
+    breaker_text,
+    maintenance_text,
+    spread_text,
+    status_text,
+)
 from monitor.tui.widgets.uptime import figure_text, uptime_triple
 
 SegmentLines = list[list[Segment]]
@@ -355,7 +360,7 @@ class ComponentsTable(DataTable["LazyCell"]):
         day, week, month = row.uptime
         return (
             self._component(row),
-            status_text(row.status),
+            _status(row, compact=False),
             self._breaker(row, compact=False),
             Text(millis(row.response_ms), justify="right"),
             spark(row.recent, WIDE[4].width),
@@ -371,7 +376,7 @@ class ComponentsTable(DataTable["LazyCell"]):
         return _cropped(
             [
                 self._component(row),
-                status_text(row.status),
+                _status(row, compact=True),
                 self._breaker(row, compact=True),
                 Text(millis(row.response_ms)),
                 spark(row.recent, COMPACT[4].width - 1),
@@ -438,6 +443,14 @@ class ComponentsTable(DataTable["LazyCell"]):
             return breaker_text("closed", reset=bool(replica.reset_services))
         text = Text(f"{service} ")
         return text.append_text(breaker_text(state, reset=reset))
+
+
+def _status(row: ComponentRow, compact: bool) -> Text:
+    """Its status; ``maintenance`` while an active window covers it, as the status page says
+    (the measured status is on its detail screen)."""
+    if row.maintenance is not None:
+        return maintenance_text(compact=compact)
+    return status_text(row.status)
 
 
 def error_text(error: str | None, at: object, now: float) -> Text:

@@ -29,6 +29,16 @@ def status_text(status: Status) -> Text:
     return Text(f"{symbol} {status.value}", style=style)
 
 
+MAINTENANCE = ("◆", "bold blue")
+"""A component an active maintenance window covers (what the status page shows)."""
+
+
+def maintenance_text(*, compact: bool = False) -> Text:
+    """``◆ maintenance``; compact: ``maintenance`` (the word fills the narrow column)."""
+    symbol, style = MAINTENANCE
+    return Text("maintenance" if compact else f"{symbol} maintenance", style=style)
+
+
 def breaker_text(state: str | None, *, reset: bool = False) -> Text:
     """``closed``, ``OPEN``, ``half-open``; ``↺``: reset from here, not yet seen by a check."""
     if state is None:
