@@ -175,6 +175,7 @@ class PublicSender:
         self._hook_slots = asyncio.Semaphore(concurrency)
         self._lanes: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._unrecorded: set[int] = set()
 
     def guard(self, destination: str) -> Guarded | OneTry:
         """The breaker of one destination, kept across rounds (that is its point)."""
@@ -223,15 +224,15 @@ class PublicSender:
         deadline = started + self.round_deadline
         report = SendReport()
         report.fanned_out = await self.writer.fan_out(now, limit=FAN_OUT_PER_ROUND)
-        seen: set[int] = set()  # a delivery whose record failed is not sent again this round
+        self._unrecorded = set()  # a delivery whose record failed is not sent again this round
         round_: Round | None = None
         asks = self.confirmations_per_round
         try:
             while True:
                 at = now if round_ is None else now + (self.clock.monotonic() - started)
-                due = await self._due(at, seen, confirmations=False, limit=self.per_round)
+                due = await self._due(at, confirmations=False, limit=self.per_round)
                 more = len(due) == self.per_round
-                due += await self._due(at, seen, confirmations=True, limit=asks)
+                due += await self._due(at, confirmations=True, limit=asks)
                 asks = 0
                 report.due += len(due)
                 if not due:
@@ -251,18 +252,15 @@ class PublicSender:
         report.left = len(self._in_flight)
         return report
 
-    async def _due(
-        self, now: float, seen: set[int], *, confirmations: bool, limit: int
-    ) -> list[Delivery]:
+    async def _due(self, now: float, *, confirmations: bool, limit: int) -> list[Delivery]:
+        """Due deliveries, those in flight (or sent, unrecorded) left out: read a few more."""
         if limit <= 0:
             return []
-        skip = len(seen) + len(self._in_flight)
+        skip = self._unrecorded | self._in_flight.keys()
         found = await self.reader.due_deliveries(
-            now=now, limit=limit + skip, confirmations=confirmations
+            now=now, limit=limit + len(skip), confirmations=confirmations
         )
-        due = [d for d in found if d.id not in seen and d.id not in self._in_flight][:limit]
-        seen.update(d.id for d in due)
-        return due
+        return [d for d in found if d.id not in skip][:limit]
 
     async def _batch(
         self, due: list[Delivery], round_: Round, now: float, report: SendReport, deadline: float
@@ -435,6 +433,7 @@ class PublicSender:
         except LeaseLost:
             raise
         except StoreError:
+            self._unrecorded.add(delivery.id)
             logger.exception(
                 "could not record delivery %d", delivery.id, extra={"event": "store_error"}
             )
