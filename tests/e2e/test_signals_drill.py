@@ -316,7 +316,8 @@ def _one(arrivals: list[Arrival], kind: str, cause: Cause) -> Arrival:
 def _html_uptime(html: str, name: str) -> str:
     for item in html.split('<li class="component">')[1:]:
         if f'<h3 class="name">{name}</h3>' in item:
-            found = re.search(r'<span class="uptime">([^<]*) uptime</span>', item)
+            # "N uptime", or "N uptime since DAY" for a history younger than the bar
+            found = re.search(r'<span class="uptime">([^<]*?) uptime(?: since [^<]*)?</span>', item)
             assert found is not None, item
             return found.group(1)
     raise AssertionError(f"{name} not on the page")
