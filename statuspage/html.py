@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from itertools import chain, repeat
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -38,6 +39,9 @@ from statuspage.model import Board, ComponentHistory, DayView, IncidentView, day
 from statuspage.svg import sparkline
 from statuspage.text import html_datetime, milliseconds, percent
 from statuspage.vocabulary import EMPTY_STORE, Condition
+
+if TYPE_CHECKING:  # babel is imported when first needed (monitor.i18n.catalogues)
+    from babel.support import Translations
 
 _SEGMENT_MEMO = 20_000
 """Segments kept between renders (~150 bytes each)."""
@@ -118,6 +122,23 @@ def zone_name(zone: tzinfo, at: float) -> str:
     return label if not key or key in ("UTC", "Etc/UTC", label) else f"{key} ({label})"
 
 
+def _plain_gettext(
+    catalogue: Translations,
+) -> tuple[Callable[..., Markup], Callable[..., Markup]]:
+    """Jinja2's newstyle ``gettext``/``ngettext`` for an autoescaping environment, without
+    ``pass_context``: the translation as Markup, %-formatted with its variables (escaped), always
+    (so ``%%`` reads ``%`` with or without variables, as Jinja's)."""
+
+    def gettext(string: str, /, **variables: object) -> Markup:
+        return Markup(catalogue.gettext(string)) % variables
+
+    def ngettext(singular: str, plural: str, num: int, /, **variables: object) -> Markup:
+        variables.setdefault("num", num)
+        return Markup(catalogue.ngettext(singular, plural, num)) % variables
+
+    return gettext, ngettext
+
+
 class Renderer:
     def __init__(self, zone: tzinfo = UTC) -> None:
         # A day's segment is a function of its figures alone, and most of a page's days were on
@@ -151,6 +172,11 @@ class Renderer:
         )
         # newstyle: every translated string is %-formatted with its variables, which are escaped
         env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+        # ...by plain callables doing what Jinja's newstyle ones do: theirs take the Context, and
+        # a call inside a loop then derives a new Context (a copy of every variable) each time,
+        # ~200 calls per `/` (4 per component): 15-20 % of the template's time.
+        gettext, ngettext = _plain_gettext(translations(lang))
+        env.globals.update(_=gettext, gettext=gettext, ngettext=ngettext)
         zone = self.zone
         env.filters.update(
             when=lambda ts: format_moment(ts, lang, zone),
