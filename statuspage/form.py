@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.requests import Request
 
 from monitor.i18n import LANGUAGES, translations
+from monitor.public.destinations import forbidden, port_allowed
 
 MAX_BODY = 8192
 MAX_EMAIL = 254
@@ -105,7 +106,7 @@ def url_problem(url: str, allow_private: bool, _: Gettext) -> str | None:
         return _("The webhook URL must not have a #fragment.")
     if port == 0:
         return _("The webhook URL is not valid.")
-    if port is not None and not webhook_port(port):
+    if port is not None and not port_allowed(port):
         return _(
             "The webhook URL's port is not allowed: use 80, 443, 8080, 8443 or a port from "
             "1024 up, or leave the port out."
@@ -113,17 +114,6 @@ def url_problem(url: str, allow_private: bool, _: Gettext) -> str | None:
     if not allow_private and _private_host(parts.hostname):
         return _("Webhooks cannot be sent to local or private network addresses.")
     return None
-
-
-WEB_PORTS = frozenset({80, 443, 8080, 8443})
-"""The ports below 1024 a webhook may name. The rest of that range belongs to other protocols
-(25 SMTP, 110 POP3, 6…): our JSON POSTed there would be a cross-protocol request on the
-subscriber's behalf. The monitor's sender checks the same before each delivery."""
-
-
-def webhook_port(port: int) -> bool:
-    """Whether a webhook URL may name ``port``: 80, 443, 8080, 8443, or 1024 to 65535."""
-    return port in WEB_PORTS or 1024 <= port <= 65535
 
 
 def _private_host(host: str) -> bool:
@@ -136,7 +126,7 @@ def _private_host(host: str) -> bool:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
-    return not address.is_global
+    return forbidden(address)
 
 
 async def read_form(request: Request, *, multipart: bool = False) -> dict[str, list[str]]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from monitor.public.destinations import IPAddress, forbidden, port_allowed
 from monitor.public.outcomes import PRIVATE_ADDRESS, Refused, Unreachable
 
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -34,17 +35,7 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 USER_AGENT = "QuestCity-Status-Webhooks/1"
 MAX_URL = 2000
-WEB_PORTS = frozenset({80, 443, 8080, 8443})
-"""Ports below 1024 a webhook may use (the page's form keeps to the same rule)."""
 PORT_NOT_ALLOWED = "port not allowed"
-
-
-def port_allowed(port: int) -> bool:
-    """A webhook may reach the usual web ports and any unprivileged one, never SMTP, SSH…"""
-    return port in WEB_PORTS or 1024 <= port <= 65535
-
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -53,26 +44,6 @@ async def system_resolver(host: str, port: int) -> list[str]:
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
     )
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def forbidden(address: IPAddress) -> bool:
-    """Whether ``address`` is one a subscriber's webhook must never reach."""
-    if isinstance(address, ipaddress.IPv6Address):
-        # ::ffff:10.0.0.1 and 2002:0a00:0001:: reach the IPv4 address inside them.
-        inner = address.ipv4_mapped or address.sixtofour
-        if inner is not None and forbidden(inner):
-            return True
-        if address.teredo is not None:
-            return True
-    return (
-        address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
-    )
 
 
 @dataclass(frozen=True, slots=True)
