@@ -45,8 +45,9 @@ if TYPE_CHECKING:  # babel is imported when first needed (monitor.i18n.catalogue
 
 _SEGMENT_MEMO = 20_000
 """Segments kept between renders (~150 bytes each)."""
-_BAR_MEMO = 1_000
-"""Whole bars kept between renders (~10 KB each: a page's 50 components in 2 languages, twice)."""
+_BAR_MEMO = 400
+"""Whole bars, sparklines and components' <li> kept between renders (a bar ~10 KB, an <li> a
+bar and ~1 KB: ~8 MB at most; a page of 50 components in 2 languages keeps 100 of each)."""
 
 Gettext = Callable[[str], str]
 
