@@ -35,8 +35,9 @@ _SERVERS = pytest.StashKey[list[_Server]]()
 
 # Tests that hold real processes to real-time bounds (paged within N intervals, a standby leads
 # within two, a breaker's recovery still seconds away). Under pytest-xdist (`scripts/test` runs
-# `-n 2`) the workers of one run take turns at them (a lock file in the run's temporary
-# directory): two drills, each a dozen processes, never share the CPU with each other. Not an
+# `-n 2`) each runs ALONE: it holds a lock file in the run's temporary directory exclusively,
+# every other test holds it shared, so a drill of a dozen processes never shares the two cores
+# with another test (on a loaded machine a takeover drill could page twice). Not an
 # xdist_group: pytest-xdist 3.8's loadgroup silently stops grouping on pytest 9.2 (its node-id
 # suffix no longer takes, pytest-dev/pytest-xdist#1386).
 _REAL_TIME = ("tests/e2e/", "tests/monitor/test_monitor_ha.py")
@@ -49,12 +50,13 @@ def _real_time_apart(
     path = request.node.path
     root = request.config.rootpath
     where = path.relative_to(root).as_posix() if path.is_relative_to(root) else ""
-    if "PYTEST_XDIST_WORKER" not in os.environ or not where.startswith(_REAL_TIME):
+    if "PYTEST_XDIST_WORKER" not in os.environ:
         yield
         return
+    alone = where.startswith(_REAL_TIME)
     # Each worker's basetemp is <the run's>/popen-gwN: the parent is shared by this run only.
     with (tmp_path_factory.getbasetemp().parent / "real-time.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         try:
             yield
         finally:
