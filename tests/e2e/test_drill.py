@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,11 +85,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         stderr=subprocess.STDOUT,
     )
     try:
-        started = time.monotonic()
-        while b"Running headless" not in (tmp_path / "up.log").read_bytes():
+
+        async def ready() -> bool:
             assert process.returncode is None, (tmp_path / "up.log").read_text()
-            assert time.monotonic() - started < 120, (tmp_path / "up.log").read_text()
-            await asyncio.sleep(0.25)
+            return b"Running headless" in (tmp_path / "up.log").read_bytes()
+
+        await eventually(ready, "questcity up ready", within=120)
         yield Stack(
             tmp_path, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{status_port}", process
         )

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from monitor.config import MonitorConfig, load_config
 from questcity.embedded.ports import free_port
 from questcity.processes import Recorded
 from questcity.record import StackRecord
+from tests.support.polling import eventually
 
 READY = b"Running headless"
 START_WITHIN = 150.0
@@ -115,11 +115,12 @@ async def running_fleet(
     )
     ports = [backend_port + n for n in range(replicas)] + [status_port]
     try:
-        started = time.monotonic()
-        while READY not in log_path.read_bytes():
+
+        async def ready() -> bool:
             assert process.returncode is None, log_path.read_text()
-            assert time.monotonic() - started < START_WITHIN, log_path.read_text()
-            await asyncio.sleep(0.25)
+            return READY in log_path.read_bytes()
+
+        await eventually(ready, "questcity up ready", within=START_WITHIN, every=0.25)
         yield FleetStack(
             cwd,
             [f"http://127.0.0.1:{port}" for port in ports[:-1]],

@@ -35,6 +35,7 @@ from questcity.embedded.ports import free_port
 from questcity.embedded.postgres import PostgresServer
 from questcity.embedded.s3 import S3Server
 from questcity.stack_settings import backend_env, mint_tokens, write_monitor_config
+from tests.support.polling import eventually
 
 TARGET = "questcity-api"
 APPRISE_ENV = "QUESTCITY_DRILL_APPRISE_URLS"
@@ -238,12 +239,12 @@ def _clean_environ() -> dict[str, str]:
 
 
 async def _wait_http(url: str, child: Child) -> None:
-    deadline = time.monotonic() + READY_WITHIN
     async with httpx.AsyncClient(timeout=2.0) as client:
-        while True:
+
+        async def ready() -> bool:
             assert child.alive(), f"{child.name} exited:\n{child.log.read_text()[-3000:]}"
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            assert time.monotonic() < deadline, f"{child.name} not ready:\n{child.log.read_text()}"
-            await asyncio.sleep(0.2)
+                return (await client.get(url)).status_code == 200
+            return False
+
+        await eventually(ready, f"{child.name} ready", within=READY_WITHIN, every=0.2)

@@ -28,6 +28,7 @@ from monitor.tui.identity import TAB_ROLE_ENV, TAB_USER_ENV, Identity, Role
 from monitor.tui.serve import PASSWORD_ENV, ServeOptions, ServeRefused, TuiServer, check_people
 from monitor.tui.serve_guard import COOKIE, Credentials, Guard, trusted_networks
 from monitor.tui.users import UsersFile, hash_password, set_user
+from tests.support.polling import eventually
 
 Client = TestClient[web.Request, web.Application]
 WATCHED = (TAB_USER_ENV, TAB_ROLE_ENV, PASSWORD_ENV)
@@ -312,11 +313,11 @@ async def test_guesses_sent_all_at_once_are_bounded_not_queued(
     ]
     for _ in range(serve_guard.MAX_HASHING):  # the first checks are running
         assert await asyncio.to_thread(started.acquire, True, 30)
-    for _ in range(3000):  # until every guess has reached the guard (a state, not a timer)
-        if guard._waiting == serve_guard.MAX_WAITING:
-            break
-        await asyncio.sleep(0.01)
-    assert guard._waiting == serve_guard.MAX_WAITING
+
+    async def all_waiting() -> bool:  # every guess has reached the guard (a state, not a timer)
+        return guard._waiting == serve_guard.MAX_WAITING
+
+    await eventually(all_waiting, "every guess waiting at the guard", within=30, every=0.01)
     one_more = await client.get("/", headers=basic("alice", "one more"))
     assert one_more.status == 503
     assert one_more.headers["Retry-After"] == "5"
