@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from monitor.checks.spec import Check
+
 # [storage] is read by the store's own settings (the status page reads it there too).
 from monitor.public.settings import PublicSettings, PublicSettingsError, public_settings
 from monitor.store.settings import DEFAULT_STORAGE_URL as DEFAULT_STORAGE_URL
@@ -179,11 +181,19 @@ class MonitorConfig:
     public: PublicSettings = field(default_factory=PublicSettings)
     """``[page]``, ``[smtp]``, ``[subscriptions]`` (:mod:`monitor.public.settings`, which the
     status page reads too)."""
+    checks: tuple[Check, ...] = ()
+    """``[[checks]]``: checks beyond the health API (:mod:`monitor.checks`)."""
 
     def target(self, name: str) -> Target:
         for target in self.targets:
             if target.name == name:
                 return target
+        raise KeyError(name)
+
+    def check(self, name: str) -> Check:
+        for check in self.checks:
+            if check.name == name:
+                return check
         raise KeyError(name)
 
 

@@ -208,6 +208,11 @@ class Component:
     position: int
     critical: bool = False
     """A service the backend marks ``critical`` (the database): down, it is a major outage."""
+    kind: str | None = None
+    """A ``[[checks]]`` entry's kind (``http``, ``tcp``, ``dns``, ``tls``, ``postgres``); None for
+    a target of the health API and its services."""
+    public: bool = True
+    """On the status page. A check is public only when its config says so; targets always are."""
 
 
 class IncidentState(enum.StrEnum):
