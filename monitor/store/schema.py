@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    true,
 )
 
 metadata = MetaData()
@@ -179,6 +180,10 @@ components = Table(
     Column("position", Integer, nullable=False),
     # A service the backend marks critical (its check says so; the config does not know it).
     Column("critical", Boolean, nullable=False, server_default=false()),
+    # A [[checks]] entry's kind (http, tcp, dns, tls, postgres); NULL: a target or its service.
+    Column("kind", String(10)),
+    # On the status page: a check only when its config says so; targets always (#16).
+    Column("public", Boolean, nullable=False, server_default=true()),
 )
 
 component_states = Table(

@@ -9,7 +9,7 @@ VERSION_TABLE = "monitor_alembic_version"
 """Not Alembic's default ``alembic_version``: the backend keeps its own revision there, and the
 store and the backend's database may be one PostgreSQL database."""
 
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 """The newest revision in ``versions/``, so that a store already there is recognised without
 loading Alembic (:func:`monitor.store.engine.create_schema`). A new revision changes it; a test
 holds it to Alembic's own head."""

@@ -3,7 +3,10 @@ change token that caches and live views watch."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, RowMapping, func, select
 
 from monitor.store.errors import StoreSchemaMismatch
 from monitor.store.models import TARGET_COMPONENT, Component
@@ -28,16 +31,13 @@ class CatalogueReads(ReadBase):
 
     async def components(self) -> list[Component]:
         """The catalogue the daemon wrote from its config (and its checks found), in display
-        order, each with whether the backend marks it critical.
+        order, each with whether the backend marks it critical, its check's kind (None: a target
+        of the health API or its service) and whether the status page shows it.
 
-        A store of an older schema (no ``critical``: a status page upgraded before its
-        monitor) reads as a catalogue of components none critical."""
-        query = select(components).order_by(components.c.position)
-        try:
-            rows = await self._mappings(query)
-        except StoreSchemaMismatch:
-            old = [c for c in components.c if c.name != "critical"]
-            rows = await self._mappings(query.with_only_columns(*old))
+        A store of an older schema (a status page upgraded before its monitor) reads as what it
+        holds: before 0007 (no ``kind``, ``public``), targets and services alone, every one
+        public; before 0005 (no ``critical``), none critical."""
+        rows = await self._catalogue_rows()
         return [
             Component(
                 r["target"],
@@ -46,6 +46,8 @@ class CatalogueReads(ReadBase):
                 r["group_name"],
                 r["position"],
                 critical=bool(r.get("critical", False)),
+                kind=r.get("kind"),
+                public=bool(r.get("public", True)),
             )
             for r in rows
         ]
@@ -62,3 +64,26 @@ class CatalogueReads(ReadBase):
         newest.append(select(func.coalesce(func.sum(revisions.c.value), 0)).scalar_subquery())
         rows = await self._rows(select(*newest))
         return float(sum(rows[0])) if rows else 0.0
+
+    async def _catalogue_rows(self) -> Sequence[RowMapping]:
+        """The catalogue's rows with every column the store has (:data:`_NEWER_COLUMNS`)."""
+        query = select(components).order_by(components.c.position)
+        *newer, oldest = _NEWER_COLUMNS
+        for missing in newer:
+            try:
+                return await self._mappings(query.with_only_columns(*_without(missing)))
+            except StoreSchemaMismatch:
+                continue  # (on PostgreSQL the failed statement spoilt only its own transaction)
+        return await self._mappings(query.with_only_columns(*_without(oldest)))
+
+
+_NEWER_COLUMNS: tuple[frozenset[str], ...] = (
+    frozenset(),
+    frozenset({"kind", "public"}),  # revision 0007 (#16: checks)
+    frozenset({"kind", "public", "critical"}),  # revision 0005 (#14: signals)
+)
+"""The catalogue's columns an older store lacks, newest schema first."""
+
+
+def _without(missing: frozenset[str]) -> list[ColumnElement[Any]]:
+    return [c for c in components.c if c.name not in missing]

@@ -109,7 +109,8 @@ class WriteBase:
         *,
         with_critical: bool,
     ) -> None:
-        """Add or update catalogue rows (a sync, and services a check discovered).
+        """Add or update catalogue rows (a sync, and services a check discovered): a row's
+        display name, group, place, check kind and publicity are the caller's.
 
         ``with_critical``: whether ``critical`` is known to the caller (a check's, which reads
         it from the backend's answer) and so updated; a sync from the config does not know it
@@ -121,6 +122,8 @@ class WriteBase:
             "display_name": statement.excluded.display_name,
             "group_name": statement.excluded.group_name,
             "position": statement.excluded.position,
+            "kind": statement.excluded.kind,
+            "public": statement.excluded.public,
         }
         if with_critical:
             updated["critical"] = statement.excluded.critical
@@ -134,6 +137,8 @@ class WriteBase:
                     "group_name": c.group,
                     "position": c.position,
                     "critical": c.critical,
+                    "kind": c.kind,
+                    "public": c.public,
                 }
                 for c in catalogue
             ],

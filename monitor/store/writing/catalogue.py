@@ -1,4 +1,5 @@
-"""Writes of the component catalogue (display names, groups, order) from the daemon's config."""
+"""Writes of the component catalogue (display names, groups, order, the kind of a ``[[checks]]``
+entry and whether the page shows it) from the daemon's config."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from monitor.store.writing.base import WriteBase
 
 class CatalogueWrites(WriteBase):
     async def sync_components(self, catalogue: Sequence[Component]) -> None:
-        """Replace the catalogue of components (display names, groups, order).
+        """Replace the catalogue of components (display names, groups, order, kinds, publicity):
+        a component the config changed is written as it now says (a check made private is no
+        longer public from this sync on), one it no longer names is deleted.
 
         Upserts and deletes of the rows that differ, not DELETE-all then INSERT: two syncs at
         once (two daemons starting) must not trip over each other's rows."""
