@@ -13,6 +13,17 @@ on a fake clock). Each rule has a condition and how long it must hold before it 
   were refused (from the ``s3`` breaker's counters), *and the latest step of the counters has
   failures or the breaker is not closed* — a window of old failures does not outlive recovery.
 
+A ``[[checks]]`` entry (issue #16) has no health API and no services: the rules above never judge
+its runs, and two of its own do:
+
+- ``check_failing``: a run unhealthy, unreachable or unknown for ``open_after`` runs in a row or
+  for ``unreachable_for``, whichever comes first (``Front door: [STATUS] == 200 failed: got 503
+  since 22:41:03 UTC``);
+- ``certificate_expiring``: a ``tls`` check healthy with a warning (the certificate expires
+  within ``warn_days``): fires at once, its summary the warning. A warning holds back no other
+  rule's page on its component (the same certificate falling below ``min_days`` pages as
+  ``check_failing``).
+
 Conditions are judged again at every check with the current figures, which a firing alert's
 text follows; an alert resolves once its condition has been clear for ``[alerts] hold_down``
 seconds (a flapping outage is one alert, one firing and one resolved notice). One cause is one

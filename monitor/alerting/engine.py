@@ -31,7 +31,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.alerting.quiet import Hold, Quiet, log_held, record_held
-from monitor.alerting.rules import RULES, Held, Names, judge, label, summary
+from monitor.alerting.rules import RULES, WARNINGS, Held, Names, judge, judge_check, label, summary
 from monitor.alerting.samples import Replica, follow, forget
 from monitor.config import MonitorConfig
 from monitor.notifiers import AlertNotice, Dispatcher
@@ -86,6 +86,8 @@ class AlertEngine:
         self._rules = config.alerts
         self._open_after = config.incidents.open_after
         self._name = Names(config)
+        self._checks = {check.name: check.kind.value for check in config.checks}
+        """A ``[[checks]]`` entry's kind by its name: its runs are judged by the check rules."""
         self._writer = writer
         self._dispatcher = dispatcher
         self.quiet = Quiet(reader)
@@ -194,13 +196,20 @@ class AlertEngine:
         for check in checks:
             state = follow(known, check, self._rules.window)
             at = check.record.at
-            findings = judge(
-                self._rules,
-                self._open_after,
-                self._name,
-                check.record,
-                state,
-                target_down=record.status is Status.UNREACHABLE,
+            kind = self._checks.get(target)
+            findings = (
+                judge(
+                    self._rules,
+                    self._open_after,
+                    self._name,
+                    check.record,
+                    state,
+                    target_down=record.status is Status.UNREACHABLE,
+                )
+                if kind is None
+                else judge_check(
+                    self._rules, self._open_after, self._name, check.record, state, kind=kind
+                )
             )
             unseen = check.record.status is Status.UNREACHABLE
             for condition in [c for c in state.since if c not in findings]:
@@ -446,7 +455,10 @@ class AlertEngine:
         if the first alert resolves while this condition still holds, this one fires then."""
         rule, target, service = key
         return any(
-            other[1:] == (target, service) and other[0] != rule and not firing.external
+            other[1:] == (target, service)
+            and other[0] != rule
+            and other[0] not in WARNINGS
+            and not firing.external
             for other, firing in self._firing.items()
         )
 
@@ -465,9 +477,14 @@ def _seen(record: CheckRecord, replicas: Sequence[ReplicaCheck]) -> set[str]:
 
 
 def _holding_on(key: Key, texts: Mapping[Key, str]) -> Key | None:
-    """Another engine rule holding on the same component as ``key`` (the first by name)."""
+    """Another engine rule holding on the same component as ``key`` (the first by name); never
+    for a warning, nor a warning for another (:data:`~monitor.alerting.rules.WARNINGS`)."""
     rule, target, service = key
-    others = sorted(k for k in texts if k[1:] == (target, service) and k[0] != rule)
+    if rule in WARNINGS:
+        return None
+    others = sorted(
+        k for k in texts if k[1:] == (target, service) and k[0] != rule and k[0] not in WARNINGS
+    )
     return others[0] if others else None
 
 

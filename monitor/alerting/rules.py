@@ -1,8 +1,11 @@
-"""The alert rules, judged on one replica's samples, and the words of their summaries.
+"""The alert rules, judged on one replica's samples (or one run of a ``[[checks]]`` entry), and
+the words of their summaries.
 
-Every summary names the component by its display name (``QuestCity API / Database``; a target
-not in the config by its key) and says the current figure, so a firing alert's text follows the
-outage as it changes."""
+The health API's rules (:func:`judge`) read a target's services; a check has none, and is judged
+by its own two (:func:`judge_check`) — never the other way round. Every summary names the
+component by its display name (``QuestCity API / Database``; a component not in the config by
+its key) and says the current figure, so a firing alert's text follows the outage as it
+changes."""
 
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from monitor.self_alerts import MONITOR
 from monitor.store import TARGET_COMPONENT, CheckRecord, ReplicaCheck, Status, component_key
 from shared.resilience.sanitize import one_line
 
+CHECK_FAILING = "check_failing"
+CERTIFICATE_EXPIRING = "certificate_expiring"
 RULES = frozenset(
     {
         "breaker_open",
@@ -35,9 +40,18 @@ RULES = frozenset(
         "s3_failure_rate",
         "service_down",
         "target_unreachable",
+        CHECK_FAILING,
+        CERTIFICATE_EXPIRING,
     }
 )
 """The engine's own rules; any other rule is judged outside it (:meth:`AlertEngine.report`)."""
+WARNINGS = frozenset({CERTIFICATE_EXPIRING})
+"""Rules that warn of trouble ahead: one firing holds back no other rule's page on its component
+and never carries another rule's outage on in its own name — a certificate renewal weeks away must
+not hide the front door going down, nor keep paging as "expiring" once the check is healthy
+again."""
+FAILED_RUN = frozenset({Status.UNHEALTHY, Status.UNREACHABLE, Status.UNKNOWN})
+"""A check's run that did not pass: reached and wrong, not reached, or not run at all."""
 
 NAMED_REPLICAS = 3
 """A summary names at most this many replicas, then says how many more."""
@@ -46,6 +60,9 @@ LABEL_CHARS = 60
 DAY = 86_400.0
 REASON_CHARS = 80
 """A backend's error text comes from outside: cut to this in a summary."""
+CHECK_ERROR_CHARS = 200
+"""A check's error (already its own words, the failed conditions) is cut to this in a summary."""
+TLS = "tls"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +91,19 @@ class Held:
 
 
 class Names:
-    """Display names from the config: a target's title, ``Title / Service`` for a service of
-    it; a target the config does not know goes by its component key."""
+    """Display names from the config: a target's or a check's title, ``Title / Service`` for a
+    service of a target; a component the config does not know goes by its key."""
 
     def __init__(self, config: MonitorConfig) -> None:
         self._targets = {target.name: target for target in config.targets}
+        self._checks = {check.name: check.title for check in config.checks}
 
     def __call__(self, target: str, service: str) -> str:
         if target == MONITOR and service:
             # The monitor's own alert about one target (monitor.self_alerts): its own key.
             return f"Monitor of {self(service, '')}"
+        if not service and target in self._checks:
+            return self._checks[target]
         known = self._targets.get(target)
         if known is None:
             return component_key(target, service)
@@ -176,6 +196,42 @@ def judge(
                     0.0,
                     severity=rate,
                 )
+    return findings
+
+
+def judge_check(
+    rules: AlertRules,
+    open_after: int,
+    name: Names,
+    record: CheckRecord,
+    state: Replica,
+    *,
+    kind: str,
+) -> dict[Condition, Finding]:
+    """The conditions holding on one run of a ``[[checks]]`` entry of ``kind``:
+
+    - ``check_failing``: the run did not pass (unhealthy, unreachable or unknown), for
+      ``open_after`` runs in a row or ``unreachable_for`` seconds, whichever comes first; its
+      summary says what failed (``Front door: [STATUS] == 200 failed: got 503 since …``);
+    - ``certificate_expiring``: a ``tls`` check passed with a warning (its certificate expires
+      within ``warn_days``; the warning is the healthy record's error): fires at once, its
+      summary the warning."""
+    findings: dict[Condition, Finding] = {}
+    at = record.at
+    if record.status in FAILED_RUN:
+        condition = (CHECK_FAILING, TARGET_COMPONENT)
+        streak = state.streak(condition, at)
+        what = one_line(record.error or "", CHECK_ERROR_CHARS) or record.status.value
+        findings[condition] = Finding(
+            f"{name(record.target, '')}: {what} since {began(streak.since, at)}",
+            rules.unreachable_for,
+            open_after,
+            streak.checks,
+        )
+    elif record.status is Status.HEALTHY and kind == TLS and record.error:
+        warning = one_line(record.error, CHECK_ERROR_CHARS)
+        if warning:
+            findings[(CERTIFICATE_EXPIRING, TARGET_COMPONENT)] = Finding(warning, 0.0)
     return findings
 
 
