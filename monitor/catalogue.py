@@ -1,5 +1,6 @@
 """The component catalogue as the daemon keeps it: every target and the services named in its
-config, the services a backend reports beyond those, and whether each service is critical.
+config, the services a backend reports beyond those, whether each service is critical, and every
+``[[checks]]`` entry (issue #16).
 
 Display names and groups come from ``monitor.toml``; a service the config does not name gets a
 place behind its target's others (positions are blocks of :data:`POSITIONS_PER_TARGET` per
@@ -26,7 +27,9 @@ Key = tuple[str, str]
 
 def catalogue(config: MonitorConfig) -> list[Component]:
     """Display names and groups for every target and the services named in its config, each
-    target's in a block of ``POSITIONS_PER_TARGET`` positions."""
+    target's in a block of ``POSITIONS_PER_TARGET`` positions; then every ``[[checks]]`` entry
+    (a component of its own, with its kind, public only when its config says so), in config
+    order in the block after the targets' (a check has no services to slot in behind it)."""
     components: list[Component] = []
     for index, target in enumerate(config.targets):
         block = index * POSITIONS_PER_TARGET
@@ -39,6 +42,19 @@ def catalogue(config: MonitorConfig) -> list[Component]:
                     target.name, service, target.service_title(service), target.group, block + n
                 )
             )
+    checks = len(config.targets) * POSITIONS_PER_TARGET
+    for n, check in enumerate(config.checks):
+        components.append(
+            Component(
+                check.name,
+                TARGET_COMPONENT,
+                check.title,
+                check.group,
+                checks + n,
+                kind=check.kind.value,
+                public=check.public,
+            )
+        )
     return components
 
 

@@ -460,6 +460,11 @@ class IncidentTracker:
         try:
             configured = self._config.target(target)
         except KeyError:
+            if not service:  # a [[checks]] entry (issue #16): its own title
+                try:
+                    return self._config.check(target).title
+                except KeyError:
+                    return target
             return service or target
         return (
             configured.title if service == TARGET_COMPONENT else configured.service_title(service)

@@ -48,10 +48,10 @@ MONITOR_ID_ENV = "QUESTCITY_MONITOR_ID"
 MAX_MONITOR_ID = 64
 """Characters of a monitor id kept: it is stored in the lease and shown in the TUI's header."""
 TTL_SHARE = 0.6
-"""The derived ttl as a share of the shortest target interval. The longest gap in the history
-across a takeover is the leader's last interval, then ttl and a poll (1.25 ttl) before the
-standby's first check, then its start-up: 0.6 keeps that at 1.75 intervals and a few tenths of a
-second, within the two intervals promised (ARCHITECTURE §11)."""
+"""The derived ttl as a share of the shortest interval (of targets and checks alike). The longest
+gap in the history across a takeover is the leader's last interval, then ttl and a poll
+(1.25 ttl) before the standby's first check, then its start-up: 0.6 keeps that at 1.75 intervals
+and a few tenths of a second, within the two intervals promised (ARCHITECTURE §11)."""
 MIN_TTL = 1.0
 """Below a second a leader is deposed by the first stall of its loop or its store (a GC pause, a
 slow commit): stability wins over the two-interval bound, which holds from 2 s intervals up."""
@@ -77,10 +77,12 @@ def monitor_id(environ: Mapping[str, str] | None = None) -> str:
 
 
 def lease_ttl(config: MonitorConfig) -> float:
-    """``[monitor] lease_ttl`` if set; else 0.6 × the shortest target interval, 1 s to 60 s."""
+    """``[monitor] lease_ttl`` if set; else 0.6 × the shortest interval of the targets and the
+    ``[[checks]]``, 1 s to 60 s."""
     if config.lease_ttl is not None:
         return config.lease_ttl
-    shortest = min((target.interval for target in config.targets), default=DEFAULT_INTERVAL)
+    intervals = [t.interval for t in config.targets] + [c.interval for c in config.checks]
+    shortest = min(intervals, default=DEFAULT_INTERVAL)
     return _bounded_ttl(TTL_SHARE * shortest, most=MAX_DERIVED_TTL)
 
 

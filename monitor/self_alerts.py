@@ -22,11 +22,12 @@ and every reader of silences to know it; a key needs neither.)
   Its ``exp`` is read *without* verifying the signature — the monitor does not hold the backend's
   key, and only the backend's verdict (a refusal) decides whether the token works; the date is
   for warning people in time. A token that is not a JWT has no expiry to warn about.
-- ``monitor_checks_missed``: APScheduler skipped runs of the target's check (late past its grace
-  time, or the last still running): its figures are going stale. Fires after
-  ``incidents.open_after`` skipped runs with no run on time between them, or skipped runs
-  ``hold_down`` seconds apart — one miss (a laptop's suspend, one slow round) pages nobody.
-  Clears once a run completes within the target's interval (its hold-down counted from there).
+- ``monitor_checks_missed``: APScheduler skipped runs of the target's check, or of a
+  ``[[checks]]`` entry (late past its grace time, or the last still running): its figures are
+  going stale. Fires after ``incidents.open_after`` skipped runs with no run on time between
+  them, or skipped runs ``hold_down`` seconds apart — one miss (a laptop's suspend, one slow
+  round) pages nobody. Clears once a run completes within its interval (its hold-down counted
+  from there).
 - ``monitor_store_unwritable``: the store refused checks (a ``StoreError`` other than
   ``LeaseLost``): ``incidents.open_after`` of one target's checks in a row, or every write for
   ``hold_down`` seconds — one "database is locked" pages nobody. It cannot be recorded while the
@@ -78,7 +79,7 @@ MONITOR_TTL = 90 * 24 * 3600
 MAX_TOKEN_CHARS = 16 * 1024
 """A token longer than this is not decoded (it comes from the environment; a JWT is < 2 KiB)."""
 CHECK_JOB = "check:"
-"""The prefix of a target's job id in the daemon's scheduler."""
+"""The prefix of a target's (or a ``[[checks]]`` entry's) job id in the daemon's scheduler."""
 
 
 class Reports(Protocol):
@@ -156,6 +157,8 @@ class SelfAlerts:
         self._hold_down = config.alerts.hold_down
         self._open_after = config.incidents.open_after
         self._targets = config.targets
+        self._jobs = [t.name for t in config.targets] + [c.name for c in config.checks]
+        """The names of the scheduler's check jobs (targets and ``[[checks]]``)."""
         self._alerts = alerts
         self._writer = writer
         self._environ = environ
@@ -181,24 +184,34 @@ class SelfAlerts:
         if target.token_env:
             for rule, summary in self._token_findings(target, checks, at).items():
                 await self._alerts.report(rule, MONITOR, target.name, summary, at)
-        missed = self._missed.get(target.name)
-        if missed is not None and took <= target.interval:
-            del self._missed[target.name]
+        await self.ran(target.name, target.interval, at, took=took)
+
+    async def ran(self, name: str, interval: float, at: float, *, took: float) -> None:
+        """A run of the job of ``name`` (a target's round, or a ``[[checks]]`` entry's run)
+        ended, having taken ``took`` seconds: its missed-checks alert clears when that is within
+        its ``interval``."""
+        if not self._orphans_judged:
+            self._orphans_judged = True
+            await self._resolve_orphans(at)
+        missed = self._missed.get(name)
+        if missed is not None and took <= interval:
+            del self._missed[name]
             missed = None
             logger.info(
                 "checks of %s run on time again",
-                target.name,
-                extra={"event": "checks_on_time", "target": target.name},
+                name,
+                extra={"event": "checks_on_time", "target": name},
             )
         due = missed is not None and missed.due(self._open_after, self._hold_down)
-        summary = _missed_summary(target.name, missed) if missed is not None and due else None
-        await self._alerts.report(CHECKS_MISSED, MONITOR, target.name, summary, at)
+        summary = _missed_summary(name, missed) if missed is not None and due else None
+        await self._alerts.report(CHECKS_MISSED, MONITOR, name, summary, at)
 
     async def _resolve_orphans(self, at: float) -> None:
         """Resolve the self-alerts taken up from the store that no rule here judges any more
-        (see the module's docstring): every target's missed runs, and the token rules of the
-        targets that name a ``token_env``, are judged; anything else of these rules is not."""
-        claimed = {(CHECKS_MISSED, MONITOR, t.name) for t in self._targets}
+        (see the module's docstring): every target's and check's missed runs, and the token
+        rules of the targets that name a ``token_env``, are judged; anything else of these rules
+        is not."""
+        claimed = {(CHECKS_MISSED, MONITOR, name) for name in self._jobs}
         claimed |= {
             (rule, MONITOR, t.name) for t in self._targets if t.token_env for rule in TOKEN_RULES
         }
