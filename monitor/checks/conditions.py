@@ -1,26 +1,122 @@
-"""The condition language of ``[[checks]]`` (Gatus's, ARCHITECTURE §9): the interface the other
-modules use. Its parser and evaluator are being written (issue #16)."""
+"""The condition language of ``[[checks]]``: Gatus's, with a regular expression of our own.
+
+A condition is ``LEFT OP RIGHT`` on one line, at most 500 characters: ``[STATUS] == 200``. Each
+run judges every condition; one that fails is recorded with the value its left side had
+(``[STATUS] == 200 failed: got 503``), cut to 60 printable characters.
+
+**LEFT**, a placeholder (its name in capitals, any case accepted):
+
+- ``[STATUS]``: the HTTP status code (http).
+- ``[RESPONSE_TIME]``: milliseconds the run took to get its answer (every kind).
+- ``[BODY]``: http: the response body (its first 1 MiB, decoded as UTF-8 with replacement);
+  tcp: what the server sent back (its first 64 KiB); dns: the answers as dnspython writes them
+  (``10.0.0.5``, ``10 mail.example.org.``), sorted, one space between.
+- ``[BODY].a.b[0].c`` (http): a value in the JSON body: ``.key`` steps into an object, ``[N]``
+  into an array (from 0), ``[BODY][0].id`` when the body is an array. A key is a run of any
+  characters but ``.[]()"=!<>`` and spaces; at most 32 steps. The body is parsed once per run,
+  and only when it is at most 1 MiB and at most as deep as Python's recursion allows.
+- ``len([BODY])``, ``len([BODY].items)``: how many items an array or object has, or how many
+  characters a string has; ``len([BODY])`` of a body that is not a JSON array or object counts
+  its characters. ``len()`` of a number, true, false or null has no value.
+- ``[CONNECTED]``: whether it connected (http, tcp, tls, postgres).
+- ``[DNS_RCODE]``: the answer's response code, ``NOERROR``, ``NXDOMAIN``, ``SERVFAIL``,
+  ``REFUSED``… (dns).
+- ``[CERTIFICATE_EXPIRATION]``: the time left until the certificate expires, negative once it
+  has (tls; http with an ``https://`` url).
+
+Each kind has these: http ``[STATUS] [BODY] [RESPONSE_TIME] [CONNECTED]
+[CERTIFICATE_EXPIRATION]``; tcp ``[CONNECTED] [BODY] [RESPONSE_TIME]``; dns ``[DNS_RCODE]
+[BODY] [RESPONSE_TIME]``; tls ``[CONNECTED] [CERTIFICATE_EXPIRATION] [RESPONSE_TIME]``;
+postgres ``[CONNECTED] [RESPONSE_TIME]``.
+
+**OP**: ``==`` ``!=`` ``<`` ``<=`` ``>`` ``>=``.
+
+**RIGHT**:
+
+- a number: ``200``, ``-1.5``, ``2e3``;
+- ``true`` or ``false``;
+- text, bare (``alive``: the ends stripped, inner spaces kept) or in double quotes
+  (``" two words "``: everything between the first and the last quote, as it is, no escapes);
+  a quoted value is always text, never a number;
+- a duration: a number and a unit, ``ms`` ``s`` ``m`` ``h`` ``d`` (``90s``, ``30m``, ``48h``,
+  ``14d``);
+- ``pat(GLOB)``: the whole value matches GLOB, where ``*`` is any run of characters (none
+  included) and every other character is itself: ``pat(*alive*)`` contains ``alive``,
+  ``pat(2*)`` starts with ``2``;
+- ``any(A, B, C)``: equal to one of the values (numbers or text; quote one that has a comma);
+- ``re(REGEX)`` (ours): REGEX (the ``regex`` module's syntax) is found somewhere in the value —
+  anchor it (``^…$``) to match the whole. It is tried on the value's first 64 KiB for at most
+  50 ms; one that takes longer fails the condition with "pattern gave up after 50 ms".
+
+``pat()``, ``any()`` and ``re()`` go with ``==`` (matches) or ``!=`` (does not). What each
+placeholder takes: ``[STATUS]`` and ``len(…)`` a number, ``any()`` of numbers, ``pat()`` or
+``re()``; ``[RESPONSE_TIME]`` milliseconds or a duration; ``[CERTIFICATE_EXPIRATION]`` a
+duration (``[CERTIFICATE_EXPIRATION] > 14d``); ``[CONNECTED]`` ``true`` or ``false`` with
+``==`` or ``!=``; ``[DNS_RCODE]`` a code name or ``any()`` of them with ``==`` or ``!=`` (any
+case); ``[BODY]`` and its paths anything.
+
+**Comparing**: when both sides are numbers — a JSON number, or text that is one (``"200"`` in
+a body, an unquoted ``200`` on the right) — numerically; otherwise as text, case-sensitively,
+ordered by code point. JSON ``true``, ``false`` and ``null`` are those words as text; an array
+or object is its compact JSON. A placeholder with no value in a run (no status because nothing
+answered, a path the body does not have, a body that is not JSON, no certificate) fails the
+condition whatever the operator.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import json
+import math
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from monitor.checks.spec import CheckKind, ConditionResult
+from monitor.checks.spec import ERROR_CHARS, OBSERVED_CHARS, ConditionResult
+from monitor.checks.syntax import (
+    HTTP_DEFAULT,
+    MAX_CONDITION_CHARS,
+    PLACEHOLDERS,
+    AnyOf,
+    Condition,
+    ConditionError,
+    Glob,
+    Literal,
+    Pattern,
+    number,
+    parse_condition,
+)
+from shared.resilience.sanitize import one_line
 
+__all__ = [
+    "GAVE_UP",
+    "HTTP_DEFAULT",
+    "MAX_CONDITION_CHARS",
+    "PLACEHOLDERS",
+    "Condition",
+    "ConditionError",
+    "Observation",
+    "evaluate",
+    "failed_text",
+    "names_connected",
+    "parse_condition",
+]
 
-class ConditionError(ValueError):
-    """A condition that cannot be parsed, or names a placeholder its kind does not have; the
-    message says what is wrong and what to write instead."""
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    text: str
-    """As written in the file."""
-    placeholder: str
-    """``STATUS``, ``RESPONSE_TIME``, ``BODY``, ``CONNECTED``, ``DNS_RCODE``,
-    ``CERTIFICATE_EXPIRATION``."""
+JSON_CHARS = 1024 * 1024
+"""A body longer than this is not parsed as JSON (its paths have no value)."""
+REGEX_CHARS = 64 * 1024
+REGEX_TIMEOUT = 0.05
+GAVE_UP = "pattern gave up after 50 ms"
+"""The observed value of a ``re()`` condition whose pattern ran out of time."""
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +132,192 @@ class Observation:
     """Seconds until the certificate expires (negative: expired)."""
 
 
-def parse_condition(text: str, kind: CheckKind) -> Condition:
-    raise NotImplementedError
+def names_connected(conditions: Sequence[Condition]) -> bool:
+    """Whether a written condition names ``[CONNECTED]``: such a check is judged by its
+    conditions even when it cannot connect (``[CONNECTED] == false`` watches a closed port)."""
+    return any(condition.placeholder == "CONNECTED" for condition in conditions)
+
+
+# -- judging ----------------------------------------------------------------------------------
+
+
+class _Missing:
+    """No value: the placeholder does not apply, or the path is not in the body."""
+
+
+_MISSING = _Missing()
+
+
+class _Body:
+    """The body as JSON, parsed at most once per run, and only when it is small enough."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+        self._parsed: object = None
+        self._done = False
+
+    def json(self) -> object:
+        if not self._done:
+            self._done = True
+            self._parsed = _MISSING
+            if self.text is not None and len(self.text) <= JSON_CHARS:
+                # Not JSON, nested too deep, or a number too long: its paths have no value.
+                with contextlib.suppress(ValueError, RecursionError):
+                    self._parsed = json.loads(self.text)
+        return self._parsed
 
 
 def evaluate(conditions: Sequence[Condition], seen: Observation) -> tuple[ConditionResult, ...]:
-    raise NotImplementedError
+    """Each condition judged against what one run saw (never raises for a body's doing)."""
+    body = _Body(seen.body)
+    return tuple(_judge(condition, seen, body) for condition in conditions)
+
+
+def _judge(condition: Condition, seen: Observation, body: _Body) -> ConditionResult:
+    value = _value(condition, seen, body)
+    if isinstance(value, _Missing):
+        return ConditionResult(condition.text, ok=False, observed=None)
+    observed = _observed(condition, value)
+    right = condition.right
+    holds: bool
+    if isinstance(right, Pattern):
+        try:
+            found = right.compiled.search(_text(value)[:REGEX_CHARS], timeout=REGEX_TIMEOUT)
+        except TimeoutError:
+            return ConditionResult(condition.text, ok=False, observed=GAVE_UP)
+        holds = (found is not None) == (condition.op == "==")
+    elif isinstance(right, Glob):
+        holds = _glob(right.pattern, _text(value)) == (condition.op == "==")
+    elif isinstance(right, AnyOf):
+        equal = any(_compare(value, "==", item) for item in right.values)
+        holds = equal == (condition.op == "==")
+    else:
+        holds = _compare(value, condition.op, right)
+    return ConditionResult(condition.text, ok=holds, observed=observed)
+
+
+def _value(condition: Condition, seen: Observation, body: _Body) -> object:
+    """The left side's value: a number, a bool, text, or a JSON value; :data:`_MISSING`."""
+    name = condition.placeholder
+    if name != "BODY":
+        found: object = {
+            "STATUS": seen.status,
+            "RESPONSE_TIME": seen.response_ms,
+            "CONNECTED": seen.connected,
+            "DNS_RCODE": None if seen.dns_rcode is None else seen.dns_rcode.upper(),
+            "CERTIFICATE_EXPIRATION": seen.certificate_seconds,
+        }.get(name)
+        return _MISSING if found is None else found
+    if seen.body is None:
+        return _MISSING
+    if not condition.path and not condition.length:
+        return seen.body
+    value = body.json()
+    for step in condition.path:
+        value = _step(value, step)
+        if value is _MISSING:
+            return _MISSING
+    if not condition.length:
+        return value
+    if not condition.path:  # the whole body: its items when it is an array or object
+        return len(value) if isinstance(value, list | dict) else len(seen.body)
+    return len(value) if isinstance(value, list | dict | str) else _MISSING
+
+
+def _step(value: object, step: str | int) -> object:
+    """``value[step]``: an array's item, an object's member; :data:`_MISSING` if none."""
+    if isinstance(step, int):
+        return value[step] if isinstance(value, list) and step < len(value) else _MISSING
+    return value[step] if isinstance(value, dict) and step in value else _MISSING
+
+
+def _compare(value: object, op: str, right: Literal) -> bool:
+    left = _asnumber(value)
+    if left is not None and right.number is not None:
+        return _OPERATORS[op](left, right.number)
+    return _OPERATORS[op](_text(value), right.text)
+
+
+def _asnumber(value: object) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    return number(value) if isinstance(value, str) else None
+
+
+def _text(value: object) -> str:
+    """A value as text: itself, true/false/null, a number as JSON writes it, compact JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError):  # too deep to write back
+        return "[…]" if isinstance(value, list) else "{…}"
+
+
+def _glob(pattern: str, text: str) -> bool:
+    """Whether all of ``text`` matches ``pattern``, ``*`` any run of characters (linear: the
+    pieces between stars are found left to right, no backtracking)."""
+    first, *pieces = pattern.split("*")
+    if not pieces:
+        return text == pattern
+    last = pieces.pop()
+    if len(text) < len(first) + len(last) or not text.startswith(first):
+        return False
+    if not text.endswith(last):
+        return False
+    at, end = len(first), len(text) - len(last)
+    for piece in pieces:
+        found = text.find(piece, at, end)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return True
+
+
+def _observed(condition: Condition, value: object) -> str:
+    name = condition.placeholder
+    if condition.length or name in ("STATUS", "DNS_RCODE"):
+        shown = str(value)
+    elif name == "RESPONSE_TIME" and isinstance(value, int | float):
+        shown = f"{value:.0f} ms"
+    elif name == "CERTIFICATE_EXPIRATION" and isinstance(value, int | float):
+        shown = _span(value)
+    elif isinstance(value, str):
+        shown = f'"{value[: OBSERVED_CHARS * 4]}"'
+    else:
+        shown = _text(value)[: OBSERVED_CHARS * 4]
+    return one_line(shown, OBSERVED_CHARS)
+
+
+def _span(seconds: float) -> str:
+    """``20d 3h``, ``45m 10s``; ``expired 2d 1h ago``."""
+    if not math.isfinite(seconds):
+        return str(seconds)
+    left = int(abs(seconds))
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    start = next((n for n, (amount, _) in enumerate(units) if amount), 3)
+    text = " ".join(f"{amount}{unit}" for amount, unit in units[start : start + 2])
+    return f"expired {text} ago" if seconds < 0 else text
 
 
 def failed_text(results: Sequence[ConditionResult]) -> str | None:
-    raise NotImplementedError
+    """``[STATUS] == 200 failed: got 503; [BODY].status == alive failed: got "dead"``, cut to
+    :data:`ERROR_CHARS`; None when every condition held."""
+    failed = [
+        f"{one_line(result.condition, ERROR_CHARS)} failed: "
+        + (
+            "no value"
+            if result.observed is None
+            else result.observed
+            if result.observed == GAVE_UP
+            else f"got {result.observed}"
+        )
+        for result in results
+        if not result.ok
+    ]
+    return one_line("; ".join(failed), ERROR_CHARS) if failed else None
