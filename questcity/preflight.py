@@ -62,7 +62,7 @@ def refuse_monitors_without_postgres(fleet: Fleet, *, use_postgres: bool | None)
         raise StackError(str(error)) from None
 
 
-_OPTIONS = {"backend": "backend", "status": "statuspage", "TUI": "tui"}
+_OPTIONS = {"backend": "backend", "status": "statuspage", "TUI": "tui", "TLS": "tls"}
 """The first word of a use in ``wanted`` → the option that moves its port (``--tui-port``)."""
 
 

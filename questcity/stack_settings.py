@@ -102,6 +102,33 @@ def _read_secret(path: Path) -> str | None:
     return text if usable else None
 
 
+CHECK_DATABASE_ENV = "QUESTCITY_CHECK_DATABASE_URL"
+"""The variable the ``postgres`` check reads the stack's database URL from (``url_env``): the
+backend's database, through its fault proxy, as a plain ``postgresql://`` URL."""
+CHECK_INTERVAL = 10.0
+"""Seconds between runs of the stack's ``[[checks]]``: the tour shows them move, while the
+health API's target (every ``--health-interval``) stays the one watched closest."""
+CERT_CHECK_INTERVAL = 15.0
+CHECK_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class StackChecks:
+    """What the stack's ``[[checks]]`` watch (:func:`write_monitor_config`)."""
+
+    front_door_port: int
+    """The TLS front door (:mod:`questcity.embedded.front_door`) on 127.0.0.1."""
+    ca_file: Path
+    """Its certificate, the CA file the checks trust (absolute: the file is read wherever the
+    monitor runs from)."""
+    s3_url: str | None = None
+    """SeaweedFS's S3 endpoint, as the backend reaches it (through its fault proxy); None: not
+    started yet, no ``s3`` check."""
+    postgres: bool = False
+    """Whether the stack runs PostgreSQL: the ``postgres`` check, its URL in
+    :data:`CHECK_DATABASE_ENV`."""
+
+
 DEFAULT_STORE = "sqlite:///./var/monitor.db"
 """One monitor's store: a SQLite file beside the stack."""
 
@@ -128,6 +155,7 @@ def place_monitor_config(
     replica_ports: Sequence[int] = (),
     storage_url: str = DEFAULT_STORE,
     page_url: str | None = None,
+    checks: StackChecks | None = None,
 ) -> PlacedConfig:
     """Write the stack's ``monitor.toml`` as ``directory/monitor.toml``, where every command
     looks by default (ARCHITECTURE §3), unless a file there is the user's: then it stays byte
@@ -140,8 +168,8 @@ def place_monitor_config(
     without a word, while keeping it costs one printed line and a ``--config``. To have an
     edited file rewritten, delete it (the mark says so).
 
-    ``replica_ports``, ``storage_url`` and ``page_url``: as :func:`write_monitor_config` takes
-    them.
+    ``replica_ports``, ``storage_url``, ``page_url`` and ``checks``: as
+    :func:`write_monitor_config` takes them.
     """
     write = functools.partial(
         write_monitor_config,
@@ -150,6 +178,7 @@ def place_monitor_config(
         replica_ports=replica_ports,
         storage_url=storage_url,
         page_url=page_url,
+        checks=checks,
     )
     own = directory / "monitor.toml"
     if own.exists() or own.is_symlink():
@@ -180,6 +209,7 @@ def write_monitor_config(
     replica_ports: Sequence[int] = (),
     storage_url: str = DEFAULT_STORE,
     page_url: str | None = None,
+    checks: StackChecks | None = None,
 ) -> Path:
     """``monitor.toml`` for watching the stack's backend on ``backend_port`` every
     ``interval`` seconds, written at ``path`` under the mark that makes it ``up``'s own.
@@ -225,9 +255,84 @@ admin_token_env = "QUESTCITY_ADMIN_TOKEN"
 display_name = "QuestCity API"
 group = "QuestCity"
 services = {{ database = "Quests and accounts", s3 = "Photos and avatars" }}
-{public}"""
+{checks_toml(checks) if checks is not None else ""}{public}"""
     path.write_text(_MARK.format(digest=_digest(body)) + "\n" + body, encoding="utf-8")
     return path
+
+
+def checks_toml(checks: StackChecks) -> str:
+    """The stack's ``[[checks]]``, each a TOML table (ARCHITECTURE §9, DESIGN §9):
+
+    - ``front-door`` (public, beside the API on the status page): ``/api/v1/health/live``
+      through the TLS front door, as a player's app reaches the backend; the backend answers
+      ``{"status": "alive"}`` there (``backend/api/health.py``), the door a 502 when it cannot
+      reach the backend (``questcity chaos backend down``).
+    - ``front-door-cert``: the door's certificate, valid for 127.0.0.1 and 14 days more.
+    - ``postgres`` (with PostgreSQL only): connect and ``SELECT 1`` with the backend's role.
+    - ``s3``: SeaweedFS's S3 endpoint answers; an anonymous ``GET /`` is refused (403) by a
+      healthy one, so anything below 500 is an answer.
+
+    Every one but the front door is for operators only (``public = false``): players are told
+    about the door, not about what stands behind it."""
+    ca_file = _toml_string(str(checks.ca_file))
+    door = f"https://127.0.0.1:{checks.front_door_port}"
+    every = f"interval = {CHECK_INTERVAL}\ntimeout = {CHECK_TIMEOUT}"
+    tables = [
+        f"""
+[[checks]]
+name = "front-door"
+kind = "http"
+url = {_toml_string(door + "/api/v1/health/live")}
+ca_file = {ca_file}
+conditions = ["[STATUS] == 200", "[BODY].status == alive", "[RESPONSE_TIME] < 500"]
+{every}
+public = true
+display_name = "Front door"
+group = "QuestCity"
+""",
+        f"""
+[[checks]]
+name = "front-door-cert"
+kind = "tls"
+host = "127.0.0.1"
+port = {checks.front_door_port}
+ca_file = {ca_file}
+min_days = 14
+interval = {CERT_CHECK_INTERVAL}
+timeout = {CHECK_TIMEOUT}
+public = false
+display_name = "Front door certificate"
+group = "QuestCity"
+""",
+    ]
+    if checks.postgres:
+        tables.append(
+            f"""
+[[checks]]
+name = "postgres"
+kind = "postgres"
+url_env = "{CHECK_DATABASE_ENV}"
+{every}
+public = false
+display_name = "PostgreSQL"
+group = "Dependencies"
+"""
+        )
+    if checks.s3_url is not None:
+        tables.append(
+            f"""
+[[checks]]
+name = "s3"
+kind = "http"
+url = {_toml_string(checks.s3_url.rstrip("/") + "/")}
+conditions = ["[STATUS] < 500"]
+{every}
+public = false
+display_name = "S3 (SeaweedFS)"
+group = "Dependencies"
+"""
+        )
+    return "".join(tables)
 
 
 def _toml_string(text: str) -> str:

@@ -40,7 +40,7 @@ import functools
 import socket
 import struct
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -117,8 +117,14 @@ class FaultProxy:
         port: int | None = None,
         name: str = "proxy",
         connect_timeout: float = 5.0,
+        alternates: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.target = target
+        self.alternates = tuple(alternates)
+        """More servers beside ``target`` (a backend's replicas): new connections go to each in
+        turn, and one that cannot be reached is passed over for the next, as a load balancer
+        does; the client is reset only when none can be reached."""
+        self._turn = 0
         self.host = host
         self.port = port or free_port(host)
         self.name = name
@@ -336,19 +342,32 @@ class FaultProxy:
             if self._mode in (Mode.RESET, Mode.REFUSE):
                 _rst(client)
                 return
-            try:
-                up_reader, upstream = await asyncio.wait_for(
-                    asyncio.open_connection(*self.target), self.connect_timeout
-                )
-            except (OSError, TimeoutError):  # the server is down: so is this connection
+            connected = await self._connect_upstream()
+            if connected is None:  # the server is down: so is this connection
                 _rst(client)
                 return
+            up_reader, upstream = connected
             link.upstream = upstream
             await self._splice(reader, upstream, up_reader, client)
         except (asyncio.CancelledError, OSError):
             pass  # reset by a mode switch or by close(), or the client is gone already
         finally:
             link.close()
+
+    async def _connect_upstream(
+        self,
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        servers = (self.target, *self.alternates)
+        first = self._turn % len(servers)
+        self._turn += 1
+        for server in servers[first:] + servers[:first]:
+            try:
+                return await asyncio.wait_for(
+                    asyncio.open_connection(*server), self.connect_timeout
+                )
+            except (OSError, TimeoutError):
+                continue
+        return None
 
     async def _splice(
         self,
