@@ -28,17 +28,17 @@ from textual.worker import WorkerState
 
 from monitor.config import MonitorConfig, Target
 from monitor.discovery import Discovery, DiscoveryError, Replica
-from monitor.probe import probe
 from monitor.reset import ReplicaOutcome, reset_everywhere, reset_summary
 from monitor.store import (
     HistoryRead,
     HistoryWrite,
     Incident,
     IncidentState,
-    Status,
     StoreError,
     StoreNotInitialised,
 )
+from monitor.tui.checking import check_now
+from monitor.tui.checks import CheckRunning
 from monitor.tui.data import (
     ComponentRow,
     Overview,
@@ -46,7 +46,7 @@ from monitor.tui.data import (
     ResetMark,
     breaker_rank,
 )
-from monitor.tui.formatting import clock_time, millis
+from monitor.tui.formatting import clock_time
 from monitor.tui.identity import GATED, Action, Identity, default_identity, refusal
 from monitor.tui.messages import LeadershipChanged, StoreChanged
 from monitor.tui.resetting import outcome_line, reset_question, unavailable_reason
@@ -105,6 +105,7 @@ class MonitorApp(App[None]):
         tz: tzinfo | None = None,
         refresh_interval: float = 2.0,
         discovery: Discovery | None = None,
+        check_runner: CheckRunning | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -122,6 +123,8 @@ class MonitorApp(App[None]):
         self.resets: dict[tuple[str, str], ResetMark] = {}
         self._http = http
         self._owns_http = http is None
+        self._check_runner = check_runner
+        self._owns_check_runner = check_runner is None
         self._seen_change: float | None = None
         self._loaded_at = clock.monotonic()
 
@@ -136,6 +139,18 @@ class MonitorApp(App[None]):
             self._http = httpx.AsyncClient()
         return self._http
 
+    @property
+    def check_runner(self) -> CheckRunning:
+        """What runs a ``[[checks]]`` entry on ``c``: made on first use (its clients are the
+        kinds' own, not the health API's)."""
+        if self._check_runner is None:
+            from monitor.checks.run import CheckRunner  # only an operator's c on a check needs it
+
+            self._check_runner = CheckRunner(
+                self.clock, environ=self.environ, nameservers=self.config.dns_nameservers
+            )
+        return self._check_runner
+
     def on_mount(self) -> None:
         self.set_interval(self.refresh_interval, self._tick, name="refresh")
         self.refresh_now()
@@ -143,6 +158,8 @@ class MonitorApp(App[None]):
     async def on_unmount(self) -> None:
         if self._owns_http and self._http is not None:
             await self._http.aclose()
+        if self._owns_check_runner and self._check_runner is not None:
+            await self._check_runner.aclose()
 
     def on_ready(self) -> None:
         self.sub_title = f"{self.identity.name} ({self.identity.role.value})"
@@ -300,6 +317,13 @@ class MonitorApp(App[None]):
         if row is None:
             self.tell("Select a service first (main screen, ↑ ↓).", "warning")
             return
+        if row.is_check:
+            self.tell(
+                f"{row.title} is a {row.kind} check: a check has no circuit breakers, nothing to "
+                "reset (r resets a service's breaker; c checks it now).",
+                "warning",
+            )
+            return
         if row.is_target:
             self.tell("Breakers belong to services: select a service row and press r.", "warning")
             return
@@ -392,29 +416,7 @@ class MonitorApp(App[None]):
         if row is None:
             self.tell("Select a target first (main screen, ↑ ↓).", "warning")
             return
-        self.run_check(self.config.target(row.target))
-
-    @work(exclusive=True, group="check")
-    async def run_check(self, target: Target) -> None:
-        record = await probe(self.http, target, token=target.token(self.environ), clock=self.clock)
-        # Asked for by a person: it sets the current state but stays out of roll-ups, uptime and
-        # the public latency chart (a cold check on demand is not the service's latency).
-        record = replace(record, manual=True)
-        result = f"{record.status.value} in {millis(record.latency_ms)}"
-        if record.error:
-            result += f" ({record.error})"
-        try:
-            await self.writer.record_check(replace(record, manual=True))
-        except StoreError as error:
-            self.tell(
-                f"Checked {target.title}: {result}, but could not write it to the history "
-                f"({type(error).__name__}).",
-                "error",
-            )
-            return
-        healthy = record.status is Status.HEALTHY
-        self.tell(f"Checked {target.title}: {result}.", "information" if healthy else "warning")
-        self.refresh_now()
+        check_now(self, row)
 
     # -- n: note on the open incident ----------------------------------------------------------
 

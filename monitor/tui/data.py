@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from monitor.checks.spec import Check
 from monitor.config import MonitorConfig, Target
 from monitor.store import (
     TARGET_COMPONENT,
@@ -63,7 +64,8 @@ STALE_AFTER_INTERVALS = 3
 
 @dataclass(frozen=True, slots=True)
 class ComponentRow:
-    """A target (``service == ""``) or one of its services, as the latest check saw it."""
+    """A target (``service == ""``), one of its services, or a ``[[checks]]`` entry
+    (:attr:`kind` set), as the latest check saw it."""
 
     target: str
     service: str
@@ -88,6 +90,13 @@ class ComponentRow:
     maintenance: Maintenance | None = None
     """The active maintenance window covering it when the overview was read (the status page
     shows it ``under_maintenance``; its checks and :attr:`status` go on as measured)."""
+    kind: str | None = None
+    """A ``[[checks]]`` entry's kind (``http``, ``tls``…): a component of its own, with no
+    services, replicas or breakers. None for a target of the health API and its services."""
+    public: bool = True
+    """On the status page: targets always; a check only when its config says so."""
+    http_status: int | None = None
+    """The latest check's HTTP status, if it made an HTTP request (the detail screen's)."""
 
     @property
     def key(self) -> str:
@@ -96,6 +105,16 @@ class ComponentRow:
     @property
     def is_target(self) -> bool:
         return self.service == TARGET_COMPONENT
+
+    @property
+    def is_check(self) -> bool:
+        return self.kind is not None
+
+    @property
+    def warning(self) -> bool:
+        """A check that passed with something to say (a certificate expiring within
+        ``warn_days``): the store keeps that text where a failure's error goes."""
+        return self.is_check and self.status is Status.HEALTHY and bool(self.error)
 
     @property
     def shown_breaker(self) -> str | None:
@@ -110,7 +129,13 @@ class ComponentRow:
         return any(needle in word.lower() for word in (self.target, self.service, self.title))
 
     def matches(self, needle: str) -> bool:
-        words = (self.status.value, self.breaker or "", "maintenance" if self.maintenance else "")
+        words = (
+            self.status.value,
+            self.breaker or "",
+            "maintenance" if self.maintenance else "",
+            self.kind or "",
+            "private" if not self.public else "",
+        )
         return self.matches_name(needle) or any(needle in word.lower() for word in words)
 
 
@@ -129,7 +154,7 @@ class Overview:
     alerts: tuple[Alert, ...] = ()
     open_incidents: tuple[Incident, ...] = ()
     stale: tuple[str, ...] = ()
-    """Titles of targets whose last check is old (is the daemon running?)."""
+    """Titles of targets and checks whose last check is old (is the daemon running?)."""
     replicas: Mapping[str, tuple[ReplicaRow, ...]] = field(default_factory=dict)
     """Replica rows of each target that has them (several replicas, or ``replicas`` set)."""
     leadership: Leadership | None = None
@@ -221,7 +246,8 @@ class OverviewLoader:
                 catalogue.setdefault(component.target, []).append(component.service)
         states = await self.reader.states()
         fleet = self._fleet(await self.reader.replicas())
-        latest = await self.reader.latest_many([target.name for target in self.config.targets])
+        names = [target.name for target in self.config.targets]
+        latest = await self.reader.latest_many([*names, *(c.name for c in self.config.checks)])
         checked = [
             (name, service)
             for name, found in latest.items()
@@ -249,6 +275,13 @@ class OverviewLoader:
             ):
                 stale.append(target.title)
             rows.extend(target_rows)
+        for check in self.config.checks:
+            row = _check_row(check, latest.get(check.name), figures)
+            if row.checked_at is not None and now - row.checked_at > STALE_AFTER_INTERVALS * max(
+                check.interval, 1.0
+            ):
+                stale.append(check.title)
+            rows.append(row)
         rows = _in_maintenance(rows, await self.reader.maintenances(since=now), now)
         open_incidents = await self.reader.incidents(state=IncidentState.OPEN, limit=200)
         has_checks = any(row.checked_at is not None for row in rows)
@@ -345,6 +378,32 @@ def _target_rows(
             )
         )
     return rows
+
+
+def _check_row(check: Check, latest: LatestCheck | None, figures: Figures) -> ComponentRow:
+    """A check's one row: a component of its own, keyed by its name like a target's row."""
+    row = ComponentRow(
+        check.name,
+        TARGET_COMPONENT,
+        check.title,
+        Status.UNKNOWN,
+        kind=check.kind.value,
+        public=check.public,
+    )
+    if latest is None:
+        return row
+    record, key = latest.record, (check.name, TARGET_COMPONENT)
+    return replace(
+        row,
+        status=record.status,
+        response_ms=record.latency_ms,
+        recent=tuple(figures.recent.get(key, ())),
+        uptime=figures.uptimes.get(key, (None, None, None)),
+        since=latest.since,
+        checked_at=record.at,
+        error=record.error,
+        http_status=record.http_status,
+    )
 
 
 def _in_maintenance(

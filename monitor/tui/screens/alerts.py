@@ -209,6 +209,9 @@ def display_name(config: MonitorConfig, target: str, service: str) -> str:
     for configured in config.targets:
         if configured.name == target:
             return configured.service_title(service) if service else configured.title
+    for check in config.checks:
+        if check.name == target and not service:
+            return check.title
     return target + (f"/{service}" if service else "")
 
 

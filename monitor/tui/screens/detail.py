@@ -1,5 +1,6 @@
 """The detail screen of one component: response times, state timeline, incidents, breaker
-counters and pool figures."""
+counters and pool figures; for a ``[[checks]]`` entry, what it checks, its conditions and its
+latest result instead of breaker and pool."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from textual.widgets import Footer, Label, Sparkline, Static
 
 from monitor.figures import LAST_7D, LAST_24H, LAST_30D, percent_text
 from monitor.store import StoreError
+from monitor.tui import checks
 from monitor.tui.data import ComponentRow, Detail, load_detail
 from monitor.tui.formatting import (
     bounded,
@@ -34,6 +36,18 @@ from monitor.tui.widgets.uptime import UptimeStrip
 
 if TYPE_CHECKING:
     from monitor.tui.app import MonitorApp
+
+COMPONENT_SIDE = (
+    ("Circuit breaker", "breaker"),
+    ("Connection pool", "pool"),
+    ("Service", "service-figures"),
+)
+CHECK_SIDE = (
+    ("Check", "check-what"),
+    ("Conditions", "check-conditions"),
+    ("Latest result", "check-result"),
+)
+"""A check has no breaker or pool: what it is and what its last run found."""
 
 
 class DetailScreen(Screen[None]):
@@ -71,15 +85,14 @@ class DetailScreen(Screen[None]):
                 yield Static("Incidents", classes="section")
                 yield Static("", id="incidents")
             with Vertical(id="detail-side"):
-                yield Static("Circuit breaker", classes="section")
-                yield Static("", id="breaker")
-                yield Static("Connection pool", classes="section")
-                yield Static("", id="pool")
-                yield Static("Service", classes="section")
-                yield Static("", id="service-figures")
+                for title, id in CHECK_SIDE if self.row.is_check else COMPONENT_SIDE:
+                    yield Static(title, classes="section")
+                    yield Static("", id=id)
         yield Footer()
 
     def _heading(self) -> str:
+        if self.row.is_check:
+            return checks.heading(self.row)
         if self.row.is_target:
             return f"{self.row.title} (target {self.row.target})"
         target = self.monitor.config.target(self.row.target)
@@ -146,7 +159,19 @@ class DetailScreen(Screen[None]):
             f"{percent_text(month)} ({LAST_7D.label} {percent_text(week)})",
         )
         self.query_one("#incidents", Static).update(incidents_text(detail.incidents[:8], tz, now))
-        self._show_side(detail)
+        if row.is_check:
+            self._show_check(row)
+        else:
+            self._show_side(detail)
+
+    def _show_check(self, row: ComponentRow) -> None:
+        """What the check is (from this TUI's config) and what its latest run found."""
+        check = next((c for c in self.monitor.config.checks if c.name == row.target), None)
+        self.query_one("#check-what", Static).update(checks.what_text(check, row))
+        self.query_one("#check-conditions", Static).update(checks.conditions_text(check))
+        self.query_one("#check-result", Static).update(
+            checks.result_text(row, self.monitor.tz, self.monitor.clock.wall())
+        )
 
     def _show_side(self, detail: Detail) -> None:
         row, now = detail.row, self.monitor.clock.wall()

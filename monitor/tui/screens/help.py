@@ -17,7 +17,7 @@ KEYS = (
     ("enter", "detail of the selected service: latency chart, timeline, incidents, breaker, pool"),
     ("space", "fold or unfold the replica rows of the selected target (enter on ▸/▾ too)"),
     ("r", "reset the selected service's breaker on every replica (asks first; admin token)"),
-    ("c", "check the selected target now (writes the result to the history)"),
+    ("c", "check the selected target or check now (writes the result to the history)"),
     ("n", "add a note to the open incident of the selected service"),
     ("/", "filter by target, service, status or breaker state (esc clears)"),
     (
@@ -53,6 +53,8 @@ MARKS = (
     ("? unknown", "no check yet"),
     ("OPEN / half-open", "breaker state; ↺ = reset from here, not yet seen by a check"),
     ("open on 2/3", "the worst breaker state among a service's replicas, and on how many"),
+    ("Front door http ⊘", "a check ([[checks]]) and its kind; ⊘ = private: not on the status page"),
+    ("certificate expires in …", "yellow on a healthy check: a warning (a tls check's warn_days)"),
     ("▾ 3 replicas", "each replica's own figures below it; ▸ = folded (space)"),
     ("NO MONITOR IS LEADING", "the lease is older than 2 × its ttl: no check is being made"),
     ("▁▂▃▅▇", "response times of the recent checks, oldest first"),

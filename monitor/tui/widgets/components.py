@@ -1,5 +1,6 @@
 """The main screen's table: one row per target and per service, in the config's order, and under
-a target with several replicas a heading row (``▾ 3 replicas``) and one row per replica.
+a target with several replicas a heading row (``▾ 3 replicas``) and one row per replica; then one
+row per ``[[checks]]`` entry (its kind beside its name, ``⊘`` when private).
 
 Two layouts: wide (120 columns and more) with a column per figure, and compact (an 80-column
 terminal) with the three uptimes in one cell and short "since" durations. The cursor stays on the
@@ -29,6 +30,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from monitor.store import TARGET_COMPONENT, Status
+from monitor.tui.checks import check_cell, run_text
 from monitor.tui.data import ComponentRow, Overview, ReplicaRow
 from monitor.tui.formatting import DASH, duration, last_error, millis, since
 from monitor.tui.widgets.sparkline import spark
@@ -339,6 +341,8 @@ class ComponentsTable(DataTable["LazyCell"]):
         return _cropped(cells) if compact else tuple(cells)
 
     def _component(self, row: ComponentRow) -> Text:
+        if row.is_check:
+            return check_cell(row, COMPACT[0].width - 1 if self.compact else WIDE[0].width)
         if row.is_target:
             return Text(row.title, style="bold")
         return Text(f"  {row.title}")
@@ -369,7 +373,9 @@ class ComponentsTable(DataTable["LazyCell"]):
             figure_text(month),
             self._fails(row),
             Text(since(row.since, self.tz, now, compact=False)),
-            error_text(row.error, row.details.get("last_error_at"), now),
+            run_text(row, WIDE[-1].width)
+            if row.is_check
+            else error_text(row.error, row.details.get("last_error_at"), now),
         )
 
     def _compact_cells(self, row: ComponentRow, now: float) -> Cells:
