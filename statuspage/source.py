@@ -15,6 +15,10 @@ reads stores of older schemas without upgrading them (it never writes). The read
 at all (a table still missing, or a column: ``StoreSchemaMismatch``), the page keeps serving the
 current statuses with empty bars, not a 503: the statuses are what a visitor came for. A store
 whose statuses themselves cannot be read is unavailable (503) as ever.
+
+Only public components are read into a board (:mod:`statuspage.visibility`): a private
+``[[checks]]`` entry, its incidents and its maintenance windows are in no output. A store from
+before revision 0007 holds no checks: every component in it is public.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from statuspage.model import (
     build_history,
     critical_days,
 )
+from statuspage.visibility import private_keys, public_incident, public_window
 
 Key = tuple[str, str]
 T = TypeVar("T")
@@ -90,6 +95,12 @@ class StoreSource:
         if not catalogue:  # a daemon that wrote no catalogue: its targets, by their own names
             targets = sorted(t for t, service in current if service == TARGET_COMPONENT)
             catalogue = [Component(t, TARGET_COMPONENT, t, "", n) for n, t in enumerate(targets)]
+        # Private checks left out here, once, for every output (statuspage.visibility).
+        private = private_keys(catalogue)
+        if private:
+            catalogue = [c for c in catalogue if c.public]
+            listed = [p for i in listed if (p := public_incident(i, private)) is not None]
+            windows = [m for w in windows if (m := public_window(w, private)) is not None]
         states: dict[tuple[str, str], tuple[Status, float | None]] = {}
         for component in catalogue:
             target = current.get((component.target, TARGET_COMPONENT))
@@ -116,6 +127,7 @@ class StoreSource:
             incidents=tuple(build_incident(i, components) for i in incidents),
             stale_after=self.stale_after,
             maintenances=tuple(build_maintenance(w, views, now) for w in windows),
+            private=private,
         )
 
     async def _maintenances(self, now: float) -> list[Maintenance]:
@@ -166,7 +178,9 @@ class StoreSource:
             incident = await self.reader.incident(incident_id)
         except StoreNotInitialised:
             return None
-        if incident is None:
+        if incident is not None:
+            incident = public_incident(incident, board.private)
+        if incident is None:  # unknown, or about private components alone: not found
             return None
         components: dict[tuple[str, str], ComponentView] = {c.key: c for c in board.components}
         return build_incident(incident, components)
