@@ -1,8 +1,9 @@
 """The monitor daemon: check → persist → incidents → alerts, once at start and then on a ticker.
 
-One APScheduler 3.x ``AsyncIOScheduler`` job per target (``max_instances=1``, ``coalesce=True``,
-``misfire_grace_time`` of one interval, first run at start), and one hourly retention job. A
-check that fails is data; nothing a target does can stop the daemon.
+One APScheduler 3.x ``AsyncIOScheduler`` job per target and per ``[[checks]]`` entry
+(``max_instances=1``, ``coalesce=True``, ``misfire_grace_time`` of one interval, first run at
+start; a check's run is :mod:`monitor.check_jobs`'), and one hourly retention job. A check that
+fails is data; nothing a target does can stop the daemon.
 
 A target's run is one round over its replicas (ARCHITECTURE §9): discover them (a ``dns:``
 entry is looked up again; on a failed lookup the last known set stands, so a DNS hiccup never
@@ -14,7 +15,8 @@ scheduling: still one job per target, its replicas probed within it.
 Under a leadership lease every write is fenced (``fence``): a write refused because another
 monitor leads raises ``LeaseLost``, which stops this daemon's checks and calls ``on_lease_lost``.
 
-The first runs are staggered: targets that share an interval start at most ``PHASE_STEP`` apart
+The first runs are staggered: targets and checks that share an interval start at most
+``PHASE_STEP`` apart
 and spread evenly over the interval when there are many. Started at one instant, a thousand
 checks queue in the HTTP client's connection pool, time out there and are stored as failures of
 a healthy fleet; and being in phase once, they would stay in phase for ever.
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -36,6 +38,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
 from monitor.catalogue import Catalogue
+from monitor.check_jobs import NOT_LEADING, CheckJobs, Runner, StoreLog, default_runner, first_runs
+from monitor.check_jobs import PHASE_STEP as PHASE_STEP  # (re-exported: tests, benchmarks)
+from monitor.check_jobs import STORE_WARN_EVERY as STORE_WARN_EVERY
+from monitor.checks.spec import Check
 from monitor.config import MonitorConfig, Target
 from monitor.discovery import Discovery, Replica
 from monitor.incidents import IncidentTracker
@@ -61,8 +67,6 @@ from shared.resilience import SYSTEM_CLOCK, Clock, wait_within
 logger = logging.getLogger("monitor")
 
 RETENTION_JOB = "retention"
-PHASE_STEP = 0.05
-"""Seconds between two targets' first checks, at most (a few targets all start at once)."""
 MAX_CONCURRENT_CHECKS = 256
 """Probes in flight at once; the HTTP client's pool is as large, so no probe waits in it."""
 KEEPALIVE_CONNECTIONS = 0
@@ -75,10 +79,6 @@ WRITE_WINDOW = 0.25
 """Seconds a finished check waits for others to share its transaction: at a hundred checks a
 second, one transaction rather than 25 (0.25 s against 0.1 s took 1,000 targets from 39-41 %
 to 33 % of a core); nothing a person could notice at 10 s intervals."""
-NOT_LEADING = "this monitor no longer leads"
-STORE_WARN_EVERY = 60.0
-"""Seconds between two log lines of a store that keeps refusing checks (after the first's
-traceback)."""
 RETENTION_FIRST_AFTER = timedelta(minutes=5)
 """The first retention run is at the first hour boundary at least this long after start: a
 monitor that just took over (or restarted) checks first, and however often leadership moves,
@@ -101,6 +101,7 @@ class MonitorDaemon:
         fence: Fence | None = None,
         on_lease_lost: Callable[[], None] | None = None,
         discovery: Discovery | None = None,
+        check_runner: Runner | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -123,7 +124,8 @@ class MonitorDaemon:
                 max_keepalive_connections=KEEPALIVE_CONNECTIONS,
             ),
         )
-        self._probes = asyncio.Semaphore(max_concurrent_checks)
+        self.probes = asyncio.Semaphore(max_concurrent_checks)
+        """Probes and ``[[checks]]`` runs in flight at once (one limit for both)."""
         self.dispatcher = Dispatcher(
             build_sinks(config.notifiers, self.client, clock, environ=environ)
         )
@@ -144,13 +146,19 @@ class MonitorDaemon:
         """Runs APScheduler skipped: late past their grace time, or the last one still running."""
         self.checks = 0
         self.catalogue = Catalogue(config)
-        self._store_failing_since: float | None = None
-        """When the store began refusing checks (None: it takes them): one traceback per outage."""
-        self._store_warned_at: float | None = None
+        runner = check_runner
+        if runner is None and config.checks:
+            runner = default_runner(self, transport, max_concurrent_checks)
+        self.check_jobs = None if runner is None else CheckJobs(self, runner)
+        """Runs the ``[[checks]]`` (None: there are none)."""
+        self.store_log = StoreLog()
+        """The store refusing checks, in the log: one traceback per outage."""
         self._running: set[asyncio.Task[object]] = set()
         self._started: dict[str, float] = {}
-        """When each target's run in progress started (monotonic), to tell a slow target's
-        round from a stuck one."""
+        """When each target's (or check's) run in progress started (monotonic), to tell a slow
+        target's round from a stuck one."""
+        self._bounds = {job.name: job.timeout + job.interval for job in self._jobs}
+        """How long a run of each job may go on before a skipped run is the monitor's fault."""
         self._reporting: set[asyncio.Task[None]] = set()
         """Alerts of missed runs being written (a strong reference until done)."""
 
@@ -172,18 +180,18 @@ class MonitorDaemon:
         await self.prepare()
         scheduler = AsyncIOScheduler(timezone=UTC)
         now = datetime.now(UTC)
-        first = first_runs(self.config.targets, now)
-        for target in self.config.targets:
+        first = first_runs(self._jobs, now)
+        for job in self._jobs:
             scheduler.add_job(
-                self.check_target,
+                self.check_target if isinstance(job, Target) else self.run_check,
                 "interval",
-                args=[target],
-                id=f"check:{target.name}",
-                seconds=target.interval,
-                next_run_time=first[target.name],
+                args=[job],
+                id=f"check:{job.name}",
+                seconds=job.interval,
+                next_run_time=first[job.name],
                 max_instances=1,
                 coalesce=True,
-                misfire_grace_time=max(1, round(target.interval)),
+                misfire_grace_time=max(1, round(job.interval)),
             )
         scheduler.add_job(
             self.apply_retention,
@@ -201,11 +209,17 @@ class MonitorDaemon:
         scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self.scheduler = scheduler
+        targets, checks = len(self.config.targets), len(self.config.checks)
         logger.info(
-            "monitoring %d target(s)",
-            len(self.config.targets),
-            extra={"event": "monitor_started", "targets": len(self.config.targets)},
+            "monitoring %d target(s) and %d check(s)",
+            targets,
+            checks,
+            extra={"event": "monitor_started", "targets": targets, "checks": checks},
         )
+
+    @property
+    def _jobs(self) -> tuple[Target | Check, ...]:
+        return (*self.config.targets, *self.config.checks)
 
     def _on_missed(self, event: JobEvent) -> None:
         self.missed += 1
@@ -233,7 +247,7 @@ class MonitorDaemon:
             try:
                 await self.self_alerts.report_missed(target, summary, at)
             except LeaseLost:
-                self._lost_lease()
+                self.lost_lease()
             except Exception:
                 logger.exception(
                     "could not record the missed check of %s",
@@ -249,22 +263,29 @@ class MonitorDaemon:
         finally:
             self._started.pop(target.name, None)
 
+    async def run_check(self, check: Check) -> CheckRecord:
+        """A ``[[checks]]`` entry's job (:mod:`monitor.check_jobs`)."""
+        assert self.check_jobs is not None  # (a job per check only when there are checks)
+        self._started[check.name] = self.clock.monotonic()
+        try:
+            with self._tracked():
+                return await self.check_jobs.run(check)
+        finally:
+            self._started.pop(check.name, None)
+
     def _slow_target(self, event: JobEvent) -> bool:
-        """A run skipped because the last is still running *within its bound*: the target is
-        slow (a hung API takes the whole timeout, and with the group commit a round may outlast
-        a short interval), which its own alerts say — not the monitor failing. A run still going
-        past its timeout and a whole interval more is stuck: that one is the monitor's."""
+        """A run skipped because the last is still running *within its bound*: the target (or
+        check) is slow (a hung API takes the whole timeout, and with the group commit a round may
+        outlast a short interval), which its own alerts say — not the monitor failing. A run
+        still going past its timeout and a whole interval more is stuck: that one is the
+        monitor's."""
         if event.code != EVENT_JOB_MAX_INSTANCES:
             return False
         name = event.job_id.removeprefix("check:")
-        started = self._started.get(name)
-        try:
-            target = self.config.target(name)
-        except KeyError:
-            return False
-        if started is None:
-            return False
-        return self.clock.monotonic() - started <= target.timeout + target.interval
+        started, bound = self._started.get(name), self._bounds.get(name)
+        return (
+            started is not None and bound is not None and self.clock.monotonic() - started <= bound
+        )
 
     @contextlib.contextmanager
     def _tracked(self) -> Iterator[None]:
@@ -334,56 +355,21 @@ class MonitorDaemon:
             await self.alerts.observe(record, checks)
             took = self.clock.monotonic() - started
             await self.self_alerts.after_check(target, checks, at, took=took)
-            self._store_written(target, at)
+            self.store_log.written(target.name, at)
         except LeaseLost:
-            self._lost_lease()
+            self.lost_lease()
         except Exception as error:
             # The store is ours, not the target's: say so loudly, and keep checking.
-            self._store_failed(target, error, at)
+            self.store_log.failed(target.name, error, at)
         self.checks += 1
         return record
-
-    def _store_failed(self, target: Target, error: Exception, at: float) -> None:
-        """A check not recorded: the traceback once when the failures start, then a line at most
-        once a minute while they go on (monitor_store_unwritable pages meanwhile) — not a
-        traceback per check, which at a hundred checks a second buries everything else."""
-        if self._store_failing_since is None:
-            self._store_failing_since = self._store_warned_at = at
-            logger.exception(
-                "could not record the check of %s",
-                target.name,
-                extra={"event": "store_error", "target": target.name},
-            )
-            return
-        assert self._store_warned_at is not None
-        if at - self._store_warned_at < STORE_WARN_EVERY:
-            return
-        self._store_warned_at = at
-        logger.warning(
-            "the store still refuses checks (since %s): %s; last of %s",
-            datetime.fromtimestamp(self._store_failing_since, UTC).strftime("%H:%M:%S UTC"),
-            type(error).__name__,
-            target.name,
-            extra={"event": "store_error", "target": target.name, "cause": type(error).__name__},
-        )
-
-    def _store_written(self, target: Target, at: float) -> None:
-        """A check recorded: if the store had been refusing them, say it takes them again."""
-        if self._store_failing_since is None:
-            return
-        logger.warning(
-            "the store takes checks again (after %.0f s of failures)",
-            max(0.0, at - self._store_failing_since),
-            extra={"event": "store_recovered", "target": target.name},
-        )
-        self._store_failing_since = self._store_warned_at = None
 
     async def _probe(
         self, target: Target, replica: Replica, token: str | None, budget: float
     ) -> ReplicaCheck:
         # The wait for a probe slot is not counted: it is this monitor's load, not the target's,
         # and a busy monitor's queue must not be stored as its targets' failures.
-        async with self._probes:
+        async with self.probes:
             return await probe_replica(
                 self.client,
                 target,
@@ -394,7 +380,7 @@ class MonitorDaemon:
                 budget=budget,
             )
 
-    def _lost_lease(self) -> None:
+    def lost_lease(self) -> None:
         """Another monitor leads: say so once, stop checking, tell whoever runs this daemon."""
         if self.lease_lost:
             return
@@ -415,7 +401,7 @@ class MonitorDaemon:
                 with self._tracked():
                     await self.public_sender.tick()
             except LeaseLost:
-                self._lost_lease()
+                self.lost_lease()
 
     async def apply_retention(self) -> None:
         if self.lease_lost:
@@ -423,7 +409,7 @@ class MonitorDaemon:
         try:
             await self._apply_retention()
         except LeaseLost:
-            self._lost_lease()
+            self.lost_lease()
 
     async def _apply_retention(self) -> None:
         retention = self.config.retention
@@ -473,6 +459,8 @@ class MonitorDaemon:
         finally:
             await self.dispatcher.drain()
             await self.client.aclose()
+            if self.check_jobs is not None:
+                await self.check_jobs.runner.aclose()
             await self.engine.dispose()
 
 
@@ -482,17 +470,3 @@ def first_retention(now: datetime) -> datetime:
     earliest = now + RETENTION_FIRST_AFTER
     hour = earliest.replace(minute=0, second=0, microsecond=0)
     return hour if hour == earliest else hour + timedelta(hours=1)
-
-
-def first_runs(targets: Sequence[Target], now: datetime) -> dict[str, datetime]:
-    """When each target is first checked: from ``now``, the targets that share an interval
-    ``min(interval / count, PHASE_STEP)`` apart, in config order."""
-    by_interval: dict[float, list[Target]] = {}
-    for target in targets:
-        by_interval.setdefault(target.interval, []).append(target)
-    runs: dict[str, datetime] = {}
-    for interval, group in by_interval.items():
-        step = min(interval / len(group), PHASE_STEP)
-        for n, target in enumerate(group):
-            runs[target.name] = now + timedelta(seconds=n * step)
-    return runs

@@ -1,0 +1,218 @@
+"""The daemon's check jobs: when each first runs (:func:`first_runs`), the store refusing them in
+the log (:class:`StoreLog`), and the ``[[checks]]`` entries' runs (issue #16,
+:class:`CheckJobs`), recorded and judged as a target's round is.
+
+One APScheduler job per check (``check:NAME``, as a target's: the same ``max_instances``,
+``coalesce`` and grace, its first run staggered with the targets'). A run takes a slot of the
+daemon's probe limit (one limit: the monitor's load is one load, whatever it checks), runs
+through the :class:`~monitor.checks.run.CheckRunner` within the check's ``timeout``, and is
+stored through the same group commit as the targets' checks — fenced, rolled up, in the day
+strips and the component's state. Then, as after a target's round: the maintenance windows,
+the incidents (**public checks only**: an incident is the public's story, and a private check's
+trouble is its operators' alone — it pages them and is told nowhere else), the alerts
+(``check_failing``, ``certificate_expiring``: :func:`monitor.alerting.rules.judge_check`) and the
+missed-run self-alert.
+
+The runner never raises for anything a check's target does. Should it raise or hang all the
+same (a fault of ours), the run is cut off a little after its timeout and recorded ``unknown``
+with one log line: one bad check never stops another, nor a target.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
+
+import httpx
+
+from monitor.checks.run import CheckRunner
+from monitor.checks.spec import Check, Outcome
+from monitor.store import CheckRecord, LeaseLost, Status, StoreError
+from shared.resilience import within
+
+if TYPE_CHECKING:
+    from monitor.daemon import MonitorDaemon
+
+logger = logging.getLogger("monitor")
+
+PHASE_STEP = 0.05
+"""Seconds between two jobs' first checks, at most (a few targets all start at once)."""
+STORE_WARN_EVERY = 60.0
+"""Seconds between two log lines of a store that keeps refusing checks (after the first's
+traceback)."""
+RUN_GRACE = 1.0
+"""Seconds past a check's timeout before a runner still running is cut off: the runner keeps
+the timeout itself, so this is only ever reached by a fault of ours."""
+NOT_LEADING = "this monitor no longer leads"
+OVERRAN = "the monitor's run of this check did not end within its timeout"
+FAILED = "the monitor could not run this check"
+
+
+class Runner(Protocol):
+    """What runs checks (:class:`~monitor.checks.run.CheckRunner`; a test's fake)."""
+
+    async def run(self, check: Check) -> Outcome:
+        """One run of ``check``, within its timeout."""
+
+    async def aclose(self) -> None:
+        """Close what it holds (its HTTP clients)."""
+
+
+def default_runner(
+    daemon: MonitorDaemon, transport: httpx.AsyncBaseTransport | None, max_connections: int
+) -> Runner:
+    """The runner a daemon makes for itself: its clock, environment and name servers, and the
+    transport its probes use (a test's network)."""
+    return CheckRunner(
+        daemon.clock,
+        environ=daemon.environ,
+        nameservers=daemon.config.dns_nameservers,
+        transport=transport,
+        max_connections=max_connections,
+    )
+
+
+class CheckJobs:
+    """Runs the daemon's checks (:meth:`run`, a check job's body)."""
+
+    def __init__(self, daemon: MonitorDaemon, runner: Runner) -> None:
+        self._daemon = daemon
+        self.runner = runner
+
+    async def run(self, check: Check) -> CheckRecord:
+        """One run of ``check``: its outcome stored, then judged. What the store refuses is
+        handled as for a target (``LeaseLost`` stops the daemon's checks; another store error
+        is logged and paged as the monitor's own, and the daemon keeps checking)."""
+        daemon = self._daemon
+        clock = daemon.clock
+        at = clock.wall()
+        started = clock.monotonic()
+        if daemon.lease_lost:  # a run that started as the scheduler was being paused
+            return Outcome(Status.UNKNOWN, None, error=NOT_LEADING).record(check, at)
+        # The wait for a slot is the monitor's load, not the check's: its latency is the
+        # runner's own measure, from the run's start.
+        async with daemon.probes:
+            outcome = await self._outcome(check)
+        record = outcome.record(check, at)
+        try:
+            try:
+                stored = await daemon.writer.record_check(record)
+            except StoreError as error:
+                if not isinstance(error, LeaseLost):
+                    daemon.self_alerts.store_failed(error, at, check.name)
+                raise
+            await daemon.self_alerts.store_written(at, check.name)
+            if stored is not record:  # the store refused a value: the failed check it kept
+                logger.warning(
+                    "the check of %s was stored as failed: %s",
+                    check.name,
+                    stored.error,
+                    extra={"event": "check_refused", "target": check.name},
+                )
+                record = stored
+            await daemon.maintenance.look(at)
+            if check.public:
+                await daemon.incidents.observe(record)
+            await daemon.alerts.observe(record)
+            took = clock.monotonic() - started
+            await daemon.self_alerts.ran(check.name, check.interval, at, took=took)
+            daemon.store_log.written(check.name, at)
+        except LeaseLost:
+            daemon.lost_lease()
+        except Exception as error:
+            # The store is ours, not the check's: say so loudly, and keep checking.
+            daemon.store_log.failed(check.name, error, at)
+        daemon.checks += 1
+        return record
+
+    async def _outcome(self, check: Check) -> Outcome:
+        """The runner's outcome; ``unknown`` if it raised or overran (logged: a fault of ours)."""
+        try:
+            return await within(
+                self.runner.run(check), check.timeout + RUN_GRACE, self._daemon.clock
+            )
+        except TimeoutError:
+            logger.error(
+                "the run of check %s did not end within its timeout: cut off",
+                check.name,
+                extra={"event": "check_overran", "target": check.name},
+            )
+            return Outcome(Status.UNKNOWN, None, error=OVERRAN)
+        except Exception:
+            logger.exception(
+                "the check %s could not be run",
+                check.name,
+                extra={"event": "check_crashed", "target": check.name},
+            )
+            return Outcome(Status.UNKNOWN, None, error=FAILED)
+
+
+class Scheduled(Protocol):
+    """A check job's subject: a target, or a ``[[checks]]`` entry."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def interval(self) -> float: ...
+
+
+def first_runs(jobs: Sequence[Scheduled], now: datetime) -> dict[str, datetime]:
+    """When each target (or check) is first checked: from ``now``, those that share an interval
+    ``min(interval / count, PHASE_STEP)`` apart, in the order given (config order: the targets,
+    then the checks)."""
+    by_interval: dict[float, list[Scheduled]] = {}
+    for job in jobs:
+        by_interval.setdefault(job.interval, []).append(job)
+    runs: dict[str, datetime] = {}
+    for interval, group in by_interval.items():
+        step = min(interval / len(group), PHASE_STEP)
+        for n, job in enumerate(group):
+            runs[job.name] = now + timedelta(seconds=n * step)
+    return runs
+
+
+class StoreLog:
+    """The store refusing checks (a target's or a check's), in the log."""
+
+    def __init__(self) -> None:
+        self._failing_since: float | None = None
+        """When the store began refusing checks (None: it takes them): one traceback per outage."""
+        self._warned_at: float | None = None
+
+    def failed(self, name: str, error: Exception, at: float) -> None:
+        """A check of ``name`` not recorded: the traceback once when the failures start, then a
+        line at most once a minute while they go on (monitor_store_unwritable pages meanwhile) —
+        not a traceback per check, which at a hundred checks a second buries everything else."""
+        if self._failing_since is None:
+            self._failing_since = self._warned_at = at
+            logger.exception(
+                "could not record the check of %s",
+                name,
+                extra={"event": "store_error", "target": name},
+            )
+            return
+        assert self._warned_at is not None
+        if at - self._warned_at < STORE_WARN_EVERY:
+            return
+        self._warned_at = at
+        logger.warning(
+            "the store still refuses checks (since %s): %s; last of %s",
+            datetime.fromtimestamp(self._failing_since, UTC).strftime("%H:%M:%S UTC"),
+            type(error).__name__,
+            name,
+            extra={"event": "store_error", "target": name, "cause": type(error).__name__},
+        )
+
+    def written(self, name: str, at: float) -> None:
+        """A check recorded: if the store had been refusing them, say it takes them again."""
+        if self._failing_since is None:
+            return
+        logger.warning(
+            "the store takes checks again (after %.0f s of failures)",
+            max(0.0, at - self._failing_since),
+            extra={"event": "store_recovered", "target": name},
+        )
+        self._failing_since = self._warned_at = None
