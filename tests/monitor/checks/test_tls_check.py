@@ -254,3 +254,9 @@ async def test_a_port_that_must_stay_closed_is_healthy_when_refused(
     assert closed.status is Status.HEALTHY, closed.error
     assert opened.status is Status.UNHEALTHY
     assert opened.error == "[CONNECTED] == false failed: got true"
+
+
+async def test_a_host_name_that_does_not_resolve_is_unreachable(runner: CheckRunner) -> None:
+    outcome = await runner.run(tls_check(443, ca_file=None, host="no-such-host.invalid"))
+    assert outcome.status is Status.UNREACHABLE
+    assert outcome.error == "name does not resolve"
