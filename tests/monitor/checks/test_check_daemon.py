@@ -25,16 +25,18 @@ from sqlalchemy import select
 
 from monitor import alert_actions
 from monitor.catalogue import POSITIONS_PER_TARGET
-from monitor.check_jobs import OVERRAN, RUN_GRACE, first_runs
+from monitor.check_jobs import NOT_LEADING, OVERRAN, RUN_GRACE, first_runs
 from monitor.checks.spec import Check, CheckKind, HttpSettings, Outcome, TcpSettings, TlsSettings
 from monitor.config import AlertRules, IncidentRules, MonitorConfig, Notifier, Target
 from monitor.daemon import MonitorDaemon
 from monitor.leadership import lease_ttl
-from monitor.self_alerts import CHECKS_MISSED
-from monitor.store import TARGET_COMPONENT, Alert, IncidentState, Status
+from monitor.self_alerts import CHECKS_MISSED, STORE_UNWRITABLE
+from monitor.store import TARGET_COMPONENT, Alert, IncidentState, LeaseLost, Status
 from monitor.store.schema import rollups
 from shared.resilience.testing import FakeClock, settle
+from tests.monitor.checks.http_target import HttpTarget, Reply
 from tests.monitor.fake_backend import FakeBackend
+from tests.monitor.store_refusals import RefusedChecks
 from tests.support.polling import eventually
 
 T0 = 1_800_000_000.0  # 08:00:00 UTC
@@ -394,3 +396,45 @@ def _ran(runner: FakeRunner, names: set[str]) -> Callable[[], Awaitable[bool]]:
         return names <= set(runner.runs)
 
     return check
+
+
+async def test_a_store_refusing_a_check_pages_as_the_monitors_and_checking_goes_on(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RefusedChecks(stack.daemon.writer, monkeypatch)
+    await stack.run(VAULT, OPEN_AFTER)
+    assert stack.daemon.checks == OPEN_AFTER
+    [(state, summary)] = stack.sent(STORE_UNWRITABLE, "@monitor")
+    assert state == "firing"
+    assert "cannot write its store (the store file is read-only)" in summary
+    store.failing = False
+    await stack.run(VAULT)
+    latest = await stack.daemon.reader.latest("vault-port")
+    assert latest is not None and latest.record.status is Status.HEALTHY
+
+
+async def test_a_lost_lease_stops_the_checks(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def taken(*args: object, **kwargs: object) -> object:
+        raise LeaseLost("another monitor leads")
+
+    monkeypatch.setattr(stack.daemon.writer, "record_check", taken)
+    await stack.run(FRONT_DOOR)
+    assert stack.daemon.lease_lost
+    runs = len(stack.runner.runs)
+    record = await stack.daemon.run_check(VAULT)
+    assert (record.status, record.error) == (Status.UNKNOWN, NOT_LEADING)
+    assert len(stack.runner.runs) == runs, "nothing runs once another monitor leads"
+
+
+async def test_the_daemon_s_own_runner_checks_a_real_front_door(tmp_path: Path) -> None:
+    async with HttpTarget({"/": Reply(503, b"down")}) as server:
+        check = Check("front-door", CheckKind.HTTP, HttpSettings(server.url("/")), public=True)
+        config = dataclasses.replace(config_for(tmp_path), checks=(check,))
+        daemon = MonitorDaemon(config, write_window=0.0)  # its own CheckRunner
+        await daemon.prepare()
+        try:
+            record = await daemon.run_check(check)
+        finally:
+            await daemon.stop()
+    assert (record.status, record.http_status) == (Status.UNHEALTHY, 503)
+    assert record.error is not None and "[STATUS] < 400" in record.error
