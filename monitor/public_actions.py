@@ -10,7 +10,8 @@ not lead or run.
 
 Everything here comes from a person and ends up on the public page, in e-mails, webhooks, a
 terminal: titles are one printable line, messages bounded with their control characters
-stripped, component keys must be in the store's catalogue, times carry their offset. A refusal
+stripped, component keys must be public components of the store's catalogue (a private
+``[[checks]]`` entry is never on the page, #16), times carry their offset. A refusal
 (:class:`PublicActionError`) happens before anything is written and says what to do. Imports
 nothing of Textual or of the CLI.
 """
@@ -179,9 +180,12 @@ def check_phase(status: str) -> str:
 
 def check_components(keys: Sequence[str], catalogue: Sequence[Component]) -> tuple[str, ...]:
     """The component keys (``TARGET`` or ``TARGET/SERVICE``) in the order given, each once; each
-    must be in the store's catalogue. Refused: none, more than :data:`MAX_COMPONENTS`, or an
-    unknown key (the message lists the known ones)."""
-    known = [component_key(c.target, c.service) for c in catalogue]
+    must be a public component of the store's catalogue (what is written here is the public's
+    story, told on the page and to subscribers). Refused: none, more than
+    :data:`MAX_COMPONENTS`, a private check's key (the message says how to make it public), or
+    an unknown key (the message lists the known public ones)."""
+    known = [component_key(c.target, c.service) for c in catalogue if c.public]
+    private = {component_key(c.target, c.service) for c in catalogue if not c.public}
     wanted: list[str] = []
     for raw in keys:
         key = raw.strip()
@@ -200,15 +204,32 @@ def check_components(keys: Sequence[str], catalogue: Sequence[Component]) -> tup
         )
     known_set = set(known)
     for key in wanted:
+        if key in private:
+            raise PublicActionError(_private_key(key))
         if key not in known_set:
-            raise PublicActionError(_unknown_key(key, known))
+            raise PublicActionError(_unknown_key(key, known, private=bool(private)))
     return tuple(wanted)
 
 
-def _unknown_key(key: str, known: Sequence[str]) -> str:
+def _private_key(key: str) -> str:
+    return (
+        f"{key!r} is a private check: it is not public (the status page does not show it, and "
+        "incidents and maintenance windows name public components only). To tell the public "
+        f"about it, set `public = true` in its [[checks]] entry (name = {key!r}) and restart "
+        "the monitor"
+    )
+
+
+def _unknown_key(key: str, known: Sequence[str], *, private: bool = False) -> str:
+    """``private``: the catalogue also has private checks (not listed: they cannot be named)."""
     import difflib
 
     shown = one_line(key, MAX_KEY)
+    if not known and private:
+        return (
+            f"no public component {shown!r}: every component in the store is a private check "
+            "(set `public = true` in a [[checks]] entry to tell the public about it)"
+        )
     if not known:
         return (
             f"no component {shown!r}: the store has no components yet (the monitor writes them "
@@ -217,7 +238,8 @@ def _unknown_key(key: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(shown, known, n=1)
     hint = f" Did you mean {close[0]}?" if close else ""
     listed = ", ".join(known[:MAX_KEYS_SHOWN]) + (" …" if len(known) > MAX_KEYS_SHOWN else "")
-    return f"no component {shown!r} in the store.{hint} Its components: {listed}"
+    which = "public components" if private else "components"
+    return f"no component {shown!r} in the store.{hint} Its {which}: {listed}"
 
 
 # -- incidents ------------------------------------------------------------------------------
