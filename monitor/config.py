@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from monitor.checks.parsing import parse_checks
 from monitor.checks.spec import Check
 
 # [storage] is read by the store's own settings (the status page reads it there too).
@@ -327,6 +328,7 @@ class _Parser:
         known = {
             "storage",
             "targets",
+            "checks",
             "incidents",
             "alerts",
             "notifiers",
@@ -395,6 +397,13 @@ class _Parser:
             lease_ttl=lease_ttl,
             tui=self.tui(self.table(data, "tui")),
             public=public,
+            checks=parse_checks(
+                self,
+                data.get("checks"),
+                taken=names,
+                is_host_name=is_host_name,
+                nameserver=_nameserver,
+            ),
         )
 
     def tui(self, table: Mapping[str, object]) -> TuiSettings:
