@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import regex  # type: ignore[import-untyped]
+import regex
 
 from monitor.checks.spec import OBSERVED_CHARS, CheckKind
 from shared.resilience.sanitize import one_line
@@ -68,7 +68,7 @@ class Glob:
 @dataclass(frozen=True, slots=True)
 class Pattern:
     written: str
-    compiled: regex.Pattern = field(compare=False)
+    compiled: regex.Pattern[str] = field(compare=False)
     """Compiled once, at load."""
 
 
