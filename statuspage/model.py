@@ -246,7 +246,7 @@ class Board:
     """Upcoming, active and recently ended (or cancelled) maintenance windows, by start."""
     private: frozenset[tuple[str, str]] = frozenset()
     """The catalogue's private components (#16), left out of everything above; an incident read
-    on its own is shown only with the public ones (:mod:`statuspage.visibility`)."""
+    on its own is shown only with the public ones (:mod:`statuspage.source`)."""
 
     def with_uptimes(self, history: Mapping[str, ComponentHistory]) -> Board:
         """This board with the figures of ``history`` (the same the HTML shows)."""

@@ -16,9 +16,13 @@ at all (a table still missing, or a column: ``StoreSchemaMismatch``), the page k
 current statuses with empty bars, not a 503: the statuses are what a visitor came for. A store
 whose statuses themselves cannot be read is unavailable (503) as ever.
 
-Only public components are read into a board (:mod:`statuspage.visibility`): a private
-``[[checks]]`` entry, its incidents and its maintenance windows are in no output. A store from
-before revision 0007 holds no checks: every component in it is public.
+Only public components are read into a board, here and nowhere else (the rule is the store's:
+:func:`monitor.store.public_models.public_incident`): every output — the HTML, each ``/api/v2``
+document, the Atom feed, the badges, the subscription form — is made from the board, so none of
+them names a private ``[[checks]]`` entry. An incident or a maintenance window is shown with its
+public components alone, and not at all when none of them is public (an incident's page is then
+the 404 of an unknown number). A store from before revision 0007 holds no checks: every
+component in it is public.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from typing import TypeVar
 from monitor.store.errors import StoreNotInitialised, StoreSchemaMismatch
 from monitor.store.models import TARGET_COMPONENT, BarSeries, Component, IncidentState, Status
 from monitor.store.ports import HistoryRead
-from monitor.store.public_models import Maintenance
+from monitor.store.public_models import (
+    Maintenance,
+    private_keys,
+    public_incident,
+    public_window,
+)
 from statuspage.incidents import build_incident
 from statuspage.maintenance import build_maintenance, with_declared
 from statuspage.model import (
@@ -43,7 +52,6 @@ from statuspage.model import (
     build_history,
     critical_days,
 )
-from statuspage.visibility import private_keys, public_incident, public_window
 
 Key = tuple[str, str]
 T = TypeVar("T")
@@ -95,7 +103,7 @@ class StoreSource:
         if not catalogue:  # a daemon that wrote no catalogue: its targets, by their own names
             targets = sorted(t for t, service in current if service == TARGET_COMPONENT)
             catalogue = [Component(t, TARGET_COMPONENT, t, "", n) for n, t in enumerate(targets)]
-        # Private checks left out here, once, for every output (statuspage.visibility).
+        # Private checks left out here, once, for every output (see the module's docstring).
         private = private_keys(catalogue)
         if private:
             catalogue = [c for c in catalogue if c.public]

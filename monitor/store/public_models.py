@@ -5,9 +5,10 @@ incidents, alerts, the fleet), which this module builds on."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
-from monitor.store.models import split_component_key
+from monitor.store.models import Component, Incident, IncidentComponent, split_component_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,63 @@ def _related(a: str, b: str) -> bool:
     a_target, a_service = split_component_key(a)
     b_target, b_service = split_component_key(b)
     return a_target == b_target and (not a_service or not b_service or a_service == b_service)
+
+
+# -- what is public (#16) -------------------------------------------------------------------------
+#
+# A ``[[checks]]`` entry is public only when its config says ``public = true``; targets and their
+# services always are. The one rule for the status page (each output is made from what it reads
+# through these) and the subscribers' fan-out. A component the catalogue no longer names (a target
+# taken out of the config) is not private: its incidents stay public, as before #16. A private
+# check's incidents exist only for a check made private after it had some (the daemon opens
+# incidents for public checks only, people may name public components only): the catalogue's
+# flag is what hides them, and making the check public again shows them again.
+
+PrivateKeys = frozenset[tuple[str, str]]
+"""(target, service) of each component the public must not hear of."""
+
+
+def private_keys(catalogue: Iterable[Component]) -> PrivateKeys:
+    return frozenset((c.target, c.service) for c in catalogue if not c.public)
+
+
+def public_incident(incident: Incident, private: PrivateKeys) -> Incident | None:
+    """``incident`` with its public components alone, the first its cause and its impact the
+    worst of theirs; None when none of them is public. (An automatic incident whose cause became
+    private but which lists public components too — a person replaced its components — is then
+    told with the first public one as its cause.)"""
+    if not private:
+        return incident  # the common case: nothing to leave out
+    listed = incident.components or (  # an incident written before #14 listed its cause alone
+        IncidentComponent(incident.target, incident.service, incident.impact),
+    )
+    kept = tuple(c for c in listed if (c.target, c.service) not in private)
+    if not kept:
+        return None
+    if len(kept) == len(listed):
+        return incident
+    cause, worst = kept[0], max(kept, key=lambda c: c.status.severity)
+    return replace(
+        incident, target=cause.target, service=cause.service, impact=worst.status, components=kept
+    )
+
+
+def public_component_keys(keys: tuple[str, ...], private: PrivateKeys) -> tuple[str, ...] | None:
+    """Component keys (a window's, a message's) without the private ones; None when there were
+    some and none is public (an empty tuple stays one: about no component in particular)."""
+    if not private or not keys:
+        return keys
+    kept = tuple(k for k in keys if split_component_key(k) not in private)
+    return kept or None
+
+
+def public_window(window: Maintenance, private: PrivateKeys) -> Maintenance | None:
+    """``window`` with its public components alone; None when it named components and none of
+    them is public."""
+    kept = public_component_keys(window.components, private)
+    if kept is None:
+        return None
+    return window if len(kept) == len(window.components) else replace(window, components=kept)
 
 
 class SubscriberKind(enum.StrEnum):

@@ -12,8 +12,15 @@ from collections.abc import Sequence
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from monitor.store.public_models import DeliveryState, Maintenance, MaintenanceEvent, follows
+from monitor.store.public_models import (
+    DeliveryState,
+    Maintenance,
+    MaintenanceEvent,
+    follows,
+    public_component_keys,
+)
 from monitor.store.reading.public import MaintenanceRead, keys_from_json
+from monitor.store.schema import components as catalogue
 from monitor.store.schema import (
     deliveries,
     maintenance_components,
@@ -204,7 +211,12 @@ class PublicWrites(WriteBase):
         message's deliveries go in :attr:`fan_out_chunk` at a time, each chunk its own
         transaction, ``ON CONFLICT DO NOTHING`` on (message, subscriber); the last one sets
         ``fanned_out_at``. A fan-out cut short leaves the message queued with some deliveries
-        made, and the next run adds the others and no second one of any."""
+        made, and the next run adds the others and no second one of any.
+
+        Private checks (#16) are left out of whom a message concerns: a message about private
+        components alone (queued while its check was public, or naming a check made private
+        since) is fanned out to nobody — not to everyone, as a message about no component in
+        particular is."""
         async with self._connect() as connection:
             queued = (
                 await connection.execute(
@@ -226,13 +238,16 @@ class PublicWrites(WriteBase):
                     .order_by(subscribers.c.id)
                 )
             ).all()
-        active = [(sid, keys_from_json(components)) for sid, components in followers]
-        done = 0
-        for message_id, components in queued:
-            keys = keys_from_json(components)
-            await self._fan_out_one(
-                message_id, [sid for sid, follows_ in active if follows(follows_, keys)], now
+            hidden = select(catalogue.c.target, catalogue.c.service).where(
+                catalogue.c.public.is_(False)
             )
+            private = frozenset((t, s) for t, s in (await connection.execute(hidden)).all())
+        active = [(sid, keys_from_json(keys)) for sid, keys in followers]
+        done = 0
+        for message_id, about in queued:
+            keys = public_component_keys(keys_from_json(about), private)
+            told = [] if keys is None else [sid for sid, f in active if follows(f, keys)]
+            await self._fan_out_one(message_id, told, now)
             done += 1
         return done
 

@@ -2,7 +2,8 @@
 whether it is public round-trip; a sync rewrites a check whose config changed (made private, it
 stops being public at the next start); revision 0007 over a store of 0006 keeps every row, each
 of no kind and public; a status page reading a store of 0006 (or older) before its monitor
-upgrades it reads the catalogue it holds, every component public."""
+upgrades it reads the catalogue it holds, every component public; the subscribers' fan-out
+leaves private checks out of whom a message concerns."""
 
 from __future__ import annotations
 
@@ -12,16 +13,24 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from monitor.store import TARGET_COMPONENT, Component, HistoryReader, Status, open_engine
+from monitor.store import (
+    TARGET_COMPONENT,
+    Component,
+    HistoryReader,
+    IncidentComponent,
+    Status,
+    open_engine,
+)
 from monitor.store.migrate import StoreUpgrade, alembic_config, upgrade_store
 from monitor.store.migrations import HEAD_REVISION
-from monitor.store.schema import components
+from monitor.store.schema import components, deliveries, public_messages
 from monitor.store.writer import HistoryWriter
-from tests.monitor.store.support import DAY0, Store, check, empty_store_url, sample
+from tests.monitor.store.public_support import MAJOR, MINOR, T, add_subscriber
+from tests.monitor.store.support import DAY0, HOUR, Store, check, empty_store_url, sample
 
 API = Component("api", TARGET_COMPONENT, "API", "Production", 0)
 DATABASE = Component("api", "database", "Database", "Production", 1, critical=True)
@@ -174,3 +183,51 @@ async def test_a_store_of_0004_reads_as_a_catalogue_none_critical_all_public(
         await engine.dispose()
 
     assert found == [API, replace(DATABASE, critical=False), OLD_CATALOGUE[2]]
+
+
+# -- the subscribers' fan-out ---------------------------------------------------------------------
+
+
+async def test_fan_out_leaves_private_checks_out_of_whom_a_message_concerns(store: Store) -> None:
+    """A message about private checks alone reaches nobody (not everyone, as one about no
+    component in particular does); one naming a public component too reaches its followers and
+    those of everything, not a private check's follower (who followed it while it was public)."""
+    await store.writer.sync_components([API, FRONT, replace(INTERNAL, public=True)])
+    everyone = await add_subscriber(store, "all@example.org")
+    front = await add_subscriber(store, "front@example.org", components='["front"]')
+    internal = await add_subscriber(store, "db@example.org", components='["internal-db"]')
+    # Queued while the database check was public; fanned out once the next start made it private.
+    await store.writer.open_written_incident(
+        "Ledger", [IncidentComponent("internal-db", "", MAJOR)], "Down.", "alice", T
+    )
+    await store.writer.sync_components([API, FRONT, INTERNAL])
+    await store.writer.open_written_incident(
+        "Both",
+        [IncidentComponent("internal-db", "", MAJOR), IncidentComponent("front", "", MINOR)],
+        "Slow.",
+        "alice",
+        T + 1,
+    )
+    await store.writer.schedule_maintenance("All", [], T + HOUR, T + 2 * HOUR, None, "alice", T)
+
+    assert await store.writer.fan_out(T + 5) == 3
+
+    async with store.engine.connect() as connection:
+        made = (
+            await connection.execute(
+                select(deliveries.c.message_id, deliveries.c.subscriber_id).order_by(
+                    deliveries.c.message_id, deliveries.c.subscriber_id
+                )
+            )
+        ).all()
+        left = await connection.scalar(
+            select(func.count()).where(public_messages.c.fanned_out_at.is_(None))
+        )
+    assert [tuple(r) for r in made] == [
+        (2, everyone),
+        (2, front),
+        (3, everyone),
+        (3, front),
+        (3, internal),
+    ]
+    assert left == 0  # the first is done with: fanned out to nobody, never again
