@@ -3,6 +3,7 @@ demos and drills, and show what is failed now.
 
     questcity chaos s3 down                 # refuse new connections, reset open ones
     questcity chaos database slow --latency 1
+    questcity chaos backend down            # the front door answers 502
     questcity chaos s3 heal                 # clear every fault of s3
     questcity chaos status                  # each service's fault now
 
@@ -23,7 +24,9 @@ from pathlib import Path
 from questcity.embedded.faultproxy import FaultProxy, Mode
 
 CONTROL_SOCKET = Path("var/up/control.sock")
-SERVICES = ("database", "s3")
+SERVICES = ("database", "s3", "backend")
+"""What ``questcity up`` puts behind a fault proxy: the backend's two dependencies, and the
+backend itself as its TLS front door reaches it (the health API's target is watched directly)."""
 STATUS = "status"
 MAX_LATENCY = 60.0
 

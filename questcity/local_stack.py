@@ -25,13 +25,16 @@ from typing import TextIO
 
 import httpx
 
-from questcity.chaos import CONTROL_SOCKET, FAULTS
+from questcity.chaos import CONTROL_SOCKET, FAULTS, SERVICES
 from questcity.chaos_control import serve_control
+from questcity.embedded.certificate import CertificatePaths, ensure_certificate
 from questcity.embedded.faultproxy import FaultProxy
+from questcity.embedded.front_door import FrontDoor
 from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServer, find_bin_dir
 from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
 from questcity.embedded.s3 import S3Server, WeedNotInstalledError
 from questcity.fleet import MONITOR_DATABASE, BackendReplica, Fleet
+from questcity.front_door_stage import open_front_door
 from questcity.preflight import (
     StackError,
     refuse_a_running_stack,
@@ -42,8 +45,10 @@ from questcity.preflight import (
 from questcity.processes import group_leaders, record_of, sweep_groups
 from questcity.record import RECORD_PATH, StackRecord
 from questcity.stack_settings import (
+    CHECK_DATABASE_ENV,
     DEFAULT_STORE,
     SUBSCRIPTION_SECRET_ENV,
+    StackChecks,
     backend_env,
     mint_tokens,
     place_monitor_config,
@@ -52,6 +57,7 @@ from questcity.stack_settings import (
 
 VAR = Path("var")
 RUN_DIR = VAR / "up"
+TLS_DIR = RUN_DIR / "tls"
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 
@@ -68,6 +74,8 @@ class Ports:
     backend: int = 8000
     statuspage: int = 8082
     tui: int = 8081
+    tls: int = 8443
+    """The TLS front door (:mod:`questcity.embedded.front_door`)."""
 
 
 @dataclass
@@ -98,6 +106,8 @@ class LocalStack:
     proxies: dict[str, FaultProxy] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     control: asyncio.AbstractServer | None = None
+    front_door: FrontDoor | None = None
+    certificate: CertificatePaths | None = None
     urls: dict[str, str] = field(default_factory=dict)
     config: Path = Path("monitor.toml")
     """The ``monitor.toml`` everything the stack starts is given (:meth:`_place_config`)."""
@@ -128,13 +138,20 @@ class LocalStack:
         refuse_ports_in_use(wanted)
         (RUN_DIR / "logs").mkdir(parents=True, exist_ok=True)
         self._start_watchdog()
+        self.certificate = await asyncio.to_thread(ensure_certificate, TLS_DIR)
         database_url = await self._start_database()
         self._place_config()  # (after the database: a shared monitor store lives in its cluster)
         self._checkpoint()
         s3_url = await self._start_s3()
+        self._place_config()  # again, now that the S3 check has a URL to watch
         self._checkpoint()
         await self._start_backends(database_url, s3_url)
+        await self._start_front_door()
         self.env.update(mint_tokens(self.env))
+        if self.postgres is not None:  # the `postgres` check's: the backend's, as it reaches it
+            self.env[CHECK_DATABASE_ENV] = self.postgres.dsn_for(
+                address=self.proxies["database"].address
+            )
         config = self.config
         # The subscriber links' key: for the monitor (which sends) and the status page (which
         # checks the links) only, not in self.env (the backend and the TUI have no use of it).
@@ -176,13 +193,20 @@ class LocalStack:
             monitors = ", ".join(m.monitor_id for m in self.fleet.monitor_members())
             self.say(f"  {'monitors':<18} {monitors}: one leads, the others stand by")
         self.say(f"  {'logs':<18} {RUN_DIR / 'logs'}/")
-        self.say(f"  {'chaos drills':<18} {self.prefix} chaos database|s3 {'|'.join(FAULTS)}")
+        self.say(
+            f"  {'chaos drills':<18} {self.prefix} chaos {'|'.join(SERVICES)} {'|'.join(FAULTS)}"
+        )
         self.say(f"  {'faults now':<18} {self.prefix} chaos status")
         self.say(f"  {'stop':<18} Ctrl-C here, or {self.prefix} down")
 
     def _place_config(self) -> None:
         """./monitor.toml, where every command looks by default, unless the user's own is there
-        (then the stack's own under var/up/, and one line naming the --config to pass)."""
+        (then the stack's own under var/up/, and one line naming the --config to pass); placed
+        again once S3 runs, with its check (a start failing in between leaves a usable file)."""
+        assert self.certificate is not None
+        s3_url = self.proxies["s3"].url() if "s3" in self.proxies else None
+        door, ca_file = self.ports.tls, self.certificate.cert.resolve()
+        checks = StackChecks(door, ca_file, s3_url, postgres=self.postgres is not None)
         placed = place_monitor_config(
             Path("."),
             RUN_DIR,
@@ -191,9 +215,10 @@ class LocalStack:
             replica_ports=[b.port for b in self.fleet.backends(self.ports.backend)],
             storage_url=self.monitor_store,
             page_url=f"http://127.0.0.1:{self.ports.statuspage}",
+            checks=checks,
         )
         self.config = placed.path
-        if placed.kept is not None:
+        if placed.kept is not None and "s3" not in self.proxies:  # (said at the first placing)
             self.say(
                 f"• monitor.toml: {placed.kept} is yours, so it stays as it is; this stack's is "
                 f"{placed.path}: `{self.prefix} tui|store|statuspage --config {placed.path}`"
@@ -206,6 +231,7 @@ class LocalStack:
             for b in self.fleet.backends(self.ports.backend)
         ]
         wanted.append(("status page", self.ports.statuspage))
+        wanted.append(("TLS front door", self.ports.tls))
         if self.serve_tui:
             wanted.append(("TUI in a browser", self.ports.tui))
         return wanted
@@ -397,6 +423,14 @@ class LocalStack:
             f"the {what} was not ready within {READY_TIMEOUT:.0f} s; its log: {child.log}"
         )
 
+    async def _start_front_door(self) -> None:
+        assert self.certificate is not None
+        backends = [b.port for b in self.fleet.backends(self.ports.backend)]
+        stage = await open_front_door(self.ports.tls, backends, self.certificate)
+        self.proxies["backend"], self.front_door = stage.proxy, stage.door
+        self.say(stage.announcement())
+        self.urls.update(stage.urls())
+
     async def _start_control(self) -> None:
         self.control = await serve_control(self.proxies, on_fault=self._fault_set)
 
@@ -427,6 +461,8 @@ class LocalStack:
                 CONTROL_SOCKET.unlink()
         for stage in sorted({child.stage for child in self.children}):
             await self._stop_children([c for c in self.children if c.stage == stage])
+        if self.front_door is not None:  # (after the monitors: they watch it)
+            await self.front_door.close()
         for proxy in self.proxies.values():
             await asyncio.to_thread(proxy.close)
         for server in (self.s3, self.postgres):

@@ -1,9 +1,11 @@
 """``questcity up``: the whole stack on one machine, on embedded defaults, in one command.
 
 A local S3 server (SeaweedFS), PostgreSQL in a throwaway cluster when its server binaries are
-installed (SQLite otherwise), each behind a fault proxy (``questcity chaos``); the backend; the
-monitor daemon watching it with tokens minted for it; the status page; then the TUI in the
-foreground.
+installed (SQLite otherwise), each behind a fault proxy (``questcity chaos``); the backend; its TLS
+front door (``--tls-port``, a self-signed certificate kept in ``./var/up/tls/``, the backend
+reached through a fault proxy of its own: ``questcity chaos backend``); the monitor daemon
+watching it with tokens minted for it, and checking the front door, its certificate, PostgreSQL
+and S3 (``[[checks]]``); the status page; then the TUI in the foreground.
 
 A fleet on one machine (:mod:`questcity.fleet`): ``--replicas N`` runs N backend processes
 (``api-1``…, on consecutive ports, one key directory, database and bucket), all of them the
@@ -62,6 +64,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     up.add_argument("--backend-port", type=int, default=8000)
     up.add_argument("--statuspage-port", type=int, default=8082)
     up.add_argument("--tui-port", type=int, default=8081)
+    up.add_argument(
+        "--tls-port", type=int, default=8443, help="the TLS front door, in front of the backend"
+    )
     up.set_defaults(handler=run_up)
 
 
@@ -89,7 +94,7 @@ async def _main(args: argparse.Namespace) -> int:
 
     stack = LocalStack(
         fleet=Fleet(args.replicas, args.monitors),
-        ports=Ports(args.backend_port, args.statuspage_port, args.tui_port),
+        ports=Ports(args.backend_port, args.statuspage_port, args.tui_port, args.tls_port),
         serve_tui=args.serve_tui,
         use_postgres=False if args.sqlite else None,
         headless=args.headless,

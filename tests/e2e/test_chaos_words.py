@@ -25,12 +25,17 @@ def test_status_names_each_service_in_the_commands_words(s3_proxy: FaultProxy) -
     proxies = {"s3": s3_proxy}
     assert handle(proxies, {"action": "status"}) == {
         "ok": True,
-        "services": {"database": "no fault proxy here", "s3": "no fault (connections pass)"},
+        "services": {
+            "database": "no fault proxy here",
+            "s3": "no fault (connections pass)",
+            "backend": "no fault proxy here",
+        },
     }
     handle(proxies, {"service": "s3", "action": "down"})
     assert handle(proxies, {"action": "status"})["services"] == {
         "database": "no fault proxy here",
         "s3": "down (new connections refused)",
+        "backend": "no fault proxy here",
     }
 
 

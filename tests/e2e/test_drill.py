@@ -80,6 +80,8 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         str(api_port),
         "--statuspage-port",
         str(status_port),
+        "--tls-port",
+        str(free_port()),
         cwd=tmp_path,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -174,12 +176,14 @@ async def test_the_drill(stack: Stack) -> None:
 
         # Both back; the on-call engineer resets the breakers rather than wait 30 s for trials.
         assert stack.chaos("status") == (
-            "database: down (new connections refused)\ns3: down (new connections refused)"
+            "database: down (new connections refused)\ns3: down (new connections refused)\n"
+            "backend: no fault (connections pass)"
         )
         assert stack.chaos("database", "heal") == "database: no fault (connections pass)"
         assert stack.chaos("s3", "up") == "s3: no fault (connections pass)"  # the older word
         assert stack.chaos("status") == (
-            "database: no fault (connections pass)\ns3: no fault (connections pass)"
+            "database: no fault (connections pass)\ns3: no fault (connections pass)\n"
+            "backend: no fault (connections pass)"
         )
         admin = {"Authorization": f"Bearer {stack.admin_token()}"}
         for service in ("database", "s3"):

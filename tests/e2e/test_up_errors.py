@@ -26,6 +26,8 @@ def test_a_port_in_use_is_named_with_the_option_to_change_it(tmp_path: Path) -> 
                 str(port),
                 "--statuspage-port",
                 str(free_port()),
+                "--tls-port",
+                str(free_port()),
             ],
             cwd=tmp_path,
             capture_output=True,
@@ -45,7 +47,10 @@ def test_a_port_in_use_is_named_with_the_option_to_change_it(tmp_path: Path) -> 
 
 def _up(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "questcity", "up", "--headless", *options],
+        [
+            *(sys.executable, "-m", "questcity", "up", "--headless"),
+            *("--tls-port", str(free_port()), *options),
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

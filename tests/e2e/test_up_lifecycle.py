@@ -56,6 +56,8 @@ def _up_argv(script: Path) -> list[str]:
         str(free_port()),
         "--statuspage-port",
         str(free_port()),
+        "--tls-port",
+        str(free_port()),
     ]
 
 
@@ -145,8 +147,9 @@ async def test_closing_the_terminal_stops_every_process_and_port(tmp_path: Path)
         await eventually(lambda: shown(READY), "up is running", within=START_WITHIN, every=0.2)
         text = screen.decode(errors="replace")
         # Hints that work as typed: it runs through `uv run` here.
-        assert "uv run questcity chaos database|s3 down|slow|blackhole|reset-connections|heal" in (
-            text
+        assert (
+            "uv run questcity chaos database|s3|backend down|slow|blackhole|reset-connections|heal"
+            in text
         )
         assert "uv run questcity chaos status" in text
         assert "Ctrl-C here, or uv run questcity down" in text
@@ -186,8 +189,9 @@ async def _chaos_heals_and_reports(cwd: Path) -> None:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    assert (
-        chaos("status") == "database: no fault (connections pass)\ns3: no fault (connections pass)"
+    assert chaos("status") == (
+        "database: no fault (connections pass)\ns3: no fault (connections pass)\n"
+        "backend: no fault (connections pass)"
     )
     assert chaos("s3", "slow", "--latency", "0.25") == "s3: slow (+0.25 s per chunk, each way)"
     assert chaos("s3", "blackhole") == "s3: blackhole (connections accepted, never answered)"
@@ -195,12 +199,14 @@ async def _chaos_heals_and_reports(cwd: Path) -> None:
     assert chaos("database", "reset") == "database: reset-connections (every connection reset)"
     assert chaos("status") == (
         "database: reset-connections (every connection reset)\n"
-        "s3: blackhole (connections accepted, never answered)"
+        "s3: blackhole (connections accepted, never answered)\n"
+        "backend: no fault (connections pass)"
     )
     assert chaos("s3", "heal") == "s3: no fault (connections pass)"
     assert chaos("database", "heal") == "database: no fault (connections pass)"
-    assert (
-        chaos("status") == "database: no fault (connections pass)\ns3: no fault (connections pass)"
+    assert chaos("status") == (
+        "database: no fault (connections pass)\ns3: no fault (connections pass)\n"
+        "backend: no fault (connections pass)"
     )
     wrong = questcity(cwd, "chaos", "s3")
     assert wrong.returncode == 2

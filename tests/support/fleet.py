@@ -108,6 +108,8 @@ async def running_fleet(
         str(backend_port),
         "--statuspage-port",
         str(status_port),
+        "--tls-port",
+        str(free_port()),
         *options,
         cwd=cwd,
         stdout=log,
