@@ -215,7 +215,7 @@ def judge_check(
       summary says what failed (``Front door: [STATUS] == 200 failed: got 503 since …``);
     - ``certificate_expiring``: a ``tls`` check passed with a warning (its certificate expires
       within ``warn_days``; the warning is the healthy record's error): fires at once, its
-      summary the warning."""
+      summary the check's name and the warning."""
     findings: dict[Condition, Finding] = {}
     at = record.at
     if record.status in FAILED_RUN:
@@ -231,7 +231,9 @@ def judge_check(
     elif record.status is Status.HEALTHY and kind == TLS and record.error:
         warning = one_line(record.error, CHECK_ERROR_CHARS)
         if warning:
-            findings[(CERTIFICATE_EXPIRING, TARGET_COMPONENT)] = Finding(warning, 0.0)
+            findings[(CERTIFICATE_EXPIRING, TARGET_COMPONENT)] = Finding(
+                f"{name(record.target, '')}: {warning}", 0.0
+            )
     return findings
 
 

@@ -9,7 +9,7 @@ and whatever else goes wrong inside a kind's code is an ``unknown`` outcome and 
 one bad check never stops another.
 
 What an outcome says never carries a URL, a user, a password or a query: a failure is said as
-its class (``connection refused``, ``TLS handshake failed: certificate has expired``), never as
+its class (``connection refused``, ``certificate not valid: certificate has expired``), never as
 the text of an httpx, ssl or driver exception, which may carry the URL it was raised for.
 """
 
@@ -218,7 +218,7 @@ def failure_of(error: BaseException, timeout: float) -> tuple[Status, str]:
     for leaf in leaves:
         if isinstance(leaf, ssl.SSLCertVerificationError):
             reason = one_line(leaf.verify_message or "certificate verify failed", OBSERVED_CHARS)
-            return Status.UNHEALTHY, f"TLS handshake failed: {reason}"
+            return Status.UNHEALTHY, f"certificate not valid: {reason}"
     for leaf in leaves:
         if isinstance(leaf, ssl.SSLError):
             reason = one_line(str(leaf.reason or "error").replace("_", " ").lower(), 40)

@@ -169,7 +169,7 @@ async def test_a_certificate_warning_fires_at_once_and_never_holds_back_its_fail
     alerts = engine(store, sink, open_after=2)
     warned = Outcome(Status.HEALTHY, 12.0, warning=WARNING)
     await observe(alerts, run_of(CERTIFICATE, 0, warned))
-    assert sink.of(CERTIFICATE_EXPIRING) == [("firing", WARNING)]
+    assert sink.of(CERTIFICATE_EXPIRING) == [("firing", f"Certificate: {WARNING}")]
     assert sink.of(CHECK_FAILING) == []
 
     # Below min_days: the check fails. The warning holds back no page (not "one cause, one
@@ -184,7 +184,7 @@ async def test_a_certificate_warning_fires_at_once_and_never_holds_back_its_fail
     ]
     await observe(alerts, *(run_of(CERTIFICATE, t, expired) for t in (30, 40, 50)))
     assert [s for s, _ in sink.of(CERTIFICATE_EXPIRING)] == ["firing", "resolved"]
-    assert sink.of(CERTIFICATE_EXPIRING)[-1][1] == WARNING
+    assert sink.of(CERTIFICATE_EXPIRING)[-1][1] == f"Certificate: {WARNING}"
 
     # Renewed (far from warn_days): the failure resolves after its hold-down, not held up by a
     # warning either.

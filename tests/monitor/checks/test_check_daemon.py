@@ -226,7 +226,9 @@ async def test_a_public_check_opens_an_incident_and_a_private_one_does_not(stack
 async def test_a_certificate_warning_pages_and_the_component_stays_healthy(stack: Stack) -> None:
     stack.runner.script["front-door-tls"] = Outcome(Status.HEALTHY, 12.0, warning=WARNING)
     await stack.run(CERTIFICATE, OPEN_AFTER + 1)
-    assert stack.sent("certificate_expiring", "front-door-tls") == [("firing", WARNING)]
+    assert stack.sent("certificate_expiring", "front-door-tls") == [
+        ("firing", f"Certificate: {WARNING}")
+    ]
     assert stack.sent("check_failing") == []
     states = await stack.daemon.reader.states()
     assert states[("front-door-tls", TARGET_COMPONENT)].status is Status.HEALTHY

@@ -235,7 +235,7 @@ def test_a_certificate_refused_is_an_answer_named_by_ssls_fixed_message() -> Non
     wrapped.__cause__ = refused
     assert failure_of(wrapped, 5.0) == (
         Status.UNHEALTHY,
-        "TLS handshake failed: certificate has expired",
+        "certificate not valid: certificate has expired",
     )
 
 
