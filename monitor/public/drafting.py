@@ -23,9 +23,12 @@ from monitor.store.models import Incident
 from monitor.store.public_models import (
     Delivery,
     Maintenance,
+    PrivateKeys,
     PublicMessage,
     Subscriber,
     SubscriberKind,
+    public_incident,
+    public_window,
 )
 
 Send = Callable[[], Awaitable[None]]
@@ -69,9 +72,16 @@ class Drop:
 class Round:
     """What one round reads once: the catalogue's names and each message's subject."""
 
-    def __init__(self, reader: DraftReads, names: Mapping[tuple[str, str], str]) -> None:
+    def __init__(
+        self,
+        reader: DraftReads,
+        names: Mapping[tuple[str, str], str],
+        private: PrivateKeys = frozenset(),
+    ) -> None:
         self.reader = reader
         self.names = names
+        self.private = private
+        """Private checks' keys: a message names none of them (the page shows none)."""
         self._messages: dict[int, tuple[PublicMessage | None, Incident | None, Maintenance | None]]
         self._messages = {}
 
@@ -82,10 +92,14 @@ class Round:
         if found is None:
             message = await self.reader.public_message(message_id)
             incident = window = None
+            # Told as the page shows it: without private components, and not at all when none
+            # of its components is public (no subject: the delivery is dropped).
             if message is not None and message.incident_id is not None:
                 incident = await self.reader.incident(message.incident_id)
+                incident = incident and public_incident(incident, self.private)
             elif message is not None and message.maintenance_id is not None:
                 window = await self.reader.maintenance(message.maintenance_id)
+                window = window and public_window(window, self.private)
             found = self._messages[message_id] = (message, incident, window)
         return found
 

@@ -53,6 +53,7 @@ from monitor.store.public_models import (
     Maintenance,
     PublicMessage,
     Subscriber,
+    private_keys,
 )
 from shared.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitBreakerOpenError, Clock
 
@@ -240,7 +241,7 @@ class PublicSender:
                 if round_ is None:
                     components = await self.reader.components()
                     names = {(c.target, c.service): c.display_name for c in components}
-                    round_ = Round(self.reader, names)
+                    round_ = Round(self.reader, names, private_keys(components))
                 done = await self._batch(due, round_, at, report, deadline)
                 if not (done and more and self.clock.monotonic() < deadline):
                     break

@@ -166,6 +166,44 @@ async def test_an_unsubscribed_subscriber_is_dropped_not_sent() -> None:
     assert store.deliveries[1].error == "unsubscribed"
 
 
+async def test_a_message_never_names_a_check_made_private_after_it_was_queued() -> None:
+    # Queued while the ledger check was public; it is private now (its [[checks]] says so):
+    # the e-mail tells the database alone, as the page now does.
+    store, mail = incident_store(), FakeMail()
+    store.components_.append(
+        Component("ledger", "", "Ledger port", "API", 2, kind="tcp", public=False)
+    )
+    store.incidents[7] = replace(
+        store.incidents[7],
+        components=(
+            *store.incidents[7].components,
+            IncidentComponent("ledger", "", Status.UNREACHABLE),
+        ),
+    )
+    store.add_subscriber("fan@example.org")
+    sender, _ = make(store, mail)
+
+    await sender.run_once(NOW)
+
+    [email] = mail.sent
+    assert "Database" in email.text
+    assert "Ledger" not in email.text and "ledger" not in email.text
+
+
+async def test_a_message_about_private_checks_alone_is_dropped() -> None:
+    store, mail = incident_store(), FakeMail()
+    store.components_ = [Component("api", "database", "Database", "API", 1, public=False)]
+    person = store.add_subscriber("fan@example.org")
+    await store.fan_out(NOW)  # (the real fan-out leaves private keys out: see the store's tests)
+    sender, _ = make(store, mail)
+
+    await sender.run_once(NOW)
+
+    assert mail.calls == 0
+    assert store.deliveries[1].subscriber_id == person.id
+    assert store.deliveries[1].state is DeliveryState.FAILED
+
+
 async def test_a_failing_send_is_retried_with_backoff_then_given_up() -> None:
     from monitor.public.outcomes import Unreachable
 
