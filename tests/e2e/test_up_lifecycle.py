@@ -52,11 +52,11 @@ def _up_argv(script: Path) -> list[str]:
         "bash",
         str(script),
         "--headless",
+        "--tls-port",
+        str(free_port()),
         "--backend-port",
         str(free_port()),
         "--statuspage-port",
-        str(free_port()),
-        "--tls-port",
         str(free_port()),
     ]
 
