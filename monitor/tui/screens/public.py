@@ -215,10 +215,13 @@ def long_text(text: str, limit: int = LONG_TEXT) -> str:
 
 
 def catalogue_choices(catalogue: Sequence[Component]) -> list[tuple[Text, str]]:
-    """``Image storage  questcity-api/s3`` for each component, as a SelectionList's (prompt,
-    key): the prompt a Text, so a name is never read as markup."""
+    """``Image storage  questcity-api/s3`` for each public component, as a SelectionList's
+    (prompt, key): the prompt a Text, so a name is never read as markup. A private check is not
+    offered: incidents and windows are the status page's story, and it is not on the page."""
     choices = []
     for component in catalogue:
+        if not component.public:
+            continue
         key = component_key(component.target, component.service)
         prompt = Text(bounded(component.display_name or key, NAME_SHOWN))
         prompt.append(f"  {bounded(key, 80)}", style="dim")

@@ -18,7 +18,7 @@ from datetime import UTC
 import httpx
 import pytest
 from textual.screen import Screen
-from textual.widgets import Label, Sparkline, Static
+from textual.widgets import Label, SelectionList, Sparkline, Static
 
 from monitor.checks.conditions import parse_condition
 from monitor.checks.spec import (
@@ -31,7 +31,7 @@ from monitor.checks.spec import (
     TlsSettings,
 )
 from monitor.config import MonitorConfig
-from monitor.store import CheckRecord, Status
+from monitor.store import CheckRecord, Component, Status
 from monitor.tui.app import MonitorApp
 from monitor.tui.screens import DetailScreen, MainScreen
 from monitor.tui.widgets.components import COMPACT, ComponentsTable
@@ -390,6 +390,34 @@ async def test_r_on_a_check_says_a_check_has_no_breakers(checked: Store, make: A
     assert not any(
         e.kind == "breaker_reset" and i.target == "front-door" for i in events for e in i.events
     )
+
+
+# -- the status page's dialogs ------------------------------------------------------------------
+
+
+async def test_incident_and_window_dialogs_offer_public_checks_only(
+    checked: Store, make: AppMaker
+) -> None:
+    """Incidents and maintenance windows are the status page's story: a private check, not on
+    the page, is not offered (its failures alert operators alone)."""
+    catalogue = await checked.reader.components()
+    await checked.writer.sync_components(
+        [
+            *catalogue,
+            Component("front-door", "", "Front door", "Services", 10, kind="http", public=True),
+            Component("cert", "", "Certificate", "Services", 11, kind="tls", public=False),
+        ]
+    )
+    app = make()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for keys in (("i", "o"), ("escape", "escape", "m", "s")):
+            await pilot.press(*keys)
+            await settle(pilot)
+            picks: SelectionList[str] = app.screen.query_one(SelectionList)
+            offered = {str(picks.get_option_at_index(n).value) for n in range(picks.option_count)}
+            assert "front-door" in offered and "cert" not in offered
+            assert "questcity-api/database" in offered
 
 
 # -- the real runner ------------------------------------------------------------------------------
