@@ -296,7 +296,9 @@ class MonitorApp(App[None]):
                 "Reset breaker", "Reset the selected service's breaker", self.action_reset
             )
         if self.identity.may(Action.CHECK):
-            yield SystemCommand("Check now", "Check the selected target now", self.action_check)
+            yield SystemCommand(
+                "Check now", "Check the selected target or check now", self.action_check
+            )
         if self.identity.may(Action.NOTE):
             yield SystemCommand(
                 "Add note", "Note on the open incident of the selection", self.action_note

@@ -54,7 +54,9 @@ class MainScreen(Screen[None]):
         yield MonitorLine("", id="monitor-alerts")
         yield Static("", id="readonly")
         yield Static("", id="last-result")
-        yield Input(placeholder="Filter: target, service, status or breaker state", id="filter")
+        yield Input(
+            placeholder="Filter: target, service, check, kind, status or breaker state", id="filter"
+        )
         yield ComponentsTable(tz=self.monitor.tz, id="components")
         with Vertical(id="alerts-panel"):
             yield Static("", id="alerts")
