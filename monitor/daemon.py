@@ -38,9 +38,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
 from monitor.catalogue import Catalogue
-from monitor.check_jobs import NOT_LEADING, CheckJobs, Runner, StoreLog, default_runner, first_runs
+from monitor.check_jobs import NOT_LEADING, CheckJobs, Runner, StoreLog, default_runner
 from monitor.check_jobs import PHASE_STEP as PHASE_STEP  # (re-exported: tests, benchmarks)
 from monitor.check_jobs import STORE_WARN_EVERY as STORE_WARN_EVERY
+from monitor.check_jobs import first_runs as first_runs
 from monitor.checks.spec import Check
 from monitor.config import MonitorConfig, Target
 from monitor.discovery import Discovery, Replica
