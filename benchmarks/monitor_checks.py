@@ -2,7 +2,7 @@
 servers, beside the daemon as shipped polling 1,000 health-API targets (issue #16).
 
     uv run python -m benchmarks.monitor_checks [--checks 1000] [--interval 10] [--duration 120]
-        [--mix http=500,tcp=150,dns=150,tls=150,postgres=50] [--rounds 1]
+        [--mix http=500,tcp=150,dns=150,tls=150,postgres=50] [--grouped] [--rounds 1]
         [--modes daemon,checks] [--profile DIR] [--cprofile DIR]
 
 Each kind's server is a process of its own pinned to CPU 1 (:mod:`benchmarks._check_servers`):
@@ -20,7 +20,11 @@ so every check not healthy is the monitor's own failure.
 
 The default mix is half HTTP (what most operators check most) and the rest spread over the other
 kinds, with PostgreSQL at 5 %: each of its runs is a login (a backend forked, SCRAM), and a
-monitor checks a handful of databases, not hundreds.
+monitor checks a handful of databases, not hundreds. The kinds are spread evenly through the
+config, whose order is that of the staggered first runs: written kind after kind (``--grouped``),
+the 50 logins fall within half a second of each interval and saturate the one core every server
+shares, which slows the HTTP fleet on it past ``[RESPONSE_TIME] < 500`` — a limit of this
+bench's single server core, not of the monitor (whose own CPU is the same either way).
 
 Candidates, each for ``--duration`` in a process of its own pinned to CPU 0, in the same run on
 the same servers:
@@ -37,7 +41,11 @@ status; ``daemon``: unreachable), missed (:attr:`MonitorDaemon.missed`), CPU as 
 (``process_time`` over the window; per interval, median and max), RSS peak (sampled each second),
 how late runs started, how long a job took (submission to end, including the store's 0.25 s write
 window); per kind: not healthy, the job's time, the check's own latency as the runner measured
-it, the errors seen, and each server's CPU over the run.
+it, the errors seen (and when, in seconds into the run), and each server's CPU over the run;
+for ``checks``, the event loop's lag (a 100 ms sleep's overshoot) and the full garbage
+collections in the window. ``--cprofile DIR`` profiles each candidate's whole process (its
+summary on stderr; the overhead doubles the CPU figures), ``--profile DIR`` samples it with
+py-spy (when installed).
 
 Targets (issue 4, for #16's fleet): no missed checks, CPU ≤ 50 % of one core, RSS ≤ 200 MB.
 """
@@ -48,6 +56,8 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
+import importlib
 import io
 import json
 import os
@@ -59,7 +69,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,8 +139,24 @@ def mix(total: int, text: str) -> dict[str, int]:
 # -- the config ----------------------------------------------------------------------------------
 
 
+def order(counts: dict[str, int], grouped: bool) -> list[tuple[str, int]]:
+    """The checks in config order, which is the order of their staggered first runs: each kind
+    spread evenly over the interval (``grouped``: kind after kind, so that each kind's checks
+    run together — 50 PostgreSQL logins within half a second)."""
+    checks = [(kind, n) for kind in KINDS for n in range(counts[kind])]
+    if grouped:
+        return checks
+    return sorted(checks, key=lambda check: (check[1] + 0.5) / counts[check[0]])
+
+
 def config_text(
-    counts: dict[str, int], servers: Servers, interval: float, db: Path, timeout: float = 5.0
+    counts: dict[str, int],
+    servers: Servers,
+    interval: float,
+    db: Path,
+    *,
+    grouped: bool = False,
+    timeout: float = 5.0,
 ) -> str:
     """``monitor.toml``: the store, one target (a config must have one), the checks."""
     q = json.dumps  # a TOML basic string, for the plain text written here
@@ -147,17 +173,16 @@ def config_text(
         f"token_env = {q(TOKEN_ENV)}",
         f"services = {{ {', '.join(f'{k} = {q(v)}' for k, v in SERVICES.items())} }}",
     ]
-    for kind in KINDS:
-        for n in range(counts[kind]):
-            lines += [
-                "",
-                "[[checks]]",
-                f'name = "{kind}-{n:04d}"',
-                f'kind = "{kind}"',
-                f"interval = {interval:g}",
-                f"timeout = {timeout:g}",
-                *_kind_lines(kind, n, servers),
-            ]
+    for kind, n in order(counts, grouped):
+        lines += [
+            "",
+            "[[checks]]",
+            f'name = "{kind}-{n:04d}"',
+            f'kind = "{kind}"',
+            f"interval = {interval:g}",
+            f"timeout = {timeout:g}",
+            *_kind_lines(kind, n, servers),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +246,12 @@ async def run_checks(config_path: Path, duration: float, environ: dict[str, str]
     from monitor.store.schema import checks
 
     config = load_config(config_path)
+    # Each kind's module (and its libraries: dnspython, asyncpg) is imported by the runner when
+    # its first check runs. Imported here, before the window: where the benchmarks run,
+    # PYTHONDONTWRITEBYTECODE=1, so an import compiles every module from source (~0.5 s for
+    # dnspython and asyncpg, on the event loop), which an installed monitor's .pyc files spare it.
+    for used in {check.kind for check in config.checks}:
+        importlib.import_module(f"monitor.checks.{used.value}")
     daemon = MonitorDaemon(config, environ=environ)
     sampler = Sampler()
     sampler.start()
@@ -250,7 +281,9 @@ async def run_checks(config_path: Path, duration: float, environ: dict[str, str]
                     (time.monotonic() - submitted.pop(event.job_id)) * 1000
                 )
 
+    pauses = Pauses()
     await daemon.start()
+    pauses.open()
     started, wall_started, cpu_started = time.monotonic(), time.time(), time.process_time()
     assert daemon.scheduler is not None
     daemon.scheduler.add_listener(
@@ -266,6 +299,7 @@ async def run_checks(config_path: Path, duration: float, environ: dict[str, str]
     wall = time.monotonic() - started
     done = daemon.checks
     sampler.stop()
+    pauses.close()
     daemon.scheduler.pause()  # let the runs in flight end before stop() (as monitor_fleet)
     if counts["in_flight"] > 0:
         idle.clear()
@@ -326,7 +360,7 @@ async def run_checks(config_path: Path, duration: float, environ: dict[str, str]
         run_ms=[v for values in took.values() for v in values],
         errors=counts["errors"],
     )
-    return {"outcome": outcome.__dict__, "kinds": kinds}
+    return {"outcome": outcome.__dict__, "kinds": kinds, "pauses": pauses.figures()}
 
 
 def candidate_main(args: argparse.Namespace) -> None:
@@ -345,6 +379,54 @@ def candidate_main(args: argparse.Namespace) -> None:
         result = {"outcome": result.__dict__, "kinds": {}}
     result["outcome"]["candidate"] = MODES[args.mode]
     print(json.dumps(result), flush=True)
+
+
+@dataclass
+class Pauses:
+    """What held the event loop up within the window (:meth:`open` to :meth:`close`): its lag
+    (how late a 100 ms sleep wakes: any check, import, commit or collection that keeps the loop
+    busy), and the garbage collector's full collections (generation 2: every object walked)."""
+
+    lags: list[float] = field(default_factory=list)
+    full_gc: list[float] = field(default_factory=list)
+    _open: bool = False
+    _gc_started: float = 0.0
+    _probe: asyncio.Task[None] | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._open:
+            self.full_gc.append((time.perf_counter() - self._gc_started) * 1000)
+
+    async def _lag(self) -> None:
+        while True:
+            began = time.perf_counter()
+            await asyncio.sleep(0.1)
+            self.lags.append((time.perf_counter() - began - 0.1) * 1000)
+
+    def open(self) -> None:
+        self._open = True
+        gc.callbacks.append(self._on_gc)
+        self._probe = asyncio.get_running_loop().create_task(self._lag())
+
+    def close(self) -> None:
+        self._open = False
+        if self._probe is not None:
+            self._probe.cancel()
+            gc.callbacks.remove(self._on_gc)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "lag_p99_ms": _percentile(self.lags, 0.99),
+            "lag_max_ms": max(self.lags, default=0.0),
+            "lags_over_100_ms": sum(1 for lag in self.lags if lag > 100),
+            "full_gc": len(self.full_gc),
+            "full_gc_max_ms": max(self.full_gc, default=0.0),
+            "full_gc_total_ms": sum(self.full_gc),
+        }
 
 
 @contextlib.contextmanager
@@ -428,7 +510,7 @@ def _run_candidate(
 ) -> dict[str, Any]:
     db = workdir / f"monitor-{mode}-{n}.db"
     config = workdir / f"monitor-{mode}-{n}.toml"
-    config.write_text(config_text(counts, found, args.interval, db))
+    config.write_text(config_text(counts, found, args.interval, db, grouped=args.grouped))
     argv = [sys.executable, "-m", "benchmarks.monitor_checks", "candidate", "--mode", mode]
     argv += ["--port", str(found.ports["http"]), "--config", str(config), "--db", str(db)]
     argv += ["--checks", str(args.checks), "--interval", str(args.interval)]
@@ -559,6 +641,18 @@ def report(
             f"{cpu:.1f} % ({verdict(cpu <= TARGET_CPU_PERCENT)}); RSS ≤ {TARGET_RSS_MB:g} MB — "
             f"{rss:.1f} MB ({verdict(rss <= TARGET_RSS_MB)})."
         )
+    for mode, results in runs.items():
+        stalls = [r["pauses"] for r in results if "pauses" in r]
+        if stalls:
+            lines.append(
+                f"- Event loop, {mode}: lag p99 / max "
+                f"{max(p['lag_p99_ms'] for p in stalls):,.0f} / "
+                f"{max(p['lag_max_ms'] for p in stalls):,.0f} ms, "
+                f"{sum(p['lags_over_100_ms'] for p in stalls):,.0f} wakes over 100 ms late; "
+                f"full GC {sum(p['full_gc'] for p in stalls):,.0f}×, max "
+                f"{max(p['full_gc_max_ms'] for p in stalls):,.0f} ms, total "
+                f"{sum(p['full_gc_total_ms'] for p in stalls):,.0f} ms."
+            )
     if runs.get("checks") and runs.get("daemon"):
         cpu_of = {m: med([r["outcome"]["cpu_percent"] for r in runs[m]]) for m in runs}
         rss_of = {m: med([r["outcome"]["rss_peak_mb"] for r in runs[m]]) for m in runs}
@@ -584,6 +678,11 @@ def main() -> None:
         sub.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--mix", default=DEFAULT_MIX, help=f"weights of the kinds: {DEFAULT_MIX}")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--grouped",
+        action="store_true",
+        help="checks in the config kind after kind (default: the kinds spread over the interval)",
+    )
     parser.add_argument("--modes", default="daemon,checks", help="comma-separated: daemon,checks")
     parser.add_argument("--profile", type=Path, help="py-spy the candidates into this directory")
     parser.add_argument("--cprofile", type=Path, help="cProfile the candidates into this directory")
