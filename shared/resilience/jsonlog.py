@@ -35,10 +35,13 @@ NOISY_LOGGERS: tuple[str, ...] = (
     "urllib3",
     "asyncio",
     "aiosqlite",
-    "httpcore",
+    "httpcore",  # debug: a line per connection step, host and port included
+    "httpx",  # info: "HTTP Request: GET <url>" per request, the URL's user info and query too
     "alembic",  # a line per plugin and per migration context at every start
 )
-"""Libraries whose debug (and info) output drowns the application's; set to WARNING."""
+"""Libraries whose debug (and info) output drowns the application's; set to WARNING. Some would
+also leak: httpx writes every request's whole URL, password and token included (a check's url,
+a webhook's), and the monitor's checks would add a line per request on its hot path."""
 
 # Attributes every LogRecord has (plus the two that Formatter.format adds, and 3.12's taskName):
 # anything else on a record came in through ``extra=``. uvicorn's ``color_message`` repeats the
