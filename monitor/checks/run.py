@@ -28,7 +28,7 @@ import httpx
 
 from monitor.checks.conditions import Condition, Observation, evaluate, failed_text, parse_condition
 from monitor.checks.context import RunContext
-from monitor.checks.spec import OBSERVED_CHARS, Check, CheckKind, Outcome
+from monitor.checks.spec import ERROR_CHARS, OBSERVED_CHARS, Check, CheckKind, Outcome
 from monitor.store.models import Status
 from shared.resilience import Clock, within
 from shared.resilience.sanitize import one_line
@@ -190,11 +190,21 @@ def unreached(
     http_status: int | None = None,
 ) -> Outcome:
     """The outcome of a run that did not get an answer: ``status`` with ``error``. A check whose
-    written conditions read ``[CONNECTED]`` is judged by them instead (``[CONNECTED] == false``
-    watches that a port stays closed: refused or filtered is then healthy)."""
+    written conditions read ``[CONNECTED]`` is judged by them too: when all of them hold
+    (``[CONNECTED] == false`` watching that a port stays closed) the run is healthy; when one
+    fails (``[CONNECTED] == true``, Gatus's idiom) it stays ``status``, and its error says why
+    it could not connect first (``connection refused; [CONNECTED] == true failed: got false``):
+    refused, timed out and a name that does not resolve are what the on-call engineer needs
+    to tell apart."""
     if status is Status.UNREACHABLE and names(check, CONNECTED):
         seen = Observation(connected=False, response_ms=latency_ms)
-        return judged(check, seen, latency_ms=latency_ms)
+        outcome = judged(check, seen, latency_ms=latency_ms)
+        if outcome.status is Status.HEALTHY:
+            return outcome
+        error = one_line(f"{error}; {outcome.error}", ERROR_CHARS)
+        return Outcome(
+            status, latency_ms, http_status=http_status, error=error, results=outcome.results
+        )
     return Outcome(status, latency_ms, http_status=http_status, error=error)
 
 

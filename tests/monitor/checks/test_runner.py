@@ -20,8 +20,10 @@ from monitor.checks.conditions import Observation, parse_condition
 from monitor.checks.run import CheckRunner, failure_of, judged, unreached
 from monitor.checks.spec import Check, CheckKind, HttpSettings, Outcome, TcpSettings
 from monitor.store.models import Status
+from shared.resilience import SYSTEM_CLOCK
 from shared.resilience.testing import FakeClock, settle
 from tests.support.polling import eventually
+from tests.support.ports import free_port
 from tests.support.tls_server import self_signed, validity
 
 
@@ -195,8 +197,61 @@ def test_unreached_is_the_error_unless_conditions_read_connected() -> None:
         conditions=(parse_condition("[CONNECTED] == true", CheckKind.TCP),),
     )
     judged_down = unreached(watching, "connection refused", latency_ms=3.0)
-    assert judged_down.status is Status.UNHEALTHY
-    assert judged_down.error == "[CONNECTED] == true failed: got false"
+    assert judged_down.status is Status.UNREACHABLE, "why it could not connect is kept"
+    assert judged_down.error == "connection refused; [CONNECTED] == true failed: got false"
+    assert [result.ok for result in judged_down.results] == [False]
+
+
+def refused_check(kind: CheckKind, port: int, *conditions: str) -> Check:
+    settings = (
+        TcpSettings("127.0.0.1", port)
+        if kind is CheckKind.TCP
+        else HttpSettings(f"http://127.0.0.1:{port}/health")
+    )
+    return Check(
+        f"closed-{kind.value}",
+        kind,
+        settings,
+        conditions=tuple(parse_condition(text, kind) for text in conditions),
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "conditions", "error"),
+    [
+        (
+            CheckKind.TCP,
+            ("[CONNECTED] == true",),
+            "connection refused; [CONNECTED] == true failed: got false",
+        ),
+        (
+            CheckKind.HTTP,
+            ("[CONNECTED] == true", "[STATUS] == 200"),
+            "connection refused; [CONNECTED] == true failed: got false; "
+            "[STATUS] == 200 failed: no value",
+        ),
+    ],
+)
+async def test_connected_true_on_a_refused_port_stays_unreachable_and_says_refused(
+    kind: CheckKind, conditions: tuple[str, ...], error: str
+) -> None:
+    """Gatus's ``[CONNECTED] == true`` must not turn refused into unhealthy nor hide why."""
+    runner = CheckRunner(SYSTEM_CLOCK)
+    try:
+        outcome = await runner.run(refused_check(kind, free_port(), *conditions))
+    finally:
+        await runner.aclose()
+    assert (outcome.status, outcome.error) == (Status.UNREACHABLE, error)
+
+
+@pytest.mark.parametrize("kind", [CheckKind.TCP, CheckKind.HTTP])
+async def test_connected_false_on_a_refused_port_is_healthy(kind: CheckKind) -> None:
+    runner = CheckRunner(SYSTEM_CLOCK)
+    try:
+        outcome = await runner.run(refused_check(kind, free_port(), "[CONNECTED] == false"))
+    finally:
+        await runner.aclose()
+    assert (outcome.status, outcome.error) == (Status.HEALTHY, None)
 
 
 @pytest.mark.parametrize(
