@@ -1,6 +1,5 @@
-"""The daemon's check jobs: when each first runs (:func:`first_runs`), the store refusing them in
-the log (:class:`StoreLog`), and the ``[[checks]]`` entries' runs (issue #16,
-:class:`CheckJobs`), recorded and judged as a target's round is.
+"""The daemon's ``[[checks]]`` jobs (issue #16, :class:`CheckJobs`): each entry's runs, recorded
+and judged as a target's round is.
 
 One APScheduler job per check (``check:NAME``, as a target's: the same ``max_instances``,
 ``coalesce`` and grace, its first run staggered with the targets'). A run takes a slot of the
@@ -21,14 +20,13 @@ with one log line: one bad check never stops another, nor a target.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from monitor.checks.run import CheckRunner
 from monitor.checks.spec import Check, Outcome
+from monitor.schedule import first_runs as first_runs  # (re-exported: benchmarks.monitor_checks)
 from monitor.store import CheckRecord, LeaseLost, Status, StoreError
 from shared.resilience import within
 
@@ -37,11 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("monitor")
 
-PHASE_STEP = 0.05
-"""Seconds between two jobs' first checks, at most (a few targets all start at once)."""
-STORE_WARN_EVERY = 60.0
-"""Seconds between two log lines of a store that keeps refusing checks (after the first's
-traceback)."""
 RUN_GRACE = 1.0
 """Seconds past a check's timeout before a runner still running is cut off: the runner keeps
 the timeout itself, so this is only ever reached by a fault of ours."""
@@ -147,72 +140,3 @@ class CheckJobs:
                 extra={"event": "check_crashed", "target": check.name},
             )
             return Outcome(Status.UNKNOWN, None, error=FAILED)
-
-
-class Scheduled(Protocol):
-    """A check job's subject: a target, or a ``[[checks]]`` entry."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def interval(self) -> float: ...
-
-
-def first_runs(jobs: Sequence[Scheduled], now: datetime) -> dict[str, datetime]:
-    """When each target (or check) is first checked: from ``now``, those that share an interval
-    ``min(interval / count, PHASE_STEP)`` apart, in the order given (config order: the targets,
-    then the checks)."""
-    by_interval: dict[float, list[Scheduled]] = {}
-    for job in jobs:
-        by_interval.setdefault(job.interval, []).append(job)
-    runs: dict[str, datetime] = {}
-    for interval, group in by_interval.items():
-        step = min(interval / len(group), PHASE_STEP)
-        for n, job in enumerate(group):
-            runs[job.name] = now + timedelta(seconds=n * step)
-    return runs
-
-
-class StoreLog:
-    """The store refusing checks (a target's or a check's), in the log."""
-
-    def __init__(self) -> None:
-        self._failing_since: float | None = None
-        """When the store began refusing checks (None: it takes them): one traceback per outage."""
-        self._warned_at: float | None = None
-
-    def failed(self, name: str, error: Exception, at: float) -> None:
-        """A check of ``name`` not recorded: the traceback once when the failures start, then a
-        line at most once a minute while they go on (monitor_store_unwritable pages meanwhile) —
-        not a traceback per check, which at a hundred checks a second buries everything else."""
-        if self._failing_since is None:
-            self._failing_since = self._warned_at = at
-            logger.exception(
-                "could not record the check of %s",
-                name,
-                extra={"event": "store_error", "target": name},
-            )
-            return
-        assert self._warned_at is not None
-        if at - self._warned_at < STORE_WARN_EVERY:
-            return
-        self._warned_at = at
-        logger.warning(
-            "the store still refuses checks (since %s): %s; last of %s",
-            datetime.fromtimestamp(self._failing_since, UTC).strftime("%H:%M:%S UTC"),
-            type(error).__name__,
-            name,
-            extra={"event": "store_error", "target": name, "cause": type(error).__name__},
-        )
-
-    def written(self, name: str, at: float) -> None:
-        """A check recorded: if the store had been refusing them, say it takes them again."""
-        if self._failing_since is None:
-            return
-        logger.warning(
-            "the store takes checks again (after %.0f s of failures)",
-            max(0.0, at - self._failing_since),
-            extra={"event": "store_recovered", "target": name},
-        )
-        self._failing_since = self._warned_at = None

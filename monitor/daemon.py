@@ -15,11 +15,8 @@ scheduling: still one job per target, its replicas probed within it.
 Under a leadership lease every write is fenced (``fence``): a write refused because another
 monitor leads raises ``LeaseLost``, which stops this daemon's checks and calls ``on_lease_lost``.
 
-The first runs are staggered: targets and checks that share an interval start at most
-``PHASE_STEP`` apart
-and spread evenly over the interval when there are many. Started at one instant, a thousand
-checks queue in the HTTP client's connection pool, time out there and are stored as failures of
-a healthy fleet; and being in phase once, they would stay in phase for ever.
+The first runs are staggered (:mod:`monitor.schedule`): started at one instant, a thousand
+checks would queue in the HTTP client's pool, time out there, and stay in phase for ever.
 """
 
 from __future__ import annotations
@@ -38,10 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
 from monitor.catalogue import Catalogue
-from monitor.check_jobs import NOT_LEADING, CheckJobs, Runner, StoreLog, default_runner
-from monitor.check_jobs import PHASE_STEP as PHASE_STEP  # (re-exported: tests, benchmarks)
-from monitor.check_jobs import STORE_WARN_EVERY as STORE_WARN_EVERY
-from monitor.check_jobs import first_runs as first_runs
+from monitor.check_jobs import NOT_LEADING, CheckJobs, Runner, default_runner
 from monitor.checks.spec import Check
 from monitor.config import MonitorConfig, Target
 from monitor.discovery import Discovery, Replica
@@ -51,6 +45,8 @@ from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
 from monitor.public.sender import SCHEDULE, build_sender
 from monitor.replica_sets import ReplicaSets
+from monitor.schedule import PHASE_STEP as PHASE_STEP  # (re-exported: tests, benchmarks)
+from monitor.schedule import first_runs as first_runs
 from monitor.self_alerts import SelfAlerts
 from monitor.store import (
     CheckRecord,
@@ -63,6 +59,8 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.writer import Fence, HistoryWriter
+from monitor.store_log import STORE_WARN_EVERY as STORE_WARN_EVERY
+from monitor.store_log import StoreLog
 from shared.resilience import SYSTEM_CLOCK, Clock, wait_within
 
 logger = logging.getLogger("monitor")

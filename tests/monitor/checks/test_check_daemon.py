@@ -25,11 +25,12 @@ from sqlalchemy import select
 
 from monitor import alert_actions
 from monitor.catalogue import POSITIONS_PER_TARGET
-from monitor.check_jobs import NOT_LEADING, OVERRAN, RUN_GRACE, first_runs
+from monitor.check_jobs import NOT_LEADING, OVERRAN, RUN_GRACE
 from monitor.checks.spec import Check, CheckKind, HttpSettings, Outcome, TcpSettings, TlsSettings
 from monitor.config import AlertRules, IncidentRules, MonitorConfig, Notifier, Target
 from monitor.daemon import MonitorDaemon
 from monitor.leadership import lease_ttl
+from monitor.schedule import first_runs
 from monitor.self_alerts import CHECKS_MISSED, STORE_UNWRITABLE
 from monitor.store import TARGET_COMPONENT, Alert, IncidentState, LeaseLost, Status
 from monitor.store.schema import rollups
