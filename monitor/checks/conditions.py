@@ -99,7 +99,6 @@ __all__ = [
     "Observation",
     "evaluate",
     "failed_text",
-    "names_connected",
     "parse_condition",
 ]
 
@@ -130,12 +129,6 @@ class Observation:
     dns_rcode: str | None = None
     certificate_seconds: float | None = None
     """Seconds until the certificate expires (negative: expired)."""
-
-
-def names_connected(conditions: Sequence[Condition]) -> bool:
-    """Whether a written condition names ``[CONNECTED]``: such a check is judged by its
-    conditions even when it cannot connect (``[CONNECTED] == false`` watches a closed port)."""
-    return any(condition.placeholder == "CONNECTED" for condition in conditions)
 
 
 # -- judging ----------------------------------------------------------------------------------

@@ -26,7 +26,14 @@ from typing import cast
 
 import httpx
 
-from monitor.checks.conditions import Condition, Observation, evaluate, failed_text, parse_condition
+from monitor.checks.conditions import (
+    HTTP_DEFAULT,
+    Condition,
+    Observation,
+    evaluate,
+    failed_text,
+    parse_condition,
+)
 from monitor.checks.context import RunContext
 from monitor.checks.spec import ERROR_CHARS, OBSERVED_CHARS, Check, CheckKind, Outcome
 from monitor.store.models import Status
@@ -42,7 +49,7 @@ KEEPALIVE_CONNECTIONS = 0
 intervals of seconds httpx would not reuse one anyway (its keep-alive expiry is 5 s), every idle
 pooled connection costs a syscall per request, and a kept-alive connection the target closes as
 it is reused would read as a failed check."""
-DEFAULT_CONDITIONS: Mapping[CheckKind, tuple[str, ...]] = {CheckKind.HTTP: ("[STATUS] < 400",)}
+DEFAULT_CONDITIONS: Mapping[CheckKind, tuple[str, ...]] = {CheckKind.HTTP: (HTTP_DEFAULT,)}
 """What a kind is judged by when no condition is written (besides its implicit ones)."""
 CONNECTED = "CONNECTED"
 CHAIN_DEPTH = 16

@@ -15,7 +15,8 @@ from shared.resilience.sanitize import one_line
 MAX_CONDITION_CHARS = 500
 MAX_PATH_STEPS = 32
 HTTP_DEFAULT = "[STATUS] < 400"
-"""What an http check judges when no condition is written (its runner applies it)."""
+"""What an http check judges when no condition is written: the one copy, which the runner applies
+(``monitor.checks.run.DEFAULT_CONDITIONS``) and the TUI's detail names."""
 
 PLACEHOLDERS: dict[CheckKind, tuple[str, ...]] = {
     CheckKind.HTTP: ("STATUS", "BODY", "RESPONSE_TIME", "CONNECTED", "CERTIFICATE_EXPIRATION"),

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from rich.text import Text
 
+from monitor.checks.conditions import HTTP_DEFAULT
 from monitor.checks.spec import (
     Check,
     CheckKind,
@@ -37,7 +38,7 @@ CONDITION_CHARS = 120
 ERROR_CHARS = 200
 """What the store keeps of a run's error or warning."""
 IMPLICIT = {
-    CheckKind.HTTP: "it answers (the default when none is written: [STATUS] < 400)",
+    CheckKind.HTTP: f"it answers (the default when none is written: {HTTP_DEFAULT})",
     CheckKind.TCP: "it accepts a connection",
     CheckKind.DNS: "[DNS_RCODE] == NOERROR",
     CheckKind.TLS: "a chain valid for the name",

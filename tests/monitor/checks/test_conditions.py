@@ -18,7 +18,6 @@ from monitor.checks.conditions import (
     Observation,
     evaluate,
     failed_text,
-    names_connected,
     parse_condition,
 )
 from monitor.checks.spec import ERROR_CHARS, OBSERVED_CHARS, CheckKind, ConditionResult
@@ -224,12 +223,6 @@ def test_each_refusal_says_what_to_write(kind: CheckKind, text: str, message: st
         parse_condition(text, kind)
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
-
-
-def test_names_connected_tells_a_check_judged_even_when_it_cannot_connect() -> None:
-    assert names_connected([parse_condition("[CONNECTED] == false", TCP)])
-    assert not names_connected([parse_condition("[RESPONSE_TIME] < 100", TCP)])
-    assert not names_connected([])
 
 
 # -- judging ----------------------------------------------------------------------------------

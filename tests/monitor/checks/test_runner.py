@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from monitor.checks.conditions import Observation, parse_condition
-from monitor.checks.run import CheckRunner, failure_of, judged, unreached
+from monitor.checks.run import CheckRunner, failure_of, judged, names, unreached
 from monitor.checks.spec import Check, CheckKind, HttpSettings, Outcome, TcpSettings
 from monitor.store.models import Status
 from shared.resilience import SYSTEM_CLOCK
@@ -200,6 +200,14 @@ def test_unreached_is_the_error_unless_conditions_read_connected() -> None:
     assert judged_down.status is Status.UNREACHABLE, "why it could not connect is kept"
     assert judged_down.error == "connection refused; [CONNECTED] == true failed: got false"
     assert [result.ok for result in judged_down.results] == [False]
+
+
+def test_names_tells_whether_a_written_condition_reads_a_placeholder() -> None:
+    """``[CONNECTED]``: judged even when it cannot connect; ``[BODY]``: the answer is read."""
+    assert names(refused_check(CheckKind.TCP, 1, "[CONNECTED] == false"), "CONNECTED")
+    assert not names(refused_check(CheckKind.TCP, 1, "[RESPONSE_TIME] < 100"), "CONNECTED")
+    assert not names(refused_check(CheckKind.TCP, 1), "CONNECTED")
+    assert names(refused_check(CheckKind.HTTP, 1, "[BODY].status == up"), "BODY")
 
 
 def refused_check(kind: CheckKind, port: int, *conditions: str) -> Check:
