@@ -24,7 +24,7 @@ monitor checks a handful of databases, not hundreds. The kinds are spread evenly
 config, whose order is that of the staggered first runs: written kind after kind (``--grouped``),
 the 50 logins fall within half a second of each interval and saturate the one core every server
 shares, which slows the HTTP fleet on it past ``[RESPONSE_TIME] < 500`` — a limit of this
-bench's single server core, not of the monitor (whose own CPU is the same either way).
+bench's single server core, not of the monitor.
 
 Candidates, each for ``--duration`` in a process of its own pinned to CPU 0, in the same run on
 the same servers:
