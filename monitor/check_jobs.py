@@ -27,7 +27,7 @@ import httpx
 from monitor.checks.run import CheckRunner
 from monitor.checks.spec import Check, Outcome
 from monitor.schedule import first_runs as first_runs  # (re-exported: benchmarks.monitor_checks)
-from monitor.store import CheckRecord, LeaseLost, Status, StoreError
+from monitor.store import CheckRecord, Status
 from shared.resilience import within
 
 if TYPE_CHECKING:
@@ -75,9 +75,8 @@ class CheckJobs:
         self.runner = runner
 
     async def run(self, check: Check) -> CheckRecord:
-        """One run of ``check``: its outcome stored, then judged. What the store refuses is
-        handled as for a target (``LeaseLost`` stops the daemon's checks; another store error
-        is logged and paged as the monitor's own, and the daemon keeps checking)."""
+        """One run of ``check``: its outcome stored, then judged, as a target's round is
+        (:meth:`~monitor.daemon.MonitorDaemon.settle`)."""
         daemon = self._daemon
         clock = daemon.clock
         at = clock.wall()
@@ -88,37 +87,9 @@ class CheckJobs:
         # runner's own measure, from the run's start.
         async with daemon.probes:
             outcome = await self._outcome(check)
-        record = outcome.record(check, at)
-        try:
-            try:
-                stored = await daemon.writer.record_check(record)
-            except StoreError as error:
-                if not isinstance(error, LeaseLost):
-                    daemon.self_alerts.store_failed(error, at, check.name)
-                raise
-            await daemon.self_alerts.store_written(at, check.name)
-            if stored is not record:  # the store refused a value: the failed check it kept
-                logger.warning(
-                    "the check of %s was stored as failed: %s",
-                    check.name,
-                    stored.error,
-                    extra={"event": "check_refused", "target": check.name},
-                )
-                record = stored
-            await daemon.maintenance.look(at)
-            if check.public:
-                await daemon.incidents.observe(record)
-            await daemon.alerts.observe(record)
-            took = clock.monotonic() - started
-            await daemon.self_alerts.ran(check.name, check.interval, at, took=took)
-            daemon.store_log.written(check.name, at)
-        except LeaseLost:
-            daemon.lost_lease()
-        except Exception as error:
-            # The store is ours, not the check's: say so loudly, and keep checking.
-            daemon.store_log.failed(check.name, error, at)
-        daemon.checks += 1
-        return record
+        return await daemon.settle(
+            check, outcome.record(check, at), started, daemon.writer.record_check
+        )
 
     async def _outcome(self, check: Check) -> Outcome:
         """The runner's outcome; ``unknown`` if it raised or overran (logged: a fault of ours)."""

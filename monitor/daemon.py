@@ -25,8 +25,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 
 import httpx
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
@@ -45,8 +45,8 @@ from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
 from monitor.public.sender import SCHEDULE, build_sender
 from monitor.replica_sets import ReplicaSets
-from monitor.schedule import PHASE_STEP as PHASE_STEP  # (re-exported: tests, benchmarks)
-from monitor.schedule import first_runs as first_runs
+from monitor.schedule import first_retention
+from monitor.schedule import first_runs as first_runs  # (re-exported: benchmarks.monitor_fleet)
 from monitor.self_alerts import SelfAlerts
 from monitor.store import (
     CheckRecord,
@@ -59,7 +59,6 @@ from monitor.store import (
     open_engine,
 )
 from monitor.store.writer import Fence, HistoryWriter
-from monitor.store_log import STORE_WARN_EVERY as STORE_WARN_EVERY
 from monitor.store_log import StoreLog
 from shared.resilience import SYSTEM_CLOCK, Clock, wait_within
 
@@ -78,10 +77,6 @@ WRITE_WINDOW = 0.25
 """Seconds a finished check waits for others to share its transaction: at a hundred checks a
 second, one transaction rather than 25 (0.25 s against 0.1 s took 1,000 targets from 39-41 %
 to 33 % of a core); nothing a person could notice at 10 s intervals."""
-RETENTION_FIRST_AFTER = timedelta(minutes=5)
-"""The first retention run is at the first hour boundary at least this long after start: a
-monitor that just took over (or restarted) checks first, and however often leadership moves,
-the long retention runs once an hour, not once per new leader."""
 DISCOVERY_FAILED = "replicas unknown: DNS lookup failed"
 """The round's error when a target's replicas could not be looked up and none were known yet
 (no host names: the error is shown beyond operators)."""
@@ -316,27 +311,55 @@ class MonitorDaemon:
                 await asyncio.gather(*(self._probe(target, r, token, left) for r in replicas))
             )
             record = aggregate(target.name, at, checks, target.expected_replicas)
-        try:
-            added = self.catalogue.to_write(target, record)
-            # A target without `replicas` is its one replica, and its own checks are that
-            # replica's history: rows of their own would double the writes of every check of a
-            # single-backend fleet (+6 points of a core at 1,000 targets) to say nothing new.
-            rows = checks if target.replicas else ()
-            try:
-                stored = await self.writer.record_check(record, replicas=rows, new_components=added)
-            except StoreError as error:
-                if not isinstance(error, LeaseLost):
-                    self.self_alerts.store_failed(error, at, target.name)
-                raise
-            await self.self_alerts.store_written(at, target.name)
+        added = self.catalogue.to_write(target, record)
+        # A target without `replicas` is its one replica, and its own checks are that
+        # replica's history: rows of their own would double the writes of every check of a
+        # single-backend fleet (+6 points of a core at 1,000 targets) to say nothing new.
+        rows = checks if target.replicas else ()
+
+        async def write(record: CheckRecord) -> CheckRecord:
+            stored = await self.writer.record_check(record, replicas=rows, new_components=added)
             if stored is record:
                 self.catalogue.written(target, added)
-            else:  # the store refused a value of the answer: a failed check stands in for it
+            return stored
+
+        return await self.settle(
+            target, record, started, write, checks, retire=replicas is not None
+        )
+
+    async def settle(
+        self,
+        job: Target | Check,
+        record: CheckRecord,
+        started: float,
+        write: Callable[[CheckRecord], Awaitable[CheckRecord]],
+        replicas: Sequence[ReplicaCheck] = (),
+        *,
+        retire: bool = False,
+    ) -> CheckRecord:
+        """What follows a target's round or a check's run (one sequence for both): ``record``
+        stored by ``write`` (which returns what the store kept), then judged — ``retire``: the
+        target's replicas that left the set retired; the maintenance windows; the incidents (a
+        target's, a public check's: a private check's trouble is its operators' alone); the
+        alerts on ``record`` and ``replicas`` (the round's replicas' answers); the self-alerts.
+        ``started``: the run's start (monotonic), for the missed-run self-alert. What the store
+        refuses stays the store's (``LeaseLost`` stops the daemon's checks; another error is
+        logged and paged as the monitor's own, and the daemon keeps checking)."""
+        name, at = job.name, record.at
+        try:
+            try:
+                stored = await write(record)
+            except StoreError as error:
+                if not isinstance(error, LeaseLost):
+                    self.self_alerts.store_failed(error, at, name)
+                raise
+            await self.self_alerts.store_written(at, name)
+            if stored is not record:  # the store refused a value of the answer: a failed check
                 logger.warning(
                     "the check of %s was stored as failed: %s",
-                    target.name,
+                    name,
                     stored.error,
-                    extra={"event": "check_refused", "target": target.name},
+                    extra={"event": "check_refused", "target": name},
                 )
                 record = stored
                 # Alerts judge what incidents judge: the failed check the store kept. The store
@@ -344,22 +367,26 @@ class MonitorDaemon:
                 # judged on it (each under its own key and instance, so their windows stay
                 # theirs); a single-replica target's one replica is that failed check, as before
                 # the fleet (its target_unreachable sees the failure).
-                checks = [dataclasses.replace(c, record=stored) for c in checks]
-            if replicas is not None:
-                await self.replicas.retire(target, {c.replica for c in checks}, at)
+                replicas = [dataclasses.replace(c, record=stored) for c in replicas]
+            if retire and isinstance(job, Target):
+                await self.replicas.retire(job, {c.replica for c in replicas}, at)
             # The windows first: one starting or ending is marked before what it held or
             # released is told (the window's story reads in order).
             await self.maintenance.look(at)
-            await self.incidents.observe(record)
-            await self.alerts.observe(record, checks)
+            if isinstance(job, Target) or job.public:
+                await self.incidents.observe(record)
+            await self.alerts.observe(record, replicas)
             took = self.clock.monotonic() - started
-            await self.self_alerts.after_check(target, checks, at, took=took)
-            self.store_log.written(target.name, at)
+            if isinstance(job, Target):
+                await self.self_alerts.after_check(job, replicas, at, took=took)
+            else:
+                await self.self_alerts.ran(name, job.interval, at, took=took)
+            self.store_log.written(name, at)
         except LeaseLost:
             self.lost_lease()
         except Exception as error:
-            # The store is ours, not the target's: say so loudly, and keep checking.
-            self.store_log.failed(target.name, error, at)
+            # The store is ours, not the job's: say so loudly, and keep checking.
+            self.store_log.failed(name, error, at)
         self.checks += 1
         return record
 
@@ -461,11 +488,3 @@ class MonitorDaemon:
             if self.check_jobs is not None:
                 await self.check_jobs.runner.aclose()
             await self.engine.dispose()
-
-
-def first_retention(now: datetime) -> datetime:
-    """The first retention run: the first whole hour at least RETENTION_FIRST_AFTER after
-    ``now`` (never at start: a new leader's first checks come first)."""
-    earliest = now + RETENTION_FIRST_AFTER
-    hour = earliest.replace(minute=0, second=0, microsecond=0)
-    return hour if hour == earliest else hour + timedelta(hours=1)

@@ -1,4 +1,5 @@
-"""When each of the daemon's jobs (a target's checks, a ``[[checks]]`` entry's runs) first runs.
+"""When each of the daemon's jobs (a target's checks, a ``[[checks]]`` entry's runs) first runs,
+and when its retention first runs (:func:`first_retention`).
 
 The first runs are staggered: jobs that share an interval start at most :data:`PHASE_STEP`
 apart and spread evenly over the interval when there are many. Started at one instant, a
@@ -12,6 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+RETENTION_FIRST_AFTER = timedelta(minutes=5)
+"""The first retention run is at the first hour boundary at least this long after start: a
+monitor that just took over (or restarted) checks first, and however often leadership moves,
+the long retention runs once an hour, not once per new leader."""
 PHASE_STEP = 0.05
 """Seconds between two jobs' first checks, at most (a few targets all start at once)."""
 
@@ -39,3 +44,11 @@ def first_runs(jobs: Sequence[Scheduled], now: datetime) -> dict[str, datetime]:
         for n, job in enumerate(group):
             runs[job.name] = now + timedelta(seconds=n * step)
     return runs
+
+
+def first_retention(now: datetime) -> datetime:
+    """The first retention run: the first whole hour at least RETENTION_FIRST_AFTER after
+    ``now`` (never at start: a new leader's first checks come first)."""
+    earliest = now + RETENTION_FIRST_AFTER
+    hour = earliest.replace(minute=0, second=0, microsecond=0)
+    return hour if hour == earliest else hour + timedelta(hours=1)

@@ -37,7 +37,8 @@ from apscheduler.events import (
 from sqlalchemy import func, insert, select
 
 from monitor.config import MonitorConfig, Notifier, Retention, Target
-from monitor.daemon import PHASE_STEP, RETENTION_JOB, MonitorDaemon, first_retention, first_runs
+from monitor.daemon import RETENTION_JOB, MonitorDaemon
+from monitor.schedule import PHASE_STEP, first_retention, first_runs
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,

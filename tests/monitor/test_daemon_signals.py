@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from monitor.config import parse_config
-from monitor.daemon import STORE_WARN_EVERY, MonitorDaemon
+from monitor.daemon import MonitorDaemon
 from monitor.impact import Condition
 from monitor.store import Component, Status
+from monitor.store_log import STORE_WARN_EVERY
 from shared.resilience.testing import FakeClock, settle
 from statuspage.model import build_groups
 from tests.monitor.fake_backend import FakeBackend, detailed
