@@ -13,12 +13,19 @@ trouble is its operators' alone — it pages them and is told nowhere else), the
 missed-run self-alert.
 
 The runner never raises for anything a check's target does. Should it raise or hang all the
-same (a fault of ours), the run is cut off a little after its timeout and recorded ``unknown``
-with one log line: one bad check never stops another, nor a target.
+same (a fault of ours), the run is cancelled :data:`RUN_GRACE` after its timeout and recorded
+``unknown`` with one log line: one bad check never stops another, nor a target. A run that does
+not end on its cancellation either (it swallowed it) is not waited for: after
+:data:`CANCEL_GRACE` more it is left behind — held, logged when it ends at last, cancelled again
+at the daemon's stop — and the job records its ``unknown`` and goes on. While it is left behind,
+that check's runs start no other beside it (at most one per check) and are recorded ``unknown``
+(:data:`LEFT_RUNNING`), so ``check_failing`` pages its operators.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Protocol
 
@@ -28,7 +35,7 @@ from monitor.checks.run import CheckRunner
 from monitor.checks.spec import Check, Outcome
 from monitor.schedule import first_runs as first_runs  # (re-exported: benchmarks.monitor_checks)
 from monitor.store import CheckRecord, Status
-from shared.resilience import within
+from shared.resilience import wait_within
 
 if TYPE_CHECKING:
     from monitor.daemon import MonitorDaemon
@@ -36,11 +43,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("monitor")
 
 RUN_GRACE = 1.0
-"""Seconds past a check's timeout before a runner still running is cut off: the runner keeps
+"""Seconds past a check's timeout before a runner still running is cancelled: the runner keeps
 the timeout itself, so this is only ever reached by a fault of ours."""
+CANCEL_GRACE = 1.0
+"""Seconds a cancelled run has to end before it is left behind (the job no longer waits)."""
 NOT_LEADING = "this monitor no longer leads"
 OVERRAN = "the monitor's run of this check did not end within its timeout"
 FAILED = "the monitor could not run this check"
+LEFT_RUNNING = "the monitor's last run of this check has not ended"
 
 
 class Runner(Protocol):
@@ -73,6 +83,9 @@ class CheckJobs:
     def __init__(self, daemon: MonitorDaemon, runner: Runner) -> None:
         self._daemon = daemon
         self.runner = runner
+        self._left: dict[str, asyncio.Task[Outcome]] = {}
+        """Runs that ignored their cancellation, by check (at most one each; a strong
+        reference until they end)."""
 
     async def run(self, check: Check) -> CheckRecord:
         """One run of ``check``: its outcome stored, then judged, as a target's round is
@@ -83,27 +96,40 @@ class CheckJobs:
         started = clock.monotonic()
         if daemon.lease_lost:  # a run that started as the scheduler was being paused
             return Outcome(Status.UNKNOWN, None, error=NOT_LEADING).record(check, at)
-        # The wait for a slot is the monitor's load, not the check's: its latency is the
-        # runner's own measure, from the run's start.
-        async with daemon.probes:
-            outcome = await self._outcome(check)
+        if check.name in self._left:  # bounded: no second run beside one left behind
+            outcome = Outcome(Status.UNKNOWN, None, error=LEFT_RUNNING)
+        else:
+            # The wait for a slot is the monitor's load, not the check's: its latency is the
+            # runner's own measure, from the run's start.
+            async with daemon.probes:
+                outcome = await self._outcome(check)
         return await daemon.settle(
             check, outcome.record(check, at), started, daemon.writer.record_check
         )
 
     async def _outcome(self, check: Check) -> Outcome:
-        """The runner's outcome; ``unknown`` if it raised or overran (logged: a fault of ours)."""
+        """The runner's outcome; ``unknown`` if it raised or overran (logged: a fault of ours).
+        A run that overran is cancelled, and left behind if that does not end it."""
+        clock = self._daemon.clock
+        run = asyncio.ensure_future(self.runner.run(check))
         try:
-            return await within(
-                self.runner.run(check), check.timeout + RUN_GRACE, self._daemon.clock
-            )
-        except TimeoutError:
+            late = await wait_within({run}, check.timeout + RUN_GRACE, clock)
+            if late:
+                run.cancel()
+                if await wait_within({run}, CANCEL_GRACE, clock):
+                    self._leave(check.name, run)
+        except BaseException:  # this job cancelled (the daemon stopping): its run with it
+            run.cancel()
+            raise
+        if not run.done() or run.cancelled():
             logger.error(
                 "the run of check %s did not end within its timeout: cut off",
                 check.name,
                 extra={"event": "check_overran", "target": check.name},
             )
             return Outcome(Status.UNKNOWN, None, error=OVERRAN)
+        try:
+            return run.result()
         except Exception:
             logger.exception(
                 "the check %s could not be run",
@@ -111,3 +137,34 @@ class CheckJobs:
                 extra={"event": "check_crashed", "target": check.name},
             )
             return Outcome(Status.UNKNOWN, None, error=FAILED)
+
+    def _leave(self, name: str, run: asyncio.Task[Outcome]) -> None:
+        logger.error(
+            "the run of check %s ignored its cancellation: left behind",
+            name,
+            extra={"event": "check_left_running", "target": name},
+        )
+        self._left[name] = run
+        run.add_done_callback(functools.partial(self._ended, name))
+
+    def _ended(self, name: str, run: asyncio.Task[Outcome]) -> None:
+        """A run left behind ended at last: the check runs again (what it said is stale)."""
+        if self._left.get(name) is run:
+            del self._left[name]
+        error = None if run.cancelled() else run.exception()
+        logger.warning(
+            "the run of check %s left behind has ended",
+            name,
+            exc_info=error,
+            extra={"event": "check_left_ended", "target": name},
+        )
+
+    async def aclose(self) -> None:
+        """Cancel the runs left behind again (waiting :data:`CANCEL_GRACE` for them), then close
+        the runner."""
+        left = set(self._left.values())
+        for run in left:
+            run.cancel()
+        if left:
+            await wait_within(left, CANCEL_GRACE, self._daemon.clock)
+        await self.runner.aclose()

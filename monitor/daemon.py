@@ -486,5 +486,5 @@ class MonitorDaemon:
             await self.dispatcher.drain()
             await self.client.aclose()
             if self.check_jobs is not None:
-                await self.check_jobs.runner.aclose()
+                await self.check_jobs.aclose()
             await self.engine.dispose()

@@ -6,7 +6,8 @@ A failing check is stored with its condition text and rolled up like a target's,
 ``check_failing`` after ``open_after`` runs and resolves after the hold-down; a public check
 opens an incident, a private one never does; a certificate warning pages and leaves the
 component healthy; a silence holds the check's notices; a runner that hangs or raises harms no
-other check nor a target; a check's run skipped while it runs within its bound is not the
+other check nor a target, and one that ignores its cancellation is left behind, not waited for;
+a check's run skipped while it runs within its bound is not the
 monitor's fault."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import select
 
 from monitor import alert_actions
 from monitor.catalogue import POSITIONS_PER_TARGET
-from monitor.check_jobs import NOT_LEADING, OVERRAN, RUN_GRACE
+from monitor.check_jobs import CANCEL_GRACE, LEFT_RUNNING, NOT_LEADING, OVERRAN, RUN_GRACE
 from monitor.checks.spec import Check, CheckKind, HttpSettings, Outcome, TcpSettings, TlsSettings
 from monitor.config import AlertRules, IncidentRules, MonitorConfig, Notifier, Target
 from monitor.daemon import MonitorDaemon
@@ -70,12 +71,34 @@ CERTIFICATE = Check(
 )
 HEALTHY = Outcome(Status.HEALTHY, 30.0, http_status=200)
 
-Script = Outcome | BaseException | asyncio.Event
+
+class Stubborn:
+    """A run that swallows its first cancellation (a fault of ours), then goes on until
+    ``release`` is set (then healthy) or it is cancelled again."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.swallowed = False
+        self.ended = False
+
+    async def __call__(self) -> Outcome:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.swallowed = True
+        try:
+            await self.release.wait()
+        finally:
+            self.ended = True
+        return HEALTHY
+
+
+Script = Outcome | BaseException | asyncio.Event | Stubborn
 
 
 class FakeRunner:
-    """Runs a check as scripted: an outcome, an exception to raise, or an event to hang on
-    until set (then healthy). Unscripted checks are healthy."""
+    """Runs a check as scripted: an outcome, an exception to raise, an event to hang on
+    until set (then healthy), or a stubborn run. Unscripted checks are healthy."""
 
     def __init__(self) -> None:
         self.script: dict[str, Script] = {}
@@ -90,6 +113,8 @@ class FakeRunner:
             return HEALTHY
         if isinstance(step, BaseException):
             raise step
+        if isinstance(step, Stubborn):
+            return await step()
         return step
 
     async def aclose(self) -> None:
@@ -291,6 +316,45 @@ async def test_a_runner_that_hangs_or_raises_stops_no_other_check_nor_a_target(
         "questcity-api": Status.HEALTHY,
     }
     assert stack.daemon.checks == 4
+
+
+async def test_a_run_that_ignores_its_cancellation_is_left_behind_not_waited_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = Stack(tmp_path)
+    await stack.daemon.prepare()
+    stubborn, never = Stubborn(), Stubborn()
+    stack.runner.script.update({"front-door": stubborn, "front-door-tls": never})
+    try:
+        running = asyncio.ensure_future(stack.daemon.run_check(FRONT_DOOR))
+        await settle()
+        await stack.clock.advance(FRONT_DOOR.timeout + RUN_GRACE)
+        assert stubborn.swallowed and not running.done()
+        await stack.clock.advance(CANCEL_GRACE)
+        cut = await asyncio.wait_for(running, 5.0)  # the job is not held by its run
+        assert (cut.status, cut.error) == (Status.UNKNOWN, OVERRAN)
+        assert "ignored its cancellation: left behind" in caplog.text
+        # While it runs on, the check's runs start no other beside it, and say so.
+        again = await stack.daemon.run_check(FRONT_DOOR)
+        assert (again.status, again.error) == (Status.UNKNOWN, LEFT_RUNNING)
+        assert stack.runner.runs.count("front-door") == 1
+        assert (await stack.daemon.run_check(VAULT)).status is Status.HEALTHY
+        # Once it ends at last (logged), the check runs again.
+        stubborn.release.set()
+        stack.runner.script["front-door"] = HEALTHY
+        await settle()
+        assert "the run of check front-door left behind has ended" in caplog.text
+        assert (await stack.daemon.run_check(FRONT_DOOR)).status is Status.HEALTHY
+
+        # One still left behind at the stop is cancelled again, and ends.
+        running = asyncio.ensure_future(stack.daemon.run_check(CERTIFICATE))
+        await settle()
+        await stack.clock.advance(CERTIFICATE.timeout + RUN_GRACE)
+        await stack.clock.advance(CANCEL_GRACE)
+        assert (await asyncio.wait_for(running, 5.0)).error == OVERRAN
+    finally:
+        await asyncio.wait_for(stack.daemon.stop(), 5.0)
+    assert never.ended and not never.release.is_set()
 
 
 async def missed(stack: Stack, job: str) -> None:
