@@ -45,8 +45,11 @@ postgres ``[CONNECTED] [RESPONSE_TIME]``.
   ``pat(2*)`` starts with ``2``;
 - ``any(A, B, C)``: equal to one of the values (numbers or text; quote one that has a comma);
 - ``re(REGEX)`` (ours): REGEX (the ``regex`` module's syntax) is found somewhere in the value —
-  anchor it (``^…$``) to match the whole. It is tried on the value's first 64 KiB for at most
-  50 ms; one that takes longer fails the condition with "pattern gave up after 50 ms".
+  anchor it (``^…$``) to match the whole. It is tried on the value's first 64 KiB. A run's
+  ``re()`` conditions share 50 ms in all (20 of them must not hold the monitor for a second):
+  the one that runs out of it fails with "pattern gave up after 50 ms" (or, when others had
+  used some first, with the next message), and any tried after it fail with "pattern gave up:
+  the run's 50 ms for patterns was spent".
 
 ``pat()``, ``any()`` and ``re()`` go with ``==`` (matches) or ``!=`` (does not). What each
 placeholder takes: ``[STATUS]`` and ``len(…)`` a number, ``any()`` of numbers, ``pat()`` or
@@ -69,6 +72,7 @@ import contextlib
 import json
 import math
 import operator
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +97,7 @@ __all__ = [
     "GAVE_UP",
     "HTTP_DEFAULT",
     "MAX_CONDITION_CHARS",
+    "PATTERNS_SPENT",
     "PLACEHOLDERS",
     "Condition",
     "ConditionError",
@@ -106,8 +111,11 @@ JSON_CHARS = 1024 * 1024
 """A body longer than this is not parsed as JSON (its paths have no value)."""
 REGEX_CHARS = 64 * 1024
 REGEX_TIMEOUT = 0.05
+"""Seconds all the ``re()`` conditions of one run may take together."""
 GAVE_UP = "pattern gave up after 50 ms"
-"""The observed value of a ``re()`` condition whose pattern ran out of time."""
+"""The observed value of a ``re()`` condition whose pattern ran out of the run's whole time."""
+PATTERNS_SPENT = "pattern gave up: the run's 50 ms for patterns was spent"
+"""The observed value of a ``re()`` condition left without time by the run's others."""
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -160,13 +168,40 @@ class _Body:
         return self._parsed
 
 
+class _Patterns:
+    """What is left of the run's :data:`REGEX_TIMEOUT` for its ``re()`` conditions: the time
+    each takes (its search, measured) is spent from it, whether it matched or not."""
+
+    def __init__(self) -> None:
+        self.left = REGEX_TIMEOUT
+
+    def search(self, pattern: Pattern, text: str) -> bool | str:
+        """Whether ``pattern`` is found in ``text``; :data:`GAVE_UP` or
+        :data:`PATTERNS_SPENT` when the run's time ran out before it said."""
+        if self.left <= 0.0:
+            return PATTERNS_SPENT
+        whole = self.left >= REGEX_TIMEOUT
+        started = time.perf_counter()
+        try:
+            return pattern.compiled.search(text, timeout=self.left) is not None
+        except TimeoutError:
+            self.left = 0.0
+            return GAVE_UP if whole else PATTERNS_SPENT
+        finally:
+            self.left = max(0.0, self.left - (time.perf_counter() - started))
+
+
 def evaluate(conditions: Sequence[Condition], seen: Observation) -> tuple[ConditionResult, ...]:
-    """Each condition judged against what one run saw (never raises for a body's doing)."""
+    """Each condition judged against what one run saw (never raises for a body's doing). Call
+    it once per run: its ``re()`` conditions share :data:`REGEX_TIMEOUT`."""
     body = _Body(seen.body)
-    return tuple(_judge(condition, seen, body) for condition in conditions)
+    patterns = _Patterns()
+    return tuple(_judge(condition, seen, body, patterns) for condition in conditions)
 
 
-def _judge(condition: Condition, seen: Observation, body: _Body) -> ConditionResult:
+def _judge(
+    condition: Condition, seen: Observation, body: _Body, patterns: _Patterns
+) -> ConditionResult:
     value = _value(condition, seen, body)
     if isinstance(value, _Missing):
         return ConditionResult(condition.text, ok=False, observed=None)
@@ -174,11 +209,10 @@ def _judge(condition: Condition, seen: Observation, body: _Body) -> ConditionRes
     right = condition.right
     holds: bool
     if isinstance(right, Pattern):
-        try:
-            found = right.compiled.search(_text(value)[:REGEX_CHARS], timeout=REGEX_TIMEOUT)
-        except TimeoutError:
-            return ConditionResult(condition.text, ok=False, observed=GAVE_UP)
-        holds = (found is not None) == (condition.op == "==")
+        found = patterns.search(right, _text(value)[:REGEX_CHARS])
+        if isinstance(found, str):  # gave up: neither matched nor not
+            return ConditionResult(condition.text, ok=False, observed=found)
+        holds = found == (condition.op == "==")
     elif isinstance(right, Glob):
         holds = _glob(right.pattern, _text(value)) == (condition.op == "==")
     elif isinstance(right, AnyOf):
@@ -307,7 +341,7 @@ def failed_text(results: Sequence[ConditionResult]) -> str | None:
             "no value"
             if result.observed is None
             else result.observed
-            if result.observed == GAVE_UP
+            if result.observed in (GAVE_UP, PATTERNS_SPENT)
             else f"got {result.observed}"
         )
         for result in results

@@ -5,6 +5,7 @@ nor a hostile body makes it raise."""
 from __future__ import annotations
 
 import json
+import time
 
 import hypothesis
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from monitor.checks.conditions import (
     GAVE_UP,
+    PATTERNS_SPENT,
     Condition,
     ConditionError,
     Observation,
@@ -314,6 +316,36 @@ def test_a_pattern_that_takes_too_long_fails_with_what_happened() -> None:
     result = judge(r"[BODY] == re((\w+\s?)*$)", body="a " * 5000 + "!")
     assert (result.ok, result.observed) == (False, GAVE_UP)
     assert failed_text([result]) == r"[BODY] == re((\w+\s?)*$) failed: pattern gave up after 50 ms"
+
+
+SLOW = r"[BODY] == re((\w+\s?)*$)"
+"""Backtracks for far longer than 50 ms on :data:`HOSTILE`."""
+HOSTILE = "a " * 5000 + "!"
+
+
+def test_a_runs_patterns_share_one_50_ms_budget() -> None:
+    """20 backtracking patterns hold the monitor's loop for 50 ms in all, not 20 × 50 ms: the
+    first gives up, the others are not tried."""
+    conditions = [parse_condition(SLOW, HTTP)] * 20
+    started = time.perf_counter()
+    results = evaluate(conditions, Observation(body=HOSTILE))
+    took = time.perf_counter() - started
+    assert [r.observed for r in results] == [GAVE_UP] + [PATTERNS_SPENT] * 19
+    assert not any(r.ok for r in results)
+    assert took < 0.4, f"20 patterns took {took:.2f} s"
+    assert failed_text(results[1:2]) == (
+        f"{conditions[1].text} failed: pattern gave up: the run's 50 ms for patterns was spent"
+    )
+
+
+def test_a_pattern_left_without_time_fails_however_quick_and_a_new_run_starts_afresh() -> None:
+    quick = parse_condition(r"[BODY] == re(^a )", HTTP)
+    slow = parse_condition(SLOW, HTTP)
+    first = evaluate([quick, slow, quick], Observation(body=HOSTILE))
+    assert [r.ok for r in first] == [True, False, False]
+    assert [r.observed for r in first[1:]] == [PATTERNS_SPENT, PATTERNS_SPENT]
+    again = evaluate([quick] * 20, Observation(body=HOSTILE))
+    assert all(r.ok for r in again), "quick patterns leave the budget for the others"
 
 
 def test_connected_rcode_and_certificate() -> None:
