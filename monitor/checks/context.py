@@ -1,15 +1,17 @@
-"""What every kind's run is given: the clock, the environment, the default name servers and the
-HTTP clients (shared by every HTTP check, one per trust setting)."""
+"""What every kind's run is given: the clock, the environment, the default name servers, the
+HTTP clients (shared by every HTTP check, one per trust setting) and the resolver its names are
+looked up with (:mod:`monitor.checks.resolve`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
 
+from monitor.checks.resolve import Resolver, shared_resolver
 from shared.resilience import Clock
 
 
@@ -28,6 +30,9 @@ class RunContext:
     nameservers: tuple[tuple[str, int], ...] = ()
     """``[dns] nameservers``: a ``dns`` check without its own ``nameserver`` asks these; empty:
     the system's resolver."""
+    resolver: Resolver = field(default_factory=shared_resolver)
+    """Looks up the names of tcp, tls, http and postgres checks (never the loop's default
+    executor); by default the process's own."""
 
     def env(self, name: str | None) -> str | None:
         """The variable's value, stripped; None when unset or blank."""

@@ -12,16 +12,24 @@ database or the host: what an outcome says is a plain class chosen from the SQLS
 exception's type, never an exception's text nor the URL. A SQLAlchemy URL
 (``postgresql+asyncpg://…``, what ``QUESTCITY_DATABASE_URL`` holds) is read as the plain one.
 The session is always closed: politely when the check went well, else dropped at once.
+
+The URL's host is looked up by the context's resolver (:mod:`monitor.checks.resolve`), never on
+the loop's default executor, and the session goes to its address; except with ``sslmode
+verify-full``, whose certificate check needs the name (asyncpg then looks it up itself). A URL
+with several hosts, or a socket directory, is left to asyncpg as it is.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 from monitor.checks.conditions import Observation
 from monitor.checks.context import RunContext
+from monitor.checks.resolve import Resolver, Unresolved, elapsed_ms
 from monitor.checks.run import failure_of, judged, unreached, unrunnable
 from monitor.checks.spec import Check, Outcome, PostgresSettings
 from monitor.store.models import Status
@@ -55,8 +63,16 @@ async def run(check: Check, context: RunContext) -> Outcome:
     clock = context.clock
     started = clock.monotonic()
     try:
+        hosts, ports = await _addresses(dsn, context.resolver)
+    except ValueError:
+        return unrunnable(f"url_env {settings.url_env} does not hold a PostgreSQL URL")
+    except Unresolved as error:
+        return unreached(check, error.reason, latency_ms=elapsed_ms(clock, started))
+    try:
         connection = await asyncpg.connect(
             dsn,
+            host=hosts,
+            port=ports,
             timeout=check.timeout,
             # No named prepared statements: the check also works through PgBouncer.
             statement_cache_size=0,
@@ -73,7 +89,7 @@ async def run(check: Check, context: RunContext) -> Outcome:
         if not isinstance(error, Exception):
             raise  # cancelled at the runner's deadline
         return _failed(check, error, started, clock)
-    latency_ms = _ms(started, clock)
+    latency_ms = elapsed_ms(clock, started)
     await _close(connection)
     if value != 1:
         return Outcome(Status.UNHEALTHY, latency_ms, error="SELECT 1 did not return 1")
@@ -84,7 +100,7 @@ async def run(check: Check, context: RunContext) -> Outcome:
 def _failed(check: Check, error: Exception, started: float, clock: Clock) -> Outcome:
     """What went wrong, as a plain class: the server's refusal (unhealthy) by its SQLSTATE,
     anything else as not reaching it (unreachable)."""
-    latency_ms = _ms(started, clock)
+    latency_ms = elapsed_ms(clock, started)
     if isinstance(error, asyncpg.PostgresConnectionError):  # class 08: the session was lost
         return unreached(check, "connection lost", latency_ms=latency_ms)
     if isinstance(error, asyncpg.PostgresError):
@@ -112,5 +128,23 @@ async def _close(connection: asyncpg.Connection) -> None:
             raise
 
 
-def _ms(started: float, clock: Clock) -> float:
-    return (clock.monotonic() - started) * 1000.0
+async def _addresses(dsn: str, resolver: Resolver) -> tuple[list[str] | None, list[int] | None]:
+    """``host`` and ``port`` for ``asyncpg.connect``: the URL's one host looked up by
+    ``resolver`` (its addresses, tried in turn), so asyncpg never looks it up on the loop's
+    default executor; None (asyncpg reads the URL) for several hosts, a socket directory, no
+    host, or ``sslmode=verify-full`` (the certificate is checked against the name).
+    ``ValueError`` for a URL that cannot be read."""
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    hostspec = parts.netloc.rpartition("@")[2]
+    host = parts.hostname
+    if parts.scheme not in ("postgres", "postgresql"):
+        return None, None  # asyncpg says it is not a PostgreSQL URL
+    if not host or "," in hostspec or "%" in hostspec or "host" in query:
+        return None, None
+    sslmode = query.get("sslmode", [os.environ.get("PGSSLMODE", "")])[-1]
+    if sslmode == "verify-full":
+        return None, None
+    port = parts.port or int(query.get("port", [os.environ.get("PGPORT", "5432")])[-1])
+    addresses = await resolver.addresses(host, port)
+    return list(addresses), [port] * len(addresses)

@@ -6,7 +6,9 @@ What the server sends is outside input: read up to :data:`MAX_READ_BYTES`, and f
 :data:`READ_SHARE` of the check's timeout (a server that says nothing, or never the expected
 text, is an answer: ``expect "+PONG" not seen: got nothing``, not a timeout). Without ``expect``
 nothing is read unless a condition reads ``[BODY]`` (then until the server closes, the bound or
-that share of the timeout). The connection is closed however the run ends.
+that share of the timeout). The connection is closed however the run ends. The host is looked
+up by the context's resolver (:mod:`monitor.checks.resolve`), never on the loop's default
+executor.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 
 from monitor.checks.conditions import Observation
 from monitor.checks.context import RunContext
+from monitor.checks.resolve import Unresolved, elapsed_ms, open_connection
 from monitor.checks.run import failure_of, judged, names, quoted, unreached
 from monitor.checks.spec import OBSERVED_CHARS, Check, Outcome, TcpSettings
 from shared.resilience import Clock, within
@@ -32,15 +35,13 @@ async def run(check: Check, context: RunContext) -> Outcome:
     assert isinstance(settings, TcpSettings)
     clock = context.clock
     started = clock.monotonic()
-
-    def elapsed_ms() -> float:
-        return (clock.monotonic() - started) * 1000.0
-
     try:
-        reader, writer = await asyncio.open_connection(settings.host, settings.port)
-    except OSError as error:  # refused, no route, the name does not resolve (gaierror)
+        reader, writer = await open_connection(context.resolver, settings.host, settings.port)
+    except Unresolved as error:
+        return unreached(check, error.reason, latency_ms=elapsed_ms(clock, started))
+    except OSError as error:  # refused, no route, unreachable
         status, text = failure_of(error, check.timeout)
-        return unreached(check, text, latency_ms=elapsed_ms(), status=status)
+        return unreached(check, text, latency_ms=elapsed_ms(clock, started), status=status)
     received = bytearray()
     try:
         if settings.send:
@@ -53,7 +54,7 @@ async def run(check: Check, context: RunContext) -> Outcome:
         pass  # reset or closed mid-way: what it sent before is judged like any other answer
     finally:
         await _close(writer)
-    latency_ms = elapsed_ms()
+    latency_ms = elapsed_ms(clock, started)
     failure = None
     if settings.expect and settings.expect.encode() not in received:
         expected = one_line(settings.expect, OBSERVED_CHARS)
