@@ -12,6 +12,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monitor.checks.conditions import parse_condition
@@ -141,24 +142,33 @@ async def test_a_server_that_never_answers_times_out_at_the_checks_timeout(
     assert outcome.latency_ms is not None and 300 <= outcome.latency_ms < 1000
 
 
-async def test_an_answer_past_the_cap_is_too_large_declared_or_not(runner: CheckRunner) -> None:
-    big = b"x" * (MAX_BODY_BYTES + 1)
+async def test_an_answer_past_the_cap_is_judged_on_its_first_mib(runner: CheckRunner) -> None:
+    """Declared or not, only the first MiB is read; what is past it is never seen, and a JSON
+    path into a body cut there has no value."""
+    tail = b"END-OF-PAGE"
+    big = b"x" * MAX_BODY_BYTES + tail
+    listing = b'{"items": [' + b'"item", ' * (MAX_BODY_BYTES // 8) + b'"last"], "ok": true}'
     routes = {
         "/declared": Reply(200, big),
-        "/chunked": Reply(200, chunks=[b"x" * 65536] * 16 + [b"x"]),
-        "/at-cap": Reply(200, chunks=[b"x" * 65536] * 16),
+        "/chunked": Reply(200, chunks=[b"x" * 65536] * 16 + [tail]),
+        "/json": Reply(200, listing),
     }
     async with HttpTarget(routes) as target:
-        declared = await runner.run(http_check(target.url("/declared")))
-        chunked = await runner.run(http_check(target.url("/chunked")))
-        at_cap = await runner.run(http_check(target.url("/at-cap"), "[BODY] == pat(x*)"))
-    for outcome in (declared, chunked):
+        read = {
+            path: await runner.run(http_check(target.url(path), "[BODY] == pat(x*)"))
+            for path in ("/declared", "/chunked")
+        }
+        past = await runner.run(http_check(target.url("/declared"), "[BODY] == pat(*END*)"))
+        cut = await runner.run(http_check(target.url("/json"), "[BODY].ok == true"))
+    for path, outcome in read.items():
         assert (outcome.status, outcome.error, outcome.http_status) == (
-            Status.UNHEALTHY,
-            "answer too large",
+            Status.HEALTHY,
+            None,
             200,
-        )
-    assert at_cap.status is Status.HEALTHY, "exactly the cap is read in full"
+        ), path
+    assert past.status is Status.UNHEALTHY, "the tail past the first MiB is not read"
+    assert cut.status is Status.UNHEALTHY
+    assert cut.error is not None and cut.error.startswith("[BODY].ok == true failed")
 
 
 async def test_a_compressed_answer_is_read_and_bounded_after_decompression(
@@ -185,10 +195,10 @@ async def test_a_compressed_answer_is_read_and_bounded_after_decompression(
     assert asked == {"gzip, deflate"}, "only what the check inflates itself is asked for"
     for path in ("/gzip", "/deflate", "/raw-deflate"):
         assert checked[path].status is Status.HEALTHY, path
-    assert (checked["/bomb"].status, checked["/bomb"].error) == (
-        Status.UNHEALTHY,
-        "answer too large",
-    )
+    inflated = checked["/bomb"]
+    assert inflated.status is Status.UNHEALTHY, "judged on the first MiB it inflates to"
+    assert inflated.error is not None
+    assert inflated.error.startswith("[BODY].status == alive failed")
     assert (checked["/garbage"].status, checked["/garbage"].error) == (
         Status.UNHEALTHY,
         "bad answer",
@@ -284,6 +294,104 @@ async def test_redirects_are_followed_or_not_as_the_check_says(runner: CheckRunn
     assert (kept.status, kept.http_status) == (Status.HEALTHY, 301)
     assert paths_kept == ["/old"]
     assert (looping.status, looping.error) == (Status.UNHEALTHY, "too many redirects")
+
+
+async def test_a_redirect_to_another_origin_drops_the_checks_headers_token_and_body(
+    runner: CheckRunner,
+) -> None:
+    """Another port is another origin: the POST's secrets stay with the host the check names.
+    Within the origin a 307 keeps the method, body and headers; a 303 turns into a GET."""
+    async with HttpTarget({"/landing": Reply(200, ALIVE)}) as other:
+        routes = {
+            "/moved": Reply(307, headers={"Location": other.url("/landing")}),
+            "/same": Reply(307, headers={"Location": "/echo"}),
+            "/see-other": Reply(303, headers={"Location": "/echo"}),
+            "/echo": Reply(200, ALIVE),
+        }
+        async with HttpTarget(routes) as target:
+
+            def post(path: str) -> Check:
+                return http_check(
+                    target.url(path),
+                    "[BODY].status == alive",
+                    method="POST",
+                    headers={"X-Api-Key": "s3cr3t", "Content-Type": "application/json"},
+                    body='{"ping": 1}',
+                    token_env="QUESTCITY_X",
+                )
+
+            outcomes = [await runner.run(post(path)) for path in ("/moved", "/same", "/see-other")]
+            here = target.requests
+        there = other.requests
+    assert [outcome.status for outcome in outcomes] == [Status.HEALTHY] * 3
+    [landed] = there
+    assert (landed.method, landed.path, landed.body) == ("GET", "/landing", b"")
+    for secret in ("x-api-key", "authorization", "content-type"):
+        assert secret not in landed.headers, secret
+    said = [(r.method, r.path, r.body, r.headers.get("x-api-key")) for r in here]
+    assert said == [
+        ("POST", "/moved", b'{"ping": 1}', "s3cr3t"),
+        ("POST", "/same", b'{"ping": 1}', "s3cr3t"),
+        ("POST", "/echo", b'{"ping": 1}', "s3cr3t"),
+        ("POST", "/see-other", b'{"ping": 1}', "s3cr3t"),
+        ("GET", "/echo", b"", "s3cr3t"),
+    ]
+    assert here[-1].headers["authorization"] == "Bearer t0k3n-abc", "same origin: kept"
+
+
+async def test_a_redirect_to_another_host_name_drops_the_checks_headers() -> None:
+    """The review's case (a test's network: the names are never looked up)."""
+    seen: list[httpx.Request] = []
+
+    def route(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "api.example":
+            return httpx.Response(302, headers={"Location": "https://evil.example/steal"})
+        return httpx.Response(200)
+
+    runner = CheckRunner(
+        SYSTEM_CLOCK, transport=httpx.MockTransport(route), environ={"TOK": "bearer-secret"}
+    )
+    try:
+        check = http_check(
+            "https://api.example/health", headers={"X-Api-Key": "s3cr3t"}, token_env="TOK"
+        )
+        outcome = await runner.run(check)
+    finally:
+        await runner.aclose()
+    assert outcome.status is Status.HEALTHY
+    assert [str(request.url) for request in seen] == [
+        "https://api.example/health",
+        "https://evil.example/steal",
+    ]
+    assert seen[0].headers["x-api-key"] == "s3cr3t"
+    assert "x-api-key" not in seen[1].headers
+    assert "authorization" not in seen[1].headers
+
+
+async def test_at_most_ten_redirects_are_followed(runner: CheckRunner) -> None:
+    routes = {f"/r{i}": Reply(302, headers={"Location": f"/r{i + 1}"}) for i in range(11)}
+    routes["/r11"] = Reply(200, b"there")
+    routes["/elsewhere"] = Reply(302, headers={"Location": "ftp://127.0.0.1/file"})
+    async with HttpTarget(routes) as target:
+        ten = await runner.run(http_check(target.url("/r1")))
+        eleven = await runner.run(http_check(target.url("/r0")))
+        elsewhere = await runner.run(http_check(target.url("/elsewhere")))
+    assert (ten.status, ten.http_status) == (Status.HEALTHY, 200)
+    assert (eleven.status, eleven.error, eleven.http_status) == (
+        Status.UNHEALTHY,
+        "too many redirects",
+        302,
+    )
+    assert (elsewhere.status, elsewhere.error) == (
+        Status.UNHEALTHY,
+        "bad answer: a redirect to a URL that cannot be requested",
+    )
+
+
+async def test_a_host_name_that_does_not_resolve_is_unreachable(runner: CheckRunner) -> None:
+    outcome = await runner.run(http_check("http://ops:pw@no-such-host.invalid/?token=x"))
+    assert (outcome.status, outcome.error) == (Status.UNREACHABLE, "name does not resolve")
 
 
 async def test_an_answer_cut_short_is_a_bad_answer(runner: CheckRunner) -> None:
