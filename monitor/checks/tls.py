@@ -13,40 +13,31 @@ certificate has left.
 Days left are counted on the context's wall clock (a test's clock may be moved on); OpenSSL
 itself refuses a certificate that has expired by the system's clock. Everything read from the
 peer is bounded: the handshake by the check's timeout, ``notAfter`` to a few dozen characters
-before it is parsed, OpenSSL's messages cut to :data:`MESSAGE_CHARS` printable characters. A
-refusal never carries an exception's text beyond OpenSSL's own verify message and reason code
-(the name checked is the operator's own setting, not a secret).
+before it is parsed, a refusal said as :func:`~monitor.checks.run.failure_of` says it for an
+``http`` check too (OpenSSL's own verify message and reason code, cut; the name checked is the
+operator's own setting, not a secret). The host is looked up by the context's resolver, never
+on the loop's default executor; the CAs trusted are :func:`monitor.checks.trust.trust`'s, the
+same as an ``http`` check's. Once ``notAfter`` is read the connection is dropped, with no
+close_notify: a probe has nothing to say goodbye to, and a peer that never answers one must not
+hold the run until its deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 
 from monitor.checks.conditions import Observation
 from monitor.checks.context import RunContext
+from monitor.checks.resolve import Unresolved, elapsed_ms, open_connection
 from monitor.checks.run import failure_of, judged, unreached, unrunnable
 from monitor.checks.spec import Check, Outcome, TlsSettings
+from monitor.checks.trust import Unreadable, trust
 from monitor.store.models import Status
-from shared.resilience import Clock
-from shared.resilience.sanitize import one_line
 
-MESSAGE_CHARS = 80
-"""OpenSSL's verify message (``certificate has expired``, ``Hostname mismatch, …``), cut."""
 NOT_AFTER_CHARS = 40
 """``notAfter`` as Python writes it is ``Jun  1 12:00:00 2030 GMT`` (24 characters)."""
-CLOSE_SECONDS = 1.0
-"""How long the TLS close (close_notify) may take before the connection is dropped."""
-CONTEXTS = 32
-"""Trust settings kept ready (one SSLContext per ca_file and its modification time)."""
 DAY = 86400.0
-
-_contexts: dict[tuple[str | None, int | None], ssl.SSLContext] = {}
-
-
-class _Unreadable(Exception):
-    """The ca_file cannot be read or holds no certificate."""
 
 
 async def run(check: Check, context: RunContext) -> Outcome:
@@ -56,51 +47,39 @@ async def run(check: Check, context: RunContext) -> Outcome:
     if not isinstance(settings, TlsSettings):
         raise TypeError(f"{check.name} is a {check.kind} check, not tls")
     try:
-        trust = _trust(settings.ca_file)
-    except _Unreadable:
+        verifying = trust(settings.ca_file)
+    except Unreadable:
         return unrunnable("ca_file cannot be read as PEM certificates")
     clock = context.clock
     started = clock.monotonic()
     name = settings.server_name or settings.host
     writer: asyncio.StreamWriter | None = None
-    finished = False
     try:
         try:
-            _reader, writer = await asyncio.open_connection(settings.host, settings.port)
-            await writer.start_tls(trust, server_hostname=name)
-        except ssl.SSLCertVerificationError as error:
-            message = one_line(error.verify_message or "certificate verify failed", MESSAGE_CHARS)
-            return _refused(f"certificate not valid: {message}", started, clock)
+            _reader, writer = await open_connection(context.resolver, settings.host, settings.port)
+            await writer.start_tls(verifying, server_hostname=name)
+        except Unresolved as error:
+            return unreached(check, error.reason, latency_ms=elapsed_ms(clock, started))
         except (OSError, ssl.SSLError) as error:
-            # SSLError (a handshake refused: unhealthy) is an OSError; so are refused, no route,
-            # a connection cut (unreachable). Said as a class, never the exception's text.
+            # A certificate or handshake refused (an SSLError, itself an OSError: unhealthy);
+            # refused, no route, a connection cut (unreachable). Said as a class, as for an
+            # http check, never the exception's text.
             status, text = failure_of(error, check.timeout)
-            return unreached(check, text, latency_ms=_ms(started, clock), status=status)
-        latency_ms = _ms(started, clock)
+            return unreached(check, text, latency_ms=elapsed_ms(clock, started), status=status)
+        latency_ms = elapsed_ms(clock, started)
         not_after = _not_after(writer)
-        finished = True
     finally:
+        # Read, refused, cut or cancelled at the deadline: dropped at once, no close_notify.
         if writer is not None:
-            if finished:
-                await _close(writer)
-            else:  # refused, cut or cancelled at the deadline: nothing to say goodbye to
-                writer.transport.abort()
+            writer.transport.abort()
     if not_after is None:
-        return _refused("certificate has no readable expiry date", started, clock)
+        return Outcome(
+            Status.UNHEALTHY, latency_ms, error="certificate has no readable expiry date"
+        )
     seconds = not_after - clock.wall()
     problem, warning = _expiry(settings, seconds)
     seen = Observation(connected=True, response_ms=latency_ms, certificate_seconds=seconds)
     return judged(check, seen, latency_ms=latency_ms, failure=problem, warning=warning)
-
-
-def _ms(started: float, clock: Clock) -> float:
-    return (clock.monotonic() - started) * 1000.0
-
-
-def _refused(error: str, started: float, clock: Clock) -> Outcome:
-    """Reached, but the certificate is wrong: unhealthy whatever the written conditions say (a
-    certificate that is not valid is never healthy, and there are no days left to judge)."""
-    return Outcome(Status.UNHEALTHY, _ms(started, clock), error=error)
 
 
 def _expiry(settings: TlsSettings, seconds: float) -> tuple[str | None, str | None]:
@@ -137,38 +116,3 @@ def _not_after(writer: asyncio.StreamWriter) -> float | None:
         return float(ssl.cert_time_to_seconds(value))
     except (ValueError, OverflowError):
         return None
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    """Say goodbye (TLS close_notify) for at most :data:`CLOSE_SECONDS`, else drop it."""
-    writer.close()
-    try:
-        async with asyncio.timeout(CLOSE_SECONDS):
-            await writer.wait_closed()
-    except (TimeoutError, OSError, ssl.SSLError):
-        writer.transport.abort()
-
-
-def _trust(ca_file: str | None) -> ssl.SSLContext:
-    """The client context for ``ca_file`` (None: the system's CAs): chain and name verified.
-    Made once per file and modification time, so a renewed private CA is picked up."""
-    mtime: int | None = None
-    if ca_file is not None:
-        try:
-            mtime = os.stat(ca_file).st_mtime_ns
-        except OSError:
-            raise _Unreadable from None
-    key = (ca_file, mtime)
-    found = _contexts.get(key)
-    if found is not None:
-        return found
-    try:
-        made = ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError, ValueError):
-        raise _Unreadable from None
-    made.check_hostname = True
-    made.verify_mode = ssl.CERT_REQUIRED
-    if len(_contexts) >= CONTEXTS:
-        _contexts.pop(next(iter(_contexts)))
-    _contexts[key] = made
-    return made

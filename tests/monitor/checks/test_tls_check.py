@@ -5,6 +5,11 @@ has expired, is for another name or is not trusted, a port refused, a handshake 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import ssl
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,11 +17,12 @@ import pytest
 
 from monitor.checks.conditions import parse_condition
 from monitor.checks.run import CheckRunner
-from monitor.checks.spec import Check, CheckKind, Outcome, TlsSettings
+from monitor.checks.spec import Check, CheckKind, HttpSettings, Outcome, TlsSettings
+from monitor.checks.trust import trust
 from monitor.store.models import Status
 from tests.support.clock import SkewClock
 from tests.support.ports import free_port
-from tests.support.tls_server import StallServer, TLSServer
+from tests.support.tls_server import StallServer, TLSServer, self_signed, validity
 
 DAY = 86400.0
 
@@ -143,9 +149,9 @@ async def test_a_certificate_for_another_name_is_not_valid(
         by_name = await run_against(runner, server, server_name="front.questcity.test")
         by_address = await run_against(runner, server)
     assert by_name.status is Status.UNHEALTHY
-    assert by_name.error == (
-        "certificate not valid: Hostname mismatch, certificate is not valid for "
-        "'front.questcity.test'."
+    assert by_name.error is not None
+    assert by_name.error.startswith(
+        "certificate not valid: Hostname mismatch, certificate is not valid for 'front."
     )
     assert by_address.status is Status.UNHEALTHY
     assert by_address.error is not None
@@ -162,14 +168,22 @@ async def test_a_certificate_no_trusted_ca_signed_is_not_valid(
     assert outcome.error.replace("-", " ") == "certificate not valid: self signed certificate"
 
 
-async def test_a_long_verify_message_is_cut(runner: CheckRunner, tmp_path: Path) -> None:
-    name = "a" * 60 + ".questcity.test"
+async def test_a_refusal_is_said_as_an_http_check_of_the_same_certificate_says_it(
+    runner: CheckRunner, tmp_path: Path
+) -> None:
+    """One wording and one cut for both kinds (a long verify message is cut the same way)."""
     async with TLSServer(tmp_path, names=("other.questcity.test",)) as server:
-        outcome = await run_against(runner, server, server_name=name)
-    assert outcome.error is not None
-    assert outcome.error.startswith("certificate not valid: Hostname mismatch")
-    assert len(outcome.error) <= len("certificate not valid: ") + 80
-    assert outcome.error.endswith("…")
+        by_tls = await run_against(runner, server)
+        page = Check(
+            "page",
+            CheckKind.HTTP,
+            HttpSettings(f"https://127.0.0.1:{server.port}/", ca_file=str(server.ca_file)),
+        )
+        by_http = await runner.run(page)
+    assert by_tls.error is not None
+    assert by_tls.error.startswith("certificate not valid: IP address mismatch")
+    assert by_tls.error.endswith("…")
+    assert (by_tls.status, by_tls.error) == (by_http.status, by_http.error)
 
 
 async def test_a_ca_file_that_cannot_be_read_is_unknown(
@@ -260,3 +274,53 @@ async def test_a_host_name_that_does_not_resolve_is_unreachable(runner: CheckRun
     outcome = await runner.run(tls_check(443, ca_file=None, host="no-such-host.invalid"))
     assert outcome.status is Status.UNREACHABLE
     assert outcome.error == "name does not resolve"
+
+
+async def test_a_peer_that_never_answers_the_close_does_not_hold_the_run(
+    runner: CheckRunner, tmp_path: Path
+) -> None:
+    """A probe says no goodbye: once the expiry is read the connection is dropped, so a peer
+    that never answers close_notify neither holds the run nor makes it time out."""
+    cert_pem, key_pem = self_signed(("127.0.0.1",), *validity(90))
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    (tmp_path / "key.pem").write_bytes(key_pem)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        # Completes the handshake, then never reads (no close_notify back) and never closes.
+        accepted, _ = listener.accept()
+        with context.wrap_socket(accepted, server_side=True):
+            done.wait(10.0)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        check = tls_check(listener.getsockname()[1], ca_file=tmp_path / "cert.pem", timeout=0.5)
+        started = time.monotonic()
+        outcome = await runner.run(check)
+        took = time.monotonic() - started
+    finally:
+        done.set()
+        listener.close()
+    assert (outcome.status, outcome.error) == (Status.HEALTHY, None)
+    assert took < 0.4, "the run does not wait for the peer's goodbye"
+
+
+def test_one_trust_context_per_ca_file_until_the_file_changes(tmp_path: Path) -> None:
+    """What the tls kind and the http kind's clients trust: a renewed private CA is read anew,
+    an unchanged one is not read again."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(self_signed(("ca.questcity.test",), *validity(30))[0])
+    first = trust(str(ca_file))
+    assert trust(str(ca_file)) is first
+    ca_file.write_bytes(self_signed(("renewed.questcity.test",), *validity(30))[0])
+    later = ca_file.stat().st_mtime_ns + 1_000_000_000
+    os.utime(ca_file, ns=(later, later))
+    renewed = trust(str(ca_file))
+    assert renewed is not first
+    assert trust(str(ca_file)) is renewed
+    assert trust(None) is trust(None), "the system's CAs, read once"
+    assert renewed.verify_mode is ssl.CERT_REQUIRED and renewed.check_hostname
