@@ -229,3 +229,19 @@ async def test_a_variable_that_is_not_a_postgresql_url_is_unknown() -> None:
     assert outcome.status is Status.UNKNOWN
     assert outcome.error == f"url_env {VARIABLE} does not hold a PostgreSQL URL"
     assert "hunter2" not in str(outcome) and "db.internal" not in str(outcome)
+
+
+async def test_a_host_name_is_looked_up_and_its_addresses_tried(role: Role) -> None:
+    """``localhost`` may resolve to ``::1`` first, where nothing listens: the next address is
+    tried, as for the other kinds."""
+    assert role.host == "127.0.0.1"
+    by_name = Role(role.name, role.password, role.database, "localhost", role.port)
+    outcome = await run_with(by_name.url())
+    assert (outcome.status, outcome.error) == (Status.HEALTHY, None)
+
+
+async def test_a_host_name_that_does_not_resolve_is_unreachable(role: Role) -> None:
+    nowhere = Role(role.name, role.password, role.database, "no-such-host.invalid", role.port)
+    outcome = await run_with(nowhere.url())
+    assert (outcome.status, outcome.error) == (Status.UNREACHABLE, "name does not resolve")
+    assert_no_secrets(outcome, nowhere)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
@@ -226,3 +227,29 @@ async def test_a_name_that_does_not_resolve_is_unreachable(runner: CheckRunner) 
     )
     outcome = await runner.run(check)
     assert (outcome.status, outcome.error) == (Status.UNREACHABLE, "name does not resolve")
+
+
+async def test_a_connect_that_never_completes_times_out_at_the_checks_timeout(
+    runner: CheckRunner,
+) -> None:
+    """A listener whose accept queue is full drops new SYNs (as a filtered port does): the
+    connect hangs until the check's deadline."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(4):  # never accepted: the queue (backlog + 1) stays full
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(address)
+            fillers.append(filler)
+        check = Check("filtered", CheckKind.TCP, TcpSettings(*address), timeout=0.3)
+        outcome = await runner.run(check)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert (outcome.status, outcome.error) == (Status.UNREACHABLE, "timed out after 0.3 s")
+    assert outcome.latency_ms is not None and 300 <= outcome.latency_ms < 1000
