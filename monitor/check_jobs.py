@@ -10,7 +10,8 @@ strips and the component's state. Then, as after a target's round: the maintenan
 the incidents (**public checks only**: an incident is the public's story, and a private check's
 trouble is its operators' alone — it pages them and is told nowhere else), the alerts
 (``check_failing``, ``certificate_expiring``: :func:`monitor.alerting.rules.judge_check`) and the
-missed-run self-alert.
+missed-run self-alert. A check made private while its automatic incident is open has that
+incident closed when the daemon starts (:func:`close_private_incidents`).
 
 The runner never raises for anything a check's target does. Should it raise or hang all the
 same (a fault of ours), the run is cancelled :data:`RUN_GRACE` after its timeout and recorded
@@ -33,8 +34,18 @@ import httpx
 
 from monitor.checks.run import CheckRunner
 from monitor.checks.spec import Check, Outcome
+from monitor.config import MonitorConfig
+from monitor.incidents import OPEN_READ
 from monitor.schedule import first_runs as first_runs  # (re-exported: benchmarks.monitor_checks)
-from monitor.store import CheckRecord, Status
+from monitor.store import (
+    TARGET_COMPONENT,
+    CheckRecord,
+    HistoryRead,
+    HistoryWrite,
+    IncidentOrigin,
+    IncidentState,
+    Status,
+)
 from shared.resilience import wait_within
 
 if TYPE_CHECKING:
@@ -168,3 +179,49 @@ class CheckJobs:
         if left:
             await wait_within(left, CANCEL_GRACE, self._daemon.clock)
         await self.runner.aclose()
+
+
+async def close_private_incidents(
+    config: MonitorConfig, reader: HistoryRead, writer: HistoryWrite, at: float
+) -> list[int]:
+    """Close the automatic incidents still open of checks that are private now (made private
+    while their incident was open): an internal note says why, then the incident is resolved.
+    Their ids, in the order read.
+
+    Why at start, rather than feeding a private check's runs to the incident tracker until its
+    incident resolves: a check's ``public`` changes only with the config, which the daemon reads
+    at start (a new leader's start included), so this is the one moment it can change; a private
+    check has no incident in the model (its trouble is its operators', paged by
+    ``check_failing``), whereas fed on, it would keep writing state changes into a story the
+    public no longer sees, and keep it open as long as the check fails — for ever, perhaps; and
+    it costs nothing per run. An incident a person took over is left alone: theirs to close."""
+    private = {check.name: check for check in config.checks if not check.public}
+    if not private:
+        return []
+    closed: list[int] = []
+    for incident in await reader.incidents(state=IncidentState.OPEN, limit=OPEN_READ):
+        check = private.get(incident.target)
+        if (
+            check is None
+            or incident.service != TARGET_COMPONENT
+            or incident.origin is IncidentOrigin.WRITTEN
+            or incident.taken_over
+        ):
+            continue
+        await writer.add_note(
+            incident.id,
+            f"{check.title} is no longer public (its check was made private): the monitor "
+            "closes this incident; the check's alerts go on.",
+            public=False,
+            actor=None,
+            at=at,
+        )
+        await writer.resolve_incident(incident.id, at, f"{check.title} is no longer public.")
+        logger.info(
+            "incident %d closed: %s is no longer public",
+            incident.id,
+            check.name,
+            extra={"event": "incident_private", "incident": incident.id, "target": check.name},
+        )
+        closed.append(incident.id)
+    return closed

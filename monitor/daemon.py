@@ -35,7 +35,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.aggregate import aggregate
 from monitor.alerts import AlertEngine
 from monitor.catalogue import Catalogue
-from monitor.check_jobs import NOT_LEADING, CheckJobs, Runner, default_runner
+from monitor.check_jobs import (
+    NOT_LEADING,
+    CheckJobs,
+    Runner,
+    close_private_incidents,
+    default_runner,
+)
 from monitor.checks.spec import Check
 from monitor.config import MonitorConfig, Target
 from monitor.discovery import Discovery, Replica
@@ -157,12 +163,13 @@ class MonitorDaemon:
         """Alerts of missed runs being written (a strong reference until done)."""
 
     async def prepare(self) -> None:
-        """Upgrade the store's schema (its migrations), write the component catalogue, pick up
-        open incidents and alerts."""
+        """Upgrade the store's schema (its migrations), write the component catalogue, close
+        the incidents of checks made private, pick up open incidents and alerts."""
         await create_schema(self.engine)
         await self.writer.sync_components(self.catalogue.configured)
         # (the sync keeps the critical flags: what the store has is what this daemon knows)
         self.catalogue.stored(await self.reader.components())
+        await close_private_incidents(self.config, self.reader, self.writer, self.clock.wall())
         await self.incidents.resume(self.reader)
         await self.alerts.resume(self.reader, at=self.clock.wall())
         names = {t.name for t in self.config.targets}

@@ -4,7 +4,8 @@ webhook receiver (behind the daemon's transport) recording every notice.
 
 A failing check is stored with its condition text and rolled up like a target's, pages
 ``check_failing`` after ``open_after`` runs and resolves after the hold-down; a public check
-opens an incident, a private one never does; a certificate warning pages and leaves the
+opens an incident, a private one never does (one made private has its open incident closed
+at the restart); a certificate warning pages and leaves the
 component healthy; a silence holds the check's notices; a runner that hangs or raises harms no
 other check nor a target, and one that ignores its cancellation is left behind, not waited for;
 a check's run skipped while it runs within its bound is not the
@@ -134,8 +135,8 @@ def config_for(tmp_path: Path, *checks: Check) -> MonitorConfig:
 
 
 class Stack:
-    def __init__(self, tmp_path: Path, *checks: Check) -> None:
-        self.clock = FakeClock(wall_start=T0)
+    def __init__(self, tmp_path: Path, *checks: Check, start: float = T0) -> None:
+        self.clock = FakeClock(wall_start=start)
         self.backend = FakeBackend()
         self.runner = FakeRunner()
         self.notices: list[dict[str, object]] = []
@@ -247,6 +248,60 @@ async def test_a_public_check_opens_an_incident_and_a_private_one_does_not(stack
     assert stack.sent("check_failing", "vault-port")[0][1].startswith(
         "vault-port: connection refused since"
     )
+
+
+async def test_a_check_made_private_has_its_open_incident_closed_at_the_restart(
+    tmp_path: Path,
+) -> None:
+    down = Outcome(Status.UNREACHABLE, None, error="connection refused")
+    first = Stack(tmp_path)
+    await first.daemon.prepare()
+    first.runner.script.update({"front-door": down, "front-door-tls": down})
+    try:
+        for _ in range(OPEN_AFTER):
+            await first.daemon.run_check(FRONT_DOOR)
+            await first.daemon.run_check(CERTIFICATE)
+            await settle()
+            await first.clock.advance(INTERVAL)
+        opened = {i.target: i.id for i in await first.daemon.reader.incidents()}
+        assert opened.keys() == {"front-door", "front-door-tls"}
+        taken = await first.daemon.writer.update_incident(
+            opened["front-door-tls"], "identified", "We are on it.", by="alice", at=T0 + 60
+        )
+        assert taken is not None and taken.taken_over
+    finally:
+        await first.daemon.stop()
+
+    private = dataclasses.replace(FRONT_DOOR, public=False)
+    made_private = (private, VAULT, dataclasses.replace(CERTIFICATE, public=False))
+    second = Stack(tmp_path, *made_private, start=T0 + 3600)
+    await second.daemon.prepare()
+    try:
+        closed = await second.daemon.reader.incident(opened["front-door"])
+        assert closed is not None and closed.state is IncidentState.RESOLVED
+        assert closed.resolved_at == T0 + 3600
+        [note] = [e for e in closed.events if e.kind == "note"]
+        assert not note.public
+        assert note.text.startswith("Front door is no longer public (its check was made private)")
+        assert [e.text for e in closed.events if e.kind == "resolved"] == [
+            "Front door is no longer public."
+        ]
+        # The one a person took over is theirs to close.
+        kept = await second.daemon.reader.incident(opened["front-door-tls"])
+        assert kept is not None and kept.state is IncidentState.OPEN
+        assert second.daemon.incidents.open_causes() == {
+            ("front-door-tls", TARGET_COMPONENT): opened["front-door-tls"]
+        }
+        # Failing on, the private check's page goes on (fired before the restart) and it
+        # opens nothing.
+        second.runner.script["front-door"] = down
+        await second.run(private, OPEN_AFTER + 1)
+        paged = [a for a in await second.alerts("check_failing") if a.target == "front-door"]
+        assert [a.resolved_at for a in paged] == [None]
+        still = await second.daemon.reader.incidents(state=IncidentState.OPEN)
+        assert [i.id for i in still] == [opened["front-door-tls"]]
+    finally:
+        await second.daemon.stop()
 
 
 async def test_a_certificate_warning_pages_and_the_component_stays_healthy(stack: Stack) -> None:
