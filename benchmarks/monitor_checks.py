@@ -238,10 +238,10 @@ async def run_checks(config_path: Path, duration: float, environ: dict[str, str]
     from sqlalchemy import select
 
     from benchmarks.monitor_fleet import Sampler
-    from monitor.check_jobs import first_runs
     from monitor.checks.spec import Check
     from monitor.config import Target, load_config
     from monitor.daemon import MonitorDaemon
+    from monitor.schedule import first_runs
     from monitor.store import Status
     from monitor.store.schema import checks
 

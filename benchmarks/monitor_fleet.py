@@ -15,7 +15,7 @@ Each candidate runs for ``--duration`` in a process of its own, pinned to CPU 0:
 
 - **bare polling** (the baseline): one asyncio task per target, ``GET /api/v1/health/detailed``
   and JSON decoding every interval, nothing stored, on the daemon's own schedule
-  (:func:`monitor.daemon.first_runs`) and with the daemon's HTTP client limits; a run more than an
+  (:func:`monitor.schedule.first_runs`) and with the daemon's HTTP client limits; a run more than an
   interval late is skipped (as APScheduler's grace time does), and counted as missed;
 - **daemon as shipped**: the real :class:`~monitor.daemon.MonitorDaemon` (APScheduler
   ``AsyncIOScheduler``, the probe, the SQLite store in WAL mode with group commit, incidents,
@@ -304,11 +304,11 @@ class Outcome:
 
 def phases(targets: int, interval: float, together: bool) -> list[float]:
     """Seconds after the start at which each target is first due: the daemon's own schedule
-    (:func:`monitor.daemon.first_runs`), or all at once."""
+    (:func:`monitor.schedule.first_runs`), or all at once."""
     if together:
         return [0.0] * targets
     from monitor.config import Target
-    from monitor.daemon import first_runs
+    from monitor.schedule import first_runs
 
     now = datetime.now(UTC)
     fleet = [Target(f"t{n}", f"http://t{n}.test", interval=interval) for n in range(targets)]

@@ -36,7 +36,6 @@ from monitor.checks.run import CheckRunner
 from monitor.checks.spec import Check, Outcome
 from monitor.config import MonitorConfig
 from monitor.incidents import OPEN_READ
-from monitor.schedule import first_runs as first_runs  # (re-exported: benchmarks.monitor_checks)
 from monitor.store import (
     TARGET_COMPONENT,
     CheckRecord,

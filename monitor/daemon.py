@@ -51,8 +51,7 @@ from monitor.notifiers import Dispatcher, build_sinks
 from monitor.probe import probe_replica
 from monitor.public.sender import SCHEDULE, build_sender
 from monitor.replica_sets import ReplicaSets
-from monitor.schedule import first_retention
-from monitor.schedule import first_runs as first_runs  # (re-exported: benchmarks.monitor_fleet)
+from monitor.schedule import first_retention, first_runs
 from monitor.self_alerts import SelfAlerts
 from monitor.store import (
     CheckRecord,
