@@ -78,13 +78,15 @@ def default_runner(
 ) -> Runner:
     """The runner a daemon makes for itself: its clock, environment and name servers, and the
     transport its probes use (a test's network)."""
-    return CheckRunner(
+    runner = CheckRunner(
         daemon.clock,
         environ=daemon.environ,
         nameservers=daemon.config.dns_nameservers,
         transport=transport,
         max_connections=max_connections,
     )
+    runner.load({check.kind for check in daemon.config.checks})
+    return runner
 
 
 class CheckJobs:

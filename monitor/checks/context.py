@@ -16,8 +16,9 @@ from shared.resilience import Clock
 
 
 class HttpClients(Protocol):
-    def client(self, *, ca_file: str | None, follow_redirects: bool) -> httpx.AsyncClient:
-        """The shared client for checks with these settings (made once, closed by its owner)."""
+    def client(self, *, ca_file: str | None) -> httpx.AsyncClient:
+        """The shared client trusting ``ca_file`` (closed by its owner); it follows no
+        redirects (the http kind does, itself)."""
         ...
 
 

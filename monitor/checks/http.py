@@ -87,7 +87,7 @@ async def run(check: Check, context: RunContext) -> Outcome:
         return unrunnable(BAD_URL)
     try:
         # Redirects are followed here (the module's docstring says why), never by the client.
-        client = context.http.client(ca_file=settings.ca_file, follow_redirects=False)
+        client = context.http.client(ca_file=settings.ca_file)
     except (OSError, ssl.SSLError):
         return unrunnable("ca_file cannot be read as PEM certificates")
     clock = context.clock

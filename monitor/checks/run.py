@@ -21,7 +21,7 @@ import importlib
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import cast
 
 import httpx
@@ -35,7 +35,9 @@ from monitor.checks.conditions import (
     parse_condition,
 )
 from monitor.checks.context import RunContext
+from monitor.checks.resolve import Resolver
 from monitor.checks.spec import ERROR_CHARS, OBSERVED_CHARS, Check, CheckKind, Outcome
+from monitor.checks.trust import trust
 from monitor.store.models import Status
 from shared.resilience import Clock, within
 from shared.resilience.sanitize import one_line
@@ -52,6 +54,9 @@ it is reused would read as a failed check."""
 DEFAULT_CONDITIONS: Mapping[CheckKind, tuple[str, ...]] = {CheckKind.HTTP: (HTTP_DEFAULT,)}
 """What a kind is judged by when no condition is written (besides its implicit ones)."""
 CONNECTED = "CONNECTED"
+REASON_CHARS = 80
+"""ssl's verification message, cut: long enough for the name a certificate was refused for
+(``Hostname mismatch, certificate is not valid for 'front.questcity.example'.``)."""
 CHAIN_DEPTH = 16
 """Exceptions looked at in a failure's chain (causes, contexts, groups' members), at most."""
 
@@ -60,8 +65,8 @@ KindRun = Callable[[Check, RunContext], Awaitable[Outcome]]
 
 class CheckRunner:
     """Runs checks: one at a time per call, any number at once. Owns the HTTP clients every HTTP
-    check shares (one per trust setting and redirect policy, made when first needed); close it
-    with :meth:`aclose`."""
+    check shares (one per trust setting, made when first needed, made again when its ``ca_file``
+    changes) and the resolver their names are looked up with; close it with :meth:`aclose`."""
 
     def __init__(
         self,
@@ -73,37 +78,53 @@ class CheckRunner:
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.clock = clock
+        self.resolver = Resolver()
+        """Its own lookup threads: one monitor's checks never wait behind another's lookups."""
         self.context = RunContext(
-            clock=clock, http=self, environ=environ, nameservers=tuple(nameservers)
+            clock=clock,
+            http=self,
+            environ=environ,
+            nameservers=tuple(nameservers),
+            resolver=self.resolver,
         )
         self._transport = transport
         self._max_connections = max_connections
-        self._clients: dict[tuple[str | None, bool], httpx.AsyncClient] = {}
+        self._clients: dict[str | None, tuple[ssl.SSLContext, httpx.AsyncClient]] = {}
+        self._retired: list[httpx.AsyncClient] = []
+        """Clients of a ``ca_file`` since changed: a request may still be on one; closed last."""
         self._closed = False
         self._logged: set[tuple[str, str]] = set()
 
-    def client(self, *, ca_file: str | None, follow_redirects: bool) -> httpx.AsyncClient:
-        """The shared client for these settings. ``OSError`` or ``ssl.SSLError`` when
-        ``ca_file`` cannot be read as CAs (tried again on the next run: it may be fixed)."""
+    def client(self, *, ca_file: str | None) -> httpx.AsyncClient:
+        """The shared client trusting ``ca_file`` (None: the system's CAs), made again once the
+        file changes (a renewed private CA is trusted without a restart, as the tls kind does).
+        :class:`~monitor.checks.trust.Unreadable` when ``ca_file`` cannot be read as CAs (tried
+        again on the next run: it may be fixed)."""
         if self._closed:
             raise RuntimeError("the check runner is closed")
-        key = (ca_file, follow_redirects)
-        client = self._clients.get(key)
-        if client is None:
-            verify: ssl.SSLContext | bool = (
-                True if ca_file is None else ssl.create_default_context(cafile=ca_file)
-            )
-            client = httpx.AsyncClient(
-                transport=self._transport,
-                verify=verify,
-                follow_redirects=follow_redirects,
-                limits=httpx.Limits(
-                    max_connections=self._max_connections,
-                    max_keepalive_connections=KEEPALIVE_CONNECTIONS,
-                ),
-            )
-            self._clients[key] = client
+        verify = trust(ca_file)
+        known = self._clients.get(ca_file)
+        if known is not None and known[0] is verify:
+            return known[1]
+        if known is not None:
+            self._retired.append(known[1])
+        client = httpx.AsyncClient(
+            transport=self._transport,
+            verify=verify,
+            follow_redirects=False,  # the http kind follows them itself (origins, methods)
+            limits=httpx.Limits(
+                max_connections=self._max_connections,
+                max_keepalive_connections=KEEPALIVE_CONNECTIONS,
+            ),
+        )
+        self._clients[ca_file] = (verify, client)
         return client
+
+    def load(self, kinds: Iterable[CheckKind]) -> None:
+        """Import the modules of these kinds now (a daemon's, at start): an import on the first
+        run of a kind would hold the loop, every check and probe with it, while it compiles."""
+        for kind in kinds:
+            _kind_run(kind)
 
     async def run(self, check: Check) -> Outcome:
         """One run of ``check``, within its ``timeout``. Never raises for anything the target
@@ -129,10 +150,12 @@ class CheckRunner:
 
     async def aclose(self) -> None:
         self._closed = True
-        clients = list(self._clients.values())
+        clients = [client for _, client in self._clients.values()] + self._retired
         self._clients.clear()
+        self._retired.clear()
         for client in clients:
             await client.aclose()
+        self.resolver.close()
 
     def _log(self, check: Check, error: Exception) -> None:
         # Once per check and kind of fault: a check failing the same way every 10 s must not
@@ -234,7 +257,7 @@ def failure_of(error: BaseException, timeout: float) -> tuple[Status, str]:
     leaves = list(_chain(error))
     for leaf in leaves:
         if isinstance(leaf, ssl.SSLCertVerificationError):
-            reason = one_line(leaf.verify_message or "certificate verify failed", OBSERVED_CHARS)
+            reason = one_line(leaf.verify_message or "certificate verify failed", REASON_CHARS)
             return Status.UNHEALTHY, f"certificate not valid: {reason}"
     for leaf in leaves:
         if isinstance(leaf, ssl.SSLError):

@@ -8,8 +8,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import pytest
 from monitor.checks.conditions import Observation, parse_condition
 from monitor.checks.run import CheckRunner, failure_of, judged, names, unreached
 from monitor.checks.spec import Check, CheckKind, HttpSettings, Outcome, TcpSettings
+from monitor.checks.trust import Unreadable
 from monitor.store.models import Status
 from shared.resilience import SYSTEM_CLOCK
 from shared.resilience.testing import FakeClock, settle
@@ -146,20 +150,27 @@ async def test_a_fault_in_a_kind_is_unknown_and_logged_once_by_type(
     assert "pw" not in caplog.text
 
 
-async def test_http_clients_are_shared_per_trust_and_redirect_setting(tmp_path: Path) -> None:
+async def test_http_clients_are_shared_per_trust_and_remade_when_the_ca_file_changes(
+    tmp_path: Path,
+) -> None:
     runner = CheckRunner(FakeClock())
     ca_file = tmp_path / "ca.pem"
     ca_file.write_bytes(self_signed(("ca.test",), *validity(30))[0])
-    plain = runner.client(ca_file=None, follow_redirects=True)
-    assert runner.client(ca_file=None, follow_redirects=True) is plain
-    assert runner.client(ca_file=None, follow_redirects=False) is not plain
-    private = runner.client(ca_file=str(ca_file), follow_redirects=True)
+    plain = runner.client(ca_file=None)
+    assert runner.client(ca_file=None) is plain
+    private = runner.client(ca_file=str(ca_file))
     assert private is not plain
-    assert runner.client(ca_file=str(ca_file), follow_redirects=True) is private
-    with pytest.raises(FileNotFoundError):
-        runner.client(ca_file=str(tmp_path / "missing.pem"), follow_redirects=True)
+    assert runner.client(ca_file=str(ca_file)) is private
+    # A renewed private CA: trusted from the next run on, without a restart.
+    ca_file.write_bytes(self_signed(("ca.test",), *validity(60))[0])
+    os.utime(ca_file, ns=(ca_file.stat().st_mtime_ns + 1_000_000_000,) * 2)
+    renewed = runner.client(ca_file=str(ca_file))
+    assert renewed is not private
+    assert runner.client(ca_file=str(ca_file)) is renewed
+    with pytest.raises(Unreadable):
+        runner.client(ca_file=str(tmp_path / "missing.pem"))
     await runner.aclose()
-    assert plain.is_closed and private.is_closed
+    assert plain.is_closed and private.is_closed and renewed.is_closed
     closed = await runner.run(http_check())
     assert closed.status is Status.UNKNOWN, "a closed runner makes no new clients"
 
@@ -315,3 +326,22 @@ def _done(task: asyncio.Task[Outcome]) -> Callable[[], Awaitable[bool]]:
         return task.done()
 
     return check
+
+
+def test_a_kinds_module_is_imported_when_loaded_not_when_the_runner_is_made() -> None:
+    """The daemon loads its kinds at start (an import inside a run would hold the loop); a
+    monitor without PostgreSQL or DNS checks never imports asyncpg or dnspython."""
+    script = (
+        "import sys\n"
+        "from monitor.checks.run import CheckRunner\n"
+        "from monitor.checks.spec import CheckKind\n"
+        "from shared.resilience import SYSTEM_CLOCK\n"
+        "runner = CheckRunner(SYSTEM_CLOCK)\n"
+        "before = 'asyncpg' in sys.modules, 'monitor.checks.postgres' in sys.modules\n"
+        "runner.load({CheckKind.POSTGRES})\n"
+        "print(before, ('asyncpg' in sys.modules, 'monitor.checks.postgres' in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split("\n")[0] == "(False, False) (True, True)"
