@@ -33,6 +33,7 @@ import dns.rrset
 
 from monitor.checks.conditions import Observation
 from monitor.checks.context import RunContext
+from monitor.checks.resolve import elapsed_ms
 from monitor.checks.run import failure_of, judged, names, unreached, unrunnable
 from monitor.checks.spec import OBSERVED_CHARS, Check, DnsSettings, Outcome
 from shared.resilience import Clock
@@ -98,7 +99,7 @@ async def run(check: Check, context: RunContext) -> Outcome:
             return _silent(check, error, started, clock)
         rcode = answered
     except dns.exception.Timeout:
-        latency_ms = _ms(started, clock)
+        latency_ms = elapsed_ms(clock, started)
         return unreached(check, f"timed out after {check.timeout:g} s", latency_ms=latency_ms)
     except dns.exception.DNSException:
         return unreached(check, "no valid answer from the name server", latency_ms=None)
@@ -106,7 +107,7 @@ async def run(check: Check, context: RunContext) -> Outcome:
         rcode = NOERROR
         if answer.rrset is not None:
             records = _texts(answer.rrset)
-    latency_ms = _ms(started, clock)
+    latency_ms = elapsed_ms(clock, started)
     body = " ".join(records)
     problems: list[str] = []
     if rcode != NOERROR and not names(check, RCODE):
@@ -156,8 +157,8 @@ def _silent(
         cause = failure[3] if isinstance(failure, tuple) and len(failure) > 3 else None
         if isinstance(cause, OSError):
             status, text = failure_of(cause, check.timeout)
-            return unreached(check, text, latency_ms=_ms(started, clock), status=status)
-    return unreached(check, "no name server answered", latency_ms=_ms(started, clock))
+            return unreached(check, text, latency_ms=elapsed_ms(clock, started), status=status)
+    return unreached(check, "no name server answered", latency_ms=elapsed_ms(clock, started))
 
 
 def _texts(rrset: dns.rrset.RRset) -> list[str]:
@@ -189,7 +190,3 @@ def _forms(text: str, rdtype: dns.rdatatype.RdataType) -> set[str]:
     with contextlib.suppress(ValueError):
         forms.add(str(ipaddress.ip_address(lowered)))
     return forms
-
-
-def _ms(started: float, clock: Clock) -> float:
-    return (clock.monotonic() - started) * 1000.0
