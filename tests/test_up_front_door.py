@@ -1,15 +1,20 @@
 """``questcity up``'s TLS front door (#16): its self-signed certificate (EC P-256, localhost and
 127.0.0.1, 90 days) is made once in the stack's run directory, reused while it has 30 days left,
 made anew when it has fewer, is missing or is not ours to trust; the door passes HTTPS through to
-the backend and answers 502 when the backend cannot be reached."""
+the backend and answers 502 when the backend cannot be reached; its bounds hold against idle and
+hostile local clients (a slot taken at accept or the connection closed at once, a handshake
+deadline, an idle timeout), so a real request is answered again once they have been dropped."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import os
 import socket
 import ssl
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,8 +30,9 @@ from questcity.embedded.certificate import (
     VALID_DAYS,
     ensure_certificate,
 )
-from questcity.embedded.front_door import FrontDoor
+from questcity.embedded.front_door import FrontDoor, Limits
 from questcity.embedded.ports import free_port
+from tests.support.polling import eventually
 
 NOW = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -174,3 +180,157 @@ async def test_a_taken_port_is_an_os_error(tmp_path: Path) -> None:
         )
         with pytest.raises(OSError, match="in use"):
             await door.start()
+
+
+# -- the door's bounds ---------------------------------------------------------------------------
+
+SMALL = Limits(connections=4, handshake=0.3, connect=0.5, idle=0.3)
+"""A cap of four and deadlines of a few tenths of a second: each test is over within ~2 s."""
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A backend that says back what it is told, for as long as the connection lasts."""
+    with contextlib.suppress(OSError):
+        while data := await reader.read(1024):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+async def _door(tmp_path: Path, upstream: tuple[str, int], limits: Limits) -> FrontDoor:
+    paths = ensure_certificate(tmp_path)
+    return await FrontDoor(
+        ("127.0.0.1", free_port()), upstream=upstream, cert=paths.cert, key=paths.key, limits=limits
+    ).start()
+
+
+def _trusting(tmp_path: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=tmp_path / CERT_FILE)
+
+
+async def _closed_by_door(reader: asyncio.StreamReader, within: float = 2.0) -> bool:
+    """Whether the door closes this connection (EOF or reset) within ``within`` seconds."""
+    try:
+        return await asyncio.wait_for(reader.read(1), within) == b""
+    except (ConnectionError, ssl.SSLError):
+        return True
+    except TimeoutError:
+        return False
+
+
+async def _hang_up(clients: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+    for _, writer in clients:
+        writer.transport.abort()
+    await asyncio.sleep(0)  # (their sockets are closed on the next turn of the loop)
+
+
+def _descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_the_cap_holds_a_connection_past_it_is_closed_at_once(
+    tmp_path: Path, backend: tuple[str, int]
+) -> None:
+    door = await _door(tmp_path, backend, Limits(connections=4, handshake=30.0))
+    before = _descriptors()
+    clients = [await asyncio.open_connection(*door.address) for _ in range(20)]
+    try:
+        # None of them speaks TLS; four hold a slot (their handshake has 30 s), sixteen are
+        # closed at once rather than held waiting for one.
+        await eventually(lambda: _holds(door.open + door.refused == 20), "every one taken in")
+        assert (door.open, door.refused) == (4, 16)
+        closed = await asyncio.gather(*(_closed_by_door(r, within=0.5) for r, _ in clients))
+        assert closed.count(True) == 16
+        # The door's own descriptors: four, not twenty (the twenty are the clients' ends).
+        assert _descriptors() - before <= 20 + 4 + 2
+    finally:
+        await _hang_up(clients)
+        await door.close()
+
+
+async def _holds(condition: bool) -> bool:
+    return condition
+
+
+async def test_a_client_that_never_speaks_tls_is_dropped_at_the_handshake_deadline(
+    tmp_path: Path, backend: tuple[str, int]
+) -> None:
+    door = await _door(tmp_path, backend, SMALL)
+    try:
+        silent = await asyncio.open_connection(*door.address)
+        chatty = await asyncio.open_connection(*door.address)
+        chatty[1].write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP at a TLS port
+        started = time.monotonic()
+        assert await _closed_by_door(chatty[0])
+        assert await _closed_by_door(silent[0])
+        assert SMALL.handshake <= time.monotonic() - started < SMALL.handshake + 1.0
+        await eventually(lambda: _holds(door.open == 0), "both slots given back", within=1.0)
+        assert door.dropped == 2
+        await _hang_up([silent, chatty])
+    finally:
+        await door.close()
+
+
+async def test_an_idle_connection_is_cut_after_the_idle_timeout_a_talking_one_is_not(
+    tmp_path: Path,
+) -> None:
+    echo = await asyncio.start_server(_echo, "127.0.0.1", 0)
+    door = await _door(tmp_path, echo.sockets[0].getsockname()[:2], SMALL)
+    try:
+        reader, writer = await asyncio.open_connection(
+            *door.address, ssl=_trusting(tmp_path), server_hostname="localhost"
+        )
+        for _ in range(6):  # 0.6 s in all, twice the idle timeout, a byte every 0.1 s
+            await asyncio.sleep(0.1)
+            writer.write(b"x")
+            assert await asyncio.wait_for(reader.readexactly(1), 1.0) == b"x"
+        assert door.dropped == 0
+        started = time.monotonic()  # then nothing either way
+        assert await _closed_by_door(reader)
+        assert SMALL.idle - 0.05 <= time.monotonic() - started < SMALL.idle + 1.0
+        assert door.dropped == 1
+        await eventually(lambda: _holds(door.open == 0), "its slot given back", within=1.0)
+        await _hang_up([(reader, writer)])
+    finally:
+        await door.close()
+        echo.close()
+        await echo.wait_closed()
+
+
+async def test_a_real_request_is_answered_while_hostile_clients_sit_there(
+    tmp_path: Path, backend: tuple[str, int]
+) -> None:
+    door = await _door(tmp_path, backend, SMALL)
+    context = _trusting(tmp_path)
+
+    async def get() -> int:
+        async with httpx.AsyncClient(verify=context, timeout=1.0) as client:
+            return (await client.get(door.url("/api/v1/health/live"))).status_code
+
+    async def answered() -> bool:
+        try:
+            return await get() == 200
+        except httpx.TransportError:  # every slot taken: the door closed this one at once
+            return False
+
+    hostile: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        # Fewer than the cap: a request passes beside them at once.
+        hostile += [await asyncio.open_connection(*door.address) for _ in range(3)]
+        assert await get() == 200
+        # Far more than the cap, never speaking TLS or idle after their handshake: the door
+        # takes four, closes the rest, drops the four at their deadlines, and answers again,
+        # while every one of them still holds its end open.
+        for _ in range(20):
+            hostile.append(await asyncio.open_connection(*door.address))
+            with contextlib.suppress(OSError):
+                hostile.append(
+                    await asyncio.open_connection(
+                        *door.address, ssl=context, server_hostname="localhost"
+                    )
+                )
+        await eventually(answered, "a request answered beside them", within=2.0)
+        assert door.refused > 0 and door.dropped > 0
+    finally:
+        await _hang_up(hostile)
+        await door.close()

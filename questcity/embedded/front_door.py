@@ -16,8 +16,14 @@ It runs on the event loop of ``questcity up`` itself, beside the control socket,
 of its own: it is a few dozen lines of asyncio with nothing to start, record, wait for or stop
 apart, and the stack's fault proxies already live in that process. ``questcity up`` is mostly
 idle (it waits for a signal), so the door's few connections do not queue behind other work.
-Bounded: at most :data:`MAX_CONNECTIONS` open at once (more wait in the listen backlog),
-a handshake within :data:`HANDSHAKE_TIMEOUT`.
+Bounded (:class:`Limits`), because what connects to it may be anything on this machine: the
+door listens in the clear and takes a slot for a connection as it is accepted, before any TLS;
+with :data:`MAX_CONNECTIONS` slots taken a new connection is closed at once (counted in
+:attr:`FrontDoor.refused`), not queued. A connection then has :data:`HANDSHAKE_TIMEOUT` to finish
+its TLS handshake (one that never speaks TLS is dropped then), the backend
+:data:`CONNECT_TIMEOUT` to accept it, and it is cut after :data:`IDLE_TIMEOUT` with no byte
+either way. So an idle or hostile client holds a slot and a descriptor for a bounded time, and at
+most :data:`MAX_CONNECTIONS` of them at once.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 
 CONNECT_TIMEOUT = 3.0
 HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 60.0
 MAX_CONNECTIONS = 256
 _CHUNK = 64 * 1024
 _GONE = b'{"status":"bad gateway"}'
@@ -37,6 +45,18 @@ BAD_GATEWAY = (
     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_GONE), _GONE)
 )
 """What a client is answered when the backend cannot be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The door's bounds (seconds, and connections open at once); tests make them small."""
+
+    connections: int = MAX_CONNECTIONS
+    handshake: float = HANDSHAKE_TIMEOUT
+    connect: float = CONNECT_TIMEOUT
+    """The backend's connect, and the orderly close of the client's connection."""
+    idle: float = IDLE_TIMEOUT
+    """No byte either way for this long: the connection is cut."""
 
 
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -51,14 +71,29 @@ class FrontDoor:
     """Listens with TLS on ``address`` and passes each connection to ``upstream`` in the clear."""
 
     def __init__(
-        self, address: tuple[str, int], *, upstream: tuple[str, int], cert: Path, key: Path
+        self,
+        address: tuple[str, int],
+        *,
+        upstream: tuple[str, int],
+        cert: Path,
+        key: Path,
+        limits: Limits = Limits(),
     ) -> None:
         self.address = address
         self.upstream = upstream
+        self.limits = limits
         self._context = server_context(cert, key)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self.refused = 0
+        """Connections closed at once: every slot was taken."""
+        self.dropped = 0
+        """Connections cut before their end: no TLS handshake in time, or idle too long."""
+
+    @property
+    def open(self) -> int:
+        """Connections holding a slot now."""
+        return len(self._tasks)
 
     def url(self, path: str = "/") -> str:
         host, port = self.address
@@ -68,13 +103,7 @@ class FrontDoor:
         """Bind and listen (an :class:`OSError` when the port is taken)."""
         host, port = self.address
         self._server = await asyncio.start_server(
-            self._accept,
-            host,
-            port,
-            ssl=self._context,
-            ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
-            reuse_address=True,
-            limit=_CHUNK,
+            self._accept, host, port, reuse_address=True, limit=_CHUNK
         )
         return self
 
@@ -88,53 +117,106 @@ class FrontDoor:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._tasks) >= self.limits.connections:
+            self.refused += 1
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         try:
-            async with self._slots:
-                await self._serve(reader, writer)
-        except (OSError, ssl.SSLError):
-            pass  # the client went away, or spoke no TLS worth answering
+            await self._pass(reader, writer)
+        except asyncio.CancelledError:
+            # close() cut it. Not raised on: Python 3.11's streams log a client_connected_cb
+            # task that ends cancelled as an error (task.exception() raises in its callback).
+            writer.transport.abort()
         finally:
             self._tasks.discard(task)
-            await _close(writer)
+
+    async def _pass(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await writer.start_tls(self._context, ssl_handshake_timeout=self.limits.handshake)
+        except (OSError, TimeoutError):  # (ssl.SSLError is an OSError) no TLS, or too slow
+            self.dropped += 1
+            writer.transport.abort()
+            return
+        try:
+            await self._serve(reader, writer)
+        except OSError:
+            pass  # the client went away
+        finally:
+            await _close(writer, self.limits.connect)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, upstream = await asyncio.wait_for(
-                asyncio.open_connection(*self.upstream, limit=_CHUNK), CONNECT_TIMEOUT
+                asyncio.open_connection(*self.upstream, limit=_CHUNK), self.limits.connect
             )
         except (OSError, TimeoutError):
             writer.write(BAD_GATEWAY)  # (sent by the close that follows)
             return
-        asking = asyncio.create_task(_pump(reader, upstream))
-        answering = asyncio.create_task(_pump(up_reader, writer))
+        activity = _Activity(self.limits.idle)
+        asking = asyncio.create_task(_pump(reader, upstream, activity))
+        answering = asyncio.create_task(_pump(up_reader, writer, activity))
+        idle = asyncio.create_task(activity.lapsed.wait())
         try:
-            await asyncio.wait({asking, answering}, return_when=asyncio.FIRST_COMPLETED)
-            if not answering.done() and asking.exception() is None:
+            await asyncio.wait({asking, answering, idle}, return_when=asyncio.FIRST_COMPLETED)
+            if asking.done() and not answering.done() and asking.exception() is None:
                 # The client has said all it will (EOF): the backend is told so, and its answer
                 # still passes until it closes (as it does an idle keep-alive connection).
                 with contextlib.suppress(OSError):
                     upstream.write_eof()
-                await answering
+                await asyncio.wait({answering, idle}, return_when=asyncio.FIRST_COMPLETED)
+            if idle.done():
+                self.dropped += 1
         finally:
-            for pump in (asking, answering):
-                pump.cancel()
-            await asyncio.gather(asking, answering, return_exceptions=True)
+            # Cut first: the wait below may itself be cancelled (the door closing).
             upstream.transport.abort()
+            activity.cancel()
+            for task in (asking, answering, idle):
+                task.cancel()
+            await asyncio.gather(asking, answering, idle, return_exceptions=True)
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class _Activity:
+    """When a byte last passed either way; :attr:`lapsed` is set once none has for ``idle``
+    seconds (a timer that looks again when it is due, not one reset on every chunk)."""
+
+    def __init__(self, idle: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle = idle
+        self.last = self._loop.time()
+        self.lapsed = asyncio.Event()
+        self._timer = self._loop.call_later(idle, self._due)
+
+    def touch(self) -> None:
+        self.last = self._loop.time()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _due(self) -> None:
+        left = self.last + self._idle - self._loop.time()
+        if left > 0:
+            self._timer = self._loop.call_later(left, self._due)
+        else:
+            self.lapsed.set()
+
+
+async def _pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, activity: _Activity
+) -> None:
     while data := await reader.read(_CHUNK):
+        activity.touch()
         writer.write(data)
         await writer.drain()
+        activity.touch()  # (a slow reader that keeps reading is not idle)
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
+async def _close(writer: asyncio.StreamWriter, within: float) -> None:
     """Close the client's connection in TLS's orderly way (what is buffered is sent first),
-    within :data:`CONNECT_TIMEOUT`; else cut it."""
+    within ``within`` seconds; else cut it."""
     writer.close()
-    with contextlib.suppress(OSError, TimeoutError, ssl.SSLError, asyncio.CancelledError):
-        await asyncio.wait_for(writer.wait_closed(), CONNECT_TIMEOUT)
+    with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(writer.wait_closed(), within)
     writer.transport.abort()
