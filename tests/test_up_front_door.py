@@ -29,10 +29,12 @@ from questcity.embedded.certificate import (
     RENEW_DAYS,
     VALID_DAYS,
     ensure_certificate,
+    make_certificate,
 )
 from questcity.embedded.front_door import FrontDoor, Limits
 from questcity.embedded.ports import free_port
 from tests.support.polling import eventually
+from tests.support.tls_server import self_signed
 
 NOW = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.UTC)
 
@@ -63,6 +65,26 @@ def test_it_is_reused_while_it_has_30_days_left_then_made_anew(tmp_path: Path) -
     renewed = ensure_certificate(tmp_path, now=later)
     assert renewed.made and renewed.cert.read_bytes() != pem
     assert renewed.not_after == later + _days(VALID_DAYS)
+
+
+def test_the_one_maker_takes_names_and_validity_as_the_tests_servers_need() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = make_certificate(
+        key, not_before=NOW - _days(10), not_after=NOW - _days(1), names=("ca.test", "10.0.0.1")
+    )
+    assert (certificate.not_valid_before_utc, certificate.not_valid_after_utc) == (
+        NOW - _days(10),
+        NOW - _days(1),
+    )
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["ca.test"]
+    assert [str(a) for a in names.get_values_for_type(x509.IPAddress)] == ["10.0.0.1"]
+    # tests/support/tls_server.py's certificates are made by it: the same extensions.
+    pem, _ = self_signed(("x.test",), NOW, NOW + _days(1))
+    theirs = x509.load_pem_x509_certificate(pem)
+    assert [e.oid for e in theirs.extensions] == [e.oid for e in certificate.extensions]
+    with pytest.raises(ValueError, match="at least one name"):
+        make_certificate(key, not_before=NOW, not_after=NOW + _days(1), names=())
 
 
 @pytest.mark.parametrize(

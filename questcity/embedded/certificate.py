@@ -25,6 +25,7 @@ import datetime
 import ipaddress
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,9 @@ RENEW_DAYS = 30
 """Fewer days left than this at start: a new certificate (the monitor warns at 30, fails at 14)."""
 CERT_FILE = "front-door.pem"
 KEY_FILE = "front-door.key"
-NAMES = ("localhost",)
-ADDRESSES = ("127.0.0.1", "::1")
+NAMES = ("localhost", "127.0.0.1", "::1")
+"""Its subjectAltNames: a DNS name, or an IP address written as one."""
+COMMON_NAME = "QuestCity local front door"
 _MAX_FILE = 64 * 1024
 """A PEM of ours is under 2 KiB; anything much bigger is not ours."""
 
@@ -68,42 +70,47 @@ def ensure_certificate(
         return CertificatePaths(cert_path, key_path, kept, made=False)
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    certificate = make_certificate(key, now)
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-        mode=0o600,
+    # Valid from a minute before now: clocks disagree by a little.
+    certificate = make_certificate(
+        key,
+        not_before=now - datetime.timedelta(minutes=1),
+        not_after=now + datetime.timedelta(days=VALID_DAYS),
     )
+    _write_private(key_path, private_pem(key), mode=0o600)
     _write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
     return CertificatePaths(cert_path, key_path, certificate.not_valid_after_utc, made=True)
 
 
 def make_certificate(
-    key: ec.EllipticCurvePrivateKey, now: datetime.datetime, *, days: int = VALID_DAYS
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    names: Sequence[str] = NAMES,
+    common_name: str = COMMON_NAME,
 ) -> x509.Certificate:
-    """A certificate for :data:`NAMES` and :data:`ADDRESSES`, signed by ``key`` itself, valid
-    from a minute before ``now`` (clocks disagree by a little) for ``days`` days."""
+    """A certificate for ``names`` (each a DNS name, or an IP address written as one), signed by
+    ``key`` itself, valid from ``not_before`` to ``not_after`` (aware datetimes). It is its own
+    trust anchor: its PEM is also the CA file that trusts exactly it. (The tests' TLS servers
+    make theirs here too: ``tests/support/tls_server.py``.)"""
+    if not names:
+        raise ValueError("a certificate needs at least one name")
     name = x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, "QuestCity local front door"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "questcity up"),
         ]
     )
     public = key.public_key()
-    alternatives: list[x509.GeneralName] = [x509.DNSName(n) for n in NAMES]
-    alternatives += [x509.IPAddress(ipaddress.ip_address(a)) for a in ADDRESSES]
+    alternatives = [_alternative(n) for n in names]
     return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(public)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
@@ -125,6 +132,22 @@ def make_certificate(
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
+
+
+def private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """``key`` as an unencrypted PKCS#8 PEM."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _alternative(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 def _usable(cert_path: Path, key_path: Path, now: datetime.datetime) -> datetime.datetime | None:

@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import ipaddress
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from questcity.embedded.certificate import make_certificate, private_pem
 
 DEFAULT_NAMES = ("localhost", "127.0.0.1")
 
@@ -34,55 +33,15 @@ def self_signed(
     """``(cert_pem, key_pem)``: a self-signed certificate for ``names`` (the first is also its
     common name; an IP address becomes an IP subjectAltName), valid from ``not_before`` to
     ``not_after`` (aware datetimes). It is its own CA (``CA:TRUE``), so its PEM works as a
-    ``ca_file`` that trusts exactly it."""
+    ``ca_file`` that trusts exactly it. Made by the one maker ``questcity up``'s front door uses
+    (:func:`questcity.embedded.certificate.make_certificate`)."""
     if not names:
         raise ValueError("a certificate needs at least one name")
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    alt_names: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            alt_names.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            alt_names.append(x509.DNSName(name))
-    public_key = key.public_key()
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False
-        )
-        .sign(key, hashes.SHA256())
+    certificate = make_certificate(
+        key, not_before=not_before, not_after=not_after, names=names, common_name=names[0]
     )
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert_pem, key_pem
+    return certificate.public_bytes(serialization.Encoding.PEM), private_pem(key)
 
 
 def validity(days: float) -> tuple[dt.datetime, dt.datetime]:
