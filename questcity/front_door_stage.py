@@ -11,8 +11,13 @@ import asyncio
 import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from questcity.embedded.certificate import CertificatePaths
+from questcity.embedded.certificate import (
+    CertificateDirectoryError,
+    CertificatePaths,
+    ensure_certificate,
+)
 from questcity.embedded.faultproxy import FaultProxy
 from questcity.embedded.front_door import FrontDoor
 from questcity.preflight import StackError
@@ -38,6 +43,15 @@ class FrontDoorStage:
             "front door (TLS)": self.door.url("/api/v1/"),
             "its certificate": str(self.certificate.cert),
         }
+
+
+async def door_certificate(directory: Path) -> CertificatePaths:
+    """The front door's certificate in ``directory`` (:func:`ensure_certificate`); a
+    :class:`~questcity.preflight.StackError` when that directory is not this user's own."""
+    try:
+        return await asyncio.to_thread(ensure_certificate, directory)
+    except CertificateDirectoryError as error:
+        raise StackError(f"the TLS front door's certificate: {error}") from None
 
 
 async def open_front_door(

@@ -27,14 +27,14 @@ import httpx
 
 from questcity.chaos import CONTROL_SOCKET, FAULTS, SERVICES
 from questcity.chaos_control import serve_control
-from questcity.embedded.certificate import CertificatePaths, ensure_certificate
+from questcity.embedded.certificate import CertificatePaths
 from questcity.embedded.faultproxy import FaultProxy
 from questcity.embedded.front_door import FrontDoor
 from questcity.embedded.postgres import PostgresNotInstalledError, PostgresServer, find_bin_dir
 from questcity.embedded.process import EmbeddedServer, ManagedProcess, ServerStartError
 from questcity.embedded.s3 import S3Server, WeedNotInstalledError
 from questcity.fleet import MONITOR_DATABASE, BackendReplica, Fleet
-from questcity.front_door_stage import open_front_door
+from questcity.front_door_stage import door_certificate, open_front_door
 from questcity.preflight import (
     StackError,
     refuse_a_running_stack,
@@ -138,7 +138,7 @@ class LocalStack:
         refuse_ports_in_use(wanted)
         (RUN_DIR / "logs").mkdir(parents=True, exist_ok=True)
         self._start_watchdog()
-        self.certificate = await asyncio.to_thread(ensure_certificate, TLS_DIR)
+        self.certificate = await door_certificate(TLS_DIR)
         database_url = await self._start_database()
         self._place_config()  # (after the database: a shared monitor store lives in its cluster)
         self._checkpoint()

@@ -28,11 +28,14 @@ from questcity.embedded.certificate import (
     KEY_FILE,
     RENEW_DAYS,
     VALID_DAYS,
+    CertificateDirectoryError,
     ensure_certificate,
     make_certificate,
 )
 from questcity.embedded.front_door import FrontDoor, Limits
 from questcity.embedded.ports import free_port
+from questcity.front_door_stage import door_certificate
+from questcity.preflight import StackError
 from tests.support.polling import eventually
 from tests.support.tls_server import self_signed
 
@@ -128,6 +131,37 @@ def test_a_certificate_that_is_not_ours_to_trust_is_made_anew(tmp_path: Path, sp
     assert again.cert.read_bytes() != pem
     assert not again.cert.is_symlink() and stat.S_IMODE(again.key.stat().st_mode) == 0o600
     assert ensure_certificate(tmp_path, now=when).made is False  # and kept from then on
+
+
+def test_its_directory_is_made_private_and_an_open_one_of_ours_is_closed(tmp_path: Path) -> None:
+    made = ensure_certificate(tmp_path / "var" / "up" / "tls", now=NOW)
+    assert stat.S_IMODE(made.cert.parent.stat().st_mode) == 0o700
+    made.cert.parent.chmod(0o755)  # as an earlier up left it
+    ensure_certificate(made.cert.parent, now=NOW)
+    assert stat.S_IMODE(made.cert.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("spoil", ["a symlink to a directory", "a file", "another user's"])
+def test_a_directory_that_is_not_ours_is_refused_in_one_line(
+    tmp_path: Path, spoil: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "tls"
+    if spoil == "a symlink to a directory":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        directory.symlink_to(tmp_path / "elsewhere")
+    elif spoil == "a file":
+        directory.write_text("")
+    else:
+        directory.mkdir(mode=0o700)
+        monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 1)  # (for this test)
+    with pytest.raises(CertificateDirectoryError) as refused:
+        ensure_certificate(directory, now=NOW)
+    message = str(refused.value)
+    assert "\n" not in message and str(directory) in message and "remove it" in message
+    assert not (tmp_path / "elsewhere" / KEY_FILE).exists()
+    # up says it as a StackError, as it does every reason it cannot start.
+    with pytest.raises(StackError, match=r"front door's certificate: .* remove it"):
+        asyncio.run(door_certificate(directory))
 
 
 # -- the door ------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ One EC P-256 key and a certificate for ``localhost`` and ``127.0.0.1`` (and ``::
 later runs — a browser or a ``curl --cacert`` told to trust it keeps trusting it — and made anew
 when it has fewer than :data:`RENEW_DAYS` days left, is missing, or is not ours to trust (a
 symlink, another owner's, a key readable by others, a key that does not match, a file that does
-not parse). With 90 days' validity renewed at 30 days left, the monitor's check of it
+not parse). Its directory is made private (0700); one that is a symlink or another user's is
+refused, with a line that says to remove it. With 90 days' validity renewed at 30 days left, the monitor's check of it
 (``min_days`` 14, ``warn_days`` 30) stays healthy on a stack that is restarted now and then.
 
 Self-signed, not a private CA: a local stack has one name to serve and one client to tell; a CA
@@ -46,6 +47,10 @@ _MAX_FILE = 64 * 1024
 """A PEM of ours is under 2 KiB; anything much bigger is not ours."""
 
 
+class CertificateDirectoryError(Exception):
+    """The certificate's directory is not this user's own: its one line says what to do."""
+
+
 @dataclass(frozen=True, slots=True)
 class CertificatePaths:
     cert: Path
@@ -62,13 +67,15 @@ def ensure_certificate(
     directory: Path, *, now: datetime.datetime | None = None
 ) -> CertificatePaths:
     """The certificate in ``directory``, made there (the directory too) unless one of ours is
-    there with at least :data:`RENEW_DAYS` days left at ``now`` (default: the current time)."""
+    there with at least :data:`RENEW_DAYS` days left at ``now`` (default: the current time).
+    A :class:`CertificateDirectoryError` when ``directory`` is a symlink, not a directory, or
+    another user's."""
     now = now or datetime.datetime.now(datetime.UTC)
+    _own_directory(directory)
     cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
     kept = _usable(cert_path, key_path, now)
     if kept is not None:
         return CertificatePaths(cert_path, key_path, kept, made=False)
-    directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     # Valid from a minute before now: clocks disagree by a little.
     certificate = make_certificate(
@@ -148,6 +155,30 @@ def _alternative(name: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
         return x509.DNSName(name)
+
+
+def _own_directory(directory: Path) -> None:
+    """Make ``directory`` (mode 0700) unless it is there; then require that it is a directory
+    of this user's, not a symlink (the key's ``O_NOFOLLOW`` guards only its last step), and
+    make it 0700 if it is more open (as an earlier version of ``up`` left it)."""
+    what_to_do = "remove it and start again (up makes it anew, private to you)"
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # a symlink (ELOOP), a file (ENOTDIR, EEXIST), or no way to make it
+        raise CertificateDirectoryError(
+            f"{directory} is not a directory of its own (a symlink or a file?): {what_to_do}"
+        ) from None
+    try:
+        facts = os.fstat(descriptor)
+        if facts.st_uid != os.getuid():
+            raise CertificateDirectoryError(
+                f"{directory} belongs to another user (uid {facts.st_uid}): {what_to_do}"
+            )
+        if stat.S_IMODE(facts.st_mode) & 0o077:
+            os.fchmod(descriptor, 0o700)
+    finally:
+        os.close(descriptor)
 
 
 def _usable(cert_path: Path, key_path: Path, now: datetime.datetime) -> datetime.datetime | None:
