@@ -114,6 +114,8 @@ class LocalStack:
     monitor_store: str = DEFAULT_STORE
     """The store the monitors write and the status page and TUI read (:meth:`_start_database`)."""
     env: dict[str, str] = field(default_factory=dict)
+    checking: dict[str, str] = field(default_factory=dict)
+    """Beside :attr:`env` for what runs checks (monitors, TUI) only: the DSN and its password."""
     record: StackRecord | None = None
     watchdog: subprocess.Popen[bytes] | None = None
     lifeline: int | None = None
@@ -149,7 +151,7 @@ class LocalStack:
         await self._start_front_door()
         self.env.update(mint_tokens(self.env))
         if self.postgres is not None:  # the `postgres` check's: the backend's, as it reaches it
-            self.env[CHECK_DATABASE_ENV] = self.postgres.dsn_for(
+            self.checking[CHECK_DATABASE_ENV] = self.postgres.dsn_for(
                 address=self.proxies["database"].address
             )
         config = self.config
@@ -161,7 +163,7 @@ class LocalStack:
                 member.name,
                 ["monitor", "--config", str(config)],
                 STAGE_WATCHERS,
-                env={"QUESTCITY_MONITOR_ID": member.monitor_id, **public},
+                env={"QUESTCITY_MONITOR_ID": member.monitor_id, **public, **self.checking},
             )
         await self._spawn(
             "statuspage",
@@ -180,12 +182,13 @@ class LocalStack:
                 ["tui", "--serve", "--config", str(config), "--port", str(self.ports.tui)],
                 STAGE_WATCHERS,
                 port=self.ports.tui,
+                env=self.checking,
             )
             await self._wait_http(
                 "TUI server", f"http://127.0.0.1:{self.ports.tui}/", "tui-serve", accept=(200, 401)
             )
             self.urls["TUI in a browser"] = f"http://127.0.0.1:{self.ports.tui}/"
-        await self._start_control()
+        self.control = await serve_control(self.proxies, on_fault=self._fault_set)
         self.say("")
         for what, url in self.urls.items():
             self.say(f"  {what:<18} {url}")
@@ -431,9 +434,6 @@ class LocalStack:
         self.say(stage.announcement())
         self.urls.update(stage.urls())
 
-    async def _start_control(self) -> None:
-        self.control = await serve_control(self.proxies, on_fault=self._fault_set)
-
     def _fault_set(self, service: str, mode: str) -> None:
         if self.headless:  # (with the TUI in the foreground, a printed line would garble it)
             self.say(f"chaos: {service} {mode}")
@@ -448,7 +448,7 @@ class LocalStack:
             "tui",
             "--config",
             str(self.config),
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **self.checking},
         )
         self._adopt(Child("tui", process, None, STAGE_TUI))
         return await process.wait()

@@ -10,6 +10,7 @@ The store is read as the TUI would read it: its SQLite file, each check's latest
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import sqlite3
@@ -56,6 +57,13 @@ class Stack:
         )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
+
+    def variables(self, name: str) -> set[str]:
+        """The names (not the values) in the environment of the stack's process ``name``."""
+        record = json.loads((self.cwd / "var" / "up" / "stack.json").read_text())
+        [pid] = [p["pid"] for p in record["processes"] if p["name"] == name]
+        pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return {p.decode(errors="replace").partition("=")[0] for p in pairs if p}
 
     def latest(self) -> dict[str, tuple[str, str | None]]:
         """Each component's latest record in the monitor's store: (status, error)."""
@@ -116,6 +124,10 @@ async def test_the_tour_checks_the_front_door_its_certificate_postgresql_and_s3(
     assert "its certificate    var/up/tls/front-door.pem" in text
     assert "certificate made now, 89 days left" in text
     assert "chaos database|s3|backend down|" in text
+    # The `postgres` check's URL, password and all, reaches what runs checks, nothing else.
+    assert "QUESTCITY_CHECK_DATABASE_URL" in stack.variables("monitor")
+    for name in ("statuspage", "backend"):
+        assert "QUESTCITY_CHECK_DATABASE_URL" not in stack.variables(name), name
 
     # The door as a player's client reaches it, trusting the stack's certificate.
     trust = ssl.create_default_context(cafile=stack.ca_file)
