@@ -11,8 +11,9 @@ later runs — a browser or a ``curl --cacert`` told to trust it keeps trusting 
 when it has fewer than :data:`RENEW_DAYS` days left, is missing, or is not ours to trust (a
 symlink, another owner's, a key readable by others, a key that does not match, a file that does
 not parse). Its directory is made private (0700); one that is a symlink or another user's is
-refused, with a line that says to remove it. With 90 days' validity renewed at 30 days left, the monitor's check of it
-(``min_days`` 14, ``warn_days`` 30) stays healthy on a stack that is restarted now and then.
+refused, with a line that says to remove it. With 90 days' validity renewed at 30 days left,
+the monitor's check of it (``min_days`` 14, ``warn_days`` 30) stays healthy on a stack that is
+restarted now and then.
 
 Self-signed, not a private CA: a local stack has one name to serve and one client to tell; a CA
 would be one more key to keep. It is its own trust anchor: ``basicConstraints`` CA true (OpenSSL
