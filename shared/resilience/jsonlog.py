@@ -38,6 +38,7 @@ NOISY_LOGGERS: tuple[str, ...] = (
     "httpcore",  # debug: a line per connection step, host and port included
     "httpx",  # info: "HTTP Request: GET <url>" per request, the URL's user info and query too
     "alembic",  # a line per plugin and per migration context at every start
+    "apscheduler",  # info: two lines per job run (200 a second at 1,000 checks every 10 s)
 )
 """Libraries whose debug (and info) output drowns the application's; set to WARNING. Some would
 also leak: httpx writes every request's whole URL, password and token included (a check's url,

@@ -237,8 +237,13 @@ def test_noisy_libraries_are_quietened(stream: io.StringIO) -> None:
         assert logging.getLogger(name).level == logging.WARNING
     logging.getLogger("botocore.endpoint").debug("Sending http request: ...")
     logging.getLogger("asyncio").debug("Using selector: EpollSelector")
+    logging.getLogger("apscheduler.executors.default").info('Running job "check:api"')
     logging.getLogger("botocore.credentials").warning("Found credentials in environment")
-    assert [r["logger"] for r in lines(stream)] == ["botocore.credentials"]
+    logging.getLogger("apscheduler.executors.default").warning("Run time of job was missed")
+    assert [r["logger"] for r in lines(stream)] == [
+        "botocore.credentials",
+        "apscheduler.executors.default",
+    ]
 
 
 def test_an_unencodable_record_still_yields_a_json_line(
