@@ -9,17 +9,20 @@ Failures are said as plain classes (:func:`monitor.checks.run.failure_of`), neve
 exception's text: that carries the URL, with its user info and query.
 
 The URL's host is looked up by the context's resolver (:mod:`monitor.checks.resolve`), never by
-httpx on the loop's default executor: each request goes to the address, with ``Host`` and TLS's
-SNI and certificate check kept on the name. Redirects are followed here, not by httpx (at most
-:data:`MAX_REDIRECTS`): a hop to another origin (scheme, host, port) drops the check's own
-headers, its token and its body, so they never reach a host the check does not name; a 301, 302
-or 303 turns into a GET without a body, as browsers do, and a 307 or 308 keeps the method and
-the body within the same origin only. ``follow_redirects = false`` judges the 3xx itself.
+httpx on the loop's default executor: each request goes to the address, with ``Host`` and TLS's SNI
+and certificate check kept on the name — unless a proxy is configured in the environment: then
+requests go as written, the proxy's to resolve, and ``NO_PROXY`` is matched on the name. Redirects
+are followed here, not by httpx (at most :data:`MAX_REDIRECTS`): a hop to another origin (scheme,
+host, port) drops the check's own headers, its token and its body, so they never reach a host the
+check does not name; a 301, 302 or 303 turns into a GET without a body, as browsers do, and a 307 or
+308 keeps the method and the body within the same origin only. ``follow_redirects = false`` judges
+the 3xx itself.
 """
 
 from __future__ import annotations
 
 import ssl
+import urllib.request
 import zlib
 from collections.abc import AsyncIterator
 
@@ -94,7 +97,7 @@ async def run(check: Check, context: RunContext) -> Outcome:
     started = clock.monotonic()
     # A transport given to the runner (a test's network) gets the URL as written: only httpx's
     # own network transport would look the name up on the default executor.
-    resolver = context.resolver if _on_the_network(client) else None
+    resolver = context.resolver if _on_the_network(client) and not _proxied() else None
     try:
         answer = await _fetch(client, resolver, check, settings, url, own, clock)
     except _Cut as cut:
@@ -215,6 +218,14 @@ def _origin(url: httpx.URL) -> tuple[str, bytes, int]:
 
 def _on_the_network(client: httpx.AsyncClient) -> bool:
     return isinstance(getattr(client, "_transport", None), httpx.AsyncHTTPTransport)
+
+
+def _proxied() -> bool:
+    """A proxy is configured in the environment (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``): requests then go as written, to httpx and the proxy — pinned to an address,
+    ``NO_PROXY`` would be matched against the address instead of the name, and names the proxy
+    resolves would have to resolve here."""
+    return any(scheme != "no" for scheme in urllib.request.getproxies_environment())
 
 
 async def _read(response: httpx.Response, clock: Clock) -> _Answer:

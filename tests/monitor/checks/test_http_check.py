@@ -471,3 +471,20 @@ def _async(predicate: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
         return predicate()
 
     return check
+
+
+async def test_behind_a_proxy_no_proxy_is_matched_on_the_name_not_the_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy in the environment (dead here) that this name is exempt from: the request goes
+    direct, as httpx decides on the name (pinned to the address, NO_PROXY would not match and
+    the request would go to the dead proxy)."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    checks = CheckRunner(SYSTEM_CLOCK)
+    try:
+        async with HttpTarget({"/": Reply(200, b"welcome")}) as target:
+            outcome = await checks.run(http_check(f"http://localhost:{target.port}/"))
+    finally:
+        await checks.aclose()
+    assert (outcome.status, outcome.error) == (Status.HEALTHY, None)

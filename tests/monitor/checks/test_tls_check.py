@@ -9,7 +9,6 @@ import os
 import socket
 import ssl
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -299,14 +298,12 @@ async def test_a_peer_that_never_answers_the_close_does_not_hold_the_run(
     server.start()
     try:
         check = tls_check(listener.getsockname()[1], ca_file=tmp_path / "cert.pem", timeout=0.5)
-        started = time.monotonic()
         outcome = await runner.run(check)
-        took = time.monotonic() - started
     finally:
         done.set()
         listener.close()
+    # Healthy within its 0.5 s: waiting for the peer's goodbye would have timed it out.
     assert (outcome.status, outcome.error) == (Status.HEALTHY, None)
-    assert took < 0.4, "the run does not wait for the peer's goodbye"
 
 
 def test_one_trust_context_per_ca_file_until_the_file_changes(tmp_path: Path) -> None:
