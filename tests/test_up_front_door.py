@@ -1,9 +1,10 @@
 """``questcity up``'s TLS front door (#16): its self-signed certificate (EC P-256, localhost and
 127.0.0.1, 90 days) is made once in the stack's run directory, reused while it has 30 days left,
 made anew when it has fewer, is missing or is not ours to trust; the door passes HTTPS through to
-the backend and answers 502 when the backend cannot be reached; its bounds hold against idle and
+the backend and answers 502 when the backend cannot be reached in time; its bounds hold against idle and
 hostile local clients (a slot taken at accept or the connection closed at once, a handshake
-deadline, an idle timeout), so a real request is answered again once they have been dropped."""
+deadline, an idle timeout, all on a clock the tests move by hand), so a real request is answered
+again once they have been dropped."""
 
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ import os
 import socket
 import ssl
 import stat
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -32,10 +32,11 @@ from questcity.embedded.certificate import (
     ensure_certificate,
     make_certificate,
 )
-from questcity.embedded.front_door import FrontDoor, Limits
+from questcity.embedded.front_door import BAD_GATEWAY, FrontDoor, Limits
 from questcity.embedded.ports import free_port
 from questcity.front_door_stage import door_certificate
 from questcity.preflight import StackError
+from shared.resilience.testing import FakeClock, settle
 from tests.support.polling import eventually
 from tests.support.tls_server import self_signed
 
@@ -239,9 +240,14 @@ async def test_a_taken_port_is_an_os_error(tmp_path: Path) -> None:
 
 
 # -- the door's bounds ---------------------------------------------------------------------------
+# On a FakeClock: a deadline passes when a test moves the clock past it, never by waiting for it.
 
-SMALL = Limits(connections=4, handshake=0.3, connect=0.5, idle=0.3)
-"""A cap of four and deadlines of a few tenths of a second: each test is over within ~2 s."""
+SMALL = Limits(connections=4)
+"""A cap of four; the deadlines are the door's own (10 s, 3 s, 60 s of the fake clock)."""
+SAFETY = 5.0
+"""Real seconds a test waits for I/O that is due now, before it fails rather than hang."""
+
+Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -253,10 +259,17 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     writer.close()
 
 
-async def _door(tmp_path: Path, upstream: tuple[str, int], limits: Limits) -> FrontDoor:
+async def _door(
+    tmp_path: Path, upstream: tuple[str, int], limits: Limits, clock: FakeClock
+) -> FrontDoor:
     paths = ensure_certificate(tmp_path)
     return await FrontDoor(
-        ("127.0.0.1", free_port()), upstream=upstream, cert=paths.cert, key=paths.key, limits=limits
+        ("127.0.0.1", free_port()),
+        upstream=upstream,
+        cert=paths.cert,
+        key=paths.key,
+        limits=limits,
+        clock=clock,
     ).start()
 
 
@@ -264,20 +277,32 @@ def _trusting(tmp_path: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=tmp_path / CERT_FILE)
 
 
-async def _closed_by_door(reader: asyncio.StreamReader, within: float = 2.0) -> bool:
-    """Whether the door closes this connection (EOF or reset) within ``within`` seconds."""
-    try:
-        return await asyncio.wait_for(reader.read(1), within) == b""
-    except (ConnectionError, ssl.SSLError):
-        return True
-    except TimeoutError:
-        return False
+def _watch(reader: asyncio.StreamReader) -> asyncio.Task[bool]:
+    """A task that ends (True) once the door closes this connection: EOF or reset."""
+
+    async def closed() -> bool:
+        try:
+            return await reader.read(1) == b""
+        except (ConnectionError, ssl.SSLError):
+            return True
+
+    return asyncio.create_task(closed())
 
 
-async def _hang_up(clients: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+async def _closed(watch: asyncio.Task[bool]) -> bool:
+    return await asyncio.wait_for(watch, SAFETY)
+
+
+async def _hang_up(clients: list[Client], watches: Sequence[asyncio.Task[bool]] = ()) -> None:
+    for watch in watches:
+        watch.cancel()
     for _, writer in clients:
         writer.transport.abort()
     await asyncio.sleep(0)  # (their sockets are closed on the next turn of the loop)
+
+
+async def _holds(condition: bool) -> bool:
+    return condition
 
 
 def _descriptors() -> int:
@@ -287,40 +312,49 @@ def _descriptors() -> int:
 async def test_the_cap_holds_a_connection_past_it_is_closed_at_once(
     tmp_path: Path, backend: tuple[str, int]
 ) -> None:
-    door = await _door(tmp_path, backend, Limits(connections=4, handshake=30.0))
+    clock = FakeClock()
+    door = await _door(tmp_path, backend, SMALL, clock)
     before = _descriptors()
     clients = [await asyncio.open_connection(*door.address) for _ in range(20)]
+    watches = [_watch(reader) for reader, _ in clients]
     try:
-        # None of them speaks TLS; four hold a slot (their handshake has 30 s), sixteen are
-        # closed at once rather than held waiting for one.
+        # None of them speaks TLS; four hold a slot (the clock stands still: their handshake
+        # deadline never comes), sixteen are closed at once rather than held waiting for one.
         await eventually(lambda: _holds(door.open + door.refused == 20), "every one taken in")
         assert (door.open, door.refused) == (4, 16)
-        closed = await asyncio.gather(*(_closed_by_door(r, within=0.5) for r, _ in clients))
-        assert closed.count(True) == 16
+        await eventually(lambda: _holds(sum(w.done() for w in watches) >= 16), "16 closed")
+        await settle()  # (what I/O is due runs: no more are closed)
+        assert [w.result() for w in watches if w.done()] == [True] * 16
         # The door's own descriptors: four, not twenty (the twenty are the clients' ends).
         assert _descriptors() - before <= 20 + 4 + 2
+        # At their handshake deadline the four go too, and their slots are given back.
+        await clock.advance(SMALL.handshake)
+        assert all(await asyncio.gather(*(_closed(w) for w in watches)))
+        await eventually(lambda: _holds(door.open == 0), "the four slots given back")
+        assert (door.dropped, door.refused) == (4, 16)
     finally:
-        await _hang_up(clients)
+        await _hang_up(clients, watches)
         await door.close()
-
-
-async def _holds(condition: bool) -> bool:
-    return condition
 
 
 async def test_a_client_that_never_speaks_tls_is_dropped_at_the_handshake_deadline(
     tmp_path: Path, backend: tuple[str, int]
 ) -> None:
-    door = await _door(tmp_path, backend, SMALL)
+    clock = FakeClock()
+    door = await _door(tmp_path, backend, SMALL, clock)
     try:
         silent = await asyncio.open_connection(*door.address)
+        await eventually(lambda: _holds(clock.sleeps == [SMALL.handshake]), "its handshake timed")
         chatty = await asyncio.open_connection(*door.address)
         chatty[1].write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP at a TLS port
-        started = time.monotonic()
-        assert await _closed_by_door(chatty[0])
-        assert await _closed_by_door(silent[0])
-        assert SMALL.handshake <= time.monotonic() - started < SMALL.handshake + 1.0
-        await eventually(lambda: _holds(door.open == 0), "both slots given back", within=1.0)
+        # Plain HTTP is no ClientHello: dropped at once. Silence is dropped at the deadline.
+        assert await _closed(_watch(chatty[0]))
+        silence = _watch(silent[0])
+        await clock.advance(SMALL.handshake - 0.1)
+        assert not silence.done() and (door.open, door.dropped) == (1, 1)
+        await clock.advance(0.1)
+        assert await _closed(silence)
+        await eventually(lambda: _holds(door.open == 0), "both slots given back")
         assert door.dropped == 2
         await _hang_up([silent, chatty])
     finally:
@@ -330,22 +364,26 @@ async def test_a_client_that_never_speaks_tls_is_dropped_at_the_handshake_deadli
 async def test_an_idle_connection_is_cut_after_the_idle_timeout_a_talking_one_is_not(
     tmp_path: Path,
 ) -> None:
+    clock = FakeClock()
     echo = await asyncio.start_server(_echo, "127.0.0.1", 0)
-    door = await _door(tmp_path, echo.sockets[0].getsockname()[:2], SMALL)
+    door = await _door(tmp_path, echo.sockets[0].getsockname()[:2], SMALL, clock)
     try:
         reader, writer = await asyncio.open_connection(
             *door.address, ssl=_trusting(tmp_path), server_hostname="localhost"
         )
-        for _ in range(6):  # 0.6 s in all, twice the idle timeout, a byte every 0.1 s
-            await asyncio.sleep(0.1)
+        for turn in range(7):  # a byte every third of the idle timeout: twice it in all
+            if turn:
+                await clock.advance(SMALL.idle / 3)
             writer.write(b"x")
-            assert await asyncio.wait_for(reader.readexactly(1), 1.0) == b"x"
+            assert await asyncio.wait_for(reader.readexactly(1), SAFETY) == b"x"
         assert door.dropped == 0
-        started = time.monotonic()  # then nothing either way
-        assert await _closed_by_door(reader)
-        assert SMALL.idle - 0.05 <= time.monotonic() - started < SMALL.idle + 1.0
+        cut = _watch(reader)  # then nothing either way
+        await clock.advance(SMALL.idle - 0.1)
+        assert not cut.done() and door.dropped == 0
+        await clock.advance(0.1)
+        assert await _closed(cut)
         assert door.dropped == 1
-        await eventually(lambda: _holds(door.open == 0), "its slot given back", within=1.0)
+        await eventually(lambda: _holds(door.open == 0), "its slot given back")
         await _hang_up([(reader, writer)])
     finally:
         await door.close()
@@ -353,14 +391,49 @@ async def test_an_idle_connection_is_cut_after_the_idle_timeout_a_talking_one_is
         await echo.wait_closed()
 
 
+async def test_the_door_answers_502_when_the_backend_does_not_accept_in_time(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    with _not_accepting() as backend:
+        door = await _door(tmp_path, backend, SMALL, clock)
+        try:
+            reader, writer = await asyncio.open_connection(
+                *door.address, ssl=_trusting(tmp_path), server_hostname="localhost"
+            )
+            writer.write(b"GET /api/v1/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            timed = [SMALL.handshake, SMALL.connect]
+            await eventually(lambda: _holds(clock.sleeps == timed), "the backend's connect timed")
+            answer = asyncio.create_task(reader.read())
+            await clock.advance(SMALL.connect - 0.1)
+            assert not answer.done()
+            await clock.advance(0.1)
+            assert await asyncio.wait_for(answer, SAFETY) == BAD_GATEWAY
+            await _hang_up([(reader, writer)])
+        finally:
+            await door.close()
+
+
+@contextlib.contextmanager
+def _not_accepting() -> Iterator[tuple[str, int]]:
+    """An address whose connect is left unanswered: a listener whose accept queue is full (Linux
+    holds backlog + 1, so one connection for ``listen(0)``), so a SYN to it is dropped."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        with socket.create_connection(full.getsockname()):
+            yield full.getsockname()[:2]
+
+
 async def test_a_real_request_is_answered_while_hostile_clients_sit_there(
     tmp_path: Path, backend: tuple[str, int]
 ) -> None:
-    door = await _door(tmp_path, backend, SMALL)
+    clock = FakeClock()
+    door = await _door(tmp_path, backend, SMALL, clock)
     context = _trusting(tmp_path)
 
     async def get() -> int:
-        async with httpx.AsyncClient(verify=context, timeout=1.0) as client:
+        async with httpx.AsyncClient(verify=context, timeout=SAFETY) as client:
             return (await client.get(door.url("/api/v1/health/live"))).status_code
 
     async def answered() -> bool:
@@ -369,24 +442,31 @@ async def test_a_real_request_is_answered_while_hostile_clients_sit_there(
         except httpx.TransportError:  # every slot taken: the door closed this one at once
             return False
 
-    hostile: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    hostile: list[Client] = []
     try:
         # Fewer than the cap: a request passes beside them at once.
         hostile += [await asyncio.open_connection(*door.address) for _ in range(3)]
         assert await get() == 200
-        # Far more than the cap, never speaking TLS or idle after their handshake: the door
-        # takes four, closes the rest, drops the four at their deadlines, and answers again,
-        # while every one of them still holds its end open.
+        await eventually(lambda: _holds(door.open == 3), "its slot given back")
+        # Far more than the cap, idle after their handshake or never speaking TLS: the door
+        # takes one more (a slot left), closes the rest at once, and answers nothing more...
         for _ in range(20):
-            hostile.append(await asyncio.open_connection(*door.address))
             with contextlib.suppress(OSError):
                 hostile.append(
                     await asyncio.open_connection(
                         *door.address, ssl=context, server_hostname="localhost"
                     )
                 )
-        await eventually(answered, "a request answered beside them", within=2.0)
-        assert door.refused > 0 and door.dropped > 0
+            hostile.append(await asyncio.open_connection(*door.address))
+        await eventually(lambda: _holds(door.refused >= 39), "the rest closed at once")
+        assert door.open == 4 and not await answered()
+        # ...until the handshake deadline drops the three that never spoke TLS, and the idle
+        # timeout the one that did, while every one of them still holds its end open.
+        await clock.advance(SMALL.handshake)
+        assert door.dropped == 3
+        await eventually(answered, "a request answered beside them")
+        await clock.advance(SMALL.idle)
+        assert door.dropped == 4
     finally:
         await _hang_up(hostile)
         await door.close()

@@ -23,7 +23,8 @@ with :data:`MAX_CONNECTIONS` slots taken a new connection is closed at once (cou
 its TLS handshake (one that never speaks TLS is dropped then), the backend
 :data:`CONNECT_TIMEOUT` to accept it, and it is cut after :data:`IDLE_TIMEOUT` with no byte
 either way. So an idle or hostile client holds a slot and a descriptor for a bounded time, and at
-most :data:`MAX_CONNECTIONS` of them at once.
+most :data:`MAX_CONNECTIONS` of them at once. Every one of those deadlines runs on the door's
+:class:`~shared.resilience.Clock` (tests pass a :class:`~shared.resilience.testing.FakeClock`).
 """
 
 from __future__ import annotations
@@ -33,12 +34,17 @@ import contextlib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
+
+from shared.resilience import SYSTEM_CLOCK, Clock, within
 
 CONNECT_TIMEOUT = 3.0
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
 MAX_CONNECTIONS = 256
 _CHUNK = 64 * 1024
+_BACKSTOP = 60.0
+"""asyncio's own handshake timer (on the loop's clock), past the door's: a backstop only."""
 _GONE = b'{"status":"bad gateway"}'
 BAD_GATEWAY = (
     b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\n"
@@ -78,10 +84,12 @@ class FrontDoor:
         cert: Path,
         key: Path,
         limits: Limits = Limits(),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.address = address
         self.upstream = upstream
         self.limits = limits
+        self.clock = clock
         self._context = server_context(cert, key)
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -134,8 +142,18 @@ class FrontDoor:
             self._tasks.discard(task)
 
     async def _pass(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        limits, clock = self.limits, self.clock
+        backstop = max(_BACKSTOP, 2 * limits.handshake)
+        # Read nothing before TLS is installed: the handshake runs in a task of its own (under
+        # within()), a turn of the loop later, and a ClientHello read into the clear stream's
+        # buffer meanwhile would be lost to it. start_tls() resumes reading.
+        cast(asyncio.Transport, writer.transport).pause_reading()
         try:
-            await writer.start_tls(self._context, ssl_handshake_timeout=self.limits.handshake)
+            await within(
+                writer.start_tls(self._context, ssl_handshake_timeout=backstop),
+                limits.handshake,
+                clock,
+            )
         except (OSError, TimeoutError):  # (ssl.SSLError is an OSError) no TLS, or too slow
             self.dropped += 1
             writer.transport.abort()
@@ -145,20 +163,22 @@ class FrontDoor:
         except OSError:
             pass  # the client went away
         finally:
-            await _close(writer, self.limits.connect)
+            await _close(writer, limits.connect, clock)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, upstream = await asyncio.wait_for(
-                asyncio.open_connection(*self.upstream, limit=_CHUNK), self.limits.connect
+            up_reader, upstream = await within(
+                asyncio.open_connection(*self.upstream, limit=_CHUNK),
+                self.limits.connect,
+                self.clock,
             )
         except (OSError, TimeoutError):
             writer.write(BAD_GATEWAY)  # (sent by the close that follows)
             return
-        activity = _Activity(self.limits.idle)
+        activity = _Activity(self.clock)
         asking = asyncio.create_task(_pump(reader, upstream, activity))
         answering = asyncio.create_task(_pump(up_reader, writer, activity))
-        idle = asyncio.create_task(activity.lapsed.wait())
+        idle = asyncio.create_task(activity.lapse(self.limits.idle))
         try:
             await asyncio.wait({asking, answering, idle}, return_when=asyncio.FIRST_COMPLETED)
             if asking.done() and not answering.done() and asking.exception() is None:
@@ -172,35 +192,26 @@ class FrontDoor:
         finally:
             # Cut first: the wait below may itself be cancelled (the door closing).
             upstream.transport.abort()
-            activity.cancel()
             for task in (asking, answering, idle):
                 task.cancel()
             await asyncio.gather(asking, answering, idle, return_exceptions=True)
 
 
 class _Activity:
-    """When a byte last passed either way; :attr:`lapsed` is set once none has for ``idle``
-    seconds (a timer that looks again when it is due, not one reset on every chunk)."""
+    """When a byte last passed either way, on ``clock``."""
 
-    def __init__(self, idle: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._idle = idle
-        self.last = self._loop.time()
-        self.lapsed = asyncio.Event()
-        self._timer = self._loop.call_later(idle, self._due)
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.last = clock.monotonic()
 
     def touch(self) -> None:
-        self.last = self._loop.time()
+        self.last = self._clock.monotonic()
 
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-    def _due(self) -> None:
-        left = self.last + self._idle - self._loop.time()
-        if left > 0:
-            self._timer = self._loop.call_later(left, self._due)
-        else:
-            self.lapsed.set()
+    async def lapse(self, idle: float) -> None:
+        """Return once no byte has passed for ``idle`` seconds (a timer that looks again when
+        it is due, not one reset on every chunk)."""
+        while (left := self.last + idle - self._clock.monotonic()) > 0:
+            await self._clock.sleep(left)
 
 
 async def _pump(
@@ -213,10 +224,10 @@ async def _pump(
         activity.touch()  # (a slow reader that keeps reading is not idle)
 
 
-async def _close(writer: asyncio.StreamWriter, within: float) -> None:
+async def _close(writer: asyncio.StreamWriter, seconds: float, clock: Clock) -> None:
     """Close the client's connection in TLS's orderly way (what is buffered is sent first),
-    within ``within`` seconds; else cut it."""
+    within ``seconds`` of ``clock``; else cut it."""
     writer.close()
     with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(writer.wait_closed(), within)
+        await within(writer.wait_closed(), seconds, clock)
     writer.transport.abort()
