@@ -1,10 +1,10 @@
 """``questcity up``'s TLS front door (#16): its self-signed certificate (EC P-256, localhost and
 127.0.0.1, 90 days) is made once in the stack's run directory, reused while it has 30 days left,
 made anew when it has fewer, is missing or is not ours to trust; the door passes HTTPS through to
-the backend and answers 502 when the backend cannot be reached in time; its bounds hold against idle and
-hostile local clients (a slot taken at accept or the connection closed at once, a handshake
-deadline, an idle timeout, all on a clock the tests move by hand), so a real request is answered
-again once they have been dropped."""
+the backend and answers 502 when the backend cannot be reached in time; its bounds hold against
+idle and hostile local clients (a slot taken at accept or the connection closed at once, a
+handshake deadline, an idle timeout, all on a clock the tests move by hand), so a real request is
+answered again once they have been dropped."""
 
 from __future__ import annotations
 
