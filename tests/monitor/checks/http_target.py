@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -26,7 +26,8 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     chunks: Sequence[bytes] = ()
     """Sent with ``Transfer-Encoding: chunked`` instead of ``body``."""
-    delay: float = 0.0
+    before: Callable[[], Awaitable[None]] | None = None
+    """Awaited before answering (a test moves its fake clock here: a slow answer, no sleep)."""
     hang: bool = False
     """Read the request, then say nothing until the client goes away."""
     close: bool = False
@@ -89,8 +90,8 @@ class HttpTarget:
             if reply.hang:
                 await reader.read()
                 return
-            if reply.delay:
-                await asyncio.sleep(reply.delay)
+            if reply.before is not None:
+                await reply.before()
             writer.write(_head(reply))
             if reply.chunks:
                 for chunk in reply.chunks:

@@ -21,6 +21,7 @@ from monitor.checks.run import CheckRunner
 from monitor.checks.spec import Check, CheckKind, HttpSettings
 from monitor.store.models import Status
 from shared.resilience import SYSTEM_CLOCK
+from shared.resilience.testing import FakeClock
 from tests.monitor.checks.http_target import HttpTarget, Reply
 from tests.support.polling import eventually
 from tests.support.ports import free_port
@@ -114,10 +115,19 @@ async def test_a_body_condition_names_what_it_saw(runner: CheckRunner) -> None:
     assert outcome.error is not None and "dead" in outcome.error
 
 
-async def test_a_slow_answer_fails_a_response_time_condition(runner: CheckRunner) -> None:
-    async with HttpTarget({"/": Reply(200, b"ok", delay=0.2)}) as target:
-        slow = await runner.run(http_check(target.url("/"), "[RESPONSE_TIME] < 100"))
-        fine = await runner.run(http_check(target.url("/"), "[RESPONSE_TIME] < 1500"))
+async def test_a_slow_answer_fails_a_response_time_condition() -> None:
+    clock = FakeClock()
+    timed = CheckRunner(clock)
+
+    async def slowly() -> None:  # 200 ms pass on the runner's clock while the server answers
+        await clock.advance(0.2)
+
+    try:
+        async with HttpTarget({"/": Reply(200, b"ok", before=slowly)}) as target:
+            slow = await timed.run(http_check(target.url("/"), "[RESPONSE_TIME] < 100"))
+            fine = await timed.run(http_check(target.url("/"), "[RESPONSE_TIME] < 1500"))
+    finally:
+        await timed.aclose()
     assert slow.status is Status.UNHEALTHY
     assert slow.error is not None and slow.error.startswith("[RESPONSE_TIME] < 100")
     assert fine.status is Status.HEALTHY
